@@ -1,0 +1,69 @@
+// The one typed interface of the native binding. Everything that calls native code
+// goes through `native` from this module.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type DType = 'f32' | 'bf16' | 'i32' | 'i64';
+export type DeviceName = 'cpu' | `cuda:${number}` | 'cuda';
+
+/** The native tensor handle. Use `Tensor` from `tensor.ts` instead. */
+export interface NativeTensor {
+  readonly shape: number[] | null;
+  readonly dtype: DType;
+  readonly device: string | null;
+  readonly nbytes: number;
+  readonly disposed: boolean;
+  view(): ArrayBuffer;
+  dispose(): void;
+  reshape(shape: readonly number[]): NativeTensor;
+}
+
+type T = NativeTensor;
+type OptT = NativeTensor | null;
+
+export interface NativeBinding {
+  NativeTensor: unknown;
+
+  // ── runtime ──
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  bf16Emulation(): boolean;
+  setBf16Emulation(on: boolean): void;
+  buildInfo(): { compiler?: string; napiVersion: number; cpuBackend: boolean; gemmKernel?: string; cpuFeatures?: string };
+
+  // ── tensors ──
+  tensorEmpty(shape: readonly number[], dtype: DType, device: string): T;
+  tensorFromBuffer(shape: readonly number[], dtype: DType, data: ArrayBufferView): T;
+
+  // ── element-wise ──
+  fill(x: T, value: number): void;
+  copy(src: T, dst: T): void;
+  scale(x: T, alpha: number): void;
+  axpy(alpha: number, x: T, y: T): void;
+  add(a: T, b: T, out: T): void;
+  convert(src: T, dst: T): void;
+
+  // ── ops added by the op groups below ──
+  [name: string]: unknown;
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function loadBinding(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return load(packageRoot) as NativeBinding;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `clipscale: could not load the native addon (clipscale.node) from ${packageRoot}.\n` +
+        `  ${why}\n` +
+        `  No prebuild matched ${process.platform}-${process.arch} (Node-API 8), and no local build was found.\n` +
+        `  Build it with 'npm rebuild clipscale' (needs python3, make and a C++17 compiler).`,
+    );
+  }
+}
+
+export const native: NativeBinding = loadBinding();

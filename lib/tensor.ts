@@ -1,0 +1,150 @@
+// Tensors as users see them: typed-array in and out, explicit disposal, and
+// finalizers as a safety net.
+import { native, type DType, type NativeTensor } from './native.js';
+
+export type { DType } from './native.js';
+export type TypedArrayFor<D extends DType> = D extends 'f32'
+  ? Float32Array
+  : D extends 'bf16'
+    ? Uint16Array
+    : D extends 'i32'
+      ? Int32Array
+      : BigInt64Array;
+
+function checkShape(shape: readonly number[], where: string): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${where}: shape must be an array of dimensions`);
+  for (const [i, d] of shape.entries()) {
+    if (!Number.isInteger(d) || d < 0) throw new TypeError(`${where}: shape[${i}] must be a non-negative integer, got ${d}`);
+  }
+  return [...shape];
+}
+
+export function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export class Tensor implements Disposable {
+  readonly handle: NativeTensor;
+
+  constructor(handle: NativeTensor) {
+    this.handle = handle;
+  }
+
+  /** Uninitialised memory. */
+  static empty(shape: readonly number[], dtype: DType = 'f32', device = 'cpu'): Tensor {
+    return new Tensor(native.tensorEmpty(checkShape(shape, 'Tensor.empty'), dtype, device));
+  }
+
+  static zeros(shape: readonly number[], dtype: DType = 'f32', device = 'cpu'): Tensor {
+    const t = Tensor.empty(shape, dtype, device);
+    native.fill(t.handle, 0);
+    return t;
+  }
+
+  static full(shape: readonly number[], value: number, dtype: DType = 'f32', device = 'cpu'): Tensor {
+    const t = Tensor.empty(shape, dtype, device);
+    native.fill(t.handle, value);
+    return t;
+  }
+
+  /**
+   * A CPU tensor holding a copy of `data`. The dtype follows the array: Float32Array → f32,
+   * Int32Array → i32, BigInt64Array → i64, Uint16Array → bf16 bits; plain arrays give f32.
+   */
+  static from(data: Float32Array | Int32Array | BigInt64Array | Uint16Array | ArrayLike<number>, shape?: readonly number[], dtype?: DType): Tensor {
+    let arr: Float32Array | Int32Array | BigInt64Array | Uint16Array;
+    let inferred: DType;
+    if (data instanceof Float32Array) [arr, inferred] = [data, 'f32'];
+    else if (data instanceof Int32Array) [arr, inferred] = [data, 'i32'];
+    else if (data instanceof BigInt64Array) [arr, inferred] = [data, 'i64'];
+    else if (data instanceof Uint16Array) [arr, inferred] = [data, 'bf16'];
+    else [arr, inferred] = [Float32Array.from(data as ArrayLike<number>), 'f32'];
+    const d = dtype ?? inferred;
+    if (d !== inferred) {
+      // Convert through an f32 tensor so bf16 rounding is the native one.
+      if (inferred !== 'f32') throw new TypeError(`Tensor.from: a ${arr.constructor.name} cannot be read as ${d}; pass a Float32Array`);
+      const tmp = Tensor.from(arr as Float32Array, shape);
+      const out = Tensor.empty(tmp.shape, d);
+      native.convert(tmp.handle, out.handle);
+      tmp.dispose();
+      return out;
+    }
+    const s = checkShape(shape ?? [arr.length], 'Tensor.from');
+    return new Tensor(native.tensorFromBuffer(s, d, arr));
+  }
+
+  private live(where: string): NativeTensor {
+    if (this.handle.disposed) throw new Error(`${where}: tensor was disposed`);
+    return this.handle;
+  }
+
+  get shape(): number[] {
+    return this.live('Tensor.shape').shape as number[];
+  }
+  get dtype(): DType {
+    return this.handle.dtype;
+  }
+  get device(): string {
+    return this.live('Tensor.device').device as string;
+  }
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+  get nbytes(): number {
+    return this.handle.nbytes;
+  }
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  /** A zero-copy typed array over this tensor's CPU memory (bf16 shows its raw bits). */
+  view(): Float32Array | Int32Array | BigInt64Array | Uint16Array {
+    const buf = this.live('Tensor.view').view();
+    switch (this.dtype) {
+      case 'f32': return new Float32Array(buf);
+      case 'bf16': return new Uint16Array(buf);
+      case 'i32': return new Int32Array(buf);
+      case 'i64': return new BigInt64Array(buf);
+    }
+  }
+
+  /** Values as a fresh Float32Array (bf16 widened exactly; integers converted). */
+  toFloat32Array(): Float32Array {
+    if (this.dtype === 'f32') return new Float32Array(this.view() as Float32Array);
+    const tmp = Tensor.empty(this.shape, 'f32');
+    native.convert(this.handle, tmp.handle);
+    const out = new Float32Array(tmp.view() as Float32Array);
+    tmp.dispose();
+    return out;
+  }
+
+  toArray(): number[] {
+    return Array.from(this.toFloat32Array());
+  }
+
+  /** A tensor sharing this one's memory with another shape of the same size. */
+  reshape(shape: readonly number[]): Tensor {
+    return new Tensor(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
+  }
+
+  /** A copy, optionally in another dtype. */
+  clone(dtype: DType = this.dtype): Tensor {
+    const out = Tensor.empty(this.shape, dtype, this.device);
+    if (dtype === this.dtype) native.copy(this.handle, out.handle);
+    else native.convert(this.handle, out.handle);
+    return out;
+  }
+
+  /** Frees the native memory now (views already taken keep their own reference). */
+  dispose(): void {
+    this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return this.disposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}[${this.shape.join(', ')}] on ${this.device})`;
+  }
+}

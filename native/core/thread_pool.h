@@ -1,0 +1,20 @@
+// A fixed pool of worker threads shared by every CPU kernel. It uses every core
+// unless CLIPSCALE_NUM_THREADS says otherwise.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace cs {
+
+int num_threads();
+void set_num_threads(int n);  // n <= 0 means one per core
+
+// Calls fn(begin, end) over [0, n) split into contiguous chunks of at least `grain`
+// items, one chunk a thread at most; the calling thread takes a chunk too. Blocks
+// until every chunk is done. An exception in any chunk is rethrown here.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Runs fn(t, nt) once on each of nt threads (t = 0..nt-1), nt <= num_threads().
+void parallel_run(int nt, const std::function<void(int, int)>& fn);
+
+}  // namespace cs

@@ -1,0 +1,70 @@
+#include "core/backend.h"
+#include "cpu/elementwise.h"
+#include "napi/args.h"
+#include "napi/registry.h"
+
+namespace cs::napi {
+
+// fill(x, value)
+static Napi::Value Fill(const Napi::CallbackInfo& info) {
+  Tensor& x = arg_tensor(info, 0, "fill", "x");
+  double v = arg_number(info, 1, "fill", "value");
+  require_cpu_backend("fill", {&x});
+  cpu::fill(x, v);
+  return info.Env().Undefined();
+}
+CS_BINDING("fill", Fill);
+
+// copy(src, dst)
+static Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Tensor& s = arg_tensor(info, 0, "copy", "src");
+  Tensor& d = arg_tensor(info, 1, "copy", "dst");
+  require_cpu_backend("copy", {&s, &d});
+  cpu::copy(s, d);
+  return info.Env().Undefined();
+}
+CS_BINDING("copy", Copy);
+
+// scale(x, alpha): x *= alpha
+static Napi::Value Scale(const Napi::CallbackInfo& info) {
+  Tensor& x = arg_tensor(info, 0, "scale", "x");
+  double a = arg_number(info, 1, "scale", "alpha");
+  require_cpu_backend("scale", {&x});
+  cpu::scale(x, static_cast<float>(a));
+  return info.Env().Undefined();
+}
+CS_BINDING("scale", Scale);
+
+// axpy(alpha, x, y): y += alpha * x
+static Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  double a = arg_number(info, 0, "axpy", "alpha");
+  Tensor& x = arg_tensor(info, 1, "axpy", "x");
+  Tensor& y = arg_tensor(info, 2, "axpy", "y");
+  require_cpu_backend("axpy", {&x, &y});
+  cpu::axpy(static_cast<float>(a), x, y);
+  return info.Env().Undefined();
+}
+CS_BINDING("axpy", Axpy);
+
+// add(a, b, out)
+static Napi::Value Add(const Napi::CallbackInfo& info) {
+  Tensor& a = arg_tensor(info, 0, "add", "a");
+  Tensor& b = arg_tensor(info, 1, "add", "b");
+  Tensor& o = arg_tensor(info, 2, "add", "out");
+  require_cpu_backend("add", {&a, &b, &o});
+  cpu::add(a, b, o);
+  return info.Env().Undefined();
+}
+CS_BINDING("add", Add);
+
+// convert(src, dst): dtype conversion (bf16 rounds to nearest even)
+static Napi::Value Convert(const Napi::CallbackInfo& info) {
+  Tensor& s = arg_tensor(info, 0, "convert", "src");
+  Tensor& d = arg_tensor(info, 1, "convert", "dst");
+  require_cpu_backend("convert", {&s, &d});
+  cpu::convert(s, d);
+  return info.Env().Undefined();
+}
+CS_BINDING("convert", Convert);
+
+}  // namespace cs::napi
