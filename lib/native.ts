@@ -44,7 +44,15 @@ export interface NativeBinding {
   add(a: T, b: T, out: T): void;
   convert(src: T, dst: T): void;
 
-  // ── ops added by the op groups below ──
+  // ── matmul (gemm group) ──
+
+  // ── layers: linear, patch embedding, attention (layers group) ──
+
+  // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
+
+  // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
+
+  // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;
 }
 

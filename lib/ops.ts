@@ -36,3 +36,11 @@ export function add(a: Tensor, b: Tensor, out: Tensor): void {
 export function convert(src: Tensor, dst: Tensor): void {
   native.convert(h(src), h(dst));
 }
+
+// ── matmul (gemm group) ──
+
+// ── layers: linear, patch embedding, attention (layers group) ──
+
+// ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
+
+// ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──

@@ -1,0 +1,21 @@
+// Single-precision GEMM for the CPU backend, row-major:
+//   C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C
+// op(A) = A (lda ≥ K) or Aᵀ (A stored K×M, lda ≥ M); likewise for B.
+// beta = 0 overwrites C without reading it (NaN in C does not propagate).
+#pragma once
+#include <cstdint>
+
+namespace cs::cpu {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// `batch` independent GEMMs with element strides between consecutive A, B and C.
+void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+                   int64_t ldc, int64_t stride_c, int64_t batch);
+
+// The name of the micro-kernel chosen at run time for this CPU (e.g. "avx512", "avx2", "portable").
+const char* gemm_kernel_name();
+
+}  // namespace cs::cpu

@@ -1,0 +1,85 @@
+// Shared helpers for numeric tests: seeded random data, float64 references,
+// relative errors and finite-difference gradients.
+import { Tensor } from '../../lib/tensor.js';
+
+/** mulberry32: a small seeded generator, so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal values (Box–Muller) times `scale`. */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12);
+    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+  }
+  return out;
+}
+
+export function randTensor(shape: number[], seed: number, scale = 1): Tensor {
+  return Tensor.from(randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape);
+}
+
+/** ‖a − b‖ / ‖b‖ (b is the reference); NaN anywhere gives Infinity so it never passes. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relErr: lengths differ (${a.length} vs ${b.length})`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) return Infinity;
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+/**
+ * Central finite differences of a scalar function f with respect to the f32 tensor x,
+ * evaluated at `count` coordinates spread over x (all of them when count >= numel).
+ * Returns the indices probed and the numeric derivatives there.
+ */
+export function finiteDiff(f: () => number, x: Tensor, count = 24, eps = 1e-2, seed = 7): { idx: number[]; grad: number[] } {
+  const v = x.view() as Float32Array;
+  const r = rng(seed);
+  const idx = v.length <= count ? [...Array(v.length).keys()] : Array.from({ length: count }, () => Math.floor(r() * v.length));
+  const grad: number[] = [];
+  for (const i of idx) {
+    const orig = v[i];
+    v[i] = orig + eps;
+    const up = f();
+    v[i] = orig - eps;
+    const down = f();
+    v[i] = orig;
+    grad.push((up - down) / (2 * eps));
+  }
+  return { idx, grad };
+}
+
+/** Random weights for a weighted-sum loss L = Σ w·y, whose gradient w.r.t. y is w. */
+export function lossWeights(n: number, seed: number): Float32Array {
+  return randn(n, seed);
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
