@@ -1,28 +1,328 @@
-// Placeholder reference GEMM (correct, slow); the blocked, vectorised kernel replaces it.
+// Blocked, packed, threaded SGEMM (BLIS-style loop nest around one register-tiled
+// micro-kernel chosen for this CPU at run time).
+//
+//   for each KC block of k:                 (C accumulates across blocks: beta, then 1)
+//     op(B)[k-block, :] is packed once into NR-wide panels, shared by every thread
+//     each thread, over its own rows (and columns when M is short):
+//       for each MC block of rows: pack op(A) into MR-tall panels (stays in L2)
+//         for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
+//
+// Packing makes the kernel's loads contiguous and aligned whatever the transposes
+// are, and zero-pads the edges so the kernel always computes a full tile; edge
+// tiles go through a small buffer and only their valid part is written to C.
 #include "cpu/gemm.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
 #include "core/thread_pool.h"
+#include "cpu/gemm_kernels.h"
 
 namespace cs::cpu {
 
+using gemm_detail::KernelSpec;
+
+namespace {
+
+// ── kernel choice ──
+
+bool cpu_has(const char* what) {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (std::strcmp(what, "avx512") == 0) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  if (std::strcmp(what, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return std::strcmp(what, "portable") == 0;
+}
+
+// Every kernel this build has, by index; the active one is an atomic index so a
+// switch (set_gemm_kernel) never tears a spec another thread is reading.
+enum KernelIndex { kAvx512 = 0, kAvx2 = 1, kPortable = 2 };
+
+const KernelSpec& kernel_at(int i) {
+  static const KernelSpec table[3] = {gemm_detail::avx512_kernel(), gemm_detail::avx2_kernel(),
+                                      gemm_detail::portable_kernel()};
+  return table[i];
+}
+
+// The index of the named kernel if this CPU can run it, else -1.
+int runnable_index(const std::string& name) {
+  if (name == "portable") return kPortable;
+  if (!gemm_detail::x86_kernels_built()) return -1;
+  if (name == "avx512" && cpu_has("avx512")) return kAvx512;
+  if (name == "avx2" && cpu_has("avx2")) return kAvx2;
+  return -1;
+}
+
+int best_index() {
+  for (const char* name : {"avx512", "avx2"})
+    if (int i = runnable_index(name); i >= 0) return i;
+  return kPortable;
+}
+
+int initial_index() {
+  // CLIPSCALE_GEMM_KERNEL=avx2|portable forces a narrower kernel (for tests and
+  // comparisons); a kernel this CPU cannot run is ignored.
+  if (const char* env = std::getenv("CLIPSCALE_GEMM_KERNEL"))
+    if (int i = runnable_index(env); i >= 0) return i;
+  return best_index();
+}
+
+std::atomic<int> g_active{-1};
+
+const KernelSpec& active_kernel() {
+  int i = g_active.load(std::memory_order_acquire);
+  if (i < 0) {
+    int expected = -1;
+    g_active.compare_exchange_strong(expected, initial_index(), std::memory_order_acq_rel);
+    i = g_active.load(std::memory_order_acquire);
+  }
+  return kernel_at(i);
+}
+
+// ── blocking ──
+
+constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B panel (KC×NR) in L1/L2
+constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
+constexpr double kThreadFlops = 3e6;  // below this many flops one thread is faster than waking the pool
+constexpr int64_t kPackGrain = 1 << 16;  // floats of B one packing task copies at least
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Per-thread packing buffers, 64-byte aligned, grown on demand and kept.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  float* get(size_t count) {
+    if (count > n_) {
+      std::free(p_);
+      n_ = 0;
+      size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p_) fail("sgemm: could not allocate ", bytes, " bytes of packing memory");
+      n_ = count;
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+thread_local Scratch t_packed_a, t_packed_b;
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+};
+
+// dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
+void pack_b_panel(const Problem& p, int nr, int64_t k0, int64_t kc, int64_t j0, float* dst) {
+  const int64_t nv = std::min<int64_t>(nr, p.N - j0);
+  if (!p.tb) {
+    for (int64_t k = 0; k < kc; k++) {
+      const float* src = p.B + (k0 + k) * p.ldb + j0;
+      float* d = dst + k * nr;
+      std::memcpy(d, src, nv * sizeof(float));
+      for (int64_t c = nv; c < nr; c++) d[c] = 0.0f;
+    }
+  } else {
+    // op(B)[k, j] = B[j, k]: read each of the panel's rows of B contiguously in blocks of
+    // 8 k so both the reads and the (strided) writes stay within a few cache lines.
+    for (int64_t kb = 0; kb < kc; kb += 8) {
+      const int64_t ke = std::min<int64_t>(kc, kb + 8);
+      for (int64_t c = 0; c < nv; c++) {
+        const float* src = p.B + (j0 + c) * p.ldb + k0;
+        for (int64_t k = kb; k < ke; k++) dst[k * nr + c] = src[k];
+      }
+      for (int64_t c = nv; c < nr; c++)
+        for (int64_t k = kb; k < ke; k++) dst[k * nr + c] = 0.0f;
+    }
+  }
+}
+
+// dst[k·MR + r] = op(A)[i0 + r, k0 + k], zero for rows past M.
+void pack_a_panel(const Problem& p, int mr, int64_t i0, int64_t k0, int64_t kc, float* dst) {
+  const int64_t mv = std::min<int64_t>(mr, p.M - i0);
+  if (p.ta) {
+    // op(A)[i, k] = A[k, i]: each k gives mr contiguous values.
+    for (int64_t k = 0; k < kc; k++) {
+      const float* src = p.A + (k0 + k) * p.lda + i0;
+      float* d = dst + k * mr;
+      for (int64_t r = 0; r < mv; r++) d[r] = src[r];
+      for (int64_t r = mv; r < mr; r++) d[r] = 0.0f;
+    }
+  } else {
+    for (int64_t r = 0; r < mv; r++) {
+      const float* src = p.A + (i0 + r) * p.lda + k0;
+      for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];
+    }
+    for (int64_t r = mv; r < mr; r++)
+      for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0.0f;
+  }
+}
+
+// C = beta·C over M×N (beta = 0 writes zeros without reading).
+void scale_c(const Problem& p) {
+  for (int64_t i = 0; i < p.M; i++) {
+    float* c = p.C + i * p.ldc;
+    if (p.beta == 0.0f) std::fill(c, c + p.N, 0.0f);
+    else if (p.beta != 1.0f)
+      for (int64_t j = 0; j < p.N; j++) c[j] *= p.beta;
+  }
+}
+
+// Runs fn(begin, end) over [0, n) on up to nt threads (nt ≤ 1: on this thread).
+template <typename Fn>
+void for_range(int nt, int64_t n, int64_t grain, Fn&& fn) {
+  if (nt <= 1 || n <= grain) {
+    if (n > 0) fn(int64_t{0}, n);
+    return;
+  }
+  parallel_for(n, grain, fn);
+}
+
+// One GEMM on up to nt threads.
+void gemm_run(const Problem& p, int nt) {
+  if (p.M <= 0 || p.N <= 0) return;
+  if (p.K <= 0 || p.alpha == 0.0f) {  // C = beta·C; A and B are not read
+    for_range(nt, p.M, std::max<int64_t>(1, (1 << 16) / p.N), [&](int64_t m0, int64_t m1) {
+      Problem q = p;
+      q.M = m1 - m0;
+      q.C = p.C + m0 * p.ldc;
+      scale_c(q);
+    });
+    return;
+  }
+
+  const KernelSpec ks = active_kernel();
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t npanels = ceil_div(p.N, nr), mpanels = ceil_div(p.M, mr);
+  const int64_t n_pad = npanels * nr;
+  const int64_t nkb = ceil_div(p.K, kKC);
+  const int64_t kc_max = ceil_div(p.K, nkb);  // equal k-blocks rather than one short tail
+  const int64_t mc_panels = std::max<int64_t>(1, kMC / mr);
+
+  if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
+  nt = std::max(1, std::min<int>(nt, static_cast<int>(mpanels * npanels)));
+
+  // Split threads into a tm × tn grid over (row panels, column panels), preferring rows
+  // (threads that split columns pack the same A twice).
+  int tm = 1, tn = 1;
+  {
+    double best = -1;
+    for (int a = 1; a <= nt; a++) {
+      if (nt % a) continue;
+      const int b = nt / a;
+      const double cost = double(ceil_div(mpanels, a) * mr) * double(ceil_div(npanels, b) * nr) +
+                          (b > 1 ? 0.5 * double(mr) * double(nr) : 0.0);
+      if (best < 0 || cost <= best) best = cost, tm = a, tn = b;
+    }
+  }
+
+  // Packed B: k-block kb holds npanels panels of kc×NR, starting at row k0 of n_pad columns.
+  float* packed_b = t_packed_b.get(static_cast<size_t>(p.K * n_pad));
+  const int64_t b_tasks = nkb * npanels;
+  const int64_t b_grain = std::max<int64_t>(1, kPackGrain / (kc_max * nr));
+  for_range(nt, b_tasks, b_grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t kb = t / npanels, jp = t % npanels;
+      const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
+      pack_b_panel(p, nr, k0, kc, jp * nr, packed_b + k0 * n_pad + jp * nr * kc);
+    }
+  });
+
+  auto work = [&](int t, int) {
+    const int ti = t / tn, tj = t % tn;
+    const int64_t mp0 = mpanels * ti / tm, mp1 = mpanels * (ti + 1) / tm;
+    const int64_t np0 = npanels * tj / tn, np1 = npanels * (tj + 1) / tn;
+    if (mp0 >= mp1 || np0 >= np1) return;
+    float* packed_a = t_packed_a.get(static_cast<size_t>(mc_panels * mr * kc_max));
+    alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
+
+    for (int64_t kb = 0; kb < nkb; kb++) {
+      const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
+      const float beta = kb == 0 ? p.beta : 1.0f;
+      const float* bblock = packed_b + k0 * n_pad;
+      for (int64_t mb = mp0; mb < mp1; mb += mc_panels) {
+        const int64_t me = std::min(mp1, mb + mc_panels);
+        for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, mr, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
+        for (int64_t jp = np0; jp < np1; jp++) {
+          const float* bp = bblock + jp * nr * kc;
+          const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
+          for (int64_t ip = mb; ip < me; ip++) {
+            const float* ap = packed_a + (ip - mb) * mr * kc;
+            const int64_t i0 = ip * mr, mv = std::min<int64_t>(mr, p.M - i0);
+            float* c = p.C + i0 * p.ldc + j0;
+            if (mv == mr && nv == nr) {
+              ks.fn(kc, ap, bp, c, p.ldc, p.alpha, beta);
+              continue;
+            }
+            ks.fn(kc, ap, bp, edge, nr, 1.0f, 0.0f);
+            for (int64_t r = 0; r < mv; r++) {
+              float* cr = c + r * p.ldc;
+              const float* er = edge + r * nr;
+              if (beta == 0.0f)
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j];
+              else
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + beta * cr[j];
+            }
+          }
+        }
+      }
+    }
+  };
+  if (nt <= 1) work(0, 1);
+  else parallel_run(tm * tn, work);
+}
+
+}  // namespace
+
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc) {
-  parallel_for(M, 4, [&](int64_t m0, int64_t m1) {
-    for (int64_t i = m0; i < m1; i++)
-      for (int64_t j = 0; j < N; j++) {
-        float acc = 0;
-        for (int64_t k = 0; k < K; k++) acc += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-        C[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
-      }
-  });
+  gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, num_threads());
 }
 
 void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc,
                    int64_t batch) {
-  for (int64_t b = 0; b < batch; b++) sgemm(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  auto one = [&](int64_t b, int nt) {
+    gemm_run(Problem{ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc}, nt);
+  };
+  const int nt = num_threads();
+  // Many small products (attention heads): one whole product per thread. Few large
+  // ones: each product uses every thread.
+  const double flops = 2.0 * M * N * K;
+  if (nt > 1 && batch >= nt && flops < 64 * kThreadFlops) {
+    parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; b++) one(b, 1);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; b++) one(b, nt);
+  }
 }
 
-const char* gemm_kernel_name() { return "reference"; }
+const char* gemm_kernel_name() { return active_kernel().name; }
+
+bool set_gemm_kernel(const char* name) {
+  const std::string want = name ? name : "";
+  const int i = want == "best" ? best_index() : runnable_index(want);
+  if (i < 0) return false;
+  g_active.store(i, std::memory_order_release);
+  return true;
+}
 
 }  // namespace cs::cpu

@@ -18,4 +18,9 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // The name of the micro-kernel chosen at run time for this CPU (e.g. "avx512", "avx2", "portable").
 const char* gemm_kernel_name();
 
+// Switches the micro-kernel: "avx512", "avx2", "portable", or "best" (what this CPU
+// runs fastest). Returns false, changing nothing, when this CPU or build cannot run
+// it. For tests and benchmarks; CLIPSCALE_GEMM_KERNEL sets the initial choice.
+bool set_gemm_kernel(const char* name);
+
 }  // namespace cs::cpu

@@ -1,0 +1,32 @@
+// Register-tiled SGEMM micro-kernels, one per instruction set, and the packed
+// panel layout they read. The driver in gemm.cpp packs, blocks and threads.
+//
+// A micro-kernel computes one MR×NR tile of C from packed panels:
+//   a: kc steps of MR values (column k of the MR rows of op(A)), 64-byte aligned
+//   b: kc steps of NR values (row k of the NR columns of op(B)), 64-byte aligned
+//   C[r, j] = alpha · Σ_k a[k·MR + r] · b[k·NR + j] + beta · C[r, j]
+// beta == 0 writes C without reading it. kc ≥ 1.
+#pragma once
+#include <cstdint>
+
+namespace cs::cpu::gemm_detail {
+
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                             float beta);
+
+struct KernelSpec {
+  const char* name;
+  int mr, nr;
+  MicroKernel fn;
+};
+
+// Each is defined in its own file and compiled with a function-level target
+// attribute, so the addon itself needs no -m flags and runs on any x86-64.
+KernelSpec avx512_kernel();
+KernelSpec avx2_kernel();
+KernelSpec portable_kernel();
+
+// Whether this build contains the x86 kernels at all (false on ARM and others).
+bool x86_kernels_built();
+
+}  // namespace cs::cpu::gemm_detail
