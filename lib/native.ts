@@ -45,6 +45,12 @@ export interface NativeBinding {
   convert(src: T, dst: T): void;
 
   // ── matmul (gemm group) ──
+  /** c = alpha·op(a)·op(b) + beta·c; 2-D, or 3-D batched (b may be 2-D, shared by the batch). */
+  matmul(a: T, b: T, c: T, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  /** The CPU GEMM micro-kernel in use: 'avx512' | 'avx2' | 'portable'. */
+  gemmKernel(): string;
+  /** Switch the CPU GEMM micro-kernel ('best' picks the fastest this CPU runs); returns the one in use. */
+  setGemmKernel(name: 'avx512' | 'avx2' | 'portable' | 'best'): string;
 
   // ── layers: linear, patch embedding, attention (layers group) ──
 

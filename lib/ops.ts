@@ -38,6 +38,25 @@ export function convert(src: Tensor, dst: Tensor): void {
 }
 
 // ── matmul (gemm group) ──
+export interface MatmulOptions {
+  /** Use aᵀ: a is stored [K, M] (or [B, K, M]). */
+  transA?: boolean;
+  /** Use bᵀ: b is stored [N, K] (or [B, N, K]), as PyTorch stores linear weights. */
+  transB?: boolean;
+  /** Default 1. */
+  alpha?: number;
+  /** Default 0: c is overwritten and never read (NaN in c does not propagate). */
+  beta?: number;
+}
+/**
+ * c = alpha·op(a)·op(b) + beta·c for f32 tensors: 2-D [M, K]·[K, N] → [M, N], or batched
+ * [B, M, K]·[B, K, N] → [B, M, N] (b may be 2-D, one matrix for the whole batch). Shapes are
+ * as stored; the transposes say how to read them. With bf16 emulation on, a and b are
+ * rounded to bf16 and c is rounded after the fp32-accumulated product, as on the GPU.
+ */
+export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}): void {
+  native.matmul(h(a), h(b), h(c), opts.transA ?? false, opts.transB ?? false, opts.alpha ?? 1, opts.beta ?? 0);
+}
 
 // ── layers: linear, patch embedding, attention (layers group) ──
 

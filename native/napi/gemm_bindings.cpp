@@ -1,0 +1,104 @@
+// matmul and the GEMM kernel controls.
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/checks.h"
+#include "core/numerics.h"
+#include "cpu/gemm.h"
+#include "napi/args.h"
+#include "napi/registry.h"
+
+namespace cs::napi {
+
+namespace {
+
+// The operand as the GEMM reads it: bf16-rounded into `scratch` when emulating the
+// GPU (bf16 operands, fp32 accumulation), the tensor's own memory otherwise.
+const float* operand(const Tensor& t, bool emulate, std::vector<float>& scratch) {
+  const float* p = t.data<float>();
+  if (!emulate) return p;
+  scratch.resize(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < scratch.size(); i++) scratch[i] = round_bf16(p[i]);
+  return scratch.data();
+}
+
+}  // namespace
+
+// matmul(a, b, c, transA, transB, alpha, beta): c = alpha · op(a) · op(b) + beta · c
+//   2-D: a [M, K] (transA: [K, M]), b [K, N] (transB: [N, K]), c [M, N]
+//   3-D: the same with a leading batch dimension on a, b and c; b may also be 2-D,
+//        one matrix shared by every batch entry.
+// beta = 0 overwrites c without reading it.
+static Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  const char* op = "matmul";
+  Tensor& a = arg_tensor(info, 0, op, "a");
+  Tensor& b = arg_tensor(info, 1, op, "b");
+  Tensor& c = arg_tensor(info, 2, op, "c");
+  const bool ta = arg_bool(info, 3, op, "transA");
+  const bool tb = arg_bool(info, 4, op, "transB");
+  const float alpha = static_cast<float>(arg_number(info, 5, op, "alpha"));
+  const float beta = static_cast<float>(arg_number(info, 6, op, "beta"));
+
+  require_cpu_backend(op, {&a, &b, &c});
+  check_dtype(op, "a", a, DType::F32);
+  check_dtype(op, "b", b, DType::F32);
+  check_dtype(op, "c", c, DType::F32);
+  if (a.ndim() != 2 && a.ndim() != 3) fail(op, ": a must have 2 or 3 dimensions, got ", a.describe());
+  const bool batched = a.ndim() == 3;
+  if (batched && b.ndim() != 2 && b.ndim() != 3)
+    fail(op, ": b must have 3 dimensions (or 2, shared by the batch) like a ", a.describe(), ", got ", b.describe());
+  if (!batched) check_ndim(op, "b", b, 2);
+
+  const int64_t batch = batched ? a.dim(0) : 1;
+  const int64_t M = ta ? a.dim(-1) : a.dim(-2);
+  const int64_t K = ta ? a.dim(-2) : a.dim(-1);
+  const bool b_shared = batched && b.ndim() == 2;
+  Shape want_b = tb ? Shape{-1, K} : Shape{K, -1};
+  if (batched && !b_shared) want_b.insert(want_b.begin(), batch);
+  check_shape(op, "b", b, want_b);
+  const int64_t N = tb ? b.dim(-2) : b.dim(-1);
+  check_shape(op, "c", c, batched ? Shape{batch, M, N} : Shape{M, N});
+  check_no_alias(op, "c", c, "a", a);
+  check_no_alias(op, "c", c, "b", b);
+
+  const bool emulate = bf16_emulation();
+  std::vector<float> a_round, b_round;
+  const float* pa = operand(a, emulate, a_round);
+  const float* pb = operand(b, emulate, b_round);
+  float* pc = c.data<float>();
+
+  const int64_t lda = a.dim(-1), ldb = b.dim(-1), ldc = N;
+  if (b_shared && !ta) {
+    // [batch·M, K] · [K, N]: one tall product uses the threads better than `batch` short ones.
+    cpu::sgemm(false, tb, batch * M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+  } else {
+    cpu::sgemm_batched(ta, tb, M, N, K, alpha, pa, lda, M * K, pb, ldb, b_shared ? 0 : K * N, beta, pc, ldc, M * N,
+                       batch);
+  }
+  if (emulate)
+    for (int64_t i = 0, n = c.numel(); i < n; i++) pc[i] = round_bf16(pc[i]);
+  return info.Env().Undefined();
+}
+CS_BINDING("matmul", Matmul);
+
+// gemmKernel(): the micro-kernel in use ("avx512", "avx2" or "portable").
+static Napi::Value GemmKernel(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cpu::gemm_kernel_name());
+}
+CS_BINDING("gemmKernel", GemmKernel);
+
+// setGemmKernel(name): "avx512" | "avx2" | "portable" | "best"; returns the kernel now in use.
+static Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
+  const std::string name = arg_string(info, 0, "setGemmKernel", "name");
+  if (!cpu::set_gemm_kernel(name.c_str())) {
+    if (name == "avx512" || name == "avx2")
+      fail("setGemmKernel: this CPU (or this build) cannot run the '", name, "' kernel; '",
+           cpu::gemm_kernel_name(), "' stays in use");
+    fail("setGemmKernel: unknown kernel '", name, "'; choose avx512, avx2, portable or best");
+  }
+  return Napi::String::New(info.Env(), cpu::gemm_kernel_name());
+}
+CS_BINDING("setGemmKernel", SetGemmKernel);
+
+}  // namespace cs::napi
