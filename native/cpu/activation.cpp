@@ -1,0 +1,69 @@
+#include "cpu/activation.h"
+
+#include <cmath>
+
+#include "core/numerics.h"
+#include "core/thread_pool.h"
+#include "cpu/pointwise_checks.h"
+
+namespace cs::cpu {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kQuickGeluAlpha = 1.702f;
+
+inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
+inline float gelu_grad(float x) {
+  return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+}
+inline float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+inline float quick_gelu(float x) { return x * sigmoid(kQuickGeluAlpha * x); }
+inline float quick_gelu_grad(float x) {
+  const float s = sigmoid(kQuickGeluAlpha * x);
+  return s + kQuickGeluAlpha * x * s * (1.0f - s);
+}
+
+template <float (*F)(float)>
+void forward(const char* op, const Tensor& x, Tensor& out) {
+  check_f32(op, "x", x);
+  check_f32(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  check_same_or_disjoint(op, "out", out, "x", x);
+  const bool emulate = bf16_emulation();
+  const float* xp = x.data<float>();
+  float* op_ = out.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) op_[i] = maybe_round_bf16(F(xp[i]), emulate);
+  });
+}
+
+template <float (*G)(float)>
+void backward(const char* op, const Tensor& x, const Tensor& dout, Tensor& dx) {
+  check_f32(op, "x", x);
+  check_f32(op, "dout", dout);
+  check_f32(op, "dx", dx);
+  check_same_shape(op, "x", x, "dout", dout);
+  check_same_shape(op, "x", x, "dx", dx);
+  check_same_or_disjoint(op, "dx", dx, "dout", dout);
+  check_same_or_disjoint(op, "dx", dx, "x", x);
+  const float* xp = x.data<float>();
+  const float* dp = dout.data<float>();
+  float* gp = dx.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) gp[i] = dp[i] * G(xp[i]);
+  });
+}
+
+}  // namespace
+
+void gelu_forward(const Tensor& x, Tensor& out) { forward<gelu>("geluForward", x, out); }
+void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) { backward<gelu_grad>("geluBackward", x, dout, dx); }
+void quick_gelu_forward(const Tensor& x, Tensor& out) { forward<quick_gelu>("quickGeluForward", x, out); }
+void quick_gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  backward<quick_gelu_grad>("quickGeluBackward", x, dout, dx);
+}
+
+}  // namespace cs::cpu

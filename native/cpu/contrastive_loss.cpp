@@ -1,0 +1,130 @@
+#include "cpu/contrastive_loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "cpu/gemm.h"
+#include "cpu/pointwise_checks.h"
+
+namespace cs::cpu {
+
+namespace {
+
+// One direction of the loss: rows a0..a0+n of A against every row of B.
+// On return buf holds the logits' gradient G (already times c·loss_scale), and
+// ce[i] / dt[i] the cross-entropy and Σ_j G_ij·logits_ij of row i.
+void softmax_rows(float* buf, int64_t n, int64_t cols, int64_t r0, double c, bool want_grad, double* ce,
+                  double* dt) {
+  parallel_for(n, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      float* row = buf + i * cols;
+      float mx = row[0];
+      for (int64_t j = 1; j < cols; j++) mx = std::max(mx, row[j]);
+      double sum = 0;
+      for (int64_t j = 0; j < cols; j++) sum += std::exp(static_cast<double>(row[j]) - mx);
+      const double lse = mx + std::log(sum);
+      const int64_t target = r0 + i;
+      ce[i] = lse - row[target];
+      if (!want_grad) continue;
+      double acc = 0;
+      for (int64_t j = 0; j < cols; j++) {
+        const double p = std::exp(static_cast<double>(row[j]) - lse);
+        const double g = c * (p - (j == target ? 1.0 : 0.0));
+        acc += g * row[j];
+        row[j] = static_cast<float>(g);
+      }
+      dt[i] = acc;
+    }
+  });
+}
+
+}  // namespace
+
+double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, int64_t r0, int64_t n,
+                        Tensor* dimage, Tensor* dtext, Tensor* dlogit_scale, Tensor* workspace, float loss_scale) {
+  const char* op = "contrastiveLoss";
+  check_f32(op, "image", image);
+  check_ndim(op, "image", image, 2);
+  check_f32(op, "text", text);
+  check_same_shape(op, "image", image, "text", text);
+  check_f32(op, "logitScale", logit_scale);
+  if (logit_scale.numel() != 1) fail(op, ": logitScale must hold one value, got ", logit_scale.describe());
+  const int64_t N = image.dim(0), D = image.dim(1);
+  if (N == 0) fail(op, ": the batch is empty (image is ", image.describe(), ")");
+  if (r0 < 0 || n < 1 || r0 + n > N)
+    fail(op, ": rows ", r0, " .. ", r0 + n, " (rowOffset, rowOffset + rowCount) must lie within the ", N,
+         " gathered rows and hold at least one");
+  if (!std::isfinite(loss_scale)) fail(op, ": lossScale must be finite, got ", loss_scale);
+  for (auto [name, g, like] : {std::tuple<const char*, Tensor*, const Tensor*>{"dImage", dimage, &image},
+                               {"dText", dtext, &text}}) {
+    if (!g) continue;
+    check_f32(op, name, *g);
+    check_same_shape(op, name, *g, "image", *like);
+    check_no_alias(op, name, *g, "image", image);
+    check_no_alias(op, name, *g, "text", text);
+    check_no_alias(op, name, *g, "logitScale", logit_scale);
+  }
+  if (dimage && dtext) check_no_alias(op, "dImage", *dimage, "dText", *dtext);
+  if (dlogit_scale) {
+    check_f32(op, "dLogitScale", *dlogit_scale);
+    if (dlogit_scale->numel() != 1) fail(op, ": dLogitScale must hold one value, got ", dlogit_scale->describe());
+  }
+  std::vector<float> own;
+  float* buf;
+  if (workspace) {
+    check_f32(op, "workspace", *workspace);
+    if (workspace->numel() < n * N)
+      fail(op, ": workspace must hold at least rowCount × N = ", n * N, " values, got ", workspace->describe());
+    for (const Tensor* t : {&image, &text, &logit_scale}) check_no_alias(op, "workspace", *workspace, "an input", *t);
+    for (Tensor* t : {dimage, dtext, dlogit_scale})
+      if (t) check_no_alias(op, "workspace", *workspace, "a gradient", *t);
+    buf = workspace->data<float>();
+  } else {
+    own.resize(static_cast<size_t>(n * N));
+    buf = own.data();
+  }
+
+  const float t = logit_scale.data<float>()[0];
+  const float s = std::exp(t);
+  if (!std::isfinite(s)) fail(op, ": exp(logitScale) overflows (logitScale = ", t, ")");
+  const bool want_grad = dimage || dtext || dlogit_scale;
+  const double c = static_cast<double>(loss_scale) / (2.0 * static_cast<double>(N));
+  std::vector<double> ce(static_cast<size_t>(n)), dt(static_cast<size_t>(n), 0.0);
+  double loss = 0, dt_total = 0;
+
+  const float* ip = image.data<float>();
+  const float* tp = text.data<float>();
+  // Direction 0: own image rows vs all texts; direction 1: own text rows vs all images.
+  for (int dir = 0; dir < 2; dir++) {
+    const float* A = dir == 0 ? ip : tp;
+    const float* B = dir == 0 ? tp : ip;
+    Tensor* dA = dir == 0 ? dimage : dtext;
+    Tensor* dB = dir == 0 ? dtext : dimage;
+    sgemm(false, true, n, N, D, s, A + r0 * D, D, B, D, 0.0f, buf, N);
+    softmax_rows(buf, n, N, r0, c, want_grad, ce.data(), dt.data());
+    for (int64_t i = 0; i < n; i++) {
+      loss += ce[i];
+      dt_total += dt[i];
+    }
+    if (!want_grad) continue;
+    // logits = s·A·Bᵀ: dA_rows += s·G·B, dB += s·Gᵀ·A_rows. The first direction
+    // overwrites (beta = 0), the second adds.
+    const float beta = dir == 0 ? 0.0f : 1.0f;
+    if (dA) {
+      float* g = dA->data<float>();
+      if (dir == 0) {
+        std::fill(g, g + r0 * D, 0.0f);
+        std::fill(g + (r0 + n) * D, g + N * D, 0.0f);
+      }
+      sgemm(false, false, n, D, N, s, buf, N, B, D, beta, g + r0 * D, D);
+    }
+    if (dB) sgemm(true, false, N, D, n, s, buf, N, A + r0 * D, D, beta, dB->data<float>(), D);
+  }
+  if (dlogit_scale) dlogit_scale->data<float>()[0] = static_cast<float>(dt_total);
+  return loss / (2.0 * static_cast<double>(N));
+}
+
+}  // namespace cs::cpu

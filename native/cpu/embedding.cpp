@@ -1,0 +1,186 @@
+#include "cpu/embedding.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/numerics.h"
+#include "core/thread_pool.h"
+#include "cpu/pointwise_checks.h"
+
+namespace cs::cpu {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+// "[b, s]" for flat index n of a tensor of the given shape.
+std::string position_of(int64_t n, const Shape& shape) {
+  std::string s = "]";
+  for (int i = static_cast<int>(shape.size()) - 1; i >= 0; i--) {
+    int64_t d = shape[i] ? shape[i] : 1;
+    s = std::to_string(n % d) + (i + 1 < static_cast<int>(shape.size()) ? ", " : "") + s;
+    n /= d;
+  }
+  return "[" + s;
+}
+
+void check_ids(const char* op, const Tensor& ids, int64_t vocab) {
+  const int32_t* ip = ids.data<int32_t>();
+  const int64_t n = ids.numel();
+  for (int64_t i = 0; i < n; i++)
+    if (ip[i] < 0 || ip[i] >= vocab)
+      fail(op, ": ids", position_of(i, ids.shape), " = ", ip[i], " is out of range for a table of ", vocab,
+           " rows");
+}
+
+Shape with_width(const Shape& s, int64_t w) {
+  Shape r = s;
+  r.push_back(w);
+  return r;
+}
+
+}  // namespace
+
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  const char* op = "embeddingForward";
+  check_i32(op, "ids", ids);
+  check_f32(op, "table", table);
+  check_ndim(op, "table", table, 2);
+  check_f32(op, "out", out);
+  const int64_t v = table.dim(0), w = table.dim(1);
+  check_shape(op, "out", out, with_width(ids.shape, w));
+  check_no_alias(op, "out", out, "table", table);
+  check_no_alias(op, "out", out, "ids", ids);
+  check_ids(op, ids, v);
+  const bool emulate = bf16_emulation();
+  const int32_t* ip = ids.data<int32_t>();
+  const float* tp = table.data<float>();
+  float* o = out.data<float>();
+  parallel_for(ids.numel(), std::max<int64_t>(1, kGrain / std::max<int64_t>(w, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; n++) {
+      const float* src = tp + static_cast<int64_t>(ip[n]) * w;
+      float* dst = o + n * w;
+      for (int64_t j = 0; j < w; j++) dst[j] = maybe_round_bf16(src[j], emulate);
+    }
+  });
+}
+
+void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  const char* op = "embeddingBackward";
+  check_i32(op, "ids", ids);
+  check_f32(op, "dout", dout);
+  check_f32(op, "dtable", dtable);
+  check_ndim(op, "dtable", dtable, 2);
+  const int64_t v = dtable.dim(0), w = dtable.dim(1);
+  check_shape(op, "dout", dout, with_width(ids.shape, w));
+  check_no_alias(op, "dtable", dtable, "dout", dout);
+  check_no_alias(op, "dtable", dtable, "ids", ids);
+  check_ids(op, ids, v);
+  const int32_t* ip = ids.data<int32_t>();
+  const float* dp = dout.data<float>();
+  float* gp = dtable.data<float>();
+  parallel_for(dtable.numel(), 1 << 16, [&](int64_t b, int64_t e) { std::fill(gp + b, gp + e, 0.0f); });
+  // Threads own column ranges, so repeated ids never race and the sum order is fixed.
+  const int64_t n = ids.numel();
+  parallel_for(w, 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t t = 0; t < n; t++) {
+      const float* src = dp + t * w;
+      float* dst = gp + static_cast<int64_t>(ip[t]) * w;
+      for (int64_t j = c0; j < c1; j++) dst[j] += src[j];
+    }
+  });
+}
+
+void pos_embed_forward(const Tensor& x, const Tensor& pos, Tensor& out) {
+  const char* op = "posEmbedForward";
+  check_f32(op, "x", x);
+  check_ndim(op, "x", x, 3);
+  check_f32(op, "pos", pos);
+  check_shape(op, "pos", pos, {x.dim(1), x.dim(2)});
+  check_f32(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  check_same_or_disjoint(op, "out", out, "x", x);
+  check_no_alias(op, "out", out, "pos", pos);
+  const bool emulate = bf16_emulation();
+  const int64_t sw = pos.numel();
+  const float* xp = x.data<float>();
+  const float* pp = pos.data<float>();
+  float* o = out.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) o[i] = maybe_round_bf16(xp[i] + pp[i % sw], emulate);
+  });
+}
+
+void pos_embed_backward(const Tensor& dout, Tensor& dpos) {
+  const char* op = "posEmbedBackward";
+  check_f32(op, "dout", dout);
+  check_ndim(op, "dout", dout, 3);
+  check_f32(op, "dpos", dpos);
+  check_shape(op, "dpos", dpos, {dout.dim(1), dout.dim(2)});
+  check_no_alias(op, "dpos", dpos, "dout", dout);
+  const int64_t batch = dout.dim(0), sw = dpos.numel();
+  const float* dp = dout.data<float>();
+  float* gp = dpos.data<float>();
+  parallel_for(sw, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) {
+      double s = 0;
+      for (int64_t k = 0; k < batch; k++) s += dp[k * sw + i];
+      gp[i] = static_cast<float>(s);
+    }
+  });
+}
+
+void class_token_concat(const Tensor& x, const Tensor& cls, Tensor& out) {
+  const char* op = "classTokenConcat";
+  check_f32(op, "x", x);
+  check_ndim(op, "x", x, 3);
+  const int64_t batch = x.dim(0), s = x.dim(1), w = x.dim(2);
+  check_f32(op, "cls", cls);
+  check_shape(op, "cls", cls, {w});
+  check_f32(op, "out", out);
+  check_shape(op, "out", out, {batch, s + 1, w});
+  check_no_alias(op, "out", out, "x", x);
+  check_no_alias(op, "out", out, "cls", cls);
+  const bool emulate = bf16_emulation();
+  const float* xp = x.data<float>();
+  const float* cp = cls.data<float>();
+  float* o = out.data<float>();
+  parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+      float* ob = o + b * (s + 1) * w;
+      for (int64_t j = 0; j < w; j++) ob[j] = maybe_round_bf16(cp[j], emulate);
+      const float* xb = xp + b * s * w;
+      for (int64_t i = 0; i < s * w; i++) ob[w + i] = maybe_round_bf16(xb[i], emulate);
+    }
+  });
+}
+
+void class_token_concat_backward(const Tensor& dout, Tensor& dx, Tensor& dcls) {
+  const char* op = "classTokenConcatBackward";
+  check_f32(op, "dout", dout);
+  check_ndim(op, "dout", dout, 3);
+  const int64_t batch = dout.dim(0), s = dout.dim(1) - 1, w = dout.dim(2);
+  if (s < 0) fail(op, ": dout must have at least one token (the class token), got ", dout.describe());
+  check_f32(op, "dx", dx);
+  check_shape(op, "dx", dx, {batch, s, w});
+  check_f32(op, "dcls", dcls);
+  check_shape(op, "dcls", dcls, {w});
+  check_no_alias(op, "dx", dx, "dout", dout);
+  check_no_alias(op, "dcls", dcls, "dout", dout);
+  check_no_alias(op, "dcls", dcls, "dx", dx);
+  const float* dp = dout.data<float>();
+  float* xp = dx.data<float>();
+  float* cp = dcls.data<float>();
+  parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++)
+      if (s > 0 && w > 0) std::memcpy(xp + b * s * w, dp + b * (s + 1) * w + w, sizeof(float) * s * w);
+  });
+  for (int64_t j = 0; j < w; j++) {
+    double acc = 0;
+    for (int64_t b = 0; b < batch; b++) acc += dp[b * (s + 1) * w + j];
+    cp[j] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace cs::cpu

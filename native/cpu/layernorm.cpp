@@ -1,0 +1,199 @@
+#include "cpu/layernorm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <utility>
+
+#include "core/numerics.h"
+#include "core/thread_pool.h"
+#include "cpu/pointwise_checks.h"
+
+namespace cs::cpu {
+
+namespace {
+
+// Rows per chunk so that a chunk is a few thousand values at least.
+int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1)); }
+
+struct Dims {
+  int64_t rows, width;
+};
+
+Dims check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& out,
+                   const Tensor& mean, const Tensor& rstd) {
+  check_f32(op, "x", x);
+  int64_t w = row_width(op, "x", x);
+  check_f32(op, "gamma", gamma);
+  check_shape(op, "gamma", gamma, {w});
+  check_f32(op, "beta", beta);
+  check_shape(op, "beta", beta, {w});
+  check_f32(op, "out", out);
+  check_same_shape(op, "x", x, "out", out);
+  int64_t rows = row_count(x);
+  check_per_row(op, "mean", mean, rows);
+  check_per_row(op, "rstd", rstd, rows);
+  check_same_or_disjoint(op, "out", out, "x", x);
+  for (const Tensor* in : std::initializer_list<const Tensor*>{&x, &gamma, &beta, &out}) {
+    check_no_alias(op, "mean", mean, "another argument", *in);
+    check_no_alias(op, "rstd", rstd, "another argument", *in);
+  }
+  return {rows, w};
+}
+
+// Normalises rows [r0, r1) of xp into op (which may equal xp).
+void normalize_rows(const float* xp, const float* g, const float* b, float* op, float* mp, float* rp, int64_t r0,
+                    int64_t r1, int64_t w, float eps, bool emulate) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float* xr = xp + r * w;
+    double s = 0;
+    for (int64_t j = 0; j < w; j++) s += xr[j];
+    const double mu = w ? s / static_cast<double>(w) : 0.0;
+    double ss = 0;
+    for (int64_t j = 0; j < w; j++) {
+      double d = xr[j] - mu;
+      ss += d * d;
+    }
+    const double var = w ? ss / static_cast<double>(w) : 0.0;
+    const float m = static_cast<float>(mu);
+    const float rs = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    mp[r] = m;
+    rp[r] = rs;
+    float* orow = op + r * w;
+    for (int64_t j = 0; j < w; j++) orow[j] = maybe_round_bf16((xr[j] - m) * rs * g[j] + b[j], emulate);
+  }
+}
+
+}  // namespace
+
+void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& out, Tensor& mean,
+                       Tensor& rstd, float eps) {
+  const char* op = "layernormForward";
+  Dims d = check_forward(op, x, gamma, beta, out, mean, rstd);
+  if (!(eps > 0)) fail(op, ": eps must be positive, got ", eps);
+  const bool emulate = bf16_emulation();
+  const float* xp = x.data<float>();
+  const float* g = gamma.data<float>();
+  const float* b = beta.data<float>();
+  float* o = out.data<float>();
+  float* mp = mean.data<float>();
+  float* rp = rstd.data<float>();
+  parallel_for(d.rows, row_grain(d.width), [&](int64_t r0, int64_t r1) {
+    normalize_rows(xp, g, b, o, mp, rp, r0, r1, d.width, eps, emulate);
+  });
+}
+
+void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor& sum_out, const Tensor& gamma,
+                                const Tensor& beta, Tensor& out, Tensor& mean, Tensor& rstd, float eps) {
+  const char* op = "residualLayernormForward";
+  check_f32(op, "residual", residual);
+  check_f32(op, "sumOut", sum_out);
+  check_same_shape(op, "x", x, "residual", residual);
+  check_same_shape(op, "x", x, "sumOut", sum_out);
+  Dims d = check_forward(op, x, gamma, beta, out, mean, rstd);
+  if (!(eps > 0)) fail(op, ": eps must be positive, got ", eps);
+  check_same_or_disjoint(op, "sumOut", sum_out, "x", x);
+  check_same_or_disjoint(op, "sumOut", sum_out, "residual", residual);
+  // out is written after sum_out is read, so it must not share memory with sum_out.
+  check_no_alias(op, "out", out, "sumOut", sum_out);
+  check_same_or_disjoint(op, "out", out, "residual", residual);
+  const bool emulate = bf16_emulation();
+  const float* xp = x.data<float>();
+  const float* rp_in = residual.data<float>();
+  float* sp = sum_out.data<float>();
+  const float* g = gamma.data<float>();
+  const float* b = beta.data<float>();
+  float* o = out.data<float>();
+  float* mp = mean.data<float>();
+  float* rp = rstd.data<float>();
+  const int64_t w = d.width;
+  parallel_for(d.rows, row_grain(w), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0 * w; i < r1 * w; i++) sp[i] = maybe_round_bf16(xp[i] + rp_in[i], emulate);
+    normalize_rows(sp, g, b, o, mp, rp, r0, r1, w, eps, emulate);
+  });
+}
+
+void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta) {
+  const char* op = "layernormBackward";
+  check_f32(op, "dout", dout);
+  check_f32(op, "x", x);
+  int64_t w = row_width(op, "x", x);
+  check_same_shape(op, "dout", dout, "x", x);
+  check_f32(op, "gamma", gamma);
+  check_shape(op, "gamma", gamma, {w});
+  int64_t rows = row_count(x);
+  check_per_row(op, "mean", mean, rows);
+  check_per_row(op, "rstd", rstd, rows);
+  check_f32(op, "dx", dx);
+  check_same_shape(op, "dx", dx, "x", x);
+  check_same_or_disjoint(op, "dx", dx, "dout", dout);
+  check_no_alias(op, "dx", dx, "x", x);
+  for (auto [name, t] : {std::pair<const char*, Tensor*>{"dgamma", dgamma}, {"dbeta", dbeta}}) {
+    if (!t) continue;
+    check_f32(op, name, *t);
+    check_shape(op, name, *t, {w});
+    check_no_alias(op, name, *t, "dout", dout);
+    check_no_alias(op, name, *t, "x", x);
+    check_no_alias(op, name, *t, "dx", dx);
+  }
+  if (dgamma && dbeta) check_no_alias(op, "dgamma", *dgamma, "dbeta", *dbeta);
+
+  const float* dop = dout.data<float>();
+  const float* xp = x.data<float>();
+  const float* g = gamma.data<float>();
+  const float* mp = mean.data<float>();
+  const float* rp = rstd.data<float>();
+
+  // Parameter gradients first (dx may overwrite dout). Columns are split between
+  // threads, so each column's sum over rows has one owner and needs no scratch.
+  if (dgamma || dbeta) {
+    float* dg = dgamma ? dgamma->data<float>() : nullptr;
+    float* db = dbeta ? dbeta->data<float>() : nullptr;
+    constexpr int64_t kBlock = 64;
+    parallel_for(w, kBlock, [&](int64_t c0, int64_t c1) {
+      for (int64_t cb = c0; cb < c1; cb += kBlock) {
+        const int64_t ce = std::min(c1, cb + kBlock);
+        double ag[kBlock] = {0}, ab[kBlock] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+          const float* dr = dop + r * w;
+          const float* xr = xp + r * w;
+          const float m = mp[r], rs = rp[r];
+          for (int64_t j = cb; j < ce; j++) {
+            ag[j - cb] += static_cast<double>(dr[j]) * ((xr[j] - m) * rs);
+            ab[j - cb] += dr[j];
+          }
+        }
+        for (int64_t j = cb; j < ce; j++) {
+          if (dg) dg[j] = static_cast<float>(ag[j - cb]);
+          if (db) db[j] = static_cast<float>(ab[j - cb]);
+        }
+      }
+    });
+  }
+
+  float* dxp = dx.data<float>();
+  parallel_for(rows, row_grain(w), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* dr = dop + r * w;
+      const float* xr = xp + r * w;
+      float* dxr = dxp + r * w;
+      const float m = mp[r], rs = rp[r];
+      // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dout·gamma
+      double sg = 0, sgx = 0;
+      for (int64_t j = 0; j < w; j++) {
+        const double gj = static_cast<double>(dr[j]) * g[j];
+        sg += gj;
+        sgx += gj * ((xr[j] - m) * rs);
+      }
+      const float a = static_cast<float>(w ? sg / w : 0.0);
+      const float bcoef = static_cast<float>(w ? sgx / w : 0.0);
+      for (int64_t j = 0; j < w; j++) {
+        const float xh = (xr[j] - m) * rs;
+        dxr[j] = rs * (dr[j] * g[j] - a - xh * bcoef);
+      }
+    }
+  });
+}
+
+}  // namespace cs::cpu

@@ -1,0 +1,68 @@
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "cpu/adamw.h"
+#include "napi/args.h"
+#include "napi/registry.h"
+#include "napi/tensor_wrap.h"
+
+namespace cs::napi {
+
+// An array of tensors, e.g. every gradient of a model.
+static std::vector<Tensor*> arg_tensor_list(const Napi::CallbackInfo& info, size_t i, const char* op,
+                                            const char* name) {
+  Napi::Value v = i < info.Length() ? info[i] : info.Env().Undefined();
+  if (!v.IsArray()) fail(op, ": ", name, " must be an array of Tensors");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<Tensor*> out;
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value e = a.Get(k);
+    std::string what = std::string(name) + "[" + std::to_string(k) + "]";
+    if (!TensorWrap::IsTensor(e)) fail(op, ": ", what, " must be a Tensor");
+    Tensor& t = TensorWrap::Unwrap(e.As<Napi::Object>())->tensor(op, what.c_str());
+    if (!t.device().is_cpu()) fail(op, ": no backend for ", t.device().str(), " in this build (", what, ")");
+    out.push_back(&t);
+  }
+  return out;
+}
+
+// adamwStep(param, grad, m, v, paramBf16 | null, lr, beta1, beta2, eps, weightDecay, step, gradScale)
+static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
+  const char* op = "adamwStep";
+  Tensor& p = arg_tensor(info, 0, op, "param");
+  Tensor& g = arg_tensor(info, 1, op, "grad");
+  Tensor& m = arg_tensor(info, 2, op, "m");
+  Tensor& v = arg_tensor(info, 3, op, "v");
+  Tensor* pb = arg_optional_tensor(info, 4, op, "paramBf16");
+  cpu::AdamWConfig cfg;
+  cfg.lr = arg_number(info, 5, op, "lr");
+  cfg.beta1 = arg_number(info, 6, op, "beta1");
+  cfg.beta2 = arg_number(info, 7, op, "beta2");
+  cfg.eps = arg_number(info, 8, op, "eps");
+  cfg.weight_decay = arg_number(info, 9, op, "weightDecay");
+  cfg.step = arg_int(info, 10, op, "step");
+  cfg.grad_scale = arg_number(info, 11, op, "gradScale");
+  require_cpu_backend(op, {&p, &g, &m, &v, pb});
+  cpu::adamw_step(p, g, m, v, pb, cfg);
+  return info.Env().Undefined();
+}
+CS_BINDING("adamwStep", AdamwStep);
+
+// gradNorm([g1, g2, …]) → number
+static Napi::Value GradNorm(const Napi::CallbackInfo& info) {
+  std::vector<Tensor*> list = arg_tensor_list(info, 0, "gradNorm", "grads");
+  std::vector<const Tensor*> grads(list.begin(), list.end());
+  return Napi::Number::New(info.Env(), cpu::grad_norm(grads));
+}
+CS_BINDING("gradNorm", GradNorm);
+
+// clipGradNorm([g1, g2, …], maxNorm) → the norm before clipping
+static Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
+  std::vector<Tensor*> grads = arg_tensor_list(info, 0, "clipGradNorm", "grads");
+  double max_norm = arg_number(info, 1, "clipGradNorm", "maxNorm");
+  return Napi::Number::New(info.Env(), cpu::clip_grad_norm(grads, max_norm));
+}
+CS_BINDING("clipGradNorm", ClipGradNorm);
+
+}  // namespace cs::napi
