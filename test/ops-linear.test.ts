@@ -1,0 +1,160 @@
+import test, { type ExecutionContext } from 'ava';
+
+import { native } from '../lib/native.js';
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+import { dot, finiteDiff, lossWeights, randTensor, relErr } from './_helpers/numeric.js';
+
+const f32 = (t: Tensor): Float32Array => t.view() as Float32Array;
+const nans = (shape: number[]): Tensor => Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN), shape);
+
+// Float64 references: x [M, K], w [N, K], b [N].
+function refForward(x: Float32Array, w: Float32Array, b: Float32Array | null, M: number, K: number, N: number): Float64Array {
+  const y = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let s = b ? b[n] : 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
+      y[m * N + n] = s;
+    }
+  return y;
+}
+
+function refBackward(x: Float32Array, w: Float32Array, dy: Float32Array, M: number, K: number, N: number) {
+  const dx = new Float64Array(M * K);
+  const dw = new Float64Array(N * K);
+  const db = new Float64Array(N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      const g = dy[m * N + n];
+      db[n] += g;
+      for (let k = 0; k < K; k++) {
+        dx[m * K + k] += g * w[n * K + k];
+        dw[n * K + k] += g * x[m * K + k];
+      }
+    }
+  return { dx, dw, db };
+}
+
+function isBf16(a: Float32Array): boolean {
+  const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  return bits.every((u) => (u & 0xffff) === 0);
+}
+
+// Central differences of L = Σ lw·y (in float64) against the analytic gradient of `param`.
+function checkFiniteDiff(t: ExecutionContext, what: string, param: Tensor, analytic: Float32Array, forward: () => Float32Array, lw: Float32Array): void {
+  const { idx, grad } = finiteDiff(() => dot(forward(), lw), param, 24, 1e-2);
+  const err = relErr(idx.map((i) => analytic[i]), grad);
+  t.true(err < 1e-2, `${what}: finite-difference relErr ${err}`);
+}
+
+const cases: { name: string; lead: number[]; K: number; N: number; bias: boolean }[] = [
+  { name: '2-D with bias', lead: [13], K: 32, N: 24, bias: true },
+  { name: '2-D without bias', lead: [9], K: 17, N: 5, bias: false },
+  { name: '3-D with bias', lead: [2, 7], K: 40, N: 33, bias: true },
+  { name: '3-D without bias', lead: [3, 5], K: 8, N: 64, bias: false },
+];
+
+for (const [ci, c] of cases.entries()) {
+  test(`linear ${c.name}: forward and backward match float64 and finite differences`, (t) => {
+    const M = c.lead.reduce((a, b) => a * b, 1);
+    const x = randTensor([...c.lead, c.K], 100 + ci);
+    const w = randTensor([c.N, c.K], 200 + ci, 0.2);
+    const b = c.bias ? randTensor([c.N], 300 + ci) : null;
+    const y = Tensor.empty([...c.lead, c.N]);
+    ops.linearForward(x, w, b, y);
+    t.true(relErr(f32(y), refForward(f32(x), f32(w), b && f32(b), M, c.K, c.N)) <= 1e-5);
+
+    const lw = lossWeights(M * c.N, 400 + ci);
+    const dy = Tensor.from(lw, [...c.lead, c.N]);
+    // Outputs start as NaN: overwrite must not read them.
+    const dx = nans([...c.lead, c.K]);
+    const dw = nans([c.N, c.K]);
+    const db = c.bias ? nans([c.N]) : null;
+    ops.linearBackward(x, w, dy, { dx, dw, db });
+    const ref = refBackward(f32(x), f32(w), lw, M, c.K, c.N);
+    t.true(relErr(f32(dx), ref.dx) <= 1e-5, `dx ${relErr(f32(dx), ref.dx)}`);
+    t.true(relErr(f32(dw), ref.dw) <= 1e-5, `dw ${relErr(f32(dw), ref.dw)}`);
+    if (db) t.true(relErr(f32(db), ref.db) <= 1e-5, `db ${relErr(f32(db), ref.db)}`);
+
+    const forward = (): Float32Array => {
+      ops.linearForward(x, w, b, y);
+      return f32(y);
+    };
+    checkFiniteDiff(t, 'dx', x, f32(dx), forward, lw);
+    checkFiniteDiff(t, 'dw', w, f32(dw), forward, lw);
+    if (b && db) checkFiniteDiff(t, 'db', b, f32(db), forward, lw);
+  });
+}
+
+test('linearBackward with accumulate adds into dw and db and still overwrites dx', (t) => {
+  const x = randTensor([6, 10], 1);
+  const w = randTensor([4, 10], 2);
+  const dy = randTensor([6, 4], 3);
+  const dx = Tensor.zeros([6, 10]);
+  const dw = Tensor.zeros([4, 10]);
+  const db = Tensor.zeros([4]);
+  ops.linearBackward(x, w, dy, { dx, dw, db });
+  const [dx1, dw1, db1] = [dx, dw, db].map((g) => new Float32Array(f32(g)));
+  ops.linearBackward(x, w, dy, { dx, dw, db, accumulate: true });
+  t.true(relErr(f32(dw), dw1.map((v) => 2 * v)) <= 1e-6);
+  t.true(relErr(f32(db), db1.map((v) => 2 * v)) <= 1e-6);
+  t.deepEqual(f32(dx), dx1);
+  // Only the gradients asked for are computed.
+  const dwOnly = Tensor.zeros([4, 10]);
+  ops.linearBackward(x, w, dy, { dw: dwOnly });
+  t.deepEqual(f32(dwOnly), dw1);
+});
+
+test('linear shape, dtype and alias errors name the op and the argument', (t) => {
+  const x = Tensor.zeros([4, 32]);
+  t.throws(() => ops.linearForward(x, Tensor.zeros([16, 30]), null, Tensor.zeros([4, 16])), {
+    message: 'linearForward: w must have shape [*, 32], got f32[16, 30] on cpu',
+  });
+  t.throws(() => ops.linearForward(x, Tensor.zeros([16, 32]), Tensor.zeros([15]), Tensor.zeros([4, 16])), {
+    message: 'linearForward: b must have shape [16], got f32[15] on cpu',
+  });
+  t.throws(() => ops.linearForward(x, Tensor.zeros([16, 32]), null, Tensor.zeros([5, 16])), {
+    message: 'linearForward: y must have shape [4, 16], got f32[5, 16] on cpu',
+  });
+  t.throws(() => ops.linearForward(Tensor.zeros([4, 32], 'bf16'), Tensor.zeros([16, 32]), null, Tensor.zeros([4, 16])), {
+    message: 'linearForward: x must be f32, got bf16[4, 32] on cpu',
+  });
+  t.throws(() => ops.linearForward(x, Tensor.zeros([32, 32]), null, x), { message: /linearForward: output y overlaps input x/ });
+  t.throws(() => ops.linearBackward(x, Tensor.zeros([16, 32]), Tensor.zeros([4, 15]), { dw: Tensor.zeros([16, 32]) }), {
+    message: 'linearBackward: dy must have shape [4, 16], got f32[4, 15] on cpu',
+  });
+  t.throws(() => ops.linearBackward(x, Tensor.zeros([16, 32]), Tensor.zeros([4, 16]), { dw: Tensor.zeros([32, 16]) }), {
+    message: /linearBackward: dw and w must have the same shape/,
+  });
+});
+
+test.serial('linear with bf16 emulation: bf16-representable outputs close to fp32', (t) => {
+  const x = randTensor([2, 9, 48], 11);
+  const w = randTensor([20, 48], 12, 0.2);
+  const b = randTensor([20], 13);
+  const dy = randTensor([2, 9, 20], 14);
+  const run = () => {
+    const y = Tensor.empty([2, 9, 20]);
+    const dx = Tensor.empty([2, 9, 48]);
+    const dw = Tensor.empty([20, 48]);
+    const db = Tensor.empty([20]);
+    ops.linearForward(x, w, b, y);
+    ops.linearBackward(x, w, dy, { dx, dw, db });
+    return { y: f32(y), dx: f32(dx), dw: f32(dw), db: f32(db) };
+  };
+  const exact = run();
+  native.setBf16Emulation(true);
+  let emu;
+  try {
+    emu = run();
+  } finally {
+    native.setBf16Emulation(false);
+  }
+  t.true(isBf16(emu.y), 'y is bf16-representable');
+  t.true(isBf16(emu.dx), 'dx is bf16-representable');
+  for (const k of ['y', 'dx', 'dw', 'db'] as const) {
+    const e = relErr(emu[k], exact[k]);
+    t.true(e < 1e-2 && e > 0, `${k}: bf16 vs fp32 relErr ${e}`);
+  }
+});
