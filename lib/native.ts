@@ -53,6 +53,12 @@ export interface NativeBinding {
   setGemmKernel(name: 'avx512' | 'avx2' | 'portable' | 'best'): string;
 
   // ── layers: linear, patch embedding, attention (layers group) ──
+  linearForward(x: T, w: T, b: OptT, y: T): void;
+  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
+  patchEmbedForward(images: T, weight: T, out: T): void;
+  patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
+  attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
+  attentionBackward(qkv: T, out: T, dout: T, lse: T, dqkv: T, heads: number, causal: boolean): void;
 
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
 

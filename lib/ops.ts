@@ -59,6 +59,65 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
 }
 
 // ── layers: linear, patch embedding, attention (layers group) ──
+// Parameter gradients (dw, db, dweight) are overwritten unless `accumulate` is set, in
+// which case they are added to (gradient accumulation). Activation gradients (dx,
+// dimages, dqkv) are always overwritten.
+
+/** y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out]. */
+export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
+  native.linearForward(h(x), h(w), ho(b), h(y));
+}
+
+export interface LinearGrads {
+  /** [..., in]: dy·w */
+  dx?: Tensor | null;
+  /** [out, in]: dyᵀ·x */
+  dw?: Tensor | null;
+  /** [out]: Σ over rows of dy */
+  db?: Tensor | null;
+  /** add into dw and db instead of overwriting them */
+  accumulate?: boolean;
+}
+export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGrads): void {
+  native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false);
+}
+
+/**
+ * Patch embedding (conv with stride = kernel = P, no bias; CLIP's visual.conv1).
+ * images [B, C, H, W], weight [width, C, P, P], out [B, (H/P)·(W/P), width], patches row-major.
+ */
+export function patchEmbedForward(images: Tensor, weight: Tensor, out: Tensor): void {
+  native.patchEmbedForward(h(images), h(weight), h(out));
+}
+
+export interface PatchEmbedGrads {
+  /** [width, C, P, P] */
+  dweight?: Tensor | null;
+  /** [B, C, H, W] (rarely needed: images are inputs) */
+  dimages?: Tensor | null;
+  /** add into dweight instead of overwriting it */
+  accumulate?: boolean;
+}
+export function patchEmbedBackward(images: Tensor, weight: Tensor, dout: Tensor, grads: PatchEmbedGrads): void {
+  native.patchEmbedBackward(h(images), h(weight), h(dout), ho(grads.dweight), ho(grads.dimages), grads.accumulate ?? false);
+}
+
+export interface AttentionOptions {
+  heads: number;
+  /** position i attends to j ≤ i */
+  causal: boolean;
+}
+/**
+ * Multi-head self-attention from packed QKV (OpenCLIP's in_proj layout): qkv [B, S, 3W] → out [B, S, W].
+ * lse [B, heads, S] receives each row's softmax log-sum-exp for backward; pass null at inference.
+ */
+export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, opts: AttentionOptions): void {
+  native.attentionForward(h(qkv), h(out), ho(lse), opts.heads, opts.causal);
+}
+/** dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. */
+export function attentionBackward(qkv: Tensor, out: Tensor, dout: Tensor, lse: Tensor, dqkv: Tensor, opts: AttentionOptions): void {
+  native.attentionBackward(h(qkv), h(out), h(dout), h(lse), h(dqkv), opts.heads, opts.causal);
+}
 
 // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
 
