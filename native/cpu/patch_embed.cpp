@@ -1,0 +1,136 @@
+#include "cpu/patch_embed.h"
+
+#include <vector>
+
+#include "core/checks.h"
+#include "core/numerics.h"
+#include "core/thread_pool.h"
+#include "cpu/bf16_operands.h"
+#include "cpu/gemm.h"
+
+namespace cs::cpu {
+
+namespace {
+
+struct Geometry {
+  int64_t B, C, H, W, P, width;
+  int64_t gh, gw;  // patch grid
+  int64_t patches() const { return gh * gw; }
+  int64_t rows() const { return B * gh * gw; }  // im2col rows: one per patch
+  int64_t cols() const { return C * P * P; }    // im2col columns: (c, ky, kx), as weight is laid out
+};
+
+void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
+  check_cpu(op, name, t);
+  check_dtype(op, name, t, DType::F32);
+}
+
+Geometry check_geometry(const char* op, const Tensor& images, const Tensor& weight) {
+  check_f32_cpu(op, "images", images);
+  check_f32_cpu(op, "weight", weight);
+  check_ndim(op, "images", images, 4);
+  check_ndim(op, "weight", weight, 4);
+  Geometry g{images.dim(0), images.dim(1), images.dim(2), images.dim(3), weight.dim(2), weight.dim(0), 0, 0};
+  check_shape(op, "weight", weight, {-1, g.C, g.P, g.P});
+  if (g.P == 0) fail(op, ": weight's patch size must be positive, got ", weight.describe());
+  if (g.H % g.P != 0 || g.W % g.P != 0)
+    fail(op, ": image height ", g.H, " and width ", g.W, " must be multiples of the patch size ", g.P, ", got images ",
+         images.describe(), " and weight ", weight.describe());
+  g.gh = g.H / g.P;
+  g.gw = g.W / g.P;
+  return g;
+}
+
+// Moves pixels between NCHW images and the im2col matrix [rows, cols]. Stride equals
+// the kernel, so every pixel belongs to exactly one patch: the map is a permutation.
+template <bool ToCols>
+void permute_patches(const Geometry& g, float* img, float* cols, bool round) {
+  const int64_t P = g.P, ncols = g.cols();
+  parallel_for(g.rows(), 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t b = r / g.patches(), p = r % g.patches();
+      int64_t y0 = (p / g.gw) * P, x0 = (p % g.gw) * P;
+      float* row = cols + r * ncols;
+      for (int64_t c = 0; c < g.C; c++)
+        for (int64_t ky = 0; ky < P; ky++) {
+          float* pix = img + ((b * g.C + c) * g.H + y0 + ky) * g.W + x0;
+          float* col = row + (c * P + ky) * P;
+          for (int64_t kx = 0; kx < P; kx++) {
+            if (ToCols) col[kx] = round ? round_bf16(pix[kx]) : pix[kx];
+            else pix[kx] = round ? round_bf16(col[kx]) : col[kx];
+          }
+        }
+    }
+  });
+}
+
+}  // namespace
+
+void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out) {
+  const char* op = "patchEmbedForward";
+  Geometry g = check_geometry(op, images, weight);
+  check_f32_cpu(op, "out", out);
+  check_shape(op, "out", out, {g.B, g.patches(), g.width});
+  check_no_alias(op, "out", out, "images", images);
+  check_no_alias(op, "out", out, "weight", weight);
+  const int64_t M = g.rows(), N = g.width, K = g.cols();
+  if (M == 0 || N == 0) return;
+
+  const bool emu = bf16_emulation();
+  std::vector<float> cols(static_cast<size_t>(M * K)), ws;
+  permute_patches<true>(g, images.data<float>(), cols.data(), emu);
+  MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
+  // out[M×N] = cols[M×K] · weightᵀ
+  sgemm(false, true, M, N, K, 1.0f, cols.data(), K, Wm.ptr, Wm.ld, 0.0f, out.data<float>(), N);
+  if (emu) round_bf16_block(out.data<float>(), M, N, N);
+}
+
+void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tensor& dout, Tensor* dweight,
+                          Tensor* dimages, bool accumulate) {
+  const char* op = "patchEmbedBackward";
+  Geometry g = check_geometry(op, images, weight);
+  check_f32_cpu(op, "dout", dout);
+  check_shape(op, "dout", dout, {g.B, g.patches(), g.width});
+  if (dweight) {
+    check_f32_cpu(op, "dweight", *dweight);
+    check_same_shape(op, "dweight", *dweight, "weight", weight);
+    check_no_alias(op, "dweight", *dweight, "dout", dout);
+    check_no_alias(op, "dweight", *dweight, "images", images);
+  }
+  if (dimages) {
+    check_f32_cpu(op, "dimages", *dimages);
+    check_same_shape(op, "dimages", *dimages, "images", images);
+    check_no_alias(op, "dimages", *dimages, "dout", dout);
+    check_no_alias(op, "dimages", *dimages, "weight", weight);
+  }
+  const int64_t M = g.rows(), N = g.width, K = g.cols();
+  const bool emu = bf16_emulation();
+  std::vector<float> dos;
+  MatrixRef dO = matmul_operand(dout.data<float>(), M, N, N, emu, dos);
+
+  if (dweight) {
+    float* dwp = dweight->data<float>();
+    if (M > 0 && N > 0 && K > 0) {
+      std::vector<float> cols(static_cast<size_t>(M * K));
+      permute_patches<true>(g, images.data<float>(), cols.data(), emu);
+      // dweight[N×K] = doutᵀ[N×M] · cols[M×K]
+      sgemm(true, false, N, K, M, 1.0f, dO.ptr, dO.ld, cols.data(), K, accumulate ? 1.0f : 0.0f, dwp, K);
+    } else if (!accumulate) {
+      for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
+    }
+  }
+  if (dimages) {
+    float* dip = dimages->data<float>();
+    if (M > 0 && K > 0 && N > 0) {
+      std::vector<float> dcols(static_cast<size_t>(M * K)), ws;
+      MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
+      // dcols[M×K] = dout[M×N] · weight[N×K]
+      sgemm(false, false, M, K, N, 1.0f, dO.ptr, dO.ld, Wm.ptr, Wm.ld, 0.0f, dcols.data(), K);
+      permute_patches<false>(g, dip, dcols.data(), emu);
+    } else {
+      for (int64_t i = 0; i < dimages->numel(); i++) dip[i] = 0.0f;
+    }
+  }
+}
+
+}  // namespace cs::cpu

@@ -1,0 +1,35 @@
+#include "core/backend.h"
+#include "cpu/patch_embed.h"
+#include "napi/args.h"
+#include "napi/registry.h"
+
+namespace cs::napi {
+
+// patchEmbedForward(images, weight, out)
+static Napi::Value PatchEmbedForward(const Napi::CallbackInfo& info) {
+  const char* op = "patchEmbedForward";
+  Tensor& images = arg_tensor(info, 0, op, "images");
+  Tensor& weight = arg_tensor(info, 1, op, "weight");
+  Tensor& out = arg_tensor(info, 2, op, "out");
+  require_cpu_backend(op, {&images, &weight, &out});
+  cpu::patch_embed_forward(images, weight, out);
+  return info.Env().Undefined();
+}
+CS_BINDING("patchEmbedForward", PatchEmbedForward);
+
+// patchEmbedBackward(images, weight, dout, dweight | null, dimages | null, accumulate)
+static Napi::Value PatchEmbedBackward(const Napi::CallbackInfo& info) {
+  const char* op = "patchEmbedBackward";
+  Tensor& images = arg_tensor(info, 0, op, "images");
+  Tensor& weight = arg_tensor(info, 1, op, "weight");
+  Tensor& dout = arg_tensor(info, 2, op, "dout");
+  Tensor* dweight = arg_optional_tensor(info, 3, op, "dweight");
+  Tensor* dimages = arg_optional_tensor(info, 4, op, "dimages");
+  bool accumulate = arg_bool(info, 5, op, "accumulate");
+  require_cpu_backend(op, {&images, &weight, &dout, dweight, dimages});
+  cpu::patch_embed_backward(images, weight, dout, dweight, dimages, accumulate);
+  return info.Env().Undefined();
+}
+CS_BINDING("patchEmbedBackward", PatchEmbedBackward);
+
+}  // namespace cs::napi
