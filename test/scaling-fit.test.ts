@@ -29,8 +29,11 @@ async function runFit(args: string[]): Promise<Record<string, any>> {
 const near = (a: number, b: number, rel: number) => Math.abs(a / b - 1) <= rel;
 
 test.serial("the paper's OpenCLIP ImageNet law: E = 5.86·C^-0.11 (LAION runs, pareto-bins)", async (t) => {
-  const out = await runFit(['--results', results, '--compute', 'gmacs_total', '--metric', 'acc1', '--where', 'downstream_dataset=imagenet1k', '--where', 'upstream_dataset!=CLIP-WIT', '--bootstrap', '200']);
+  const out = await runFit(['--results', results, '--compute', 'gmacs_total', '--metric', 'acc1', '--where', 'downstream_dataset=imagenet1k', '--where', 'upstream_dataset!=CLIP-WIT', '--bootstrap', '200', '--predict', '1e13']);
   t.is(out.n, 29);
+  const [p] = out.predictions;
+  t.true(near(p.error, 5.85806 * 1e13 ** -0.111388, 1e-3), `prediction ${p.error}`);
+  t.true(p.interval[0] < p.error && p.error < p.interval[1]);
   t.is(out.method, 'pareto-bins');
   t.is(out.fitted_points.length, 5);
   // the paper prints two decimals; numpy's fit of the same points gives α = -0.111388, β = 5.85806
