@@ -140,8 +140,8 @@ function referenceFit(x: FeatureMatrix, y: Int32Array, C: number, lambda: number
 
 test('overlapping features: L-BFGS matches a gradient-descent reference fit (loss and accuracy)', (t) => {
   const C = 3;
-  const train = blobs(240, 8, C, 1.2, 31);
-  const testSet = blobs(400, 8, C, 1.2, 32);
+  const train = blobs(240, 8, C, 0.6, 31);
+  const testSet = blobs(400, 8, C, 0.6, 32);
   const xTrain = l2Normalize(train.x);
   const xTest = l2Normalize(testSet.x);
   const acc = (m: Parameters<typeof logisticLogits>[0]) => classificationMetrics(logisticLogits(m, xTest), testSet.y, xTest.rows, C).acc1;
@@ -154,7 +154,7 @@ test('overlapping features: L-BFGS matches a gradient-descent reference fit (los
     const a = acc(fit.model);
     const aRef = acc(ref.model);
     t.true(Math.abs(a - aRef) <= 0.01, `λ=${lambda}: accuracy ${a} vs reference ${aRef}`);
-    t.true(a > 0.45 && a < 0.98, `a genuinely overlapping case (accuracy ${a})`);
+    t.true(a > 0.45 && a < 0.9, `a genuinely overlapping case (accuracy ${a})`);
     t.log(`λ=${lambda}: L-BFGS loss ${fit.loss} (${fit.optimizer.iterations} iterations), reference ${ref.loss}; test accuracy ${a} vs ${aRef}`);
   }
   // The whole probe: its test accuracy matches the reference fit at the λ it chose, on the same data.
