@@ -61,8 +61,36 @@ export interface NativeBinding {
   attentionBackward(qkv: T, out: T, dout: T, lse: T, dqkv: T, heads: number, causal: boolean): void;
 
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
+  layernormForward(x: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
+  residualLayernormForward(x: T, residual: T, sumOut: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
+  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT): void;
+  geluForward(x: T, out: T): void;
+  geluBackward(x: T, dout: T, dx: T): void;
+  quickGeluForward(x: T, out: T): void;
+  quickGeluBackward(x: T, dout: T, dx: T): void;
+  embeddingForward(ids: T, table: T, out: T): void;
+  embeddingBackward(ids: T, dout: T, dtable: T): void;
+  posEmbedForward(x: T, pos: T, out: T): void;
+  posEmbedBackward(dout: T, dpos: T): void;
+  classTokenConcat(x: T, cls: T, out: T): void;
+  classTokenConcatBackward(dout: T, dx: T, dcls: T): void;
+  gatherRows(x: T, index: T, out: T): void;
+  gatherRowsBackward(dout: T, index: T, dx: T): void;
+  argmaxIds(ids: T, out: T): void;
+  l2normalizeForward(x: T, out: T, norms: T): void;
+  l2normalizeBackward(dout: T, out: T, norms: T, dx: T): void;
+  contrastiveLoss(
+    image: T, text: T, logitScale: T, dImage: OptT, dText: OptT, dLogitScale: OptT,
+    lossOut: OptT, workspace: OptT, rowOffset: number, rowCount: number, lossScale: number,
+  ): number;
 
   // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
+  adamwStep(
+    param: T, grad: T, m: T, v: T, paramBf16: OptT,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: number,
+  ): void;
+  gradNorm(grads: readonly T[]): number;
+  clipGradNorm(grads: readonly T[], maxNorm: number): number;
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

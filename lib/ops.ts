@@ -120,5 +120,173 @@ export function attentionBackward(qkv: Tensor, out: Tensor, dout: Tensor, lse: T
 }
 
 // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
+// Parameter gradients of these ops are OVERWRITTEN, never accumulated. With bf16
+// emulation on, stored activations (layernorm, GELU, embedding outputs) are rounded
+// to bf16; statistics, normalised features, the loss and gradients stay fp32.
+
+/**
+ * LayerNorm over the last dim: out = (x − mean)·rstd·gamma + beta. x [..., W], gamma/beta [W],
+ * out like x (may be x), mean/rstd one f32 per row (saved for backward).
+ */
+export function layernormForward(x: Tensor, gamma: Tensor, beta: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, eps = 1e-5): void {
+  native.layernormForward(h(x), h(gamma), h(beta), h(out), h(mean), h(rstd), eps);
+}
+/**
+ * sumOut = x + residual (may be x or residual itself), then out = layernorm(sumOut).
+ * Backward: layernormBackward with sumOut as x gives dx; the gradient of both x and
+ * residual is that dx plus the gradient reaching sumOut from its other uses (the caller adds it).
+ */
+export function residualLayernormForward(
+  x: Tensor, residual: Tensor, sumOut: Tensor, gamma: Tensor, beta: Tensor, out: Tensor, mean: Tensor, rstd: Tensor, eps = 1e-5,
+): void {
+  native.residualLayernormForward(h(x), h(residual), h(sumOut), h(gamma), h(beta), h(out), h(mean), h(rstd), eps);
+}
+/** dx (may be dout), and dgamma/dbeta [W] when given: all overwritten. */
+export function layernormBackward(
+  dout: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, dx: Tensor, dgamma: Tensor | null, dbeta: Tensor | null,
+): void {
+  native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
+}
+
+/** GELU, erf form: out = x·Φ(x). out may be x. */
+export function geluForward(x: Tensor, out: Tensor): void {
+  native.geluForward(h(x), h(out));
+}
+/** dx = dout·GELU'(x) (dx may be dout). */
+export function geluBackward(x: Tensor, dout: Tensor, dx: Tensor): void {
+  native.geluBackward(h(x), h(dout), h(dx));
+}
+/** QuickGELU (OpenAI CLIP): out = x·σ(1.702x). */
+export function quickGeluForward(x: Tensor, out: Tensor): void {
+  native.quickGeluForward(h(x), h(out));
+}
+export function quickGeluBackward(x: Tensor, dout: Tensor, dx: Tensor): void {
+  native.quickGeluBackward(h(x), h(dout), h(dx));
+}
+
+/** out[..., :] = table[ids[...]]; ids i32 of any shape, table [V, W], out ids.shape + [W]. Bad ids throw before anything is written. */
+export function embeddingForward(ids: Tensor, table: Tensor, out: Tensor): void {
+  native.embeddingForward(h(ids), h(table), h(out));
+}
+/** dtable [V, W] = scatter-add of dout rows at ids (overwritten, zero for unused rows). */
+export function embeddingBackward(ids: Tensor, dout: Tensor, dtable: Tensor): void {
+  native.embeddingBackward(h(ids), h(dout), h(dtable));
+}
+/** out = x + pos; x [B, S, W], pos [S, W]; out may be x. */
+export function posEmbedForward(x: Tensor, pos: Tensor, out: Tensor): void {
+  native.posEmbedForward(h(x), h(pos), h(out));
+}
+/** dpos = Σ over the batch of dout (overwritten). The gradient of x is dout itself. */
+export function posEmbedBackward(dout: Tensor, dpos: Tensor): void {
+  native.posEmbedBackward(h(dout), h(dpos));
+}
+/** out [B, S+1, W] = the class token cls [W] followed by x [B, S, W]. */
+export function classTokenConcat(x: Tensor, cls: Tensor, out: Tensor): void {
+  native.classTokenConcat(h(x), h(cls), h(out));
+}
+/** dx [B, S, W] = dout[:, 1:], dcls [W] = Σ_b dout[b, 0] (both overwritten). */
+export function classTokenConcatBackward(dout: Tensor, dx: Tensor, dcls: Tensor): void {
+  native.classTokenConcatBackward(h(dout), h(dx), h(dcls));
+}
+
+/** out[b] = x[b, index[b]]; x [B, S, W], index i32 [B], out [B, W]. */
+export function gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
+  native.gatherRows(h(x), h(index), h(out));
+}
+/** dx [B, S, W] = 0 except dx[b, index[b]] = dout[b] (fully overwritten). */
+export function gatherRowsBackward(dout: Tensor, index: Tensor, dx: Tensor): void {
+  native.gatherRowsBackward(h(dout), h(index), h(dx));
+}
+/** out[b] = first position of the largest id in ids[b] (torch.argmax): CLIP's end-of-text token. ids i32 [B, S], out i32 [B]. */
+export function argmaxIds(ids: Tensor, out: Tensor): void {
+  native.argmaxIds(h(ids), h(out));
+}
+
+/** out = x / max(‖x‖, 1e-12) along the last dim (as F.normalize); norms: one f32 per row. out stays fp32. */
+export function l2normalizeForward(x: Tensor, out: Tensor, norms: Tensor): void {
+  native.l2normalizeForward(h(x), h(out), h(norms));
+}
+/** dx from dout and the forward's out and norms (dx may be dout). */
+export function l2normalizeBackward(dout: Tensor, out: Tensor, norms: Tensor, dx: Tensor): void {
+  native.l2normalizeBackward(h(dout), h(out), h(norms), h(dx));
+}
+
+export interface ContrastiveLossGrads {
+  /** Each is overwritten; leave one out to skip it (e.g. a frozen tower or a fixed scale). */
+  dImage?: Tensor;
+  dText?: Tensor;
+  /** d loss / d logitScale (1 element). */
+  dLogitScale?: Tensor;
+}
+export interface ContrastiveLossOptions {
+  /** Compute these gradients in the same pass. */
+  grads?: ContrastiveLossGrads;
+  /** Multiplies every gradient (gradient accumulation, fp16 loss scaling); the returned loss is unscaled. Default 1. */
+  lossScale?: number;
+  /** A 1-element f32 tensor that receives the loss. */
+  lossOut?: Tensor;
+  /** f32 scratch of ≥ rowCount·N values for the logits; allocated per call when absent. */
+  workspace?: Tensor;
+}
+/**
+ * The CLIP loss: logits = exp(logitScale)·image·textᵀ, loss = (CE(logits) + CE(logitsᵀ))/2 with
+ * targets on the diagonal, each a mean over N rows. image and text [N, D] are normalised
+ * features; logitScale is a 1-element f32 tensor holding the LOG of the scale.
+ */
+export function contrastiveLoss(image: Tensor, text: Tensor, logitScale: Tensor, opts: ContrastiveLossOptions = {}): { loss: number } {
+  const n = image.shape[0] ?? 0;
+  return contrastiveLossLocal(image, text, logitScale, 0, n, opts);
+}
+/**
+ * One rank's share of the global CLIP loss (OpenCLIP's --local-loss --gather-with-grad):
+ * image and text are the features gathered from every rank [N, D]; this rank owns rows
+ * rowOffset .. rowOffset + rowCount. The loss returned is this rank's contribution (the
+ * contributions of all ranks sum to the global loss), and the gradients are those of that
+ * contribution with respect to ALL N rows and the scale, so summing them across ranks
+ * (reduce-scatter for features, all-reduce for the scale) gives the global gradient.
+ */
+export function contrastiveLossLocal(
+  image: Tensor, text: Tensor, logitScale: Tensor, rowOffset: number, rowCount: number, opts: ContrastiveLossOptions = {},
+): { loss: number } {
+  const g = opts.grads ?? {};
+  const loss = native.contrastiveLoss(
+    h(image), h(text), h(logitScale), ho(g.dImage), ho(g.dText), ho(g.dLogitScale),
+    ho(opts.lossOut), ho(opts.workspace), rowOffset, rowCount, opts.lossScale ?? 1,
+  );
+  return { loss };
+}
 
 // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
+export interface AdamWStepOptions {
+  lr: number;
+  /** 1-based step number, for the bias corrections. */
+  step: number;
+  /** Defaults are PyTorch's: 0.9, 0.999, 1e-8, 0.01. */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled: p ← p − lr·weightDecay·p before the Adam update. */
+  weightDecay?: number;
+  /** Multiplies grad first (e.g. 1 / loss scale). Default 1. */
+  gradScale?: number;
+  /** A bf16 tensor with param's element count that receives the updated parameter rounded to bf16. */
+  paramBf16?: Tensor;
+}
+/** One AdamW step (torch.optim.AdamW) in place on fp32 param, m and v. */
+export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamWStepOptions): void {
+  native.adamwStep(
+    h(param), h(grad), h(m), h(v), ho(opts.paramBf16),
+    opts.lr, opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8, opts.weightDecay ?? 0.01, opts.step, opts.gradScale ?? 1,
+  );
+}
+/** The global L2 norm of a list of f32 tensors, summed in double. */
+export function gradNorm(grads: readonly Tensor[]): number {
+  return native.gradNorm(grads.map(h));
+}
+/**
+ * Scales every gradient by min(1, maxNorm / (norm + 1e-6)) and returns the norm before clipping
+ * (torch.nn.utils.clip_grad_norm_). A non-finite norm leaves the gradients untouched; skip the step.
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): number {
+  return native.clipGradNorm(grads.map(h), maxNorm);
+}

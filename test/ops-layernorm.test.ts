@@ -1,0 +1,147 @@
+import test from 'ava';
+
+import { native } from '../lib/native.js';
+import { Tensor } from '../lib/tensor.js';
+import * as ops from '../lib/ops.js';
+import { dot, finiteDiff, lossWeights, randTensor, relErr } from './_helpers/numeric.js';
+
+const f32 = (t: Tensor) => t.view() as Float32Array;
+
+/** float64 LayerNorm of rows × w values. */
+function layernormRef(x: ArrayLike<number>, g: ArrayLike<number>, b: ArrayLike<number>, rows: number, w: number, eps = 1e-5) {
+  const out = new Float64Array(rows * w);
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let j = 0; j < w; j++) s += x[r * w + j];
+    const mu = s / w;
+    let v = 0;
+    for (let j = 0; j < w; j++) v += (x[r * w + j] - mu) ** 2;
+    const rs = 1 / Math.sqrt(v / w + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    for (let j = 0; j < w; j++) out[r * w + j] = (x[r * w + j] - mu) * rs * g[j] + b[j];
+  }
+  return { out, mean, rstd };
+}
+
+test('layernormForward matches a float64 reference, leading dims as rows', (t) => {
+  const [B, S, W] = [3, 5, 48];
+  const x = randTensor([B, S, W], 1, 2);
+  // An offset mean checks that the variance is not computed as E[x²] − E[x]².
+  for (let i = 0; i < x.numel; i++) f32(x)[i] += 30;
+  const g = randTensor([W], 2);
+  const b = randTensor([W], 3);
+  const out = Tensor.empty([B, S, W]);
+  const mean = Tensor.empty([B, S]);
+  const rstd = Tensor.empty([B, S]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  const ref = layernormRef(f32(x), f32(g), f32(b), B * S, W);
+  t.true(relErr(f32(out), ref.out) < 1e-5, `out relErr ${relErr(f32(out), ref.out)}`);
+  t.true(relErr(f32(mean), ref.mean) < 1e-6);
+  t.true(relErr(f32(rstd), ref.rstd) < 1e-5);
+});
+
+test('layernormBackward matches finite differences for x, gamma and beta', (t) => {
+  const [R, W] = [6, 20];
+  const x = randTensor([R, W], 11);
+  const g = randTensor([W], 12);
+  const b = randTensor([W], 13);
+  const w = lossWeights(R * W, 14);
+  // L = Σ w·layernorm(x), evaluated in float64 so finite differences are clean.
+  const loss = () => dot(w, layernormRef(f32(x), f32(g), f32(b), R, W).out);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  const dout = Tensor.from(w, [R, W]);
+  const dx = Tensor.empty([R, W]);
+  const dg = Tensor.full([W], 123);
+  const db = Tensor.full([W], 123);
+  ops.layernormBackward(dout, x, g, mean, rstd, dx, dg, db);
+  for (const [name, p, grad] of [['x', x, dx], ['gamma', g, dg], ['beta', b, db]] as const) {
+    const fd = finiteDiff(loss, p, 40, 1e-3);
+    const got = fd.idx.map((i) => f32(grad)[i]);
+    t.log(name, relErr(got, fd.grad));
+    t.true(relErr(got, fd.grad) < 1e-3, `${name}: relErr ${relErr(got, fd.grad)}`);
+  }
+});
+
+test('layernormBackward: dx may be dout itself, dgamma/dbeta may be skipped, and they overwrite', (t) => {
+  const [R, W] = [4, 16];
+  const x = randTensor([R, W], 21);
+  const g = randTensor([W], 22);
+  const b = randTensor([W], 23);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  const dout = randTensor([R, W], 24);
+  const dx = Tensor.empty([R, W]);
+  const dg1 = Tensor.zeros([W]);
+  ops.layernormBackward(dout, x, g, mean, rstd, dx, dg1, null);
+  const dg2 = Tensor.full([W], 7);
+  const inPlace = dout.clone();
+  ops.layernormBackward(inPlace, x, g, mean, rstd, inPlace, dg2, null);
+  t.deepEqual(Array.from(f32(inPlace)), Array.from(f32(dx)));
+  t.deepEqual(Array.from(f32(dg2)), Array.from(f32(dg1)), 'dgamma is overwritten, not accumulated');
+});
+
+test('residualLayernormForward: sum = x + residual, then layernorm, in place on the residual stream', (t) => {
+  const [R, W] = [5, 32];
+  const x = randTensor([R, W], 31);
+  const res = randTensor([R, W], 32);
+  const g = randTensor([W], 33);
+  const b = randTensor([W], 34);
+  const sum = Array.from(f32(x), (v, i) => v + f32(res)[i]);
+  const ref = layernormRef(sum, f32(g), f32(b), R, W);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.residualLayernormForward(x, res, res, g, b, out, mean, rstd);
+  t.true(relErr(f32(res), sum) < 1e-7, 'residual now holds the sum');
+  t.true(relErr(f32(out), ref.out) < 1e-5);
+  t.true(relErr(f32(rstd), ref.rstd) < 1e-5);
+});
+
+test('layernorm errors name the op and the argument', (t) => {
+  const x = Tensor.zeros([2, 8]);
+  const mean = Tensor.zeros([2]);
+  const rstd = Tensor.zeros([2]);
+  const out = Tensor.zeros([2, 8]);
+  t.throws(() => ops.layernormForward(x, Tensor.zeros([7]), Tensor.zeros([8]), out, mean, rstd), {
+    message: /layernormForward: gamma must have shape \[8\], got f32\[7\]/,
+  });
+  t.throws(() => ops.layernormForward(x, Tensor.zeros([8]), Tensor.zeros([8]), out, Tensor.zeros([3]), rstd), {
+    message: /layernormForward: mean must hold one value per row \(2\)/,
+  });
+  t.throws(() => ops.layernormForward(Tensor.zeros([2, 8], 'bf16'), Tensor.zeros([8]), Tensor.zeros([8]), out, mean, rstd), {
+    message: /layernormForward: x must be f32, got bf16/,
+  });
+  t.throws(() => ops.layernormBackward(x, x, Tensor.zeros([8]), mean, rstd, Tensor.zeros([2, 7]), null, null), {
+    message: /layernormBackward: dx and x must have the same shape/,
+  });
+});
+
+test('layernorm with bf16 emulation stores bf16-representable outputs and fp32 statistics', (t) => {
+  const [R, W] = [4, 24];
+  const x = randTensor([R, W], 41);
+  const g = randTensor([W], 42);
+  const b = randTensor([W], 43);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  native.setBf16Emulation(true);
+  try {
+    ops.layernormForward(x, g, b, out, mean, rstd);
+  } finally {
+    native.setBf16Emulation(false);
+  }
+  const o = f32(out);
+  t.deepEqual(Array.from(o), Array.from(out.clone('bf16').toFloat32Array()), 'every output is a bf16 value');
+  const ref = layernormRef(f32(x), f32(g), f32(b), R, W);
+  const e = relErr(o, ref.out);
+  t.true(e < 2 ** -8 && e > 1e-6, `bf16 rounding error ${e}`);
+  t.true(relErr(f32(rstd), ref.rstd) < 1e-5, 'rstd stays fp32');
+});
