@@ -1,0 +1,158 @@
+// `clipscale eval <task>`: evaluation on precomputed features (.npy), printing JSON.
+import { UsageError, type Command } from '../command.js';
+import { intOption, numberOption, parse, requireOption } from '../args.js';
+import { featuresFromNpy, intsFromNpy, l2Normalize } from '../../eval/features.js';
+import { fewShotLinearProbe, linearProbe, type LinearProbeOptions } from '../../eval/linear_probe.js';
+import { readNpy } from '../../eval/npy.js';
+import { DEFAULT_RECALL_KS, retrievalMetrics } from '../../eval/retrieval.js';
+import { classifierFromTemplateEmbeddings, zeroShotMetrics } from '../../eval/zeroshot.js';
+
+const usage = `usage: clipscale eval <task> [options]     (prints one JSON object)
+
+tasks:
+  retrieval     --image-features I.npy --text-features T.npy [--text-image IDX.npy] [--k 1,5,10]
+                Image [N, D] and caption [M, D] features; IDX[j] is the image of caption j
+                (identity when absent, then M = N). Reports image_retrieval_recall@K (a caption
+                retrieves its image), text_retrieval_recall@K (an image retrieves any of its
+                captions), and *_mean_rank / *_median_rank (1-based).
+
+  linear-probe  --train-features X.npy --train-labels Y.npy --test-features X2.npy --test-labels Y2.npy
+                [--shots K[,K...]] [--seeds N (default 3)] [--seed S (default 0)]
+                [--val-fraction F (default 0.2)] [--lambdas L1,L2,...]
+                Multinomial logistic regression (L-BFGS) on L2-normalised features, L2 strength
+                chosen on a validation split. With --shots: k per class, mean and std over seeds.
+
+  zeroshot      --image-features I.npy --labels Y.npy --class-features W.npy [--templates-per-class T]
+                Zero-shot metrics (acc1, acc5, mean_per_class_recall) from image features and the
+                text embeddings of the classes: W is [C, D] (one embedding per class), or with
+                --templates-per-class T, [C*T, D] template embeddings laid out class by class, which
+                are averaged into the classifier as CLIP does. Computing features from images and
+                prompts needs a model: that form of the command arrives with the model code.
+
+  finetune      Needs a model and the trainer; not available yet.
+
+Ties rank by index (lowest first). Labels are int32/int64 (or whole-valued float) 1-D arrays.`;
+
+function list(command: string, name: string, value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const out = value.split(',').map((s) => Number(s.trim()));
+  if (out.length === 0 || out.some((v) => !Number.isFinite(v))) throw new UsageError(`clipscale ${command}: --${name} must be a comma-separated list of numbers, got '${value}'`);
+  return out;
+}
+
+async function retrieval(argv: string[]): Promise<number> {
+  const cmd = 'eval retrieval';
+  const { values } = parse(cmd, argv, {
+    'image-features': { type: 'string' },
+    'text-features': { type: 'string' },
+    'text-image': { type: 'string' },
+    k: { type: 'string' },
+  });
+  const imgPath = requireOption(cmd, 'image-features', values['image-features']);
+  const txtPath = requireOption(cmd, 'text-features', values['text-features']);
+  const images = featuresFromNpy(readNpy(imgPath), `image features '${imgPath}'`);
+  const texts = featuresFromNpy(readNpy(txtPath), `text features '${txtPath}'`);
+  const idxPath = values['text-image'];
+  const textImage = idxPath ? intsFromNpy(readNpy(idxPath), `text→image index '${idxPath}'`) : undefined;
+  const ks = list(cmd, 'k', values.k) ?? [...DEFAULT_RECALL_KS];
+  console.log(JSON.stringify(retrievalMetrics(images, texts, textImage, ks)));
+  return 0;
+}
+
+async function linearProbeCommand(argv: string[]): Promise<number> {
+  const cmd = 'eval linear-probe';
+  const { values } = parse(cmd, argv, {
+    'train-features': { type: 'string' },
+    'train-labels': { type: 'string' },
+    'test-features': { type: 'string' },
+    'test-labels': { type: 'string' },
+    shots: { type: 'string' },
+    seeds: { type: 'string' },
+    seed: { type: 'string' },
+    'val-fraction': { type: 'string' },
+    lambdas: { type: 'string' },
+  });
+  const load = (name: 'train-features' | 'test-features') => {
+    const p = requireOption(cmd, name, values[name]);
+    return featuresFromNpy(readNpy(p), `${name.replace('-', ' ')} '${p}'`);
+  };
+  const loadLabels = (name: 'train-labels' | 'test-labels') => {
+    const p = requireOption(cmd, name, values[name]);
+    return intsFromNpy(readNpy(p), `${name.replace('-', ' ')} '${p}'`);
+  };
+  const trainX = load('train-features');
+  const trainY = loadLabels('train-labels');
+  const testX = load('test-features');
+  const testY = loadLabels('test-labels');
+  const options: LinearProbeOptions = {
+    seed: intOption(cmd, 'seed', values.seed, 0),
+    valFraction: numberOption(cmd, 'val-fraction', values['val-fraction'], 0.2),
+    lambdas: list(cmd, 'lambdas', values.lambdas),
+  };
+  const shots = list(cmd, 'shots', values.shots);
+  if (!shots) {
+    console.log(JSON.stringify({ task: 'linear-probe', ...linearProbe(trainX, trainY, testX, testY, options) }));
+    return 0;
+  }
+  const seeds = intOption(cmd, 'seeds', values.seeds, 3);
+  for (const k of shots) if (!Number.isInteger(k) || k < 1) throw new UsageError(`clipscale ${cmd}: --shots values must be positive integers, got ${k}`);
+  if (seeds < 1) throw new UsageError(`clipscale ${cmd}: --seeds must be at least 1, got ${seeds}`);
+  const results = shots.map((k) => fewShotLinearProbe(trainX, trainY, testX, testY, k, seeds, options));
+  console.log(JSON.stringify({ task: 'linear-probe-few-shot', results }));
+  return 0;
+}
+
+async function zeroshot(argv: string[]): Promise<number> {
+  const cmd = 'eval zeroshot';
+  const { values } = parse(cmd, argv, {
+    'image-features': { type: 'string' },
+    labels: { type: 'string' },
+    'class-features': { type: 'string' },
+    'templates-per-class': { type: 'string' },
+  });
+  if (!values['image-features'] && !values['class-features']) {
+    throw new UsageError(
+      `clipscale ${cmd}: zero-shot evaluation from images and prompts needs a model, which arrives with the model code; for now give precomputed features: --image-features I.npy --labels Y.npy --class-features W.npy`,
+    );
+  }
+  const imgPath = requireOption(cmd, 'image-features', values['image-features']);
+  const labelsPath = requireOption(cmd, 'labels', values.labels);
+  const classPath = requireOption(cmd, 'class-features', values['class-features']);
+  const images = featuresFromNpy(readNpy(imgPath), `image features '${imgPath}'`);
+  const labels = intsFromNpy(readNpy(labelsPath), `labels '${labelsPath}'`);
+  const classFeatures = featuresFromNpy(readNpy(classPath), `class features '${classPath}'`);
+  const perClass = intOption(cmd, 'templates-per-class', values['templates-per-class'], 1);
+  if (perClass < 1) throw new UsageError(`clipscale ${cmd}: --templates-per-class must be at least 1, got ${perClass}`);
+  if (classFeatures.rows % perClass !== 0) {
+    throw new UsageError(`clipscale ${cmd}: ${classFeatures.rows} class feature rows are not a whole number of classes at ${perClass} templates per class`);
+  }
+  const weights =
+    perClass === 1
+      ? l2Normalize(classFeatures, `class features '${classPath}'`)
+      : classifierFromTemplateEmbeddings(classFeatures, classFeatures.rows / perClass, perClass);
+  console.log(JSON.stringify({ task: 'zeroshot', ...zeroShotMetrics(images, labels, weights) }));
+  return 0;
+}
+
+export const command: Command = {
+  name: 'eval',
+  summary: 'zero-shot, retrieval and linear-probe metrics from features (.npy), as JSON',
+  usage,
+  async run(argv) {
+    const [task, ...rest] = argv;
+    switch (task) {
+      case 'retrieval':
+        return retrieval(rest);
+      case 'linear-probe':
+        return linearProbeCommand(rest);
+      case 'zeroshot':
+        return zeroshot(rest);
+      case 'finetune':
+        throw new UsageError('clipscale eval finetune: fine-tuning trains the image tower end to end and needs a model and the trainer, which are not part of this version yet');
+      case undefined:
+        throw new UsageError(`clipscale eval: give a task (zeroshot, retrieval, linear-probe, finetune)\n\n${usage}`);
+      default:
+        throw new UsageError(`clipscale eval: unknown task '${task}' (zeroshot, retrieval, linear-probe, finetune)`);
+    }
+  },
+};
