@@ -51,7 +51,8 @@ I = np.load(d + '/I.npy').astype(np.float32); T = np.load(d + '/T.npy').astype(n
 # Normalise as clipscale does (float64 inverse norm, result stored as float32), so exact ties stay ties.
 unit = lambda A: (A.astype(np.float64) * (1 / np.sqrt((A.astype(np.float64) ** 2).sum(axis=1, keepdims=True)))).astype(np.float32).astype(np.float64)
 I = unit(I); T = unit(T)
-S = T @ I.T
+# Elementwise products and one reduction per pair: identical inputs give identical scores (BLAS kernels need not).
+S = (T[:, None, :] * I[None, :, :]).sum(axis=-1)
 img_rank = np.array([np.where(np.argsort(-S[j], kind='stable') == idx[j])[0][0] + 1 for j in range(len(T))])
 txt_rank = np.array([min(np.where(np.argsort(-S[:, i], kind='stable') == j)[0][0] + 1 for j in np.where(idx == i)[0]) for i in range(len(I))])
 out = {}
