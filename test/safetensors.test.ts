@@ -187,6 +187,11 @@ test('write then read round-trips every dtype through a file, and converts to f3
   t.deepEqual([...(conv.tensors.get('w.f64')!.data as Float32Array)], [Math.fround(Math.PI), -Infinity]);
   const bfBack = conv.tensors.get('w.bf16')!.data as Float32Array;
   for (let i = 0; i < f32.length; i++) t.true(Math.abs(bfBack[i] - f32[i]) <= Math.abs(f32[i]) * 2 ** -8, `bf16 ${i}`);
+  const reader = await SafetensorsReader.open(file);
+  const into = new Float32Array(6);
+  await reader.readInto('w.bf16', into);
+  t.deepEqual(into, bfBack, 'readInto converts bf16 into an f32 target');
+  await reader.close();
 });
 
 test('the streaming reader reads one tensor at a time and notices a file shrinking under it', async (t) => {
@@ -204,6 +209,14 @@ test('the streaming reader reads one tensor at a time and notices a file shrinki
   t.deepEqual((await r.read('b')).data, new Int32Array([4, 5, 6]));
   t.deepEqual((await r.read('a')).data, big);
   await t.throwsAsync(r.read('c'), { message: /m\.safetensors: no tensor named 'c'/ });
+  // Straight into caller-owned memory (e.g. a native tensor's view), at an offset inside a larger buffer.
+  const backing = new Float32Array(100_004);
+  const target = backing.subarray(4);
+  await r.readInto('a', target);
+  t.deepEqual(target, big);
+  t.deepEqual([...backing.subarray(0, 4)], [0, 0, 0, 0]);
+  await t.throwsAsync(r.readInto('b', new Int32Array(4)), { message: /'b' has 3 elements \(I32\[3\]\) but the target holds 4/ });
+  await t.throwsAsync(r.readInto('b', new Float32Array(3)), { message: /'b' is I32 and cannot be read into a Float32Array/ });
   await truncate(file, 200);
   await t.throwsAsync(r.read('b'), { message: /m\.safetensors: file ended at byte \d+ while reading/ });
   await r.close();

@@ -396,6 +396,32 @@ export class SafetensorsReader {
     return recordFromBytes(e, bytes, this.path, options.asF32 ?? false);
   }
 
+  /**
+   * Reads a tensor straight into memory the caller owns (e.g. a native tensor's view), with no
+   * intermediate copy when the types match. A Float32Array target also takes F16, BF16 and F64
+   * tensors, converted.
+   */
+  async readInto(name: string, target: TensorData): Promise<void> {
+    if (this.closed) fail(this.path, `readInto('${name}') after close()`);
+    const e = this.entry(name);
+    const numel = e.shape.reduce((a, b) => a * b, 1);
+    if (target.length !== numel) {
+      fail(this.path, `tensor '${name}' has ${numel} elements (${e.dtype}${JSON.stringify(e.shape)}) but the target holds ${target.length}`);
+    }
+    const direct: Record<string, new (...args: never[]) => TensorData> = {
+      F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, F64: Float64Array, I32: Int32Array, I64: BigInt64Array,
+    };
+    if (direct[e.dtype] !== undefined && target instanceof direct[e.dtype]) {
+      await readFully(this.fh, new Uint8Array(target.buffer, target.byteOffset, target.byteLength), this.header.dataStart + e.begin, this.path);
+      return;
+    }
+    if (target instanceof Float32Array && (e.dtype === 'F16' || e.dtype === 'BF16' || e.dtype === 'F64')) {
+      target.set((await this.read(name, { asF32: true })).data as Float32Array);
+      return;
+    }
+    fail(this.path, `tensor '${name}' is ${e.dtype} and cannot be read into a ${target.constructor.name}`);
+  }
+
   async readAll(options: ReadOptions = {}): Promise<TensorMap> {
     const out: TensorMap = new Map();
     for (const t of this.header.tensors) {
