@@ -137,7 +137,7 @@ export class Rng {
     return r * Math.cos(theta);
   }
 
-  /** Fills `out` with normal values of the given mean and standard deviation; returns `out`. */
+  /** Fills `out` with values drawn from N(mean, std²) (note: std comes first, as in most init calls); returns `out`. */
   fillNormal<T extends Float32Array | Float64Array>(out: T, std = 1, mean = 0): T {
     for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
     return out;
