@@ -1,0 +1,182 @@
+#include "cpu/attention.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/checks.h"
+#include "core/numerics.h"
+#include "core/thread_pool.h"
+#include "cpu/bf16_operands.h"
+#include "cpu/gemm.h"
+
+namespace cs::cpu {
+
+namespace {
+
+struct Geometry {
+  int64_t B, S, W, heads, d;
+  int64_t ld() const { return 3 * W; }  // row stride of qkv
+};
+
+void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
+  check_cpu(op, name, t);
+  check_dtype(op, name, t, DType::F32);
+}
+
+Geometry check_qkv(const char* op, const Tensor& qkv, int64_t heads) {
+  check_f32_cpu(op, "qkv", qkv);
+  if (qkv.ndim() != 3) fail(op, ": qkv must have shape [batch, tokens, 3·width], got ", qkv.describe());
+  if (heads < 1) fail(op, ": heads must be at least 1, got ", heads);
+  if (qkv.dim(2) % 3 != 0)
+    fail(op, ": qkv's last dimension must be 3·width (Q, K and V packed), got ", qkv.describe());
+  int64_t W = qkv.dim(2) / 3;
+  if (W == 0 || W % heads != 0)
+    fail(op, ": width ", W, " must be a positive multiple of heads (", heads, "), got qkv ", qkv.describe());
+  return {qkv.dim(0), qkv.dim(1), W, heads, W / heads};
+}
+
+// Turns scores[0:n] into probabilities in place (entries n.. are masked to 0) and
+// returns the log-sum-exp of the unmasked scores.
+float softmax_row(float* row, int64_t n, int64_t S, bool emu) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; j++) m = std::fmax(m, row[j]);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    float e = std::exp(row[j] - m);
+    row[j] = e;
+    sum += e;
+  }
+  float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; j++) row[j] = emu ? round_bf16(row[j] * inv) : row[j] * inv;
+  for (int64_t j = n; j < S; j++) row[j] = 0.0f;
+  return m + std::log(sum);
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
+  const char* op = "attentionForward";
+  Geometry g = check_qkv(op, qkv, heads);
+  check_f32_cpu(op, "out", out);
+  check_shape(op, "out", out, {g.B, g.S, g.W});
+  check_no_alias(op, "out", out, "qkv", qkv);
+  if (lse) {
+    check_f32_cpu(op, "lse", *lse);
+    check_shape(op, "lse", *lse, {g.B, g.heads, g.S});
+    check_no_alias(op, "lse", *lse, "qkv", qkv);
+    check_no_alias(op, "lse", *lse, "out", out);
+  }
+  const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
+  if (g.B == 0 || S == 0) return;
+  const bool emu = bf16_emulation();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float* qkvp = qkv.data<float>();
+  float* outp = out.data<float>();
+  float* lsep = lse ? lse->data<float>() : nullptr;
+
+  parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> probs(static_cast<size_t>(S * S)), qs, ks, vs;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / g.heads, h = t % g.heads;
+      const float* base = qkvp + b * S * ld + h * d;
+      MatrixRef Q = matmul_operand(base, S, d, ld, emu, qs);
+      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, ks);
+      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, vs);
+      // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
+      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs.data(), S);
+      for (int64_t i = 0; i < S; i++) {
+        float l = softmax_row(probs.data() + i * S, causal ? i + 1 : S, S, emu);
+        if (lsep) lsep[t * S + i] = l;
+      }
+      // out[S×d] (head h's columns) = P·V
+      float* o = outp + b * S * W + h * d;
+      sgemm(false, false, S, d, S, 1.0f, probs.data(), S, V.ptr, V.ld, 0.0f, o, W);
+      if (emu) round_bf16_block(o, S, d, W);
+    }
+  });
+}
+
+void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
+                        int64_t heads, bool causal) {
+  const char* op = "attentionBackward";
+  Geometry g = check_qkv(op, qkv, heads);
+  check_f32_cpu(op, "out", out);
+  check_shape(op, "out", out, {g.B, g.S, g.W});
+  check_f32_cpu(op, "dout", dout);
+  check_shape(op, "dout", dout, {g.B, g.S, g.W});
+  check_f32_cpu(op, "lse", lse);
+  check_shape(op, "lse", lse, {g.B, g.heads, g.S});
+  check_f32_cpu(op, "dqkv", dqkv);
+  check_same_shape(op, "dqkv", dqkv, "qkv", qkv);
+  check_no_alias(op, "dqkv", dqkv, "qkv", qkv);
+  check_no_alias(op, "dqkv", dqkv, "out", out);
+  check_no_alias(op, "dqkv", dqkv, "dout", dout);
+  check_no_alias(op, "dqkv", dqkv, "lse", lse);
+  const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
+  if (g.B == 0 || S == 0) return;
+  const bool emu = bf16_emulation();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float* qkvp = qkv.data<float>();
+  const float* outp = out.data<float>();
+  const float* doutp = dout.data<float>();
+  const float* lsep = lse.data<float>();
+  float* dqkvp = dqkv.data<float>();
+
+  parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> probs(static_cast<size_t>(S * S)), dscores(static_cast<size_t>(S * S)), rowdot(S);
+    std::vector<float> probs_bf16, qs, ks, vs, dos;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / g.heads, h = t % g.heads;
+      const float* base = qkvp + b * S * ld + h * d;
+      MatrixRef Q = matmul_operand(base, S, d, ld, emu, qs);
+      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, ks);
+      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, vs);
+      MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, dos);
+      const float* O = outp + b * S * W + h * d;
+      // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
+      for (int64_t i = 0; i < S; i++) {
+        float acc = 0.0f;
+        for (int64_t c = 0; c < d; c++) acc += dO.ptr[i * dO.ld + c] * (emu ? round_bf16(O[i * W + c]) : O[i * W + c]);
+        rowdot[i] = acc;
+      }
+      // P recomputed from the saved log-sum-exp.
+      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs.data(), S);
+      for (int64_t i = 0; i < S; i++) {
+        float* row = probs.data() + i * S;
+        const int64_t n = causal ? i + 1 : S;
+        const float l = lsep[t * S + i];
+        for (int64_t j = 0; j < n; j++) row[j] = std::exp(row[j] - l);
+        for (int64_t j = n; j < S; j++) row[j] = 0.0f;
+      }
+      const float* P = probs.data();
+      if (emu) {
+        probs_bf16.resize(probs.size());
+        for (size_t k = 0; k < probs.size(); k++) probs_bf16[k] = round_bf16(probs[k]);
+        P = probs_bf16.data();
+      }
+      float* dq = dqkvp + b * S * ld + h * d;
+      float* dk = dq + W;
+      float* dv = dq + 2 * W;
+      // dV = Pᵀ·dO
+      sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
+      // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
+      sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores.data(), S);
+      for (int64_t i = 0; i < S; i++) {
+        float* row = dscores.data() + i * S;
+        const float* prow = probs.data() + i * S;
+        for (int64_t j = 0; j < S; j++) {
+          float v = prow[j] * (row[j] - rowdot[i]);
+          row[j] = emu ? round_bf16(v) : v;
+        }
+      }
+      // dQ = dS·K/√d, dK = dSᵀ·Q/√d
+      sgemm(false, false, S, d, S, scale, dscores.data(), S, K.ptr, K.ld, 0.0f, dq, ld);
+      sgemm(true, false, S, d, S, scale, dscores.data(), S, Q.ptr, Q.ld, 0.0f, dk, ld);
+      if (emu)
+        for (float* blk : {dq, dk, dv}) round_bf16_block(blk, S, d, ld);
+    }
+  });
+}
+
+}  // namespace cs::cpu

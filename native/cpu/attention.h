@@ -1,0 +1,25 @@
+// Multi-head self-attention from packed QKV, in OpenCLIP's nn.MultiheadAttention layout.
+//   qkv [B, S, 3W]: Q = qkv[..., 0:W], K = [W:2W], V = [2W:3W]; head h owns columns
+//   h·d..(h+1)·d of each, d = W / heads (any d).
+//   out [B, S, W] = softmax(Q·Kᵀ/√d + mask)·V per head, heads concatenated.
+//   lse [B, heads, S]: log Σ_j exp(score_ij), saved for backward (may be null at inference).
+// causal: position i attends to j ≤ i.
+// Backward (flash-attention style, recomputing the probabilities from lse):
+//   dV = Pᵀ·dO, dP = dO·Vᵀ, D_i = Σ_c dO_ic·O_ic, dS = P∘(dP − D), dQ = dS·K/√d, dK = dSᵀ·Q/√d.
+//   dqkv [B, S, 3W] is overwritten.
+// Work is split over batch × heads; each thread makes its own scratch inside the op:
+// forward S² floats, backward 2·S² (+S² with bf16 emulation), plus 3·S·d when emulating.
+// With bf16 emulation on, Q, K, V, dO and the probabilities P (and dS in backward) are
+// rounded to bf16 before each matmul, as a bf16 GPU kernel holds them; scores, softmax
+// and lse stay fp32; out and dqkv are stored rounded.
+#pragma once
+#include "core/tensor.h"
+
+namespace cs::cpu {
+
+void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal);
+
+void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
+                        int64_t heads, bool causal);
+
+}  // namespace cs::cpu

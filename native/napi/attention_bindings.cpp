@@ -1,0 +1,38 @@
+#include "core/backend.h"
+#include "cpu/attention.h"
+#include "napi/args.h"
+#include "napi/registry.h"
+
+namespace cs::napi {
+
+// attentionForward(qkv, out, lse | null, heads, causal)
+static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  const char* op = "attentionForward";
+  Tensor& qkv = arg_tensor(info, 0, op, "qkv");
+  Tensor& out = arg_tensor(info, 1, op, "out");
+  Tensor* lse = arg_optional_tensor(info, 2, op, "lse");
+  int64_t heads = arg_int(info, 3, op, "heads");
+  bool causal = arg_bool(info, 4, op, "causal");
+  require_cpu_backend(op, {&qkv, &out, lse});
+  cpu::attention_forward(qkv, out, lse, heads, causal);
+  return info.Env().Undefined();
+}
+CS_BINDING("attentionForward", AttentionForward);
+
+// attentionBackward(qkv, out, dout, lse, dqkv, heads, causal)
+static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  const char* op = "attentionBackward";
+  Tensor& qkv = arg_tensor(info, 0, op, "qkv");
+  Tensor& out = arg_tensor(info, 1, op, "out");
+  Tensor& dout = arg_tensor(info, 2, op, "dout");
+  Tensor& lse = arg_tensor(info, 3, op, "lse");
+  Tensor& dqkv = arg_tensor(info, 4, op, "dqkv");
+  int64_t heads = arg_int(info, 5, op, "heads");
+  bool causal = arg_bool(info, 6, op, "causal");
+  require_cpu_backend(op, {&qkv, &out, &dout, &lse, &dqkv});
+  cpu::attention_backward(qkv, out, dout, lse, dqkv, heads, causal);
+  return info.Env().Undefined();
+}
+CS_BINDING("attentionBackward", AttentionBackward);
+
+}  // namespace cs::napi

@@ -1,0 +1,196 @@
+import test from 'ava';
+
+import { native } from '../lib/native.js';
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+import { dot, finiteDiff, lossWeights, randTensor, relErr } from './_helpers/numeric.js';
+
+const f32 = (t: Tensor): Float32Array => t.view() as Float32Array;
+const nans = (shape: number[]): Tensor => Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN), shape);
+
+interface Geo {
+  B: number;
+  S: number;
+  heads: number;
+  d: number;
+  causal: boolean;
+}
+
+// Float64 reference, straight from the definition: per (batch, head), scores = Q·Kᵀ/√d
+// with Q, K, V at columns h·d.. of qkv's three W-wide blocks; softmax; P·V.
+function refAttention(qkv: Float32Array, dout: Float32Array, g: Geo) {
+  const { B, S, heads, d, causal } = g;
+  const W = heads * d;
+  const ld = 3 * W;
+  const scale = 1 / Math.sqrt(d);
+  const out = new Float64Array(B * S * W);
+  const lse = new Float64Array(B * heads * S);
+  const dqkv = new Float64Array(B * S * ld);
+  const q = (b: number, i: number, h: number, c: number) => qkv[(b * S + i) * ld + h * d + c];
+  const k = (b: number, j: number, h: number, c: number) => qkv[(b * S + j) * ld + W + h * d + c];
+  const v = (b: number, j: number, h: number, c: number) => qkv[(b * S + j) * ld + 2 * W + h * d + c];
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < heads; h++) {
+      const P = new Float64Array(S * S);
+      for (let i = 0; i < S; i++) {
+        const n = causal ? i + 1 : S;
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let c = 0; c < d; c++) s += q(b, i, h, c) * k(b, j, h, c);
+          P[i * S + j] = s * scale;
+          m = Math.max(m, s * scale);
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += Math.exp(P[i * S + j] - m);
+        for (let j = 0; j < n; j++) P[i * S + j] = Math.exp(P[i * S + j] - m) / sum;
+        lse[(b * heads + h) * S + i] = m + Math.log(sum);
+        for (let c = 0; c < d; c++) {
+          let o = 0;
+          for (let j = 0; j < n; j++) o += P[i * S + j] * v(b, j, h, c);
+          out[(b * S + i) * W + h * d + c] = o;
+        }
+      }
+      // Backward: dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Σ_j P∘dP), dQ = dS·K/√d, dK = dSᵀ·Q/√d.
+      const dO = (i: number, c: number) => dout[(b * S + i) * W + h * d + c];
+      for (let i = 0; i < S; i++) {
+        const n = causal ? i + 1 : S;
+        const dP = new Float64Array(n);
+        let rowdot = 0;
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let c = 0; c < d; c++) s += dO(i, c) * v(b, j, h, c);
+          dP[j] = s;
+          rowdot += P[i * S + j] * s;
+        }
+        for (let j = 0; j < n; j++) {
+          const p = P[i * S + j];
+          const dS = p * (dP[j] - rowdot) * scale;
+          for (let c = 0; c < d; c++) {
+            dqkv[(b * S + i) * ld + h * d + c] += dS * k(b, j, h, c);
+            dqkv[(b * S + j) * ld + W + h * d + c] += dS * q(b, i, h, c);
+            dqkv[(b * S + j) * ld + 2 * W + h * d + c] += p * dO(i, c);
+          }
+        }
+      }
+    }
+  return { out, lse, dqkv };
+}
+
+function isBf16(a: Float32Array): boolean {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length).every((u) => (u & 0xffff) === 0);
+}
+
+function run(qkv: Tensor, dout: Tensor, g: Geo) {
+  const W = g.heads * g.d;
+  const out = nans([g.B, g.S, W]);
+  const lse = nans([g.B, g.heads, g.S]);
+  const dqkv = nans([g.B, g.S, 3 * W]);
+  const opts = { heads: g.heads, causal: g.causal };
+  ops.attentionForward(qkv, out, lse, opts);
+  ops.attentionBackward(qkv, out, dout, lse, dqkv, opts);
+  return { out, lse, dqkv };
+}
+
+const headDims: { d: number; heads: number }[] = [
+  { d: 64, heads: 2 },
+  { d: 80, heads: 2 },
+  { d: 6, heads: 3 },
+];
+
+let seed = 1000;
+for (const { d, heads } of headDims)
+  for (const S of [1, 7, 50, 77])
+    for (const causal of [false, true]) {
+      const s0 = (seed += 10);
+      test(`attention d=${d}, heads=${heads}, S=${S}, ${causal ? 'causal' : 'non-causal'}: matches float64 and finite differences`, (t) => {
+        const g: Geo = { B: 2, S, heads, d, causal };
+        const W = heads * d;
+        const qkv = randTensor([g.B, S, 3 * W], s0);
+        const lw = lossWeights(g.B * S * W, s0 + 1);
+        const dout = Tensor.from(lw, [g.B, S, W]);
+        const got = run(qkv, dout, g);
+        const ref = refAttention(f32(qkv), lw, g);
+        const e = { out: relErr(f32(got.out), ref.out), lse: relErr(f32(got.lse), ref.lse), dqkv: relErr(f32(got.dqkv), ref.dqkv) };
+        t.true(e.out <= 1e-5, `out relErr ${e.out}`);
+        t.true(e.lse <= 1e-5, `lse relErr ${e.lse}`);
+        t.true(e.dqkv <= 1e-5, `dqkv relErr ${e.dqkv}`);
+
+        // L = Σ lw·out computed in float64 from the op's fp32 output.
+        const out = Tensor.empty([g.B, S, W]);
+        const loss = () => {
+          ops.attentionForward(qkv, out, null, { heads, causal });
+          return dot(f32(out), lw);
+        };
+        const { idx, grad } = finiteDiff(loss, qkv, 24, 1e-2, s0 + 2);
+        const analytic = f32(got.dqkv);
+        const eFd = relErr(idx.map((i) => analytic[i]), grad);
+        t.true(eFd < 1e-2, `finite-difference relErr ${eFd}`);
+      });
+    }
+
+test('causal attention: a token never sees later tokens', (t) => {
+  const g: Geo = { B: 1, S: 9, heads: 2, d: 5, causal: true };
+  const W = g.heads * g.d;
+  const qkv = randTensor([1, 9, 3 * W], 5);
+  const before = Tensor.empty([1, 9, W]);
+  ops.attentionForward(qkv, before, null, g);
+  const v = f32(qkv);
+  for (let c = 0; c < 3 * W; c++) v[8 * 3 * W + c] += 1; // change only the last token
+  const after = Tensor.empty([1, 9, W]);
+  ops.attentionForward(qkv, after, null, g);
+  t.deepEqual(f32(after).subarray(0, 8 * W), f32(before).subarray(0, 8 * W));
+  t.notDeepEqual(f32(after).subarray(8 * W), f32(before).subarray(8 * W));
+});
+
+test('attention errors name the op and what was wrong', (t) => {
+  const out = Tensor.zeros([1, 4, 6]);
+  t.throws(() => ops.attentionForward(Tensor.zeros([1, 4, 18]), out, null, { heads: 4, causal: false }), {
+    message: 'attentionForward: width 6 must be a positive multiple of heads (4), got qkv f32[1, 4, 18] on cpu',
+  });
+  t.throws(() => ops.attentionForward(Tensor.zeros([1, 4, 20]), out, null, { heads: 2, causal: false }), {
+    message: 'attentionForward: qkv\'s last dimension must be 3·width (Q, K and V packed), got f32[1, 4, 20] on cpu',
+  });
+  t.throws(() => ops.attentionForward(Tensor.zeros([1, 4, 18]), out, Tensor.zeros([1, 4, 2]), { heads: 2, causal: false }), {
+    message: 'attentionForward: lse must have shape [1, 2, 4], got f32[1, 4, 2] on cpu',
+  });
+  t.throws(() => ops.attentionForward(Tensor.zeros([1, 4, 18]), Tensor.zeros([1, 4, 18]), null, { heads: 2, causal: false }), {
+    message: 'attentionForward: out must have shape [1, 4, 6], got f32[1, 4, 18] on cpu',
+  });
+  t.throws(() => ops.attentionForward(Tensor.zeros([1, 4, 18]), out, null, { heads: 0, causal: false }), {
+    message: 'attentionForward: heads must be at least 1, got 0',
+  });
+  t.throws(() => ops.attentionForward(Tensor.zeros([4, 18]), out, null, { heads: 2, causal: false }), {
+    message: 'attentionForward: qkv must have shape [batch, tokens, 3·width], got f32[4, 18] on cpu',
+  });
+  const qkv = Tensor.zeros([1, 4, 18]);
+  t.throws(() => ops.attentionBackward(qkv, out, Tensor.zeros([1, 4, 6]), Tensor.zeros([1, 2, 4]), Tensor.zeros([1, 4, 6]), { heads: 2, causal: true }), {
+    message: /attentionBackward: dqkv and qkv must have the same shape/,
+  });
+  t.throws(() => ops.attentionBackward(qkv, out, Tensor.zeros([1, 4, 6]), Tensor.zeros([1, 2, 4]), qkv, { heads: 2, causal: true }), {
+    message: /attentionBackward: output dqkv overlaps input qkv/,
+  });
+});
+
+test.serial('attention with bf16 emulation: bf16-representable outputs close to fp32', (t) => {
+  for (const causal of [false, true]) {
+    const g: Geo = { B: 2, S: 50, heads: 2, d: 64, causal };
+    const W = g.heads * g.d;
+    const qkv = randTensor([g.B, g.S, 3 * W], 77);
+    const dout = randTensor([g.B, g.S, W], 78);
+    const exact = run(qkv, dout, g);
+    native.setBf16Emulation(true);
+    let emu;
+    try {
+      emu = run(qkv, dout, g);
+    } finally {
+      native.setBf16Emulation(false);
+    }
+    t.true(isBf16(f32(emu.out)), 'out is bf16-representable');
+    t.true(isBf16(f32(emu.dqkv)), 'dqkv is bf16-representable');
+    for (const k of ['out', 'lse', 'dqkv'] as const) {
+      const e = relErr(f32(emu[k]), f32(exact[k]));
+      t.true(e < 1e-2 && e > 0, `${causal ? 'causal' : 'non-causal'} ${k}: bf16 vs fp32 relErr ${e}`);
+    }
+  }
+});
