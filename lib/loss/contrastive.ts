@@ -1,0 +1,74 @@
+// The CLIP loss on unnormalised features: L2-normalise both, then the symmetric
+// cross-entropy of the scaled similarities (native fused op), and the way back to
+// the unnormalised features and the logit scale.
+import * as ops from '../ops.js';
+import { Tensor } from '../tensor.js';
+
+export interface ClipLossResult {
+  loss: number;
+  /** d loss / d image features (unnormalised), [N, D]; valid until the next call. */
+  dImage: Tensor;
+  /** d loss / d text features (unnormalised), [N, D]. */
+  dText: Tensor;
+  /** d loss / d logit_scale. */
+  dLogitScale: number;
+}
+
+export class ClipLoss implements Disposable {
+  private bufs = new Map<string, Tensor>();
+
+  private buf(key: string, shape: number[]): Tensor {
+    const t = this.bufs.get(key);
+    if (t && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+    t?.dispose();
+    const n = Tensor.empty(shape);
+    this.bufs.set(key, n);
+    return n;
+  }
+
+  /** Loss and gradients for features [N, D] and logitScale (1 element, the log of the scale). */
+  forwardBackward(image: Tensor, text: Tensor, logitScale: Tensor, lossScale = 1): ClipLossResult {
+    const [n, d] = image.shape;
+    if (text.shape[0] !== n || text.shape[1] !== d) {
+      throw new Error(`ClipLoss: image features [${image.shape.join(', ')}] and text features [${text.shape.join(', ')}] differ in shape`);
+    }
+    const imgN = this.buf('imgN', [n, d]);
+    const txtN = this.buf('txtN', [n, d]);
+    const imgNorm = this.buf('imgNorm', [n]);
+    const txtNorm = this.buf('txtNorm', [n]);
+    ops.l2normalizeForward(image, imgN, imgNorm);
+    ops.l2normalizeForward(text, txtN, txtNorm);
+    const dImgN = this.buf('dImgN', [n, d]);
+    const dTxtN = this.buf('dTxtN', [n, d]);
+    const dScale = this.buf('dScale', [1]);
+    const { loss } = ops.contrastiveLoss(imgN, txtN, logitScale, {
+      grads: { dImage: dImgN, dText: dTxtN, dLogitScale: dScale },
+      lossScale,
+      workspace: this.buf('logits', [n, n]),
+    });
+    const dImage = this.buf('dImage', [n, d]);
+    const dText = this.buf('dText', [n, d]);
+    ops.l2normalizeBackward(dImgN, imgN, imgNorm, dImage);
+    ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dText);
+    return { loss, dImage, dText, dLogitScale: (dScale.view() as Float32Array)[0] };
+  }
+
+  /** The loss alone (no gradients). */
+  forward(image: Tensor, text: Tensor, logitScale: Tensor): number {
+    const [n, d] = image.shape;
+    const imgN = this.buf('imgN', [n, d]);
+    const txtN = this.buf('txtN', [n, d]);
+    ops.l2normalizeForward(image, imgN, this.buf('imgNorm', [n]));
+    ops.l2normalizeForward(text, txtN, this.buf('txtNorm', [n]));
+    return ops.contrastiveLoss(imgN, txtN, logitScale, { workspace: this.buf('logits', [n, n]) }).loss;
+  }
+
+  dispose(): void {
+    for (const t of this.bufs.values()) t.dispose();
+    this.bufs.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,65 @@
+// nn.MultiheadAttention as OpenCLIP uses it: packed in_proj (q, k, v stacked on the
+// output dimension), fused attention, out_proj.
+import * as ops from '../ops.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../util/rng.js';
+import { constant, xavierUniform } from './init.js';
+import { Linear } from './linear.js';
+import { Module, Parameter } from './module.js';
+
+export class Attention extends Module {
+  readonly inProjWeight: Parameter;
+  readonly inProjBias: Parameter;
+  readonly outProj: Linear;
+  private input: Tensor | null = null;
+  private qkv: Tensor | null = null;
+  private attnOut: Tensor | null = null;
+
+  constructor(prefix: string, readonly width: number, readonly heads: number, readonly causal: boolean) {
+    super();
+    if (width % heads !== 0) throw new Error(`${prefix}: width ${width} is not divisible by ${heads} heads`);
+    this.inProjWeight = new Parameter(`${prefix}.in_proj_weight`, [3 * width, width]);
+    this.inProjBias = new Parameter(`${prefix}.in_proj_bias`, [3 * width]);
+    this.outProj = new Linear(`${prefix}.out_proj`, width, width);
+  }
+
+  parameters(): Parameter[] {
+    return [this.inProjWeight, this.inProjBias, ...this.outProj.parameters()];
+  }
+
+  protected override children(): Module[] {
+    return [this.outProj];
+  }
+
+  /** nn.MultiheadAttention's own initialisation. */
+  initDefault(rng: Rng): void {
+    xavierUniform(this.inProjWeight, this.width, 3 * this.width, rng);
+    constant(this.inProjBias, 0);
+    this.outProj.initDefault(rng, true);
+  }
+
+  forward(x: Tensor): Tensor {
+    const [b, s] = x.shape;
+    const qkv = this.buffer('qkv', [b, s, 3 * this.width]);
+    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv);
+    const out = this.buffer('attn', [b, s, this.width]);
+    const lse = this.buffer('lse', [b, this.heads, s]);
+    ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
+    this.input = x;
+    this.qkv = qkv;
+    this.attnOut = out;
+    return this.outProj.forward(out);
+  }
+
+  backward(dout: Tensor): Tensor {
+    const { input: x, qkv, attnOut } = this;
+    if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);
+    const [b, s] = x.shape;
+    const dattn = this.outProj.backward(dout) as Tensor;
+    const dqkv = this.buffer('dqkv', qkv.shape);
+    ops.attentionBackward(qkv, attnOut, dattn, this.buffer('lse', [b, this.heads, s]), dqkv, { heads: this.heads, causal: this.causal });
+    const dx = this.buffer('dx', x.shape);
+    ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true });
+    return dx;
+  }
+}

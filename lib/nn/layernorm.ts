@@ -1,0 +1,57 @@
+// nn.LayerNorm over the last dimension (eps 1e-5), weight 1 and bias 0 at init.
+import * as ops from '../ops.js';
+import type { Tensor } from '../tensor.js';
+import { constant } from './init.js';
+import { Module, Parameter } from './module.js';
+
+export class LayerNorm extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  private input: Tensor | null = null;
+
+  constructor(prefix: string, readonly width: number, readonly eps = 1e-5) {
+    super();
+    this.weight = new Parameter(`${prefix}.weight`, [width]);
+    this.bias = new Parameter(`${prefix}.bias`, [width]);
+    constant(this.weight, 1);
+  }
+
+  parameters(): Parameter[] {
+    return [this.weight, this.bias];
+  }
+
+  private stats(rows: number): [Tensor, Tensor] {
+    return [this.buffer('mean', [rows]), this.buffer('rstd', [rows])];
+  }
+
+  forward(x: Tensor): Tensor {
+    const out = this.buffer('out', x.shape);
+    const [mean, rstd] = this.stats(x.numel / this.width);
+    ops.layernormForward(x, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
+    this.input = x;
+    return out;
+  }
+
+  /** sum = x + residual (written to `sum`), then layernorm(sum). Backward treats `sum` as the input. */
+  forwardResidual(x: Tensor, residual: Tensor, sum: Tensor): Tensor {
+    const out = this.buffer('out', x.shape);
+    const [mean, rstd] = this.stats(x.numel / this.width);
+    ops.residualLayernormForward(x, residual, sum, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
+    this.input = sum;
+    return out;
+  }
+
+  /** Adds dγ, dβ into the gradients and returns dx in a buffer of this module. */
+  backward(dout: Tensor): Tensor {
+    const x = this.input;
+    if (!x) throw new Error(`${this.weight.name}: backward before forward`);
+    const dx = this.buffer('dx', x.shape);
+    const dgamma = this.buffer('dgamma', [this.width]);
+    const dbeta = this.buffer('dbeta', [this.width]);
+    const [mean, rstd] = this.stats(x.numel / this.width);
+    ops.layernormBackward(dout, x, this.weight.data, mean, rstd, dx, dgamma, dbeta);
+    ops.axpy(1, dgamma, this.weight.grad);
+    ops.axpy(1, dbeta, this.bias.grad);
+    return dx;
+  }
+}

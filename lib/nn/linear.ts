@@ -1,0 +1,50 @@
+// nn.Linear with PyTorch's [out, in] weight layout.
+import * as ops from '../ops.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../util/rng.js';
+import { constant, torchDefault } from './init.js';
+import { Module, Parameter } from './module.js';
+
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  private input: Tensor | null = null;
+
+  /** `prefix` is the OpenCLIP module name: parameters are `${prefix}.weight` and `${prefix}.bias`. */
+  constructor(prefix: string, readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+    super();
+    this.weight = new Parameter(`${prefix}.weight`, [outFeatures, inFeatures]);
+    this.bias = bias ? new Parameter(`${prefix}.bias`, [outFeatures]) : null;
+  }
+
+  parameters(): Parameter[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  /** PyTorch's default initialisation (weight and bias U(±1/√in)); `zeroBias` as nn.MultiheadAttention's out_proj. */
+  initDefault(rng: Rng, zeroBias = false): void {
+    torchDefault(this.weight, this.inFeatures, rng);
+    if (this.bias) {
+      if (zeroBias) constant(this.bias, 0);
+      else torchDefault(this.bias, this.inFeatures, rng);
+    }
+  }
+
+  /** y = x·Wᵀ + b; x [..., in]. The input is kept (not copied) for backward. */
+  forward(x: Tensor): Tensor {
+    const shape = x.shape;
+    const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
+    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y);
+    this.input = x;
+    return y;
+  }
+
+  /** Adds dW, db into the parameters' gradients and returns dx (or null when not needed). */
+  backward(dy: Tensor, needInputGrad = true): Tensor | null {
+    const x = this.input;
+    if (!x) throw new Error(`${this.weight.name}: backward before forward`);
+    const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
+    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true });
+    return dx;
+  }
+}

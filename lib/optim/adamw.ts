@@ -1,0 +1,57 @@
+// AdamW over a model's parameters: fp32 moments per parameter, OpenCLIP's decay
+// groups, decoupled weight decay and bias correction in the native op.
+import type { Parameter } from '../nn/module.js';
+import * as ops from '../ops.js';
+import { Tensor } from '../tensor.js';
+import { ADAMW_DEFAULTS, type AdamWHyperparameters, usesWeightDecay } from './param_groups.js';
+
+export class AdamW implements Disposable {
+  readonly params: Parameter[];
+  readonly hyper: AdamWHyperparameters;
+  /** Steps taken (the bias corrections use step + 1 for the next one). */
+  step = 0;
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+  private readonly decays: boolean[];
+
+  constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}) {
+    this.params = params;
+    this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
+    this.m = params.map((p) => Tensor.zeros(p.shape));
+    this.v = params.map((p) => Tensor.zeros(p.shape));
+    this.decays = params.map((p) => usesWeightDecay(p.name, p.shape));
+  }
+
+  /** Whether a parameter gets weight decay (OpenCLIP's rule). */
+  usesDecay(name: string): boolean {
+    const i = this.params.findIndex((p) => p.name === name);
+    if (i < 0) throw new Error(`AdamW: no parameter named '${name}'`);
+    return this.decays[i];
+  }
+
+  /** One update at learning rate `lr` from the gradients now in the parameters. */
+  update(lr: number, gradScale = 1): void {
+    this.step += 1;
+    const { beta1, beta2, eps, weightDecay } = this.hyper;
+    for (let i = 0; i < this.params.length; i++) {
+      const p = this.params[i];
+      ops.adamwStep(p.data, p.grad, this.m[i], this.v[i], {
+        lr,
+        step: this.step,
+        beta1,
+        beta2,
+        eps,
+        weightDecay: this.decays[i] ? weightDecay : 0,
+        gradScale,
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.m, ...this.v]) t.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

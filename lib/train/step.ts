@@ -1,0 +1,111 @@
+// One CLIP training step's forward and backward, with exact gradient accumulation
+// (OpenCLIP's --accum-freq): features of every micro-batch are computed first, the
+// loss of the whole batch gives each row's feature gradient, then each micro-batch
+// is recomputed and backpropagated with its rows of that gradient.
+import { ClipLoss } from '../loss/contrastive.js';
+import type { CLIP } from '../nn/clip.js';
+import { Tensor } from '../tensor.js';
+
+export interface Batch {
+  /** [B, 3, H, W] normalised pixels. */
+  images: Tensor;
+  /** [B, context] i32 token ids. */
+  ids: Tensor;
+}
+
+/** Rows [start, start + count) of a 2-D f32 tensor copied into `out`. */
+function copyRows(src: Tensor, start: number, count: number, out: Tensor): void {
+  const width = src.shape[1];
+  (out.view() as Float32Array).set((src.view() as Float32Array).subarray(start * width, (start + count) * width));
+}
+
+export class StepRunner implements Disposable {
+  private readonly loss = new ClipLoss();
+  private allImage: Tensor | null = null;
+  private allText: Tensor | null = null;
+  private micro = new Map<string, Tensor>();
+
+  constructor(readonly model: CLIP) {}
+
+  private microBuf(key: string, shape: number[]): Tensor {
+    const t = this.micro.get(key);
+    if (t && t.shape.every((d, i) => d === shape[i]) && t.shape.length === shape.length) return t;
+    t?.dispose();
+    const n = Tensor.empty(shape);
+    this.micro.set(key, n);
+    return n;
+  }
+
+  /**
+   * Accumulates the gradient of the batch loss (the batch is the concatenation of
+   * `microBatches`) into the model's parameter gradients and returns the loss.
+   * The caller zeroes gradients before and applies the optimizer after.
+   */
+  forwardBackward(microBatches: Batch[], lossScale = 1): number {
+    const { model } = this;
+    if (microBatches.length === 1) {
+      const { images, ids } = microBatches[0];
+      const fi = model.encodeImage(images);
+      const ft = model.encodeText(ids);
+      const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale);
+      (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+      model.visual.backward(r.dImage);
+      model.text.backward(r.dText);
+      return r.loss;
+    }
+    const sizes = microBatches.map((b) => b.images.shape[0]);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const dim = model.config.embed_dim;
+    if (!this.allImage || this.allImage.shape[0] !== total) {
+      this.allImage?.dispose();
+      this.allText?.dispose();
+      this.allImage = Tensor.empty([total, dim]);
+      this.allText = Tensor.empty([total, dim]);
+    }
+    const allImage = this.allImage;
+    const allText = this.allText as Tensor;
+    let row = 0;
+    for (const { images, ids } of microBatches) {
+      const n = images.shape[0];
+      const imgView = allImage.view() as Float32Array;
+      const txtView = allText.view() as Float32Array;
+      imgView.set(model.encodeImage(images).view() as Float32Array, row * dim);
+      txtView.set(model.encodeText(ids).view() as Float32Array, row * dim);
+      row += n;
+    }
+    const r = this.loss.forwardBackward(allImage, allText, model.logitScale.data, lossScale);
+    (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+    row = 0;
+    for (const { images, ids } of microBatches) {
+      const n = images.shape[0];
+      const dImg = this.microBuf(`img${n}`, [n, dim]);
+      const dTxt = this.microBuf(`txt${n}`, [n, dim]);
+      copyRows(r.dImage, row, n, dImg);
+      copyRows(r.dText, row, n, dTxt);
+      model.encodeImage(images);
+      model.visual.backward(dImg);
+      model.encodeText(ids);
+      model.text.backward(dTxt);
+      row += n;
+    }
+    return r.loss;
+  }
+
+  /** The batch loss without gradients. */
+  lossOf(batch: Batch): number {
+    const fi = this.model.encodeImage(batch.images);
+    const ft = this.model.encodeText(batch.ids);
+    return this.loss.forward(fi, ft, this.model.logitScale.data);
+  }
+
+  dispose(): void {
+    this.loss.dispose();
+    this.allImage?.dispose();
+    this.allText?.dispose();
+    for (const t of this.micro.values()) t.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

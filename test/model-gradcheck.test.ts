@@ -1,0 +1,92 @@
+import test from 'ava';
+
+import { CLIP } from '../lib/nn/clip.js';
+import { parseModelConfig } from '../lib/nn/config.js';
+import { Tensor } from '../lib/tensor.js';
+import { StepRunner } from '../lib/train/step.js';
+import { randn, rng } from './_helpers/numeric.js';
+
+const micro = parseModelConfig({
+  embed_dim: 8,
+  vision_cfg: { image_size: 8, layers: 2, width: 8, head_width: 4, patch_size: 4 },
+  text_cfg: { context_length: 6, vocab_size: 20, width: 8, heads: 2, layers: 2 },
+});
+
+function batch(n: number, seed: number) {
+  const images = Tensor.from(randn(n * 3 * 8 * 8, seed), [n, 3, 8, 8]);
+  const r = rng(seed + 1);
+  const ids = new Int32Array(n * 6);
+  for (let b = 0; b < n; b++) {
+    const len = 2 + Math.floor(r() * 4); // eot at position len-1 (the largest id)
+    for (let s = 0; s < len - 1; s++) ids[b * 6 + s] = 1 + Math.floor(r() * 17);
+    ids[b * 6 + len - 1] = 19;
+  }
+  return { images, ids: Tensor.from(ids, [n, 6]) };
+}
+
+test('whole-model gradients match central finite differences (micro config, fp32)', (t) => {
+  const model = new CLIP(micro).init(3);
+  // A smaller scale keeps the loss smooth enough for finite differences.
+  model.logitScale.values()[0] = Math.log(4);
+  const b = batch(4, 11);
+  const runner = new StepRunner(model);
+  model.zeroGrad();
+  const loss = runner.forwardBackward([b]);
+  t.true(Number.isFinite(loss));
+  const r = rng(5);
+  let checked = 0;
+  let worst = 0;
+  for (const p of model.parameters()) {
+    const v = p.values();
+    const g = p.grad.view() as Float32Array;
+    // Probe the coordinates with the largest gradients plus a random one.
+    const order = [...v.keys()].sort((a, c) => Math.abs(g[c]) - Math.abs(g[a]));
+    const probe = [...new Set([order[0], order[1] ?? order[0], Math.floor(r() * v.length)])];
+    for (const i of probe) {
+      const orig = v[i];
+      const eps = 2e-3 * Math.max(1, Math.abs(orig));
+      v[i] = orig + eps;
+      const up = runner.lossOf(b);
+      v[i] = orig - eps;
+      const down = runner.lossOf(b);
+      v[i] = orig;
+      const fd = (up - down) / (2 * eps);
+      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-3);
+      worst = Math.max(worst, err);
+      if (err > 5e-2) t.fail(`${p.name}[${i}]: analytic ${g[i]}, numeric ${fd}`);
+      checked++;
+    }
+  }
+  t.log(`checked ${checked} coordinates over ${model.parameters().length} parameters; worst relative error ${worst.toExponential(2)}`);
+  t.true(worst < 5e-2);
+});
+
+test('gradient accumulation over micro-batches equals the full-batch gradient', (t) => {
+  const a = new CLIP(micro).init(4);
+  const c = new CLIP(micro).init(4);
+  const b = batch(6, 21);
+  const ra = new StepRunner(a);
+  const rc = new StepRunner(c);
+  a.zeroGrad();
+  c.zeroGrad();
+  const full = ra.forwardBackward([b]);
+  const img = b.images.view() as Float32Array;
+  const ids = b.ids.view() as Int32Array;
+  const part = (lo: number, hi: number) => ({
+    images: Tensor.from(img.slice(lo * 192, hi * 192), [hi - lo, 3, 8, 8]),
+    ids: Tensor.from(ids.slice(lo * 6, hi * 6), [hi - lo, 6]),
+  });
+  const accum = rc.forwardBackward([part(0, 2), part(2, 4), part(4, 6)]);
+  t.true(Math.abs(full - accum) < 1e-6);
+  for (const [i, p] of a.parameters().entries()) {
+    const ga = p.grad.view() as Float32Array;
+    const gc = c.parameters()[i].grad.view() as Float32Array;
+    let num = 0;
+    let den = 0;
+    for (let k = 0; k < ga.length; k++) {
+      num += (ga[k] - gc[k]) ** 2;
+      den += ga[k] ** 2;
+    }
+    t.true(Math.sqrt(num) <= 1e-5 * Math.sqrt(den) + 1e-9, `${p.name}: ${Math.sqrt(num / Math.max(den, 1e-30))}`);
+  }
+});
