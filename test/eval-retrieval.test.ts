@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { featureMatrix } from '../lib/eval/features.js';
+import { featureMatrix, rowDot, similarity } from '../lib/eval/features.js';
 import { seededNormal, seededRandom } from '../lib/eval/random.js';
 import { retrievalMetrics } from '../lib/eval/retrieval.js';
 
@@ -84,15 +84,9 @@ test('matches a sort-based reference on random features with quantised (often ti
   const In = Array.from({ length: nI }, (_, i) => norm(img, i));
   const Tn = Array.from({ length: nT }, (_, j) => norm(txt, j));
   const dotp = (a: number[], b: number[]) => {
-    let s0 = 0;
-    let s1 = 0;
-    let k = 0;
-    for (; k + 1 < d; k += 2) {
-      s0 += a[k] * b[k];
-      s1 += a[k + 1] * b[k + 1];
-    }
-    if (k < d) s0 += a[k] * b[k];
-    return s0 + s1;
+    let s = 0;
+    for (let k = 0; k < d; k++) s += a[k] * b[k];
+    return s;
   };
   const imgRanks = referenceRanks((j, i) => dotp(Tn[j], In[i]), nT, nI, (j) => [idx[j]]);
   const txtRanks = referenceRanks((i, j) => dotp(In[i], Tn[j]), nI, nT, (i) => [...Array(nT).keys()].filter((j) => idx[j] === i));
@@ -116,4 +110,14 @@ test('bad input gets clear errors', (t) => {
   t.throws(() => retrievalMetrics(images, rows([[1, 0], [0, 0], [1, 1], [0, 1], [1, 1]]), textImage), { message: /text features: row 1 has zero norm/ });
   t.throws(() => retrievalMetrics(images, texts, textImage, [0]), { message: /recall K must be a positive integer, got 0/ });
   t.throws(() => retrievalMetrics(featureMatrix(new Float32Array(0), 0, 2), texts), { message: /image features: no rows/ });
+});
+
+test('similarity() and rowDot() give bit-identical scores (retrieval compares scores across the two)', (t) => {
+  const a = featureMatrix(Float32Array.from(seededNormal(7 * 13, 21)), 7, 13);
+  const b = featureMatrix(Float32Array.from(seededNormal(11 * 13, 22)), 11, 13);
+  const s = similarity(a, b);
+  let same = 0;
+  for (let i = 0; i < 7; i++) for (let j = 0; j < 11; j++) if (Object.is(s[i * 11 + j], rowDot(a, i, b, j))) same++;
+  t.is(same, 77);
+  t.throws(() => similarity(a, featureMatrix(new Float32Array(4), 1, 4)), { message: /A has 13 columns but B has 4/ });
 });

@@ -47,7 +47,11 @@ export function l2Normalize(m: FeatureMatrix, name = 'features'): FeatureMatrix 
   return { data: out, rows, cols };
 }
 
-/** A·Bᵀ for A [n, d] and B [m, d]: the [n, m] similarity matrix, accumulated in float64. */
+/**
+ * A·Bᵀ for A [n, d] and B [m, d]: the [n, m] similarity matrix, accumulated in float64.
+ * Each entry is one accumulator summed over k in order, exactly as rowDot computes it, so a score
+ * computed either way is bit-identical (retrieval relies on that to compare scores across passes).
+ */
 export function similarity(a: FeatureMatrix, b: FeatureMatrix, aName = 'A', bName = 'B'): Float64Array {
   if (a.cols !== b.cols) throw new Error(`similarity: ${aName} has ${a.cols} columns but ${bName} has ${b.cols}; features must have the same dimension`);
   const n = a.rows;
@@ -58,20 +62,45 @@ export function similarity(a: FeatureMatrix, b: FeatureMatrix, aName = 'A', bNam
   const B = b.data;
   for (let i = 0; i < n; i++) {
     const ao = i * d;
-    for (let j = 0; j < m; j++) {
-      const bo = j * d;
+    let j = 0;
+    // Four rows of B at a time: each value of A is loaded once per four dot products.
+    for (; j + 3 < m; j += 4) {
+      const b0 = j * d;
+      const b1 = b0 + d;
+      const b2 = b1 + d;
+      const b3 = b2 + d;
       let s0 = 0;
       let s1 = 0;
-      let k = 0;
-      for (; k + 1 < d; k += 2) {
-        s0 += A[ao + k] * B[bo + k];
-        s1 += A[ao + k + 1] * B[bo + k + 1];
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < d; k++) {
+        const x = A[ao + k];
+        s0 += x * B[b0 + k];
+        s1 += x * B[b1 + k];
+        s2 += x * B[b2 + k];
+        s3 += x * B[b3 + k];
       }
-      if (k < d) s0 += A[ao + k] * B[bo + k];
-      out[i * m + j] = s0 + s1;
+      const o = i * m + j;
+      out[o] = s0;
+      out[o + 1] = s1;
+      out[o + 2] = s2;
+      out[o + 3] = s3;
     }
+    for (; j < m; j++) out[i * m + j] = rowDot(a, i, b, j);
   }
   return out;
+}
+
+/** Row i of A · row j of B, accumulated as similarity() does. */
+export function rowDot(a: FeatureMatrix, i: number, b: FeatureMatrix, j: number): number {
+  const d = a.cols;
+  const A = a.data;
+  const B = b.data;
+  const ao = i * d;
+  const bo = j * d;
+  let s = 0;
+  for (let k = 0; k < d; k++) s += A[ao + k] * B[bo + k];
+  return s;
 }
 
 /** A 2-D float array from a .npy file as float32 features. */

@@ -12,8 +12,8 @@
 // Similarity is cosine (both sides L2-normalised, as CLIP_benchmark does). Ties follow ranking.ts:
 // equal scores are ordered by index, lowest first, so a tie with a wrong candidate at a lower
 // index counts against. The median of an even count is the mean of the two middle ranks.
-import { checkFeatures, l2Normalize, similarity, type FeatureMatrix } from './features.js';
-import { bestRankOf, mean, median, rankOf } from './ranking.js';
+import { checkFeatures, l2Normalize, rowDot, similarity, type FeatureMatrix } from './features.js';
+import { bestRankOf, mean, median } from './ranking.js';
 
 export const DEFAULT_RECALL_KS = [1, 5, 10] as const;
 
@@ -71,19 +71,27 @@ export function retrievalMetrics(
   const captionsOf: number[][] = Array.from({ length: nI }, () => []);
   for (let j = 0; j < nT; j++) captionsOf[textImage[j]].push(j);
 
-  // Blocks of rows keep the similarity matrix small (a block × all candidates at a time).
-  const block = 256;
-  const imageRanks = new Float64Array(nT);
-  for (let s = 0; s < nT; s += block) {
-    const e = Math.min(nT, s + block);
-    const sim = similarity(sliceRows(txt, s, e), img, 'text features', 'image features');
-    for (let j = s; j < e; j++) imageRanks[j] = rankOf(sim, (j - s) * nI, nI, textImage[j]);
-  }
+  // One pass over the similarity matrix, a block of images × all captions at a time (memory stays
+  // small). Text retrieval ranks each image's captions within its row; image retrieval counts, for
+  // each caption, the images that beat the caption's own image, whose score is computed up front by
+  // the same arithmetic as the block (so equal scores compare equal).
+  const ownScore = new Float64Array(nT);
+  for (let j = 0; j < nT; j++) ownScore[j] = rowDot(img, textImage[j], txt, j);
+  const imageRanks = new Float64Array(nT).fill(1);
   const textRanks = new Float64Array(nI);
+  const block = 64;
   for (let s = 0; s < nI; s += block) {
     const e = Math.min(nI, s + block);
     const sim = similarity(sliceRows(img, s, e), txt, 'image features', 'text features');
-    for (let i = s; i < e; i++) textRanks[i] = bestRankOf(sim, (i - s) * nT, nT, captionsOf[i]);
+    for (let i = s; i < e; i++) {
+      const o = (i - s) * nT;
+      textRanks[i] = bestRankOf(sim, o, nT, captionsOf[i]);
+      for (let j = 0; j < nT; j++) {
+        const v = sim[o + j];
+        const own = ownScore[j];
+        if (v > own || (v === own && i < textImage[j])) imageRanks[j]++;
+      }
+    }
   }
 
   const out: RetrievalMetrics = {};
