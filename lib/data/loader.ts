@@ -1,0 +1,265 @@
+// The data loader: samples from any source → batches of normalised pixels [B, 3, H, W] and
+// token ids [B, context], decoded by a pool of worker threads and prefetched, so a training
+// step finds its next batch ready when the loader keeps up.
+//
+//   const loader = new DataLoader({ source: dataset.epoch(0), batchSize: 256, imageSize: 224, tokenizer });
+//   for await (const batch of loader) { … batch.pixels, batch.tokens, batch.dataTimeMs … }
+//   loader.position   // samples consumed, for resuming with { startPosition }
+//
+// Order is deterministic: batch k holds the valid samples that follow batch k−1 in the
+// source's order, whatever worker decoded them, and each sample's random crop is seeded by
+// (seed, its position in the source).
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import type { DecodeJob, DecodeResult } from './decode_worker.js';
+import { hashInts } from './rng.js';
+import type { RawSample } from './sample.js';
+import { SkipCounter } from './skip_counter.js';
+import type { SyntheticWorld } from './synthetic.js';
+import { DEFAULT_CONTEXT_LENGTH, type Tokenizer } from './tokenizer.js';
+
+export interface LoaderOptions {
+  source: AsyncIterable<RawSample> | Iterable<RawSample>;
+  batchSize: number;
+  /** Output side in pixels. */
+  imageSize: number;
+  /** Random resized crop (true, default) or resize + centre crop (false). */
+  train?: boolean;
+  /** Decode workers (default: the number of cores, at most 8). 0 decodes on the main thread. */
+  workers?: number;
+  tokenizer?: Tokenizer;
+  contextLength?: number;
+  /** Batches decoded ahead (default 2). */
+  prefetch?: number;
+  seed?: number;
+  /** Drop a last batch smaller than batchSize (default true). */
+  dropLast?: boolean;
+  /** Source samples to pass over first (a resumed run's `position`); they are not decoded. */
+  startPosition?: number;
+  /** Where skipped samples are counted (default: a new counter). */
+  skipped?: SkipCounter;
+  /** RandomResizedCrop scale range (default [0.9, 1.0]). */
+  scale?: readonly [number, number];
+}
+
+export interface Batch {
+  /** [size, 3, imageSize, imageSize] normalised floats. */
+  pixels: Float32Array;
+  /** [size, contextLength] token ids, when the loader has a tokenizer and samples have captions. */
+  tokens?: Int32Array;
+  /** Class labels, when the samples have them. */
+  labels?: Int32Array;
+  captions: string[];
+  keys: string[];
+  size: number;
+  /** Milliseconds the consumer waited for this batch (0 when it was ready). */
+  dataTimeMs: number;
+  /** Source samples consumed up to and including this batch (resume from here). */
+  position: number;
+}
+
+interface Pending {
+  seq: number;
+  sample: RawSample;
+  result: Promise<Float32Array | { reason: string; error: string }>;
+}
+
+/** A pool of decode workers; each decodes one image at a time. */
+class DecodePool {
+  private readonly workers: Worker[] = [];
+  private readonly outstanding: number[] = [];
+  private readonly waiting = new Map<number, (r: DecodeResult) => void>();
+  private nextId = 0;
+
+  constructor(count: number) {
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const url = new URL(`./decode_worker${ext}`, import.meta.url);
+    for (let i = 0; i < count; i++) {
+      // From TypeScript sources (development, tests) the worker registers tsx first: Node 20
+      // does not pass the parent's --import loader hooks on to worker threads.
+      const w = ext === '.ts'
+        ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true })
+        : new Worker(url);
+      w.on('message', (r: DecodeResult) => {
+        // Idle workers do not keep the process alive; busy ones do (their answer is awaited).
+        if (--this.outstanding[i] === 0) w.unref();
+        const done = this.waiting.get(r.id);
+        this.waiting.delete(r.id);
+        done?.(r);
+      });
+      w.on('error', (err) => {
+        for (const [id, done] of this.waiting) done({ id, error: `decode worker failed: ${err.message}`, reason: 'corrupt_image' });
+        this.waiting.clear();
+      });
+      w.unref();
+      this.workers.push(w);
+      this.outstanding.push(0);
+    }
+  }
+
+  decode(job: Omit<DecodeJob, 'id'>): Promise<DecodeResult> {
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.outstanding[i] < this.outstanding[best]) best = i;
+    const id = this.nextId++;
+    if (this.outstanding[best]++ === 0) this.workers[best].ref();
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      // A fresh copy that owns its memory, so it can be moved to the worker (Buffers may share a pool).
+      const image = job.image ? new Uint8Array(job.image) : undefined;
+      this.workers[best].postMessage({ ...job, id, image } satisfies DecodeJob, image ? [image.buffer] : []);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export class DataLoader implements AsyncIterable<Batch> {
+  readonly skipped: SkipCounter;
+  readonly batchSize: number;
+  readonly imageSize: number;
+  private readonly options: LoaderOptions;
+  private consumed: number;
+  private pool?: DecodePool;
+
+  constructor(options: LoaderOptions) {
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`DataLoader: batchSize must be an integer ≥ 1, got ${options.batchSize}`);
+    if (!Number.isInteger(options.imageSize) || options.imageSize < 1) throw new Error(`DataLoader: imageSize must be an integer ≥ 1, got ${options.imageSize}`);
+    this.options = options;
+    this.batchSize = options.batchSize;
+    this.imageSize = options.imageSize;
+    this.skipped = options.skipped ?? new SkipCounter();
+    this.consumed = options.startPosition ?? 0;
+  }
+
+  /** Source samples consumed by the batches handed out so far (including any skipped among them). */
+  get position(): number {
+    return this.consumed;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    const o = this.options;
+    const workers = o.workers ?? Math.min(8, os.availableParallelism());
+    const train = o.train ?? true;
+    const seed = o.seed ?? 0;
+    const ctx = o.contextLength ?? DEFAULT_CONTEXT_LENGTH;
+    const plane = 3 * this.imageSize * this.imageSize;
+    const maxInFlight = Math.max(1, (o.prefetch ?? 2)) * this.batchSize;
+    if (workers > 0) this.pool = new DecodePool(workers);
+    const { transformImage } = await import('./transforms.js');
+
+    const iterator = (Symbol.asyncIterator in o.source ? o.source[Symbol.asyncIterator]() : (o.source as Iterable<RawSample>)[Symbol.iterator]()) as
+      AsyncIterator<RawSample> | Iterator<RawSample>;
+    let seq = 0;
+    const start = o.startPosition ?? 0;
+    let sourceDone = false;
+    let stopped = false;
+    const queue: Pending[] = [];
+    let wakeConsumer: (() => void) | undefined;
+    let wakePump: (() => void) | undefined;
+    let pumpError: unknown;
+
+    const decode = (sample: RawSample, position: number): Pending['result'] => {
+      if (sample.pixels) {
+        if (sample.pixels.length !== plane) return Promise.resolve({ reason: 'wrong_size', error: `pixels hold ${sample.pixels.length} floats, expected ${plane}` });
+        return Promise.resolve(sample.pixels);
+      }
+      const spec = { size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}) };
+      if (!sample.image && !sample.path) return Promise.resolve({ reason: 'missing_image', error: 'sample has no image' });
+      if (this.pool) {
+        return this.pool.decode({ image: sample.image, path: sample.path, spec }).then((r) => ('pixels' in r ? r.pixels : { reason: r.reason, error: r.error }));
+      }
+      return transformImage(sample.image ?? sample.path!, spec).catch((err: Error) => ({ reason: 'corrupt_image', error: err.message }));
+    };
+
+    // The pump reads the source and starts decodes, keeping up to maxInFlight samples ahead.
+    const pump = (async () => {
+      try {
+        for (;;) {
+          while (queue.length >= maxInFlight && !stopped) await new Promise<void>((r) => (wakePump = r));
+          if (stopped) break;
+          const next = await iterator.next();
+          if (next.done) break;
+          const position = seq++;
+          if (position < start) continue;
+          queue.push({ seq: position, sample: next.value, result: decode(next.value, position) });
+          wakeConsumer?.();
+        }
+      } catch (err) {
+        pumpError = err;
+      } finally {
+        sourceDone = true;
+        wakeConsumer?.();
+      }
+    })();
+
+    try {
+      for (;;) {
+        const t0 = performance.now();
+        const pixels = new Float32Array(this.batchSize * plane);
+        const captions: string[] = [];
+        const keys: string[] = [];
+        const labels: number[] = [];
+        let lastSeq = this.consumed - 1;
+        while (keys.length < this.batchSize) {
+          if (queue.length === 0) {
+            if (sourceDone) break;
+            await new Promise<void>((r) => (wakeConsumer = r));
+            wakeConsumer = undefined;
+            continue;
+          }
+          const item = queue.shift()!;
+          wakePump?.();
+          wakePump = undefined;
+          const result = await item.result;
+          lastSeq = item.seq;
+          if (!(result instanceof Float32Array)) {
+            this.skipped.add(result.reason, `${item.sample.key}: ${result.error}`);
+            continue;
+          }
+          pixels.set(result, keys.length * plane);
+          keys.push(item.sample.key);
+          captions.push(item.sample.caption ?? '');
+          if (item.sample.label !== undefined) labels.push(item.sample.label);
+        }
+        if (pumpError) throw pumpError;
+        const n = keys.length;
+        if (n === 0 || (n < this.batchSize && (o.dropLast ?? true))) {
+          this.consumed = lastSeq + 1;
+          return;
+        }
+        const tokens = o.tokenizer ? o.tokenizer.tokenize(captions, ctx) : undefined;
+        const dataTimeMs = performance.now() - t0;
+        this.consumed = lastSeq + 1;
+        yield {
+          pixels: n === this.batchSize ? pixels : pixels.slice(0, n * plane),
+          ...(tokens ? { tokens } : {}),
+          ...(labels.length === n ? { labels: Int32Array.from(labels) } : {}),
+          captions,
+          keys,
+          size: n,
+          dataTimeMs,
+          position: this.consumed,
+        };
+      }
+    } finally {
+      stopped = true;
+      wakePump?.();
+      await pump;
+      await Promise.allSettled(queue.map((q) => q.result));
+      queue.length = 0;
+      await this.pool?.close();
+      this.pool = undefined;
+    }
+  }
+}
+
+/** The synthetic world as a loader source: samples `start`, `start+1`, … (`count` of them, or without end). */
+export function* syntheticSource(world: SyntheticWorld, start = 0, count = Infinity): Generator<RawSample> {
+  for (let i = start; i < start + count; i++) {
+    const s = world.sample(i);
+    yield { key: `synthetic:${i}`, pixels: s.pixels, caption: s.caption };
+  }
+}
