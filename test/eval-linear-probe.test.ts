@@ -172,7 +172,18 @@ test('λ is chosen by validation accuracy over the grid, refined by half-decades
   const best = Math.max(...r.validation.map((v) => v.val_acc1));
   const winners = r.validation.filter((v) => v.val_acc1 === best).map((v) => v.lambda);
   t.is(r.lambda, Math.max(...winners), 'the largest λ among the best');
-  t.true(r.validation.length >= 7 && r.validation.length <= 9, `${r.validation.length} λ tried`);
+  t.true(r.validation.length >= 3 && r.validation.length <= 9, `${r.validation.length} λ tried`);
+  // With patience, the grid stops two values after the last improvement; without, it runs to the end.
+  const all = linearProbe(train.x, train.y, testSet.x, testSet.y, { patience: Infinity, refine: false });
+  t.deepEqual(all.validation.map((v) => v.lambda), [1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]);
+  const grid = all.validation;
+  let bestAt = 0;
+  grid.forEach((v, i) => {
+    if (v.val_acc1 > grid[bestAt].val_acc1) bestAt = i;
+  });
+  const early = linearProbe(train.x, train.y, testSet.x, testSet.y, { refine: false });
+  t.true(early.validation.length >= Math.min(7, bestAt + 1), 'never stops before the best grid value');
+  t.is(early.lambda, all.lambda, 'the same choice as the full grid here');
   const only = linearProbe(train.x, train.y, testSet.x, testSet.y, { lambdas: [0.5] });
   t.deepEqual(only.validation.map((v) => v.lambda), [0.5]);
   t.is(only.lambda, 0.5);

@@ -3,7 +3,7 @@
 //
 // Protocol (full data): split the training set (stratified, seeded) into fit and validation parts;
 // fit each λ of a decade grid on the fit part, from strong to weak, each starting from the previous
-// solution; refine around the best decade with its two half-decade neighbours; pick the λ with the
+// solution, stopping early after two values in a row that do not improve; refine around the best decade with its two half-decade neighbours; pick the λ with the
 // best validation accuracy (ties go to the larger λ, the simpler model); refit on all training data
 // with that λ; report test metrics (classification metrics as zero-shot reports them).
 //
@@ -29,6 +29,8 @@ export interface LinearProbeOptions {
   seed?: number;
   /** Number of classes; default: the largest training label + 1. */
   numClasses?: number;
+  /** Stop going down the grid after this many values in a row without a better validation accuracy (default 2; Infinity tries all). */
+  patience?: number;
   /** L-BFGS iteration cap per fit (default 500). */
   maxIterations?: number;
   /** L-BFGS gradient tolerance (default 1e-5 on the mean loss). */
@@ -149,9 +151,20 @@ function selectLambda(
     tried.set(lambda, entry);
     return entry;
   };
-  // Strong to weak, each from the previous solution (warm starts make the weak fits cheap).
+  // Strong to weak, each from the previous solution (warm starts make the weak fits cheap). Weak λ
+  // fits are the slow ones, so stop once `patience` grid values in a row have not beaten the best.
+  const patience = options.patience ?? 2;
   let prev: LogisticModel | undefined;
-  for (const l of grid) prev = run(l, prev).model;
+  let bestAcc = -1;
+  let sinceBest = 0;
+  for (const l of grid) {
+    const e = run(l, prev);
+    prev = e.model;
+    if (e.acc > bestAcc) {
+      bestAcc = e.acc;
+      sinceBest = 0;
+    } else if (++sinceBest >= patience) break;
+  }
   const best = (): number => {
     // Highest accuracy; among equals, the largest λ.
     let bl = NaN;
