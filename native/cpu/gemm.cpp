@@ -129,48 +129,35 @@ struct Problem {
 };
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
-void pack_b_panel(const Problem& p, int nr, int64_t k0, int64_t kc, int64_t j0, float* dst) {
+void pack_b_panel(const Problem& p, const KernelSpec& ks, int64_t k0, int64_t kc, int64_t j0, float* dst) {
+  const int nr = ks.nr;
   const int64_t nv = std::min<int64_t>(nr, p.N - j0);
-  if (!p.tb) {
-    for (int64_t k = 0; k < kc; k++) {
-      const float* src = p.B + (k0 + k) * p.ldb + j0;
-      float* d = dst + k * nr;
-      std::memcpy(d, src, nv * sizeof(float));
-      for (int64_t c = nv; c < nr; c++) d[c] = 0.0f;
-    }
-  } else {
-    // op(B)[k, j] = B[j, k]: read each of the panel's rows of B contiguously in blocks of
-    // 8 k so both the reads and the (strided) writes stay within a few cache lines.
-    for (int64_t kb = 0; kb < kc; kb += 8) {
-      const int64_t ke = std::min<int64_t>(kc, kb + 8);
-      for (int64_t c = 0; c < nv; c++) {
-        const float* src = p.B + (j0 + c) * p.ldb + k0;
-        for (int64_t k = kb; k < ke; k++) dst[k * nr + c] = src[k];
-      }
-      for (int64_t c = nv; c < nr; c++)
-        for (int64_t k = kb; k < ke; k++) dst[k * nr + c] = 0.0f;
-    }
+  if (p.tb) {  // op(B)[k, j] = B[j, k]
+    ks.transpose_pack(p.B + j0 * p.ldb + k0, p.ldb, nv, nr, kc, dst);
+    return;
+  }
+  for (int64_t k = 0; k < kc; k++) {
+    const float* src = p.B + (k0 + k) * p.ldb + j0;
+    float* d = dst + k * nr;
+    std::memcpy(d, src, nv * sizeof(float));
+    for (int64_t c = nv; c < nr; c++) d[c] = 0.0f;
   }
 }
 
 // dst[k·MR + r] = op(A)[i0 + r, k0 + k], zero for rows past M.
-void pack_a_panel(const Problem& p, int mr, int64_t i0, int64_t k0, int64_t kc, float* dst) {
+void pack_a_panel(const Problem& p, const KernelSpec& ks, int64_t i0, int64_t k0, int64_t kc, float* dst) {
+  const int mr = ks.mr;
   const int64_t mv = std::min<int64_t>(mr, p.M - i0);
-  if (p.ta) {
-    // op(A)[i, k] = A[k, i]: each k gives mr contiguous values.
-    for (int64_t k = 0; k < kc; k++) {
-      const float* src = p.A + (k0 + k) * p.lda + i0;
-      float* d = dst + k * mr;
-      for (int64_t r = 0; r < mv; r++) d[r] = src[r];
-      for (int64_t r = mv; r < mr; r++) d[r] = 0.0f;
-    }
-  } else {
-    for (int64_t r = 0; r < mv; r++) {
-      const float* src = p.A + (i0 + r) * p.lda + k0;
-      for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];
-    }
-    for (int64_t r = mv; r < mr; r++)
-      for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0.0f;
+  if (!p.ta) {
+    ks.transpose_pack(p.A + i0 * p.lda + k0, p.lda, mv, mr, kc, dst);
+    return;
+  }
+  // op(A)[i, k] = A[k, i]: each k gives mr contiguous values.
+  for (int64_t k = 0; k < kc; k++) {
+    const float* src = p.A + (k0 + k) * p.lda + i0;
+    float* d = dst + k * mr;
+    for (int64_t r = 0; r < mv; r++) d[r] = src[r];
+    for (int64_t r = mv; r < mr; r++) d[r] = 0.0f;
   }
 }
 
@@ -240,7 +227,7 @@ void gemm_run(const Problem& p, int nt) {
     for (int64_t t = t0; t < t1; t++) {
       const int64_t kb = t / npanels, jp = t % npanels;
       const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-      pack_b_panel(p, nr, k0, kc, jp * nr, packed_b + k0 * n_pad + jp * nr * kc);
+      pack_b_panel(p, ks, k0, kc, jp * nr, packed_b + k0 * n_pad + jp * nr * kc);
     }
   });
 
@@ -258,7 +245,7 @@ void gemm_run(const Problem& p, int nt) {
       const float* bblock = packed_b + k0 * n_pad;
       for (int64_t mb = mp0; mb < mp1; mb += mc_panels) {
         const int64_t me = std::min(mp1, mb + mc_panels);
-        for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, mr, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
+        for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
           const float* bp = bblock + jp * nr * kc;
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);

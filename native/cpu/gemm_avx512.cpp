@@ -53,7 +53,7 @@ __attribute__((target("avx512f,fma"))) void kernel_14x32(int64_t kc, const float
 
 }  // namespace
 
-KernelSpec avx512_kernel() { return {"avx512", kMR, kNR, kernel_14x32}; }
+KernelSpec avx512_kernel() { return {"avx512", kMR, kNR, kernel_14x32, transpose_pack_avx}; }
 
 }  // namespace cs::cpu::gemm_detail
 

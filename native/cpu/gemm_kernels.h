@@ -14,11 +14,21 @@ namespace cs::cpu::gemm_detail {
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                              float beta);
 
+// Packs `rows` rows (of `width`, the rest zero) of a row-major matrix, kc columns from src,
+// transposed: dst[k·width + r] = src[r·ld + k]. This is op(A) without a transpose, and
+// op(B) with one (a PyTorch linear weight), packed for the micro-kernel.
+using TransposePack = void (*)(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
+
 struct KernelSpec {
   const char* name;
   int mr, nr;
   MicroKernel fn;
+  TransposePack transpose_pack;
 };
+
+void transpose_pack_portable(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
+// 8×8 AVX transposes; needs AVX (only called where the AVX2 or AVX-512 kernel runs).
+void transpose_pack_avx(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
 
 // Each is defined in its own file and compiled with a function-level target
 // attribute, so the addon itself needs no -m flags and runs on any x86-64.
