@@ -53,6 +53,7 @@ const cases: { name: string; lead: number[]; K: number; N: number; bias: boolean
   { name: '2-D without bias', lead: [9], K: 17, N: 5, bias: false },
   { name: '3-D with bias', lead: [2, 7], K: 40, N: 33, bias: true },
   { name: '3-D without bias', lead: [3, 5], K: 8, N: 64, bias: false },
+  { name: '1-D (one vector) with bias', lead: [], K: 12, N: 7, bias: true },
 ];
 
 for (const [ci, c] of cases.entries()) {

@@ -20,7 +20,9 @@ static void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
 static int64_t check_input(const char* op, const Tensor& x) {
   check_f32_cpu(op, "x", x);
   if (x.ndim() < 1) fail(op, ": x must have at least 1 dimension [..., in], got ", x.describe());
-  return x.dim(-1) == 0 ? 0 : x.numel() / x.dim(-1);
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < x.ndim(); i++) rows *= x.shape[i];
+  return rows;
 }
 
 // t must be [lead..., last] where lead are x's leading dimensions.
