@@ -52,10 +52,12 @@ export async function transformToBytes(input: Uint8Array | string, spec: Transfo
   const { size } = spec;
   let pipeline: Sharp;
   if (spec.train) {
-    const meta = await sharp(input).metadata();
+    // One sharp instance: the header read for the size is not parsed again for the crop.
+    pipeline = sharp(input);
+    const meta = await pipeline.metadata();
     if (!meta.width || !meta.height) throw new Error('image has no size');
     const box = randomResizedCropBox(meta.width, meta.height, new Rng(spec.seed ?? 0), spec.scale, spec.ratio);
-    pipeline = sharp(input).extract(box).resize(size, size, { kernel: 'cubic', fit: 'fill' });
+    pipeline = pipeline.extract(box).resize(size, size, { kernel: 'cubic', fit: 'fill' });
   } else {
     pipeline = sharp(input).resize(size, size, { kernel: 'cubic', fit: 'cover', position: 'centre' });
   }
