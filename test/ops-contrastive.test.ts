@@ -55,6 +55,16 @@ test('contrastiveLoss matches a float64 reference', (t) => {
   }
 });
 
+test('contrastiveLoss at a batch split across threads matches float64', (t) => {
+  const [N, D] = [200, 32];
+  const img = features(N, D, 11);
+  const txt = features(N, D, 12);
+  const scale = Tensor.from([Math.log(50)], [1]);
+  const { loss } = ops.contrastiveLoss(img, txt, scale);
+  const ref = clipLossRef(f32(img), f32(txt), f32(scale)[0], N, D);
+  t.true(Math.abs(loss - ref) / ref < 1e-5, `${loss} vs ${ref}`);
+});
+
 test('contrastiveLoss gradients (image, text, logit scale) match finite differences', (t) => {
   const [N, D] = [8, 6];
   const img = features(N, D, 3);

@@ -68,6 +68,52 @@ test('layernormBackward matches finite differences for x, gamma and beta', (t) =
   }
 });
 
+/** float64 LayerNorm backward (the analytic formula), for sizes too big for finite differences. */
+function layernormBackwardRef(dout: ArrayLike<number>, x: ArrayLike<number>, g: ArrayLike<number>, rows: number, w: number, eps = 1e-5) {
+  const { mean, rstd } = layernormRef(x, g, new Float64Array(w), rows, w, eps);
+  const dx = new Float64Array(rows * w);
+  const dg = new Float64Array(w);
+  const db = new Float64Array(w);
+  for (let r = 0; r < rows; r++) {
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < w; j++) {
+      const xh = (x[r * w + j] - mean[r]) * rstd[r];
+      a += dout[r * w + j] * g[j];
+      b += dout[r * w + j] * g[j] * xh;
+      dg[j] += dout[r * w + j] * xh;
+      db[j] += dout[r * w + j];
+    }
+    for (let j = 0; j < w; j++) {
+      const xh = (x[r * w + j] - mean[r]) * rstd[r];
+      dx[r * w + j] = rstd[r] * (dout[r * w + j] * g[j] - a / w - (xh * b) / w);
+    }
+  }
+  return { dx, dg, db };
+}
+
+test('layernorm at a size split across threads matches float64 forward and backward', (t) => {
+  // 400 rows × 200: several row chunks and several column blocks for dgamma/dbeta.
+  const [R, W] = [400, 200];
+  const x = randTensor([R, W], 51, 3);
+  const g = randTensor([W], 52);
+  const b = randTensor([W], 53);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  t.true(relErr(f32(out), layernormRef(f32(x), f32(g), f32(b), R, W).out) < 1e-5);
+  const dout = randTensor([R, W], 54);
+  const dx = Tensor.empty([R, W]);
+  const dg = Tensor.empty([W]);
+  const db = Tensor.empty([W]);
+  ops.layernormBackward(dout, x, g, mean, rstd, dx, dg, db);
+  const ref = layernormBackwardRef(f32(dout), f32(x), f32(g), R, W);
+  t.true(relErr(f32(dx), ref.dx) < 1e-5, `dx relErr ${relErr(f32(dx), ref.dx)}`);
+  t.true(relErr(f32(dg), ref.dg) < 1e-5, `dgamma relErr ${relErr(f32(dg), ref.dg)}`);
+  t.true(relErr(f32(db), ref.db) < 1e-6, `dbeta relErr ${relErr(f32(db), ref.db)}`);
+});
+
 test('layernormBackward: dx may be dout itself, dgamma/dbeta may be skipped, and they overwrite', (t) => {
   const [R, W] = [4, 16];
   const x = randTensor([R, W], 21);
