@@ -41,6 +41,60 @@ void softmax_rows(float* buf, int64_t n, int64_t cols, int64_t r0, double c, boo
   });
 }
 
+// Single process (all rows owned): one logits matrix L [N×N] serves both directions,
+// image→text as its rows and text→image as its columns. On return buf holds
+// G = c·(softmax_rows(L) − I) + c·(softmax_cols(L) − I); returns Σ of both CE sums and
+// sets *dt = Σ G⊙L. Half the GEMMs of the two-direction path.
+double softmax_rows_and_cols(float* buf, int64_t N, double c, bool want_grad, double* dt) {
+  std::vector<double> row_lse(static_cast<size_t>(N)), col_lse(static_cast<size_t>(N));
+  std::vector<double> row_dt(static_cast<size_t>(N), 0.0);
+  const int64_t rgrain = std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1));
+  parallel_for(N, rgrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float* row = buf + i * N;
+      float mx = row[0];
+      for (int64_t j = 1; j < N; j++) mx = std::max(mx, row[j]);
+      double sum = 0;
+      for (int64_t j = 0; j < N; j++) sum += std::exp(static_cast<double>(row[j]) - mx);
+      row_lse[i] = mx + std::log(sum);
+    }
+  });
+  // Columns in blocks, each block owned by one thread, walking rows for locality.
+  constexpr int64_t kBlock = 64;
+  parallel_for(N, kBlock, [&](int64_t c0, int64_t c1) {
+    for (int64_t cb = c0; cb < c1; cb += kBlock) {
+      const int64_t ce = std::min(c1, cb + kBlock);
+      float mx[kBlock];
+      double sum[kBlock] = {0};
+      for (int64_t j = cb; j < ce; j++) mx[j - cb] = buf[j];
+      for (int64_t i = 1; i < N; i++)
+        for (int64_t j = cb; j < ce; j++) mx[j - cb] = std::max(mx[j - cb], buf[i * N + j]);
+      for (int64_t i = 0; i < N; i++)
+        for (int64_t j = cb; j < ce; j++) sum[j - cb] += std::exp(static_cast<double>(buf[i * N + j]) - mx[j - cb]);
+      for (int64_t j = cb; j < ce; j++) col_lse[j] = mx[j - cb] + std::log(sum[j - cb]);
+    }
+  });
+  double ce_sum = 0;
+  for (int64_t i = 0; i < N; i++) ce_sum += row_lse[i] + col_lse[i] - 2.0 * buf[i * N + i];
+  if (!want_grad) return ce_sum;
+  parallel_for(N, rgrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      float* row = buf + i * N;
+      double acc = 0;
+      for (int64_t j = 0; j < N; j++) {
+        const double l = row[j];
+        const double g = c * (std::exp(l - row_lse[i]) + std::exp(l - col_lse[j]) - (i == j ? 2.0 : 0.0));
+        acc += g * l;
+        row[j] = static_cast<float>(g);
+      }
+      row_dt[i] = acc;
+    }
+  });
+  *dt = 0;
+  for (double v : row_dt) *dt += v;
+  return ce_sum;
+}
+
 }  // namespace
 
 double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, int64_t r0, int64_t n,
@@ -97,6 +151,15 @@ double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& l
 
   const float* ip = image.data<float>();
   const float* tp = text.data<float>();
+  if (n == N) {
+    // logits = s·I·Tᵀ: dI = s·G·T, dT = s·Gᵀ·I.
+    sgemm(false, true, N, N, D, s, ip, D, tp, D, 0.0f, buf, N);
+    loss = softmax_rows_and_cols(buf, N, c, want_grad, &dt_total);
+    if (dimage) sgemm(false, false, N, D, N, s, buf, N, tp, D, 0.0f, dimage->data<float>(), D);
+    if (dtext) sgemm(true, false, N, D, N, s, buf, N, ip, D, 0.0f, dtext->data<float>(), D);
+    if (dlogit_scale) dlogit_scale->data<float>()[0] = static_cast<float>(dt_total);
+    return loss / (2.0 * static_cast<double>(N));
+  }
   // Direction 0: own image rows vs all texts; direction 1: own text rows vs all images.
   for (int dir = 0; dir < 2; dir++) {
     const float* A = dir == 0 ? ip : tp;

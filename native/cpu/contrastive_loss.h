@@ -18,6 +18,8 @@
 // and OVERWRITE dimage, dtext, dlogit_scale; each may be nullptr to skip it. The only
 // N-sized buffer is one n×N logits block: the caller's workspace (≥ n·N f32 values)
 // or, without one, allocated for the call. All math is fp32 with double sums.
+// With n = N one logits matrix serves both directions (row and column log-softmax),
+// three GEMMs in all; a rank's share (n < N) needs two n×N blocks in turn, six GEMMs.
 #pragma once
 #include "core/tensor.h"
 
