@@ -3,7 +3,9 @@
 // one JSON line `{"rank":…,"result":…}` or `{"rank":…,"error":…}`.
 import { createCommunicator } from '../../lib/dist/create.js';
 import type { Communicator } from '../../lib/dist/communicator.js';
+import { distributedClipLoss, referenceLocalClipLoss } from '../../lib/loss/distributed.js';
 import { Tensor } from '../../lib/tensor.js';
+import { randn } from '../_helpers/numeric.js';
 
 const [scenario = 'collectives', backend = 'auto'] = process.argv.slice(2);
 
@@ -90,7 +92,29 @@ async function hang(c: Communicator): Promise<Record<string, unknown>> {
   }
 }
 
-const scenarios: Record<string, (c: Communicator) => Promise<Record<string, unknown>>> = { collectives, die, hang };
+/**
+ * The distributed CLIP loss across real processes: each rank's gradient must equal its
+ * rows of the global-batch gradient, which every rank also computes alone from the
+ * same seeded data (the reference kernel over all rows is the global loss).
+ */
+async function loss(c: Communicator): Promise<Record<string, unknown>> {
+  const [B, D, logT] = [4, 8, Math.log(10)];
+  const N = B * c.size;
+  const img = randn(N * D, 101);
+  const txt = randn(N * D, 102);
+  const own = (v: Float32Array) => v.slice(c.rank * B * D, (c.rank + 1) * B * D);
+  const res = await distributedClipLoss(c, own(img), own(txt), D, logT, { reduction: 'sum', globalLoss: true });
+  const global = referenceLocalClipLoss(img, txt, N, D, 0, N, logT);
+  expectEqual('dImage', res.dImage, own(global.dImage), 1e-5);
+  expectEqual('dText', res.dText, own(global.dText), 1e-5);
+  expectEqual('globalLoss', [res.globalLoss!], [global.loss], 1e-6);
+  const parts = new Float32Array([res.dLogitScale]);
+  await c.allReduce(parts, 'sum');
+  expectEqual('dLogitScale', parts, [global.dLogitScale], 1e-5);
+  return { size: c.size, backend: c.backend, loss: res.loss, globalLoss: res.globalLoss };
+}
+
+const scenarios: Record<string, (c: Communicator) => Promise<Record<string, unknown>>> = { collectives, die, hang, loss };
 
 let rank = -1;
 try {
