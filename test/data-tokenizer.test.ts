@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { formatMerges, trainBpe, writeMergesFile } from '../lib/data/bpe_train.js';
 import { htmlUnescape } from '../lib/data/html_unescape.js';
 import { SyntheticWorld, ZERO_SHOT_TASKS, defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
-import { clipCleanText } from '../lib/data/text_clean.js';
+import { clipCleanText, fixTextLite, whitespaceClean } from '../lib/data/text_clean.js';
+import { Rng } from '../lib/data/rng.js';
 import { Tokenizer, splitWords } from '../lib/data/tokenizer.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,6 +56,15 @@ test('html unescape follows Python html.unescape', (t) => {
   t.is(htmlUnescape('&#39;&#x27;&#128;&#0;&#xD800;&#1;'), "''€\ufffd\ufffd");
   t.is(htmlUnescape('&ampx &notit; &notin; &lt &copy2 &hellip; &foo; &#65 &#x41x'), '&x ¬it; ∉ < ©2 … &foo; A Ax');
   t.is(clipCleanText('  Caf\u0065\u0301 &quot;Bar&quot;\u00a0\u2003 ﬁne ＡＢ '), 'café "bar" fine ab');
+});
+
+test('the ASCII fast path of cleaning equals the full path', (t) => {
+  const rng = new Rng(11);
+  const alphabet = ' ab Z9.,\'!?-';
+  for (let i = 0; i < 2000; i++) {
+    const s = Array.from({ length: rng.int(20) }, () => alphabet[rng.int(alphabet.length)]).join('');
+    t.is(clipCleanText(s), whitespaceClean(htmlUnescape(htmlUnescape(fixTextLite(s)))).toLowerCase(), JSON.stringify(s));
+  }
 });
 
 test('split pattern: contractions, letters, single digits, punctuation runs', (t) => {

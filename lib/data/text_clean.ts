@@ -51,6 +51,13 @@ export function whitespaceClean(text: string): string {
 
 /** What CLIP's tokenizer does to a caption before splitting: fix, unescape twice, clean, lower. */
 export function clipCleanText(text: string): string {
+  // Fast path, same result: printable ASCII without '&' needs no fixing or unescaping, and
+  // its only whitespace is ' '.
+  if (ONLY_PRINTABLE_ASCII.test(text) && text.indexOf('&') < 0) {
+    let s = text.indexOf('  ') >= 0 ? text.replace(/ {2,}/g, ' ') : text;
+    if (s.charCodeAt(0) === 32 || s.charCodeAt(s.length - 1) === 32) s = s.trim();
+    return s.toLowerCase();
+  }
   let s = fixTextLite(text);
   s = htmlUnescape(htmlUnescape(s));
   // Python's basic_clean strips after unescaping; whitespaceClean strips too.
