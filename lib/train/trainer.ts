@@ -1,0 +1,327 @@
+// The training loop: OpenCLIP's recipe (AdamW with its decay groups, warmup +
+// schedule, gradient clipping, exact gradient accumulation, logit scale clamped to
+// ln 100), checkpoints with exact resume, and a log record per log step.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { native } from '../native.js';
+import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
+import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';
+import { AdamW } from '../optim/adamw.js';
+import type { AdamWHyperparameters } from '../optim/param_groups.js';
+import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../optim/schedules.js';
+import * as ops from '../ops.js';
+import { Tensor } from '../tensor.js';
+import {
+  findLatestCheckpoint,
+  loadTrainingCheckpoint,
+  saveTrainingCheckpoint,
+  type JsonValue,
+  type TrainingState,
+} from './checkpoint.js';
+import { JsonLinesFile, type TextSink, TrainingLogger, type TrainLogRecord } from './logging.js';
+import type { TensorRecord } from './safetensors.js';
+import type { HostBatch, TrainingData } from './sources.js';
+import { type Batch, StepRunner } from './step.js';
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+
+export interface TrainerOptions {
+  /** A config name, a path to a config JSON, or a config object. */
+  model: string | ClipConfig;
+  modelOverrides?: ClipConfigOverrides;
+  data: TrainingData;
+  /** Samples per optimizer step (per rank). */
+  batchSize: number;
+  /** Samples to train on in all; steps = ceil(samples / batchSize). */
+  samples: number;
+  /** Micro-batches per step (OpenCLIP's --accum-freq); the batch is split evenly. Default 1. */
+  accumFreq?: number;
+  lr?: number;
+  /** Warmup steps. Default 0. */
+  warmup?: number;
+  wd?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  schedule?: LrScheduleName;
+  cooldownSteps?: number;
+  cooldownEndLr?: number;
+  cooldownPower?: number;
+  /** Clip gradients to this global norm (OpenCLIP's --grad-clip-norm). */
+  gradClipNorm?: number;
+  precision?: Precision;
+  device?: string;
+  /** Seed of the initialisation. Default 0. */
+  seed?: number;
+  /** Output directory: checkpoints and log.jsonl. */
+  out?: string;
+  /** Continue from the latest checkpoint in `out` when there is one. */
+  resume?: boolean;
+  /** Log every N steps (and at the last). Default 10. */
+  logEvery?: number;
+  /** Checkpoint every N steps (and at the end) when `out` is set. Default: only at the end. */
+  checkpointEvery?: number;
+  keepCheckpoints?: number;
+  /** Evaluate every N samples (and at the end); the results join that step's log record. */
+  evalEvery?: number;
+  evaluate?: (model: CLIP) => Promise<Record<string, number>> | Record<string, number>;
+  /** Consecutive non-finite losses tolerated (each skips its step) before training stops. Default 5. */
+  maxNonFinite?: number;
+  /** Where people read progress (a terminal gets a bar). Default: none. */
+  console?: TextSink | null;
+  /** Extra JSON-lines sinks (log.jsonl in `out` is always written). */
+  jsonl?: TextSink[];
+  /** Stop after this many steps of this call (to test resume); the schedule still spans the whole run. */
+  stopAfterSteps?: number;
+}
+
+export class NonFiniteLossError extends Error {}
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new Error(`Trainer: ${message}`);
+}
+
+export class Trainer implements Disposable {
+  readonly model: CLIP;
+  readonly optimizer: AdamW;
+  readonly options: Required<Pick<TrainerOptions, 'batchSize' | 'samples' | 'accumFreq' | 'logEvery' | 'maxNonFinite'>> & TrainerOptions;
+  readonly totalSteps: number;
+  readonly schedule: LrScheduleConfig;
+  step = 0;
+  samplesSeen = 0;
+  skippedSteps = 0;
+  private readonly runner: StepRunner;
+  private readonly lrAt: (step: number) => number;
+
+  constructor(options: TrainerOptions) {
+    const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
+    check(Number.isInteger(o.batchSize) && o.batchSize >= 2, `batchSize must be an integer ≥ 2 (the contrastive loss needs negatives), got ${o.batchSize}`);
+    check(Number.isInteger(o.samples) && o.samples >= o.batchSize, `samples must be an integer ≥ batchSize, got ${o.samples}`);
+    check(Number.isInteger(o.accumFreq) && o.accumFreq >= 1 && o.batchSize % o.accumFreq === 0, `accumFreq must divide batchSize ${o.batchSize}, got ${o.accumFreq}`);
+    const device = o.device ?? 'cpu';
+    if (device !== 'cpu') {
+      throw new Error(`Trainer: device '${device}' is not available: this build has only the CPU backend (the CUDA backend library is not built; see 'clipscale info')`);
+    }
+    const precision = o.precision ?? 'fp32';
+    check(['fp32', 'bf16', 'fp16'].includes(precision), `precision must be fp32, bf16 or fp16, got '${precision}'`);
+    if (precision === 'fp16') {
+      throw new Error("Trainer: precision 'fp16' (with dynamic loss scaling) needs the CUDA backend; the CPU backend offers fp32 and bf16 (emulated)");
+    }
+    this.options = o;
+    this.model = createModel(o.model, { seed: o.seed ?? 0, overrides: o.modelOverrides });
+    const cfg = this.model.config;
+    check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
+    check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);
+    check(cfg.text_cfg.vocab_size >= o.data.vocabSize, `the model's vocabulary (${cfg.text_cfg.vocab_size}) is smaller than the tokenizer's (${o.data.vocabSize})`);
+    const hyper: Partial<AdamWHyperparameters> = {};
+    if (o.lr !== undefined) hyper.lr = o.lr;
+    if (o.wd !== undefined) hyper.weightDecay = o.wd;
+    if (o.beta1 !== undefined) hyper.beta1 = o.beta1;
+    if (o.beta2 !== undefined) hyper.beta2 = o.beta2;
+    if (o.eps !== undefined) hyper.eps = o.eps;
+    this.optimizer = new AdamW(this.model.parameters(), hyper);
+    this.totalSteps = Math.ceil(o.samples / o.batchSize);
+    this.schedule = {
+      name: o.schedule ?? 'cosine',
+      baseLr: this.optimizer.hyper.lr,
+      warmupSteps: o.warmup ?? 0,
+      totalSteps: this.totalSteps,
+      ...(o.cooldownSteps !== undefined ? { cooldownSteps: o.cooldownSteps } : {}),
+      ...(o.cooldownEndLr !== undefined ? { cooldownEndLr: o.cooldownEndLr } : {}),
+      ...(o.cooldownPower !== undefined ? { cooldownPower: o.cooldownPower } : {}),
+    };
+    this.lrAt = makeLrSchedule(this.schedule);
+    this.runner = new StepRunner(this.model);
+  }
+
+  private state(): TrainingState {
+    const o = this.options;
+    return {
+      step: this.step,
+      samplesSeen: this.samplesSeen,
+      schedule: this.schedule as unknown as JsonValue,
+      dataPosition: { samples: this.samplesSeen, data: o.data.describe() },
+      rng: null,
+      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq },
+      precision: o.precision ?? 'fp32',
+      extra: { skippedSteps: this.skippedSteps, adamStep: this.optimizer.step },
+    };
+  }
+
+  /** Saves a checkpoint of the current state in `out`. */
+  async save(): Promise<void> {
+    const out = this.options.out;
+    if (!out) return;
+    const weights: Record<string, TensorRecord> = {};
+    const m: Record<string, TensorRecord> = {};
+    const v: Record<string, TensorRecord> = {};
+    this.optimizer.params.forEach((p, i) => {
+      weights[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(p.values()) };
+      m[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.m[i].view() as Float32Array) };
+      v[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.v[i].view() as Float32Array) };
+    });
+    await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
+  }
+
+  /** Loads the latest checkpoint in `out`; returns whether one was found. */
+  async restore(): Promise<boolean> {
+    const out = this.options.out;
+    if (!out) return false;
+    const found = await findLatestCheckpoint(out);
+    if (!found) return false;
+    const ck = await loadTrainingCheckpoint(found, { asF32: true });
+    const weights = new Map([...ck.weights].map(([k, r]) => [k, { shape: r.shape, data: r.data as Float32Array }]));
+    this.model.loadStateDict(weights);
+    this.optimizer.params.forEach((p, i) => {
+      const mr = ck.optimizer.m.get(p.name);
+      const vr = ck.optimizer.v.get(p.name);
+      if (!mr || !vr) throw new Error(`Trainer: checkpoint ${found.state} lacks optimizer moments for ${p.name}`);
+      (this.optimizer.m[i].view() as Float32Array).set(mr.data as Float32Array);
+      (this.optimizer.v[i].view() as Float32Array).set(vr.data as Float32Array);
+    });
+    this.step = ck.state.step;
+    this.samplesSeen = ck.state.samplesSeen;
+    const extra = (ck.state.extra ?? {}) as { skippedSteps?: number; adamStep?: number };
+    this.skippedSteps = extra.skippedSteps ?? 0;
+    this.optimizer.step = extra.adamStep ?? ck.state.step;
+    return true;
+  }
+
+  private toBatches(host: HostBatch): Batch[] {
+    const { accumFreq } = this.options;
+    const { imageSize, contextLength } = this.options.data;
+    const per = host.n / accumFreq;
+    const px = 3 * imageSize * imageSize;
+    const out: Batch[] = [];
+    for (let j = 0; j < accumFreq; j++) {
+      out.push({
+        images: Tensor.from(host.images.subarray(j * per * px, (j + 1) * per * px), [per, 3, imageSize, imageSize]),
+        ids: Tensor.from(host.tokens.subarray(j * per * contextLength, (j + 1) * per * contextLength), [per, contextLength]),
+      });
+    }
+    return out;
+  }
+
+  /** Trains to the end (or `stopAfterSteps`), yielding a record at each log step. */
+  async *run(): AsyncGenerator<TrainLogRecord> {
+    const o = this.options;
+    const jsonl: TextSink[] = [...(o.jsonl ?? [])];
+    let logFile: JsonLinesFile | null = null;
+    if (o.out) {
+      await mkdir(o.out, { recursive: true });
+      if (o.resume) await this.restore();
+      logFile = await JsonLinesFile.open(join(o.out, 'log.jsonl'), { append: o.resume ?? false });
+      jsonl.push(logFile);
+    }
+    const logger = new TrainingLogger({ totalSamples: this.totalSteps * o.batchSize, startSamples: this.samplesSeen, console: o.console ?? null, jsonl });
+    const previousEmulation = native.bf16Emulation();
+    native.setBf16Emulation((o.precision ?? 'fp32') === 'bf16');
+    const logitScale = this.model.logitScale.values();
+    const grads = this.model.parameters().map((p) => p.grad);
+    let consecutiveBad = 0;
+    let nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
+    let windowStart = performance.now();
+    let windowSamples = 0;
+    let dataTime = 0;
+    let stepTime = 0;
+    let stepsThisCall = 0;
+    let lastLoss = NaN;
+    try {
+      while (this.step < this.totalSteps) {
+        if (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) break;
+        const t0 = performance.now();
+        const host = await o.data.batch(this.samplesSeen, o.batchSize);
+        const batches = this.toBatches(host);
+        const t1 = performance.now();
+        const lr = this.lrAt(this.step);
+        this.model.zeroGrad();
+        const loss = this.runner.forwardBackward(batches);
+        for (const b of batches) {
+          b.images.dispose();
+          b.ids.dispose();
+        }
+        let norm = NaN;
+        if (Number.isFinite(loss)) {
+          norm = o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm) : ops.gradNorm(grads);
+        }
+        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+          this.skippedSteps++;
+          consecutiveBad++;
+          if (consecutiveBad > o.maxNonFinite) {
+            throw new NonFiniteLossError(
+              `Trainer: ${consecutiveBad} non-finite losses in a row at step ${this.step}; stopping. ` +
+                (o.out ? `The last good checkpoint in ${o.out} is kept.` : 'No checkpoint directory was given.'),
+            );
+          }
+        } else {
+          consecutiveBad = 0;
+          this.optimizer.update(lr);
+          // OpenCLIP clamps the logit scale to [0, ln 100] after each step.
+          logitScale[0] = Math.min(Math.max(logitScale[0], 0), MAX_LOGIT_SCALE);
+        }
+        lastLoss = loss;
+        this.step++;
+        stepsThisCall++;
+        this.samplesSeen += o.batchSize;
+        windowSamples += o.batchSize;
+        const t2 = performance.now();
+        dataTime += (t1 - t0) / 1000;
+        stepTime += (t2 - t1) / 1000;
+        logger.progress(this.samplesSeen, { loss });
+        const last = this.step === this.totalSteps;
+        const record: Record<string, number | string | boolean | null> = {};
+        if (this.samplesSeen >= nextEval || (last && o.evaluate)) {
+          if (o.evaluate) Object.assign(record, await o.evaluate(this.model));
+          nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
+        }
+        if (this.step % o.logEvery === 0 || last || Object.keys(record).length) {
+          const elapsed = (performance.now() - windowStart) / 1000;
+          const steps = Math.max(1, windowSamples / o.batchSize);
+          const rec: TrainLogRecord = {
+            step: this.step,
+            samples: this.samplesSeen,
+            loss,
+            lr,
+            logit_scale: Math.exp(logitScale[0]),
+            samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
+            data_time_s: dataTime / steps,
+            step_time_s: stepTime / steps,
+            grad_norm: norm,
+            skipped_steps: this.skippedSteps,
+            ...record,
+          };
+          logger.log(rec);
+          yield rec;
+          windowStart = performance.now();
+          windowSamples = 0;
+          dataTime = 0;
+          stepTime = 0;
+        }
+        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last) await this.save();
+      }
+      if (o.out && Number.isFinite(lastLoss)) await this.save();
+    } finally {
+      native.setBf16Emulation(previousEmulation);
+      logger.finish();
+      await logFile?.close();
+    }
+  }
+
+  /** Runs to the end and returns the last record. */
+  async train(): Promise<TrainLogRecord | undefined> {
+    let last: TrainLogRecord | undefined;
+    for await (const r of this.run()) last = r;
+    return last;
+  }
+
+  dispose(): void {
+    this.runner.dispose();
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
