@@ -112,6 +112,7 @@ for (const { d, heads } of headDims)
         const got = run(qkv, dout, g);
         const ref = refAttention(f32(qkv), lw, g);
         const e = { out: relErr(f32(got.out), ref.out), lse: relErr(f32(got.lse), ref.lse), dqkv: relErr(f32(got.dqkv), ref.dqkv) };
+        t.log(`relErr vs float64: out ${e.out.toExponential(2)}, lse ${e.lse.toExponential(2)}, dqkv ${e.dqkv.toExponential(2)}`);
         t.true(e.out <= 1e-5, `out relErr ${e.out}`);
         t.true(e.lse <= 1e-5, `lse relErr ${e.lse}`);
         t.true(e.dqkv <= 1e-5, `dqkv relErr ${e.dqkv}`);
@@ -125,6 +126,7 @@ for (const { d, heads } of headDims)
         const { idx, grad } = finiteDiff(loss, qkv, 24, 1e-2, s0 + 2);
         const analytic = f32(got.dqkv);
         const eFd = relErr(idx.map((i) => analytic[i]), grad);
+        t.log(`finite-difference relErr ${eFd.toExponential(2)}`);
         t.true(eFd < 1e-2, `finite-difference relErr ${eFd}`);
       });
     }
@@ -190,6 +192,7 @@ test.serial('attention with bf16 emulation: bf16-representable outputs close to 
     t.true(isBf16(f32(emu.dqkv)), 'dqkv is bf16-representable');
     for (const k of ['out', 'lse', 'dqkv'] as const) {
       const e = relErr(f32(emu[k]), f32(exact[k]));
+      t.log(`${causal ? 'causal' : 'non-causal'} ${k}: bf16 vs fp32 relErr ${e.toExponential(2)}`);
       t.true(e < 1e-2 && e > 0, `${causal ? 'causal' : 'non-causal'} ${k}: bf16 vs fp32 relErr ${e}`);
     }
   }

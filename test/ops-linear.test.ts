@@ -45,6 +45,7 @@ function isBf16(a: Float32Array): boolean {
 function checkFiniteDiff(t: ExecutionContext, what: string, param: Tensor, analytic: Float32Array, forward: () => Float32Array, lw: Float32Array): void {
   const { idx, grad } = finiteDiff(() => dot(forward(), lw), param, 24, 1e-2);
   const err = relErr(idx.map((i) => analytic[i]), grad);
+  t.log(`${what}: finite-difference relErr ${err.toExponential(2)}`);
   t.true(err < 1e-2, `${what}: finite-difference relErr ${err}`);
 }
 
@@ -64,7 +65,9 @@ for (const [ci, c] of cases.entries()) {
     const b = c.bias ? randTensor([c.N], 300 + ci) : null;
     const y = Tensor.empty([...c.lead, c.N]);
     ops.linearForward(x, w, b, y);
-    t.true(relErr(f32(y), refForward(f32(x), f32(w), b && f32(b), M, c.K, c.N)) <= 1e-5);
+    const eY = relErr(f32(y), refForward(f32(x), f32(w), b && f32(b), M, c.K, c.N));
+    t.log(`y relErr vs float64 ${eY.toExponential(2)}`);
+    t.true(eY <= 1e-5, `y relErr ${eY}`);
 
     const lw = lossWeights(M * c.N, 400 + ci);
     const dy = Tensor.from(lw, [...c.lead, c.N]);
@@ -74,6 +77,7 @@ for (const [ci, c] of cases.entries()) {
     const db = c.bias ? nans([c.N]) : null;
     ops.linearBackward(x, w, dy, { dx, dw, db });
     const ref = refBackward(f32(x), f32(w), lw, M, c.K, c.N);
+    t.log(`relErr vs float64: dx ${relErr(f32(dx), ref.dx).toExponential(2)}, dw ${relErr(f32(dw), ref.dw).toExponential(2)}`);
     t.true(relErr(f32(dx), ref.dx) <= 1e-5, `dx ${relErr(f32(dx), ref.dx)}`);
     t.true(relErr(f32(dw), ref.dw) <= 1e-5, `dw ${relErr(f32(dw), ref.dw)}`);
     if (db) t.true(relErr(f32(db), ref.db) <= 1e-5, `db ${relErr(f32(db), ref.db)}`);
@@ -156,6 +160,7 @@ test.serial('linear with bf16 emulation: bf16-representable outputs close to fp3
   t.true(isBf16(emu.dx), 'dx is bf16-representable');
   for (const k of ['y', 'dx', 'dw', 'db'] as const) {
     const e = relErr(emu[k], exact[k]);
+    t.log(`${k}: bf16 vs fp32 relErr ${e.toExponential(2)}`);
     t.true(e < 1e-2 && e > 0, `${k}: bf16 vs fp32 relErr ${e}`);
   }
 });

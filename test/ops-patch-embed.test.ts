@@ -68,6 +68,7 @@ function isBf16(a: Float32Array): boolean {
 function checkFiniteDiff(t: ExecutionContext, what: string, param: Tensor, analytic: Float32Array, forward: () => Float32Array, lw: Float32Array): void {
   const { idx, grad } = finiteDiff(() => dot(forward(), lw), param, 24, 1e-2);
   const err = relErr(idx.map((i) => analytic[i]), grad);
+  t.log(`${what}: finite-difference relErr ${err.toExponential(2)}`);
   t.true(err < 1e-2, `${what}: finite-difference relErr ${err}`);
 }
 
@@ -86,6 +87,7 @@ for (const [gi, { name, g }] of geometries.entries()) {
     const out = nans([B, patches, width]);
     ops.patchEmbedForward(images, weight, out);
     const eOut = relErr(f32(out), refForward(f32(images), f32(weight), g));
+    t.log(`out relErr vs float64 ${eOut.toExponential(2)}`);
     t.true(eOut <= 1e-5, `out relErr ${eOut}`);
 
     const lw = lossWeights(B * patches * width, 30 + gi);
@@ -94,6 +96,7 @@ for (const [gi, { name, g }] of geometries.entries()) {
     const dimages = nans([B, C, H, W]);
     ops.patchEmbedBackward(images, weight, dout, { dweight, dimages });
     const ref = refBackward(f32(images), f32(weight), lw, g);
+    t.log(`relErr vs float64: dweight ${relErr(f32(dweight), ref.dweight).toExponential(2)}, dimages ${relErr(f32(dimages), ref.dimages).toExponential(2)}`);
     t.true(relErr(f32(dweight), ref.dweight) <= 1e-5, `dweight relErr ${relErr(f32(dweight), ref.dweight)}`);
     t.true(relErr(f32(dimages), ref.dimages) <= 1e-5, `dimages relErr ${relErr(f32(dimages), ref.dimages)}`);
 
@@ -162,6 +165,7 @@ test.serial('patch embedding with bf16 emulation: bf16-representable outputs clo
   t.true(isBf16(emu.dimages), 'dimages is bf16-representable');
   for (const k of ['out', 'dweight', 'dimages'] as const) {
     const e = relErr(emu[k], exact[k]);
+    t.log(`${k}: bf16 vs fp32 relErr ${e.toExponential(2)}`);
     t.true(e < 1e-2 && e > 0, `${k}: bf16 vs fp32 relErr ${e}`);
   }
 });
