@@ -1,7 +1,8 @@
 // CPU collectives over MPI, through the native binding (built when mpi.h was found).
 // MPI starts when the first MPI communicator is made and ends when it is closed
-// (MPI cannot restart in the same process). A rank that dies under mpirun makes
-// mpirun stop the whole job, so the others do not wait forever.
+// (MPI cannot restart in the same process). A rank that exits with an error aborts
+// the MPI job, and a rank killed by a signal makes mpirun stop the job, so the others
+// do not wait forever.
 import { native } from '../native.js';
 import { checkGatherLengths, checkReduceOp, checkRoot, floatsOf, type CommBuffer, type Communicator, type ReduceOp } from './communicator.js';
 
@@ -9,6 +10,7 @@ interface MpiBinding {
   mpiBuildInfo(): { built: boolean; reason?: string };
   mpiStart(): { rank: number; size: number; threadLevel: number; serialized: boolean; library: string };
   mpiFinish(): void;
+  mpiAbort(code: number): void;
   mpiAllReduce(x: Float32Array, op: ReduceOp): Promise<void>;
   mpiAllGather(input: Float32Array, output: Float32Array): Promise<void>;
   mpiReduceScatter(input: Float32Array, output: Float32Array, op: ReduceOp): Promise<void>;
@@ -17,6 +19,21 @@ interface MpiBinding {
 }
 
 const mpi = native as unknown as MpiBinding;
+
+let exitHookInstalled = false;
+/**
+ * At exit: a clean exit finalises MPI (mpirun counts a rank that exits without
+ * MPI_Finalize as failed); a failing exit aborts the job, so the other ranks do not
+ * wait forever in a collective or in MPI_Finalize, which synchronises the ranks.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', (code) => {
+    if (code === 0) mpi.mpiFinish();
+    else mpi.mpiAbort(code);
+  });
+}
 
 /** Whether this build of the addon has MPI, and why not. */
 export function mpiSupport(): { built: boolean; reason?: string } {
@@ -37,6 +54,7 @@ export class MpiCommunicator implements Communicator {
     const support = mpi.mpiBuildInfo();
     if (!support.built) throw new Error(`clipscale dist (mpi): ${support.reason}`);
     const w = mpi.mpiStart();
+    installExitHook();
     this.rank = w.rank;
     this.size = w.size;
     this.library = w.library;

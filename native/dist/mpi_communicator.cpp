@@ -99,10 +99,10 @@ void mpi_finish() {
   finish_locked();
 }
 
-void mpi_finish_at_exit() {
-  // A collective still running on another thread holds the lock: then skip, rather than hang the exit.
-  std::unique_lock<std::mutex> lock(g_mutex, std::try_to_lock);
-  if (lock.owns_lock()) finish_locked();
+void mpi_abort(int code) {
+  // No lock: a collective may be blocked holding it, and aborting is what frees it.
+  if (!g_started || g_finished) return;
+  MPI_Abort(g_comm != MPI_COMM_NULL ? g_comm : MPI_COMM_WORLD, code);
 }
 
 void mpi_all_reduce(float* x, int64_t n, MpiReduce op) {

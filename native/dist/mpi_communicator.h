@@ -24,8 +24,9 @@ struct MpiWorld {
 MpiWorld mpi_start();
 // Finalises MPI if it was started and not yet finalised (idempotent; MPI cannot restart after).
 void mpi_finish();
-// The same at process exit, unless a collective is still running (then it does nothing rather than hang).
-void mpi_finish_at_exit();
+// Ends every process of the job (MPI_Abort): for a rank that fails, so the others do not
+// wait in a collective (or in MPI_Finalize, which synchronises) for it.
+void mpi_abort(int code);
 bool mpi_started();
 
 // Collectives on MPI_COMM_WORLD (a duplicate of it). n counts floats.

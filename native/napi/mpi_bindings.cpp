@@ -4,7 +4,6 @@
 // Without mpi.h at build time every entry point says so.
 #include <napi.h>
 
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -108,16 +107,8 @@ Napi::Value run(Napi::Env env, std::function<void()> work, const std::vector<Nap
 
 static Napi::Value MpiStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  static bool hooks = false;
   dist::MpiWorld w = dist::mpi_start();
   g_serialized = w.serialized;
-  if (!hooks) {
-    // Finalise at exit even if the script never closed its communicator: mpirun
-    // treats a rank that exits without MPI_Finalize as failed.
-    hooks = true;
-    napi_add_env_cleanup_hook(env, [](void*) { dist::mpi_finish_at_exit(); }, nullptr);
-    std::atexit([] { dist::mpi_finish_at_exit(); });
-  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("rank", w.rank);
   o.Set("size", w.size);
@@ -133,6 +124,13 @@ static Napi::Value MpiFinish(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 CS_BINDING("mpiFinish", MpiFinish);
+
+static Napi::Value MpiAbort(const Napi::CallbackInfo& info) {
+  int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  dist::mpi_abort(code);
+  return info.Env().Undefined();
+}
+CS_BINDING("mpiAbort", MpiAbort);
 
 static Napi::Value MpiAllReduce(const Napi::CallbackInfo& info) {
   FloatArg x = arg_floats(info, 0, "allReduce", "x");
