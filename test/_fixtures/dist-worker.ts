@@ -114,7 +114,13 @@ async function loss(c: Communicator): Promise<Record<string, unknown>> {
   return { size: c.size, backend: c.backend, loss: res.loss, globalLoss: res.globalLoss };
 }
 
-const scenarios: Record<string, (c: Communicator) => Promise<Record<string, unknown>>> = { collectives, die, hang, loss };
+const scenarios: Record<string, (c: Communicator) => Promise<Record<string, unknown>>> = { collectives, die, hang, loss, 'exit-early': collectives };
+
+// 'exit-early': rank 0 fails before the rendezvous; the others wait in it (for the launcher to stop them).
+if (scenario === 'exit-early' && process.env.RANK === '0') {
+  console.error('rank 0 fails on purpose');
+  process.exit(4);
+}
 
 let rank = -1;
 try {
