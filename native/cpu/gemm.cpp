@@ -1,11 +1,11 @@
 // Blocked, packed, threaded SGEMM (BLIS-style loop nest around one register-tiled
 // micro-kernel chosen for this CPU at run time).
 //
-//   for each KC block of k:                 (C accumulates across blocks: beta, then 1)
-//     op(B)[k-block, :] is packed once into NR-wide panels, shared by every thread
-//     each thread, over its own rows (and columns when M is short):
-//       for each MC block of rows: pack op(A) into MR-tall panels (stays in L2)
-//         for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
+//   op(B) is packed once, per KC block of k, into NR-wide panels shared by every thread;
+//   then threads take work items (MC rows × a chunk of columns) from a shared counter:
+//     for each KC block of k:            (C accumulates across blocks: beta, then 1)
+//       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
+//       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
 //
 // Packing makes the kernel's loads contiguous and aligned whatever the transposes
 // are, and zero-pads the edges so the kernel always computes a full tile; edge
@@ -203,21 +203,18 @@ void gemm_run(const Problem& p, int nt) {
   const int64_t mc_panels = std::max<int64_t>(1, kMC / mr);
 
   if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
-  nt = std::max(1, std::min<int>(nt, static_cast<int>(mpanels * npanels)));
 
-  // Split threads into a tm × tn grid over (row panels, column panels), preferring rows
-  // (threads that split columns pack the same A twice).
-  int tm = 1, tn = 1;
-  {
-    double best = -1;
-    for (int a = 1; a <= nt; a++) {
-      if (nt % a) continue;
-      const int b = nt / a;
-      const double cost = double(ceil_div(mpanels, a) * mr) * double(ceil_div(npanels, b) * nr) +
-                          (b > 1 ? 0.5 * double(mr) * double(nr) : 0.0);
-      if (best < 0 || cost <= best) best = cost, tm = a, tn = b;
-    }
-  }
+  // Work items: a block of MC rows × a chunk of column panels, each through every k-block,
+  // so items are independent and threads take them from a shared counter (a thread the
+  // OS preempts just takes fewer). Columns are chunked only to make enough items to
+  // balance; an item packs its own A block, so narrower chunks repack A more often.
+  const int64_t mblocks = ceil_div(mpanels, mc_panels);
+  int64_t chunk_panels = npanels;
+  while (nt > 1 && mblocks * ceil_div(npanels, chunk_panels) < 4 * nt && chunk_panels >= 8)
+    chunk_panels = ceil_div(chunk_panels, 2);
+  const int64_t nchunks = ceil_div(npanels, chunk_panels);
+  const int64_t items = mblocks * nchunks;
+  nt = static_cast<int>(std::min<int64_t>(nt, items));
 
   // Packed B: k-block kb holds npanels panels of kc×NR, starting at row k0 of n_pad columns.
   float* packed_b = t_packed_b.get(static_cast<size_t>(p.K * n_pad));
@@ -231,20 +228,19 @@ void gemm_run(const Problem& p, int nt) {
     }
   });
 
-  auto work = [&](int t, int) {
-    const int ti = t / tn, tj = t % tn;
-    const int64_t mp0 = mpanels * ti / tm, mp1 = mpanels * (ti + 1) / tm;
-    const int64_t np0 = npanels * tj / tn, np1 = npanels * (tj + 1) / tn;
-    if (mp0 >= mp1 || np0 >= np1) return;
+  std::atomic<int64_t> next_item{0};
+  auto work = [&](int, int) {
     float* packed_a = t_packed_a.get(static_cast<size_t>(mc_panels * mr * kc_max));
     alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
-
-    for (int64_t kb = 0; kb < nkb; kb++) {
-      const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-      const float beta = kb == 0 ? p.beta : 1.0f;
-      const float* bblock = packed_b + k0 * n_pad;
-      for (int64_t mb = mp0; mb < mp1; mb += mc_panels) {
-        const int64_t me = std::min(mp1, mb + mc_panels);
+    for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
+      // Consecutive items share a column chunk, so its B panels stay in cache.
+      const int64_t chunk = item / mblocks, mb = (item % mblocks) * mc_panels;
+      const int64_t me = std::min(mpanels, mb + mc_panels);
+      const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
+      for (int64_t kb = 0; kb < nkb; kb++) {
+        const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
+        const float beta = kb == 0 ? p.beta : 1.0f;
+        const float* bblock = packed_b + k0 * n_pad;
         for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
           const float* bp = bblock + jp * nr * kc;
@@ -272,7 +268,7 @@ void gemm_run(const Problem& p, int nt) {
     }
   };
   if (nt <= 1) work(0, 1);
-  else parallel_run(tm * tn, work);
+  else parallel_run(nt, work);
 }
 
 }  // namespace
