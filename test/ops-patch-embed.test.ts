@@ -109,6 +109,28 @@ for (const [gi, { name, g }] of geometries.entries()) {
   });
 }
 
+test('patch embedding of a batch larger than one im2col block (16 MiB) matches float64', (t) => {
+  // 4·3·608·608 floats exceed the 2^22-float block: M = 4·38·38 = 5776 patches, 5461 per block.
+  const g: Geo = { B: 4, C: 3, H: 608, W: 608, P: 16, width: 4 };
+  const patches = (g.H / g.P) * (g.W / g.P);
+  const images = randTensor([g.B, g.C, g.H, g.W], 51);
+  const weight = randTensor([g.width, g.C, g.P, g.P], 52, 0.05);
+  const out = nans([g.B, patches, g.width]);
+  ops.patchEmbedForward(images, weight, out);
+  const dout = randTensor([g.B, patches, g.width], 53);
+  const dweight = nans([g.width, g.C, g.P, g.P]);
+  const dimages = nans([g.B, g.C, g.H, g.W]);
+  ops.patchEmbedBackward(images, weight, dout, { dweight, dimages });
+  const ref = refBackward(f32(images), f32(weight), f32(dout), g);
+  const e = {
+    out: relErr(f32(out), refForward(f32(images), f32(weight), g)),
+    dweight: relErr(f32(dweight), ref.dweight),
+    dimages: relErr(f32(dimages), ref.dimages),
+  };
+  t.log(`relErr vs float64: out ${e.out.toExponential(2)}, dweight ${e.dweight.toExponential(2)}, dimages ${e.dimages.toExponential(2)}`);
+  t.true(e.out <= 1e-5 && e.dweight <= 1e-5 && e.dimages <= 1e-5);
+});
+
 test('patchEmbedBackward accumulates dweight on request; dimages is optional', (t) => {
   const images = randTensor([2, 3, 8, 8], 1);
   const weight = randTensor([6, 3, 4, 4], 2);

@@ -1,5 +1,6 @@
 #include "cpu/patch_embed.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/checks.h"
@@ -41,16 +42,17 @@ Geometry check_geometry(const char* op, const Tensor& images, const Tensor& weig
   return g;
 }
 
-// Moves pixels between NCHW images and the im2col matrix [rows, cols]. Stride equals
-// the kernel, so every pixel belongs to exactly one patch: the map is a permutation.
+// Moves pixels between NCHW images and rows [first, first + count) of the im2col matrix
+// [rows, cols], held in `cols` from row `first` on. Stride equals the kernel, so every
+// pixel belongs to exactly one patch: the map is a permutation.
 template <bool ToCols>
-void permute_patches(const Geometry& g, float* img, float* cols, bool round) {
+void permute_patches(const Geometry& g, float* img, float* cols, int64_t first, int64_t count, bool round) {
   const int64_t P = g.P, ncols = g.cols();
-  parallel_for(g.rows(), 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) {
+  parallel_for(count, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = first + r0; r < first + r1; r++) {
       int64_t b = r / g.patches(), p = r % g.patches();
       int64_t y0 = (p / g.gw) * P, x0 = (p % g.gw) * P;
-      float* row = cols + r * ncols;
+      float* row = cols + (r - first) * ncols;
       for (int64_t c = 0; c < g.C; c++)
         for (int64_t ky = 0; ky < P; ky++) {
           float* pix = img + ((b * g.C + c) * g.H + y0 + ky) * g.W + x0;
@@ -62,6 +64,18 @@ void permute_patches(const Geometry& g, float* img, float* cols, bool round) {
         }
     }
   });
+}
+
+// The im2col matrix is made a block of rows at a time in a buffer kept per thread, so
+// memory stays bounded (16 MiB) at any batch size and a training step does not allocate.
+constexpr int64_t kScratchFloats = int64_t{1} << 22;
+
+int64_t block_rows(const Geometry& g) { return std::max<int64_t>(1, kScratchFloats / std::max<int64_t>(g.cols(), 1)); }
+
+float* scratch(int64_t floats) {
+  static thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < floats) buf.resize(static_cast<size_t>(floats));
+  return buf.data();
 }
 
 }  // namespace
@@ -77,11 +91,16 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
   if (M == 0 || N == 0) return;
 
   const bool emu = bf16_emulation();
-  std::vector<float> cols(static_cast<size_t>(M * K)), ws;
-  permute_patches<true>(g, images.data<float>(), cols.data(), emu);
+  std::vector<float> ws;
   MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
-  // out[M×N] = cols[M×K] · weightᵀ
-  sgemm(false, true, M, N, K, 1.0f, cols.data(), K, Wm.ptr, Wm.ld, 0.0f, out.data<float>(), N);
+  const int64_t rows = std::min(M, block_rows(g));
+  float* cols = scratch(rows * K);
+  for (int64_t r0 = 0; r0 < M; r0 += rows) {
+    const int64_t n = std::min(rows, M - r0);
+    permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
+    // out[r0:r0+n, :] = cols[n×K] · weightᵀ
+    sgemm(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, 0.0f, out.data<float>() + r0 * N, N);
+  }
   if (emu) round_bf16_block(out.data<float>(), M, N, N);
 }
 
@@ -111,10 +130,15 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
   if (dweight) {
     float* dwp = dweight->data<float>();
     if (M > 0 && N > 0 && K > 0) {
-      std::vector<float> cols(static_cast<size_t>(M * K));
-      permute_patches<true>(g, images.data<float>(), cols.data(), emu);
-      // dweight[N×K] = doutᵀ[N×M] · cols[M×K]
-      sgemm(true, false, N, K, M, 1.0f, dO.ptr, dO.ld, cols.data(), K, accumulate ? 1.0f : 0.0f, dwp, K);
+      const int64_t rows = std::min(M, block_rows(g));
+      float* cols = scratch(rows * K);
+      for (int64_t r0 = 0; r0 < M; r0 += rows) {
+        const int64_t n = std::min(rows, M - r0);
+        permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
+        // dweight[N×K] (+)= dout[r0:r0+n, :]ᵀ · cols[n×K]; blocks after the first add on
+        sgemm(true, false, N, K, n, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, cols, K, accumulate || r0 > 0 ? 1.0f : 0.0f,
+              dwp, K);
+      }
     } else if (!accumulate) {
       for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
     }
@@ -122,11 +146,16 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
   if (dimages) {
     float* dip = dimages->data<float>();
     if (M > 0 && K > 0 && N > 0) {
-      std::vector<float> dcols(static_cast<size_t>(M * K)), ws;
+      std::vector<float> ws;
       MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
-      // dcols[M×K] = dout[M×N] · weight[N×K]
-      sgemm(false, false, M, K, N, 1.0f, dO.ptr, dO.ld, Wm.ptr, Wm.ld, 0.0f, dcols.data(), K);
-      permute_patches<false>(g, dip, dcols.data(), emu);
+      const int64_t rows = std::min(M, block_rows(g));
+      float* dcols = scratch(rows * K);
+      for (int64_t r0 = 0; r0 < M; r0 += rows) {
+        const int64_t n = std::min(rows, M - r0);
+        // dcols[n×K] = dout[r0:r0+n, :] · weight[N×K]
+        sgemm(false, false, n, K, N, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, Wm.ptr, Wm.ld, 0.0f, dcols, K);
+        permute_patches<false>(g, dip, dcols, r0, n, emu);
+      }
     } else {
       for (int64_t i = 0; i < dimages->numel(); i++) dip[i] = 0.0f;
     }

@@ -7,7 +7,8 @@
 // dimages (optional) is overwritten.
 // With bf16 emulation on, images, weight and dout are rounded before the matmuls and
 // out, dimages are stored rounded; dweight stays fp32.
-// Scratch: one im2col buffer the size of `images` (plus one for dimages), made per call.
+// Scratch: im2col is made a block of rows at a time in a per-thread buffer of at most
+// 16 MiB that is kept between calls (so steady-state calls do not allocate).
 #pragma once
 #include "core/tensor.h"
 
