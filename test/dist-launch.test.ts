@@ -39,12 +39,12 @@ test('launch --nproc 2 SCRIPT: torchrun variables, a working rendezvous, output 
 
 test('launch: when a rank fails, the others are stopped and launch exits with its code, naming it', async (t) => {
   const start = Date.now();
-  // Rank 0 exits with code 4 before the rendezvous; ranks 1 and 2 would wait 60 s for it.
-  const r = await launch(['--nproc', '3', '--grace', '2', worker, 'exit-early', 'tcp'], { CLIPSCALE_DIST_CONNECT_TIMEOUT_S: '60' });
+  // Rank 0 exits with code 4 before the rendezvous; ranks 1 and 2 would wait 120 s for it.
+  const r = await launch(['--nproc', '3', '--grace', '2', worker, 'exit-early', 'tcp'], { CLIPSCALE_DIST_CONNECT_TIMEOUT_S: '120' });
   const ms = Date.now() - start;
   t.is(r.code, 4, r.stdout + r.stderr);
   t.regex(r.stderr, /^\[rank 0\] rank 0 fails on purpose$/m);
   t.regex(r.stderr, /clipscale launch: rank 0 exited with code 4; the other ranks were stopped/);
-  t.true(ms < 20_000, `launch took ${ms} ms`);
+  t.true(ms < 60_000, `launch took ${ms} ms`);
   t.log(`rank 0 failed; launch stopped ranks 1-2 and returned in ${ms} ms`);
 });

@@ -32,7 +32,8 @@ test('TCP: a rank that dies makes the others fail at once with an error naming i
     const failed = String(rep.result?.failed);
     t.regex(failed, /rank 2 \(pid \d+ on .*\) disconnected during allReduce #1 \(it exited or crashed/, `rank ${rank}: ${failed}`);
     if (rank === 1) t.regex(failed, /^clipscale dist \(tcp, rank 1\/3\): rank 0 stopped the job during allReduce #1/);
-    t.true((rep.result?.ms as number) < 5000, `rank ${rank} noticed after ${rep.result?.ms} ms`);
+    // Far sooner than the 30 s collective timeout the ranks run with: they did not wait for it.
+    t.true((rep.result?.ms as number) < 15_000, `rank ${rank} noticed after ${rep.result?.ms} ms`);
   }
   t.log(`3 ranks, rank 2 killed: the others failed within ${Math.max(...[0, 1].map((r) => done[r].reports[0].result?.ms as number))} ms (whole run ${elapsed} ms)`);
 });
@@ -46,7 +47,7 @@ test('TCP: a hung rank makes the others fail within the collective timeout (CLIP
   t.is(r0.code, 0, r0.stdout + r0.stderr);
   t.regex(String(rep.result?.failed), /allReduce #1 timed out after 1 s waiting for rank\(s\) 1 .*CLIPSCALE_DIST_TIMEOUT_S/);
   const ms = rep.result?.ms as number;
-  t.true(ms >= 950 && ms < 4000, `failed after ${ms} ms`);
+  t.true(ms >= 950 && ms < 10_000, `failed after ${ms} ms`);
 });
 
 // The rest run several TCP ranks inside this process (they are all async).
