@@ -210,6 +210,16 @@ test('batched matmul: per-entry products, all transposes, and a 2-D b shared by 
   }
 });
 
+test('batched matmul: a single entry, and a few large entries that each use every thread', (t) => {
+  for (const [batch, m, n, k] of [
+    [1, 130, 140, 150],
+    [3, 200, 200, 320],
+  ]) {
+    const { got, ref } = run({ m, n, k, transA: false, transB: true, alpha: 1, beta: 0, batch });
+    t.true(relErr(got, ref) <= 1e-5, `batch ${batch} ${m}×${n}×${k}`);
+  }
+});
+
 test('bf16 emulation: bf16-rounded operands, fp32 accumulation, bf16-rounded output', (t) => {
   const before = native.bf16Emulation();
   native.setBf16Emulation(true);

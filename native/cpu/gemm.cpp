@@ -286,10 +286,11 @@ void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
     gemm_run(Problem{ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc}, nt);
   };
   const int nt = num_threads();
-  // Many small products (attention heads): one whole product per thread. Few large
-  // ones: each product uses every thread.
+  // Many products (attention heads), or small ones: whole products per thread. A few
+  // large ones that would not divide evenly between threads: each uses every thread.
   const double flops = 2.0 * M * N * K;
-  if (nt > 1 && batch >= nt && flops < 64 * kThreadFlops) {
+  const bool whole_products = batch >= nt && (flops < 8 * kThreadFlops || batch % nt == 0 || batch >= 4 * nt);
+  if (nt > 1 && whole_products) {
     parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; b++) one(b, 1);
     });

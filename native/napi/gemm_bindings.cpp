@@ -5,6 +5,7 @@
 #include "core/backend.h"
 #include "core/checks.h"
 #include "core/numerics.h"
+#include "core/thread_pool.h"
 #include "cpu/gemm.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -19,8 +20,11 @@ const float* operand(const Tensor& t, bool emulate, std::vector<float>& scratch)
   const float* p = t.data<float>();
   if (!emulate) return p;
   scratch.resize(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < scratch.size(); i++) scratch[i] = round_bf16(p[i]);
-  return scratch.data();
+  float* d = scratch.data();
+  parallel_for(t.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) d[i] = round_bf16(p[i]);
+  });
+  return d;
 }
 
 }  // namespace
@@ -63,7 +67,8 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   check_no_alias(op, "c", c, "b", b);
 
   const bool emulate = bf16_emulation();
-  std::vector<float> a_round, b_round;
+  // Kept between calls: a training step's matmuls reuse the same sizes.
+  static thread_local std::vector<float> a_round, b_round;
   const float* pa = operand(a, emulate, a_round);
   const float* pb = operand(b, emulate, b_round);
   float* pc = c.data<float>();
@@ -77,7 +82,9 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
                        batch);
   }
   if (emulate)
-    for (int64_t i = 0, n = c.numel(); i < n; i++) pc[i] = round_bf16(pc[i]);
+    parallel_for(c.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) pc[i] = round_bf16(pc[i]);
+    });
   return info.Env().Undefined();
 }
 CS_BINDING("matmul", Matmul);
