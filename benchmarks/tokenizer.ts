@@ -19,7 +19,7 @@ const n = Number(values.captions ?? 100_000);
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 
 function report(line: Record<string, unknown>): void {
-  const text = JSON.stringify({ bench: 'tokenizer', cpu, node: process.version, ...line });
+  const text = JSON.stringify({ bench: 'tokenizer', cpu, cores: os.availableParallelism(), load_avg_1m: +os.loadavg()[0].toFixed(2), node: process.version, ...line });
   console.log(text);
   if (values.out) appendFileSync(values.out, text + '\n');
 }
@@ -44,11 +44,15 @@ function run(name: string, tok: Tokenizer, captions: string[], cold: boolean): v
   tok.tokenize(webCaptions(tok, 2000, 500, 99));
   if (!cold) for (let i = 0; i < captions.length; i += 256) tok.tokenize(captions.slice(i, i + 256));
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   let rows = 0;
   for (let i = 0; i < captions.length; i += 256) rows += tok.tokenize(captions.slice(i, i + 256)).length / 77;
   const s = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  // CPU seconds of this process: on a shared machine, wall time also counts others' work.
+  const cpuS = (c.user + c.system) / 1e6;
   const meanWords = captions.reduce((a, c) => a + c.split(' ').length, 0) / captions.length;
-  report({ case: name, cache: cold ? 'cold' : 'warm', captions: rows, mean_words: +meanWords.toFixed(1), seconds: +s.toFixed(3), captions_per_s: Math.round(rows / s) });
+  report({ case: name, cache: cold ? 'cold' : 'warm', captions: rows, mean_words: +meanWords.toFixed(1), seconds: +s.toFixed(3), captions_per_s: Math.round(rows / s), cpu_seconds: +cpuS.toFixed(3), captions_per_cpu_s: Math.round(rows / cpuS) });
 }
 
 if (existsSync(openaiPath)) {

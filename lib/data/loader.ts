@@ -70,6 +70,8 @@ class DecodePool {
   private readonly workers: Worker[] = [];
   private readonly outstanding: number[] = [];
   private readonly waiting = new Map<number, (r: DecodeResult) => void>();
+  /** Which worker made each output array, to send it back for reuse. */
+  private readonly madeBy = new WeakMap<Float32Array, number>();
   private nextId = 0;
 
   constructor(count: number) {
@@ -84,6 +86,7 @@ class DecodePool {
       w.on('message', (r: DecodeResult) => {
         // Idle workers do not keep the process alive; busy ones do (their answer is awaited).
         if (--this.outstanding[i] === 0) w.unref();
+        if ('pixels' in r) this.madeBy.set(r.pixels, i);
         const done = this.waiting.get(r.id);
         this.waiting.delete(r.id);
         done?.(r);
@@ -109,6 +112,14 @@ class DecodePool {
       const image = job.image ? new Uint8Array(job.image) : undefined;
       this.workers[best].postMessage({ ...job, id, image } satisfies DecodeJob, image ? [image.buffer] : []);
     });
+  }
+
+  /** Hands an output array back to the worker that made it (after its pixels were copied). */
+  recycle(pixels: Float32Array): void {
+    const i = this.madeBy.get(pixels);
+    if (i === undefined) return;
+    this.madeBy.delete(pixels);
+    this.workers[i].postMessage({ recycle: pixels }, [pixels.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {
@@ -220,6 +231,7 @@ export class DataLoader implements AsyncIterable<Batch> {
             continue;
           }
           pixels.set(result, keys.length * plane);
+          this.pool?.recycle(result);
           keys.push(item.sample.key);
           captions.push(item.sample.caption ?? '');
           if (item.sample.label !== undefined) labels.push(item.sample.label);

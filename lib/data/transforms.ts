@@ -4,6 +4,7 @@
 // uses on PIL images).
 import sharp, { type Sharp } from 'sharp';
 
+import { imageHeaderSize } from './image_header.js';
 import { normalizeHwcToChw } from './normalize.js';
 import { Rng } from './rng.js';
 
@@ -52,9 +53,9 @@ export async function transformToBytes(input: Uint8Array | string, spec: Transfo
   const { size } = spec;
   let pipeline: Sharp;
   if (spec.train) {
-    // One sharp instance: the header read for the size is not parsed again for the crop.
     pipeline = sharp(input);
-    const meta = await pipeline.metadata();
+    // The size from the header bytes (microseconds); sharp's metadata() only when that fails.
+    const meta = (typeof input !== 'string' && imageHeaderSize(input)) || (await pipeline.metadata());
     if (!meta.width || !meta.height) throw new Error('image has no size');
     const box = randomResizedCropBox(meta.width, meta.height, new Rng(spec.seed ?? 0), spec.scale, spec.ratio);
     pipeline = pipeline.extract(box).resize(size, size, { kernel: 'cubic', fit: 'fill' });
