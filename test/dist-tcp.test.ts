@@ -148,3 +148,20 @@ test('single process and in-process groups: the same results as the TCP path', a
     [3, 3, 6],
   ]);
 });
+
+test('allReduceTensors / broadcastTensors: many tensors in a few buckets, over TCP', async (t) => {
+  const { allReduceTensors, broadcastTensors } = await import('../lib/dist/tensors.js');
+  const comms = await group(2);
+  const sizes = [3, 1, 7, 2, 5];
+  await Promise.all(
+    comms.map(async (c) => {
+      const grads = sizes.map((n, k) => Tensor.from(Float32Array.from({ length: n }, (_, i) => (c.rank + 1) * (k * 10 + i))));
+      await allReduceTensors(c, grads, 'mean', 8); // buckets of ≤ 8 floats: [3,1], [7], [2,5]
+      grads.forEach((g, k) => t.deepEqual(g.toArray(), Array.from({ length: sizes[k] }, (_, i) => 1.5 * (k * 10 + i))));
+      const params = sizes.map((n) => new Float32Array(n).fill(c.rank === 1 ? 7 : -1));
+      await broadcastTensors(c, params, 1, 4);
+      params.forEach((p) => t.true(p.every((v) => v === 7)));
+    }),
+  );
+  await Promise.all(comms.map((c) => c.close()));
+});

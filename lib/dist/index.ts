@@ -7,3 +7,4 @@ export { InProcessCommunicator, createInProcessGroup } from './in_process_commun
 export { TcpCommunicator, type TcpCommunicatorOptions } from './tcp_communicator.js';
 export { MpiCommunicator, mpiSupport } from './mpi_communicator.js';
 export { readDistTimeouts, DEFAULT_COLLECTIVE_TIMEOUT_S, DEFAULT_CONNECT_TIMEOUT_S, type DistTimeouts } from './timeouts.js';
+export { allReduceTensors, broadcastTensors, DEFAULT_BUCKET_FLOATS } from './tensors.js';
