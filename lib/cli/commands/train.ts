@@ -1,0 +1,360 @@
+// `clipscale train`: OpenCLIP's training recipe from the command line, on the synthetic world or
+// webdataset shards, with checkpoints, exact resume and JSON-lines logs.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { UsageError, type Command } from '../command.js';
+import { intOption, numberOption, parse, requireOption } from '../args.js';
+import { defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
+import type { CaptionStyle } from '../../data/synthetic.js';
+import { Tokenizer } from '../../data/tokenizer.js';
+import { evaluateSynthetic } from '../../eval/synthetic_suite.js';
+import type { CLIP } from '../../nn/clip.js';
+import { listModelConfigs, loadModelConfig, type NamedClipConfig } from '../../nn/config.js';
+import { clipEncoder } from '../../nn/encoder.js';
+import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../../optim/schedules.js';
+import { findLatestCheckpoint } from '../../train/checkpoint.js';
+import type { TextSink } from '../../train/logging.js';
+import { SyntheticData, type TrainingData } from '../../train/sources.js';
+import { Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
+import { WebDatasetData, webDatasetPositionOf } from '../../train/webdataset_source.js';
+
+const usage = `usage: clipscale train --model NAME|config.json --data SPEC --batch-size B --samples N [options]
+
+Trains a CLIP with OpenCLIP's recipe (AdamW, warmup + schedule, logit scale clamped to 100).
+
+model and data:
+  --model NAME|FILE        a shipped config (${listModelConfigs().join(', ')}) or a config JSON (OpenCLIP schema)
+  --data SPEC              synthetic[:size=100000,captions=precise|noisy,seed=0]
+                             the synthetic world (its tokenizer is shipped; the model's text_cfg.vocab_size
+                             must be at least its vocabulary size)
+                           shards/{00000..00009}.tar (brace patterns; several joined by '::')
+                             webdataset shards of image + .txt/.json caption; needs --vocab
+  --vocab FILE|synthetic   BPE vocabulary for shard captions: OpenAI's bpe_simple_vocab_16e6.txt.gz, or
+                           'synthetic' (shards made from the synthetic world)
+  --workers N              image decode threads for shards (default: cores, at most 8)
+  --shuffle-buffer N       shard samples in the shuffle buffer (default 1000)
+  --dataset-resampled      draw shards with replacement (OpenCLIP's flag of that name)
+
+optimisation (OpenCLIP's defaults):
+  --batch-size B           samples per step (per rank, as OpenCLIP's); at least 2
+  --samples N              samples to train on (steps = ceil(N / B))
+  --lr X                   peak learning rate (5e-4)
+  --warmup STEPS           linear warmup (0)
+  --wd X                   weight decay (0.2; none on gains, biases, embeddings, logit_scale)
+  --beta1 X --beta2 X --eps X   AdamW (0.9, 0.98, 1e-6)
+  --schedule NAME          ${LR_SCHEDULE_NAMES.join(' | ')} (cosine)
+  --cooldown-steps N --lr-cooldown-end X --lr-cooldown-power P   for const-cooldown
+  --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
+  --grad-clip-norm X       clip gradients to this global norm
+  --precision fp32|bf16    bf16 emulated on the CPU (fp32)
+  --device cpu             (cpu; CUDA when the backend library is built)
+  --seed S                 initialisation seed; also the data order's seed (0)
+
+output:
+  --out DIR                checkpoints (checkpoint-<step>.safetensors in OpenCLIP's names, optimizer
+                           state beside it) and log.jsonl
+  --resume                 continue from the latest whole checkpoint in --out (exact: the same result as
+                           an uninterrupted run)
+  --log-every STEPS        a log record every STEPS steps and at the end (10)
+  --checkpoint-every STEPS also checkpoint during training (default: only at the end)
+  --stop-after-steps N     stop after N steps of this invocation (checkpoint saved; continue with --resume)
+  --eval-every SAMPLES     evaluate every SAMPLES samples and at the end (synthetic data only)
+  --eval-tasks LIST        zero-shot tasks: ${ZERO_SHOT_TASKS.join(',')} (all); retrieval is always run;
+                           given alone, evaluates at the end
+  --json                   JSON lines on stdout (human lines go to stderr)
+
+A terminal gets a progress bar; otherwise one plain line per log step. Ctrl-C stops after the current
+step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted.`;
+
+const TASK_ALIASES: Record<string, ZeroShotTaskName> = {
+  shape: 'shape', colour: 'colour', color: 'colour', shape_colour: 'shape_colour', 'shape+colour': 'shape_colour', shape_color: 'shape_colour', 'shape+color': 'shape_colour',
+};
+
+export interface SyntheticSpec {
+  kind: 'synthetic';
+  size: number;
+  captions: CaptionStyle;
+  seed: number;
+}
+
+/** Parses `synthetic[:size=N,captions=precise|noisy,seed=S]`; anything else is a shard pattern. */
+export function parseDataSpec(spec: string): SyntheticSpec | { kind: 'webdataset'; urls: string[] } {
+  const m = /^synthetic(?::(.*))?$/.exec(spec);
+  if (!m) {
+    const urls = spec.split('::').filter((s) => s !== '');
+    if (urls.length === 0) throw new UsageError(`clipscale train: --data '${spec}' names no shards`);
+    return { kind: 'webdataset', urls };
+  }
+  const out: SyntheticSpec = { kind: 'synthetic', size: 100_000, captions: 'precise', seed: 0 };
+  for (const part of (m[1] ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const [key, value, ...rest] = part.split('=').map((s) => s.trim());
+    if (value === undefined || rest.length) throw new UsageError(`clipscale train: --data synthetic: expected key=value, got '${part}'`);
+    if (key === 'size' || key === 'seed') {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n) || n < (key === 'size' ? 1 : 0)) throw new UsageError(`clipscale train: --data synthetic: ${key} must be an integer ≥ ${key === 'size' ? 1 : 0}, got '${value}'`);
+      out[key] = n;
+    } else if (key === 'captions') {
+      if (value !== 'precise' && value !== 'noisy') throw new UsageError(`clipscale train: --data synthetic: captions must be precise or noisy, got '${value}'`);
+      out.captions = value;
+    } else {
+      throw new UsageError(`clipscale train: --data synthetic: unknown setting '${key}' (settings: size, captions, seed)`);
+    }
+  }
+  return out;
+}
+
+function parseTasks(value: string | undefined): ZeroShotTaskName[] | undefined {
+  if (value === undefined) return undefined;
+  const tasks = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return tasks.map((t) => {
+    const task = TASK_ALIASES[t];
+    if (!task) throw new UsageError(`clipscale train: --eval-tasks: unknown task '${t}' (tasks: ${ZERO_SHOT_TASKS.join(', ')})`);
+    return task;
+  });
+}
+
+function checkVocab(tokenizer: Tokenizer, cfg: NamedClipConfig, what: string): void {
+  if (tokenizer.vocabSize > cfg.text_cfg.vocab_size) {
+    throw new Error(
+      `clipscale train: ${what} has ${tokenizer.vocabSize} tokens but model '${cfg.name}' has text_cfg.vocab_size ${cfg.text_cfg.vocab_size}; ` +
+        `use a config whose vocab_size is at least ${tokenizer.vocabSize}`,
+    );
+  }
+}
+
+/** The data position saved in the latest checkpoint of `dir` (what `describe()` returned), if any. */
+async function savedDataDescription(dir: string): Promise<unknown> {
+  const found = await findLatestCheckpoint(dir);
+  if (!found) return undefined;
+  const doc = JSON.parse(await readFile(found.state, 'utf8')) as { state?: { dataPosition?: { data?: unknown } } };
+  return doc.state?.dataPosition?.data;
+}
+
+export interface TrainResult {
+  steps: number;
+  samples: number;
+  loss: number | null;
+  seconds: number;
+  interrupted: boolean;
+  checkpoint: string | null;
+  skipped_samples?: Record<string, number>;
+  eval?: Record<string, number>;
+}
+
+/** Runs `clipscale train` with its arguments; human output to `console`, JSON lines to `jsonl`. */
+export async function runTrain(argv: string[], io: { console?: TextSink | null; jsonl?: TextSink[]; signal?: AbortSignal } = {}): Promise<TrainResult> {
+  const cmd = 'train';
+  const { values } = parse(cmd, argv, {
+    model: { type: 'string' },
+    data: { type: 'string' },
+    vocab: { type: 'string' },
+    workers: { type: 'string' },
+    'shuffle-buffer': { type: 'string' },
+    'dataset-resampled': { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    samples: { type: 'string' },
+    lr: { type: 'string' },
+    warmup: { type: 'string' },
+    wd: { type: 'string' },
+    beta1: { type: 'string' },
+    beta2: { type: 'string' },
+    eps: { type: 'string' },
+    schedule: { type: 'string' },
+    'cooldown-steps': { type: 'string' },
+    'lr-cooldown-end': { type: 'string' },
+    'lr-cooldown-power': { type: 'string' },
+    'accum-freq': { type: 'string' },
+    'grad-clip-norm': { type: 'string' },
+    precision: { type: 'string' },
+    device: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    resume: { type: 'boolean' },
+    'log-every': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    'stop-after-steps': { type: 'string' },
+    'eval-every': { type: 'string' },
+    'eval-tasks': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const modelName = requireOption(cmd, 'model', values.model);
+  const dataSpec = parseDataSpec(requireOption(cmd, 'data', values.data));
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size']);
+  const samples = intOption(cmd, 'samples', values.samples);
+  if (batchSize < 2) throw new UsageError(`clipscale train: --batch-size must be at least 2 (the contrastive loss needs negatives), got ${batchSize}`);
+  if (samples < batchSize) throw new UsageError(`clipscale train: --samples (${samples}) must be at least --batch-size (${batchSize})`);
+  const optNumber = (name: string) => (values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string));
+  const optInt = (name: string, min: number) => {
+    const raw = values[name as keyof typeof values] as string | undefined;
+    if (raw === undefined) return undefined;
+    const n = intOption(cmd, name, raw);
+    if (n < min) throw new UsageError(`clipscale train: --${name} must be ≥ ${min}, got ${n}`);
+    return n;
+  };
+  const schedule = values.schedule;
+  if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
+    throw new UsageError(`clipscale train: --schedule must be one of ${LR_SCHEDULE_NAMES.join(', ')}, got '${schedule}'`);
+  }
+  const precision = values.precision ?? 'fp32';
+  if (!['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`clipscale train: --precision must be fp32 or bf16, got '${precision}'`);
+  if (values.resume && !values.out) throw new UsageError('clipscale train: --resume needs --out DIR (where the checkpoints are)');
+  const stopAfter = optInt('stop-after-steps', 1);
+  if (stopAfter !== undefined && !values.out) throw new UsageError('clipscale train: --stop-after-steps needs --out DIR (to save the checkpoint to resume from)');
+  const evalTasks = parseTasks(values['eval-tasks']);
+  const evalEvery = optInt('eval-every', 1);
+  const evaluating = evalTasks !== undefined || evalEvery !== undefined;
+  if (evaluating && dataSpec.kind !== 'synthetic') throw new UsageError('clipscale train: --eval-every/--eval-tasks evaluate on the synthetic world\'s held-out tasks; they need --data synthetic[...]');
+  if (dataSpec.kind === 'synthetic' && values.vocab) throw new UsageError('clipscale train: --vocab is for shard data; synthetic data has its own tokenizer');
+  if (dataSpec.kind === 'webdataset' && !values.vocab) {
+    throw new UsageError("clipscale train: shard data needs --vocab FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz, or 'synthetic')");
+  }
+
+  let cfg: NamedClipConfig;
+  try {
+    cfg = loadModelConfig(modelName);
+  } catch (err) {
+    throw new UsageError(`clipscale train: --model: ${(err as Error).message}`);
+  }
+  const seed = optInt('seed', 0) ?? 0;
+  if (values.out && !values.resume) {
+    const existing = await findLatestCheckpoint(values.out);
+    if (existing) throw new UsageError(`clipscale train: ${values.out} already holds a checkpoint (step ${existing.step}); pass --resume to continue it, or choose another --out`);
+  }
+
+  // The data, sized by the model.
+  const imageSize = cfg.vision_cfg.image_size;
+  const contextLength = cfg.text_cfg.context_length;
+  let data: TrainingData;
+  let shards: WebDatasetData | null = null;
+  if (dataSpec.kind === 'synthetic') {
+    const tokenizer = defaultSyntheticTokenizer();
+    checkVocab(tokenizer, cfg, "the synthetic world's tokenizer");
+    data = new SyntheticData({ size: dataSpec.size, seed: dataSpec.seed, captions: dataSpec.captions, imageSize, contextLength, tokenizer });
+  } else {
+    const tokenizer = values.vocab === 'synthetic' ? defaultSyntheticTokenizer() : Tokenizer.fromFile(values.vocab!);
+    checkVocab(tokenizer, cfg, `the vocabulary '${values.vocab}'`);
+    const resumeFrom = values.resume && values.out ? webDatasetPositionOf(await savedDataDescription(values.out)) : undefined;
+    shards = new WebDatasetData({
+      urls: dataSpec.urls,
+      imageSize,
+      contextLength,
+      tokenizer,
+      seed,
+      resampled: values['dataset-resampled'] ?? false,
+      ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0)! } : {}),
+      ...(values.workers !== undefined ? { workers: optInt('workers', 0)! } : {}),
+      ...(resumeFrom ? { resumeFrom } : {}),
+    });
+    data = shards;
+  }
+
+  let evaluate: ((model: CLIP) => Promise<Record<string, number>>) | undefined;
+  if (evaluating && dataSpec.kind === 'synthetic') {
+    const tokenizer = defaultSyntheticTokenizer();
+    evaluate = (model) => evaluateSynthetic(clipEncoder(model), { seed: dataSpec.seed, imageSize, contextLength, tokenizer, ...(evalTasks ? { tasks: evalTasks } : {}) });
+  }
+
+  const options: TrainerOptions = {
+    model: modelName,
+    data,
+    batchSize,
+    samples,
+    seed,
+    precision: precision as Precision,
+    device: values.device ?? 'cpu',
+    resume: values.resume ?? false,
+    console: io.console ?? null,
+    jsonl: io.jsonl ?? [],
+    ...(values.out ? { out: values.out } : {}),
+    ...(evaluate ? { evaluate } : {}),
+    ...(evalEvery !== undefined ? { evalEvery } : {}),
+    ...(stopAfter !== undefined ? { stopAfterSteps: stopAfter } : {}),
+  };
+  const put = <K extends keyof TrainerOptions>(key: K, v: TrainerOptions[K] | undefined) => {
+    if (v !== undefined) options[key] = v;
+  };
+  put('lr', optNumber('lr'));
+  put('warmup', optInt('warmup', 0));
+  put('wd', optNumber('wd'));
+  put('beta1', optNumber('beta1'));
+  put('beta2', optNumber('beta2'));
+  put('eps', optNumber('eps'));
+  put('schedule', schedule as LrScheduleName | undefined);
+  put('cooldownSteps', optInt('cooldown-steps', 0));
+  put('cooldownEndLr', optNumber('lr-cooldown-end'));
+  put('cooldownPower', optNumber('lr-cooldown-power'));
+  put('accumFreq', optInt('accum-freq', 1));
+  put('gradClipNorm', optNumber('grad-clip-norm'));
+  put('logEvery', optInt('log-every', 1));
+  put('checkpointEvery', optInt('checkpoint-every', 1));
+
+  const t0 = performance.now();
+  const trainer = new Trainer(options);
+  let interrupted = false;
+  const stop = () => {
+    interrupted = true;
+    // The trainer checks this before each step; ending the run this way saves a checkpoint.
+    trainer.options.stopAfterSteps = 0;
+  };
+  io.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    let last: Record<string, unknown> | undefined;
+    let lastEval: Record<string, number> | undefined;
+    for await (const record of trainer.run()) {
+      last = record;
+      const ev = Object.fromEntries(Object.entries(record).filter(([k, v]) => (k.startsWith('zeroshot_') || k.startsWith('retrieval_')) && typeof v === 'number')) as Record<string, number>;
+      if (Object.keys(ev).length) lastEval = ev;
+    }
+    const result: TrainResult = {
+      steps: trainer.step,
+      samples: trainer.samplesSeen,
+      loss: typeof last?.loss === 'number' && Number.isFinite(last.loss) ? last.loss : null,
+      seconds: (performance.now() - t0) / 1000,
+      interrupted,
+      checkpoint: values.out && trainer.step > 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
+      ...(shards ? { skipped_samples: shards.skipped.toJSON() } : {}),
+      ...(lastEval ? { eval: lastEval } : {}),
+    };
+    return result;
+  } finally {
+    io.signal?.removeEventListener('abort', stop);
+    await shards?.close();
+    trainer.dispose();
+  }
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'train a CLIP (OpenCLIP recipe) on synthetic data or webdataset shards',
+  usage,
+  async run(argv) {
+    const json = argv.includes('--json');
+    const human = json ? process.stderr : process.stdout;
+    const controller = new AbortController();
+    const onSigint = () => {
+      // A second Ctrl-C ends the process at once.
+      process.off('SIGINT', onSigint);
+      human.write('\ninterrupted: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
+      controller.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const r = await runTrain(argv, { console: human, jsonl: json ? [process.stdout] : [], signal: controller.signal });
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ done: !r.interrupted, ...r })}\n`);
+      } else {
+        const parts = [
+          `${r.interrupted ? 'interrupted' : 'done'}: ${r.steps} steps, ${r.samples} samples in ${r.seconds.toFixed(1)} s`,
+          r.loss !== null ? `final loss ${r.loss.toFixed(4)}` : '',
+          r.checkpoint ? `weights ${r.checkpoint}` : '',
+          r.skipped_samples && Object.keys(r.skipped_samples).length ? `skipped ${JSON.stringify(r.skipped_samples)}` : '',
+        ];
+        human.write(`${parts.filter((p) => p).join('; ')}\n`);
+      }
+      return r.interrupted ? 130 : 0;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
