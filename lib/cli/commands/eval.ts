@@ -6,6 +6,7 @@ import { fewShotLinearProbe, linearProbe, type LinearProbeOptions } from '../../
 import { readNpy } from '../../eval/npy.js';
 import { DEFAULT_RECALL_KS, retrievalMetrics } from '../../eval/retrieval.js';
 import { classifierFromTemplateEmbeddings, zeroShotMetrics } from '../../eval/zeroshot.js';
+import { finetuneCommand, finetuneUsage, modelZeroshotUsage, zeroshotFromModel } from './_eval_model.js';
 
 const usage = `usage: clipscale eval <task> [options]     (prints one JSON object)
 
@@ -26,10 +27,11 @@ tasks:
                 Zero-shot metrics (acc1, acc5, mean_per_class_recall) from image features and the
                 text embeddings of the classes: W is [C, D] (one embedding per class), or with
                 --templates-per-class T, [C*T, D] template embeddings laid out class by class, which
-                are averaged into the classifier as CLIP does. Computing features from images and
-                prompts needs a model: that form of the command arrives with the model code.
+                are averaged into the classifier as CLIP does.
 
-  finetune      Needs a model and the trainer; not available yet.
+${modelZeroshotUsage}
+
+${finetuneUsage}
 
 Ties rank by index (lowest first). Labels are int32/int64 (or whole-valued float) 1-D arrays.`;
 
@@ -104,6 +106,8 @@ async function linearProbeCommand(argv: string[]): Promise<number> {
 
 async function zeroshot(argv: string[]): Promise<number> {
   const cmd = 'eval zeroshot';
+  // With a model the images and prompts are embedded here; otherwise the features are given.
+  if (argv.some((a) => /^--(model|weights|data|images|shards)(=|$)/.test(a))) return zeroshotFromModel(argv);
   const { values } = parse(cmd, argv, {
     'image-features': { type: 'string' },
     labels: { type: 'string' },
@@ -112,7 +116,7 @@ async function zeroshot(argv: string[]): Promise<number> {
   });
   if (!values['image-features'] && !values['class-features']) {
     throw new UsageError(
-      `clipscale ${cmd}: zero-shot evaluation from images and prompts needs a model, which arrives with the model code; for now give precomputed features: --image-features I.npy --labels Y.npy --class-features W.npy`,
+      `clipscale ${cmd} needs a model and images (--model NAME --weights FILE --data synthetic:TASK|FOLDER) or precomputed features: --image-features I.npy --labels Y.npy --class-features W.npy`,
     );
   }
   const imgPath = requireOption(cmd, 'image-features', values['image-features']);
@@ -148,7 +152,7 @@ export const command: Command = {
       case 'zeroshot':
         return zeroshot(rest);
       case 'finetune':
-        throw new UsageError('clipscale eval finetune: fine-tuning trains the image tower end to end and needs a model and the trainer, which are not part of this version yet');
+        return finetuneCommand(rest);
       case undefined:
         throw new UsageError(`clipscale eval: give a task (zeroshot, retrieval, linear-probe, finetune)\n\n${usage}`);
       default:
