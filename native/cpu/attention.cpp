@@ -53,6 +53,22 @@ float softmax_row(float* row, int64_t n, int64_t S, bool emu) {
   return m + std::log(sum);
 }
 
+// Per-thread scratch kept between calls (pool threads live for the process), so a
+// training step does not allocate once sizes are steady.
+struct Scratch {
+  std::vector<float> probs, dscores, probs_bf16, rowdot, q, k, v, dout;
+};
+
+Scratch& thread_scratch() {
+  static thread_local Scratch s;
+  return s;
+}
+
+float* grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
 }  // namespace
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
@@ -76,22 +92,23 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
   float* lsep = lse ? lse->data<float>() : nullptr;
 
   parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> probs(static_cast<size_t>(S * S)), qs, ks, vs;
+    Scratch& sc = thread_scratch();
+    float* probs = grow(sc.probs, S * S);
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.heads, h = t % g.heads;
       const float* base = qkvp + b * S * ld + h * d;
-      MatrixRef Q = matmul_operand(base, S, d, ld, emu, qs);
-      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, ks);
-      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, vs);
+      MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
+      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
+      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
       // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
-      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs.data(), S);
+      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
       for (int64_t i = 0; i < S; i++) {
-        float l = softmax_row(probs.data() + i * S, causal ? i + 1 : S, S, emu);
+        float l = softmax_row(probs + i * S, causal ? i + 1 : S, S, emu);
         if (lsep) lsep[t * S + i] = l;
       }
       // out[S×d] (head h's columns) = P·V
       float* o = outp + b * S * W + h * d;
-      sgemm(false, false, S, d, S, 1.0f, probs.data(), S, V.ptr, V.ld, 0.0f, o, W);
+      sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
       if (emu) round_bf16_block(o, S, d, W);
     }
   });
@@ -124,15 +141,18 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
   float* dqkvp = dqkv.data<float>();
 
   parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> probs(static_cast<size_t>(S * S)), dscores(static_cast<size_t>(S * S)), rowdot(S);
-    std::vector<float> probs_bf16, qs, ks, vs, dos;
+    Scratch& sc = thread_scratch();
+    float* probs = grow(sc.probs, S * S);
+    float* dscores = grow(sc.dscores, S * S);
+    float* rowdot = grow(sc.rowdot, S);
+    float* probs_bf16 = emu ? grow(sc.probs_bf16, S * S) : nullptr;
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.heads, h = t % g.heads;
       const float* base = qkvp + b * S * ld + h * d;
-      MatrixRef Q = matmul_operand(base, S, d, ld, emu, qs);
-      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, ks);
-      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, vs);
-      MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, dos);
+      MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
+      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
+      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
+      MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, sc.dout);
       const float* O = outp + b * S * W + h * d;
       // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
       for (int64_t i = 0; i < S; i++) {
@@ -141,19 +161,18 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
         rowdot[i] = acc;
       }
       // P recomputed from the saved log-sum-exp.
-      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs.data(), S);
+      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
       for (int64_t i = 0; i < S; i++) {
-        float* row = probs.data() + i * S;
+        float* row = probs + i * S;
         const int64_t n = causal ? i + 1 : S;
         const float l = lsep[t * S + i];
         for (int64_t j = 0; j < n; j++) row[j] = std::exp(row[j] - l);
         for (int64_t j = n; j < S; j++) row[j] = 0.0f;
       }
-      const float* P = probs.data();
+      const float* P = probs;
       if (emu) {
-        probs_bf16.resize(probs.size());
-        for (size_t k = 0; k < probs.size(); k++) probs_bf16[k] = round_bf16(probs[k]);
-        P = probs_bf16.data();
+        for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
+        P = probs_bf16;
       }
       float* dq = dqkvp + b * S * ld + h * d;
       float* dk = dq + W;
@@ -161,18 +180,18 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
       // dV = Pᵀ·dO
       sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
       // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
-      sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores.data(), S);
+      sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
       for (int64_t i = 0; i < S; i++) {
-        float* row = dscores.data() + i * S;
-        const float* prow = probs.data() + i * S;
+        float* row = dscores + i * S;
+        const float* prow = probs + i * S;
         for (int64_t j = 0; j < S; j++) {
           float v = prow[j] * (row[j] - rowdot[i]);
           row[j] = emu ? round_bf16(v) : v;
         }
       }
       // dQ = dS·K/√d, dK = dSᵀ·Q/√d
-      sgemm(false, false, S, d, S, scale, dscores.data(), S, K.ptr, K.ld, 0.0f, dq, ld);
-      sgemm(true, false, S, d, S, scale, dscores.data(), S, Q.ptr, Q.ld, 0.0f, dk, ld);
+      sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
+      sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);
       if (emu)
         for (float* blk : {dq, dk, dv}) round_bf16_block(blk, S, d, ld);
     }

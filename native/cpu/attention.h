@@ -7,8 +7,9 @@
 // Backward (flash-attention style, recomputing the probabilities from lse):
 //   dV = Pᵀ·dO, dP = dO·Vᵀ, D_i = Σ_c dO_ic·O_ic, dS = P∘(dP − D), dQ = dS·K/√d, dK = dSᵀ·Q/√d.
 //   dqkv [B, S, 3W] is overwritten.
-// Work is split over batch × heads; each thread makes its own scratch inside the op:
-// forward S² floats, backward 2·S² (+S² with bf16 emulation), plus 3·S·d when emulating.
+// Work is split over batch × heads; each thread keeps its own scratch inside the op,
+// reused between calls: forward S² floats, backward 2·S² (+S² with bf16 emulation),
+// plus S·d per operand copy when emulating. No workspace argument is needed.
 // With bf16 emulation on, Q, K, V, dO and the probabilities P (and dS in backward) are
 // rounded to bf16 before each matmul, as a bf16 GPU kernel holds them; scores, softmax
 // and lse stay fp32; out and dqkv are stored rounded.
