@@ -112,3 +112,15 @@ test('CSV rows and image folders go through the loader (files read in the worker
   t.deepEqual(Array.from(fb.labels!), [0, 1]);
   t.is(loader.skipped.get('corrupt_image'), 1);
 });
+
+test('image sizes read from JPEG, PNG and WebP headers match sharp', async (t) => {
+  const { imageHeaderSize } = await import('../lib/data/image_header.js');
+  for (const [w, h] of [[37, 21], [300, 17], [1, 1]]) {
+    const base = sharp({ create: { width: w, height: h, channels: 3, background: '#123456' } });
+    for (const [fmt, o] of [['jpeg', {}], ['jpeg', { progressive: true }], ['png', {}], ['webp', {}], ['webp', { lossless: true }]] as const) {
+      const buf = await base.clone().toFormat(fmt, o).toBuffer();
+      t.deepEqual(imageHeaderSize(buf), { width: w, height: h }, `${fmt} ${JSON.stringify(o)} ${w}×${h}`);
+    }
+  }
+  t.is(imageHeaderSize(Buffer.from('not an image')), undefined);
+});
