@@ -57,6 +57,7 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
   private readonly options: WebDatasetDataOptions;
   private loader: DataLoader | null = null;
   private stream: AsyncIterator<Batch> | null = null;
+  private samples: AsyncGenerator<ShardSample> | null = null;
   private batchSize = 0;
   /** Trainer position and source position of the next batch the stream will yield. */
   private next: WebDatasetPosition = { position: 0, sourcePosition: 0 };
@@ -109,8 +110,9 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
     }
     this.batchSize = size;
     this.next = { position, sourcePosition };
+    this.samples = this.epochs();
     this.loader = new DataLoader({
-      source: this.epochs(),
+      source: this.samples,
       batchSize: size,
       imageSize: this.imageSize,
       train: true,
@@ -153,9 +155,14 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
   /** Stops the stream and its decode workers. */
   async close(): Promise<void> {
     const s = this.stream;
+    const samples = this.samples;
     this.stream = null;
+    this.samples = null;
     this.loader = null;
     await s?.return?.(undefined);
+    // The loader stops reading its source without closing it: close it here, so the shard being
+    // read releases its file handle now rather than at garbage collection.
+    await samples?.return(undefined);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
