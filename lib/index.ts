@@ -26,6 +26,7 @@ export { Rng } from './util/rng.js';
 // Data
 export { SyntheticWorld, defaultSyntheticTokenizer } from './data/synthetic.js';
 export { Tokenizer } from './data/tokenizer.js';
+export * as data from './data/index.js';
 
 // Evaluation
 export * as evaluation from './eval/index.js';
