@@ -1,0 +1,91 @@
+import { resolve } from 'node:path';
+
+import { loadSweepGrid } from '../../scaling/grid.js';
+import { writeReport, type LawRow } from '../../scaling/report.js';
+import { runSweep } from '../../scaling/sweep.js';
+import { formatDuration } from '../../train/logging.js';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { intOption, parse } from '../args.js';
+
+/** The shipped grids the study runs (lib/configs/sweeps/). */
+const STUDY_GRID = 'study-cpu';
+const QUICK_GRID = 'study-quick';
+
+/** Tasks the printed summary shows (the report has every metric). */
+const HEADLINE = /^(zeroshot_.*_acc1|retrieval_(image|text)_retrieval_recall@1)$/;
+
+function summaryTable(laws: LawRow[]): string[] {
+  const distributions = [...new Set(laws.map((l) => l.distribution))].sort();
+  const tasks = [...new Set(laws.map((l) => l.task))].filter((t) => HEADLINE.test(t)).sort();
+  const cell = (l: LawRow | undefined) => {
+    if (!l?.fit) return 'no fit'.padEnd(26);
+    return `α ${l.fit.alpha.toFixed(3).padStart(7)}  β ${l.fit.beta.toPrecision(3).padStart(6)}  r² ${l.fit.r2.toFixed(2)}`.padEnd(26);
+  };
+  const width = Math.max(...tasks.map((t) => t.length), 4);
+  const lines = [`  ${'task'.padEnd(width)}  ${distributions.map((d) => d.padEnd(26)).join('  ')}`];
+  for (const task of tasks) {
+    lines.push(`  ${task.padEnd(width)}  ${distributions.map((d) => cell(laws.find((l) => l.task === task && l.distribution === d))).join('  ')}`);
+  }
+  return lines;
+}
+
+export const command: Command = {
+  name: 'study',
+  summary: 'the main job: run the shipped scaling study on the synthetic world and write its report',
+  usage: [
+    'usage: clipscale study [--out DIR] [--quick] [--grid NAME|FILE] [--workers N] [--json]',
+    '',
+    `Runs the shipped grid '${STUDY_GRID}' (3 models × 2 data sizes × 3 sample budgets × 2 caption`,
+    'distributions = 36 points, about 5-6 minutes on 2 CPU cores), then writes the report (report.md,',
+    'SVG plots, index.html) into DIR and prints where it is, with the fitted laws E = β·C^α per task',
+    'and caption distribution. Resumable: run it again after an interruption and finished points are',
+    'kept, the interrupted one continues from its checkpoint.',
+    '',
+    '  --out DIR        the study directory (default: study/ under the current directory)',
+    `  --quick          the same axes at a quarter of the budgets ('${QUICK_GRID}', about a minute; default`,
+    '                   directory study/quick/): checks the pipeline, its numbers are noisier',
+    '  --grid NAME|FILE another grid (a shipped name or a file)',
+    '  --workers N      points trained at once, each in its own process (default 1)',
+    '  --json           print {dir, report, index, points, laws} as JSON on stdout instead of the summary',
+  ].join('\n'),
+  async run(argv) {
+    const { values } = parse('study', argv, {
+      out: { type: 'string' },
+      quick: { type: 'boolean' },
+      grid: { type: 'string' },
+      workers: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
+    const grid = loadSweepGrid(values.grid ?? (values.quick ? QUICK_GRID : STUDY_GRID));
+    const out = resolve(values.out ?? (values.quick ? 'study/quick' : 'study'));
+    const workers = intOption('study', 'workers', values.workers, 1);
+    if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
+
+    process.stderr.write(`study: grid '${grid.name}' into ${out}\n`);
+    const sweep = await runSweep({ grid, out, workers, progress: process.stderr });
+    const t0 = performance.now();
+    const report = writeReport(out);
+    const reportSeconds = (performance.now() - t0) / 1000;
+    const reportPath = resolve(out, 'report.md');
+    const indexPath = resolve(out, 'index.html');
+    if (values.json) {
+      console.log(JSON.stringify({ dir: out, results: sweep.resultsPath, report: reportPath, index: indexPath, points: sweep.total, trained: sweep.trained, laws: report.laws, bottlenecks: report.bottlenecks }));
+      return 0;
+    }
+    const lines = [
+      `study '${grid.name}': ${sweep.total} points in ${out} (${sweep.trained} trained now, ${sweep.skipped} finished before; this run ${formatDuration(sweep.wall_s + reportSeconds)})`,
+      `report: ${reportPath}`,
+      `plots:  ${indexPath} (${report.plots.length} SVG files)`,
+      '',
+      'fitted E = β·C^α (E = 1 − score, C = GMACs per sample × samples seen; every metric is in report.md):',
+      ...summaryTable(report.laws),
+      '',
+    ];
+    const dataLine = report.markdown.split('\n').find((l) => l.startsWith('- Data size:'));
+    if (dataLine) lines.push(dataLine.slice(2), '');
+    console.log(lines.join('\n'));
+    return 0;
+  },
+};
