@@ -117,12 +117,12 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
     float* dbp = db->data<float>();
     // Columns split across threads; each thread walks every row of its columns.
     parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
-      std::vector<float> acc(static_cast<size_t>(n1 - n0), 0.0f);
+      if (!accumulate)
+        for (int64_t n = n0; n < n1; n++) dbp[n] = 0.0f;
       for (int64_t m = 0; m < M; m++) {
         const float* row = dY.ptr + m * dY.ld;
-        for (int64_t n = n0; n < n1; n++) acc[n - n0] += row[n];
+        for (int64_t n = n0; n < n1; n++) dbp[n] += row[n];
       }
-      for (int64_t n = n0; n < n1; n++) dbp[n] = accumulate ? dbp[n] + acc[n - n0] : acc[n - n0];
     });
   }
   if (dx) {
