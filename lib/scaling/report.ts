@@ -13,6 +13,8 @@ export interface LawRow {
   distribution: string;
   /** Points with this task's metric. */
   n: number;
+  /** Of those, points left out of the fit because their score is perfect (E = 0 has no logarithm). */
+  perfect?: number;
   /** The fitted law, or null with `reason` when there were too few points. */
   fit: { alpha: number; beta: number; r2: number; method: FitMethod; ci: ConfidenceIntervals } | null;
   reason?: string;
@@ -61,17 +63,20 @@ export function fitLaws(records: ScalingRecord[], options: ReportOptions = {}): 
   const rows: LawRow[] = [];
   for (const task of sortedTasks(records)) {
     for (const distribution of unique(records.map((r) => r.distribution)).sort()) {
-      const points = records.filter((r) => r.distribution === distribution && r.metrics[task] !== undefined);
-      if (points.length === 0) continue;
+      const all = records.filter((r) => r.distribution === distribution && r.metrics[task] !== undefined);
+      if (all.length === 0) continue;
+      // A perfect score (E = 0, e.g. recall@10 on a small retrieval set) cannot sit on log axes: it is left out and counted.
+      const points = all.filter((r) => 1 - r.metrics[task] > 0);
+      const perfect = all.length - points.length;
       const compute = points.map(recordCompute);
       const error = points.map((r) => 1 - r.metrics[task]);
       const methods: FitMethod[] = options.method ? [options.method] : ['pareto-bins', 'all'];
-      let row: LawRow = { task, distribution, n: points.length, fit: null };
+      let row: LawRow = { task, distribution, n: points.length, ...(perfect ? { perfect } : {}), fit: null };
       const reasons: string[] = [];
       for (const method of methods) {
         try {
           const b = bootstrapFit(compute, error, { method, samples: options.bootstrapSamples ?? 1000, seed: options.seed ?? 0 });
-          row = { task, distribution, n: points.length, fit: { alpha: b.fit.alpha, beta: b.fit.beta, r2: b.fit.r2, method, ci: b.ci } };
+          row = { task, distribution, n: points.length, ...(perfect ? { perfect } : {}), fit: { alpha: b.fit.alpha, beta: b.fit.beta, r2: b.fit.r2, method, ci: b.ci } };
           break;
         } catch (err) {
           reasons.push(`${method}: ${(err as Error).message}`);
@@ -103,6 +108,8 @@ export function findBottlenecks(records: ScalingRecord[]): BottleneckRow[] {
         return { data_size, error: runs.reduce((s, r) => s + 1 - r.metrics[task], 0) / runs.length };
       });
       const { distribution, model, samples_seen } = group[0];
+      // a relative gap over a perfect score (E = 0) is not a number
+      if (!(errors[errors.length - 1].error > 0)) continue;
       out.push({ task, distribution, model, samples_seen, errors, gap: errors[0].error / errors[errors.length - 1].error - 1 });
     }
   }
@@ -121,14 +128,15 @@ function modelOrder(records: ScalingRecord[]): string[] {
 }
 
 /** Plots of error against compute for one task: every point, and each distribution's fitted line. */
-function computePlot(task: string, records: ScalingRecord[], laws: LawRow[], distributions: string[], models: string[]): { file: string; title: string; svg: string } {
+function computePlot(task: string, records: ScalingRecord[], laws: LawRow[], distributions: string[], models: string[]): { file: string; title: string; svg: string } | null {
+  if (!records.some((r) => r.metrics[task] !== undefined && 1 - r.metrics[task] > 0)) return null; // every score perfect: nothing on log axes
   const series: PlotSeries[] = [];
   const notes: string[] = [];
   distributions.forEach((dist, di) => {
     const color = palette[di % palette.length];
     const pts = records.filter((r) => r.distribution === dist && r.metrics[task] !== undefined);
     models.forEach((model, mi) => {
-      const mine = pts.filter((r) => r.model === model).map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[task] }));
+      const mine = pts.filter((r) => r.model === model && 1 - r.metrics[task] > 0).map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[task] }));
       if (mine.length) series.push({ label: `${dist} · ${model}`, points: mine, color, marker: markers[mi % markers.length], line: 'none' });
     });
     const law = laws.find((l) => l.task === task && l.distribution === dist)?.fit;
@@ -156,7 +164,7 @@ function computePlot(task: string, records: ScalingRecord[], laws: LawRow[], dis
 
 /** Error against samples seen for one task and distribution: a line per model and data size. */
 function samplesPlot(task: string, dist: string, records: ScalingRecord[], models: string[]): { file: string; title: string; svg: string } | null {
-  const pts = records.filter((r) => r.distribution === dist && r.metrics[task] !== undefined);
+  const pts = records.filter((r) => r.distribution === dist && r.metrics[task] !== undefined && 1 - r.metrics[task] > 0);
   if (pts.length === 0) return null;
   const sizes = unique(pts.map((r) => r.data_size)).sort((a, b) => b - a);
   const styles: LineStyle[] = ['solid', 'dashed', 'dotted'];
@@ -196,12 +204,12 @@ function findings(laws: LawRow[], bottlenecks: BottleneckRow[], distributions: s
   const out: string[] = [];
   for (const law of laws) {
     if (!law.fit) {
-      out.push(`${law.task} / ${law.distribution}: no law fitted (${law.reason}).`);
+      out.push(`${law.task} / ${law.distribution}: no law fitted (${law.reason})${law.perfect ? `; ${law.perfect} point(s) with a perfect score left out` : ''}.`);
       continue;
     }
     const [lo, hi] = law.fit.ci.alpha;
     const verdict = hi < 0 ? 'error falls with compute' : lo > 0 ? 'error RISES with compute' : 'no clear trend with compute (the interval on α includes 0)';
-    out.push(`${law.task} / ${law.distribution}: ${verdict}: α = ${fmt(law.fit.alpha)} (${Math.round(law.fit.ci.level * 100)}% CI ${fmt(lo)} to ${fmt(hi)}), β = ${fmt(law.fit.beta)}, r² = ${fmt(law.fit.r2, 2)}, ${law.n} points.`);
+    out.push(`${law.task} / ${law.distribution}: ${verdict}: α = ${fmt(law.fit.alpha)} (${Math.round(law.fit.ci.level * 100)}% CI ${fmt(lo)} to ${fmt(hi)}), β = ${fmt(law.fit.beta)}, r² = ${fmt(law.fit.r2, 2)}, ${law.n} points${law.perfect ? ` (${law.perfect} with a perfect score left out)` : ''}.`);
   }
   if (distributions.length >= 2) {
     for (const task of unique(laws.map((l) => l.task))) {
@@ -244,7 +252,8 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
 
   const plots: Report['plots'] = [];
   for (const task of tasks) {
-    plots.push(computePlot(task, records, laws, distributions, models));
+    const c = computePlot(task, records, laws, distributions, models);
+    if (c) plots.push(c);
     for (const dist of distributions) {
       const p = samplesPlot(task, dist, records, models);
       if (p) plots.push(p);
