@@ -16,6 +16,8 @@ import { loadCheckpoint } from '../lib/train/load.js';
 import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
 import { writeSafetensors, type TensorRecord } from '../lib/train/safetensors.js';
+import { Tensor } from '../lib/tensor.js';
+import { finiteDiff, relErr } from './_helpers/numeric.js';
 
 const tokenizer = defaultSyntheticTokenizer();
 const microJson = {
@@ -83,6 +85,27 @@ test('finetuneLoss: value and gradient wrt the image features match float64 fini
   // Accuracy bookkeeping: `correct` counts rows whose argmax is the label.
   const perfect = finetuneLoss(Float32Array.from(labels.flatMap((y) => Array.from(head.data.subarray(y * d, (y + 1) * d)))), n, labels, head, scale);
   t.is(perfect.correct, n);
+});
+
+test('the fine-tuning loss back through the image tower: parameter gradients match finite differences', async (t) => {
+  const model = createModel(micro, { seed: 5 });
+  const data = syntheticTaskImages('colour', { imageSize: 16, n: 8, seed: 4 });
+  const head = l2Normalize(featureMatrix(Float32Array.from(seededNormal(8 * 16, 9)), 8, 16));
+  const images = Tensor.from(data.pixels, [data.n, 3, 16, 16]);
+  const loss = () => finetuneLoss(model.visual.forward(images).view() as Float32Array, data.n, data.labels, head, 20);
+  model.visual.zeroGrad();
+  const r = loss();
+  using dfeat = Tensor.from(r.grad, [data.n, 16]);
+  model.visual.backward(dfeat);
+  for (const p of [model.visual.proj, model.visual.conv1, model.visual.classEmbedding]) {
+    const analytic = new Float32Array(p.grad.view() as Float32Array);
+    const { idx, grad } = finiteDiff(() => loss().loss, p.data, 6, 1e-2);
+    const err = relErr(grad, idx.map((i) => analytic[i]));
+    t.log(`${p.name}: relative error ${err.toExponential(2)} over ${idx.length} entries`);
+    t.true(err < 2e-3, `${p.name}: ${err}`);
+  }
+  images.dispose();
+  model.dispose();
 });
 
 test('finetuneLoss: bad input', (t) => {
