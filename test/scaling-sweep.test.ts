@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -190,5 +190,21 @@ test('the report copes with perfect scores from real sweeps (E = 0 is left out o
   t.is(acc5.perfect, 5);
   t.false(report.plots.some((p) => p.file.includes('acc5')), 'no plot of a task whose every score is perfect');
   t.regex(report.markdown, /recall@10 \/ precise: .*3 points \(2 with a perfect score left out\)/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.serial('with --workers 2 points train in parallel child processes and land in the same results.jsonl', async (t) => {
+  const dir = tempDir('sweep-workers');
+  const gridFile = join(dir, 'grid.test.json');
+  writeFileSync(gridFile, JSON.stringify({ ...microGrid, name: 'test-workers', models: ['micro'] }));
+  const out = join(dir, 'sweep');
+  const progress: string[] = [];
+  const summary = await runSweep({ grid: loadSweepGrid(gridFile), out, workers: 2, progress: { write: (s: string) => progress.push(s) } });
+  t.is(summary.trained, 2);
+  const { records } = readResults(join(out, 'results.jsonl'));
+  t.is(records.length, 2);
+  t.deepEqual(records.map((r) => r.samples_seen).sort((a, b) => a - b), [32, 64]);
+  for (const r of records) t.is(r.threads, Math.max(1, Math.floor(cpus().length / 2)), 'the cores are shared between the 2 workers');
+  t.regex(progress.join(''), /on 2 workers/);
   rmSync(dir, { recursive: true, force: true });
 });

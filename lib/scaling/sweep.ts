@@ -143,6 +143,7 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
   const resumedFrom = (await findLatestCheckpoint(runDir))?.step ?? 0;
   const wallBefore = previousWall(runDir);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const saveWall = () => writeBytesAtomic(join(runDir, 'wall.json'), JSON.stringify({ seconds: wallBefore + (performance.now() - t0) / 1000 }) + '\n');
 
   const trainer = new Trainer({
@@ -207,6 +208,8 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
       epochs: trainer.samplesSeen / point.data_size,
       final_loss: Number.isFinite(lastLoss) ? lastLoss : null,
       train_s: trainSeconds,
+      // CPU seconds of this process for the point (all threads): a load-independent cost, unlike wall_s
+      cpu_s: cpuSeconds(process.cpuUsage(cpu0)),
       eval_s: evalSeconds,
       resumed_from_step: resumedFrom,
       device: options.device ?? 'cpu',
@@ -219,6 +222,10 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
   } finally {
     trainer.dispose();
   }
+}
+
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
 }
 
 /** Scores where higher is better in [0, 1] (accuracies, recalls) are the record's metrics; ranks and counts are details. */
