@@ -116,6 +116,7 @@ test.serial('resume through the command is exact: 4 steps, stop, resume 4 equals
   const straight = await runTrain([...common, '--out', f('straight')]);
   const first = await runTrain([...common, '--out', f('halves'), '--stop-after-steps', '4']);
   t.is(first.steps, 4);
+  t.false(first.finished);
   t.true(existsSync(f('halves/checkpoint-4.safetensors')));
   await t.throwsAsync(runTrain([...common, '--out', f('halves')]), { instanceOf: UsageError, message: /already holds a checkpoint \(step 4\); pass --resume/ });
   const second = await runTrain([...common, '--out', f('halves'), '--resume']);
@@ -127,6 +128,17 @@ test.serial('resume through the command is exact: 4 steps, stop, resume 4 equals
   for (const [k, v] of a) t.deepEqual(b.get(k), v, k);
   const log = readFileSync(f('halves/log.jsonl'), 'utf8').trim().split('\n');
   t.is(log.length, 8, 'the resumed run appends to log.jsonl');
+});
+
+test.serial('an abort (Ctrl-C) stops after the current step and leaves a checkpoint to resume from', async (t) => {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 400);
+  const r = await runTrain(['--model', microPath, '--data', 'synthetic:size=100', '--batch-size', '8', '--samples', '8000000', '--out', f('aborted')], { signal: controller.signal });
+  t.true(r.interrupted);
+  t.false(r.finished);
+  t.true(r.steps > 0 && r.steps < 1_000_000, `stopped at step ${r.steps}`);
+  t.is(r.checkpoint, join(f('aborted'), `checkpoint-${r.steps}.safetensors`));
+  t.true(existsSync(r.checkpoint!));
 });
 
 test.serial('the webdataset source resumes at the exact source sample, past a corrupt image', async (t) => {
@@ -213,7 +225,7 @@ test('exit codes: 0 done (JSON lines with --json), 1 error, 2 usage', async (t) 
   t.is(ok.code, 0, ok.stderr);
   const lines = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.deepEqual(lines.map((l) => l.step ?? 'summary'), [1, 2, 'summary']);
-  t.like(lines[2], { done: true, steps: 2, samples: 16 });
+  t.like(lines[2], { summary: true, finished: true, interrupted: false, steps: 2, samples: 16 });
   t.regex(ok.stderr, /step 1 {2}samples 8\/16/, 'human lines go to stderr with --json');
   t.is(err.code, 1);
   t.regex(err.stderr, /device 'cuda:0' is not available/);

@@ -131,11 +131,31 @@ async function savedDataDescription(dir: string): Promise<unknown> {
   return doc.state?.dataPosition?.data;
 }
 
+/**
+ * The same data, with a turn of the event loop before each batch: a synthetic batch resolves
+ * without one, and without it a signal (Ctrl-C) would wait for the whole run to end.
+ */
+function yieldingEachBatch(data: TrainingData): TrainingData {
+  return {
+    imageSize: data.imageSize,
+    contextLength: data.contextLength,
+    vocabSize: data.vocabSize,
+    async batch(position, size) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return data.batch(position, size);
+    },
+    describe: () => data.describe(),
+  };
+}
+
 export interface TrainResult {
   steps: number;
   samples: number;
   loss: number | null;
   seconds: number;
+  /** The run reached --samples (false after --stop-after-steps or Ctrl-C). */
+  finished: boolean;
+  /** Stopped early by Ctrl-C (or the abort signal). */
   interrupted: boolean;
   checkpoint: string | null;
   skipped_samples?: Record<string, number>;
@@ -257,7 +277,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
 
   const options: TrainerOptions = {
     model: modelName,
-    data,
+    data: yieldingEachBatch(data),
     batchSize,
     samples,
     seed,
@@ -311,7 +331,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       samples: trainer.samplesSeen,
       loss: typeof last?.loss === 'number' && Number.isFinite(last.loss) ? last.loss : null,
       seconds: (performance.now() - t0) / 1000,
-      interrupted,
+      finished: trainer.step === trainer.totalSteps,
+      interrupted: interrupted && trainer.step < trainer.totalSteps,
       checkpoint: values.out && trainer.step > 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
       ...(shards ? { skipped_samples: shards.skipped.toJSON() } : {}),
       ...(lastEval ? { eval: lastEval } : {}),
@@ -342,10 +363,10 @@ export const command: Command = {
     try {
       const r = await runTrain(argv, { console: human, jsonl: json ? [process.stdout] : [], signal: controller.signal });
       if (json) {
-        process.stdout.write(`${JSON.stringify({ done: !r.interrupted, ...r })}\n`);
+        process.stdout.write(`${JSON.stringify({ summary: true, ...r })}\n`);
       } else {
         const parts = [
-          `${r.interrupted ? 'interrupted' : 'done'}: ${r.steps} steps, ${r.samples} samples in ${r.seconds.toFixed(1)} s`,
+          `${r.finished ? 'done' : r.interrupted ? 'interrupted' : 'stopped'}: ${r.steps} steps, ${r.samples} samples in ${r.seconds.toFixed(1)} s${r.finished ? '' : ' (continue with --resume)'}`,
           r.loss !== null ? `final loss ${r.loss.toFixed(4)}` : '',
           r.checkpoint ? `weights ${r.checkpoint}` : '',
           r.skipped_samples && Object.keys(r.skipped_samples).length ? `skipped ${JSON.stringify(r.skipped_samples)}` : '',
