@@ -11,6 +11,14 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
       "libraries": ["-ldl", "-lpthread"],
+      "conditions": [
+        ["OS!='win' and '<!(node native/tools/find_mpi.cjs found)'=='true'", {
+          "sources": ["<!@(node native/tools/find_mpi.cjs sources)"],
+          "include_dirs": ["<!@(node native/tools/find_mpi.cjs include_dirs)"],
+          "libraries": ["<!@(node native/tools/find_mpi.cjs libraries)"],
+          "defines": ["CLIPSCALE_WITH_MPI"]
+        }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

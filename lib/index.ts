@@ -38,3 +38,7 @@ export { fitPowerLaw } from './scaling/fit.js';
 export { bootstrapFit, predictWithInterval } from './scaling/bootstrap.js';
 export { writeReport } from './scaling/report.js';
 export * from './scaling/record.js';
+
+// Distributed
+export * from './dist/index.js';
+export { distributedClipLoss, referenceLocalClipLoss, nativeLocalClipLoss } from './loss/distributed.js';

@@ -2,7 +2,10 @@
 // (OpenCLIP's --accum-freq): features of every micro-batch are computed first, the
 // loss of the whole batch gives each row's feature gradient, then each micro-batch
 // is recomputed and backpropagated with its rows of that gradient.
+import type { Communicator } from '../dist/communicator.js';
 import { ClipLoss } from '../loss/contrastive.js';
+import { distributedClipLoss, nativeLocalClipLoss } from '../loss/distributed.js';
+import * as ops from '../ops.js';
 import type { CLIP } from '../nn/clip.js';
 import { Tensor } from '../tensor.js';
 
@@ -89,6 +92,47 @@ export class StepRunner implements Disposable {
       row += n;
     }
     return r.loss;
+  }
+
+  /**
+   * Data-parallel step on this rank's part of the global batch: features are gathered
+   * from every rank, this rank's rows of the global loss are computed against all
+   * columns, and the gradients that come back (reduce-scatter) are those of the global
+   * loss times the world size, so averaging parameter gradients across ranks (as the
+   * trainer does next) gives exactly the global-batch gradient (OpenCLIP's
+   * --local-loss --gather-with-grad). Returns the global-batch loss.
+   */
+  async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
+    const { model } = this;
+    const n = batch.images.shape[0];
+    const dim = model.config.embed_dim;
+    const fi = model.encodeImage(batch.images);
+    const ft = model.encodeText(batch.ids);
+    const imgN = this.microBuf('ddpImgN', [n, dim]);
+    const txtN = this.microBuf('ddpTxtN', [n, dim]);
+    const imgNorm = this.microBuf('ddpImgNorm', [n]);
+    const txtNorm = this.microBuf('ddpTxtNorm', [n]);
+    ops.l2normalizeForward(fi, imgN, imgNorm);
+    ops.l2normalizeForward(ft, txtN, txtNorm);
+    const scale = (model.logitScale.data.view() as Float32Array)[0];
+    const r = await distributedClipLoss(comm, imgN.view() as Float32Array, txtN.view() as Float32Array, dim, scale, {
+      reduction: 'mean',
+      kernel: nativeLocalClipLoss,
+      globalLoss: true,
+    });
+    (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+    const dImgN = this.microBuf('ddpDImgN', [n, dim]);
+    const dTxtN = this.microBuf('ddpDTxtN', [n, dim]);
+    (dImgN.view() as Float32Array).set(r.dImage);
+    (dTxtN.view() as Float32Array).set(r.dText);
+    const dfi = this.microBuf('ddpDfi', [n, dim]);
+    const dft = this.microBuf('ddpDft', [n, dim]);
+    ops.l2normalizeBackward(dImgN, imgN, imgNorm, dfi);
+    ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dft);
+    // The towers' activations are still those of this batch: backward needs no recompute.
+    model.visual.backward(dfi);
+    model.text.backward(dft);
+    return r.globalLoss ?? NaN;
   }
 
   /** The batch loss without gradients. */

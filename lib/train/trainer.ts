@@ -4,6 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import type { Communicator } from '../dist/communicator.js';
+import { allReduceTensors, broadcastTensors } from '../dist/tensors.js';
 import { native } from '../native.js';
 import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
 import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';
@@ -74,6 +76,13 @@ export interface TrainerOptions {
   jsonl?: TextSink[];
   /** Stop after this many steps of this call (to test resume); the schedule still spans the whole run. */
   stopAfterSteps?: number;
+  /**
+   * Data parallelism: this rank's communicator (see lib/dist). `batchSize` is per rank, as in
+   * OpenCLIP; the global batch is batchSize × world size, each rank reading its slice of it.
+   * Parameters are broadcast from rank 0 at the start, gradients averaged every step, and
+   * only rank 0 writes checkpoints and logs.
+   */
+  comm?: Communicator;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -89,7 +98,12 @@ export class Trainer implements Disposable {
   readonly totalSteps: number;
   readonly schedule: LrScheduleConfig;
   step = 0;
+  /** Samples seen by all ranks together. */
   samplesSeen = 0;
+  readonly world: number;
+  readonly rank: number;
+  /** Samples per optimizer step over all ranks. */
+  readonly globalBatch: number;
   skippedSteps = 0;
   private readonly runner: StepRunner;
   private readonly lrAt: (step: number) => number;
@@ -121,7 +135,12 @@ export class Trainer implements Disposable {
     if (o.beta2 !== undefined) hyper.beta2 = o.beta2;
     if (o.eps !== undefined) hyper.eps = o.eps;
     this.optimizer = new AdamW(this.model.parameters(), hyper);
-    this.totalSteps = Math.ceil(o.samples / o.batchSize);
+    const world = o.comm?.size ?? 1;
+    if (world > 1 && o.accumFreq > 1) throw new Error('Trainer: gradient accumulation (accumFreq > 1) is not supported together with data parallelism yet');
+    this.world = world;
+    this.rank = o.comm?.rank ?? 0;
+    this.globalBatch = o.batchSize * world;
+    this.totalSteps = Math.ceil(o.samples / this.globalBatch);
     this.schedule = {
       name: o.schedule ?? 'cosine',
       baseLr: this.optimizer.hyper.lr,
@@ -143,7 +162,7 @@ export class Trainer implements Disposable {
       schedule: this.schedule as unknown as JsonValue,
       dataPosition: { samples: this.samplesSeen, data: o.data.describe() },
       rng: null,
-      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq },
+      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq },
       precision: o.precision ?? 'fp32',
       extra: { skippedSteps: this.skippedSteps, adamStep: this.optimizer.step },
     };
@@ -152,7 +171,7 @@ export class Trainer implements Disposable {
   /** Saves a checkpoint of the current state in `out`. */
   async save(): Promise<void> {
     const out = this.options.out;
-    if (!out) return;
+    if (!out || this.rank !== 0) return;
     const weights: Record<string, TensorRecord> = {};
     const m: Record<string, TensorRecord> = {};
     const v: Record<string, TensorRecord> = {};
@@ -206,15 +225,22 @@ export class Trainer implements Disposable {
   /** Trains to the end (or `stopAfterSteps`), yielding a record at each log step. */
   async *run(): AsyncGenerator<TrainLogRecord> {
     const o = this.options;
-    const jsonl: TextSink[] = [...(o.jsonl ?? [])];
+    const lead = this.rank === 0;
+    const jsonl: TextSink[] = lead ? [...(o.jsonl ?? [])] : [];
     let logFile: JsonLinesFile | null = null;
     if (o.out) {
-      await mkdir(o.out, { recursive: true });
+      if (lead) await mkdir(o.out, { recursive: true });
       if (o.resume) await this.restore();
-      logFile = await JsonLinesFile.open(join(o.out, 'log.jsonl'), { append: o.resume ?? false });
-      jsonl.push(logFile);
+      if (lead) {
+        logFile = await JsonLinesFile.open(join(o.out, 'log.jsonl'), { append: o.resume ?? false });
+        jsonl.push(logFile);
+      }
     }
-    const logger = new TrainingLogger({ totalSamples: this.totalSteps * o.batchSize, startSamples: this.samplesSeen, console: o.console ?? null, jsonl });
+    if (o.comm && this.world > 1) {
+      // Every rank starts from rank 0's parameters and optimizer state.
+      await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
+    }
+    const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
     const previousEmulation = native.bf16Emulation();
     native.setBf16Emulation((o.precision ?? 'fp32') === 'bf16');
     const logitScale = this.model.logitScale.values();
@@ -231,12 +257,19 @@ export class Trainer implements Disposable {
       while (this.step < this.totalSteps) {
         if (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) break;
         const t0 = performance.now();
-        const host = await o.data.batch(this.samplesSeen, o.batchSize);
+        // This rank's slice of the global batch at the global position.
+        const host = await o.data.batch(this.samplesSeen + this.rank * o.batchSize, o.batchSize);
         const batches = this.toBatches(host);
         const t1 = performance.now();
         const lr = this.lrAt(this.step);
         this.model.zeroGrad();
-        const loss = this.runner.forwardBackward(batches);
+        let loss: number;
+        if (o.comm && this.world > 1) {
+          loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
+          await allReduceTensors(o.comm, grads, 'mean');
+        } else {
+          loss = this.runner.forwardBackward(batches);
+        }
         for (const b of batches) {
           b.images.dispose();
           b.ids.dispose();
@@ -263,8 +296,8 @@ export class Trainer implements Disposable {
         lastLoss = loss;
         this.step++;
         stepsThisCall++;
-        this.samplesSeen += o.batchSize;
-        windowSamples += o.batchSize;
+        this.samplesSeen += this.globalBatch;
+        windowSamples += this.globalBatch;
         const t2 = performance.now();
         dataTime += (t1 - t0) / 1000;
         stepTime += (t2 - t1) / 1000;
@@ -272,12 +305,12 @@ export class Trainer implements Disposable {
         const last = this.step === this.totalSteps;
         const record: Record<string, number | string | boolean | null> = {};
         if (this.samplesSeen >= nextEval || (last && o.evaluate)) {
-          if (o.evaluate) Object.assign(record, await o.evaluate(this.model));
+          if (o.evaluate && lead) Object.assign(record, await o.evaluate(this.model));
           nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
         }
         if (this.step % o.logEvery === 0 || last || Object.keys(record).length) {
           const elapsed = (performance.now() - windowStart) / 1000;
-          const steps = Math.max(1, windowSamples / o.batchSize);
+          const steps = Math.max(1, windowSamples / this.globalBatch);
           const rec: TrainLogRecord = {
             step: this.step,
             samples: this.samplesSeen,
