@@ -48,12 +48,13 @@ const r = await syntheticRetrievalEval(model, tokenizer, { imageSize: 32, n: 100
 emit({ event: 'retrieval', images: 1000, captions_per_image: 5, ...r });
 
 if (values.finetune) {
-  for (const task of ['colour', 'shape'] as const) {
+  const ft = { steps: 300, batchSize: 64, lr: 1e-3, warmup: 20 };
+  for (const task of ZERO_SHOT_TASKS) {
     const snapshot = model.stateDict();
-    const train = syntheticTaskImages(task, { imageSize: 32, n: 2048, seed: 2 });
+    const train = syntheticTaskImages(task, { imageSize: 32, n: 4096, seed: 2 });
     const test = syntheticTaskImages(task, { imageSize: 32, n: 1024, seed: 1 });
-    const res = await finetune(model, { train, test, ...train.prompts!, tokenizer, steps: 200, batchSize: 64, lr: 1e-4, warmup: 20 });
-    emit({ event: 'finetune', task, before_acc1: res.before.acc1, after_acc1: res.after.acc1, steps: 200, batch_size: 64, lr: 1e-4, seconds: res.seconds });
+    const res = await finetune(model, { train, test, ...train.prompts!, tokenizer, ...ft });
+    emit({ event: 'finetune', task, before_acc1: res.before.acc1, after_acc1: res.after.acc1, ...ft, train_images: train.n, scale: res.scale, seconds: res.seconds });
     model.loadStateDict(snapshot);
   }
 }
