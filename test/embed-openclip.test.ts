@@ -21,7 +21,7 @@ import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { transformImage } from '../lib/data/transforms.js';
 import { readNpy, writeNpy } from '../lib/eval/npy.js';
 import { loadCheckpoint } from '../lib/train/load.js';
-import { bf16BitsFromF32, f32FromBf16Bits, writeSafetensors, type TensorRecord } from '../lib/train/safetensors.js';
+import { bf16BitsFromF32, f16BitsFromF32, f32FromBf16Bits, f32FromF16Bits, writeSafetensors, type TensorRecord } from '../lib/train/safetensors.js';
 import { randn, relErr } from './_helpers/numeric.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-embed-'));
@@ -112,8 +112,10 @@ async function saveWeights(path: string, w: Weights, dtype: 'F32' | 'BF16' | 'F1
   await writeSafetensors(path, records, { format: 'pt' });
 }
 
-function roundedToBf16(w: Weights): Weights {
-  return new Map([...w].map(([k, { shape, data }]) => [k, { shape, data: Float32Array.from(data, (x) => f32FromBf16Bits(bf16BitsFromF32(x))) }]));
+/** The weights as a BF16 or F16 file holds them. */
+function rounded(w: Weights, dtype: 'BF16' | 'F16'): Weights {
+  const round = dtype === 'BF16' ? (x: number) => f32FromBf16Bits(bf16BitsFromF32(x)) : (x: number) => f32FromF16Bits(f16BitsFromF32(x));
+  return new Map([...w].map(([k, { shape, data }]) => [k, { shape, data: Float32Array.from(data, round) }]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,18 +369,23 @@ test('the activation matters: QuickGELU weights embedded as GELU miss the refere
   t.true(e > 1e-3, `GELU vs QuickGELU should differ, got ${e}`);
 });
 
-test('BF16 weights, a DDP "module." prefix and an old attn_mask buffer load and match the reference on the rounded weights', async (t) => {
-  const cfg = microConfig(false);
-  const w = openClipWeights(cfg, 300);
-  const mask = new Float32Array(64).map((_, i) => (i % 8 > Math.floor(i / 8) ? -Infinity : 0));
-  await saveWeights(f('bf16.safetensors'), w, 'BF16', 'module.', { 'module.attn_mask': { dtype: 'F32', shape: [8, 8], data: mask } });
-  const r = await embed(['--model', writeConfig(cfg, 'bf16'), '--weights', f('bf16.safetensors'), '--pixels', f('pixels.npy'), '--tokens', f('tokens.npy'), '--out', f('out-bf16')]);
-  const wr = roundedToBf16(w);
-  const eImg = worstRowErr(r.image!, referenceEncodeImage(cfg, wr, pixels, nImages), cfg.embed_dim);
-  const eTxt = worstRowErr(r.text!, referenceEncodeText(cfg, wr, tokens32, tokenRows.length), cfg.embed_dim);
-  t.log(`BF16 weights: image ${eImg.toExponential(2)}, text ${eTxt.toExponential(2)}`);
-  t.true(eImg <= 1e-4 && eTxt <= 1e-4);
-});
+for (const dtype of ['BF16', 'F16'] as const) {
+  test(`${dtype} weights, a DDP "module." prefix and an old attn_mask buffer load and match the reference on the rounded weights`, async (t) => {
+    const cfg = microConfig(false);
+    const w = openClipWeights(cfg, 300);
+    const mask = new Float32Array(64).map((_, i) => (i % 8 > Math.floor(i / 8) ? -Infinity : 0));
+    const file = f(`${dtype}.safetensors`);
+    await saveWeights(file, w, dtype, 'module.', { 'module.attn_mask': { dtype: 'F32', shape: [8, 8], data: mask } });
+    const r = await embed(['--model', writeConfig(cfg, dtype), '--weights', file, '--pixels', f('pixels.npy'), '--tokens', f('tokens.npy'), '--out', f(`out-${dtype}`)]);
+    const wr = rounded(w, dtype);
+    const eImg = worstRowErr(r.image!, referenceEncodeImage(cfg, wr, pixels, nImages), cfg.embed_dim);
+    const eTxt = worstRowErr(r.text!, referenceEncodeText(cfg, wr, tokens32, tokenRows.length), cfg.embed_dim);
+    t.log(`${dtype} weights: image ${eImg.toExponential(2)}, text ${eTxt.toExponential(2)}`);
+    t.true(eImg <= 1e-4 && eTxt <= 1e-4);
+    // And the rounding is visible: against the unrounded weights the features differ.
+    t.true(worstRowErr(r.image!, referenceEncodeImage(cfg, w, pixels, nImages), cfg.embed_dim) > 10 * eImg);
+  });
+}
 
 test('weights that do not fit the config are refused with every fault named', async (t) => {
   const cfg = microConfig(false);
