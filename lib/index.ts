@@ -15,6 +15,8 @@ export { Module, Parameter } from './nn/module.js';
 export { Trainer, type TrainerOptions, type Precision } from './train/trainer.js';
 export { SyntheticData, type TrainingData, type HostBatch } from './train/sources.js';
 export { StepRunner } from './train/step.js';
+export { loadCheckpoint, loadWeightsInto, type LoadCheckpointOptions } from './train/load.js';
+export { WebDatasetData, type WebDatasetDataOptions } from './train/webdataset_source.js';
 export { ClipLoss } from './loss/contrastive.js';
 export { AdamW } from './optim/adamw.js';
 export * from './optim/schedules.js';

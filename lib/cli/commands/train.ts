@@ -11,6 +11,8 @@ import { Tokenizer } from '../../data/tokenizer.js';
 import { evaluateSynthetic } from '../../eval/synthetic_suite.js';
 import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs, loadModelConfig, type NamedClipConfig } from '../../nn/config.js';
+import { createCommunicator } from '../../dist/create.js';
+import { readDistEnvironment } from '../../dist/environment.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../../optim/schedules.js';
 import { findLatestCheckpoint } from '../../train/checkpoint.js';
@@ -309,6 +311,11 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
+  // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism.
+  const dist = readDistEnvironment();
+  const comm = dist.worldSize > 1 ? await createCommunicator() : undefined;
+  if (comm) options.comm = comm;
+
   const t0 = performance.now();
   const trainer = new Trainer(options);
   let interrupted = false;
@@ -342,6 +349,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     io.signal?.removeEventListener('abort', stop);
     await shards?.close();
     trainer.dispose();
+    await comm?.close();
   }
 }
 
