@@ -255,6 +255,9 @@ export class Trainer implements Disposable {
     let lastLoss = NaN;
     try {
       while (this.step < this.totalSteps) {
+        // One turn of the event loop a step, so signals and timers are served even when
+        // batches are ready at once (synthetic data).
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) break;
         const t0 = performance.now();
         // This rank's slice of the global batch at the global position.
