@@ -2,13 +2,14 @@
 // machine, in the same run: 1024³ and CLIP-sized linear layers. Prints one JSON line per
 // shape with both GFLOP/s and ours/numpy.
 //
-//   node --import=tsx benchmarks/gemm.ts [--rounds 3] [--repeat 10] [--save]
+//   node --import=tsx benchmarks/gemm.ts [--rounds 3] [--repeat 10] [--kernel avx2] [--save]
 //
 // Each round runs numpy (a child python3, median of `repeat` timed runs after warm-up)
 // and then ours (the same), alternating, so both see the same machine load; the best
 // round of each side is reported (other processes only ever slow a round down), with
 // every round's figure kept. Both use the same number of threads. --save also writes the
-// lines to benchmarks/results/cpu-gemm-<cpu>-<cores>c.jsonl.
+// lines to benchmarks/results/cpu-gemm-<cpu>-<cores>c[-<kernel>].jsonl (the kernel is
+// named when --kernel forces a narrower one, e.g. to see what AVX2-only CPUs get).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -78,8 +79,9 @@ const round2 = (x: number) => Number(x.toFixed(2));
 
 function main() {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string' }, repeat: { type: 'string' }, save: { type: 'boolean' } },
+    options: { rounds: { type: 'string' }, repeat: { type: 'string' }, kernel: { type: 'string' }, save: { type: 'boolean' } },
   });
+  if (values.kernel) native.setGemmKernel(values.kernel as 'avx512' | 'avx2' | 'portable' | 'best');
   const rounds = Number(values.rounds ?? 3);
   const repeat = Number(values.repeat ?? 10);
   const warmup = 3;
@@ -128,7 +130,7 @@ function main() {
   }
 
   if (values.save) {
-    const slug = `${cpu}-${cores}c`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+    const slug = `${cpu}-${cores}c${values.kernel ? `-${values.kernel}` : ''}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
     const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `cpu-gemm-${slug}.jsonl`);
