@@ -1,8 +1,9 @@
 // Blocked, packed, threaded SGEMM (BLIS-style loop nest around one register-tiled
 // micro-kernel chosen for this CPU at run time).
 //
-//   op(B) is packed once, per KC block of k, into NR-wide panels shared by every thread;
-//   then threads take work items (MC rows × a chunk of columns) from a shared counter:
+//   op(B) is packed once, per KC block of k, into NR-wide panels shared by every thread
+//   (by whichever thread first needs a panel); threads take work items (a block of at
+//   most MC rows × a chunk of columns) from a shared counter:
 //     for each KC block of k:            (C accumulates across blocks: beta, then 1)
 //       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
 //       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
@@ -16,7 +17,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -88,8 +91,7 @@ const KernelSpec& active_kernel() {
 
 constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B panel (KC×NR) in L1/L2
 constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
-constexpr double kThreadFlops = 3e6;  // below this many flops one thread is faster than waking the pool
-constexpr int64_t kPackGrain = 1 << 16;  // floats of B one packing task copies at least
+constexpr double kThreadFlops = 2e7;  // below this (~0.2 ms on one core) waking the pool costs more than it saves
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -114,6 +116,25 @@ class Scratch {
   size_t n_ = 0;
 };
 thread_local Scratch t_packed_a, t_packed_b;
+
+// Per-call state of each packed B panel, reset to empty by get().
+enum : int32_t { kPanelEmpty = 0, kPanelPacking = 1, kPanelReady = 2 };
+class PanelStates {
+ public:
+  std::atomic<int32_t>* get(size_t count) {
+    if (count > n_) {
+      states_.reset(new std::atomic<int32_t>[count]);
+      n_ = count;
+    }
+    for (size_t i = 0; i < count; i++) states_[i].store(kPanelEmpty, std::memory_order_relaxed);
+    return states_.get();
+  }
+
+ private:
+  std::unique_ptr<std::atomic<int32_t>[]> states_;
+  size_t n_ = 0;
+};
+thread_local PanelStates t_panel_state;
 
 struct Problem {
   bool ta, tb;
@@ -204,46 +225,60 @@ void gemm_run(const Problem& p, int nt) {
 
   if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
 
-  // Work items: a block of MC rows × a chunk of column panels, each through every k-block,
+  // Work items: a block of rows × a chunk of column panels, each through every k-block,
   // so items are independent and threads take them from a shared counter (a thread the
-  // OS preempts just takes fewer). Columns are chunked only to make enough items to
-  // balance; an item packs its own A block, so narrower chunks repack A more often.
-  const int64_t mblocks = ceil_div(mpanels, mc_panels);
-  int64_t chunk_panels = npanels;
-  while (nt > 1 && mblocks * ceil_div(npanels, chunk_panels) < 4 * nt && chunk_panels >= 8)
-    chunk_panels = ceil_div(chunk_panels, 2);
-  const int64_t nchunks = ceil_div(npanels, chunk_panels);
+  // OS preempts just takes fewer). Rows come in blocks of at most MC; with threads, the
+  // longer side of the items is halved until there are enough items to balance.
+  int64_t mblocks = ceil_div(mpanels, mc_panels), nchunks = 1;
+  while (nt > 1 && mblocks * nchunks < 4 * nt) {
+    const int64_t rows = ceil_div(mpanels, mblocks) * mr, cols = ceil_div(npanels, nchunks) * nr;
+    if (rows >= cols && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
+    else if (nchunks < npanels) nchunks = std::min(npanels, 2 * nchunks);
+    else if (mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
+    else break;
+  }
+  const int64_t block_panels = ceil_div(mpanels, mblocks), chunk_panels = ceil_div(npanels, nchunks);
+  mblocks = ceil_div(mpanels, block_panels);
+  nchunks = ceil_div(npanels, chunk_panels);
   const int64_t items = mblocks * nchunks;
   nt = static_cast<int>(std::min<int64_t>(nt, items));
 
   // Packed B: k-block kb holds npanels panels of kc×NR, starting at row k0 of n_pad columns.
+  // Each panel is packed by the first thread to need it (the others wait for that one
+  // panel), so packing is shared without a second wake-up of the pool or a barrier,
+  // and it stays correct when a nested parallel_run runs the threads one after another.
   float* packed_b = t_packed_b.get(static_cast<size_t>(p.K * n_pad));
-  const int64_t b_tasks = nkb * npanels;
-  const int64_t b_grain = std::max<int64_t>(1, kPackGrain / (kc_max * nr));
-  for_range(nt, b_tasks, b_grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t kb = t / npanels, jp = t % npanels;
-      const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-      pack_b_panel(p, ks, k0, kc, jp * nr, packed_b + k0 * n_pad + jp * nr * kc);
+  std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(nkb * npanels));
+  auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
+    const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
+    float* panel = packed_b + k0 * n_pad + jp * nr * kc;
+    std::atomic<int32_t>& state = b_state[kb * npanels + jp];
+    if (state.load(std::memory_order_acquire) == kPanelReady) return panel;
+    int32_t expected = kPanelEmpty;
+    if (state.compare_exchange_strong(expected, kPanelPacking, std::memory_order_acq_rel)) {
+      pack_b_panel(p, ks, k0, kc, jp * nr, panel);
+      state.store(kPanelReady, std::memory_order_release);
+    } else {
+      while (state.load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
     }
-  });
+    return panel;
+  };
 
   std::atomic<int64_t> next_item{0};
   auto work = [&](int, int) {
-    float* packed_a = t_packed_a.get(static_cast<size_t>(mc_panels * mr * kc_max));
+    float* packed_a = t_packed_a.get(static_cast<size_t>(block_panels * mr * kc_max));
     alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
     for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
       // Consecutive items share a column chunk, so its B panels stay in cache.
-      const int64_t chunk = item / mblocks, mb = (item % mblocks) * mc_panels;
-      const int64_t me = std::min(mpanels, mb + mc_panels);
+      const int64_t chunk = item / mblocks, mb = (item % mblocks) * block_panels;
+      const int64_t me = std::min(mpanels, mb + block_panels);
       const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
       for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
-        const float* bblock = packed_b + k0 * n_pad;
         for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
-          const float* bp = bblock + jp * nr * kc;
+          const float* bp = packed_b_panel(kb, jp);
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
           for (int64_t ip = mb; ip < me; ip++) {
             const float* ap = packed_a + (ip - mb) * mr * kc;
