@@ -244,28 +244,40 @@ void gemm_run(const Problem& p, int nt) {
   nt = static_cast<int>(std::min<int64_t>(nt, items));
 
   // Packed B: k-block kb holds npanels panels of kc×NR, starting at row k0 of n_pad columns.
-  // Each panel is packed by the first thread to need it (the others wait for that one
-  // panel), so packing is shared without a second wake-up of the pool or a barrier,
-  // and it stays correct when a nested parallel_run runs the threads one after another.
+  // Inside the one parallel region, threads first take panels to pack from a counter, then
+  // work items; an item that reaches a panel another thread is still packing waits for that
+  // panel only. So packing is shared with no second wake-up of the pool and no barrier, and
+  // it stays correct when a nested parallel_run runs the threads one after another.
   float* packed_b = t_packed_b.get(static_cast<size_t>(p.K * n_pad));
-  std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(nkb * npanels));
-  auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
+  const int64_t b_panels = nkb * npanels;
+  std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(b_panels));
+  std::atomic<int64_t> next_panel{0};
+  auto b_panel_at = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-    float* panel = packed_b + k0 * n_pad + jp * nr * kc;
-    std::atomic<int32_t>& state = b_state[kb * npanels + jp];
-    if (state.load(std::memory_order_acquire) == kPanelReady) return panel;
+    return packed_b + k0 * n_pad + jp * nr * kc;
+  };
+  // Packs panel t = kb·npanels + jp unless another thread has claimed it; true if ready.
+  auto try_pack = [&](int64_t t) {
+    std::atomic<int32_t>& state = b_state[t];
     int32_t expected = kPanelEmpty;
-    if (state.compare_exchange_strong(expected, kPanelPacking, std::memory_order_acq_rel)) {
-      pack_b_panel(p, ks, k0, kc, jp * nr, panel);
-      state.store(kPanelReady, std::memory_order_release);
-    } else {
-      while (state.load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
-    }
-    return panel;
+    if (!state.compare_exchange_strong(expected, kPanelPacking, std::memory_order_acq_rel))
+      return expected == kPanelReady;
+    const int64_t kb = t / npanels, jp = t % npanels;
+    const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
+    pack_b_panel(p, ks, k0, kc, jp * nr, b_panel_at(kb, jp));
+    state.store(kPanelReady, std::memory_order_release);
+    return true;
+  };
+  auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
+    const int64_t t = kb * npanels + jp;
+    if (b_state[t].load(std::memory_order_acquire) != kPanelReady && !try_pack(t))
+      while (b_state[t].load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
+    return b_panel_at(kb, jp);
   };
 
   std::atomic<int64_t> next_item{0};
   auto work = [&](int, int) {
+    for (int64_t t; (t = next_panel.fetch_add(1, std::memory_order_relaxed)) < b_panels;) try_pack(t);
     float* packed_a = t_packed_a.get(static_cast<size_t>(block_panels * mr * kc_max));
     alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
     for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
