@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "core/numerics.h"
+#include "cpu/gemm.h"
 #include "core/thread_pool.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -38,6 +39,7 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 #endif
   o.Set("napiVersion", NAPI_VERSION);
   o.Set("cpuBackend", true);
+  o.Set("gemmKernel", cs::cpu::gemm_kernel_name());
   return o;
 }
 CS_BINDING("buildInfo", BuildInfo);
