@@ -1,0 +1,54 @@
+// C ABI of the GEMM group: matmul, linear and patch embedding on the GPU. Each equals
+// the CPU op of the same name (native/cpu/{gemm,linear,patch_embed}.h) with bf16
+// emulation on: operands rounded to bf16 (nearest even), fp32 accumulation on bf16
+// tensor cores, outputs rounded where the CPU rounds them. Shapes, dtypes and aliasing
+// are checked by the addon before the call; these check only what they need to run.
+// All pointers are device pointers on the calling thread's current device (abi.h).
+//
+// Two engines run the GEMMs: cuBLASLt, loaded at run time (libcublasLt.so.13, then
+// .so.12, from $CLIPSCALE_CUBLASLT_PATH, the loader's path or /usr/local/cuda/lib64),
+// and clipscale's own mma.sync kernel. CLIPSCALE_GEMM=own|cublaslt|auto picks one at
+// first use (auto, the default: cuBLASLt when it loads).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// "cublaslt", "own", or "unavailable" (CLIPSCALE_GEMM names an engine that cannot load).
+const char* cs_cuda_gemm_backend_name(void);
+// One line for `clipscale info`: the engine, cuBLASLt's path and version, or why it is not used.
+int cs_cuda_gemm_backend_info(char* buf, int len);
+// "own", "cublaslt" or "auto"; fails (changing nothing) when cuBLASLt is asked for and cannot load.
+int cs_cuda_gemm_set_backend(const char* name);
+
+// Row-major, batched: C[b] = bf16(alpha · op(A[b]) · op(B[b]) + beta · C[b]), b < batch.
+// op(A) is M×K: A [M, lda ≥ K] or, with trans_a, A stored [K, lda ≥ M] (likewise B, K×N:
+// B [K, ldb ≥ N] or, with trans_b, [N, ldb ≥ K]). stride_* are element strides between
+// batch entries (0: one matrix shared by all). beta = 0 does not read C.
+int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+                 int64_t stride_c, int64_t batch);
+
+// y [M, N] = bf16(x [M, K] · wᵀ + bf16(b)), w [N, K], b [N] or null. gelu = 1 applies
+// tanh-GELU before the rounding (cuBLASLt's GELU epilogue; the CPU linear has no GELU).
+int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t K, int64_t N,
+                           int gelu);
+// dx = bf16(dy·w) (overwritten), dw = dyᵀ·x and db = Σ_rows dy in fp32, overwritten or,
+// with accumulate, added to. dx, dw, db may each be null.
+int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                            int64_t M, int64_t K, int64_t N, int accumulate);
+
+// images [B, C, H, W], weight [width, C, P, P], out [B, (H/P)·(W/P), width] (bf16-rounded).
+int cs_cuda_patch_embed_forward(const float* images, const float* weight, float* out, int64_t B, int64_t C, int64_t H,
+                                int64_t W, int64_t P, int64_t width);
+// dweight (fp32; overwritten or accumulated) and dimages (bf16-rounded, overwritten); either may be null.
+int cs_cuda_patch_embed_backward(const float* images, const float* weight, const float* dout, float* dweight,
+                                 float* dimages, int64_t B, int64_t C, int64_t H, int64_t W, int64_t P, int64_t width,
+                                 int accumulate);
+
+#ifdef __cplusplus
+}
+#endif

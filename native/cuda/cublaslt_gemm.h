@@ -1,0 +1,28 @@
+// cuBLASLt, loaded at run time (libcublasLt.so.13, then .so.12), for the bf16 GEMM.
+// Search order: each directory of $CLIPSCALE_CUBLASLT_PATH (colon-separated), then the
+// dynamic loader's own path (LD_LIBRARY_PATH, rpath, ld.so.cache), then the usual
+// CUDA install directories.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace cs::cuda {
+
+// Loads cuBLASLt once; true when it is usable. `why` gets the reason when it is not.
+bool cublaslt_load(std::string* why);
+// The file that was loaded ("" when none) and its version (cublasLtGetVersion, 0 when none).
+std::string cublaslt_loaded_path();
+size_t cublaslt_version();
+
+// Row-major, both operands K-major bf16 ("NT"):
+//   C[b][m][n] = alpha · Σ_k A[b][m][k]·B[b][n][k] + beta · C[b][m][n] (+ bias[n]) (then tanh-GELU)
+// A, B: bf16 with leading dimensions lda, ldb (elements, multiples of 8) and batch strides
+// sa, sb (0 = shared); C: f32, ldc, sc. bias: f32 [N] or null. `stream` is a cudaStream_t.
+// Returns "" on success, else what failed.
+std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, const void* A, int64_t lda,
+                             int64_t sa, const void* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
+                             int64_t sc, int64_t batch, const float* bias, bool gelu, void* workspace,
+                             size_t workspace_bytes);
+
+}  // namespace cs::cuda

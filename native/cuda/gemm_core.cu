@@ -1,0 +1,165 @@
+// The GEMM layer: f32 → K-major bf16 conversion, the choice of engine (cuBLASLt or our
+// own kernel) and the call into it.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "cuda/cublaslt_gemm.h"
+#include "cuda/gemm_core.h"
+#include "cuda/numerics.cuh"
+#include "cuda/runtime.h"
+
+namespace cs_cuda {
+
+namespace {
+
+// 32×32 tiles through shared memory so a transposed read is coalesced as well.
+__global__ void to_kmajor_kernel(const float* __restrict__ src, int64_t src_ld, int64_t src_stride, int transposed,
+                                 int64_t rows, int64_t K, uint16_t* __restrict__ dst, int64_t ld,
+                                 int64_t dst_stride) {
+  __shared__ float tile[32][33];
+  const int64_t b = blockIdx.z;
+  const float* s = src + b * src_stride;
+  uint16_t* d = dst + b * dst_stride;
+  const int tx = threadIdx.x, ty = threadIdx.y;  // 32 × 8
+  const int64_t k0 = static_cast<int64_t>(blockIdx.x) * 32;
+  for (int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32; r0 < rows; r0 += static_cast<int64_t>(gridDim.y) * 32) {
+    if (transposed) {
+      for (int j = ty; j < 32; j += 8) {
+        const int64_t k = k0 + j, r = r0 + tx;
+        tile[j][tx] = (k < K && r < rows) ? s[k * src_ld + r] : 0.0f;
+      }
+      __syncthreads();
+      for (int j = ty; j < 32; j += 8) {
+        const int64_t r = r0 + j, k = k0 + tx;
+        if (r < rows && k < ld) d[r * ld + k] = f32_to_bf16_bits(tile[tx][j]);
+      }
+      __syncthreads();
+    } else {
+      for (int j = ty; j < 32; j += 8) {
+        const int64_t r = r0 + j, k = k0 + tx;
+        if (r < rows && k < ld) d[r * ld + k] = f32_to_bf16_bits(k < K ? s[r * src_ld + k] : 0.0f);
+      }
+    }
+  }
+}
+
+__global__ void round_kernel(float* C, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t per = rows * cols, b = i / per, rc = i % per, r = rc / cols, c = rc % cols;
+    float* p = C + b * stride + r * ld + c;
+    *p = round_bf16(*p);
+  }
+}
+
+std::mutex engine_mutex;
+int g_engine = -1;  // -1: not chosen yet
+
+int choose_from_env(const char* op) {
+  const char* env = std::getenv("CLIPSCALE_GEMM");
+  std::string why;
+  if (env && *env && std::strcmp(env, "auto") != 0) {
+    if (std::strcmp(env, "own") == 0) return static_cast<int>(GemmEngine::Own);
+    if (std::strcmp(env, "cublaslt") == 0) {
+      if (!cs::cuda::cublaslt_load(&why))
+        return -2 - fail("%s: CLIPSCALE_GEMM=cublaslt but cuBLASLt cannot be used: %s", op, why.c_str());
+      return static_cast<int>(GemmEngine::CublasLt);
+    }
+    return -2 - fail("%s: CLIPSCALE_GEMM must be own, cublaslt or auto, got '%s'", op, env);
+  }
+  return static_cast<int>(cs::cuda::cublaslt_load(&why) ? GemmEngine::CublasLt : GemmEngine::Own);
+}
+
+// cuBLASLt's workspace: 32 MiB serves Hopper's kernels (NVIDIA's recommendation).
+constexpr size_t kCublasLtWorkspace = size_t{32} << 20;
+
+}  // namespace
+
+int to_kmajor_bf16(const char* op, const float* src, int64_t src_ld, int64_t src_stride, bool transposed,
+                   int64_t rows, int64_t K, int64_t batch, uint16_t* dst, int64_t ld, cudaStream_t stream) {
+  if (rows <= 0 || batch <= 0 || ld <= 0) return 0;
+  const int64_t gx = (ld + 31) / 32;
+  if (gx > 65535 * 1024LL) return fail("%s: operand rows of %lld elements are too long", op, (long long)ld);
+  const unsigned gy = static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535));
+  for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
+    dim3 grid(static_cast<unsigned>(gx), gy, static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
+    to_kmajor_kernel<<<grid, dim3(32, 8), 0, stream>>>(src + b0 * src_stride, src_ld, src_stride, transposed ? 1 : 0,
+                                                       rows, K, dst + b0 * rows * ld, ld, rows * ld);
+    if (int rc = launched(op)) return rc;
+  }
+  return 0;
+}
+
+int round_bf16_inplace(const char* op, float* C, int64_t rows, int64_t cols, int64_t ld, int64_t stride,
+                       int64_t batch, cudaStream_t stream) {
+  const int64_t total = rows * cols * batch;
+  if (total <= 0) return 0;
+  round_kernel<<<grid_for(total, 256), 256, 0, stream>>>(C, rows, cols, ld, stride, total);
+  return launched(op);
+}
+
+int gemm_engine(const char* op, GemmEngine* engine) {
+  std::lock_guard<std::mutex> lock(engine_mutex);
+  if (g_engine < 0) {
+    int e = choose_from_env(op);
+    if (e < 0) return 1;  // message set
+    g_engine = e;
+  }
+  *engine = static_cast<GemmEngine>(g_engine);
+  return 0;
+}
+
+int set_gemm_engine(const char* name) {
+  std::string why;
+  int e;
+  if (std::strcmp(name, "own") == 0) {
+    e = static_cast<int>(GemmEngine::Own);
+  } else if (std::strcmp(name, "cublaslt") == 0) {
+    if (!cs::cuda::cublaslt_load(&why)) return fail("cs_cuda_gemm_set_backend: cuBLASLt cannot be used: %s", why.c_str());
+    e = static_cast<int>(GemmEngine::CublasLt);
+  } else if (std::strcmp(name, "auto") == 0) {
+    e = static_cast<int>(cs::cuda::cublaslt_load(&why) ? GemmEngine::CublasLt : GemmEngine::Own);
+  } else {
+    return fail("cs_cuda_gemm_set_backend: backend must be own, cublaslt or auto, got '%s'", name);
+  }
+  std::lock_guard<std::mutex> lock(engine_mutex);
+  g_engine = e;
+  return 0;
+}
+
+const char* gemm_engine_name() {
+  GemmEngine e;
+  if (gemm_engine("cs_cuda_gemm_backend_name", &e)) return "unavailable";
+  return e == GemmEngine::CublasLt ? "cublaslt" : "own";
+}
+
+int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajor B, float* C, int64_t ldc, int64_t sc,
+            int64_t batch, const Epilogue& ep) {
+  if (M <= 0 || N <= 0 || batch <= 0) return 0;
+  cudaStream_t s = stream();
+  GemmEngine engine;
+  if (int rc = gemm_engine(op, &engine)) return rc;
+  // One tall GEMM instead of a batch when B is shared and A, C are stacked densely.
+  if (batch > 1 && B.stride == 0 && A.stride == M * A.ld && sc == M * ldc) {
+    M *= batch;
+    batch = 1;
+  }
+  if (engine == GemmEngine::Own || K == 0) return own_gemm_nt(op, M, N, K, A, B, C, ldc, sc, batch, ep, s);
+
+  Scratch workspace;
+  if (int rc = workspace.allocate(kCublasLtWorkspace, op)) return rc;
+  for (int64_t b0 = 0; b0 < batch; b0 += INT32_MAX) {
+    const int64_t nb = std::min<int64_t>(INT32_MAX, batch - b0);
+    std::string err = cs::cuda::cublaslt_gemm_nt(s, M, N, K, ep.alpha, A.ptr + b0 * A.stride, A.ld, A.stride,
+                                                 B.ptr + b0 * B.stride, B.ld, B.stride, ep.beta, C + b0 * sc, ldc, sc,
+                                                 nb, ep.bias, ep.gelu, workspace.get(), kCublasLtWorkspace);
+    if (!err.empty()) return fail("%s: %s", op, err.c_str());
+  }
+  if (ep.round) return round_bf16_inplace(op, C, M, N, ldc, sc, batch, s);
+  return 0;
+}
+
+}  // namespace cs_cuda
