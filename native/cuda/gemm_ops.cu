@@ -52,7 +52,7 @@ __global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict
   __shared__ float part[8][33];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t n = static_cast<int64_t>(blockIdx.x) * 32 + tx;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rows_per_block, r1 = std::min(M, r0 + rows_per_block);
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rows_per_block, r1 = r0 + rows_per_block < M ? r0 + rows_per_block : M;
   float s = 0.0f;
   if (n < N)
     for (int64_t r = r0 + ty; r < r1; r += 8) s += round_bf16(dy[r * N + n]);
