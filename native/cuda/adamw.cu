@@ -1,0 +1,179 @@
+// Fused AdamW on fp32 master weights with an optional bf16 copy of the result, the
+// global gradient norm (two passes, fixed chunking, so the sum does not depend on
+// timing) and norm clipping without a host round trip (cpu/adamw.h).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <vector>
+
+#include "cuda/abi.h"
+#include "cuda/abi_pointwise.h"
+#include "cuda/numerics.cuh"
+#include "cuda/runtime.h"
+
+namespace cs_cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                             float* __restrict__ v, uint16_t* __restrict__ pb, int64_t n, float b1, float b2,
+                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float gi = g[i] * gs;
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float pi = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    p[i] = pi;
+    if (pb) pb[i] = f32_to_bf16_bits(pi);
+  }
+}
+
+// Up to kBatch tensors per launch, passed by value (no host→device copy, no sync).
+constexpr int kBatch = 32;
+constexpr int64_t kChunk = 1 << 16;  // elements per partial sum
+
+struct NormBatch {
+  const float* p[kBatch];
+  int64_t n[kBatch];
+  int64_t first[kBatch];  // index of the tensor's first partial
+};
+
+__global__ void __launch_bounds__(kThreads) sumsq_partials_kernel(NormBatch batch, double* partials) {
+  __shared__ double sd[32];
+  const int k = blockIdx.y;
+  const int64_t n = batch.n[k];
+  const int64_t c = blockIdx.x;
+  const int64_t b = c * kChunk;
+  if (b >= n) return;  // the whole block leaves together
+  const int64_t e = min(n, b + kChunk);
+  const float* p = batch.p[k];
+  double s = 0;
+  for (int64_t i = b + threadIdx.x; i < e; i += blockDim.x) s += static_cast<double>(p[i]) * p[i];
+  s = block_sum(s, sd);
+  if (threadIdx.x == 0) partials[batch.first[k] + c] = s;
+}
+
+__global__ void __launch_bounds__(1024) norm_finish_kernel(const double* partials, int64_t count, double* norm) {
+  __shared__ double sd[32];
+  double s = 0;
+  for (int64_t k = threadIdx.x; k < count; k += blockDim.x) s += partials[k];
+  s = block_sum(s, sd);
+  if (threadIdx.x == 0) *norm = sqrt(s);
+}
+
+struct ScaleBatch {
+  float* p[kBatch];
+  int64_t n[kBatch];
+};
+
+// Scales by min(1, max_norm / (norm + 1e-6)), reading the norm on the device.
+__global__ void clip_kernel(ScaleBatch batch, const double* norm_dev, double max_norm) {
+  const double norm = *norm_dev;
+  if (!isfinite(norm)) return;
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef >= 1.0) return;
+  const float c = static_cast<float>(coef);
+  const int k = blockIdx.y;
+  float* p = batch.p[k];
+  const int64_t n = batch.n[k];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] *= c;
+}
+
+// The norm into norm_dev (device), no synchronisation.
+int grad_norm_device(const char* op, const float* const* tensors, const int64_t* sizes, int count, double* norm_dev) {
+  int64_t total_chunks = 0;
+  for (int k = 0; k < count; k++) total_chunks += (sizes[k] + kChunk - 1) / kChunk;
+  Scratch partial;
+  if (int rc = partial.allocate(sizeof(double) * (total_chunks > 0 ? total_chunks : 1), op)) return rc;
+  double* parts = partial.as<double>();
+  int64_t next = 0;
+  for (int k0 = 0; k0 < count; k0 += kBatch) {
+    NormBatch b{};
+    int64_t most = 0;
+    const int in_batch = count - k0 < kBatch ? count - k0 : kBatch;
+    for (int k = 0; k < in_batch; k++) {
+      b.p[k] = tensors[k0 + k];
+      b.n[k] = sizes[k0 + k];
+      b.first[k] = next;
+      const int64_t chunks = (sizes[k0 + k] + kChunk - 1) / kChunk;
+      next += chunks;
+      if (chunks > most) most = chunks;
+    }
+    if (most == 0) continue;
+    if (most > 2147483647LL) return fail("%s: a tensor is too large", op);
+    sumsq_partials_kernel<<<dim3(static_cast<unsigned>(most), in_batch), kThreads, 0, stream()>>>(b, parts);
+    if (int rc = launched(op)) return rc;
+  }
+  norm_finish_kernel<<<1, 1024, 0, stream()>>>(parts, total_chunks, norm_dev);
+  return launched(op);
+}
+
+}  // namespace
+}  // namespace cs_cuda
+
+using namespace cs_cuda;
+
+extern "C" {
+
+int cs_cuda_adamw_step(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                       double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                       double grad_scale) {
+  if (n <= 0) return 0;
+  if (step < 1) return fail("adamwStep: step must be a 1-based step number, got %lld", static_cast<long long>(step));
+  // The same constants as the CPU op, computed the same way.
+  const double t = static_cast<double>(step);
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  const float decay = static_cast<float>(1.0 - lr * weight_decay);
+  const float step_size = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
+  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
+  adamw_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(param, grad, m, v, param_bf16, n, b1, b2, decay,
+                                                                 step_size, inv_sqrt_bc2, static_cast<float>(eps),
+                                                                 static_cast<float>(grad_scale));
+  return launched("adamwStep");
+}
+
+int cs_cuda_grad_norm(const float* const* tensors, const int64_t* sizes, int count, double* norm_device,
+                      double* norm_host) {
+  const char* op = "gradNorm";
+  Scratch own;
+  double* nd = norm_device;
+  if (!nd) {
+    if (int rc = own.allocate(sizeof(double), op)) return rc;
+    nd = own.as<double>();
+  }
+  if (int rc = grad_norm_device(op, tensors, sizes, count, nd)) return rc;
+  if (norm_host) return cs_cuda_memcpy_d2h(norm_host, nd, sizeof(double), current_device());
+  return 0;
+}
+
+int cs_cuda_clip_grad_norm(float* const* tensors, const int64_t* sizes, int count, double max_norm,
+                           double* norm_host) {
+  const char* op = "clipGradNorm";
+  if (!(max_norm > 0)) return fail("%s: maxNorm must be positive, got %g", op, max_norm);
+  Scratch norm;
+  if (int rc = norm.allocate(sizeof(double), op)) return rc;
+  double* nd = norm.as<double>();
+  std::vector<const float*> ro(tensors, tensors + count);
+  if (int rc = grad_norm_device(op, ro.data(), sizes, count, nd)) return rc;
+  for (int k0 = 0; k0 < count; k0 += kBatch) {
+    ScaleBatch b{};
+    int64_t most = 0;
+    const int in_batch = count - k0 < kBatch ? count - k0 : kBatch;
+    for (int k = 0; k < in_batch; k++) {
+      b.p[k] = tensors[k0 + k];
+      b.n[k] = sizes[k0 + k];
+      if (sizes[k0 + k] > most) most = sizes[k0 + k];
+    }
+    if (most == 0) continue;
+    clip_kernel<<<dim3(grid_for(most, kThreads), in_batch), kThreads, 0, stream()>>>(b, nd, max_norm);
+    if (int rc = launched(op)) return rc;
+  }
+  if (norm_host) return cs_cuda_memcpy_d2h(norm_host, nd, sizeof(double), current_device());
+  return 0;
+}
+
+}  // extern "C"

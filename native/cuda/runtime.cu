@@ -1,0 +1,344 @@
+// Devices, streams, the caching allocator, copies, synchronisation and the error
+// message of the C ABI (abi.h).
+#include <cuda_runtime.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cuda/abi.h"
+#include "cuda/runtime.h"
+
+namespace cs_cuda {
+
+namespace {
+
+thread_local std::string t_last_error;
+thread_local int t_device = 0;
+
+constexpr int kMaxDevices = 64;
+
+// One device's state: its stream, its kernel-error slot and its block cache.
+struct DeviceState {
+  std::once_flag once;
+  int init_rc = 0;
+  std::string init_error;
+  cudaStream_t stream = nullptr;
+  KernelError* error_slot = nullptr;
+  std::mutex mu;
+  std::unordered_map<void*, size_t> live;                   // pointer → size class
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // size class → cached blocks
+  size_t cached_bytes = 0, live_bytes = 0;
+};
+
+DeviceState g_devices[kMaxDevices];
+
+// Size classes: 512 B steps below 1 MiB, 2 MiB steps above, so the same shapes
+// allocated batch after batch find their blocks again.
+size_t size_class(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (bytes < (1u << 20)) return (bytes + 511) & ~static_cast<size_t>(511);
+  const size_t big = 2u << 20;
+  return (bytes + big - 1) / big * big;
+}
+
+std::string mib(size_t bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Switches the calling thread to `device` for the scope, restoring the previous one.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    cudaGetDevice(&prev_);
+    if (prev_ != device) cudaSetDevice(device);
+    restore_ = prev_ != device;
+  }
+  ~DeviceScope() {
+    if (restore_) cudaSetDevice(prev_);
+  }
+
+ private:
+  int prev_ = 0;
+  bool restore_ = false;
+};
+
+int check_device_index(int device, const char* op) {
+  if (device < 0 || device >= kMaxDevices) return fail("%s: device index %d is out of range", op, device);
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return fail("%s: no usable CUDA driver or device (%s)", op, cudaGetErrorString(e));
+  }
+  if (device >= n) return fail("%s: cuda:%d does not exist (%d CUDA device%s found)", op, device, n, n == 1 ? "" : "s");
+  return 0;
+}
+
+int init_device(int device) {
+  if (int rc = check_device_index(device, "init")) return rc;
+  DeviceState& d = g_devices[device];
+  std::call_once(d.once, [&] {
+    DeviceScope scope(device);
+    cudaError_t e = cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking);
+    if (e == cudaSuccess) e = cudaMalloc(&d.error_slot, sizeof(KernelError));
+    if (e == cudaSuccess) e = cudaMemset(d.error_slot, 0, sizeof(KernelError));
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      d.init_rc = 1;
+      d.init_error = std::string("init: cannot initialise cuda:") + std::to_string(device) + ": " + cudaGetErrorString(e);
+    }
+  });
+  if (d.init_rc) return fail("%s", d.init_error.c_str());
+  return 0;
+}
+
+// Returns the cached blocks of a device to the driver (its lock held).
+void release_cache_locked(DeviceState& d) {
+  for (auto& [cls, blocks] : d.free_blocks)
+    for (void* p : blocks) cudaFree(p);
+  d.free_blocks.clear();
+  d.cached_bytes = 0;
+}
+
+std::string kernel_error_message(const KernelError& e) {
+  char buf[512];
+  switch (e.code) {
+    case kEmbeddingForwardId:
+    case kEmbeddingBackwardId:
+      std::snprintf(buf, sizeof buf,
+                    "%s: ids (flat index %lld) = %lld is out of range for a table of %lld rows (found by the GPU "
+                    "kernel; the op's output is not valid)",
+                    e.code == kEmbeddingForwardId ? "embeddingForward" : "embeddingBackward", e.a, e.b, e.c);
+      break;
+    case kGatherRowsIndex:
+    case kGatherRowsBackwardIndex:
+      std::snprintf(buf, sizeof buf,
+                    "%s: index[%lld] = %lld is out of range for %lld rows (found by the GPU kernel; the op's "
+                    "output is not valid)",
+                    e.code == kGatherRowsIndex ? "gatherRows" : "gatherRowsBackward", e.a, e.b, e.c);
+      break;
+    case kLogitScaleOverflow: {
+      float t;
+      int32_t bits = static_cast<int32_t>(e.a);
+      std::memcpy(&t, &bits, 4);
+      std::snprintf(buf, sizeof buf, "contrastiveLoss: exp(logitScale) overflows (logitScale = %g)", t);
+      break;
+    }
+    default:
+      std::snprintf(buf, sizeof buf, "a GPU kernel reported error code %d", e.code);
+  }
+  return buf;
+}
+
+// Waits for the device's stream, then reports (and clears) any error a kernel recorded.
+int sync_and_report(int device, const char* op) {
+  DeviceState& d = g_devices[device];
+  DeviceScope scope(device);
+  if (int rc = check(cudaStreamSynchronize(d.stream), op, "waiting for the GPU")) return rc;
+  KernelError e{};
+  if (int rc = check(cudaMemcpy(&e, d.error_slot, sizeof e, cudaMemcpyDeviceToHost), op, "reading the kernel error slot"))
+    return rc;
+  if (e.code != 0) {
+    cudaMemset(d.error_slot, 0, sizeof(KernelError));
+    return fail("%s", kernel_error_message(e).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int fail(const char* fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  t_last_error = buf;
+  return 1;
+}
+
+int check(cudaError_t e, const char* op, const char* what) {
+  if (e == cudaSuccess) return 0;
+  cudaGetLastError();  // clear a sticky launch error so the next call starts clean
+  return fail("%s: %s: %s (%s)", op, what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+int launched(const char* op) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess) return 0;
+  return fail("%s: kernel launch failed: %s (%s)", op, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+int current_device() { return t_device; }
+
+cudaStream_t stream() { return g_devices[t_device].stream; }
+
+KernelError* kernel_error_slot() { return g_devices[t_device].error_slot; }
+
+Scratch::~Scratch() {
+  if (ptr_) cs_cuda_free(ptr_, device_);
+}
+
+int Scratch::allocate(size_t bytes, const char* op) {
+  device_ = t_device;
+  if (cs_cuda_malloc(&ptr_, bytes, device_) != 0) {
+    std::string why = t_last_error;
+    ptr_ = nullptr;
+    return fail("%s: scratch memory: %s", op, why.c_str());
+  }
+  return 0;
+}
+
+}  // namespace cs_cuda
+
+using namespace cs_cuda;
+
+extern "C" {
+
+int cs_cuda_abi_version(void) { return CS_CUDA_ABI_VERSION; }
+
+const char* cs_cuda_last_error(void) { return t_last_error.c_str(); }
+
+int cs_cuda_device_count(int* count) {
+  *count = 0;
+  cudaError_t e = cudaGetDeviceCount(count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *count = 0;
+    return fail("no usable CUDA driver or device: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+  }
+  return 0;
+}
+
+int cs_cuda_device_name(int device, char* buf, int len) {
+  if (int rc = check_device_index(device, "deviceName")) return rc;
+  cudaDeviceProp p;
+  if (int rc = check(cudaGetDeviceProperties(&p, device), "deviceName", "cudaGetDeviceProperties")) return rc;
+  std::snprintf(buf, static_cast<size_t>(len), "%s", p.name);
+  return 0;
+}
+
+int cs_cuda_init(int device) {
+  if (int rc = init_device(device)) return rc;
+  if (int rc = check(cudaSetDevice(device), "init", "cudaSetDevice")) return rc;
+  t_device = device;
+  return 0;
+}
+
+int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
+  *ptr = nullptr;
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  const size_t cls = size_class(bytes);
+  std::lock_guard<std::mutex> lock(d.mu);
+  auto it = d.free_blocks.find(cls);
+  if (it != d.free_blocks.end() && !it->second.empty()) {
+    *ptr = it->second.back();
+    it->second.pop_back();
+    d.cached_bytes -= cls;
+  } else {
+    DeviceScope scope(device);
+    cudaError_t e = cudaMalloc(ptr, cls);
+    if (e == cudaErrorMemoryAllocation && d.cached_bytes > 0) {
+      // Give the cache back (cudaFree waits for the device) and try once more.
+      cudaGetLastError();
+      release_cache_locked(d);
+      e = cudaMalloc(ptr, cls);
+    }
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      *ptr = nullptr;
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      cudaGetLastError();
+      if (e == cudaErrorMemoryAllocation)
+        return fail("out of GPU memory on cuda:%d asking for %zu bytes (%s): %zu bytes (%s) free of %s, %s held by "
+                    "clipscale tensors",
+                    device, bytes, mib(bytes).c_str(), free_b, mib(free_b).c_str(), mib(total_b).c_str(),
+                    mib(d.live_bytes).c_str());
+      return fail("cudaMalloc of %zu bytes on cuda:%d failed: %s (%s)", bytes, device, cudaGetErrorString(e),
+                  cudaGetErrorName(e));
+    }
+  }
+  d.live[*ptr] = cls;
+  d.live_bytes += cls;
+  return 0;
+}
+
+int cs_cuda_free(void* ptr, int device) {
+  if (!ptr) return 0;
+  if (device < 0 || device >= kMaxDevices) return fail("free: device index %d is out of range", device);
+  DeviceState& d = g_devices[device];
+  std::lock_guard<std::mutex> lock(d.mu);
+  auto it = d.live.find(ptr);
+  if (it == d.live.end()) return fail("free: %p was not allocated by cs_cuda_malloc on cuda:%d", ptr, device);
+  const size_t cls = it->second;
+  d.live.erase(it);
+  d.live_bytes -= cls;
+  // Stream order makes the block safe to reuse at once: every op runs on the one stream.
+  d.free_blocks[cls].push_back(ptr);
+  d.cached_bytes += cls;
+  return 0;
+}
+
+int cs_cuda_memory_info(int device, size_t* free_bytes, size_t* total_bytes, size_t* cached_bytes) {
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  if (int rc = check(cudaMemGetInfo(free_bytes, total_bytes), "memoryInfo", "cudaMemGetInfo")) return rc;
+  std::lock_guard<std::mutex> lock(g_devices[device].mu);
+  *cached_bytes = g_devices[device].cached_bytes;
+  return 0;
+}
+
+int cs_cuda_empty_cache(int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  DeviceScope scope(device);
+  if (int rc = check(cudaStreamSynchronize(d.stream), "emptyCache", "waiting for the GPU")) return rc;
+  std::lock_guard<std::mutex> lock(d.mu);
+  release_cache_locked(d);
+  return 0;
+}
+
+int cs_cuda_memcpy_h2d(void* dst, const void* src, size_t bytes, int device) {
+  if (int rc = init_device(device)) return rc;
+  if (bytes == 0) return 0;
+  DeviceScope scope(device);
+  // From pageable memory the copy is staged before this returns, so src may be reused.
+  return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g_devices[device].stream), "copy to GPU",
+               "cudaMemcpyAsync");
+}
+
+int cs_cuda_memcpy_d2h(void* dst, const void* src, size_t bytes, int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  if (bytes != 0) {
+    if (int rc = check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g_devices[device].stream),
+                       "copy from GPU", "cudaMemcpyAsync"))
+      return rc;
+  }
+  return sync_and_report(device, "copy from GPU");
+}
+
+int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device) {
+  if (int rc = init_device(device)) return rc;
+  if (bytes == 0 || dst == src) return 0;
+  DeviceScope scope(device);
+  return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_devices[device].stream), "copy on GPU",
+               "cudaMemcpyAsync");
+}
+
+int cs_cuda_synchronize(int device) {
+  if (int rc = init_device(device)) return rc;
+  return sync_and_report(device, "synchronize");
+}
+
+}  // extern "C"
