@@ -1,0 +1,31 @@
+// C ABI of the fused attention group: multi-head self-attention from packed QKV, flash
+// style (online softmax; no S×S matrix in global memory), forward and backward. Each
+// equals the CPU op (native/cpu/attention.h) with bf16 emulation on: Q, K, V, dO and
+// the probabilities enter the tensor cores as bf16, scores/softmax/lse stay fp32, and
+// out and dqkv are stored bf16-rounded. Head dimensions up to 128 (kernels are built
+// for padded widths 32, 64, 80, 96 and 128; CLIP's 64, 80, 88 and 128 among them).
+// Shapes are checked by the addon; pointers are device pointers on the calling
+// thread's current device (abi.h).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// The largest head dimension the kernels take.
+#define CS_CUDA_ATTENTION_MAX_HEAD_DIM 128
+
+// qkv [B, S, 3W] (OpenCLIP's in_proj layout: Q | K | V, head h at columns h·d..(h+1)·d
+// of each, d = W / heads), out [B, S, W], lse [B, heads, S] or null.
+int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t B, int64_t S, int64_t W,
+                              int64_t heads, int causal);
+// dqkv [B, S, 3W] is overwritten; lse is the forward's. Probabilities are recomputed
+// from lse; dQ is accumulated in fp32 across key blocks, then rounded.
+int cs_cuda_attention_backward(const float* qkv, const float* out, const float* dout, const float* lse, float* dqkv,
+                               int64_t B, int64_t S, int64_t W, int64_t heads, int causal);
+
+#ifdef __cplusplus
+}
+#endif

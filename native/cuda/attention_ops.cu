@@ -1,0 +1,89 @@
+// The fused attention group's C ABI (abi_attention.h): argument checks, the head-width
+// dispatch, and the small passes around the backward kernel (D = rowsum(dO∘O) with dQ
+// cleared before it, dQ rounded after it).
+#include <cmath>
+
+#include "cuda/abi_attention.h"
+#include "cuda/attention_kernels.h"
+#include "cuda/numerics.cuh"
+#include "cuda/runtime.h"
+
+using namespace cs_cuda;
+
+namespace {
+
+int check_shape(const char* op, int64_t B, int64_t S, int64_t W, int64_t heads, AttentionShape* s, int* dp) {
+  if (B < 0 || S < 0 || W < 0) return fail("%s: sizes must not be negative (B %lld, S %lld, W %lld)", op, (long long)B, (long long)S, (long long)W);
+  if (heads < 1 || W == 0 || W % heads != 0)
+    return fail("%s: width %lld must be a positive multiple of heads (%lld)", op, (long long)W, (long long)heads);
+  const int64_t d = W / heads;
+  *dp = attention_width(d);
+  if (*dp == 0)
+    return fail("%s: head dimension %lld is larger than the GPU kernels' %d", op, (long long)d,
+                CS_CUDA_ATTENTION_MAX_HEAD_DIM);
+  if (S > (int64_t{1} << 30)) return fail("%s: sequence length %lld is too long", op, (long long)S);
+  *s = AttentionShape{B, S, W, heads, d, 0, 1.0f / std::sqrt(static_cast<float>(d))};
+  return 0;
+}
+
+// One warp per (b, h, i): D = Σ_c bf16(dO)·bf16(O), and dQ's row cleared for the atomics.
+__global__ void attention_preprocess_kernel(const float* __restrict__ out, const float* __restrict__ dout,
+                                            float* __restrict__ D, float* __restrict__ dqkv, AttentionShape s) {
+  const int64_t rows = s.B * s.heads * s.S;
+  const int lane = threadIdx.x & 31;
+  for (int64_t w = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5; w < rows;
+       w += (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5) {
+    const int64_t i = w % s.S, bh = w / s.S, h = bh % s.heads, b = bh / s.heads;
+    const int64_t at = (b * s.S + i) * s.W + h * s.d;
+    float acc = 0.0f;
+    for (int64_t c = lane; c < s.d; c += 32) acc += round_bf16(dout[at + c]) * round_bf16(out[at + c]);
+    acc = warp_sum(acc);
+    if (lane == 0) D[w] = acc;
+    float* dq = dqkv + (b * s.S + i) * 3 * s.W + h * s.d;
+    for (int64_t c = lane; c < s.d; c += 32) dq[c] = 0.0f;
+  }
+}
+
+__global__ void round_dq_kernel(float* __restrict__ dqkv, int64_t rows, int64_t W) {
+  const int64_t total = rows * W;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float* p = dqkv + (i / W) * 3 * W + i % W;
+    *p = round_bf16(*p);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t B, int64_t S, int64_t W,
+                              int64_t heads, int causal) {
+  const char* op = "attentionForward";
+  AttentionShape s;
+  int dp = 0;
+  if (int rc = check_shape(op, B, S, W, heads, &s, &dp)) return rc;
+  if (B == 0 || S == 0) return 0;
+  s.causal = causal ? 1 : 0;
+  return attention_forward_launch(op, dp, s, qkv, out, lse, stream());
+}
+
+int cs_cuda_attention_backward(const float* qkv, const float* out, const float* dout, const float* lse, float* dqkv,
+                               int64_t B, int64_t S, int64_t W, int64_t heads, int causal) {
+  const char* op = "attentionBackward";
+  AttentionShape s;
+  int dp = 0;
+  if (int rc = check_shape(op, B, S, W, heads, &s, &dp)) return rc;
+  if (B == 0 || S == 0) return 0;
+  s.causal = causal ? 1 : 0;
+  const int64_t rows = B * heads * S;
+  Scratch D;
+  if (int rc = D.allocate(static_cast<size_t>(rows) * sizeof(float), op)) return rc;
+  attention_preprocess_kernel<<<grid_for(rows * 32, 256), 256, 0, stream()>>>(out, dout, D.as<float>(), dqkv, s);
+  if (int rc = launched(op)) return rc;
+  if (int rc = attention_backward_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream())) return rc;
+  round_dq_kernel<<<grid_for(B * S * W, 256), 256, 0, stream()>>>(dqkv, B * S, W);
+  return launched(op);
+}
+
+}  // extern "C"
