@@ -1,9 +1,11 @@
 // Which backend runs an op: the device of its tensors. All tensors of one op must
-// share a device. Until the CUDA backend library is loaded, CUDA tensors cannot
-// exist, so every op runs on the CPU backend.
+// share a device. Bindings dispatch with
+//   if (on_cuda(op, {&x, &out})) cuda::op(...); else cpu::op(...);
+// CUDA tensors exist only once the CUDA backend library is loaded (core/cuda_backend.h).
 #pragma once
 #include <initializer_list>
 
+#include "core/cuda_backend.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -21,9 +23,20 @@ inline Device common_device(const char* op, std::initializer_list<const Tensor*>
   return first ? first->device() : Device{};
 }
 
+// True when the op's tensors are all on one CUDA device (made current for this
+// thread); false when they are all on the CPU; an error when they are mixed.
+inline bool on_cuda(const char* op, std::initializer_list<const Tensor*> ts) {
+  Device d = common_device(op, ts);
+  if (d.is_cpu()) return false;
+  cuda_use_device(op, d.index);
+  return true;
+}
+
+// For ops that have no CUDA implementation yet.
 inline void require_cpu_backend(const char* op, std::initializer_list<const Tensor*> ts) {
   Device d = common_device(op, ts);
-  if (!d.is_cpu()) fail(op, ": no backend for ", d.str(), " in this build (the CUDA backend is not loaded)");
+  if (!d.is_cpu())
+    fail(op, ": not implemented on the CUDA backend yet (tensors on ", d.str(), "); move them with .to('cpu')");
 }
 
 }  // namespace cs

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/cuda_backend.h"
 #include "core/error.h"
 
 namespace cs {
@@ -26,12 +27,20 @@ bool parse_device(const std::string& s, Device* out) {
 }
 
 Storage::~Storage() {
-  if (data && device.is_cpu()) std::free(data);
+  if (!data) return;
+  if (device.is_cpu()) std::free(data);
+  else cuda_free(data, device.index);  // back to the CUDA library's cache
 }
 
 std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
   if (!device.is_cpu()) {
-    fail("allocate: device ", device.str(), " needs the CUDA backend, which is not loaded in this build");
+    // The caching allocator of the CUDA library (loaded at first use); the error says
+    // why when it cannot be used (not built, no driver, no GPU, out of memory).
+    auto s = std::make_shared<Storage>();
+    s->data = cuda_malloc("allocate", bytes, device.index);
+    s->bytes = bytes;
+    s->device = device;
+    return s;
   }
   auto s = std::make_shared<Storage>();
   size_t rounded = ((bytes + 63) / 64) * 64;

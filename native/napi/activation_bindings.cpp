@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/activation.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -8,37 +9,41 @@ namespace cs::napi {
 using Forward = void (*)(const Tensor&, Tensor&);
 using Backward = void (*)(const Tensor&, const Tensor&, Tensor&);
 
-// name(x, out)
-template <Forward F>
+// name(x, out); F the CPU op, G the CUDA op.
+template <Forward F, Forward G>
 static Napi::Value forward(const Napi::CallbackInfo& info, const char* op) {
   Tensor& x = arg_tensor(info, 0, op, "x");
   Tensor& out = arg_tensor(info, 1, op, "out");
-  require_cpu_backend(op, {&x, &out});
-  F(x, out);
+  if (on_cuda(op, {&x, &out}))
+    G(x, out);
+  else
+    F(x, out);
   return info.Env().Undefined();
 }
 
-// name(x, dout, dx)
-template <Backward B>
+// name(x, dout, dx); B the CPU op, C the CUDA op.
+template <Backward B, Backward C>
 static Napi::Value backward(const Napi::CallbackInfo& info, const char* op) {
   Tensor& x = arg_tensor(info, 0, op, "x");
   Tensor& dout = arg_tensor(info, 1, op, "dout");
   Tensor& dx = arg_tensor(info, 2, op, "dx");
-  require_cpu_backend(op, {&x, &dout, &dx});
-  B(x, dout, dx);
+  if (on_cuda(op, {&x, &dout, &dx}))
+    C(x, dout, dx);
+  else
+    B(x, dout, dx);
   return info.Env().Undefined();
 }
 
-static Napi::Value GeluForward(const Napi::CallbackInfo& info) { return forward<cpu::gelu_forward>(info, "geluForward"); }
+static Napi::Value GeluForward(const Napi::CallbackInfo& info) { return forward<cpu::gelu_forward, cuda::gelu_forward>(info, "geluForward"); }
 CS_BINDING("geluForward", GeluForward);
-static Napi::Value GeluBackward(const Napi::CallbackInfo& info) { return backward<cpu::gelu_backward>(info, "geluBackward"); }
+static Napi::Value GeluBackward(const Napi::CallbackInfo& info) { return backward<cpu::gelu_backward, cuda::gelu_backward>(info, "geluBackward"); }
 CS_BINDING("geluBackward", GeluBackward);
 static Napi::Value QuickGeluForward(const Napi::CallbackInfo& info) {
-  return forward<cpu::quick_gelu_forward>(info, "quickGeluForward");
+  return forward<cpu::quick_gelu_forward, cuda::quick_gelu_forward>(info, "quickGeluForward");
 }
 CS_BINDING("quickGeluForward", QuickGeluForward);
 static Napi::Value QuickGeluBackward(const Napi::CallbackInfo& info) {
-  return backward<cpu::quick_gelu_backward>(info, "quickGeluBackward");
+  return backward<cpu::quick_gelu_backward, cuda::quick_gelu_backward>(info, "quickGeluBackward");
 }
 CS_BINDING("quickGeluBackward", QuickGeluBackward);
 

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/adamw.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -21,10 +22,17 @@ static std::vector<Tensor*> arg_tensor_list(const Napi::CallbackInfo& info, size
     std::string what = std::string(name) + "[" + std::to_string(k) + "]";
     if (!TensorWrap::IsTensor(e)) fail(op, ": ", what, " must be a Tensor");
     Tensor& t = TensorWrap::Unwrap(e.As<Napi::Object>())->tensor(op, what.c_str());
-    if (!t.device().is_cpu()) fail(op, ": no backend for ", t.device().str(), " in this build (", what, ")");
     out.push_back(&t);
   }
   return out;
+}
+
+// on_cuda for a list: all on one device (the error names the first that differs).
+static bool on_cuda_list(const char* op, const std::vector<const Tensor*>& ts) {
+  for (size_t k = 1; k < ts.size(); k++)
+    if (ts[k]->device() != ts[0]->device())
+      fail(op, ": grads[", k, "] is on ", ts[k]->device().str(), " but grads[0] is on ", ts[0]->device().str());
+  return !ts.empty() && on_cuda(op, {ts[0]});
 }
 
 // adamwStep(param, grad, m, v, paramBf16 | null, lr, beta1, beta2, eps, weightDecay, step, gradScale)
@@ -43,8 +51,10 @@ static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   cfg.weight_decay = arg_number(info, 9, op, "weightDecay");
   cfg.step = arg_int(info, 10, op, "step");
   cfg.grad_scale = arg_number(info, 11, op, "gradScale");
-  require_cpu_backend(op, {&p, &g, &m, &v, pb});
-  cpu::adamw_step(p, g, m, v, pb, cfg);
+  if (on_cuda(op, {&p, &g, &m, &v, pb}))
+    cuda::adamw_step(p, g, m, v, pb, cfg);
+  else
+    cpu::adamw_step(p, g, m, v, pb, cfg);
   return info.Env().Undefined();
 }
 CS_BINDING("adamwStep", AdamwStep);
@@ -53,6 +63,7 @@ CS_BINDING("adamwStep", AdamwStep);
 static Napi::Value GradNorm(const Napi::CallbackInfo& info) {
   std::vector<Tensor*> list = arg_tensor_list(info, 0, "gradNorm", "grads");
   std::vector<const Tensor*> grads(list.begin(), list.end());
+  if (on_cuda_list("gradNorm", grads)) return Napi::Number::New(info.Env(), cuda::grad_norm(grads));
   return Napi::Number::New(info.Env(), cpu::grad_norm(grads));
 }
 CS_BINDING("gradNorm", GradNorm);
@@ -61,6 +72,8 @@ CS_BINDING("gradNorm", GradNorm);
 static Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<Tensor*> grads = arg_tensor_list(info, 0, "clipGradNorm", "grads");
   double max_norm = arg_number(info, 1, "clipGradNorm", "maxNorm");
+  if (on_cuda_list("clipGradNorm", std::vector<const Tensor*>(grads.begin(), grads.end())))
+    return Napi::Number::New(info.Env(), cuda::clip_grad_norm(grads, max_norm));
   return Napi::Number::New(info.Env(), cpu::clip_grad_norm(grads, max_norm));
 }
 CS_BINDING("clipGradNorm", ClipGradNorm);

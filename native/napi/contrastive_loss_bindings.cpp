@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/contrastive_loss.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -20,7 +21,12 @@ static Napi::Value ContrastiveLoss(const Napi::CallbackInfo& info) {
   int64_t r0 = arg_int(info, 8, op, "rowOffset");
   int64_t n = arg_int(info, 9, op, "rowCount");
   double loss_scale = arg_number(info, 10, op, "lossScale");
-  require_cpu_backend(op, {&image, &text, &scale, di, dt, ds, loss_out, ws});
+  if (on_cuda(op, {&image, &text, &scale, di, dt, ds, loss_out, ws})) {
+    // lossOut is written on the device; the returned number waits for the GPU.
+    double loss = cuda::contrastive_loss(image, text, scale, r0, n, di, dt, ds, loss_out, ws,
+                                         static_cast<float>(loss_scale));
+    return Napi::Number::New(info.Env(), loss);
+  }
   if (loss_out) {
     if (loss_out->dtype != DType::F32 || loss_out->numel() != 1)
       fail(op, ": lossOut must be a 1-element f32 tensor, got ", loss_out->describe());

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/elementwise.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -9,8 +10,10 @@ namespace cs::napi {
 static Napi::Value Fill(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, "fill", "x");
   double v = arg_number(info, 1, "fill", "value");
-  require_cpu_backend("fill", {&x});
-  cpu::fill(x, v);
+  if (on_cuda("fill", {&x}))
+    cuda::fill(x, v);
+  else
+    cpu::fill(x, v);
   return info.Env().Undefined();
 }
 CS_BINDING("fill", Fill);
@@ -19,8 +22,10 @@ CS_BINDING("fill", Fill);
 static Napi::Value Copy(const Napi::CallbackInfo& info) {
   Tensor& s = arg_tensor(info, 0, "copy", "src");
   Tensor& d = arg_tensor(info, 1, "copy", "dst");
-  require_cpu_backend("copy", {&s, &d});
-  cpu::copy(s, d);
+  if (on_cuda("copy", {&s, &d}))
+    cuda::copy(s, d);
+  else
+    cpu::copy(s, d);
   return info.Env().Undefined();
 }
 CS_BINDING("copy", Copy);
@@ -29,8 +34,10 @@ CS_BINDING("copy", Copy);
 static Napi::Value Scale(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, "scale", "x");
   double a = arg_number(info, 1, "scale", "alpha");
-  require_cpu_backend("scale", {&x});
-  cpu::scale(x, static_cast<float>(a));
+  if (on_cuda("scale", {&x}))
+    cuda::scale(x, static_cast<float>(a));
+  else
+    cpu::scale(x, static_cast<float>(a));
   return info.Env().Undefined();
 }
 CS_BINDING("scale", Scale);
@@ -40,8 +47,10 @@ static Napi::Value Axpy(const Napi::CallbackInfo& info) {
   double a = arg_number(info, 0, "axpy", "alpha");
   Tensor& x = arg_tensor(info, 1, "axpy", "x");
   Tensor& y = arg_tensor(info, 2, "axpy", "y");
-  require_cpu_backend("axpy", {&x, &y});
-  cpu::axpy(static_cast<float>(a), x, y);
+  if (on_cuda("axpy", {&x, &y}))
+    cuda::axpy(static_cast<float>(a), x, y);
+  else
+    cpu::axpy(static_cast<float>(a), x, y);
   return info.Env().Undefined();
 }
 CS_BINDING("axpy", Axpy);
@@ -51,8 +60,10 @@ static Napi::Value Add(const Napi::CallbackInfo& info) {
   Tensor& a = arg_tensor(info, 0, "add", "a");
   Tensor& b = arg_tensor(info, 1, "add", "b");
   Tensor& o = arg_tensor(info, 2, "add", "out");
-  require_cpu_backend("add", {&a, &b, &o});
-  cpu::add(a, b, o);
+  if (on_cuda("add", {&a, &b, &o}))
+    cuda::add(a, b, o);
+  else
+    cpu::add(a, b, o);
   return info.Env().Undefined();
 }
 CS_BINDING("add", Add);
@@ -61,8 +72,10 @@ CS_BINDING("add", Add);
 static Napi::Value Convert(const Napi::CallbackInfo& info) {
   Tensor& s = arg_tensor(info, 0, "convert", "src");
   Tensor& d = arg_tensor(info, 1, "convert", "dst");
-  require_cpu_backend("convert", {&s, &d});
-  cpu::convert(s, d);
+  if (on_cuda("convert", {&s, &d}))
+    cuda::convert(s, d);
+  else
+    cpu::convert(s, d);
   return info.Env().Undefined();
 }
 CS_BINDING("convert", Convert);

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/embedding.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -11,8 +12,10 @@ static Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   Tensor& ids = arg_tensor(info, 0, op, "ids");
   Tensor& table = arg_tensor(info, 1, op, "table");
   Tensor& out = arg_tensor(info, 2, op, "out");
-  require_cpu_backend(op, {&ids, &table, &out});
-  cpu::embedding_forward(ids, table, out);
+  if (on_cuda(op, {&ids, &table, &out}))
+    cuda::embedding_forward(ids, table, out);
+  else
+    cpu::embedding_forward(ids, table, out);
   return info.Env().Undefined();
 }
 CS_BINDING("embeddingForward", EmbeddingForward);
@@ -23,8 +26,10 @@ static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   Tensor& ids = arg_tensor(info, 0, op, "ids");
   Tensor& dout = arg_tensor(info, 1, op, "dout");
   Tensor& dtable = arg_tensor(info, 2, op, "dtable");
-  require_cpu_backend(op, {&ids, &dout, &dtable});
-  cpu::embedding_backward(ids, dout, dtable);
+  if (on_cuda(op, {&ids, &dout, &dtable}))
+    cuda::embedding_backward(ids, dout, dtable);
+  else
+    cpu::embedding_backward(ids, dout, dtable);
   return info.Env().Undefined();
 }
 CS_BINDING("embeddingBackward", EmbeddingBackward);
@@ -35,8 +40,10 @@ static Napi::Value PosEmbedForward(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, op, "x");
   Tensor& pos = arg_tensor(info, 1, op, "pos");
   Tensor& out = arg_tensor(info, 2, op, "out");
-  require_cpu_backend(op, {&x, &pos, &out});
-  cpu::pos_embed_forward(x, pos, out);
+  if (on_cuda(op, {&x, &pos, &out}))
+    cuda::pos_embed_forward(x, pos, out);
+  else
+    cpu::pos_embed_forward(x, pos, out);
   return info.Env().Undefined();
 }
 CS_BINDING("posEmbedForward", PosEmbedForward);
@@ -46,8 +53,10 @@ static Napi::Value PosEmbedBackward(const Napi::CallbackInfo& info) {
   const char* op = "posEmbedBackward";
   Tensor& dout = arg_tensor(info, 0, op, "dout");
   Tensor& dpos = arg_tensor(info, 1, op, "dpos");
-  require_cpu_backend(op, {&dout, &dpos});
-  cpu::pos_embed_backward(dout, dpos);
+  if (on_cuda(op, {&dout, &dpos}))
+    cuda::pos_embed_backward(dout, dpos);
+  else
+    cpu::pos_embed_backward(dout, dpos);
   return info.Env().Undefined();
 }
 CS_BINDING("posEmbedBackward", PosEmbedBackward);
@@ -58,8 +67,10 @@ static Napi::Value ClassTokenConcat(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, op, "x");
   Tensor& cls = arg_tensor(info, 1, op, "cls");
   Tensor& out = arg_tensor(info, 2, op, "out");
-  require_cpu_backend(op, {&x, &cls, &out});
-  cpu::class_token_concat(x, cls, out);
+  if (on_cuda(op, {&x, &cls, &out}))
+    cuda::class_token_concat(x, cls, out);
+  else
+    cpu::class_token_concat(x, cls, out);
   return info.Env().Undefined();
 }
 CS_BINDING("classTokenConcat", ClassTokenConcat);
@@ -70,8 +81,10 @@ static Napi::Value ClassTokenConcatBackward(const Napi::CallbackInfo& info) {
   Tensor& dout = arg_tensor(info, 0, op, "dout");
   Tensor& dx = arg_tensor(info, 1, op, "dx");
   Tensor& dcls = arg_tensor(info, 2, op, "dcls");
-  require_cpu_backend(op, {&dout, &dx, &dcls});
-  cpu::class_token_concat_backward(dout, dx, dcls);
+  if (on_cuda(op, {&dout, &dx, &dcls}))
+    cuda::class_token_concat_backward(dout, dx, dcls);
+  else
+    cpu::class_token_concat_backward(dout, dx, dcls);
   return info.Env().Undefined();
 }
 CS_BINDING("classTokenConcatBackward", ClassTokenConcatBackward);

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/layernorm.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -15,8 +16,10 @@ static Napi::Value LayernormForward(const Napi::CallbackInfo& info) {
   Tensor& mean = arg_tensor(info, 4, op, "mean");
   Tensor& rstd = arg_tensor(info, 5, op, "rstd");
   double eps = arg_number(info, 6, op, "eps");
-  require_cpu_backend(op, {&x, &g, &b, &out, &mean, &rstd});
-  cpu::layernorm_forward(x, g, b, out, mean, rstd, static_cast<float>(eps));
+  if (on_cuda(op, {&x, &g, &b, &out, &mean, &rstd}))
+    cuda::layernorm_forward(x, g, b, out, mean, rstd, static_cast<float>(eps));
+  else
+    cpu::layernorm_forward(x, g, b, out, mean, rstd, static_cast<float>(eps));
   return info.Env().Undefined();
 }
 CS_BINDING("layernormForward", LayernormForward);
@@ -33,8 +36,10 @@ static Napi::Value ResidualLayernormForward(const Napi::CallbackInfo& info) {
   Tensor& mean = arg_tensor(info, 6, op, "mean");
   Tensor& rstd = arg_tensor(info, 7, op, "rstd");
   double eps = arg_number(info, 8, op, "eps");
-  require_cpu_backend(op, {&x, &r, &sum, &g, &b, &out, &mean, &rstd});
-  cpu::residual_layernorm_forward(x, r, sum, g, b, out, mean, rstd, static_cast<float>(eps));
+  if (on_cuda(op, {&x, &r, &sum, &g, &b, &out, &mean, &rstd}))
+    cuda::residual_layernorm_forward(x, r, sum, g, b, out, mean, rstd, static_cast<float>(eps));
+  else
+    cpu::residual_layernorm_forward(x, r, sum, g, b, out, mean, rstd, static_cast<float>(eps));
   return info.Env().Undefined();
 }
 CS_BINDING("residualLayernormForward", ResidualLayernormForward);
@@ -50,8 +55,10 @@ static Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
   Tensor& dx = arg_tensor(info, 5, op, "dx");
   Tensor* dg = arg_optional_tensor(info, 6, op, "dgamma");
   Tensor* db = arg_optional_tensor(info, 7, op, "dbeta");
-  require_cpu_backend(op, {&dout, &x, &g, &mean, &rstd, &dx, dg, db});
-  cpu::layernorm_backward(dout, x, g, mean, rstd, dx, dg, db);
+  if (on_cuda(op, {&dout, &x, &g, &mean, &rstd, &dx, dg, db}))
+    cuda::layernorm_backward(dout, x, g, mean, rstd, dx, dg, db);
+  else
+    cpu::layernorm_backward(dout, x, g, mean, rstd, dx, dg, db);
   return info.Env().Undefined();
 }
 CS_BINDING("layernormBackward", LayernormBackward);

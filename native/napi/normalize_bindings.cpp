@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_pointwise.h"
 #include "cpu/normalize.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -11,8 +12,10 @@ static Napi::Value L2normalizeForward(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, op, "x");
   Tensor& out = arg_tensor(info, 1, op, "out");
   Tensor& norms = arg_tensor(info, 2, op, "norms");
-  require_cpu_backend(op, {&x, &out, &norms});
-  cpu::l2normalize_forward(x, out, norms);
+  if (on_cuda(op, {&x, &out, &norms}))
+    cuda::l2normalize_forward(x, out, norms);
+  else
+    cpu::l2normalize_forward(x, out, norms);
   return info.Env().Undefined();
 }
 CS_BINDING("l2normalizeForward", L2normalizeForward);
@@ -24,8 +27,10 @@ static Napi::Value L2normalizeBackward(const Napi::CallbackInfo& info) {
   Tensor& out = arg_tensor(info, 1, op, "out");
   Tensor& norms = arg_tensor(info, 2, op, "norms");
   Tensor& dx = arg_tensor(info, 3, op, "dx");
-  require_cpu_backend(op, {&dout, &out, &norms, &dx});
-  cpu::l2normalize_backward(dout, out, norms, dx);
+  if (on_cuda(op, {&dout, &out, &norms, &dx}))
+    cuda::l2normalize_backward(dout, out, norms, dx);
+  else
+    cpu::l2normalize_backward(dout, out, norms, dx);
   return info.Env().Undefined();
 }
 CS_BINDING("l2normalizeBackward", L2normalizeBackward);
