@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_layers.h"
 #include "cpu/attention.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -13,8 +14,8 @@ static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   Tensor* lse = arg_optional_tensor(info, 2, op, "lse");
   int64_t heads = arg_int(info, 3, op, "heads");
   bool causal = arg_bool(info, 4, op, "causal");
-  require_cpu_backend(op, {&qkv, &out, lse});
-  cpu::attention_forward(qkv, out, lse, heads, causal);
+  if (on_cuda(op, {&qkv, &out, lse})) cuda::attention_forward(qkv, out, lse, heads, causal);
+  else cpu::attention_forward(qkv, out, lse, heads, causal);
   return info.Env().Undefined();
 }
 CS_BINDING("attentionForward", AttentionForward);
@@ -29,8 +30,8 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Tensor& dqkv = arg_tensor(info, 4, op, "dqkv");
   int64_t heads = arg_int(info, 5, op, "heads");
   bool causal = arg_bool(info, 6, op, "causal");
-  require_cpu_backend(op, {&qkv, &out, &dout, &lse, &dqkv});
-  cpu::attention_backward(qkv, out, dout, lse, dqkv, heads, causal);
+  if (on_cuda(op, {&qkv, &out, &dout, &lse, &dqkv})) cuda::attention_backward(qkv, out, dout, lse, dqkv, heads, causal);
+  else cpu::attention_backward(qkv, out, dout, lse, dqkv, heads, causal);
   return info.Env().Undefined();
 }
 CS_BINDING("attentionBackward", AttentionBackward);

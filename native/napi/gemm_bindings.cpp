@@ -4,6 +4,7 @@
 
 #include "core/backend.h"
 #include "core/checks.h"
+#include "core/cuda_layers.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm.h"
@@ -44,7 +45,10 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const float alpha = static_cast<float>(arg_number(info, 5, op, "alpha"));
   const float beta = static_cast<float>(arg_number(info, 6, op, "beta"));
 
-  require_cpu_backend(op, {&a, &b, &c});
+  if (on_cuda(op, {&a, &b, &c})) {
+    cuda::matmul(a, b, c, ta, tb, alpha, beta);
+    return info.Env().Undefined();
+  }
   check_dtype(op, "a", a, DType::F32);
   check_dtype(op, "b", b, DType::F32);
   check_dtype(op, "c", c, DType::F32);
@@ -107,5 +111,23 @@ static Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::gemm_kernel_name());
 }
 CS_BINDING("setGemmKernel", SetGemmKernel);
+
+// cudaGemmBackend(): the GPU GEMM engine in use, "cublaslt" or "own" (loads the CUDA backend).
+static Napi::Value CudaGemmBackend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cuda::gemm_backend_name());
+}
+CS_BINDING("cudaGemmBackend", CudaGemmBackend);
+
+// cudaGemmBackendInfo(): one line about the GPU GEMM engine (path, version, or why cuBLASLt is not used).
+static Napi::Value CudaGemmBackendInfo(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cuda::gemm_backend_info());
+}
+CS_BINDING("cudaGemmBackendInfo", CudaGemmBackendInfo);
+
+// setCudaGemmBackend(name): "own" | "cublaslt" | "auto"; returns the engine now in use.
+static Napi::Value SetCudaGemmBackend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cuda::set_gemm_backend(arg_string(info, 0, "setCudaGemmBackend", "name")));
+}
+CS_BINDING("setCudaGemmBackend", SetCudaGemmBackend);
 
 }  // namespace cs::napi

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_layers.h"
 #include "cpu/linear.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -12,8 +13,8 @@ static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   Tensor& w = arg_tensor(info, 1, op, "w");
   Tensor* b = arg_optional_tensor(info, 2, op, "b");
   Tensor& y = arg_tensor(info, 3, op, "y");
-  require_cpu_backend(op, {&x, &w, b, &y});
-  cpu::linear_forward(x, w, b, y);
+  if (on_cuda(op, {&x, &w, b, &y})) cuda::linear_forward(x, w, b, y);
+  else cpu::linear_forward(x, w, b, y);
   return info.Env().Undefined();
 }
 CS_BINDING("linearForward", LinearForward);
@@ -28,8 +29,8 @@ static Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   Tensor* dw = arg_optional_tensor(info, 4, op, "dw");
   Tensor* db = arg_optional_tensor(info, 5, op, "db");
   bool accumulate = arg_bool(info, 6, op, "accumulate");
-  require_cpu_backend(op, {&x, &w, &dy, dx, dw, db});
-  cpu::linear_backward(x, w, dy, dx, dw, db, accumulate);
+  if (on_cuda(op, {&x, &w, &dy, dx, dw, db})) cuda::linear_backward(x, w, dy, dx, dw, db, accumulate);
+  else cpu::linear_backward(x, w, dy, dx, dw, db, accumulate);
   return info.Env().Undefined();
 }
 CS_BINDING("linearBackward", LinearBackward);

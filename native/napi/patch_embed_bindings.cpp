@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/cuda_layers.h"
 #include "cpu/patch_embed.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -11,8 +12,8 @@ static Napi::Value PatchEmbedForward(const Napi::CallbackInfo& info) {
   Tensor& images = arg_tensor(info, 0, op, "images");
   Tensor& weight = arg_tensor(info, 1, op, "weight");
   Tensor& out = arg_tensor(info, 2, op, "out");
-  require_cpu_backend(op, {&images, &weight, &out});
-  cpu::patch_embed_forward(images, weight, out);
+  if (on_cuda(op, {&images, &weight, &out})) cuda::patch_embed_forward(images, weight, out);
+  else cpu::patch_embed_forward(images, weight, out);
   return info.Env().Undefined();
 }
 CS_BINDING("patchEmbedForward", PatchEmbedForward);
@@ -26,8 +27,10 @@ static Napi::Value PatchEmbedBackward(const Napi::CallbackInfo& info) {
   Tensor* dweight = arg_optional_tensor(info, 3, op, "dweight");
   Tensor* dimages = arg_optional_tensor(info, 4, op, "dimages");
   bool accumulate = arg_bool(info, 5, op, "accumulate");
-  require_cpu_backend(op, {&images, &weight, &dout, dweight, dimages});
-  cpu::patch_embed_backward(images, weight, dout, dweight, dimages, accumulate);
+  if (on_cuda(op, {&images, &weight, &dout, dweight, dimages}))
+    cuda::patch_embed_backward(images, weight, dout, dweight, dimages, accumulate);
+  else
+    cpu::patch_embed_backward(images, weight, dout, dweight, dimages, accumulate);
   return info.Env().Undefined();
 }
 CS_BINDING("patchEmbedBackward", PatchEmbedBackward);
