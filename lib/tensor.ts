@@ -127,6 +127,17 @@ export class Tensor implements Disposable {
     return new Tensor(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
   }
 
+  /**
+   * A copy of this tensor on `device` ('cpu', 'cuda', 'cuda:1'): host ↔ GPU copies through
+   * the CUDA backend, which must be built and find a GPU (the error says why not). Always a
+   * new tensor, also for the device it is already on. A copy to the CPU waits for the GPU
+   * and reports errors its kernels recorded (e.g. an embedding id out of range).
+   */
+  to(device: string): Tensor {
+    const move = native.tensorTo as (t: NativeTensor, device: string) => NativeTensor;
+    return new Tensor(move(this.live('Tensor.to'), device));
+  }
+
   /** A copy, optionally in another dtype. */
   clone(dtype: DType = this.dtype): Tensor {
     const out = Tensor.empty(this.shape, dtype, this.device);

@@ -5,6 +5,19 @@ import { version } from '../../version.js';
 import type { Command } from '../command.js';
 import { parse } from '../args.js';
 
+interface CudaBackendStatus {
+  loaded: boolean;
+  path?: string;
+  reason?: string;
+  searched: string;
+  abiVersion: number;
+  devicesUsable: boolean;
+  deviceCount: number;
+  deviceError?: string;
+  verifiedOnGpu: boolean;
+  note?: string;
+}
+
 interface Probe {
   driver: { found: boolean; version: number; error?: string; devices: { index: number; name: string; capability: string; memoryGiB: number }[] };
   cublasLt: { found: boolean; path?: string; version?: number; error?: string };
@@ -22,13 +35,21 @@ export function collectInfo() {
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), threads: native.numThreads() },
     build: native.buildInfo(),
     gpu: {
-      // The CUDA backend library is not part of this build yet (see README, "GPU").
-      cudaBackend: { loaded: false, reason: 'the CUDA backend library is not built in this version of clipscale' },
+      // build-cuda/libclipscale_cuda.so, loaded at run time (npm run build:cuda).
+      cudaBackend: (native.cudaBackendStatus as () => CudaBackendStatus)(),
       driver: probe.driver,
       cublasLt: probe.cublasLt,
       nccl: probe.nccl,
     },
   };
+}
+
+function cudaBackendLine(s: CudaBackendStatus): string {
+  if (!s.loaded) return `not loaded: ${s.reason}`;
+  const where = `loaded from ${s.path}`;
+  const devices = s.devicesUsable ? `${s.deviceCount} GPU${s.deviceCount === 1 ? '' : 's'} usable` : `no GPU usable: ${s.deviceError}`;
+  const verified = s.verifiedOnGpu ? '' : ` (${s.note ?? 'not yet verified on a GPU'})`;
+  return `${where}; ${devices}${verified}`;
 }
 
 export const command: Command = {
@@ -47,7 +68,7 @@ export const command: Command = {
       `clipscale ${info.clipscale}  (Node ${info.node}, Node-API ${info.napi}, ${info.platform})`,
       `CPU:        ${info.cpu.model}, ${info.cpu.cores} cores, ${info.cpu.threads} compute threads (CLIPSCALE_NUM_THREADS)`,
       `CPU GEMM:   ${info.build.gemmKernel ?? 'portable'}${info.build.cpuFeatures ? ` (${info.build.cpuFeatures})` : ''}`,
-      `CUDA backend: ${g.cudaBackend.loaded ? 'loaded' : `not loaded: ${g.cudaBackend.reason}`}`,
+      `CUDA backend: ${cudaBackendLine(g.cudaBackend)}`,
       `Driver:     ${g.driver.found ? `CUDA ${Math.floor(g.driver.version / 1000)}.${(g.driver.version % 1000) / 10}` : `not found: ${g.driver.error}`}`,
       ...g.driver.devices.map((d) => `  GPU ${d.index}:    ${d.name} (sm ${d.capability}, ${d.memoryGiB.toFixed(1)} GiB)`),
       `cuBLASLt:   ${g.cublasLt.found ? `${g.cublasLt.version} at ${g.cublasLt.path}` : `not found: ${g.cublasLt.error}`}`,
