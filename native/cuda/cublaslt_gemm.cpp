@@ -64,16 +64,16 @@ Api& api() {
   static Api a;
   static std::once_flag once;
   std::call_once(once, [] {
-    std::string last = "not found";
     for (const auto& c : candidates()) {
       if ((a.lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL))) {
         a.path = c;
         break;
       }
-      if (const char* e = dlerror()) last = e;
+      dlerror();
     }
     if (!a.lib) {
-      a.error = "libcublasLt.so.13/.12 not found (set CLIPSCALE_CUBLASLT_PATH to its directory): " + last;
+      a.error = "libcublasLt.so.13/.12 not found on $CLIPSCALE_CUBLASLT_PATH, the loader's path or the CUDA "
+                "install directories (set CLIPSCALE_CUBLASLT_PATH to the directory that holds it)";
       return;
     }
     bool ok = bind(a, &a.create, "cublasLtCreate") && bind(a, &a.desc_create, "cublasLtMatmulDescCreate") &&

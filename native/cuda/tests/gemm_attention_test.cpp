@@ -4,7 +4,10 @@
 // passes, and the relative error ‖out − ref‖/‖ref‖ must be ≤ 1e-2.
 // Argument errors are checked first and need no GPU; the rest exits 77 (skipped) when
 // no GPU is found. Usage: gemm_attention_test [--quick]
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -144,7 +147,8 @@ void test_gemm(const char* engine, bool quick) {
 }
 
 void test_linear(const char* engine) {
-  for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {100, 64, 192}, {257, 80, 37}}) {
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1}, {100, 64, 192}, {257, 80, 37}};
+  for (const auto& [M, K, N] : shapes) {
     auto x = randn(M * K), w = randn(N * K, 0.2f), b = randn(N), dy = randn(M * N);
     auto xr = rounded(x), wr = rounded(w), br = rounded(b), dyr = rounded(dy);
     std::vector<float> y(M * N), yg(M * N), dx(M * K), dw(N * K), db(N);
