@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -164,6 +164,12 @@ test('a sweep directory refuses a grid with other shared settings, and the CLI s
   const grid: SweepGrid = parseSweepGrid({ ...microGrid, samples_seen: [32], models: ['micro'] });
   await runSweep({ grid, out: dir });
   await t.throwsAsync(runSweep({ grid: { ...grid, lr: 0.01 }, out: dir }), { message: /other settings \(lr: 0\.002 there, 0\.01 now\)/ });
+  // a live sweep's lock keeps a second one out; a dead one's is taken over
+  writeFileSync(join(dir, 'sweep.lock'), JSON.stringify({ pid: process.ppid, host: hostname(), started: 'earlier' }));
+  await t.throwsAsync(runSweep({ grid, out: dir }), { message: new RegExp(`another sweep \\(pid ${process.ppid}, started earlier\\) is running`) });
+  writeFileSync(join(dir, 'sweep.lock'), JSON.stringify({ pid: 99_999_999, host: hostname(), started: 'earlier' }));
+  t.is((await runSweep({ grid, out: dir })).skipped, 1);
+  t.false(existsSync(join(dir, 'sweep.lock')), 'released at the end');
   await t.throwsAsync(main(['sweep', '--out', dir]), { message: /--grid is required/ });
   await t.throwsAsync(main(['sweep', '--grid', 'smoke', '--out', dir, '--workers', '0']), { message: /--workers must be ≥ 1/ });
   await t.throwsAsync(main(['study', '--quick', '--grid', 'smoke']), { message: /--quick or --grid, not both/ });

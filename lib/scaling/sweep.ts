@@ -11,8 +11,8 @@
 // continues from its latest checkpoint (the Trainer's exact resume), so a kill at any moment loses at
 // most checkpoint_every steps of one point and never a finished one.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,8 @@ export interface SweepOptions {
   threads?: number;
   /** Run only these points (recordKey or run directory name); the rest are left for later. */
   only?: string[];
+  /** Hold DIR/sweep.lock while running so two sweeps cannot train the same points at once (default true; workers share their parent's). */
+  lock?: boolean;
   /** Called with each training log record of a point (tests throw from here to simulate a kill). */
   onTrainLog?: (point: SweepPoint, record: TrainLogRecord) => void;
 }
@@ -103,6 +105,36 @@ export function prepareSweepDir(dir: string, grid: SweepGrid): string {
   }
   writeFileSync(path, JSON.stringify(grid, null, 2) + '\n');
   return path;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes DIR/sweep.lock for this process; a lock left by a process that is gone (a killed sweep) is
+ * taken over. Returns the function that releases it.
+ */
+export function lockSweepDir(dir: string): () => void {
+  const path = join(dir, 'sweep.lock');
+  if (existsSync(path)) {
+    let holder: { pid?: unknown; host?: unknown; started?: unknown } = {};
+    try {
+      holder = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      // unreadable: a torn write of a killed sweep
+    }
+    if (typeof holder.pid === 'number' && holder.pid !== process.pid && holder.host === hostname() && processAlive(holder.pid)) {
+      throw new Error(`sweep: another sweep (pid ${holder.pid}, started ${String(holder.started)}) is running in ${dir}; wait for it or stop it (its points resume later)`);
+    }
+  }
+  writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
+  return () => rmSync(path, { force: true });
 }
 
 /** Seconds already spent on a point by earlier, interrupted calls. */
@@ -294,9 +326,20 @@ function headline(r: ScalingRecord): string {
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   const { grid, out } = options;
   const started = performance.now();
+  mkdirSync(out, { recursive: true });
+  const unlock = options.lock === false ? () => undefined : lockSweepDir(out);
+  try {
+    const gridPath = prepareSweepDir(out, grid);
+    return await sweepPoints(options, gridPath, started);
+  } finally {
+    unlock();
+  }
+}
+
+async function sweepPoints(options: SweepOptions, gridPath: string, started: number): Promise<SweepSummary> {
+  const { grid, out } = options;
   const progress = options.progress ?? null;
   const say = (line: string) => progress?.write(`${line}\n`);
-  const gridPath = prepareSweepDir(out, grid);
 
   let points = gridPoints(grid);
   if (options.only?.length) {
@@ -396,8 +439,9 @@ function cliMainPath(): string {
 /** Runs one point in a child `clipscale sweep --point KEY --json` and returns the record it appended. */
 function runPointInChild(gridPath: string, out: string, point: SweepPoint, threads: number): Promise<ScalingRecord> {
   return new Promise((resolvePromise, reject) => {
-    const args = [...process.execArgv, cliMainPath(), 'sweep', '--grid', gridPath, '--out', out, '--point', point.key, '--threads', String(threads), '--json', '--quiet'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [...process.execArgv, cliMainPath(), 'sweep', '--grid', gridPath, '--out', out, '--point', point.key, '--threads', String(threads), '--json', '--quiet', '--worker'];
+    // stdin stays open while this process lives: a worker whose parent is killed sees it close and stops
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 import { loadSweepGrid } from '../../scaling/grid.js';
@@ -43,10 +44,12 @@ export const command: Command = {
     'kept, the interrupted one continues from its checkpoint.',
     '',
     '  --out DIR        the study directory (default: study/ under the current directory)',
-    `  --quick          the same axes at a quarter of the budgets ('${QUICK_GRID}', about a minute; default`,
+    `  --quick          the same axes at a quarter of the budgets ('${QUICK_GRID}', about 2 minutes; default`,
     '                   directory study/quick/): checks the pipeline, its numbers are noisier',
     '  --grid NAME|FILE another grid (a shipped name or a file)',
-    '  --workers N      points trained at once, each in its own process (default 1)',
+    '  --workers N      points trained at once, each in its own process with cores / N threads (default 2',
+    '                   where there are 2 or more cores: the small models and the data rendering in JS use',
+    '                   two processes better than two threads of one)',
     '  --json           print {dir, report, index, points, laws} as JSON on stdout instead of the summary',
   ].join('\n'),
   async run(argv) {
@@ -60,7 +63,7 @@ export const command: Command = {
     if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
     const grid = loadSweepGrid(values.grid ?? (values.quick ? QUICK_GRID : STUDY_GRID));
     const out = resolve(values.out ?? (values.quick ? 'study/quick' : 'study'));
-    const workers = intOption('study', 'workers', values.workers, 1);
+    const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1);
     if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
 
     process.stderr.write(`study: grid '${grid.name}' into ${out}\n`);

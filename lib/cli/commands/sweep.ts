@@ -38,7 +38,19 @@ export const command: Command = {
       point: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      // internal: run as a worker of another sweep process, and stop when that process is gone
+      worker: { type: 'boolean' },
     });
+    if (values.worker) {
+      // The parent holds our stdin open; it closes when the parent dies (seen at the next checkpoint's I/O).
+      process.stdin.on('end', () => {
+        process.stderr.write('clipscale sweep: the parent sweep is gone; stopping this worker (the point resumes from its checkpoint)\n');
+        process.exit(1);
+      });
+      process.stdin.resume();
+      // ...without keeping this process alive once its point is done
+      (process.stdin as { unref?: () => void }).unref?.();
+    }
     const grid = loadSweepGrid(requireOption('sweep', 'grid', values.grid));
     const out = requireOption('sweep', 'out', values.out);
     const workers = intOption('sweep', 'workers', values.workers, 1);
@@ -51,6 +63,7 @@ export const command: Command = {
       workers,
       threads,
       only: values.point,
+      lock: !values.worker,
       progress: values.quiet ? null : process.stderr,
     });
     if (values.json) {
