@@ -72,7 +72,7 @@ for t in build-cuda/*_test; do
   echo "== $t" >> "$OUT/native_tests.log"
   timeout 120 "$t" >> "$OUT/native_tests.log" 2>&1
   rc=$?
-  status "$(basename "$t")" "$([ $rc = 0 ] && echo passed || echo "FAILED rc=$rc")"
+  status "$(basename "$t")" "$(case $rc in 0) echo passed ;; 77) echo 'SKIPPED (no usable GPU)' ;; *) echo "FAILED rc=$rc" ;; esac)"
 done
 grep -E "FAIL|SKIP" "$OUT/native_tests.log" | head -20
 
