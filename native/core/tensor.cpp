@@ -36,6 +36,10 @@ std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
   if (!device.is_cpu()) {
     // The caching allocator of the CUDA library (loaded at first use); the error says
     // why when it cannot be used (not built, no driver, no GPU, out of memory).
+    const CudaBackendStatus& st = cuda_backend_status();
+    if (!st.loaded) fail("allocate: device ", device.str(), " needs the CUDA backend: ", st.reason);
+    if (!st.devices_ok)
+      fail("allocate: device ", device.str(), " needs the CUDA backend, which finds no usable GPU: ", st.device_error);
     auto s = std::make_shared<Storage>();
     s->data = cuda_malloc("allocate", bytes, device.index);
     s->bytes = bytes;
