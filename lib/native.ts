@@ -92,6 +92,11 @@ export interface NativeBinding {
   gradNorm(grads: readonly T[]): number;
   clipGradNorm(grads: readonly T[], maxNorm: number): number;
 
+  // ── CUDA GEMM engine (when the CUDA backend is loaded) ──
+  cudaGemmBackend(): string;
+  cudaGemmBackendInfo(): string;
+  setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;
 }

@@ -115,7 +115,10 @@ export class Trainer implements Disposable {
     check(Number.isInteger(o.accumFreq) && o.accumFreq >= 1 && o.batchSize % o.accumFreq === 0, `accumFreq must divide batchSize ${o.batchSize}, got ${o.accumFreq}`);
     const device = o.device ?? 'cpu';
     if (device !== 'cpu') {
-      throw new Error(`Trainer: device '${device}' is not available: this build has only the CPU backend (the CUDA backend library is not built; see 'clipscale info')`);
+      throw new Error(
+        `Trainer: device '${device}' is not available for training yet: models train on the CPU backend; ` +
+          "the CUDA backend's ops compile but have not been verified on a GPU (see 'clipscale info')",
+      );
     }
     const precision = o.precision ?? 'fp32';
     check(['fp32', 'bf16', 'fp16'].includes(precision), `precision must be fp32, bf16 or fp16, got '${precision}'`);
