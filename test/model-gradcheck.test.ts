@@ -36,10 +36,13 @@ test('whole-model gradients match central finite differences (micro config, fp32
   const r = rng(5);
   let checked = 0;
   let worst = 0;
+  let worstAt = "";
   for (const p of model.parameters()) {
     const v = p.values();
     const g = p.grad.view() as Float32Array;
-    // Probe the coordinates with the largest gradients plus a random one.
+    // Probe the coordinates with the largest gradients plus a random one. fp32 losses carry
+    // ~1e-7 noise, so differences below ~1e-4 absolute are not resolved: the error is
+    // relative to max(|numeric|, |analytic|, 1e-2).
     const order = [...v.keys()].sort((a, c) => Math.abs(g[c]) - Math.abs(g[a]));
     const probe = [...new Set([order[0], order[1] ?? order[0], Math.floor(r() * v.length)])];
     for (const i of probe) {
@@ -51,13 +54,13 @@ test('whole-model gradients match central finite differences (micro config, fp32
       const down = runner.lossOf(b);
       v[i] = orig;
       const fd = (up - down) / (2 * eps);
-      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-3);
-      worst = Math.max(worst, err);
+      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-2);
+      if (err > worst) { worst = err; worstAt = `${p.name}[${i}]: analytic ${g[i]}, numeric ${fd}`; }
       if (err > 5e-2) t.fail(`${p.name}[${i}]: analytic ${g[i]}, numeric ${fd}`);
       checked++;
     }
   }
-  t.log(`checked ${checked} coordinates over ${model.parameters().length} parameters; worst relative error ${worst.toExponential(2)}`);
+  t.log(`checked ${checked} coordinates over ${model.parameters().length} parameters; worst relative error ${worst.toExponential(2)} at ${worstAt}`);
   t.true(worst < 5e-2);
 });
 
@@ -89,4 +92,23 @@ test('gradient accumulation over micro-batches equals the full-batch gradient', 
     }
     t.true(Math.sqrt(num) <= 1e-5 * Math.sqrt(den) + 1e-9, `${p.name}: ${Math.sqrt(num / Math.max(den, 1e-30))}`);
   }
+});
+
+test('activation recomputation gives bitwise the same gradients with a fraction of the activation memory', (t) => {
+  const deep = parseModelConfig({ ...micro, vision_cfg: { ...micro.vision_cfg, layers: 6 }, text_cfg: { ...micro.text_cfg, layers: 6 } });
+  const plain = new CLIP(deep).init(8);
+  const recomputing = new CLIP(deep, { recompute: true }).init(8);
+  const b = batch(4, 31);
+  const rp = new StepRunner(plain);
+  const rr = new StepRunner(recomputing);
+  plain.zeroGrad();
+  recomputing.zeroGrad();
+  t.is(rp.forwardBackward([b]), rr.forwardBackward([b]));
+  for (const [i, p] of plain.parameters().entries()) {
+    t.deepEqual(p.grad.view(), recomputing.parameters()[i].grad.view(), p.name);
+  }
+  const bytesPlain = plain.bufferBytes();
+  const bytesRecompute = recomputing.bufferBytes();
+  t.log(`activation buffers: ${bytesPlain} bytes plain, ${bytesRecompute} bytes with recomputation (6 blocks a tower)`);
+  t.true(bytesRecompute < 0.5 * bytesPlain);
 });

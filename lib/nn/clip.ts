@@ -19,11 +19,12 @@ export class CLIP extends Module {
   readonly text: TextTransformer;
   readonly logitScale: Parameter;
 
-  constructor(config: ClipConfig) {
+  /** `recompute`: activation recomputation in both towers (OpenCLIP's --grad-checkpointing). */
+  constructor(config: ClipConfig, options: { recompute?: boolean } = {}) {
     super();
     this.config = config;
-    this.visual = new VisionTransformer(config);
-    this.text = new TextTransformer(config);
+    this.visual = new VisionTransformer(config, options.recompute ?? false);
+    this.text = new TextTransformer(config, options.recompute ?? false);
     // OpenCLIP stores logit_scale with shape [] (a 0-d tensor).
     this.logitScale = new Parameter('logit_scale', []);
     constant(this.logitScale, INIT_LOGIT_SCALE);
@@ -103,11 +104,13 @@ export interface CreateModelOptions {
   seed?: number;
   /** Config fields to change, e.g. `{ text_cfg: { vocab_size: 798 } }`. */
   overrides?: ClipConfigOverrides;
+  /** Activation recomputation per block: less memory, one more forward per block in training. */
+  recompute?: boolean;
 }
 
 /** A freshly initialised CLIP from a config name (lib/configs/models), a JSON path, or a config object. */
 export function createModel(model: string | ClipConfig, options: CreateModelOptions = {}): CLIP {
   const config = typeof model === 'string' ? loadModelConfig(model, options.overrides ?? {}) : parseModelConfig(model);
-  return new CLIP(config).init(options.seed ?? 0);
+  return new CLIP(config, { recompute: options.recompute ?? false }).init(options.seed ?? 0);
 }
 

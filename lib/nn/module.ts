@@ -37,7 +37,7 @@ export class Parameter {
 }
 
 export abstract class Module implements Disposable {
-  private readonly buffers = new Map<string, Tensor>();
+  private buffers = new Map<string, Tensor>();
 
   /** Every parameter of this module and its children, in a fixed order. */
   abstract parameters(): Parameter[];
@@ -57,13 +57,38 @@ export abstract class Module implements Disposable {
 
   /** Drops activation buffers (they are made again on the next forward). */
   releaseBuffers(): void {
-    for (const t of this.buffers.values()) t.dispose();
+    for (const t of this.buffers.values()) if (!t.disposed) t.dispose();
     this.buffers.clear();
     for (const c of this.children()) c.releaseBuffers();
   }
 
   protected children(): Module[] {
     return [];
+  }
+
+  /**
+   * Makes this module and its children (recursively) use `other`'s buffers, so two
+   * modules of the same structure share one set of activations. Used by activation
+   * recomputation: blocks share their internals and recompute them before backward.
+   */
+  shareBuffersWith(other: Module): void {
+    const mine = this.children();
+    const theirs = other.children();
+    if (mine.length !== theirs.length) throw new Error('shareBuffersWith: modules differ in structure');
+    for (const t of this.buffers.values()) t.dispose();
+    this.buffers = other.buffers;
+    mine.forEach((c, i) => c.shareBuffersWith(theirs[i]));
+  }
+
+  /** Bytes held in activation buffers by this module and its children (shared ones counted once). */
+  bufferBytes(seen = new Set<Map<string, Tensor>>()): number {
+    let n = 0;
+    if (!seen.has(this.buffers)) {
+      seen.add(this.buffers);
+      for (const t of this.buffers.values()) if (!t.disposed) n += t.nbytes;
+    }
+    for (const c of this.children()) n += c.bufferBytes(seen);
+    return n;
   }
 
   zeroGrad(): void {

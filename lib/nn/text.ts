@@ -23,7 +23,8 @@ export class TextTransformer extends Module {
   private ids: Tensor | null = null;
   private pooledNormed: Tensor | null = null;
 
-  constructor(cfg: ClipConfig) {
+  /** `recompute`: activation recomputation per block (see TransformerOptions.recompute). */
+  constructor(cfg: ClipConfig, recompute = false) {
     super();
     const t = cfg.text_cfg;
     this.width = t.width;
@@ -39,6 +40,7 @@ export class TextTransformer extends Module {
       mlpWidth: mlpWidth(t.width, t.mlp_ratio),
       quickGelu: cfg.quick_gelu,
       causal: true,
+      recompute,
     });
     this.lnFinal = new LayerNorm('ln_final', t.width);
     this.textProjection = new Parameter('text_projection', [t.width, cfg.embed_dim]);

@@ -16,6 +16,12 @@ export interface TransformerOptions {
   mlpWidth: number;
   quickGelu: boolean;
   causal: boolean;
+  /**
+   * Activation recomputation (OpenCLIP's --grad-checkpointing): blocks share one set of
+   * internal activations and each block's forward is run again just before its backward,
+   * trading one more forward per block for memory that no longer grows with depth.
+   */
+  recompute?: boolean;
 }
 
 export class ResidualBlock extends Module {
@@ -40,6 +46,14 @@ export class ResidualBlock extends Module {
     return [this.ln1, this.attn, this.ln2, this.mlp];
   }
 
+  /** Shares the sub-modules' activations with `other` (the block's own input/output stay its own). */
+  shareInternalsWith(other: ResidualBlock): void {
+    this.ln1.shareBuffersWith(other.ln1);
+    this.attn.shareBuffersWith(other.attn);
+    this.ln2.shareBuffersWith(other.ln2);
+    this.mlp.shareBuffersWith(other.mlp);
+  }
+
   forward(x: Tensor): Tensor {
     const a = this.attn.forward(this.ln1.forward(x));
     const mid = this.buffer('mid', x.shape);
@@ -62,9 +76,12 @@ export class Transformer extends Module {
   readonly blocks: ResidualBlock[];
 
   /** `prefix` is e.g. `visual.transformer` or `transformer`; blocks are `${prefix}.resblocks.N`. */
+  private inputs: Tensor[] = [];
+
   constructor(prefix: string, readonly opts: TransformerOptions) {
     super();
     this.blocks = Array.from({ length: opts.layers }, (_, i) => new ResidualBlock(`${prefix}.resblocks.${i}`, opts));
+    if (opts.recompute) for (const b of this.blocks.slice(1)) b.shareInternalsWith(this.blocks[0]);
   }
 
   parameters(): Parameter[] {
@@ -101,13 +118,23 @@ export class Transformer extends Module {
 
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const b of this.blocks) h = b.forward(h);
+    this.inputs = [];
+    for (const b of this.blocks) {
+      this.inputs.push(h);
+      h = b.forward(h);
+    }
     return h;
   }
 
   backward(dout: Tensor): Tensor {
     let d = dout;
-    for (let i = this.blocks.length - 1; i >= 0; i--) d = this.blocks[i].backward(d);
+    const last = this.blocks.length - 1;
+    for (let i = last; i >= 0; i--) {
+      // The shared internals hold the last block's activations after forward; every
+      // other block recomputes its own from its saved input first.
+      if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
+      d = this.blocks[i].backward(d);
+    }
     return d;
   }
 }

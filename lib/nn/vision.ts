@@ -24,7 +24,8 @@ export class VisionTransformer extends Module {
   private images: Tensor | null = null;
   private pooledNormed: Tensor | null = null;
 
-  constructor(cfg: ClipConfig) {
+  /** `recompute`: activation recomputation per block (see TransformerOptions.recompute). */
+  constructor(cfg: ClipConfig, recompute = false) {
     super();
     const v = cfg.vision_cfg;
     this.width = v.width;
@@ -44,6 +45,7 @@ export class VisionTransformer extends Module {
       mlpWidth: mlpWidth(v.width, v.mlp_ratio),
       quickGelu: cfg.quick_gelu,
       causal: false,
+      recompute,
     });
     this.lnPost = new LayerNorm('visual.ln_post', v.width);
     this.proj = new Parameter('visual.proj', [v.width, cfg.embed_dim]);
