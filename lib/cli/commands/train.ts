@@ -49,6 +49,7 @@ optimisation (OpenCLIP's defaults):
   --cooldown-steps N --lr-cooldown-end X --lr-cooldown-power P   for const-cooldown
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
+  --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
   --precision fp32|bf16    bf16 emulated on the CPU (fp32)
   --device cpu             (cpu; CUDA when the backend library is built)
   --seed S                 initialisation seed; also the data order's seed (0)
@@ -188,6 +189,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     'lr-cooldown-power': { type: 'string' },
     'accum-freq': { type: 'string' },
     'grad-clip-norm': { type: 'string' },
+    'grad-checkpointing': { type: 'boolean' },
     precision: { type: 'string' },
     device: { type: 'string' },
     seed: { type: 'string' },
@@ -308,6 +310,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('cooldownPower', optNumber('lr-cooldown-power'));
   put('accumFreq', optInt('accum-freq', 1));
   put('gradClipNorm', optNumber('grad-clip-norm'));
+  put('gradCheckpointing', values['grad-checkpointing']);
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
