@@ -91,3 +91,36 @@ test.serial('bf16 precision trains and stays close to fp32 over a few steps', as
   lb.forEach((l, i) => t.true(Math.abs(l - lf[i]) < 0.05, `step ${i}: bf16 ${l} vs fp32 ${lf[i]}`));
   t.notDeepEqual(lb, lf, 'bf16 rounding changes the numbers');
 });
+
+test.serial('a non-finite loss skips its step and is counted; too many in a row stop training and keep the last good checkpoint', async (t) => {
+  const base = new SyntheticData({ size: 64, imageSize: 16, contextLength: 16, seed: 4 });
+  // Batches from sample `from` on (or only the batch at `only`) carry NaN pixels.
+  const poisoned = (opts: { only?: number; from?: number }) => ({
+    imageSize: 16,
+    contextLength: 16,
+    vocabSize: base.vocabSize,
+    describe: () => base.describe(),
+    async batch(position: number, size: number) {
+      const b = await base.batch(position, size);
+      if (position === opts.only || (opts.from !== undefined && position >= opts.from)) b.images.fill(NaN);
+      return b;
+    },
+  });
+  const one = new Trainer({ model: micro, data: poisoned({ only: 16 }), batchSize: 8, samples: 48, logEvery: 1 });
+  const records = [];
+  for await (const r of one.run()) records.push(r);
+  t.is(one.skippedSteps, 1);
+  t.is(records.length, 6);
+  t.true(Number.isNaN(records[2].loss));
+  t.is(records[5].skipped_steps, 1);
+  t.true(one.model.parameters().every((p) => p.values().every(Number.isFinite)), 'weights stay finite');
+
+  const dir = mkdtempSync(join(tmpdir(), 'clipscale-nonfinite-'));
+  const many = new Trainer({ model: micro, data: poisoned({ from: 32 }), batchSize: 8, samples: 8 * 20, checkpointEvery: 2, maxNonFinite: 3, out: dir });
+  const err = await t.throwsAsync(() => many.train(), { message: /4 non-finite losses in a row at step 7; stopping\. The last good checkpoint in .* is kept\./ });
+  t.log(err?.message);
+  const { findLatestCheckpoint } = await import('../lib/train/checkpoint.js');
+  const latest = await findLatestCheckpoint(dir);
+  t.is(latest?.step, 4, 'the checkpoint from the last good steps is the latest');
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -339,9 +339,10 @@ export class Trainer implements Disposable {
           dataTime = 0;
           stepTime = 0;
         }
-        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last) await this.save();
+        // No checkpoint in the middle of a run of non-finite steps: the last good one stays the latest.
+        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) await this.save();
       }
-      if (o.out && Number.isFinite(lastLoss)) await this.save();
+      if (o.out && Number.isFinite(lastLoss) && consecutiveBad === 0) await this.save();
     } finally {
       native.setBf16Emulation(previousEmulation);
       logger.finish();
