@@ -45,6 +45,10 @@ function compare(t: import('ava').ExecutionContext, a: RunResult, b: RunResult):
   t.is(b.world, 2);
   t.is(a.losses.length, 3);
   a.losses.forEach((l, i) => t.true(Math.abs(l - b.losses[i]) <= 1e-5 * Math.abs(l), `step ${i + 1}: loss ${l} vs ${b.losses[i]}`));
+  compareWeights(t, a, b);
+}
+
+function compareWeights(t: import('ava').ExecutionContext, a: RunResult, b: RunResult): void {
   let num = 0;
   let den = 0;
   for (const [name, w] of Object.entries(a.weights)) {
@@ -56,7 +60,7 @@ function compare(t: import('ava').ExecutionContext, a: RunResult, b: RunResult):
     }
   }
   const rel = Math.sqrt(num / den);
-  t.log(`losses ${a.losses.map((l) => l.toFixed(6)).join(', ')}; weights after 3 steps differ by ${rel.toExponential(2)} (relative)`);
+  t.log(`losses ${b.losses.map((l) => l.toFixed(6)).join(', ')}; weights after 3 steps differ by ${rel.toExponential(2)} (relative)`);
   t.true(rel <= 1e-5, `weights differ by ${rel}`);
 }
 
@@ -91,4 +95,24 @@ test('2 ranks under clipscale launch (TCP) train as one process with twice the b
   const r = await collect(child);
   t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
   compare(t, await getBaseline(), JSON.parse(readFileSync(out, 'utf8')) as RunResult);
+});
+
+test('a checkpoint written by 2 ranks resumes in one process with the same global batch', async (t) => {
+  const ckpt = join(dir, 'ckpt');
+  const two = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, join(dir, 'part.json'), '16', ckpt, 'stop2'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r2 = await collect(two);
+  t.is(r2.code, 0, `${r2.stdout}\n${r2.stderr}`);
+  const out = join(dir, 'resumed.json');
+  const one = await collect(spawn(process.execPath, ['--import=tsx', fixture, out, '16', ckpt, 'resume'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  t.is(one.code, 0, one.stderr);
+  const resumed = JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+  const base = await getBaseline();
+  t.is(resumed.losses.length, 1, 'the resumed run trains the one remaining step');
+  t.true(Math.abs(resumed.losses[0] - base.losses[2]) <= 1e-5 * Math.abs(base.losses[2]), `step 3: ${resumed.losses[0]} vs ${base.losses[2]}`);
+  t.is(resumed.world, 1);
+  compareWeights(t, base, resumed);
 });

@@ -12,6 +12,9 @@ import { Trainer } from '../../lib/train/trainer.js';
 
 const out = process.argv[2];
 const globalBatch = Number(process.argv[3] ?? 16);
+// Optional: a checkpoint directory, and 'stop2' (train 2 steps, checkpoint, stop) or 'resume'.
+const checkpointDir = process.argv[4];
+const mode = process.argv[5];
 const env = readDistEnvironment();
 const comm = env.worldSize > 1 ? await createCommunicator() : undefined;
 const world = comm?.size ?? 1;
@@ -32,6 +35,8 @@ const trainer = new Trainer({
   logEvery: 1,
   gradClipNorm: 1,
   comm,
+  ...(checkpointDir ? { out: checkpointDir, resume: mode === 'resume' } : {}),
+  ...(mode === 'stop2' ? { stopAfterSteps: 2 } : {}),
 });
 const losses: number[] = [];
 for await (const r of trainer.run()) losses.push(r.loss);
