@@ -49,4 +49,58 @@ inline void check_no_alias(const char* op, const char* out_name, const Tensor& o
     fail(op, ": output ", out_name, " overlaps input ", in_name, "; pass a separate tensor");
 }
 
+// Outputs may be the very same buffer as an input (in place) but must not partly overlap it.
+inline void check_same_or_disjoint(const char* op, const char* out_name, const Tensor& out, const char* in_name,
+                                   const Tensor& in) {
+  if (out.raw() == in.raw()) return;
+  check_no_alias(op, out_name, out, in_name, in);
+}
+
+// How an op's shared checks (core/*_checks.h) confirm a tensor's device, called where
+// the CPU ops always checked it. The CPU backend passes check_cpu; the CUDA dispatch
+// passes on_one_cuda_device, because on_cuda has already put every tensor on one device.
+using DeviceCheck = void (*)(const char* op, const char* arg, const Tensor& t);
+
+inline void on_one_cuda_device(const char*, const char*, const Tensor&) {}
+
+// An f32 / i32 tensor on the backend's device.
+inline void check_f32(DeviceCheck device, const char* op, const char* arg, const Tensor& t) {
+  device(op, arg, t);
+  check_dtype(op, arg, t, DType::F32);
+}
+
+inline void check_i32(DeviceCheck device, const char* op, const char* arg, const Tensor& t) {
+  device(op, arg, t);
+  check_dtype(op, arg, t, DType::I32);
+}
+
+// The last dimension of a tensor whose leading dimensions are rows.
+inline int64_t row_width(const char* op, const char* arg, const Tensor& t) {
+  if (t.ndim() < 1) fail(op, ": ", arg, " must have at least 1 dimension, got ", t.describe());
+  return t.dim(-1);
+}
+
+inline int64_t row_count(const Tensor& t) {
+  int64_t w = t.dim(-1);
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < t.ndim(); i++) rows *= t.shape[i];
+  return w ? t.numel() / w : rows;
+}
+
+// A tensor holding one f32 value per row (any shape with that many elements).
+inline void check_per_row(DeviceCheck device, const char* op, const char* arg, const Tensor& t, int64_t rows) {
+  check_f32(device, op, arg, t);
+  if (t.numel() != rows) fail(op, ": ", arg, " must hold one value per row (", rows, "), got ", t.describe());
+}
+
+// Rows of a given width: the sizes a row-wise kernel needs.
+struct RowDims {
+  int64_t rows, width;
+};
+
+// [batch, tokens, width] activations.
+struct TokenDims {
+  int64_t batch, tokens, width;
+};
+
 }  // namespace cs

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "cpu/adamw.h"
+#include "core/adamw_checks.h"
 
 namespace cs::cuda {
 
@@ -53,7 +53,7 @@ double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& l
                         Tensor* workspace, float loss_scale);
 
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16,
-                const cpu::AdamWConfig& cfg);
+                const AdamWConfig& cfg);
 double grad_norm(const std::vector<const Tensor*>& grads, const char* op = "gradNorm");
 double clip_grad_norm(const std::vector<Tensor*>& grads, double max_norm);
 

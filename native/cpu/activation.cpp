@@ -5,7 +5,7 @@
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
-#include "cpu/pointwise_checks.h"
+#include "core/activation_checks.h"
 
 namespace cs::cpu {
 
@@ -49,10 +49,7 @@ inline float quick_gelu_grad(float x) {
 
 template <float (*F)(float)>
 void forward(const char* op, const Tensor& x, Tensor& out) {
-  check_f32(op, "x", x);
-  check_f32(op, "out", out);
-  check_same_shape(op, "x", x, "out", out);
-  check_same_or_disjoint(op, "out", out, "x", x);
+  check_activation_forward(check_cpu, op, x, out);
   const bool emulate = bf16_emulation();
   const float* xp = x.data<float>();
   float* op_ = out.data<float>();
@@ -63,13 +60,7 @@ void forward(const char* op, const Tensor& x, Tensor& out) {
 
 template <float (*G)(float)>
 void backward(const char* op, const Tensor& x, const Tensor& dout, Tensor& dx) {
-  check_f32(op, "x", x);
-  check_f32(op, "dout", dout);
-  check_f32(op, "dx", dx);
-  check_same_shape(op, "x", x, "dout", dout);
-  check_same_shape(op, "x", x, "dx", dx);
-  check_same_or_disjoint(op, "dx", dx, "dout", dout);
-  check_same_or_disjoint(op, "dx", dx, "x", x);
+  check_activation_backward(check_cpu, op, x, dout, dx);
   const float* xp = x.data<float>();
   const float* dp = dout.data<float>();
   float* gp = dx.data<float>();

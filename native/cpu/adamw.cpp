@@ -2,14 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
-#include <string>
-#include <utility>
 #include <vector>
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
-#include "cpu/pointwise_checks.h"
+#include "core/adamw_checks.h"
 
 namespace cs::cpu {
 
@@ -18,38 +15,7 @@ constexpr int64_t kGrain = 1 << 14;
 }
 
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg) {
-  const char* op = "adamwStep";
-  check_f32(op, "param", param);
-  check_f32(op, "grad", grad);
-  check_f32(op, "m", m);
-  check_f32(op, "v", v);
-  const int64_t n = param.numel();
-  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"grad", &grad}, {"m", &m}, {"v", &v}})
-    if (t->numel() != n)
-      fail(op, ": ", name, " must have as many elements as param (", param.describe(), "), got ", t->describe());
-  check_no_alias(op, "param", param, "grad", grad);
-  check_no_alias(op, "m", m, "grad", grad);
-  check_no_alias(op, "v", v, "grad", grad);
-  check_no_alias(op, "m", m, "param", param);
-  check_no_alias(op, "v", v, "param", param);
-  check_no_alias(op, "v", v, "m", m);
-  if (param_bf16) {
-    check_cpu(op, "paramBf16", *param_bf16);
-    check_dtype(op, "paramBf16", *param_bf16, DType::BF16);
-    if (param_bf16->numel() != n)
-      fail(op, ": paramBf16 must have as many elements as param (", param.describe(), "), got ",
-           param_bf16->describe());
-    for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &grad, &m, &v})
-      check_no_alias(op, "paramBf16", *param_bf16, "another argument", *t);
-  }
-  if (cfg.step < 1) fail(op, ": step must be a 1-based step number, got ", cfg.step);
-  if (!(cfg.lr >= 0) || !std::isfinite(cfg.lr)) fail(op, ": lr must be a finite number >= 0, got ", cfg.lr);
-  if (!(cfg.beta1 >= 0 && cfg.beta1 < 1)) fail(op, ": beta1 must be in [0, 1), got ", cfg.beta1);
-  if (!(cfg.beta2 >= 0 && cfg.beta2 < 1)) fail(op, ": beta2 must be in [0, 1), got ", cfg.beta2);
-  if (!(cfg.eps > 0)) fail(op, ": eps must be positive, got ", cfg.eps);
-  if (!(cfg.weight_decay >= 0) || !std::isfinite(cfg.weight_decay))
-    fail(op, ": weightDecay must be a finite number >= 0, got ", cfg.weight_decay);
-  if (!std::isfinite(cfg.grad_scale)) fail(op, ": gradScale must be finite, got ", cfg.grad_scale);
+  const int64_t n = check_adamw_step(check_cpu, param, grad, m, v, param_bf16, cfg);
 
   const double t = static_cast<double>(cfg.step);
   const float b1 = static_cast<float>(cfg.beta1), b2 = static_cast<float>(cfg.beta2);
@@ -77,10 +43,7 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
 }
 
 double grad_norm(const std::vector<const Tensor*>& grads, const char* op) {
-  for (size_t k = 0; k < grads.size(); k++) {
-    std::string name = "grads[" + std::to_string(k) + "]";
-    check_f32(op, name.c_str(), *grads[k]);
-  }
+  check_grads(check_cpu, op, grads);
   double total = 0;
   for (const Tensor* t : grads) {
     const float* p = t->data<float>();
@@ -101,10 +64,9 @@ double grad_norm(const std::vector<const Tensor*>& grads, const char* op) {
 }
 
 double clip_grad_norm(const std::vector<Tensor*>& grads, double max_norm) {
-  const char* op = "clipGradNorm";
-  if (!(max_norm > 0)) fail(op, ": maxNorm must be positive, got ", max_norm);
+  check_max_norm(max_norm);
   std::vector<const Tensor*> cg(grads.begin(), grads.end());
-  const double norm = grad_norm(cg, op);
+  const double norm = grad_norm(cg, "clipGradNorm");
   if (!std::isfinite(norm)) return norm;
   const double coef = max_norm / (norm + 1e-6);
   if (coef >= 1.0) return norm;

@@ -7,15 +7,12 @@
 #pragma once
 #include <vector>
 
+#include "core/adamw_checks.h"
 #include "core/tensor.h"
 
 namespace cs::cpu {
 
-struct AdamWConfig {
-  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
-  int64_t step = 1;         // 1-based
-  double grad_scale = 1.0;  // multiplies grad first (e.g. 1 / loss scale)
-};
+using AdamWConfig = cs::AdamWConfig;  // core/adamw_checks.h: shared with the CUDA dispatch
 
 // param, grad, m, v: f32 of the same element count; param_bf16 (optional): bf16, same count.
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg);

@@ -7,7 +7,7 @@
 
 #include "core/thread_pool.h"
 #include "cpu/gemm.h"
-#include "cpu/pointwise_checks.h"
+#include "core/contrastive_loss_checks.h"
 
 namespace cs::cpu {
 
@@ -100,41 +100,12 @@ double softmax_rows_and_cols(float* buf, int64_t N, double c, bool want_grad, do
 double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, int64_t r0, int64_t n,
                         Tensor* dimage, Tensor* dtext, Tensor* dlogit_scale, Tensor* workspace, float loss_scale) {
   const char* op = "contrastiveLoss";
-  check_f32(op, "image", image);
-  check_ndim(op, "image", image, 2);
-  check_f32(op, "text", text);
-  check_same_shape(op, "image", image, "text", text);
-  check_f32(op, "logitScale", logit_scale);
-  if (logit_scale.numel() != 1) fail(op, ": logitScale must hold one value, got ", logit_scale.describe());
-  const int64_t N = image.dim(0), D = image.dim(1);
-  if (N == 0) fail(op, ": the batch is empty (image is ", image.describe(), ")");
-  if (r0 < 0 || n < 1 || r0 + n > N)
-    fail(op, ": rows ", r0, " .. ", r0 + n, " (rowOffset, rowOffset + rowCount) must lie within the ", N,
-         " gathered rows and hold at least one");
-  if (!std::isfinite(loss_scale)) fail(op, ": lossScale must be finite, got ", loss_scale);
-  for (auto [name, g, like] : {std::tuple<const char*, Tensor*, const Tensor*>{"dImage", dimage, &image},
-                               {"dText", dtext, &text}}) {
-    if (!g) continue;
-    check_f32(op, name, *g);
-    check_same_shape(op, name, *g, "image", *like);
-    check_no_alias(op, name, *g, "image", image);
-    check_no_alias(op, name, *g, "text", text);
-    check_no_alias(op, name, *g, "logitScale", logit_scale);
-  }
-  if (dimage && dtext) check_no_alias(op, "dImage", *dimage, "dText", *dtext);
-  if (dlogit_scale) {
-    check_f32(op, "dLogitScale", *dlogit_scale);
-    if (dlogit_scale->numel() != 1) fail(op, ": dLogitScale must hold one value, got ", dlogit_scale->describe());
-  }
+  const LossDims dims = check_contrastive_loss(check_cpu, image, text, logit_scale, r0, n, dimage, dtext,
+                                               dlogit_scale, nullptr, workspace, loss_scale);
+  const int64_t N = dims.N, D = dims.D;
   std::vector<float> own;
   float* buf;
   if (workspace) {
-    check_f32(op, "workspace", *workspace);
-    if (workspace->numel() < n * N)
-      fail(op, ": workspace must hold at least rowCount × N = ", n * N, " values, got ", workspace->describe());
-    for (const Tensor* t : {&image, &text, &logit_scale}) check_no_alias(op, "workspace", *workspace, "an input", *t);
-    for (Tensor* t : {dimage, dtext, dlogit_scale})
-      if (t) check_no_alias(op, "workspace", *workspace, "a gradient", *t);
     buf = workspace->data<float>();
   } else {
     own.resize(static_cast<size_t>(n * N));

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/checks.h"
+#include "core/elementwise_checks.h"
 #include "core/thread_pool.h"
 
 namespace cs::cpu {
@@ -11,7 +11,7 @@ namespace cs::cpu {
 static constexpr int64_t kGrain = 1 << 15;
 
 void fill(Tensor& x, double value) {
-  check_cpu("fill", "x", x);
+  check_fill(check_cpu, x, value);
   int64_t n = x.numel();
   switch (x.dtype) {
     case DType::F32: {
@@ -27,14 +27,12 @@ void fill(Tensor& x, double value) {
       break;
     }
     case DType::I32: {
-      if (value != std::floor(value)) fail("fill: i32 tensor cannot hold ", value);
       int32_t v = static_cast<int32_t>(value);
       int32_t* p = x.data<int32_t>();
       for (int64_t i = 0; i < n; i++) p[i] = v;
       break;
     }
     case DType::I64: {
-      if (value != std::floor(value)) fail("fill: i64 tensor cannot hold ", value);
       int64_t v = static_cast<int64_t>(value);
       int64_t* p = x.data<int64_t>();
       for (int64_t i = 0; i < n; i++) p[i] = v;
@@ -44,36 +42,25 @@ void fill(Tensor& x, double value) {
 }
 
 void copy(const Tensor& src, Tensor& dst) {
-  check_cpu("copy", "src", src);
-  check_cpu("copy", "dst", dst);
-  if (src.dtype != dst.dtype) fail("copy: src and dst must have the same dtype, got ", src.describe(), " and ", dst.describe(), " (use convert)");
-  if (src.numel() != dst.numel()) fail("copy: src and dst must have the same number of elements, got ", src.describe(), " and ", dst.describe());
+  check_copy(check_cpu, src, dst);
   if (src.raw() != dst.raw() && src.nbytes()) std::memmove(dst.raw(), src.raw(), src.nbytes());
 }
 
 void scale(Tensor& x, float alpha) {
-  check_cpu("scale", "x", x);
-  check_dtype("scale", "x", x, DType::F32);
+  check_scale(check_cpu, x);
   float* p = x.data<float>();
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) p[i] *= alpha; });
 }
 
 void axpy(float alpha, const Tensor& x, Tensor& y) {
-  check_cpu("axpy", "x", x);
-  check_cpu("axpy", "y", y);
-  check_dtype("axpy", "x", x, DType::F32);
-  check_dtype("axpy", "y", y, DType::F32);
-  if (x.numel() != y.numel()) fail("axpy: x and y must have the same number of elements, got ", x.describe(), " and ", y.describe());
+  check_axpy(check_cpu, x, y);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) yp[i] += alpha * xp[i]; });
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  for (auto* t : {&a, &b}) { check_cpu("add", "input", *t); check_dtype("add", "input", *t, DType::F32); }
-  check_dtype("add", "out", out, DType::F32);
-  check_same_shape("add", "a", a, "b", b);
-  check_same_shape("add", "a", a, "out", out);
+  check_add(check_cpu, a, b, out);
   const float* ap = a.data<float>();
   const float* bp = b.data<float>();
   float* op = out.data<float>();
@@ -84,9 +71,7 @@ template <typename T>
 static double load(const void* p, int64_t i) { return static_cast<double>(static_cast<const T*>(p)[i]); }
 
 void convert(const Tensor& src, Tensor& dst) {
-  check_cpu("convert", "src", src);
-  check_cpu("convert", "dst", dst);
-  if (src.numel() != dst.numel()) fail("convert: src and dst must have the same number of elements, got ", src.describe(), " and ", dst.describe());
+  check_convert(check_cpu, src, dst);
   if (src.dtype == dst.dtype) { copy(src, dst); return; }
   check_no_alias("convert", "dst", dst, "src", src);
   int64_t n = src.numel();

@@ -6,7 +6,7 @@
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
-#include "cpu/pointwise_checks.h"
+#include "core/embedding_checks.h"
 
 namespace cs::cpu {
 
@@ -34,24 +34,12 @@ void check_ids(const char* op, const Tensor& ids, int64_t vocab) {
            " rows");
 }
 
-Shape with_width(const Shape& s, int64_t w) {
-  Shape r = s;
-  r.push_back(w);
-  return r;
-}
-
 }  // namespace
 
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
   const char* op = "embeddingForward";
-  check_i32(op, "ids", ids);
-  check_f32(op, "table", table);
-  check_ndim(op, "table", table, 2);
-  check_f32(op, "out", out);
-  const int64_t v = table.dim(0), w = table.dim(1);
-  check_shape(op, "out", out, with_width(ids.shape, w));
-  check_no_alias(op, "out", out, "table", table);
-  check_no_alias(op, "out", out, "ids", ids);
+  const TableDims d = check_embedding_forward(check_cpu, ids, table, out);
+  const int64_t v = d.vocab, w = d.width;
   check_ids(op, ids, v);
   const bool emulate = bf16_emulation();
   const int32_t* ip = ids.data<int32_t>();
@@ -68,14 +56,8 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
 
 void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   const char* op = "embeddingBackward";
-  check_i32(op, "ids", ids);
-  check_f32(op, "dout", dout);
-  check_f32(op, "dtable", dtable);
-  check_ndim(op, "dtable", dtable, 2);
-  const int64_t v = dtable.dim(0), w = dtable.dim(1);
-  check_shape(op, "dout", dout, with_width(ids.shape, w));
-  check_no_alias(op, "dtable", dtable, "dout", dout);
-  check_no_alias(op, "dtable", dtable, "ids", ids);
+  const TableDims d = check_embedding_backward(check_cpu, ids, dout, dtable);
+  const int64_t v = d.vocab, w = d.width;
   check_ids(op, ids, v);
   const int32_t* ip = ids.data<int32_t>();
   const float* dp = dout.data<float>();
@@ -93,15 +75,7 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
 }
 
 void pos_embed_forward(const Tensor& x, const Tensor& pos, Tensor& out) {
-  const char* op = "posEmbedForward";
-  check_f32(op, "x", x);
-  check_ndim(op, "x", x, 3);
-  check_f32(op, "pos", pos);
-  check_shape(op, "pos", pos, {x.dim(1), x.dim(2)});
-  check_f32(op, "out", out);
-  check_same_shape(op, "x", x, "out", out);
-  check_same_or_disjoint(op, "out", out, "x", x);
-  check_no_alias(op, "out", out, "pos", pos);
+  check_pos_embed_forward(check_cpu, x, pos, out);
   const bool emulate = bf16_emulation();
   const int64_t sw = pos.numel();
   const float* xp = x.data<float>();
@@ -113,12 +87,7 @@ void pos_embed_forward(const Tensor& x, const Tensor& pos, Tensor& out) {
 }
 
 void pos_embed_backward(const Tensor& dout, Tensor& dpos) {
-  const char* op = "posEmbedBackward";
-  check_f32(op, "dout", dout);
-  check_ndim(op, "dout", dout, 3);
-  check_f32(op, "dpos", dpos);
-  check_shape(op, "dpos", dpos, {dout.dim(1), dout.dim(2)});
-  check_no_alias(op, "dpos", dpos, "dout", dout);
+  check_pos_embed_backward(check_cpu, dout, dpos);
   const int64_t batch = dout.dim(0), sw = dpos.numel();
   const float* dp = dout.data<float>();
   float* gp = dpos.data<float>();
@@ -132,16 +101,8 @@ void pos_embed_backward(const Tensor& dout, Tensor& dpos) {
 }
 
 void class_token_concat(const Tensor& x, const Tensor& cls, Tensor& out) {
-  const char* op = "classTokenConcat";
-  check_f32(op, "x", x);
-  check_ndim(op, "x", x, 3);
-  const int64_t batch = x.dim(0), s = x.dim(1), w = x.dim(2);
-  check_f32(op, "cls", cls);
-  check_shape(op, "cls", cls, {w});
-  check_f32(op, "out", out);
-  check_shape(op, "out", out, {batch, s + 1, w});
-  check_no_alias(op, "out", out, "x", x);
-  check_no_alias(op, "out", out, "cls", cls);
+  const TokenDims d = check_class_token_concat(check_cpu, x, cls, out);
+  const int64_t batch = d.batch, s = d.tokens, w = d.width;
   const bool emulate = bf16_emulation();
   const float* xp = x.data<float>();
   const float* cp = cls.data<float>();
@@ -157,18 +118,8 @@ void class_token_concat(const Tensor& x, const Tensor& cls, Tensor& out) {
 }
 
 void class_token_concat_backward(const Tensor& dout, Tensor& dx, Tensor& dcls) {
-  const char* op = "classTokenConcatBackward";
-  check_f32(op, "dout", dout);
-  check_ndim(op, "dout", dout, 3);
-  const int64_t batch = dout.dim(0), s = dout.dim(1) - 1, w = dout.dim(2);
-  if (s < 0) fail(op, ": dout must have at least one token (the class token), got ", dout.describe());
-  check_f32(op, "dx", dx);
-  check_shape(op, "dx", dx, {batch, s, w});
-  check_f32(op, "dcls", dcls);
-  check_shape(op, "dcls", dcls, {w});
-  check_no_alias(op, "dx", dx, "dout", dout);
-  check_no_alias(op, "dcls", dcls, "dout", dout);
-  check_no_alias(op, "dcls", dcls, "dx", dx);
+  const TokenDims d = check_class_token_concat_backward(check_cpu, dout, dx, dcls);
+  const int64_t batch = d.batch, s = d.tokens, w = d.width;
   const float* dp = dout.data<float>();
   float* xp = dx.data<float>();
   float* cp = dcls.data<float>();

@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
-#include <utility>
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
-#include "cpu/pointwise_checks.h"
+#include "core/layernorm_checks.h"
 
 namespace cs::cpu {
 
@@ -15,31 +13,6 @@ namespace {
 
 // Rows per chunk so that a chunk is a few thousand values at least.
 int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1)); }
-
-struct Dims {
-  int64_t rows, width;
-};
-
-Dims check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& out,
-                   const Tensor& mean, const Tensor& rstd) {
-  check_f32(op, "x", x);
-  int64_t w = row_width(op, "x", x);
-  check_f32(op, "gamma", gamma);
-  check_shape(op, "gamma", gamma, {w});
-  check_f32(op, "beta", beta);
-  check_shape(op, "beta", beta, {w});
-  check_f32(op, "out", out);
-  check_same_shape(op, "x", x, "out", out);
-  int64_t rows = row_count(x);
-  check_per_row(op, "mean", mean, rows);
-  check_per_row(op, "rstd", rstd, rows);
-  check_same_or_disjoint(op, "out", out, "x", x);
-  for (const Tensor* in : std::initializer_list<const Tensor*>{&x, &gamma, &beta, &out}) {
-    check_no_alias(op, "mean", mean, "another argument", *in);
-    check_no_alias(op, "rstd", rstd, "another argument", *in);
-  }
-  return {rows, w};
-}
 
 // Normalises rows [r0, r1) of xp into op (which may equal xp).
 void normalize_rows(const float* xp, const float* g, const float* b, float* op, float* mp, float* rp, int64_t r0,
@@ -68,9 +41,7 @@ void normalize_rows(const float* xp, const float* g, const float* b, float* op, 
 
 void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& out, Tensor& mean,
                        Tensor& rstd, float eps) {
-  const char* op = "layernormForward";
-  Dims d = check_forward(op, x, gamma, beta, out, mean, rstd);
-  if (!(eps > 0)) fail(op, ": eps must be positive, got ", eps);
+  const RowDims d = check_layernorm_forward(check_cpu, x, gamma, beta, out, mean, rstd, eps);
   const bool emulate = bf16_emulation();
   const float* xp = x.data<float>();
   const float* g = gamma.data<float>();
@@ -85,18 +56,8 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 
 void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor& sum_out, const Tensor& gamma,
                                 const Tensor& beta, Tensor& out, Tensor& mean, Tensor& rstd, float eps) {
-  const char* op = "residualLayernormForward";
-  check_f32(op, "residual", residual);
-  check_f32(op, "sumOut", sum_out);
-  check_same_shape(op, "x", x, "residual", residual);
-  check_same_shape(op, "x", x, "sumOut", sum_out);
-  Dims d = check_forward(op, x, gamma, beta, out, mean, rstd);
-  if (!(eps > 0)) fail(op, ": eps must be positive, got ", eps);
-  check_same_or_disjoint(op, "sumOut", sum_out, "x", x);
-  check_same_or_disjoint(op, "sumOut", sum_out, "residual", residual);
-  // out is written after sum_out is read, so it must not share memory with sum_out.
-  check_no_alias(op, "out", out, "sumOut", sum_out);
-  check_same_or_disjoint(op, "out", out, "residual", residual);
+  const RowDims d =
+      check_residual_layernorm_forward(check_cpu, x, residual, sum_out, gamma, beta, out, mean, rstd, eps);
   const bool emulate = bf16_emulation();
   const float* xp = x.data<float>();
   const float* rp_in = residual.data<float>();
@@ -115,29 +76,8 @@ void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor&
 
 void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                         const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta) {
-  const char* op = "layernormBackward";
-  check_f32(op, "dout", dout);
-  check_f32(op, "x", x);
-  int64_t w = row_width(op, "x", x);
-  check_same_shape(op, "dout", dout, "x", x);
-  check_f32(op, "gamma", gamma);
-  check_shape(op, "gamma", gamma, {w});
-  int64_t rows = row_count(x);
-  check_per_row(op, "mean", mean, rows);
-  check_per_row(op, "rstd", rstd, rows);
-  check_f32(op, "dx", dx);
-  check_same_shape(op, "dx", dx, "x", x);
-  check_same_or_disjoint(op, "dx", dx, "dout", dout);
-  check_no_alias(op, "dx", dx, "x", x);
-  for (auto [name, t] : {std::pair<const char*, Tensor*>{"dgamma", dgamma}, {"dbeta", dbeta}}) {
-    if (!t) continue;
-    check_f32(op, name, *t);
-    check_shape(op, name, *t, {w});
-    check_no_alias(op, name, *t, "dout", dout);
-    check_no_alias(op, name, *t, "x", x);
-    check_no_alias(op, name, *t, "dx", dx);
-  }
-  if (dgamma && dbeta) check_no_alias(op, "dgamma", *dgamma, "dbeta", *dbeta);
+  const RowDims d = check_layernorm_backward(check_cpu, dout, x, gamma, mean, rstd, dx, dgamma, dbeta);
+  const int64_t rows = d.rows, w = d.width;
 
   const float* dop = dout.data<float>();
   const float* xp = x.data<float>();

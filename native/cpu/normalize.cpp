@@ -4,23 +4,15 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
-#include "cpu/pointwise_checks.h"
+#include "core/normalize_checks.h"
 
 namespace cs::cpu {
 
 static int64_t row_grain(int64_t w) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(w, 1)); }
 
 void l2normalize_forward(const Tensor& x, Tensor& out, Tensor& norms) {
-  const char* op = "l2normalizeForward";
-  check_f32(op, "x", x);
-  const int64_t w = row_width(op, "x", x);
-  check_f32(op, "out", out);
-  check_same_shape(op, "x", x, "out", out);
-  check_same_or_disjoint(op, "out", out, "x", x);
-  const int64_t rows = row_count(x);
-  check_per_row(op, "norms", norms, rows);
-  check_no_alias(op, "norms", norms, "x", x);
-  check_no_alias(op, "norms", norms, "out", out);
+  const RowDims d = check_l2normalize_forward(check_cpu, x, out, norms);
+  const int64_t rows = d.rows, w = d.width;
   const float* xp = x.data<float>();
   float* o = out.data<float>();
   float* np = norms.data<float>();
@@ -38,18 +30,8 @@ void l2normalize_forward(const Tensor& x, Tensor& out, Tensor& norms) {
 }
 
 void l2normalize_backward(const Tensor& dout, const Tensor& out, const Tensor& norms, Tensor& dx) {
-  const char* op = "l2normalizeBackward";
-  check_f32(op, "dout", dout);
-  check_f32(op, "out", out);
-  const int64_t w = row_width(op, "out", out);
-  check_same_shape(op, "dout", dout, "out", out);
-  const int64_t rows = row_count(out);
-  check_per_row(op, "norms", norms, rows);
-  check_f32(op, "dx", dx);
-  check_same_shape(op, "dx", dx, "out", out);
-  check_same_or_disjoint(op, "dx", dx, "dout", dout);
-  check_no_alias(op, "dx", dx, "out", out);
-  check_no_alias(op, "dx", dx, "norms", norms);
+  const RowDims d = check_l2normalize_backward(check_cpu, dout, out, norms, dx);
+  const int64_t rows = d.rows, w = d.width;
   const float* dp = dout.data<float>();
   const float* yp = out.data<float>();
   const float* np = norms.data<float>();
