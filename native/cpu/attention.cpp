@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/checks.h"
+#include "core/attention_checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
@@ -13,28 +13,6 @@
 namespace cs::cpu {
 
 namespace {
-
-struct Geometry {
-  int64_t B, S, W, heads, d;
-  int64_t ld() const { return 3 * W; }  // row stride of qkv
-};
-
-void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
-  check_cpu(op, name, t);
-  check_dtype(op, name, t, DType::F32);
-}
-
-Geometry check_qkv(const char* op, const Tensor& qkv, int64_t heads) {
-  check_f32_cpu(op, "qkv", qkv);
-  if (qkv.ndim() != 3) fail(op, ": qkv must have shape [batch, tokens, 3·width], got ", qkv.describe());
-  if (heads < 1) fail(op, ": heads must be at least 1, got ", heads);
-  if (qkv.dim(2) % 3 != 0)
-    fail(op, ": qkv's last dimension must be 3·width (Q, K and V packed), got ", qkv.describe());
-  int64_t W = qkv.dim(2) / 3;
-  if (W == 0 || W % heads != 0)
-    fail(op, ": width ", W, " must be a positive multiple of heads (", heads, "), got qkv ", qkv.describe());
-  return {qkv.dim(0), qkv.dim(1), W, heads, W / heads};
-}
 
 // Turns scores[0:n] into probabilities in place (entries n.. are masked to 0) and
 // returns the log-sum-exp of the unmasked scores.
@@ -72,17 +50,7 @@ float* grow(std::vector<float>& v, int64_t n) {
 }  // namespace
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
-  const char* op = "attentionForward";
-  Geometry g = check_qkv(op, qkv, heads);
-  check_f32_cpu(op, "out", out);
-  check_shape(op, "out", out, {g.B, g.S, g.W});
-  check_no_alias(op, "out", out, "qkv", qkv);
-  if (lse) {
-    check_f32_cpu(op, "lse", *lse);
-    check_shape(op, "lse", *lse, {g.B, g.heads, g.S});
-    check_no_alias(op, "lse", *lse, "qkv", qkv);
-    check_no_alias(op, "lse", *lse, "out", out);
-  }
+  const AttentionGeometry g = check_attention_forward(check_cpu, qkv, out, lse, heads);
   const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
   if (g.B == 0 || S == 0) return;
   const bool emu = bf16_emulation();
@@ -116,20 +84,7 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
 
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal) {
-  const char* op = "attentionBackward";
-  Geometry g = check_qkv(op, qkv, heads);
-  check_f32_cpu(op, "out", out);
-  check_shape(op, "out", out, {g.B, g.S, g.W});
-  check_f32_cpu(op, "dout", dout);
-  check_shape(op, "dout", dout, {g.B, g.S, g.W});
-  check_f32_cpu(op, "lse", lse);
-  check_shape(op, "lse", lse, {g.B, g.heads, g.S});
-  check_f32_cpu(op, "dqkv", dqkv);
-  check_same_shape(op, "dqkv", dqkv, "qkv", qkv);
-  check_no_alias(op, "dqkv", dqkv, "qkv", qkv);
-  check_no_alias(op, "dqkv", dqkv, "out", out);
-  check_no_alias(op, "dqkv", dqkv, "dout", dout);
-  check_no_alias(op, "dqkv", dqkv, "lse", lse);
+  const AttentionGeometry g = check_attention_backward(check_cpu, qkv, out, dout, lse, dqkv, heads);
   const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
   if (g.B == 0 || S == 0) return;
   const bool emu = bf16_emulation();

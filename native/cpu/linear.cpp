@@ -1,9 +1,8 @@
 #include "cpu/linear.h"
 
-#include <utility>
 #include <vector>
 
-#include "core/checks.h"
+#include "core/linear_checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
@@ -11,43 +10,9 @@
 
 namespace cs::cpu {
 
-static void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
-  check_cpu(op, name, t);
-  check_dtype(op, name, t, DType::F32);
-}
-
-// x is [..., in]; returns the flattened row count.
-static int64_t check_input(const char* op, const Tensor& x) {
-  check_f32_cpu(op, "x", x);
-  if (x.ndim() < 1) fail(op, ": x must have at least 1 dimension [..., in], got ", x.describe());
-  int64_t rows = 1;
-  for (int i = 0; i + 1 < x.ndim(); i++) rows *= x.shape[i];
-  return rows;
-}
-
-// t must be [lead..., last] where lead are x's leading dimensions.
-static void check_rows_like(const char* op, const char* name, const Tensor& t, const Tensor& x, int64_t last) {
-  Shape want(x.shape.begin(), x.shape.end() - 1);
-  want.push_back(last);
-  check_shape(op, name, t, want);
-}
-
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
-  const char* op = "linearForward";
-  int64_t M = check_input(op, x);
-  int64_t K = x.dim(-1);
-  check_f32_cpu(op, "w", w);
-  check_shape(op, "w", w, {-1, K});
-  int64_t N = w.dim(0);
-  if (b) {
-    check_f32_cpu(op, "b", *b);
-    check_shape(op, "b", *b, {N});
-  }
-  check_f32_cpu(op, "y", y);
-  check_rows_like(op, "y", y, x, N);
-  check_no_alias(op, "y", y, "x", x);
-  check_no_alias(op, "y", y, "w", w);
-  if (b) check_no_alias(op, "y", y, "b", *b);
+  const LinearDims d = check_linear_forward(check_cpu, x, w, b, y);
+  const int64_t M = d.M, K = d.K, N = d.N;
   if (M == 0 || N == 0) return;
 
   const bool emu = bf16_emulation();
@@ -73,31 +38,8 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
 
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
                      bool accumulate) {
-  const char* op = "linearBackward";
-  int64_t M = check_input(op, x);
-  int64_t K = x.dim(-1);
-  check_f32_cpu(op, "w", w);
-  check_shape(op, "w", w, {-1, K});
-  int64_t N = w.dim(0);
-  check_f32_cpu(op, "dy", dy);
-  check_rows_like(op, "dy", dy, x, N);
-  if (dx) {
-    check_f32_cpu(op, "dx", *dx);
-    check_same_shape(op, "dx", *dx, "x", x);
-    for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"dy", &dy}, {"w", &w}})
-      check_no_alias(op, "dx", *dx, name, *t);
-  }
-  if (dw) {
-    check_f32_cpu(op, "dw", *dw);
-    check_same_shape(op, "dw", *dw, "w", w);
-    for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"dy", &dy}, {"x", &x}})
-      check_no_alias(op, "dw", *dw, name, *t);
-  }
-  if (db) {
-    check_f32_cpu(op, "db", *db);
-    check_shape(op, "db", *db, {N});
-    check_no_alias(op, "db", *db, "dy", dy);
-  }
+  const LinearDims d = check_linear_backward(check_cpu, x, w, dy, dx, dw, db);
+  const int64_t M = d.M, K = d.K, N = d.N;
 
   const bool emu = bf16_emulation();
   std::vector<float> dys, xs, ws;

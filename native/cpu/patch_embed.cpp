@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/checks.h"
+#include "core/patch_embed_checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
@@ -13,40 +13,11 @@ namespace cs::cpu {
 
 namespace {
 
-struct Geometry {
-  int64_t B, C, H, W, P, width;
-  int64_t gh, gw;  // patch grid
-  int64_t patches() const { return gh * gw; }
-  int64_t rows() const { return B * gh * gw; }  // im2col rows: one per patch
-  int64_t cols() const { return C * P * P; }    // im2col columns: (c, ky, kx), as weight is laid out
-};
-
-void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
-  check_cpu(op, name, t);
-  check_dtype(op, name, t, DType::F32);
-}
-
-Geometry check_geometry(const char* op, const Tensor& images, const Tensor& weight) {
-  check_f32_cpu(op, "images", images);
-  check_f32_cpu(op, "weight", weight);
-  check_ndim(op, "images", images, 4);
-  check_ndim(op, "weight", weight, 4);
-  Geometry g{images.dim(0), images.dim(1), images.dim(2), images.dim(3), weight.dim(2), weight.dim(0), 0, 0};
-  check_shape(op, "weight", weight, {-1, g.C, g.P, g.P});
-  if (g.P == 0) fail(op, ": weight's patch size must be positive, got ", weight.describe());
-  if (g.H % g.P != 0 || g.W % g.P != 0)
-    fail(op, ": image height ", g.H, " and width ", g.W, " must be multiples of the patch size ", g.P, ", got images ",
-         images.describe(), " and weight ", weight.describe());
-  g.gh = g.H / g.P;
-  g.gw = g.W / g.P;
-  return g;
-}
-
 // Moves pixels between NCHW images and rows [first, first + count) of the im2col matrix
 // [rows, cols], held in `cols` from row `first` on. Stride equals the kernel, so every
 // pixel belongs to exactly one patch: the map is a permutation.
 template <bool ToCols>
-void permute_patches(const Geometry& g, float* img, float* cols, int64_t first, int64_t count, bool round) {
+void permute_patches(const PatchGeometry& g, float* img, float* cols, int64_t first, int64_t count, bool round) {
   const int64_t P = g.P, ncols = g.cols();
   parallel_for(count, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = first + r0; r < first + r1; r++) {
@@ -70,7 +41,7 @@ void permute_patches(const Geometry& g, float* img, float* cols, int64_t first, 
 // memory stays bounded (16 MiB) at any batch size and a training step does not allocate.
 constexpr int64_t kScratchFloats = int64_t{1} << 22;
 
-int64_t block_rows(const Geometry& g) { return std::max<int64_t>(1, kScratchFloats / std::max<int64_t>(g.cols(), 1)); }
+int64_t block_rows(const PatchGeometry& g) { return std::max<int64_t>(1, kScratchFloats / std::max<int64_t>(g.cols(), 1)); }
 
 float* scratch(int64_t floats) {
   static thread_local std::vector<float> buf;
@@ -81,12 +52,7 @@ float* scratch(int64_t floats) {
 }  // namespace
 
 void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out) {
-  const char* op = "patchEmbedForward";
-  Geometry g = check_geometry(op, images, weight);
-  check_f32_cpu(op, "out", out);
-  check_shape(op, "out", out, {g.B, g.patches(), g.width});
-  check_no_alias(op, "out", out, "images", images);
-  check_no_alias(op, "out", out, "weight", weight);
+  const PatchGeometry g = check_patch_embed_forward(check_cpu, images, weight, out);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
   if (M == 0 || N == 0) return;
 
@@ -106,22 +72,7 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
 
 void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tensor& dout, Tensor* dweight,
                           Tensor* dimages, bool accumulate) {
-  const char* op = "patchEmbedBackward";
-  Geometry g = check_geometry(op, images, weight);
-  check_f32_cpu(op, "dout", dout);
-  check_shape(op, "dout", dout, {g.B, g.patches(), g.width});
-  if (dweight) {
-    check_f32_cpu(op, "dweight", *dweight);
-    check_same_shape(op, "dweight", *dweight, "weight", weight);
-    check_no_alias(op, "dweight", *dweight, "dout", dout);
-    check_no_alias(op, "dweight", *dweight, "images", images);
-  }
-  if (dimages) {
-    check_f32_cpu(op, "dimages", *dimages);
-    check_same_shape(op, "dimages", *dimages, "images", images);
-    check_no_alias(op, "dimages", *dimages, "dout", dout);
-    check_no_alias(op, "dimages", *dimages, "weight", weight);
-  }
+  const PatchGeometry g = check_patch_embed_backward(check_cpu, images, weight, dout, dweight, dimages);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
   const bool emu = bf16_emulation();
   std::vector<float> dos;

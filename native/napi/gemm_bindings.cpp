@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/checks.h"
+#include "core/matmul_checks.h"
 #include "core/cuda_layers.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
@@ -49,26 +49,9 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
     cuda::matmul(a, b, c, ta, tb, alpha, beta);
     return info.Env().Undefined();
   }
-  check_dtype(op, "a", a, DType::F32);
-  check_dtype(op, "b", b, DType::F32);
-  check_dtype(op, "c", c, DType::F32);
-  if (a.ndim() != 2 && a.ndim() != 3) fail(op, ": a must have 2 or 3 dimensions, got ", a.describe());
-  const bool batched = a.ndim() == 3;
-  if (batched && b.ndim() != 2 && b.ndim() != 3)
-    fail(op, ": b must have 3 dimensions (or 2, shared by the batch) like a ", a.describe(), ", got ", b.describe());
-  if (!batched) check_ndim(op, "b", b, 2);
-
-  const int64_t batch = batched ? a.dim(0) : 1;
-  const int64_t M = ta ? a.dim(-1) : a.dim(-2);
-  const int64_t K = ta ? a.dim(-2) : a.dim(-1);
-  const bool b_shared = batched && b.ndim() == 2;
-  Shape want_b = tb ? Shape{-1, K} : Shape{K, -1};
-  if (batched && !b_shared) want_b.insert(want_b.begin(), batch);
-  check_shape(op, "b", b, want_b);
-  const int64_t N = tb ? b.dim(-2) : b.dim(-1);
-  check_shape(op, "c", c, batched ? Shape{batch, M, N} : Shape{M, N});
-  check_no_alias(op, "c", c, "a", a);
-  check_no_alias(op, "c", c, "b", b);
+  const MatmulDims d = check_matmul(a, b, c, ta, tb);
+  const int64_t batch = d.batch, M = d.M, N = d.N, K = d.K;
+  const bool b_shared = d.b_shared;
 
   const bool emulate = bf16_emulation();
   // Kept between calls: a training step's matmuls reuse the same sizes.

@@ -1,0 +1,57 @@
+#include "core/attention_checks.h"
+
+#include <utility>
+
+namespace cs {
+
+namespace {
+
+AttentionGeometry check_qkv(DeviceCheck device, const char* op, const Tensor& qkv, int64_t heads) {
+  check_f32(device, op, "qkv", qkv);
+  if (qkv.ndim() != 3) fail(op, ": qkv must have shape [batch, tokens, 3·width], got ", qkv.describe());
+  if (heads < 1) fail(op, ": heads must be at least 1, got ", heads);
+  if (qkv.dim(2) % 3 != 0)
+    fail(op, ": qkv's last dimension must be 3·width (Q, K and V packed), got ", qkv.describe());
+  const int64_t W = qkv.dim(2) / 3;
+  if (W == 0 || W % heads != 0)
+    fail(op, ": width ", W, " must be a positive multiple of heads (", heads, "), got qkv ", qkv.describe());
+  return {qkv.dim(0), qkv.dim(1), W, heads, W / heads};
+}
+
+}  // namespace
+
+AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
+                                          const Tensor* lse, int64_t heads) {
+  const char* op = "attentionForward";
+  const AttentionGeometry g = check_qkv(device, op, qkv, heads);
+  check_f32(device, op, "out", out);
+  check_shape(op, "out", out, {g.B, g.S, g.W});
+  check_no_alias(op, "out", out, "qkv", qkv);
+  if (lse) {
+    check_f32(device, op, "lse", *lse);
+    check_shape(op, "lse", *lse, {g.B, g.heads, g.S});
+    check_no_alias(op, "lse", *lse, "qkv", qkv);
+    check_no_alias(op, "lse", *lse, "out", out);
+  }
+  return g;
+}
+
+AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
+                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads) {
+  const char* op = "attentionBackward";
+  const AttentionGeometry g = check_qkv(device, op, qkv, heads);
+  check_f32(device, op, "out", out);
+  check_shape(op, "out", out, {g.B, g.S, g.W});
+  check_f32(device, op, "dout", dout);
+  check_shape(op, "dout", dout, {g.B, g.S, g.W});
+  check_f32(device, op, "lse", lse);
+  check_shape(op, "lse", lse, {g.B, g.heads, g.S});
+  check_f32(device, op, "dqkv", dqkv);
+  check_same_shape(op, "dqkv", dqkv, "qkv", qkv);
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"qkv", &qkv}, {"out", &out}, {"dout", &dout},
+                                {"lse", &lse}})
+    check_no_alias(op, "dqkv", dqkv, name, *t);
+  return g;
+}
+
+}  // namespace cs

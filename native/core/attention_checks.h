@@ -1,0 +1,21 @@
+// Argument checks of multi-head attention on packed QKV, shared by the CPU ops and the
+// CUDA dispatch.
+#pragma once
+#include "core/checks.h"
+
+namespace cs {
+
+struct AttentionGeometry {
+  int64_t B, S, W, heads, d;  // batch, tokens, width, heads, head width
+  int64_t ld() const { return 3 * W; }  // row stride of qkv
+};
+
+// attentionForward: qkv [B, S, 3·W] with heads dividing W, out [B, S, W], lse [B, heads, S] (optional).
+AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
+                                          const Tensor* lse, int64_t heads);
+
+// attentionBackward: out and dout [B, S, W], lse [B, heads, S], dqkv like qkv.
+AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
+                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads);
+
+}  // namespace cs
