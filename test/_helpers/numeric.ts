@@ -1,28 +1,14 @@
 // Shared helpers for numeric tests: seeded random data, float64 references,
 // relative errors and finite-difference gradients.
+import { seededNormal, seededRandom } from '../../lib/eval/random.js';
 import { Tensor } from '../../lib/tensor.js';
 
-/** mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (lib/eval/random.ts's generator): seeded, so failures reproduce. */
+export const rng: (seed: number) => () => number = seededRandom;
 
-/** Standard normal values (Box–Muller) times `scale`. */
+/** Standard normal values (Box–Muller) times `scale`, as f32. */
 export function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12);
-    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
-  }
-  return out;
+  return Float32Array.from(seededNormal(n, seed, scale));
 }
 
 export function randTensor(shape: number[], seed: number, scale = 1): Tensor {
