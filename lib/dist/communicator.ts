@@ -9,7 +9,7 @@ export type CommBuffer = Tensor | Float32Array;
 
 export type ReduceOp = 'sum' | 'mean';
 
-export type CommBackend = 'single' | 'tcp' | 'mpi' | 'in-process';
+export type CommBackend = 'single' | 'tcp' | 'mpi' | 'in-process' | 'nccl';
 
 export interface Communicator {
   readonly backend: CommBackend;
@@ -38,8 +38,8 @@ export function floatsOf(x: CommBuffer, where: string, arg: string): Float32Arra
   if (x.disposed) throw new Error(`${where}: ${arg} was disposed`);
   if (x.device !== 'cpu') {
     throw new Error(
-      `${where}: ${arg} is on ${x.device}; GPU collectives need the NCCL communicator, which needs the CUDA backend ` +
-        `(not built in this version of clipscale). Move the tensor to the CPU or use a CPU communicator.`,
+      `${where}: ${arg} is on ${x.device}, and this communicator moves CPU buffers; GPU tensors need the NCCL ` +
+        `communicator (createCommunicator({ device: '${x.device}' })), or move the tensor to the CPU.`,
     );
   }
   if (x.dtype !== 'f32') throw new TypeError(`${where}: ${arg} must be f32, got ${x.toString()}`);

@@ -2,6 +2,8 @@
 import type { Communicator } from './communicator.js';
 import { readDistEnvironment, type DistEnvironment } from './environment.js';
 import { MpiCommunicator, mpiSupport } from './mpi_communicator.js';
+import { cudaDeviceIndex, NcclCommunicator, ncclSupport } from './nccl_communicator.js';
+import { native } from '../native.js';
 import { SingleProcessCommunicator } from './single_communicator.js';
 import { TcpCommunicator } from './tcp_communicator.js';
 
@@ -14,11 +16,15 @@ export interface CreateCommunicatorOptions {
    * MASTER_ADDR:MASTER_PORT (SLURM without them → MPI when built).
    */
   backend?: BackendChoice;
-  /** The device of the tensors it will move: 'cpu' (default). CUDA needs NCCL, not yet available. */
+  /**
+   * The device of the tensors it will move: 'cpu' (default), or 'cuda' (this rank's GPU,
+   * cuda:LOCAL_RANK) / 'cuda:N' for an NCCL communicator, whose unique id goes over the
+   * CPU communicator that `backend` picks (MPI under mpirun, else TCP at MASTER_ADDR:MASTER_PORT).
+   */
   device?: string;
   /** The environment to use (default: read from process.env). */
   env?: DistEnvironment;
-  /** TCP: limit on one collective, ms (default CLIPSCALE_DIST_TIMEOUT_S, 300 s). */
+  /** TCP and NCCL: limit on one collective (NCCL: also on joining), ms (default CLIPSCALE_DIST_TIMEOUT_S, 300 s). */
   timeoutMs?: number;
   /** TCP: limit on start-up, ms (default CLIPSCALE_DIST_CONNECT_TIMEOUT_S, 120 s). */
   connectTimeoutMs?: number;
@@ -30,13 +36,8 @@ export async function createCommunicator(opts: CreateCommunicatorOptions = {}): 
   const backend = opts.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new TypeError(`createCommunicator: backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
   const device = opts.device ?? 'cpu';
-  if (device.startsWith('cuda')) {
-    throw new Error(
-      `createCommunicator: no communicator for ${device} tensors: GPU collectives use NCCL, which needs the CUDA backend, ` +
-        'and this version of clipscale does not build it yet. Use device "cpu" (collectives on CPU tensors).',
-    );
-  }
-  if (device !== 'cpu') throw new TypeError(`createCommunicator: device must be 'cpu' or 'cuda:N', got ${JSON.stringify(device)}`);
+  if (device === 'cuda' || device.startsWith('cuda:')) return createNcclCommunicator(opts, backend, device);
+  if (device !== 'cpu') throw new TypeError(`createCommunicator: device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
   const env = opts.env ?? readDistEnvironment();
 
   const tcp = () => {
@@ -89,4 +90,47 @@ export async function createCommunicator(opts: CreateCommunicatorOptions = {}): 
     );
   }
   return tcp();
+}
+
+interface CudaStatus {
+  loaded: boolean;
+  reason?: string;
+  devicesUsable: boolean;
+  deviceCount: number;
+  deviceError?: string;
+}
+
+/**
+ * Every reason this process cannot run NCCL on cuda:index (the CUDA backend, a GPU,
+ * libnccl.so.2), so one message says all that is missing; empty when nothing is.
+ */
+export function ncclBlockers(index: number): string[] {
+  const why: string[] = [];
+  const cuda = (native.cudaBackendStatus as () => CudaStatus)();
+  if (!cuda.loaded) {
+    why.push(`the CUDA backend is not available (${cuda.reason})`);
+    return why; // NCCL is reached through the CUDA backend: nothing more to learn
+  }
+  if (!cuda.devicesUsable) why.push(`no GPU can be used (${cuda.deviceError})`);
+  else if (index >= cuda.deviceCount) why.push(`cuda:${index} does not exist (${cuda.deviceCount} GPU${cuda.deviceCount === 1 ? '' : 's'} found)`);
+  const nccl = ncclSupport();
+  if (!nccl.available) why.push(`NCCL cannot be loaded (${nccl.reason})`);
+  return why;
+}
+
+async function createNcclCommunicator(opts: CreateCommunicatorOptions, backend: BackendChoice, device: string): Promise<Communicator> {
+  const env = opts.env ?? readDistEnvironment();
+  const index = device === 'cuda' ? cudaDeviceIndex(env.cudaDevice, 'createCommunicator') : cudaDeviceIndex(device, 'createCommunicator');
+  const blockers = ncclBlockers(index);
+  if (blockers.length > 0) {
+    throw new Error(
+      `createCommunicator: no communicator for cuda:${index} tensors (rank ${env.rank} of ${env.worldSize}): GPU collectives use NCCL, and here ` +
+        `${blockers.join('; ')}. ` +
+        (env.worldSize === 1 ? 'A single process needs no communicator; ' : '') +
+        "use device 'cpu' for collectives on CPU tensors.",
+    );
+  }
+  // The CPU communicator that carries rank 0's NCCL id (owned, and closed, by the NCCL one).
+  const bootstrap = await createCommunicator({ ...opts, backend, device: 'cpu', env });
+  return NcclCommunicator.create({ device: `cuda:${index}`, bootstrap, timeoutMs: opts.timeoutMs });
 }

@@ -148,7 +148,7 @@ NcclApi& api() {
 
 int need_api(const char* op) {
   NcclApi& a = api();
-  if (!a.lib) return fail("%s: NCCL: %s", op, a.error.c_str());
+  if (!a.lib) return fail("nccl %s: %s", op, a.error.c_str());
   return 0;
 }
 
@@ -357,7 +357,7 @@ int cs_cuda_nccl_reduce_scatter(void* handle, const float* send, float* recv, si
 int cs_cuda_nccl_broadcast(void* handle, float* buf, size_t count, int root) {
   // nranks never changes after init, so it is read without the lock.
   if (handle && (root < 0 || root >= static_cast<Comm*>(handle)->nranks))
-    return fail("nccl broadcast: root %d is not a rank of the %d", root, static_cast<Comm*>(handle)->nranks);
+    return fail("nccl broadcast: root %d is not a rank in 0..%d", root, static_cast<Comm*>(handle)->nranks - 1);
   return collective(handle, "broadcast", "ncclBroadcast", [&](Comm& c, cudaStream_t s) {
     return api().broadcast(buf, buf, count, ncclFloat32, root, c.comm, s);
   });

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/cuda_backend.h"
+#include "cuda/abi.h"
 #include "cuda/nccl_comm.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -104,7 +105,12 @@ static Napi::Value NcclInfo(const Napi::CallbackInfo& info) {
   try {
     int version = 0;
     char path[1024] = {0};
-    cuda_check("ncclInfo", cuda_fn<decltype(cs_cuda_nccl_version)>("nccl_version", "ncclInfo")(&version, path, sizeof path));
+    if (cuda_fn<decltype(cs_cuda_nccl_version)>("nccl_version", "ncclInfo")(&version, path, sizeof path) != 0) {
+      // The library's own words (where it looked), without the op prefixes of cuda_check.
+      o.Set("available", false);
+      o.Set("reason", std::string(cuda_fn<decltype(cs_cuda_last_error)>("last_error", "ncclInfo")()));
+      return o;
+    }
     o.Set("available", true);
     o.Set("version", version);
     o.Set("path", std::string(path));
