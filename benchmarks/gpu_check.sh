@@ -76,14 +76,20 @@ for t in build-cuda/*_test; do
 done
 grep -E "FAIL|SKIP" "$OUT/native_tests.log" | head -20
 
-# ── Node tests of the CUDA ops against the CPU ops ──
+# ── Node tests of the CUDA ops against the CPU ops, and of the NCCL communicator ──
+# NCCL: the library PyTorch's nvidia-nccl package brought, unless one was chosen already.
+if [ -z "${CLIPSCALE_NCCL_PATH:-}" ]; then
+  nccl_lib=$(find / \( -path /proc -o -path /sys \) -prune -o -name 'libnccl.so*' -print 2>/dev/null | head -1)
+  [ -n "$nccl_lib" ] && export CLIPSCALE_NCCL_PATH=$(dirname "$nccl_lib")
+fi
+status "CLIPSCALE_NCCL_PATH" "${CLIPSCALE_NCCL_PATH:-(no libnccl.so found)}"
 if command -v node >/dev/null && [ -d node_modules/ava ]; then
-  timeout 240 node node_modules/ava/entrypoints/cli.mjs --verbose test/cuda-*.test.ts > "$OUT/ava.log" 2>&1
+  timeout 240 node node_modules/ava/entrypoints/cli.mjs --verbose test/cuda-*.test.ts test/dist-nccl.test.ts > "$OUT/ava.log" 2>&1
   rc=$?
-  status "ava test/cuda-*.test.ts" "$([ $rc = 0 ] && echo passed || echo "FAILED rc=$rc") $(grep -Eo '[0-9]+ tests? (passed|failed|skipped)' "$OUT/ava.log" | tr '\n' ' ')"
-  grep -E "✘|skipped, no GPU|SKIPPED" "$OUT/ava.log" | head -20
+  status "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "$([ $rc = 0 ] && echo passed || echo "FAILED rc=$rc") $(grep -Eo '[0-9]+ tests? (passed|failed|skipped)' "$OUT/ava.log" | tr '\n' ' ')"
+  grep -E "✘|skipped, no GPU|SKIPPED|\(skipped: " "$OUT/ava.log" | head -20
 else
-  status "ava test/cuda-*.test.ts" "NOT RUN (no node or node_modules)"
+  status "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "NOT RUN (no node or node_modules)"
 fi
 
 # ── benchmarks against PyTorch on this GPU ──
