@@ -193,7 +193,14 @@ export class NcclCommunicator implements Communicator {
   /** The buffer as an f32 tensor on this device: itself when it already is one, else a copy. */
   private stage(x: CommBuffer, op: string, arg: string, copyIn: boolean): Staged {
     if (x instanceof Float32Array) {
-      const t = copyIn ? Tensor.from(x).to(this.device) : Tensor.empty([x.length], 'f32', this.device);
+      let t: Tensor;
+      if (copyIn) {
+        const host = Tensor.from(x);
+        t = host.to(this.device);
+        host.dispose();
+      } else {
+        t = Tensor.empty([x.length], 'f32', this.device);
+      }
       return {
         tensor: t,
         copyBack: () => {
@@ -209,9 +216,7 @@ export class NcclCommunicator implements Communicator {
     if (x.dtype !== 'f32') throw new TypeError(`${this.where(op)}: ${arg} must be f32, got ${x.toString()}`);
     if (x.device === this.device) return { tensor: x, copyBack: () => undefined, release: () => undefined };
     if (x.device !== 'cpu') throw new Error(`${this.where(op)}: ${arg} is on ${x.device} but this communicator's GPU is ${this.device}`);
-    const cpu = x.view() as Float32Array;
-    const staged = this.stage(cpu, op, arg, copyIn);
-    return staged;
+    return this.stage(x.view() as Float32Array, op, arg, copyIn);
   }
 
   private async withStaged(buffers: { x: CommBuffer; arg: string; copyIn: boolean; out: boolean }[], op: string, fn: (t: Tensor[]) => Promise<void>): Promise<void> {
