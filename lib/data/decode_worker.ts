@@ -1,10 +1,16 @@
 // A decode worker: receives encoded images (or file paths), decodes, transforms and
-// normalises them one at a time (so a pool of N workers decodes N images at once), and
-// sends back CHW floats, or the reason it could not.
+// normalises them in order, and sends back CHW floats, or the reason it could not.
+//
+// One image at a time is in libvips (on libuv's thread pool), so a pool of N workers
+// decodes N images at once; the next image's decode starts before this one is normalised
+// and posted (on this thread), so that JavaScript work overlaps the decode instead of
+// adding to it.
+import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 
-import { transformImage, type TransformSpec } from './transforms.js';
+import { normalizeHwcToChw } from './normalize.js';
+import { transformToBytes, type TransformSpec } from './transforms.js';
 
 export interface DecodeJob {
   id: number;
@@ -14,6 +20,9 @@ export interface DecodeJob {
 }
 
 export type DecodeResult = { id: number; pixels: Float32Array } | { id: number; error: string; reason: 'corrupt_image' | 'unreadable_file' };
+
+/** Messages to a worker: jobs, and output arrays handed back for reuse. */
+export type WorkerMessage = DecodeJob | { recycle: Float32Array[] };
 
 if (!parentPort) throw new Error('decode_worker must run in a worker thread');
 const port = parentPort;
@@ -25,35 +34,60 @@ sharp.cache(false);
 // state allocates no new 600 KB arrays (fresh memory costs page faults and GC).
 const free: Float32Array[] = [];
 
-let chain = Promise.resolve();
-port.on('message', (message: DecodeJob | { recycle: Float32Array }) => {
-  if ('recycle' in message) {
-    if (free.length < 16) free.push(message.recycle);
+type Decoded = { job: DecodeJob; data: Buffer; channels: number } | { job: DecodeJob; error: string; reason: 'corrupt_image' | 'unreadable_file' };
+
+/** Reads (for a path) and decodes + transforms to HWC bytes; never rejects. */
+async function decode(job: DecodeJob): Promise<Decoded> {
+  let input: Uint8Array;
+  if (job.image) input = job.image;
+  else {
+    try {
+      input = await readFile(job.path!);
+    } catch (err) {
+      return { job, error: (err as Error).message, reason: 'unreadable_file' };
+    }
+  }
+  try {
+    return { job, ...(await transformToBytes(input, job.spec)) };
+  } catch (err) {
+    return { job, error: (err as Error).message, reason: 'corrupt_image' };
+  }
+}
+
+function finish(d: Decoded): void {
+  if ('error' in d) {
+    port.postMessage({ id: d.job.id, error: d.error, reason: d.reason } satisfies DecodeResult);
     return;
   }
-  const job = message;
-  chain = chain.then(async () => {
-    let result: DecodeResult;
-    try {
-      let input: Uint8Array | string;
-      if (job.image) input = job.image;
-      else {
-        const { readFile } = await import('node:fs/promises');
-        try {
-          input = await readFile(job.path!);
-        } catch (err) {
-          port.postMessage({ id: job.id, error: (err as Error).message, reason: 'unreadable_file' } satisfies DecodeResult);
-          return;
-        }
-      }
-      const length = 3 * job.spec.size * job.spec.size;
-      let out = free.pop();
-      while (out && out.length !== length) out = free.pop();
-      const pixels = await transformImage(input, job.spec, out);
-      result = { id: job.id, pixels };
-      port.postMessage(result, [pixels.buffer as ArrayBuffer]);
-    } catch (err) {
-      port.postMessage({ id: job.id, error: (err as Error).message, reason: 'corrupt_image' } satisfies DecodeResult);
-    }
-  });
+  const { size } = d.job.spec;
+  const length = 3 * size * size;
+  let out = free.pop();
+  while (out && out.length !== length) out = free.pop();
+  out ??= new Float32Array(length);
+  normalizeHwcToChw(d.data, size, size, d.channels, out, 0);
+  port.postMessage({ id: d.job.id, pixels: out } satisfies DecodeResult, [out.buffer as ArrayBuffer]);
+}
+
+const queue: DecodeJob[] = [];
+let running = false;
+
+async function drain(): Promise<void> {
+  running = true;
+  let current: Promise<Decoded> | undefined = decode(queue.shift()!);
+  while (current) {
+    const done: Decoded = await current;
+    // Start the next decode first: it runs in libvips while this thread normalises.
+    current = queue.length > 0 ? decode(queue.shift()!) : undefined;
+    finish(done);
+  }
+  running = false;
+}
+
+port.on('message', (message: WorkerMessage) => {
+  if ('recycle' in message) {
+    for (const a of message.recycle) if (free.length < 32) free.push(a);
+    return;
+  }
+  queue.push(message);
+  if (!running) void drain();
 });
