@@ -124,3 +124,27 @@ test('image sizes read from JPEG, PNG and WebP headers match sharp', async (t) =
   }
   t.is(imageHeaderSize(Buffer.from('not an image')), undefined);
 });
+
+test('normalisation: the word loop and the byte loop give the same floats as the formula, at any offset and size', async (t) => {
+  const { normalizeHwcToChw } = await import('../lib/data/normalize.js');
+  const rng = new Rng(3);
+  for (const [h, w, channels, shift] of [[5, 7, 3, 0], [5, 7, 3, 1], [8, 8, 3, 0], [8, 8, 3, 2], [3, 5, 4, 0], [4, 6, 1, 0], [1, 1, 3, 0]] as const) {
+    const plane = h * w;
+    // `shift` bytes in front: a view that does not start on a 4-byte boundary takes the byte loop.
+    const backing = new Uint8Array(shift + plane * channels);
+    for (let i = 0; i < backing.length; i++) backing[i] = rng.int(256);
+    const hwc = backing.subarray(shift);
+    const out = new Float32Array(2 + 3 * plane).fill(99);
+    normalizeHwcToChw(hwc, h, w, channels, out, 2);
+    t.is(out[0], 99);
+    t.is(out[1], 99);
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < plane; p++) {
+        const byte = hwc[p * channels + (channels === 1 ? 0 : c)];
+        const want = Math.fround((byte / 255 - OPENAI_MEAN[c]) / OPENAI_STD[c]);
+        if (out[2 + c * plane + p] !== want) return t.fail(`${h}×${w}×${channels} shift ${shift}: channel ${c} pixel ${p} is ${out[2 + c * plane + p]}, want ${want}`);
+      }
+    }
+  }
+  t.throws(() => normalizeHwcToChw(new Uint8Array(10), 2, 2, 3, new Float32Array(12)), { message: /expected 12 bytes/ });
+});
