@@ -221,8 +221,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     try {
       for (;;) {
         const t0 = performance.now();
-        // Not zero-filled: every slot handed out is written below (a short batch is sliced).
-        const pixels = uninitializedFloats(this.batchSize * plane);
+        const pixels = new Float32Array(this.batchSize * plane);
         const captions: string[] = [];
         const keys: string[] = [];
         const labels: number[] = [];
@@ -280,15 +279,6 @@ export class DataLoader implements AsyncIterable<Batch> {
       this.pool = undefined;
     }
   }
-}
-
-/**
- * A Float32Array over memory that is not cleared first: a batch is ~10 MB that is wholly
- * overwritten, and zeroing fresh memory first costs the main thread as much as the copy.
- */
-function uninitializedFloats(length: number): Float32Array {
-  const bytes = Buffer.allocUnsafeSlow(4 * length);
-  return new Float32Array(bytes.buffer, bytes.byteOffset, length);
 }
 
 /** The synthetic world as a loader source: samples `start`, `start+1`, … (`count` of them, or without end). */
