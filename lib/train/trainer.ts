@@ -313,7 +313,10 @@ export class Trainer implements Disposable {
         const last = this.step === this.totalSteps;
         const record: Record<string, number | string | boolean | null> = {};
         if (this.samplesSeen >= nextEval || (last && o.evaluate)) {
+          const e0 = performance.now();
           if (o.evaluate && lead) Object.assign(record, await o.evaluate(this.model));
+          // Evaluation time is not training time: keep it out of samples/s.
+          windowStart += performance.now() - e0;
           nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
         }
         if (this.step % o.logEvery === 0 || last || Object.keys(record).length) {
