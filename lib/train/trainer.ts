@@ -212,19 +212,34 @@ export class Trainer implements Disposable {
     return true;
   }
 
+  /** Input tensors made once and refilled every step (a step allocates no native memory). */
+  private inputs: Batch[] = [];
+
   private toBatches(host: HostBatch): Batch[] {
     const { accumFreq } = this.options;
     const { imageSize, contextLength } = this.options.data;
     const per = host.n / accumFreq;
     const px = 3 * imageSize * imageSize;
-    const out: Batch[] = [];
-    for (let j = 0; j < accumFreq; j++) {
-      out.push({
-        images: Tensor.from(host.images.subarray(j * per * px, (j + 1) * per * px), [per, 3, imageSize, imageSize]),
-        ids: Tensor.from(host.tokens.subarray(j * per * contextLength, (j + 1) * per * contextLength), [per, contextLength]),
-      });
+    if (this.inputs.length !== accumFreq || this.inputs[0].images.shape[0] !== per) {
+      this.disposeInputs();
+      this.inputs = Array.from({ length: accumFreq }, () => ({
+        images: Tensor.empty([per, 3, imageSize, imageSize]),
+        ids: Tensor.empty([per, contextLength], 'i32'),
+      }));
     }
-    return out;
+    this.inputs.forEach((b, j) => {
+      (b.images.view() as Float32Array).set(host.images.subarray(j * per * px, (j + 1) * per * px));
+      (b.ids.view() as Int32Array).set(host.tokens.subarray(j * per * contextLength, (j + 1) * per * contextLength));
+    });
+    return this.inputs;
+  }
+
+  private disposeInputs(): void {
+    for (const b of this.inputs) {
+      b.images.dispose();
+      b.ids.dispose();
+    }
+    this.inputs = [];
   }
 
   /** Trains to the end (or `stopAfterSteps`), yielding a record at each log step. */
@@ -277,10 +292,6 @@ export class Trainer implements Disposable {
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
           loss = this.runner.forwardBackward(batches);
-        }
-        for (const b of batches) {
-          b.images.dispose();
-          b.ids.dispose();
         }
         let norm = NaN;
         if (Number.isFinite(loss)) {
@@ -361,6 +372,7 @@ export class Trainer implements Disposable {
   }
 
   dispose(): void {
+    this.disposeInputs();
     this.runner.dispose();
     this.optimizer.dispose();
     this.model.dispose();
