@@ -1,7 +1,13 @@
+// The GELU loops below are also built for AVX2/AVX-512, where GCC would fuse a*b+c into one FMA
+// (one rounding instead of two); kept off so every target computes what the baseline build does.
+#pragma GCC optimize("fp-contract=off")
+
 #include "cpu/activation.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
@@ -36,9 +42,63 @@ inline float erf_f32(float a) {
   return p / q;
 }
 
+// exp(t) for t <= 0 in plain arithmetic (std::exp is a libm call, so a loop with it stays scalar):
+// t = n·ln2 + r with |r| <= ln2/2 (Cody–Waite split of ln2), e^r by its degree-6 Taylor
+// polynomial (truncation < 2e-8 relative), 2^n put into the exponent bits. Within ~2 ulp of
+// std::exp; t below -87 (e^t under FLT_MIN) gives 0 (so x = ±inf still gives inf·0 = NaN as before).
+inline float exp_nonpositive(float t) {
+  const bool underflow = t < -87.0f;
+  t = std::max(-87.0f, t);
+  const float n = std::nearbyint(t * 1.44269504088896341f);
+  const float r = (t - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return underflow ? 0.0f : p * scale;
+}
+
 inline float gelu(float x) { return 0.5f * x * (1.0f + erf_f32(x * kInvSqrt2)); }
 inline float gelu_grad(float x) {
-  return 0.5f * (1.0f + erf_f32(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  return 0.5f * (1.0f + erf_f32(x * kInvSqrt2)) + x * kInvSqrt2Pi * exp_nonpositive(-0.5f * x * x);
+}
+
+// round_bf16 without branches (same rounding: nearest even, NaN stays NaN), so loops using it vectorise.
+inline float round_bf16_branchless(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t rounded = ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) << 16;
+  const uint32_t nan = ((u >> 16) | 0x40u) << 16;
+  const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
+  float out;
+  std::memcpy(&out, &r, 4);
+  return out;
+}
+
+// The GELU loops, built for AVX-512, AVX2 and baseline x86-64 and picked at load time; with
+// fp-contract off (top of file) every multiply and add rounds as in the baseline build.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CS_ACTIVATION_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CS_ACTIVATION_CLONES
+#endif
+
+CS_ACTIVATION_CLONES void gelu_range(const float* x, float* out, int64_t n, bool emulate) {
+  if (emulate) {
+    for (int64_t i = 0; i < n; i++) out[i] = round_bf16_branchless(gelu(x[i]));
+  } else {
+    for (int64_t i = 0; i < n; i++) out[i] = gelu(x[i]);
+  }
+}
+
+CS_ACTIVATION_CLONES void gelu_grad_range(const float* x, const float* dout, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * gelu_grad(x[i]);
 }
 inline float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 inline float quick_gelu(float x) { return x * sigmoid(kQuickGeluAlpha * x); }
@@ -71,8 +131,20 @@ void backward(const char* op, const Tensor& x, const Tensor& dout, Tensor& dx) {
 
 }  // namespace
 
-void gelu_forward(const Tensor& x, Tensor& out) { forward<gelu>("geluForward", x, out); }
-void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) { backward<gelu_grad>("geluBackward", x, dout, dx); }
+void gelu_forward(const Tensor& x, Tensor& out) {
+  check_activation_forward(check_cpu, "geluForward", x, out);
+  const bool emulate = bf16_emulation();
+  const float* xp = x.data<float>();
+  float* op_ = out.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { gelu_range(xp + b, op_ + b, e - b, emulate); });
+}
+void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  check_activation_backward(check_cpu, "geluBackward", x, dout, dx);
+  const float* xp = x.data<float>();
+  const float* dp = dout.data<float>();
+  float* gp = dx.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { gelu_grad_range(xp + b, dp + b, gp + b, e - b); });
+}
 void quick_gelu_forward(const Tensor& x, Tensor& out) { forward<quick_gelu>("quickGeluForward", x, out); }
 void quick_gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   backward<quick_gelu_grad>("quickGeluBackward", x, dout, dx);
