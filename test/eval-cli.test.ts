@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { command } from '../lib/cli/commands/eval.js';
 import { writeNpy } from '../lib/eval/npy.js';
 import { seededNormal, seededRandom } from '../lib/eval/random.js';
+import { runJsonCommand } from './_helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-eval-cli-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,19 +18,7 @@ const withNumpy = hasNumpy ? test : test.skip;
 const numpyNote = hasNumpy ? '' : ' [skipped: python3 with numpy not found]';
 
 /** Runs `clipscale eval ...` in-process and returns the JSON it printed. */
-async function run(args: string[]): Promise<Record<string, unknown>> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (s: string) => lines.push(s);
-  try {
-    const code = await command.run(args);
-    if (code !== 0) throw new Error(`exit code ${code}`);
-  } finally {
-    console.log = log;
-  }
-  if (lines.length !== 1) throw new Error(`expected one line of JSON, got ${lines.length}`);
-  return JSON.parse(lines[0]) as Record<string, unknown>;
-}
+const run = (args: string[]) => runJsonCommand(command, args);
 
 // Retrieval data: 30 images, 2 noisy captions each (rounded to make ties), in float64 to test conversion.
 const nI = 30;

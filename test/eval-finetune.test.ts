@@ -18,6 +18,7 @@ import { Trainer } from '../lib/train/trainer.js';
 import { writeSafetensors, type TensorRecord } from '../lib/train/safetensors.js';
 import { Tensor } from '../lib/tensor.js';
 import { finiteDiff, relErr } from './_helpers/numeric.js';
+import { runJsonCommand } from './_helpers/cli.js';
 
 const tokenizer = defaultSyntheticTokenizer();
 const microJson = {
@@ -161,19 +162,7 @@ test('fine-tuning: bad input gets clear errors', async (t) => {
 });
 
 /** Runs `clipscale eval ...` in-process and returns the JSON it printed. */
-async function run(args: string[]): Promise<Record<string, unknown>> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (s: string) => lines.push(s);
-  try {
-    const code = await command.run(args);
-    if (code !== 0) throw new Error(`exit code ${code}`);
-  } finally {
-    console.log = log;
-  }
-  if (lines.length !== 1) throw new Error(`expected one line of JSON, got ${lines.length}`);
-  return JSON.parse(lines[0]) as Record<string, unknown>;
-}
+const run = (args: string[]) => runJsonCommand(command, args);
 
 test.serial('clipscale eval finetune: a model and weights from files, JSON out, fine-tuned weights saved', async (t) => {
   const model = createModel(micro, { seed: 3 });

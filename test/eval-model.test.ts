@@ -22,6 +22,7 @@ import { clipEncoder } from '../lib/nn/encoder.js';
 import { writeSafetensors, type TensorRecord } from '../lib/train/safetensors.js';
 import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
+import { runJsonCommand } from './_helpers/cli.js';
 
 const tokenizer = defaultSyntheticTokenizer();
 const microJson = {
@@ -49,19 +50,7 @@ const ready = (async () => {
 test.after.always(() => trainer.dispose());
 
 /** Runs `clipscale eval ...` in-process and returns the JSON it printed. */
-async function run(args: string[]): Promise<Record<string, unknown>> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (s: string) => lines.push(s);
-  try {
-    const code = await command.run(args);
-    if (code !== 0) throw new Error(`exit code ${code}`);
-  } finally {
-    console.log = log;
-  }
-  if (lines.length !== 1) throw new Error(`expected one line of JSON, got ${lines.length}`);
-  return JSON.parse(lines[0]) as Record<string, unknown>;
-}
+const run = (args: string[]) => runJsonCommand(command, args);
 
 /** Normalised CHW floats back to RGB bytes (the synthetic renders are bytes, so this is exact). */
 function toBytes(data: LabelledImages, i: number): Buffer {
