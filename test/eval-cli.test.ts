@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { command } from '../lib/cli/commands/eval.js';
 import { writeNpy } from '../lib/eval/npy.js';
-import { seededNormal, seededRandom } from '../lib/eval/random.js';
+import { seededNormal, seededRandom } from '../lib/util/seeded_random.js';
 import { runJsonCommand } from './_helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-eval-cli-'));

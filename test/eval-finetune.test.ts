@@ -9,7 +9,7 @@ import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { featureMatrix, l2Normalize } from '../lib/eval/features.js';
 import { finetune, finetuneLoss } from '../lib/eval/finetune.js';
 import { syntheticTaskImages } from '../lib/eval/labelled_images.js';
-import { seededNormal } from '../lib/eval/random.js';
+import { seededNormal } from '../lib/util/seeded_random.js';
 import { createModel } from '../lib/nn/clip.js';
 import { parseModelConfig } from '../lib/nn/config.js';
 import { loadCheckpoint } from '../lib/train/load.js';

@@ -4,7 +4,7 @@ import { featureMatrix, l2Normalize, type FeatureMatrix } from '../lib/eval/feat
 import { lbfgs } from '../lib/eval/lbfgs.js';
 import { fewShotLinearProbe, linearProbe, sampleShots, stratifiedSplit } from '../lib/eval/linear_probe.js';
 import { fitLogistic, logisticLogits, logisticObjective } from '../lib/eval/logistic.js';
-import { seededNormal, seededRandom } from '../lib/eval/random.js';
+import { seededNormal, seededRandom } from '../lib/util/seeded_random.js';
 import { classificationMetrics } from '../lib/eval/zeroshot.js';
 
 /** Gaussian blobs: class c centred at a random direction times `separation`, unit-variance noise per row. */

@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import { featureMatrix, rowDot, similarity } from '../lib/eval/features.js';
-import { seededNormal, seededRandom } from '../lib/eval/random.js';
+import { seededNormal, seededRandom } from '../lib/util/seeded_random.js';
 import { retrievalMetrics } from '../lib/eval/retrieval.js';
 
 const deg = Math.PI / 180;

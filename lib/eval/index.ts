@@ -8,7 +8,7 @@ export * from './retrieval.js';
 export * from './lbfgs.js';
 export * from './logistic.js';
 export * from './linear_probe.js';
-export * from './random.js';
+export * from '../util/seeded_random.js';
 export * from './labelled_images.js';
 export * from './model_eval.js';
 export * from './finetune.js';

@@ -14,7 +14,7 @@
 // class only. Results: mean and sample standard deviation over seeds.
 import { checkFeatures, l2Normalize, type FeatureMatrix } from './features.js';
 import { fitLogistic, logisticLogits, type LogisticModel } from './logistic.js';
-import { seededRandom, shuffleInPlace } from './random.js';
+import { seededRandom, shuffleInPlace } from '../util/seeded_random.js';
 import { mean, sampleStd } from './ranking.js';
 import { checkLabels, classificationMetrics, type ZeroShotMetrics } from './zeroshot.js';
 

@@ -1,5 +1,6 @@
 // Bootstrap confidence intervals for power-law fits: resample the points with replacement
 // (seeded, so intervals reproduce), refit with the same method, and take percentiles.
+import { seededRandom as rng } from '../util/seeded_random.js';
 import { fitPowerLaw, predictError, type FitOptions, type PowerLawFit } from './fit.js';
 
 export interface BootstrapOptions extends FitOptions {
@@ -27,18 +28,6 @@ export interface BootstrapResult {
   ci: ConfidenceIntervals;
   /** (α, β) of every resample that gave a fit, for prediction intervals. */
   draws: { alpha: number; beta: number }[];
-}
-
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Linear-interpolated quantile (numpy's default) of sorted values. */

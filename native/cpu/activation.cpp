@@ -12,35 +12,17 @@
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "core/activation_checks.h"
+#include "core/gelu_math.h"
 
 namespace cs::cpu {
 
 namespace {
 
 constexpr int64_t kGrain = 1 << 14;
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kQuickGeluAlpha = 1.702f;
-
-// erf as a rational function on [-4, 4] (the coefficients of Eigen's and XLA's float
-// erf; a few ulp, and erf(±4) rounds to ±1 in fp32). Plain arithmetic, so the
-// compiler vectorises the loops, unlike a call to std::erf.
-inline float erf_f32(float a) {
-  const float x = std::min(4.0f, std::max(-4.0f, a));
-  const float x2 = x * x;
-  float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
-  p = p * x2 + -2.10102402082508e-06f;
-  p = p * x2 + -5.69250639462346e-05f;
-  p = p * x2 + -7.34990630326855e-04f;
-  p = p * x2 + -2.95459980854025e-03f;
-  p = p * x2 + -1.60960333262415e-02f;
-  p = p * x;
-  float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
-  q = q * x2 + -1.68282697438203e-03f;
-  q = q * x2 + -7.37332916720468e-03f;
-  q = q * x2 + -1.42647390514189e-02f;
-  return p / q;
-}
+using gelu_math::erf_f32;
+using gelu_math::kInvSqrt2;
+using gelu_math::kInvSqrt2Pi;
+using gelu_math::kQuickGeluAlpha;
 
 // exp(t) for t <= 0 in plain arithmetic (std::exp is a libm call, so a loop with it stays scalar):
 // t = n·ln2 + r with |r| <= ln2/2 (Cody–Waite split of ln2), e^r by its degree-6 Taylor

@@ -1,8 +1,9 @@
-// GELU (erf form) and QuickGELU, forward and backward. The erf is the CPU backend's
-// rational approximation (cpu/activation.cpp), so both backends compute the same
-// function; forward outputs are rounded to bf16.
+// GELU (erf form) and QuickGELU, forward and backward. The erf is the one in
+// core/gelu_math.h, shared with the CPU backend, so both compute the same function;
+// forward outputs are rounded to bf16.
 #include <cuda_runtime.h>
 
+#include "core/gelu_math.h"
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
 #include "cuda/runtime.h"
@@ -11,26 +12,10 @@ namespace cs_cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kQuickGeluAlpha = 1.702f;
-
-__device__ __forceinline__ float erf_f32(float a) {
-  const float x = fminf(4.0f, fmaxf(-4.0f, a));
-  const float x2 = x * x;
-  float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
-  p = p * x2 + -2.10102402082508e-06f;
-  p = p * x2 + -5.69250639462346e-05f;
-  p = p * x2 + -7.34990630326855e-04f;
-  p = p * x2 + -2.95459980854025e-03f;
-  p = p * x2 + -1.60960333262415e-02f;
-  p = p * x;
-  float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
-  q = q * x2 + -1.68282697438203e-03f;
-  q = q * x2 + -7.37332916720468e-03f;
-  q = q * x2 + -1.42647390514189e-02f;
-  return p / q;
-}
+using cs::gelu_math::erf_f32;
+using cs::gelu_math::kInvSqrt2;
+using cs::gelu_math::kInvSqrt2Pi;
+using cs::gelu_math::kQuickGeluAlpha;
 
 struct Gelu {
   __device__ static float f(float x) { return 0.5f * x * (1.0f + erf_f32(x * kInvSqrt2)); }

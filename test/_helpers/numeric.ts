@@ -1,9 +1,9 @@
 // Shared helpers for numeric tests: seeded random data, float64 references,
 // relative errors and finite-difference gradients.
-import { seededNormal, seededRandom } from '../../lib/eval/random.js';
+import { seededNormal, seededRandom } from '../../lib/util/seeded_random.js';
 import { Tensor } from '../../lib/tensor.js';
 
-/** mulberry32 (lib/eval/random.ts's generator): seeded, so failures reproduce. */
+/** mulberry32 (lib/util/seeded_random.ts's generator): seeded, so failures reproduce. */
 export const rng: (seed: number) => () => number = seededRandom;
 
 /** Standard normal values (Box–Muller) times `scale`, as f32. */

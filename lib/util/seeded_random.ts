@@ -1,4 +1,4 @@
-// Seeded randomness for evaluation (k-shot sampling, validation splits), so results reproduce.
+// Small seeded randomness (mulberry32) for evaluation (k-shot sampling, validation splits) and bootstrap resampling, so results reproduce.
 
 /** mulberry32: uniform values in [0, 1) from a 32-bit seed. */
 export function seededRandom(seed: number): () => number {
