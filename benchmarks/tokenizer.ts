@@ -1,5 +1,5 @@
 // Tokenizer throughput on one core: captions per second with OpenAI's vocabulary (from
-// ../shared/data, or --vocab PATH) and with the shipped synthetic vocabulary.
+// shipped in lib/data/vocab, or --vocab PATH) and with the shipped synthetic vocabulary.
 // Prints one JSON line per case; --out FILE also appends them there.
 //   node --import=tsx benchmarks/tokenizer.ts [--vocab PATH] [--captions N] [--out FILE]
 import { appendFileSync, existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { Tokenizer } from '../lib/data/tokenizer.js';
 
 const { values } = parseArgs({ options: { vocab: { type: 'string' }, captions: { type: 'string' }, out: { type: 'string' } } });
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const openaiPath = values.vocab ?? join(repoRoot, '..', 'shared', 'data', 'bpe_simple_vocab_16e6.txt.gz');
+const openaiPath = values.vocab ?? join(repoRoot, 'lib', 'data', 'vocab', 'bpe_simple_vocab_16e6.txt.gz');
 const n = Number(values.captions ?? 100_000);
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 

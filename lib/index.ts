@@ -42,5 +42,5 @@ export { writeReport } from './scaling/report.js';
 export * from './scaling/record.js';
 
 // Distributed
-export * from './dist/index.js';
+export * from './distributed/index.js';
 export { distributedClipLoss, referenceLocalClipLoss, nativeLocalClipLoss } from './loss/distributed.js';

@@ -13,12 +13,11 @@ import { Rng } from '../lib/data/rng.js';
 import { Tokenizer, splitWords } from '../lib/data/tokenizer.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const sharedData = join(repoRoot, '..', 'shared', 'data');
-const golden = JSON.parse(readFileSync(join(sharedData, 'clip_tokenizer_golden.json'), 'utf8')) as {
+const golden = JSON.parse(readFileSync(join(repoRoot, 'test', '_fixtures', 'tokenizer', 'clip_tokenizer_golden.json'), 'utf8')) as {
   vocab: string; context_length: number; sot: number; eot: number; vocab_size: number;
   cases: { text: string; ids: number[]; encode: number[] }[];
 };
-const openai = Tokenizer.fromFile(join(sharedData, golden.vocab));
+const openai = Tokenizer.fromFile(join(repoRoot, 'lib', 'data', 'vocab', golden.vocab));
 
 test('OpenAI vocabulary: size and special ids match the golden file', (t) => {
   t.is(openai.vocabSize, golden.vocab_size);
@@ -137,7 +136,7 @@ test('the shipped synthetic vocabulary: small, and every word of the world is on
 });
 
 test('clipscale tokenize reads captions on stdin and writes JSON lines', (t) => {
-  const r = spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'lib/cli/main.ts'), 'tokenize', '--vocab', join(sharedData, golden.vocab)], {
+  const r = spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'lib/cli/main.ts'), 'tokenize', '--vocab', join(repoRoot, 'lib', 'data', 'vocab', golden.vocab)], {
     input: golden.cases.slice(0, 3).map((c) => c.text).join('\n') + '\n',
     encoding: 'utf8',
     cwd: repoRoot,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { mpiSupport } from '../lib/dist/mpi_communicator.js';
+import { mpiSupport } from '../lib/distributed/mpi_communicator.js';
 import { collect, repoRoot } from './_fixtures/dist-spawn.js';
 
 const fixture = join(repoRoot, 'test', '_fixtures', 'ddp-train.ts');

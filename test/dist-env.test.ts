@@ -1,7 +1,7 @@
 import test from 'ava';
 
-import { describeDistEnvironment, readDistEnvironment } from '../lib/dist/environment.js';
-import { readDistTimeouts } from '../lib/dist/timeouts.js';
+import { describeDistEnvironment, readDistEnvironment } from '../lib/distributed/environment.js';
+import { readDistTimeouts } from '../lib/distributed/timeouts.js';
 
 test('no launcher variables: a world of one', (t) => {
   const e = readDistEnvironment({ PATH: '/bin' });

@@ -1,6 +1,6 @@
 import test from 'ava';
 
-import { createInProcessGroup } from '../lib/dist/in_process_communicator.js';
+import { createInProcessGroup } from '../lib/distributed/in_process_communicator.js';
 import { distributedClipLoss, nativeLocalClipLoss, referenceLocalClipLoss, type DistributedClipLoss } from '../lib/loss/distributed.js';
 import * as ops from '../lib/ops.js';
 import { randn, relErr } from './_helpers/numeric.js';

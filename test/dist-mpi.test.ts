@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 
 import test from 'ava';
 
-import { mpiSupport } from '../lib/dist/mpi_communicator.js';
+import { mpiSupport } from '../lib/distributed/mpi_communicator.js';
 import { collect, repoRoot, worker } from './_fixtures/dist-spawn.js';
 
 function which(cmd: string): string | undefined {

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { freePort } from '../lib/cli/commands/launch.js';
-import { createCommunicator, ncclBlockers } from '../lib/dist/create.js';
-import type { DistEnvironment } from '../lib/dist/environment.js';
-import { createInProcessGroup } from '../lib/dist/in_process_communicator.js';
+import { createCommunicator, ncclBlockers } from '../lib/distributed/create.js';
+import type { DistEnvironment } from '../lib/distributed/environment.js';
+import { createInProcessGroup } from '../lib/distributed/in_process_communicator.js';
 import {
   decodeNcclId,
   encodeNcclId,
@@ -20,7 +20,7 @@ import {
   NCCL_SHARED_GPU_MIN_VERSION,
   NcclCommunicator,
   ncclSupport,
-} from '../lib/dist/nccl_communicator.js';
+} from '../lib/distributed/nccl_communicator.js';
 import { Tensor } from '../lib/tensor.js';
 import { collect, repoRoot } from './_fixtures/dist-spawn.js';
 import { cudaStatus, noGpuReason } from './_helpers/cuda.js';
@@ -101,7 +101,7 @@ test('CLIPSCALE_NCCL_PATH is searched first, and a file there that does not load
   if (!cudaStatus.loaded) return t.pass(`CUDA backend not loaded (${cudaStatus.reason}): NCCL is not searched`);
   const dir = mkdtempSync(join(os.tmpdir(), 'clipscale-nccl-'));
   writeFileSync(join(dir, 'libnccl.so.2'), 'not a library');
-  const code = "import { ncclSupport } from './lib/dist/nccl_communicator.ts'; console.log(JSON.stringify(ncclSupport()));";
+  const code = "import { ncclSupport } from './lib/distributed/nccl_communicator.ts'; console.log(JSON.stringify(ncclSupport()));";
   const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], {
     cwd: repoRoot,
     env: { ...process.env, CLIPSCALE_NCCL_PATH: `/nonexistent-dir:${dir}` },

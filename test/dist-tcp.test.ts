@@ -1,9 +1,9 @@
 import test from 'ava';
 
-import { createCommunicator, ncclBlockers } from '../lib/dist/create.js';
-import { createInProcessGroup } from '../lib/dist/in_process_communicator.js';
-import { SingleProcessCommunicator } from '../lib/dist/single_communicator.js';
-import { TcpCommunicator } from '../lib/dist/tcp_communicator.js';
+import { createCommunicator, ncclBlockers } from '../lib/distributed/create.js';
+import { createInProcessGroup } from '../lib/distributed/in_process_communicator.js';
+import { SingleProcessCommunicator } from '../lib/distributed/single_communicator.js';
+import { TcpCommunicator } from '../lib/distributed/tcp_communicator.js';
 import { freePort } from '../lib/cli/commands/launch.js';
 import { Tensor } from '../lib/tensor.js';
 import { runTcpRanks } from './_fixtures/dist-spawn.js';
@@ -117,13 +117,13 @@ test('argument checks: sizes, ops, roots, devices', async (t) => {
   // Refused where NCCL cannot run (test/dist-nccl.test.ts has the rest).
   if (ncclBlockers(0).length > 0)
     await t.throwsAsync(createCommunicator({ device: 'cuda:0' }), { message: /no communicator for cuda:0 tensors \(rank 0 of 1\): GPU collectives use NCCL, and here / });
-  await t.throwsAsync(createCommunicator({ backend: 'tcp', env: { ...(await import('../lib/dist/environment.js')).readDistEnvironment({ RANK: '0', WORLD_SIZE: '2' }) } }), {
+  await t.throwsAsync(createCommunicator({ backend: 'tcp', env: { ...(await import('../lib/distributed/environment.js')).readDistEnvironment({ RANK: '0', WORLD_SIZE: '2' }) } }), {
     message: /needs MASTER_ADDR and MASTER_PORT/,
   });
 });
 
 test('single process and in-process groups: the same results as the TCP path', async (t) => {
-  const s = await createCommunicator({ env: (await import('../lib/dist/environment.js')).readDistEnvironment({}) });
+  const s = await createCommunicator({ env: (await import('../lib/distributed/environment.js')).readDistEnvironment({}) });
   t.true(s instanceof SingleProcessCommunicator);
   const x = Tensor.from(new Float32Array([1, 2, 3]));
   await s.allReduce(x, 'mean');
@@ -152,7 +152,7 @@ test('single process and in-process groups: the same results as the TCP path', a
 });
 
 test('allReduceTensors / broadcastTensors: many tensors in a few buckets, over TCP', async (t) => {
-  const { allReduceTensors, broadcastTensors } = await import('../lib/dist/tensors.js');
+  const { allReduceTensors, broadcastTensors } = await import('../lib/distributed/tensors.js');
   const comms = await group(2);
   const sizes = [3, 1, 7, 2, 5];
   await Promise.all(

@@ -10,7 +10,7 @@ import { columnValues, parseCondition, parseCsv, readTable, selectRows } from '.
 import { main } from '../lib/cli/main.js';
 import { UsageError } from '../lib/cli/command.js';
 
-const results = join(import.meta.dirname, '..', '..', 'shared', 'data', 'scaling-laws-openclip', 'zeroshot_results.csv');
+const results = join(import.meta.dirname, '..', 'lib', 'scaling', 'paper', 'zeroshot_results.csv');
 const tmp = mkdtempSync(join(tmpdir(), 'clipscale-fit-'));
 
 async function runFit(args: string[]): Promise<Record<string, any>> {

@@ -7,7 +7,7 @@ import { computeCost } from '../lib/scaling/flops.js';
 import { readTable } from '../lib/scaling/table.js';
 import { main } from '../lib/cli/main.js';
 
-const archInfo = join(import.meta.dirname, '..', '..', 'shared', 'data', 'scaling-laws-openclip', 'arch_info.csv');
+const archInfo = join(import.meta.dirname, '..', 'lib', 'scaling', 'paper', 'arch_info.csv');
 
 for (const model of ['ViT-B-32', 'ViT-B-16', 'ViT-L-14', 'ViT-H-14', 'ViT-g-14']) {
   test(`${model}: GMACs and parameters match the paper's arch_info.csv within 1%`, (t) => {

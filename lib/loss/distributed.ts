@@ -25,7 +25,7 @@
 //   reduction 'sum': loss = C_r (the ranks' losses sum to L), gradients = ∂L/∂(own
 //     features) exactly, and the trainer all-reduces parameter gradients with 'sum'.
 // Either way the parameters see the gradient of the global-batch loss.
-import type { Communicator } from '../dist/communicator.js';
+import type { Communicator } from '../distributed/communicator.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 

@@ -2,7 +2,7 @@
 // (OpenCLIP's --accum-freq): features of every micro-batch are computed first, the
 // loss of the whole batch gives each row's feature gradient, then each micro-batch
 // is recomputed and backpropagated with its rows of that gradient.
-import type { Communicator } from '../dist/communicator.js';
+import type { Communicator } from '../distributed/communicator.js';
 import { ClipLoss } from '../loss/contrastive.js';
 import { distributedClipLoss, nativeLocalClipLoss } from '../loss/distributed.js';
 import * as ops from '../ops.js';

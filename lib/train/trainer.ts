@@ -4,8 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { Communicator } from '../dist/communicator.js';
-import { allReduceTensors, broadcastTensors } from '../dist/tensors.js';
+import type { Communicator } from '../distributed/communicator.js';
+import { allReduceTensors, broadcastTensors } from '../distributed/tensors.js';
 import { native } from '../native.js';
 import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
 import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';

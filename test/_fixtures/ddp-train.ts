@@ -3,8 +3,8 @@
 // weights to the JSON file named by argv[2].
 import { writeFileSync } from 'node:fs';
 
-import { createCommunicator } from '../../lib/dist/create.js';
-import { readDistEnvironment } from '../../lib/dist/environment.js';
+import { createCommunicator } from '../../lib/distributed/create.js';
+import { readDistEnvironment } from '../../lib/distributed/environment.js';
 import { defaultSyntheticTokenizer } from '../../lib/data/synthetic.js';
 import { parseModelConfig } from '../../lib/nn/config.js';
 import { SyntheticData } from '../../lib/train/sources.js';

@@ -1,8 +1,8 @@
 // One rank of a distributed test: creates a communicator from the environment (as
 // launched by the test, mpirun or `clipscale launch`), runs a scenario and prints
 // one JSON line `{"rank":…,"result":…}` or `{"rank":…,"error":…}`.
-import { createCommunicator } from '../../lib/dist/create.js';
-import type { Communicator } from '../../lib/dist/communicator.js';
+import { createCommunicator } from '../../lib/distributed/create.js';
+import type { Communicator } from '../../lib/distributed/communicator.js';
 import { distributedClipLoss, referenceLocalClipLoss } from '../../lib/loss/distributed.js';
 import { Tensor } from '../../lib/tensor.js';
 import { randn } from '../_helpers/numeric.js';

@@ -3,9 +3,9 @@
 //   collectives: every collective on CUDA tensors (values depend on the rank), results reported
 //   die:         joins, then rank 1 exits at once; rank 0 reports how its allReduce failed
 // The GPU is NCCL_TEST_DEVICE (default cuda:LOCAL_RANK), so 2 ranks may share cuda:0.
-import { createCommunicator } from '../../lib/dist/create.js';
-import { readDistEnvironment } from '../../lib/dist/environment.js';
-import type { NcclCommunicator } from '../../lib/dist/nccl_communicator.js';
+import { createCommunicator } from '../../lib/distributed/create.js';
+import { readDistEnvironment } from '../../lib/distributed/environment.js';
+import type { NcclCommunicator } from '../../lib/distributed/nccl_communicator.js';
 import { Tensor } from '../../lib/tensor.js';
 
 const mode = process.argv[2];
