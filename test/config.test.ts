@@ -74,3 +74,22 @@ test('bad configs get errors naming the field and the file', (t) => {
   t.throws(() => loadModelConfig(join(tmp, 'absent.json')), { message: /file not found/ });
   t.throws(() => parseModelConfig({ ...base, quick_gelu: 'yes' }, 'caller'), { message: /model config caller: 'quick_gelu' must be true or false/ });
 });
+
+test("OpenCLIP's -quickgelu names: shipped files and the suffix on any shipped config", (t) => {
+  for (const n of ['ViT-B-32', 'ViT-B-16', 'ViT-L-14']) {
+    const plain = loadModelConfig(n);
+    const quick = loadModelConfig(`${n}-quickgelu`);
+    t.false(plain.quick_gelu, n);
+    t.true(quick.quick_gelu, `${n}-quickgelu`);
+    t.is(quick.name, `${n}-quickgelu`);
+    t.deepEqual(quick.vision_cfg, plain.vision_cfg);
+    t.deepEqual(quick.text_cfg, plain.text_cfg);
+  }
+  // No file of its own: tiny's config with QuickGELU, keeping the asked name.
+  const tq = loadModelConfig('tiny-quickgelu');
+  t.true(tq.quick_gelu);
+  t.is(tq.name, 'tiny-quickgelu');
+  t.deepEqual(tq.vision_cfg, loadModelConfig('tiny').vision_cfg);
+  t.throws(() => loadModelConfig('nope-quickgelu'), { message: /unknown model 'nope-quickgelu'/ });
+  t.throws(() => loadModelConfig('-quickgelu'), { message: /unknown model/ });
+});

@@ -80,9 +80,18 @@ export function resolveModelConfigPath(nameOrPath: string): string {
   }
   const path = join(modelConfigsDir, `${nameOrPath}.json`);
   if (!existsSync(path)) {
+    const base = quickGeluBase(nameOrPath);
+    if (base !== undefined && existsSync(join(modelConfigsDir, `${base}.json`))) return join(modelConfigsDir, `${base}.json`);
     throw new Error(`model config: unknown model '${nameOrPath}'. Known models: ${listModelConfigs().join(', ')} (or give a path to a .json file)`);
   }
   return path;
+}
+
+const QUICK_GELU_SUFFIX = '-quickgelu';
+
+/** 'ViT-B-32' for 'ViT-B-32-quickgelu' (OpenCLIP's naming of the QuickGELU variants); undefined otherwise. */
+function quickGeluBase(name: string): string | undefined {
+  return name.endsWith(QUICK_GELU_SUFFIX) && name.length > QUICK_GELU_SUFFIX.length ? name.slice(0, -QUICK_GELU_SUFFIX.length) : undefined;
 }
 
 /**
@@ -91,15 +100,17 @@ export function resolveModelConfigPath(nameOrPath: string): string {
  */
 export function loadModelConfig(nameOrPath: string, overrides: ClipConfigOverrides = {}): NamedClipConfig {
   const path = resolveModelConfigPath(nameOrPath);
+  // 'NAME-quickgelu' without a file of its own: NAME's config with QuickGELU, named as asked.
+  const viaSuffix = !looksLikePath(nameOrPath) && basename(path, '.json') !== nameOrPath;
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new Error(`model config ${path}: not valid JSON: ${(err as Error).message}`);
   }
-  const merged = applyOverrides(raw, overrides, path);
+  const merged = applyOverrides(viaSuffix ? { ...(isObject(raw) ? raw : {}), quick_gelu: true } : raw, overrides, path);
   const config = parseModelConfig(merged, path);
-  return { name: basename(path, '.json'), source: path, ...config };
+  return { name: viaSuffix ? nameOrPath : basename(path, '.json'), source: path, ...config };
 }
 
 function applyOverrides(raw: unknown, overrides: ClipConfigOverrides, source: string): unknown {
