@@ -44,3 +44,6 @@ export * from './scaling/record.js';
 // Distributed
 export * from './distributed/index.js';
 export { distributedClipLoss, referenceLocalClipLoss, nativeLocalClipLoss } from './loss/distributed.js';
+
+// Inference (OpenCLIP's create_model_and_transforms / get_tokenizer)
+export * from './inference/index.js';
