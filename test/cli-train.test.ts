@@ -192,7 +192,7 @@ test('bad options are usage errors that say what is wrong', async (t) => {
   await usage([...base, '--precision', 'fp8'], /--precision must be fp32 or bf16/);
   await usage([...base, '--resume'], /--resume needs --out/);
   await usage([...base, '--eval-tasks', 'texture'], /unknown task 'texture'/);
-  await usage(['--model', microPath, '--data', shardPattern, '--batch-size', '8', '--samples', '16'], /shard data needs --vocab/);
+  await usage(['--model', microPath, '--data', shardPattern, '--vocab', 'openai', '--batch-size', '8', '--samples', '16'], /the vocabulary 'openai' has 49408 tokens but the model's text_cfg.vocab_size is \d+/);
   await usage(['--model', microPath, '--data', shardPattern, '--vocab', 'synthetic', '--batch-size', '8', '--samples', '16', '--eval-tasks', 'colour'], /need --data synthetic/);
   await usage([...base.slice(2), '--model', 'no-such-model'], /unknown model 'no-such-model'. Known models: .*tiny/);
   await usage([...base, '--lr', 'fast'], /--lr must be a number, got 'fast'/);

@@ -421,7 +421,10 @@ test('bad embed inputs give clear errors', async (t) => {
   writeNpy(f('ids-float.npy'), new Float32Array(8), [1, 8]);
   await t.throwsAsync(command.run([...base, '--tokens', f('ids-float.npy')]), { message: /token ids must be int32 or int64, got float32/ });
   await t.throwsAsync(command.run(base), { instanceOf: UsageError, message: /nothing to embed/ });
-  await t.throwsAsync(command.run([...base, '--texts', f('x.txt')]), { instanceOf: UsageError, message: /--texts needs --vocab/ });
+  // Without --vocab: the default for a 40-token model is the synthetic vocabulary, too large for it.
+  writeFileSync(f('x.txt'), 'a red circle\n');
+  await t.throwsAsync(command.run([...base, '--texts', f('x.txt')]), { message: /the default vocabulary \('synthetic'\) has \d+ tokens but the model's text_cfg.vocab_size is 40/ });
+  await t.throwsAsync(command.run(['--weights', f('inputs.safetensors'), '--out', f('out-inputs'), '--pixels', f('pixels.npy')]), { instanceOf: UsageError, message: /--model is required when --weights is a file/ });
   await t.throwsAsync(command.run([...base, '--pixels', f('pixels.npy'), '--bogus']), { instanceOf: UsageError });
 });
 

@@ -102,7 +102,7 @@ test('eval zeroshot scores precomputed image features against class embeddings',
 });
 
 test('eval says clearly what is wrong', async (t) => {
-  await t.throwsAsync(() => command.run(['finetune']), { name: 'UsageError', message: /needs a model with weights: --model NAME\|config\.json --weights FILE\|DIR/ });
+  await t.throwsAsync(() => command.run(['finetune']), { name: 'UsageError', message: /needs a model with weights: --weights FILE\|RUN_DIR \[--model NAME\|config\.json\]/ });
   await t.throwsAsync(() => command.run(['zeroshot']), { name: 'UsageError', message: /needs a model.*--image-features I\.npy --labels Y\.npy --class-features W\.npy/ });
   await t.throwsAsync(() => command.run(['bogus']), { message: /unknown task 'bogus'/ });
   await t.throwsAsync(() => command.run([]), { message: /give a task/ });

@@ -69,7 +69,9 @@ if (invokedDirectly) {
         console.error(err.message);
         process.exitCode = 2;
       } else {
-        console.error(err instanceof Error ? (process.env.CLIPSCALE_DEBUG ? err.stack : `clipscale: ${err.message}`) : err);
+        // Messages that already name the command ("clipscale train: …") are not prefixed again.
+        const message = err instanceof Error ? (err.message.startsWith('clipscale') ? err.message : `clipscale: ${err.message}`) : undefined;
+        console.error(err instanceof Error ? (process.env.CLIPSCALE_DEBUG ? err.stack : message) : err);
         process.exitCode = 1;
       }
     },

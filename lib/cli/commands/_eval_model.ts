@@ -5,8 +5,9 @@ import { existsSync, statSync } from 'node:fs';
 
 import { UsageError } from '../command.js';
 import { intOption, numberOption, parse, requireOption } from '../args.js';
-import { defaultSyntheticTokenizer } from '../../data/synthetic.js';
-import { Tokenizer } from '../../data/tokenizer.js';
+import { modelOrRunConfig } from '../run_model.js';
+import type { Tokenizer } from '../../data/tokenizer.js';
+import { tokenizerForVocab } from '../../inference/tokenizer.js';
 import { finetune, type FinetuneOptions } from '../../eval/finetune.js';
 import {
   DEFAULT_TEMPLATES,
@@ -22,7 +23,7 @@ import type { CLIP } from '../../nn/clip.js';
 import { loadCheckpoint } from '../../train/load.js';
 import { writeSafetensors, type TensorRecord } from '../../train/safetensors.js';
 
-export const modelZeroshotUsage = `  zeroshot      --model NAME|config.json --weights FILE|DIR
+export const modelZeroshotUsage = `  zeroshot      [--model NAME|config.json] --weights FILE|RUN_DIR
                 (--data synthetic:TASK | --data FOLDER | --images FOLDER | --shards PATTERN)
                 [--prompts FILE.json] [--vocab FILE|synthetic] [--n N] [--seed S] [--workers W]
                 Zero-shot classification by a model: images are embedded by the image tower, the
@@ -31,10 +32,12 @@ export const modelZeroshotUsage = `  zeroshot      --model NAME|config.json --we
                 a FOLDER holds a folder per class (class names from folder names, '_' read as a space;
                 without --prompts the template is "a photo of a {c}."); shards hold <key>.jpg|png|webp
                 with <key>.cls or a json "label", and need --prompts for the class names. Images get
-                the eval transform (resize, centre crop, normalise). --vocab: the BPE file the model
-                was trained with (default 'synthetic', the synthetic world's vocabulary).`;
+                the eval transform (resize, centre crop, normalise). --model may be left out when
+                --weights is a run folder of 'clipscale train' (its saved config names the model).
+                --vocab: the vocabulary the model was trained with: 'openai', 'synthetic' or a BPE
+                file (default 'openai' for text_cfg.vocab_size 49408, else 'synthetic').`;
 
-export const finetuneUsage = `  finetune      --model NAME|config.json --weights FILE|DIR --data synthetic:TASK|FOLDER
+export const finetuneUsage = `  finetune      [--model NAME|config.json] --weights FILE|RUN_DIR --data synthetic:TASK|FOLDER
                 (--steps N | --epochs E) --batch-size B [--lr LR (3e-5)] [--warmup W (0)] [--wd WD (0.1)]
                 [--scale S] [--grad-clip-norm G] [--test FOLDER | --test-fraction F (0.2)]
                 [--n N (2048)] [--test-n N (1000)] [--prompts FILE.json] [--vocab FILE|synthetic]
@@ -59,14 +62,14 @@ const DATA_OPTIONS = {
   workers: { type: 'string' },
 } as const;
 
-function tokenizerFor(vocab: string | undefined): Tokenizer {
-  return vocab === undefined || vocab === 'synthetic' ? defaultSyntheticTokenizer() : Tokenizer.fromFile(vocab);
+/** --vocab, or the default for the model's vocab size (OpenAI's for 49,408 tokens, else the synthetic world's). */
+function tokenizerFor(cmd: string, vocab: string | undefined, model: CLIP): Tokenizer {
+  return tokenizerForVocab(vocab, model.config.text_cfg.vocab_size, `clipscale ${cmd}`);
 }
 
 async function loadModel(cmd: string, values: { model?: string; weights?: string }): Promise<CLIP> {
-  const model = requireOption(cmd, 'model', values.model);
   const weights = requireOption(cmd, 'weights', values.weights);
-  return loadCheckpoint(model, weights);
+  return loadCheckpoint(await modelOrRunConfig(cmd, values.model, weights), weights);
 }
 
 /** `synthetic:TASK` or a folder. */
@@ -117,7 +120,7 @@ export async function zeroshotFromModel(argv: string[]): Promise<number> {
     const size = model.config.vision_cfg.image_size;
     const data = await loadLabelled(cmd, values, size, intOption(cmd, 'n', values.n, 1000), intOption(cmd, 'seed', values.seed, 0), filePrompts);
     const prompts = promptsFor(data, filePrompts);
-    const metrics = await zeroShotEval(model, data, prompts, tokenizerFor(values.vocab));
+    const metrics = await zeroShotEval(model, data, prompts, tokenizerFor(cmd, values.vocab, model));
     console.log(JSON.stringify({ task: 'zeroshot', data: data.source, ...metrics, ...(data.skipped ? { skipped: data.skipped } : {}) }));
     return 0;
   } finally {
@@ -145,8 +148,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     save: { type: 'string' },
     history: { type: 'boolean' },
   });
-  if (values.model === undefined || values.weights === undefined) {
-    throw new UsageError(`clipscale ${cmd} needs a model with weights: --model NAME|config.json --weights FILE|DIR (see 'clipscale help eval')`);
+  if (values.weights === undefined) {
+    throw new UsageError(`clipscale ${cmd} needs a model with weights: --weights FILE|RUN_DIR [--model NAME|config.json] (see 'clipscale help eval')`);
   }
   if (values.shards !== undefined) throw new UsageError(`clipscale ${cmd}: fine-tuning takes --data synthetic:TASK or a FOLDER (labelled shards are for zeroshot)`);
   if (values.steps === undefined && values.epochs === undefined) throw new UsageError(`clipscale ${cmd}: give --steps N or --epochs E`);
@@ -182,7 +185,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       train,
       test,
       ...prompts,
-      tokenizer: tokenizerFor(values.vocab),
+      tokenizer: tokenizerFor(cmd, values.vocab, model),
       batchSize,
       seed,
       ...(values.steps !== undefined ? { steps: intOption(cmd, 'steps', values.steps) } : {}),

@@ -1,27 +1,29 @@
 // `clipscale embed`: image and text features of a model with given weights, as .npy files —
 // OpenCLIP's encode_image / encode_text (float32, not normalised).
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
-import { defaultSyntheticTokenizer } from '../../data/synthetic.js';
-import { Tokenizer } from '../../data/tokenizer.js';
+import { modelOrRunConfig } from '../run_model.js';
+import { listImageFiles as listImages } from '../../inference/images.js';
+import { tokenizerForVocab } from '../../inference/tokenizer.js';
 import { readNpy, writeNpy, type NpyArray } from '../../eval/npy.js';
 import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs } from '../../nn/config.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { loadCheckpoint } from '../../train/load.js';
 
-const usage = `usage: clipscale embed --model NAME|config.json --weights FILE.safetensors --out DIR
-                       [--pixels FILE.npy | --images PATH...] [--tokens FILE.npy | --texts FILE --vocab FILE]
+const usage = `usage: clipscale embed [--model NAME|config.json] --weights FILE.safetensors|RUN_DIR --out DIR
+                       [--pixels FILE.npy | --images PATH...] [--tokens FILE.npy | --texts FILE [--vocab V]]
                        [--batch-size N (default 64)] [--json]
 
 Writes DIR/image_features.npy [N, embed_dim] and/or DIR/text_features.npy [M, embed_dim]: float32,
 not normalised, as OpenCLIP's encode_image / encode_text.
 
   --model     a shipped config name (\${listModelConfigs().join(', ')}) or a config JSON in
-              OpenCLIP's schema
+              OpenCLIP's schema; optional when --weights is a run folder of 'clipscale train' (its
+              saved config names the model)
   --weights   safetensors in OpenCLIP's state-dict names (open_clip_model.safetensors, a
               checkpoint-<step>.safetensors of 'clipscale train', or a training directory: its latest
               checkpoint); F32, F16, BF16 or F64
@@ -31,39 +33,14 @@ not normalised, as OpenCLIP's encode_image / encode_text.
               several paths. The order is written to DIR/image_files.txt.
   --tokens    N×context_length int32 or int64 token ids
   --texts     a UTF-8 file of captions, one a line (empty lines are skipped)
-  --vocab     the BPE vocabulary for --texts: OpenAI's bpe_simple_vocab_16e6.txt.gz, or 'synthetic' for
-              the synthetic world's vocabulary shipped with clipscale
+  --vocab     the BPE vocabulary for --texts: 'openai' (OpenAI's CLIP vocabulary, shipped), 'synthetic'
+              (the synthetic world's, shipped) or a vocabulary file in OpenAI's format. Default: 'openai'
+              for models with text_cfg.vocab_size 49408, 'synthetic' otherwise
   --json      print what was written as one JSON object`;
-
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
 /** Image files under the given paths: files as given, folders searched recursively in sorted order. */
 export function listImageFiles(paths: readonly string[]): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      const s = statSync(p);
-      if (s.isDirectory()) walk(p);
-      else if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) out.push(p);
-    }
-  };
-  for (const p of paths) {
-    let s;
-    try {
-      s = statSync(p);
-    } catch {
-      throw new Error(`clipscale embed: --images '${p}' does not exist`);
-    }
-    if (s.isDirectory()) {
-      const before = out.length;
-      walk(p);
-      if (out.length === before) throw new Error(`clipscale embed: --images folder '${p}' holds no .jpg, .jpeg, .png or .webp files`);
-    } else {
-      out.push(p);
-    }
-  }
-  return out;
+  return listImages(paths, 'clipscale embed: --images');
 }
 
 /** The N×3×S×S pixel array of --pixels as Float32Array, checked against the model. */
@@ -93,10 +70,6 @@ export function tokensFromNpy(arr: NpyArray, contextLength: number, vocabSize: n
     data[i] = v;
   }
   return { data, n: arr.shape[0] };
-}
-
-function tokenizerFor(vocab: string): Tokenizer {
-  return vocab === 'synthetic' ? defaultSyntheticTokenizer() : Tokenizer.fromFile(vocab);
 }
 
 async function imagePixels(files: string[], imageSize: number): Promise<Float32Array> {
@@ -133,14 +106,13 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
     'batch-size': { type: 'string' },
     json: { type: 'boolean' },
   });
-  const modelName = requireOption(cmd, 'model', values.model);
   const weights = requireOption(cmd, 'weights', values.weights);
+  const modelName = await modelOrRunConfig(cmd, values.model, weights);
   const out = requireOption(cmd, 'out', values.out);
   const batchSize = intOption(cmd, 'batch-size', values['batch-size'], 64);
   if (batchSize < 1) throw new UsageError(`clipscale embed: --batch-size must be ≥ 1, got ${batchSize}`);
   if (values.pixels && values.images) throw new UsageError('clipscale embed: give --pixels or --images, not both');
   if (values.tokens && values.texts) throw new UsageError('clipscale embed: give --tokens or --texts, not both');
-  if (values.texts && !values.vocab) throw new UsageError("clipscale embed: --texts needs --vocab FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz, or 'synthetic')");
   if (values.vocab && !values.texts) throw new UsageError('clipscale embed: --vocab is only used with --texts');
   if (!values.pixels && !values.images && !values.tokens && !values.texts) {
     throw new UsageError('clipscale embed: nothing to embed: give --pixels or --images, and/or --tokens or --texts');
@@ -178,10 +150,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
       if (values.tokens) {
         ({ data: tokens, n } = tokensFromNpy(readNpy(values.tokens), cfg.text_cfg.context_length, cfg.text_cfg.vocab_size, `--tokens '${values.tokens}'`));
       } else {
-        const tokenizer = tokenizerFor(values.vocab!);
-        if (tokenizer.vocabSize > cfg.text_cfg.vocab_size) {
-          throw new Error(`clipscale embed: the vocabulary '${values.vocab}' has ${tokenizer.vocabSize} tokens but the model's text_cfg.vocab_size is ${cfg.text_cfg.vocab_size}`);
-        }
+        const tokenizer = tokenizerForVocab(values.vocab, cfg.text_cfg.vocab_size, 'clipscale embed');
         let text: string;
         try {
           text = readFileSync(values.texts!, 'utf8');

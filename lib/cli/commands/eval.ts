@@ -8,7 +8,7 @@ import { DEFAULT_RECALL_KS, retrievalMetrics } from '../../eval/retrieval.js';
 import { classifierFromTemplateEmbeddings, zeroShotMetrics } from '../../eval/zeroshot.js';
 import { finetuneCommand, finetuneUsage, modelZeroshotUsage, zeroshotFromModel } from './_eval_model.js';
 
-const usage = `usage: clipscale eval <task> [options]     (prints one JSON object)
+const usage = `usage: clipscale eval zeroshot|retrieval|linear-probe|finetune [options]     (prints one JSON object)
 
 tasks:
   retrieval     --image-features I.npy --text-features T.npy [--text-image IDX.npy] [--k 1,5,10]
@@ -116,7 +116,7 @@ async function zeroshot(argv: string[]): Promise<number> {
   });
   if (!values['image-features'] && !values['class-features']) {
     throw new UsageError(
-      `clipscale ${cmd} needs a model and images (--model NAME --weights FILE --data synthetic:TASK|FOLDER) or precomputed features: --image-features I.npy --labels Y.npy --class-features W.npy`,
+      `clipscale ${cmd} needs a model and images (--weights FILE|RUN_DIR [--model NAME] --data synthetic:TASK|FOLDER) or precomputed features: --image-features I.npy --labels Y.npy --class-features W.npy`,
     );
   }
   const imgPath = requireOption(cmd, 'image-features', values['image-features']);
@@ -140,7 +140,7 @@ async function zeroshot(argv: string[]): Promise<number> {
 
 export const command: Command = {
   name: 'eval',
-  summary: 'zero-shot, retrieval and linear-probe metrics from features (.npy), as JSON',
+  summary: 'zero-shot, retrieval, linear-probe (from features or a model) and fine-tuning evaluation, as JSON',
   usage,
   async run(argv) {
     const [task, ...rest] = argv;

@@ -44,6 +44,13 @@ export function collectInfo() {
   };
 }
 
+/** "not found: WHY", without saying "not found" twice when WHY starts with it. */
+export function notFound(error: string | undefined): string {
+  const why = (error ?? '').trim();
+  if (why === '') return 'not found';
+  return /^not found\b/i.test(why) ? why : `not found: ${why}`;
+}
+
 function cudaBackendLine(s: CudaBackendStatus): string {
   if (!s.loaded) return `not loaded: ${s.reason}`;
   const where = `loaded from ${s.path}`;
@@ -69,10 +76,10 @@ export const command: Command = {
       `CPU:        ${info.cpu.model}, ${info.cpu.cores} cores, ${info.cpu.threads} compute threads (CLIPSCALE_NUM_THREADS)`,
       `CPU GEMM:   ${info.build.gemmKernel ?? 'portable'}${info.build.cpuFeatures ? ` (${info.build.cpuFeatures})` : ''}`,
       `CUDA backend: ${cudaBackendLine(g.cudaBackend)}`,
-      `Driver:     ${g.driver.found ? `CUDA ${Math.floor(g.driver.version / 1000)}.${(g.driver.version % 1000) / 10}` : `not found: ${g.driver.error}`}`,
+      `Driver:     ${g.driver.found ? `CUDA ${Math.floor(g.driver.version / 1000)}.${(g.driver.version % 1000) / 10}` : notFound(g.driver.error)}`,
       ...g.driver.devices.map((d) => `  GPU ${d.index}:    ${d.name} (sm ${d.capability}, ${d.memoryGiB.toFixed(1)} GiB)`),
-      `cuBLASLt:   ${g.cublasLt.found ? `${g.cublasLt.version} at ${g.cublasLt.path}` : `not found: ${g.cublasLt.error}`}`,
-      `NCCL:       ${g.nccl.found ? `${g.nccl.version} at ${g.nccl.path}` : `not found: ${g.nccl.error}`}`,
+      `cuBLASLt:   ${g.cublasLt.found ? `${g.cublasLt.version} at ${g.cublasLt.path}` : notFound(g.cublasLt.error)}`,
+      `NCCL:       ${g.nccl.found ? `${g.nccl.version} at ${g.nccl.path}` : notFound(g.nccl.error)}`,
     ];
     console.log(lines.join('\n'));
     return 0;

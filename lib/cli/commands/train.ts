@@ -7,7 +7,8 @@ import { UsageError, type Command } from '../command.js';
 import { intOption, numberOption, parse, requireOption } from '../args.js';
 import { defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
 import type { CaptionStyle } from '../../data/synthetic.js';
-import { Tokenizer } from '../../data/tokenizer.js';
+import type { Tokenizer } from '../../data/tokenizer.js';
+import { tokenizerForVocab } from '../../inference/tokenizer.js';
 import { evaluateSynthetic } from '../../eval/synthetic_suite.js';
 import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs, loadModelConfig, type NamedClipConfig } from '../../nn/config.js';
@@ -31,9 +32,10 @@ model and data:
                              the synthetic world (its tokenizer is shipped; the model's text_cfg.vocab_size
                              must be at least its vocabulary size)
                            shards/{00000..00009}.tar (brace patterns; several joined by '::')
-                             webdataset shards of image + .txt/.json caption; needs --vocab
-  --vocab FILE|synthetic   BPE vocabulary for shard captions: OpenAI's bpe_simple_vocab_16e6.txt.gz, or
-                           'synthetic' (shards made from the synthetic world)
+                             webdataset shards of image + .txt/.json caption
+  --vocab openai|synthetic|FILE   BPE vocabulary for shard captions (default: 'openai', OpenAI's CLIP
+                           vocabulary shipped with clipscale, for models with text_cfg.vocab_size 49408;
+                           'synthetic' otherwise); FILE: a vocabulary in OpenAI's format
   --workers N              image decode threads for shards (default: cores, at most 8)
   --shuffle-buffer N       shard samples in the shuffle buffer (default 1000)
   --dataset-resampled      draw shards with replacement (OpenCLIP's flag of that name)
@@ -230,9 +232,6 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const evaluating = evalTasks !== undefined || evalEvery !== undefined;
   if (evaluating && dataSpec.kind !== 'synthetic') throw new UsageError('clipscale train: --eval-every/--eval-tasks evaluate on the synthetic world\'s held-out tasks; they need --data synthetic[...]');
   if (dataSpec.kind === 'synthetic' && values.vocab) throw new UsageError('clipscale train: --vocab is for shard data; synthetic data has its own tokenizer');
-  if (dataSpec.kind === 'webdataset' && !values.vocab) {
-    throw new UsageError("clipscale train: shard data needs --vocab FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz, or 'synthetic')");
-  }
 
   let cfg: NamedClipConfig;
   try {
@@ -256,8 +255,12 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     checkVocab(tokenizer, cfg, "the synthetic world's tokenizer");
     data = new SyntheticData({ size: dataSpec.size, seed: dataSpec.seed, captions: dataSpec.captions, imageSize, contextLength, tokenizer });
   } else {
-    const tokenizer = values.vocab === 'synthetic' ? defaultSyntheticTokenizer() : Tokenizer.fromFile(values.vocab!);
-    checkVocab(tokenizer, cfg, `the vocabulary '${values.vocab}'`);
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = tokenizerForVocab(values.vocab, cfg.text_cfg.vocab_size, 'clipscale train');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     const resumeFrom = values.resume && values.out ? webDatasetPositionOf(await savedDataDescription(values.out)) : undefined;
     shards = new WebDatasetData({
       urls: dataSpec.urls,
@@ -343,7 +346,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       seconds: (performance.now() - t0) / 1000,
       finished: trainer.step === trainer.totalSteps,
       interrupted: interrupted && trainer.step < trainer.totalSteps,
-      checkpoint: values.out && trainer.step > 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
+      // Only rank 0 writes checkpoints.
+      checkpoint: values.out && trainer.step > 0 && trainer.rank === 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
       ...(shards ? { skipped_samples: shards.skipped.toJSON() } : {}),
       ...(lastEval ? { eval: lastEval } : {}),
     };
@@ -373,7 +377,9 @@ export const command: Command = {
     process.on('SIGINT', onSigint);
     try {
       const r = await runTrain(argv, { console: human, jsonl: json ? [process.stdout] : [], signal: controller.signal });
-      if (json) {
+      if (readDistEnvironment().rank !== 0) {
+        // One summary for the run: rank 0's (the others' would repeat it, without the weights).
+      } else if (json) {
         process.stdout.write(`${JSON.stringify({ summary: true, ...r })}\n`);
       } else {
         const parts = [
