@@ -169,3 +169,15 @@ test('number formatting', (t) => {
   t.is(formatDuration(3725), '1:02:05');
   t.is(formatDuration(NaN), '--:--');
 });
+
+test('a terminal reporting 0 columns (or no sensible width) gets an 80-column bar', (t) => {
+  for (const columns of [0, -5, Number.NaN, Infinity]) {
+    const stream = new FakeStream(true, columns);
+    const bar = new ProgressBar({ stream, total: 1000, now: fakeClock().now });
+    bar.update(500, { loss: 1.5 });
+    const line = bar.render();
+    t.is(line.length, 80 - 1, `columns ${columns}`);
+    t.regex(line, /^\[#+\.+\] +50\.0%/);
+    t.true(stream.text.includes('50.0%'), 'drawn');
+  }
+});

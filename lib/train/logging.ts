@@ -172,8 +172,12 @@ export class ProgressBar {
     return r > 0 ? (this.total - this.done) / r : NaN;
   }
 
-  /** The line as it would be drawn now (without \r), fitted to `columns`. */
-  render(columns = this.stream.columns ?? 80): string {
+  /**
+   * The line as it would be drawn now (without \r), fitted to `columns`. A terminal that reports no
+   * width (0, as some CI pseudo-terminals and detached sessions do, or nonsense) is taken as 80 wide.
+   */
+  render(width = this.stream.columns): string {
+    const columns = typeof width === 'number' && Number.isFinite(width) && width >= 1 ? Math.floor(width) : 80;
     const frac = Math.min(1, Math.max(0, this.done / this.total));
     const perSecond = this.info.samplesPerS ?? this.rate();
     const fields = [

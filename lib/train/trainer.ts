@@ -22,6 +22,7 @@ import {
   type TrainingState,
 } from './checkpoint.js';
 import { JsonLinesFile, type TextSink, TrainingLogger, type TrainLogRecord } from './logging.js';
+import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { type Batch, StepRunner } from './step.js';
@@ -76,6 +77,10 @@ export interface TrainerOptions {
   console?: TextSink | null;
   /** Extra JSON-lines sinks (log.jsonl in `out` is always written). */
   jsonl?: TextSink[];
+  /** Also report to these (OpenCLIP's --report-to): 'tensorboard' writes event files to `tensorboardDir`. */
+  reportTo?: 'tensorboard'[];
+  /** Where TensorBoard event files go (default `out`/tensorboard). */
+  tensorboardDir?: string;
   /** Stop after this many steps of this call (to test resume); the schedule still spans the whole run. */
   stopAfterSteps?: number;
   /**
@@ -88,6 +93,11 @@ export interface TrainerOptions {
 }
 
 export class NonFiniteLossError extends Error {}
+
+/** "zeroshot_colour_acc1 0.625, retrieval_…" for the console. */
+function formatMetrics(metrics: Record<string, number>): string {
+  return Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(', ') || '(no metrics)';
+}
 
 function check(cond: boolean, message: string): void {
   if (!cond) throw new Error(`Trainer: ${message}`);
@@ -194,6 +204,7 @@ export class Trainer implements Disposable {
     if (!out) return false;
     const found = await findLatestCheckpoint(out);
     if (!found) return false;
+    this.resumedFrom = found.weights;
     const ck = await loadTrainingCheckpoint(found, { asF32: true });
     const weights = new Map([...ck.weights].map(([k, r]) => [k, { shape: r.shape, data: r.data as Float32Array }]));
     this.model.loadStateDict(weights);
@@ -211,6 +222,9 @@ export class Trainer implements Disposable {
     this.optimizer.step = extra.adamStep ?? ck.state.step;
     return true;
   }
+
+  /** The weights file the run continued from, once restore() found one. */
+  resumedFrom: string | null = null;
 
   /** Input tensors made once and refilled every step (a step allocates no native memory). */
   private inputs: Batch[] = [];
@@ -248,6 +262,9 @@ export class Trainer implements Disposable {
     const lead = this.rank === 0;
     const jsonl: TextSink[] = lead ? [...(o.jsonl ?? [])] : [];
     let logFile: JsonLinesFile | null = null;
+    const tensorboard = o.reportTo?.includes('tensorboard') ?? false;
+    const tensorboardDir = o.tensorboardDir ?? (o.out ? join(o.out, 'tensorboard') : undefined);
+    if (tensorboard && !tensorboardDir) throw new Error("Trainer: reportTo 'tensorboard' needs `out` or `tensorboardDir` (where the event files go)");
     if (o.out) {
       if (lead) await mkdir(o.out, { recursive: true });
       if (o.resume) await this.restore();
@@ -261,6 +278,8 @@ export class Trainer implements Disposable {
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
+    if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom})`);
+    const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
     const previousEmulation = native.bf16Emulation();
     native.setBf16Emulation((o.precision ?? 'fp32') === 'bf16');
     const logitScale = this.model.logitScale.values();
@@ -325,7 +344,12 @@ export class Trainer implements Disposable {
         const record: Record<string, number | string | boolean | null> = {};
         if (this.samplesSeen >= nextEval || (last && o.evaluate)) {
           const e0 = performance.now();
-          if (o.evaluate && lead) Object.assign(record, await o.evaluate(this.model));
+          if (o.evaluate && lead) {
+            logger.message(`evaluating… (step ${this.step}, ${this.samplesSeen} samples)`);
+            const metrics = await o.evaluate(this.model);
+            logger.message(`evaluation at step ${this.step}: ${formatMetrics(metrics)}`);
+            Object.assign(record, metrics);
+          }
           // Evaluation time is not training time: keep it out of samples/s.
           windowStart += performance.now() - e0;
           nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
@@ -347,6 +371,7 @@ export class Trainer implements Disposable {
             ...record,
           };
           logger.log(rec);
+          events?.record(rec);
           yield rec;
           windowStart = performance.now();
           windowSamples = 0;
@@ -360,6 +385,7 @@ export class Trainer implements Disposable {
     } finally {
       native.setBf16Emulation(previousEmulation);
       logger.finish();
+      events?.close();
       await logFile?.close();
     }
   }
