@@ -86,8 +86,12 @@ test.serial('train on synthetic data: log lines, log.jsonl, evaluation, a checkp
   t.is(r.checkpoint, join(out, 'checkpoint-6.safetensors'));
   t.true(r.loss !== null && r.loss < Math.log(16) + 0.5, `loss ${r.loss}`);
   t.true(r.eval !== undefined && r.eval.zeroshot_colour_acc1 >= 0 && 'zeroshot_shape_acc1' in r.eval && 'retrieval_text_retrieval_recall@1' in r.eval);
-  const lines = human.text.trim().split('\n');
+  const all = human.text.trim().split('\n');
+  t.regex(all[0], /^clipscale .* · model micro, .* · 6 steps × 16 samples · fp32 · out /, 'the run header');
+  t.is(all[3], 'evaluating… (step 6, 96 samples)');
+  const lines = all.filter((l) => l.startsWith('step '));
   t.is(lines.length, 3, human.text);
+  t.is(all.length, 5, human.text);
   t.regex(lines[0], /^step 2 {2}samples 32\/96 \(33\.3%\) {2}loss \d/);
   const records = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
   t.deepEqual(records.map((x) => x.step), [2, 4, 6]);
@@ -189,7 +193,7 @@ test('bad options are usage errors that say what is wrong', async (t) => {
   await usage([...base.slice(0, 4), '--batch-size', '1', '--samples', '16'], /--batch-size must be at least 2/);
   await usage([...base.slice(0, 6), '--samples', '4'], /--samples \(4\) must be at least --batch-size \(8\)/);
   await usage([...base, '--schedule', 'linear'], /--schedule must be one of cosine, const, const-cooldown/);
-  await usage([...base, '--precision', 'fp8'], /--precision must be fp32 or bf16/);
+  await usage([...base, '--precision', 'fp8'], /--precision must be one of fp32, amp_bf16 \(= bf16\), bf16/);
   await usage([...base, '--resume'], /--resume needs --out/);
   await usage([...base, '--eval-tasks', 'texture'], /unknown task 'texture'/);
   await usage(['--model', microPath, '--data', shardPattern, '--vocab', 'openai', '--batch-size', '8', '--samples', '16'], /the vocabulary 'openai' has 49408 tokens but the model's text_cfg.vocab_size is \d+/);

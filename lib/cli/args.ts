@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from './command.js';
+import { unknownOptionHint } from './suggest.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -22,7 +23,8 @@ export function parse<O extends OptionSpec>(
     const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: r.values as OptionValues<O>, positionals: r.positionals };
   } catch (err) {
-    throw new UsageError(`clipscale ${command}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    throw new UsageError(`clipscale ${command}: ${message}${unknownOptionHint(message, Object.keys(options))}`);
   }
 }
 

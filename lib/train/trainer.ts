@@ -1,8 +1,8 @@
 // The training loop: OpenCLIP's recipe (AdamW with its decay groups, warmup +
 // schedule, gradient clipping, exact gradient accumulation, logit scale clamped to
 // ln 100), checkpoints with exact resume, and a log record per log step.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 import type { Communicator } from '../distributed/communicator.js';
 import { allReduceTensors, broadcastTensors } from '../distributed/tensors.js';
@@ -15,13 +15,16 @@ import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../o
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 import {
+  checkpointPaths,
   findLatestCheckpoint,
+  type CheckpointPaths,
   loadTrainingCheckpoint,
   saveTrainingCheckpoint,
   type JsonValue,
   type TrainingState,
 } from './checkpoint.js';
 import { JsonLinesFile, type TextSink, TrainingLogger, type TrainLogRecord } from './logging.js';
+import { loadWeightsInto } from './load.js';
 import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
@@ -63,6 +66,17 @@ export interface TrainerOptions {
   out?: string;
   /** Continue from the latest checkpoint in `out` when there is one. */
   resume?: boolean;
+  /**
+   * Continue from this checkpoint instead (OpenCLIP's --resume PATH): a checkpoint-<step>.safetensors
+   * of a run (with its state and optimizer files beside it) or a run folder (its latest checkpoint).
+   * Training goes on writing to `out`.
+   */
+  resumeFrom?: string;
+  /**
+   * Start from these weights (OpenCLIP's --pretrained): an OpenCLIP safetensors state dict or a
+   * checkpoint of ours; the optimizer starts fresh. Ignored when the run resumes from a checkpoint.
+   */
+  pretrained?: string;
   /** Log every N steps (and at the last). Default 10. */
   logEvery?: number;
   /** Checkpoint every N steps (and at the end) when `out` is set. Default: only at the end. */
@@ -93,6 +107,24 @@ export interface TrainerOptions {
 }
 
 export class NonFiniteLossError extends Error {}
+
+/** The checkpoint `path` names: a run folder's latest whole one, or checkpoint-<step>.safetensors and the files beside it. */
+export async function checkpointToResume(path: string): Promise<CheckpointPaths> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new Error(`Trainer: resume: '${path}' does not exist`);
+  }
+  if (info.isDirectory()) {
+    const found = await findLatestCheckpoint(path);
+    if (!found) throw new Error(`Trainer: resume: '${path}' holds no whole checkpoint`);
+    return found;
+  }
+  const m = /^checkpoint-(\d+)\.safetensors$/.exec(basename(path));
+  if (!m) throw new Error(`Trainer: resume: '${path}' is not a checkpoint-<step>.safetensors of clipscale train (to start from other weights, use pretrained)`);
+  return checkpointPaths(dirname(path), Number(m[1]));
+}
 
 /** "zeroshot_colour_acc1 0.625, retrieval_…" for the console. */
 function formatMetrics(metrics: Record<string, number>): string {
@@ -198,11 +230,16 @@ export class Trainer implements Disposable {
     await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
   }
 
-  /** Loads the latest checkpoint in `out`; returns whether one was found. */
+  /** Loads `resumeFrom`, else the latest checkpoint in `out`; returns whether one was found. */
   async restore(): Promise<boolean> {
-    const out = this.options.out;
-    if (!out) return false;
-    const found = await findLatestCheckpoint(out);
+    const { out, resumeFrom } = this.options;
+    let found: CheckpointPaths | null;
+    if (resumeFrom !== undefined) {
+      found = await checkpointToResume(resumeFrom);
+    } else {
+      if (!out) return false;
+      found = await findLatestCheckpoint(out);
+    }
     if (!found) return false;
     this.resumedFrom = found.weights;
     const ck = await loadTrainingCheckpoint(found, { asF32: true });
@@ -262,16 +299,22 @@ export class Trainer implements Disposable {
     const lead = this.rank === 0;
     const jsonl: TextSink[] = lead ? [...(o.jsonl ?? [])] : [];
     let logFile: JsonLinesFile | null = null;
+    let pretrainedFrom: string | null = null;
     const tensorboard = o.reportTo?.includes('tensorboard') ?? false;
     const tensorboardDir = o.tensorboardDir ?? (o.out ? join(o.out, 'tensorboard') : undefined);
     if (tensorboard && !tensorboardDir) throw new Error("Trainer: reportTo 'tensorboard' needs `out` or `tensorboardDir` (where the event files go)");
     if (o.out) {
       if (lead) await mkdir(o.out, { recursive: true });
-      if (o.resume) await this.restore();
+      if (o.resume || o.resumeFrom !== undefined) await this.restore();
       if (lead) {
         logFile = await JsonLinesFile.open(join(o.out, 'log.jsonl'), { append: o.resume ?? false });
         jsonl.push(logFile);
       }
+    }
+    if (!o.out && o.resumeFrom !== undefined) await this.restore();
+    if (o.pretrained !== undefined && !this.resumedFrom) {
+      const report = await loadWeightsInto(this.model, o.pretrained);
+      if (lead) pretrainedFrom = report.path;
     }
     if (o.comm && this.world > 1) {
       // Every rank starts from rank 0's parameters and optimizer state.
@@ -279,6 +322,7 @@ export class Trainer implements Disposable {
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom})`);
+    else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
     const previousEmulation = native.bf16Emulation();
     native.setBf16Emulation((o.precision ?? 'fp32') === 'bf16');
@@ -347,7 +391,8 @@ export class Trainer implements Disposable {
           if (o.evaluate && lead) {
             logger.message(`evaluating… (step ${this.step}, ${this.samplesSeen} samples)`);
             const metrics = await o.evaluate(this.model);
-            logger.message(`evaluation at step ${this.step}: ${formatMetrics(metrics)}`);
+            // A terminal shows only the bar; elsewhere the metrics are in this step's log line.
+            if (o.console?.isTTY) logger.message(`evaluation at step ${this.step}: ${formatMetrics(metrics)}`);
             Object.assign(record, metrics);
           }
           // Evaluation time is not training time: keep it out of samples/s.

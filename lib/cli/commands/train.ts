@@ -1,5 +1,6 @@
 // `clipscale train`: OpenCLIP's training recipe from the command line, on the synthetic world or
 // webdataset shards, with checkpoints, exact resume and JSON-lines logs.
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -19,7 +20,10 @@ import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../../optim/schedules.js
 import { findLatestCheckpoint } from '../../train/checkpoint.js';
 import type { TextSink } from '../../train/logging.js';
 import { SyntheticData, type TrainingData } from '../../train/sources.js';
-import { Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
+import { checkpointToResume, Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
+import { isDirectory } from '../../inference/run_config.js';
+import { headerLine, runParams, writeParams } from '../run_header.js';
+import { checkPretrained, folderOfResumePath, mapPrecision, OPENCLIP_TRAIN_OPTIONS, parseReportTo, runFolder, splitResume } from '../openclip_flags.js';
 import { WebDatasetData, webDatasetPositionOf } from '../../train/webdataset_source.js';
 
 const usage = `usage: clipscale train --model NAME|config.json --data SPEC --batch-size B --samples N [options]
@@ -52,15 +56,21 @@ optimisation (OpenCLIP's defaults):
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
-  --precision fp32|bf16    bf16 emulated on the CPU (fp32)
+  --precision P            fp32 (default) | amp_bf16 = bf16 | pure_bf16: bf16 emulated on the CPU;
+                           amp = fp16 with loss scaling needs the CUDA backend
   --device cpu             (cpu; CUDA when the backend library is built)
   --seed S                 initialisation seed; also the data order's seed (0)
 
 output:
   --out DIR                checkpoints (checkpoint-<step>.safetensors in OpenCLIP's names, optimizer
                            state beside it) and log.jsonl
-  --resume                 continue from the latest whole checkpoint in --out (exact: the same result as
-                           an uninterrupted run)
+  --resume [latest|PATH]   continue from the latest whole checkpoint in --out (exact: the same result as
+                           an uninterrupted run); PATH: a run folder or a checkpoint-<step>.safetensors
+                           (without --out, training goes on in that folder)
+  --report-to tensorboard  also write TensorBoard event files to DIR/tensorboard (loss, lr, logit scale,
+                           samples/s, evaluation metrics); view with 'tensorboard --logdir DIR'
+  --pretrained FILE        start from these weights (a local OpenCLIP safetensors file, or a checkpoint
+                           or run folder of clipscale train); the optimizer starts fresh
   --log-every STEPS        a log record every STEPS steps and at the end (10)
   --checkpoint-every STEPS also checkpoint during training (default: only at the end)
   --stop-after-steps N     stop after N steps of this invocation (checkpoint saved; continue with --resume)
@@ -68,6 +78,12 @@ output:
   --eval-tasks LIST        zero-shot tasks: ${ZERO_SHOT_TASKS.join(',')} (all); retrieval is always run;
                            given alone, evaluates at the end
   --json                   JSON lines on stdout (human lines go to stderr)
+
+OpenCLIP's names are accepted too: --train-data (= --data), --train-num-samples N with --epochs E
+(= --samples N×E; --epochs alone on synthetic data counts its size; default 32 epochs), --save-frequency
+EPOCHS (default 1 with --epochs), --lr-scheduler (= --schedule), --log-every-n-steps (= --log-every),
+--logs DIR --name NAME (= --out DIR/NAME), --force-quick-gelu, --local-loss and --gather-with-grad
+(always so here). DIR/params.txt records every setting as OpenCLIP's does, with versions and the model config.
 
 A terminal gets a progress bar; otherwise one plain line per log step. Ctrl-C stops after the current
 step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted.`;
@@ -128,9 +144,9 @@ function checkVocab(tokenizer: Tokenizer, cfg: NamedClipConfig, what: string): v
   }
 }
 
-/** The data position saved in the latest checkpoint of `dir` (what `describe()` returned), if any. */
-async function savedDataDescription(dir: string): Promise<unknown> {
-  const found = await findLatestCheckpoint(dir);
+/** The data position saved in the checkpoint resumed from (`dir`'s latest, or a checkpoint file), if any. */
+async function savedDataDescription(dirOrFile: string): Promise<unknown> {
+  const found = (await isDirectory(dirOrFile)) ? await findLatestCheckpoint(dirOrFile) : await checkpointToResume(dirOrFile);
   if (!found) return undefined;
   const doc = JSON.parse(await readFile(found.state, 'utf8')) as { state?: { dataPosition?: { data?: unknown } } };
   return doc.state?.dataPosition?.data;
@@ -170,7 +186,8 @@ export interface TrainResult {
 /** Runs `clipscale train` with its arguments; human output to `console`, JSON lines to `jsonl`. */
 export async function runTrain(argv: string[], io: { console?: TextSink | null; jsonl?: TextSink[]; signal?: AbortSignal } = {}): Promise<TrainResult> {
   const cmd = 'train';
-  const { values } = parse(cmd, argv, {
+  const { values } = parse(cmd, splitResume(argv), {
+    ...OPENCLIP_TRAIN_OPTIONS,
     model: { type: 'string' },
     data: { type: 'string' },
     vocab: { type: 'string' },
@@ -205,11 +222,59 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     json: { type: 'boolean' },
   });
   const modelName = requireOption(cmd, 'model', values.model);
-  const dataSpec = parseDataSpec(requireOption(cmd, 'data', values.data));
+  if (values.data !== undefined && values['train-data'] !== undefined) throw new UsageError('clipscale train: give --data or --train-data (the same option), not both');
+  const dataSpec = parseDataSpec(requireOption(cmd, 'data', values.data ?? values['train-data']));
   const batchSize = intOption(cmd, 'batch-size', values['batch-size']);
-  const samples = intOption(cmd, 'samples', values.samples);
   if (batchSize < 2) throw new UsageError(`clipscale train: --batch-size must be at least 2 (the contrastive loss needs negatives), got ${batchSize}`);
+  // OpenCLIP's run folder, resume and epochs, mapped onto --out, --resume and --samples.
+  const dist = readDistEnvironment();
+  let out = runFolder(values.out, values.logs, values.name);
+  const resumeValue = values['resume-from'];
+  const resumeFrom = resumeValue !== undefined && resumeValue !== 'latest' ? resumeValue : undefined;
+  if (resumeFrom !== undefined) {
+    if (!existsSync(resumeFrom)) throw new UsageError(`clipscale train: --resume '${resumeFrom}' does not exist (give 'latest', a run folder or a checkpoint-<step>.safetensors)`);
+    out ??= folderOfResumePath(resumeFrom, statSync(resumeFrom).isDirectory());
+  }
+  if (resumeValue !== undefined) values.resume = true;
+  values.out = out;
+  const epochsForm = values.epochs !== undefined || values['train-num-samples'] !== undefined;
+  if (epochsForm && values.samples !== undefined) throw new UsageError('clipscale train: give --samples N, or --train-num-samples N with --epochs E (OpenCLIP\'s form), not both');
+  let samples: number;
+  let stepsPerEpoch: number | undefined;
+  if (epochsForm) {
+    const epochs = intOption(cmd, 'epochs', values.epochs, 32); // OpenCLIP's default
+    if (epochs < 1) throw new UsageError(`clipscale train: --epochs must be ≥ 1, got ${epochs}`);
+    let perEpoch: number;
+    if (values['train-num-samples'] !== undefined) perEpoch = intOption(cmd, 'train-num-samples', values['train-num-samples']);
+    else if (dataSpec.kind === 'synthetic') perEpoch = dataSpec.size;
+    else throw new UsageError('clipscale train: --epochs on shards needs --train-num-samples N (samples an epoch), as OpenCLIP\'s webdataset does');
+    if (perEpoch < batchSize * dist.worldSize) throw new UsageError(`clipscale train: --train-num-samples (${perEpoch}) must be at least one global batch (${batchSize * dist.worldSize})`);
+    samples = perEpoch * epochs;
+    stepsPerEpoch = Math.ceil(perEpoch / (batchSize * dist.worldSize));
+  } else {
+    samples = intOption(cmd, 'samples', values.samples);
+  }
   if (samples < batchSize) throw new UsageError(`clipscale train: --samples (${samples}) must be at least --batch-size (${batchSize})`);
+  if (values['save-frequency'] !== undefined) {
+    if (stepsPerEpoch === undefined) throw new UsageError('clipscale train: --save-frequency counts epochs; it needs --epochs (or --train-num-samples); with --samples use --checkpoint-every STEPS');
+    if (values['checkpoint-every'] !== undefined) throw new UsageError('clipscale train: give --save-frequency EPOCHS or --checkpoint-every STEPS, not both');
+    const every = intOption(cmd, 'save-frequency', values['save-frequency']);
+    if (every < 0) throw new UsageError(`clipscale train: --save-frequency must be ≥ 0, got ${every}`);
+    if (every > 0) values['checkpoint-every'] = String(every * stepsPerEpoch);
+  } else if (stepsPerEpoch !== undefined && values['checkpoint-every'] === undefined) {
+    values['checkpoint-every'] = String(stepsPerEpoch); // OpenCLIP saves every epoch by default
+  }
+  if (values['log-every-n-steps'] !== undefined) {
+    if (values['log-every'] !== undefined) throw new UsageError('clipscale train: give --log-every or --log-every-n-steps (the same option), not both');
+    values['log-every'] = values['log-every-n-steps'];
+  }
+  if (values['lr-scheduler'] !== undefined) {
+    if (values.schedule !== undefined && values.schedule !== values['lr-scheduler']) throw new UsageError('clipscale train: --schedule and --lr-scheduler (the same option) disagree');
+    values.schedule = values['lr-scheduler'];
+  }
+  const reportTo = parseReportTo(values['report-to']);
+  if (reportTo.length && !out) throw new UsageError('clipscale train: --report-to tensorboard needs --out DIR (the event files go to DIR/tensorboard)');
+  const pretrained = checkPretrained(values.pretrained);
   const optNumber = (name: string) => (values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string));
   const optInt = (name: string, min: number) => {
     const raw = values[name as keyof typeof values] as string | undefined;
@@ -222,9 +287,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
     throw new UsageError(`clipscale train: --schedule must be one of ${LR_SCHEDULE_NAMES.join(', ')}, got '${schedule}'`);
   }
-  const precision = values.precision ?? 'fp32';
-  if (!['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`clipscale train: --precision must be fp32 or bf16, got '${precision}'`);
-  if (values.resume && !values.out) throw new UsageError('clipscale train: --resume needs --out DIR (where the checkpoints are)');
+  const precision = mapPrecision(values.precision, values.device ?? 'cpu');
+  if (values.resume && !values.out) throw new UsageError('clipscale train: --resume needs --out DIR (where the checkpoints are), or --resume PATH');
   const stopAfter = optInt('stop-after-steps', 1);
   if (stopAfter !== undefined && !values.out) throw new UsageError('clipscale train: --stop-after-steps needs --out DIR (to save the checkpoint to resume from)');
   const evalTasks = parseTasks(values['eval-tasks']);
@@ -235,7 +299,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
 
   let cfg: NamedClipConfig;
   try {
-    cfg = loadModelConfig(modelName);
+    cfg = loadModelConfig(modelName, values['force-quick-gelu'] ? { quick_gelu: true } : {});
   } catch (err) {
     throw new UsageError(`clipscale train: --model: ${(err as Error).message}`);
   }
@@ -261,7 +325,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const resumeFrom = values.resume && values.out ? webDatasetPositionOf(await savedDataDescription(values.out)) : undefined;
+    const resumePosition = values.resume && values.out ? webDatasetPositionOf(await savedDataDescription(resumeFrom ?? values.out)) : undefined;
     shards = new WebDatasetData({
       urls: dataSpec.urls,
       imageSize,
@@ -271,7 +335,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       resampled: values['dataset-resampled'] ?? false,
       ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0)! } : {}),
       ...(values.workers !== undefined ? { workers: optInt('workers', 0)! } : {}),
-      ...(resumeFrom ? { resumeFrom } : {}),
+      ...(resumePosition ? { resumeFrom: resumePosition } : {}),
     });
     data = shards;
   }
@@ -297,6 +361,10 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     ...(evaluate ? { evaluate } : {}),
     ...(evalEvery !== undefined ? { evalEvery } : {}),
     ...(stopAfter !== undefined ? { stopAfterSteps: stopAfter } : {}),
+    ...(resumeFrom !== undefined ? { resumeFrom } : {}),
+    ...(pretrained !== undefined ? { pretrained } : {}),
+    ...(reportTo.length ? { reportTo } : {}),
+    ...(values['force-quick-gelu'] ? { modelOverrides: { quick_gelu: true } } : {}),
   };
   const put = <K extends keyof TrainerOptions>(key: K, v: TrainerOptions[K] | undefined) => {
     if (v !== undefined) options[key] = v;
@@ -318,12 +386,15 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
   // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism.
-  const dist = readDistEnvironment();
   const comm = dist.worldSize > 1 ? await createCommunicator() : undefined;
   if (comm) options.comm = comm;
 
   const t0 = performance.now();
   const trainer = new Trainer(options);
+  if (trainer.rank === 0) {
+    io.console?.write(`${headerLine(trainer, values.out)}\n`);
+    if (values.out) writeParams(values.out, runParams(values as Record<string, unknown>, trainer));
+  }
   let interrupted = false;
   const stop = () => {
     interrupted = true;
