@@ -23,7 +23,12 @@ export function numelOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-export class Tensor implements Disposable {
+/**
+ * A tensor; `D` is its dtype where the code that made it knows it (`Tensor.from(new Float32Array(…))`
+ * is a `Tensor<'f32'>`, `Tensor.empty(shape, 'i32')` a `Tensor<'i32'>`), so that `view()` has the
+ * matching typed array: `Array.from(t.view())` type-checks. A plain `Tensor` is any dtype.
+ */
+export class Tensor<D extends DType = DType> implements Disposable {
   readonly handle: NativeTensor;
 
   constructor(handle: NativeTensor) {
@@ -31,17 +36,17 @@ export class Tensor implements Disposable {
   }
 
   /** Uninitialised memory. */
-  static empty(shape: readonly number[], dtype: DType = 'f32', device = 'cpu'): Tensor {
-    return new Tensor(native.tensorEmpty(checkShape(shape, 'Tensor.empty'), dtype, device));
+  static empty<E extends DType = 'f32'>(shape: readonly number[], dtype: E = 'f32' as E, device = 'cpu'): Tensor<E> {
+    return new Tensor<E>(native.tensorEmpty(checkShape(shape, 'Tensor.empty'), dtype, device));
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'f32', device = 'cpu'): Tensor {
+  static zeros<E extends DType = 'f32'>(shape: readonly number[], dtype: E = 'f32' as E, device = 'cpu'): Tensor<E> {
     const t = Tensor.empty(shape, dtype, device);
     native.fill(t.handle, 0);
     return t;
   }
 
-  static full(shape: readonly number[], value: number, dtype: DType = 'f32', device = 'cpu'): Tensor {
+  static full<E extends DType = 'f32'>(shape: readonly number[], value: number, dtype: E = 'f32' as E, device = 'cpu'): Tensor<E> {
     const t = Tensor.empty(shape, dtype, device);
     native.fill(t.handle, value);
     return t;
@@ -51,6 +56,11 @@ export class Tensor implements Disposable {
    * A CPU tensor holding a copy of `data`. The dtype follows the array: Float32Array → f32,
    * Int32Array → i32, BigInt64Array → i64, Uint16Array → bf16 bits; plain arrays give f32.
    */
+  static from(data: Int32Array, shape?: readonly number[]): Tensor<'i32'>;
+  static from(data: BigInt64Array, shape?: readonly number[]): Tensor<'i64'>;
+  static from(data: Uint16Array, shape?: readonly number[]): Tensor<'bf16'>;
+  static from(data: Float32Array | ArrayLike<number>, shape?: readonly number[]): Tensor<'f32'>;
+  static from<E extends DType>(data: Float32Array | Int32Array | BigInt64Array | Uint16Array | ArrayLike<number>, shape: readonly number[] | undefined, dtype: E): Tensor<E>;
   static from(data: Float32Array | Int32Array | BigInt64Array | Uint16Array | ArrayLike<number>, shape?: readonly number[], dtype?: DType): Tensor {
     let arr: Float32Array | Int32Array | BigInt64Array | Uint16Array;
     let inferred: DType;
@@ -81,8 +91,8 @@ export class Tensor implements Disposable {
   get shape(): number[] {
     return this.live('Tensor.shape').shape as number[];
   }
-  get dtype(): DType {
-    return this.handle.dtype;
+  get dtype(): D {
+    return this.handle.dtype as D;
   }
   get device(): string {
     return this.live('Tensor.device').device as string;
@@ -97,15 +107,31 @@ export class Tensor implements Disposable {
     return this.handle.disposed;
   }
 
-  /** A zero-copy typed array over this tensor's CPU memory (bf16 shows its raw bits). */
-  view(): Float32Array | Int32Array | BigInt64Array | Uint16Array {
+  /**
+   * A zero-copy typed array over this tensor's CPU memory (bf16 shows its raw bits): Float32Array
+   * for f32, Int32Array for i32, BigInt64Array for i64, Uint16Array for bf16.
+   */
+  view(): TypedArrayFor<D> {
     const buf = this.live('Tensor.view').view();
-    switch (this.dtype) {
-      case 'f32': return new Float32Array(buf);
-      case 'bf16': return new Uint16Array(buf);
-      case 'i32': return new Int32Array(buf);
-      case 'i64': return new BigInt64Array(buf);
+    const dtype: DType = this.dtype;
+    switch (dtype) {
+      case 'f32': return new Float32Array(buf) as TypedArrayFor<D>;
+      case 'bf16': return new Uint16Array(buf) as TypedArrayFor<D>;
+      case 'i32': return new Int32Array(buf) as TypedArrayFor<D>;
+      case 'i64': return new BigInt64Array(buf) as TypedArrayFor<D>;
     }
+  }
+
+  /** view() of an f32 tensor as a Float32Array; throws naming the dtype otherwise. */
+  viewF32(): Float32Array {
+    if (this.dtype !== 'f32') throw new TypeError(`Tensor.viewF32: the tensor is ${this.dtype}, not f32`);
+    return this.view() as Float32Array;
+  }
+
+  /** view() of an i32 tensor as an Int32Array; throws naming the dtype otherwise. */
+  viewI32(): Int32Array {
+    if (this.dtype !== 'i32') throw new TypeError(`Tensor.viewI32: the tensor is ${this.dtype}, not i32`);
+    return this.view() as Int32Array;
   }
 
   /** Values as a fresh Float32Array (bf16 widened exactly; integers converted). */
@@ -123,8 +149,8 @@ export class Tensor implements Disposable {
   }
 
   /** A tensor sharing this one's memory with another shape of the same size. */
-  reshape(shape: readonly number[]): Tensor {
-    return new Tensor(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
+  reshape(shape: readonly number[]): Tensor<D> {
+    return new Tensor<D>(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
   }
 
   /**
@@ -133,15 +159,15 @@ export class Tensor implements Disposable {
    * new tensor, also for the device it is already on. A copy to the CPU waits for the GPU
    * and reports errors its kernels recorded (e.g. an embedding id out of range).
    */
-  to(device: string): Tensor {
+  to(device: string): Tensor<D> {
     const move = native.tensorTo as (t: NativeTensor, device: string) => NativeTensor;
-    return new Tensor(move(this.live('Tensor.to'), device));
+    return new Tensor<D>(move(this.live('Tensor.to'), device));
   }
 
   /** A copy, optionally in another dtype. */
-  clone(dtype: DType = this.dtype): Tensor {
-    const out = Tensor.empty(this.shape, dtype, this.device);
-    if (dtype === this.dtype) native.copy(this.handle, out.handle);
+  clone<E extends DType = D>(dtype: E = this.dtype as unknown as E): Tensor<E> {
+    const out = Tensor.empty<E>(this.shape, dtype, this.device);
+    if ((dtype as DType) === this.dtype) native.copy(this.handle, out.handle);
     else native.convert(this.handle, out.handle);
     return out;
   }
