@@ -2,17 +2,18 @@ import { createInterface } from 'node:readline';
 
 import { syntheticVocabPath } from '../../data/synthetic.js';
 import { DEFAULT_CONTEXT_LENGTH, Tokenizer } from '../../data/tokenizer.js';
+import { openaiVocabPath } from '../../inference/tokenizer.js';
 import type { Command } from '../command.js';
 import { intOption, parse } from '../args.js';
 
-const usage = `usage: clipscale tokenize [--vocab FILE] [--context-length N] [--no-pad]
+const usage = `usage: clipscale tokenize [--vocab openai|synthetic|FILE] [--context-length N] [--no-pad]
 
 Reads captions, one a line, on standard input and writes one JSON array of token ids a line:
 <start_of_text>, the caption's ids, <end_of_text>, zeros up to the context length (a caption
 that is too long is cut, keeping <end_of_text> last).
 
-  --vocab FILE          BPE vocabulary in OpenAI's format (e.g. bpe_simple_vocab_16e6.txt.gz);
-                        default: the synthetic world's vocabulary shipped with clipscale
+  --vocab V             'openai' (OpenAI's CLIP vocabulary, shipped), 'synthetic' (the synthetic
+                        world's, shipped; the default) or a BPE file in OpenAI's format
   --context-length N    tokens a row (default ${DEFAULT_CONTEXT_LENGTH})
   --no-pad              write only up to <end_of_text>, without the zeros`;
 
@@ -27,7 +28,8 @@ export const command: Command = {
       'no-pad': { type: 'boolean' },
     });
     const contextLength = intOption('tokenize', 'context-length', values['context-length'], DEFAULT_CONTEXT_LENGTH);
-    const tokenizer = Tokenizer.fromFile(values.vocab ?? syntheticVocabPath());
+    const vocab = values.vocab ?? 'synthetic';
+    const tokenizer = Tokenizer.fromFile(vocab === 'synthetic' ? syntheticVocabPath() : vocab === 'openai' ? openaiVocabPath() : vocab);
     const row = new Int32Array(contextLength);
     const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
     const out: string[] = [];
