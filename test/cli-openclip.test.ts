@@ -163,3 +163,18 @@ test('on a terminal reporting 0 columns: the bar is drawn, evaluation metrics ge
   t.regex(tty.text, /evaluating… \(step 4, 32 samples\)\n/);
   t.regex(tty.text, /evaluation at step 4: zeroshot_colour_acc1 0\.\d+, /);
 });
+
+test('under launch, only rank 0 prints the run header and the summary with the weights', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const root = new URL('..', import.meta.url).pathname;
+  const out = f('launched');
+  const r = spawnSync(process.execPath, ['--import=tsx', join(root, 'lib/cli/main.ts'), 'launch', '--nproc', '2', 'train', '--model', microPath, '--data', 'synthetic:size=64', '--batch-size', '4', '--samples', '16', '--out', out], {
+    encoding: 'utf8', timeout: 240_000, cwd: root, env: { ...process.env, CLIPSCALE_NUM_THREADS: '1' },
+  });
+  t.is(r.status, 0, r.stderr);
+  const lines = `${r.stdout}${r.stderr}`.split('\n');
+  const weights = lines.filter((l) => l.includes('weights '));
+  t.deepEqual(weights.map((l) => l.slice(0, 9)), ['[rank 0] '], r.stdout);
+  t.true(weights[0].includes(join(out, 'checkpoint-2.safetensors')));
+  t.is(lines.filter((l) => / · model /.test(l)).length, 1, 'one header');
+});
