@@ -10,7 +10,7 @@ import { native } from '../native.js';
 import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
 import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';
 import { AdamW } from '../optim/adamw.js';
-import type { AdamWHyperparameters } from '../optim/param_groups.js';
+import { type AdamWHyperparameters, DEFAULT_WEIGHT_DECAY_RULE, type WeightDecayRule } from '../optim/param_groups.js';
 import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../optim/schedules.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
@@ -43,6 +43,12 @@ export interface TrainerOptions {
   /** Warmup steps. Default 0. */
   warmup?: number;
   wd?: number;
+  /**
+   * Which parameters are decayed: 'openclip-3' (default; released open_clip_train 3.x and the
+   * scaling-laws runs: ndim < 2 or a name containing bn/ln/bias/logit_scale is exempt) or
+   * 'openclip-main' (OpenCLIP's main branch: ndim <= 1 and the model's no_weight_decay names).
+   */
+  weightDecayRule?: WeightDecayRule;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -139,7 +145,7 @@ export class Trainer implements Disposable {
     if (o.beta1 !== undefined) hyper.beta1 = o.beta1;
     if (o.beta2 !== undefined) hyper.beta2 = o.beta2;
     if (o.eps !== undefined) hyper.eps = o.eps;
-    this.optimizer = new AdamW(this.model.parameters(), hyper);
+    this.optimizer = new AdamW(this.model.parameters(), hyper, { weightDecayRule: o.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE });
     const world = o.comm?.size ?? 1;
     if (world > 1 && o.accumFreq > 1) throw new Error('Trainer: gradient accumulation (accumFreq > 1) is not supported together with data parallelism yet');
     this.world = world;
@@ -167,7 +173,7 @@ export class Trainer implements Disposable {
       schedule: this.schedule as unknown as JsonValue,
       dataPosition: { samples: this.samplesSeen, data: o.data.describe() },
       rng: null,
-      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq },
+      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq, weightDecayRule: this.optimizer.weightDecayRule },
       precision: o.precision ?? 'fp32',
       extra: { skippedSteps: this.skippedSteps, adamStep: this.optimizer.step },
     };
