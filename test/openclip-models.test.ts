@@ -116,35 +116,50 @@ for (const name of trained) {
       const a = meta.adamw;
       using opt = new AdamW(model.parameters(), { lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weight_decay }, { weightDecayRule: rule });
       using runner = new StepRunner(model, meta.loss);
+      const ourGrad1 = new Map<string, Float32Array>();
       for (let step = 0; step < 3; step++) {
         model.zeroGrad();
         runner.forwardBackward([{ images, ids }]);
+        if (step === 0) for (const p of model.parameters()) ourGrad1.set(p.name, p.grad.toFloat32Array());
         opt.update(a.lr);
         const ls = model.logitScale.values();
         ls[0] = Math.min(Math.max(ls[0], 0), MAX_LOGIT_SCALE);
       }
       const after = prefixed(`step3.${rule}.`);
       const initial = prefixed('w.');
+      const grad1 = prefixed('grad.');
+      // Adam divides by √v + eps (eps 1e-6): where the first gradient is itself ~1e-6 or below, its
+      // fp32 rounding error (~1e-7 here, both sides) moves the first step by a sizeable fraction of
+      // lr. That covers gradients that are 0 in exact arithmetic (the attention key bias: q·b_k is
+      // the same for every logit of a softmax row) and the odd element near a zero crossing. Those
+      // elements (either side's first gradient below 1e-5 in magnitude, unless both are exactly 0
+      // as for unused token rows, which must agree) are checked to have moved no more than 3 steps
+      // can (3·lr, plus decay); they must stay under 1% of the weights. All others agree within 1e-5.
       const bad: string[] = [];
+      let exempt = 0;
+      let total = 0;
       for (const p of model.parameters()) {
         const ref = after.get(p.name)!.data as Float32Array;
-        let mine = p.values();
-        let theirs = ref;
-        if (p.name.endsWith('.attn.in_proj_bias')) {
-          // The key bias adds the same q·b_k to every logit of a softmax row: its exact gradient is
-          // 0, and what both sides compute there is rounding noise (~1e-8) that Adam's
-          // normalisation turns into steps of ±lr. So: q and v slices exactly, the k slice only
-          // within the 3·lr that noise can move it.
-          const w = p.numel / 3;
-          const k0 = initial.get(p.name)!.data as Float32Array;
-          const kMoved = maxAbsDiff(mine.subarray(w, 2 * w), k0.subarray(w, 2 * w));
-          if (!(kMoved <= 3 * a.lr * 1.001)) bad.push(`${p.name}: key bias moved ${kMoved} (> 3 lr)`);
-          mine = Float32Array.from([...mine.subarray(0, w), ...mine.subarray(2 * w)]);
-          theirs = Float32Array.from([...ref.subarray(0, w), ...ref.subarray(2 * w)]);
+        const g1 = grad1.get(p.name)!.data as Float32Array;
+        const o1 = ourGrad1.get(p.name)!;
+        const w0 = initial.get(p.name)!.data as Float32Array;
+        const v = p.values();
+        let worst = 0;
+        for (let i = 0; i < v.length; i++) {
+          total++;
+          const tiny = Math.min(Math.abs(g1[i]), Math.abs(o1[i])) < 1e-5;
+          if (tiny && !(g1[i] === 0 && o1[i] === 0)) {
+            exempt++;
+            const moved = Math.max(Math.abs(v[i] - w0[i]), Math.abs(ref[i] - w0[i]));
+            if (!(moved <= 3 * a.lr * (1 + a.weight_decay) + 1e-6)) bad.push(`${p.name}[${i}]: moved ${moved} in 3 steps (> 3 lr)`);
+            continue;
+          }
+          worst = Math.max(worst, Math.abs(v[i] - ref[i]));
         }
-        const diff = maxAbsDiff(mine, theirs);
-        if (!(diff <= 1e-5)) bad.push(`${p.name}: max abs diff ${diff.toExponential(2)}`);
+        if (!(worst <= 1e-5)) bad.push(`${p.name}: max abs diff ${worst.toExponential(2)}`);
       }
+      t.log(`${exempt} of ${total} elements have a first gradient below 1e-5 on one side (checked to move ≤ 3 lr)`);
+      t.true(exempt < 0.01 * total, `${exempt} of ${total} elements exempt`);
       t.deepEqual(bad, []);
       // The two rules differ on the positional embeddings, so the comparison tells them apart.
       const other = prefixed(`step3.${rule === 'openclip-3' ? 'openclip-main' : 'openclip-3'}.`);

@@ -70,6 +70,13 @@ MODELS = [
         vision_cfg=dict(BASE_VISION, final_ln_after_pool=True),
         text_cfg=dict(BASE_TEXT, pool_type='eos', eos_id=7, proj_type='none'),
     ), 'clip', False),
+    # GELU's tanh form (act_kwargs, as the SigLIP 2 configs' text towers), LayerScale in the image
+    # tower only, class token with final_ln_after_pool.
+    ('fields-gelu-tanh', dict(
+        embed_dim=EMBED,
+        vision_cfg=dict(BASE_VISION, act_kwargs=dict(approximate='tanh'), ls_init_value=0.5, final_ln_after_pool=True),
+        text_cfg=dict(BASE_TEXT, act_kwargs=dict(approximate='tanh')),
+    ), 'clip', False),
     # A SigLIP-style model on OpenCLIP's own towers (its shipped SigLIP configs use a timm image
     # tower): CustomTextCLIP names, learned logit bias, the text tower of the SigLIP configs
     # (no causal mask, last-token pooling, biased projection, LayerNorm eps 1e-6), sigmoid loss.
