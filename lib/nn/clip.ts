@@ -2,7 +2,7 @@
 // OpenCLIP's parameter names so its state dicts load as they are.
 import type { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
-import { type ClipConfig, type ClipConfigOverrides, loadModelConfig, parseModelConfig } from './config.js';
+import { type ClipConfig, type ClipConfigOverrides, loadModelConfig, parseModelConfigWith } from './config.js';
 import { constant } from './init.js';
 import { Module, Parameter } from './module.js';
 import { TextTransformer } from './text.js';
@@ -123,7 +123,7 @@ export interface CreateModelOptions {
 
 /** A freshly initialised CLIP from a config name (lib/configs/models), a JSON path, or a config object. */
 export function createModel(model: string | ClipConfig, options: CreateModelOptions = {}): CLIP {
-  const config = typeof model === 'string' ? loadModelConfig(model, options.overrides ?? {}) : parseModelConfig(model);
+  const config = typeof model === 'string' ? loadModelConfig(model, options.overrides ?? {}) : parseModelConfigWith(model, options.overrides ?? {});
   return new CLIP(config, { recompute: options.recompute ?? false, ...(options.initLogitScale !== undefined ? { initLogitScale: options.initLogitScale } : {}) }).init(options.seed ?? 0);
 }
 

@@ -107,6 +107,8 @@ export interface ClipConfigOverrides {
   vision_cfg?: Partial<VisionConfig>;
   text_cfg?: Partial<TextConfig>;
   quick_gelu?: boolean;
+  /** E.g. -10 for SigLIP training (open_clip_train --siglip adds a logit bias this way). */
+  init_logit_bias?: number;
 }
 
 /** The package root: two levels above this file, from lib/nn (tsx) and dist/nn (compiled) alike. */
@@ -157,6 +159,11 @@ export function loadModelConfig(nameOrPath: string, overrides: ClipConfigOverrid
   const merged = applyOverrides(raw, overrides, path);
   const config = parseModelConfig(merged, path);
   return { name: basename(path, '.json'), source: path, ...config };
+}
+
+/** A config object (OpenCLIP schema) with `overrides` applied, validated. */
+export function parseModelConfigWith(raw: unknown, overrides: ClipConfigOverrides = {}, source = '<object>'): ClipConfig {
+  return parseModelConfig(applyOverrides(raw, overrides, source), source);
 }
 
 function applyOverrides(raw: unknown, overrides: ClipConfigOverrides, source: string): unknown {

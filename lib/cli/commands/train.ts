@@ -47,6 +47,8 @@ optimisation (OpenCLIP's defaults):
   --wd-rule RULE           openclip-3 (released OpenCLIP and the scaling-laws runs: no decay for ndim < 2
                            or names with bn/ln/bias/logit_scale) | openclip-main (OpenCLIP's main branch:
                            also none on positional/class embeddings) (openclip-3)
+  --siglip                 SigLIP's sigmoid loss with a learned logit bias (init -10, logit scale ln 10),
+                           as OpenCLIP's --siglip (default: the CLIP contrastive loss)
   --beta1 X --beta2 X --eps X   AdamW (0.9, 0.98, 1e-6)
   --schedule NAME          ${LR_SCHEDULE_NAMES.join(' | ')} (cosine)
   --cooldown-steps N --lr-cooldown-end X --lr-cooldown-power P   for const-cooldown
@@ -184,6 +186,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     warmup: { type: 'string' },
     wd: { type: 'string' },
     'wd-rule': { type: 'string' },
+    siglip: { type: 'boolean' },
     beta1: { type: 'string' },
     beta2: { type: 'string' },
     eps: { type: 'string' },
@@ -311,6 +314,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     }
     options.weightDecayRule = values['wd-rule'];
   }
+  if (values.siglip) options.siglip = true;
   put('beta1', optNumber('beta1'));
   put('beta2', optNumber('beta2'));
   put('eps', optNumber('eps'));
