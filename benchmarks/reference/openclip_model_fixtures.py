@@ -15,6 +15,9 @@ OpenCLIP-schema config, the loss and the training settings) and <name>.safetenso
                        with the logit scale clamped to [0, ln 100] after each step as
                        open_clip_train does (only for models with "steps": true)
 
+It also copies OpenCLIP's shipped model configs into test/_fixtures/openclip/model_configs.json
+(data from mlfoundations/open_clip, MIT licence), so a test can say which of them load here.
+
 Run:  python3 benchmarks/reference/openclip_model_fixtures.py   (takes a few seconds)
 Needs torch, open_clip_torch and safetensors (see COMMON.md / README for the pip line).
 """
@@ -170,8 +173,27 @@ def three_steps(cfg, loss, state, images, ids, rule):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+def copy_model_configs():
+    src = os.path.join(os.path.dirname(open_clip.__file__), 'model_configs')
+    configs = {}
+    for f in sorted(os.listdir(src)):
+        if f.endswith('.json'):
+            with open(os.path.join(src, f)) as fh:
+                configs[f[:-5]] = json.load(fh)
+    out = {
+        '_source': f'open_clip/model_configs/*.json of open_clip_torch {open_clip.__version__} (github.com/mlfoundations/open_clip)',
+        '_license': 'MIT, Copyright (c) 2012-2021 Gabriel Ilharco, Mitchell Wortsman, Nicholas Carlini, Rohan Taori, Achal Dave, Vaishaal Shankar, John Miller, Hongseok Namkoong, Hannaneh Hajishirzi, Ali Farhadi, Ludwig Schmidt',
+        'configs': configs,
+    }
+    with open(os.path.join(OUT, '..', 'model_configs.json'), 'w') as fh:
+        json.dump(out, fh, indent=None, separators=(',', ':'), sort_keys=False)
+        fh.write('\n')
+    print(json.dumps(dict(model_configs=len(configs))))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    copy_model_configs()
     torch.set_num_threads(1)
     total = 0
     for i, (name, cfg, loss, steps) in enumerate(MODELS):
