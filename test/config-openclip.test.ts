@@ -94,3 +94,32 @@ test('what is not built is refused clearly, naming the field', (t) => {
   refuse((c) => { (c as Record<string, unknown>).init_logit_bias = 'a'; }, /'init_logit_bias' must be a finite number/);
   refuse((c) => { c.vision_cfg.qk_norm = true; }, /unsupported field 'vision_cfg\.qk_norm'/);
 });
+
+test('flops: parameter counts follow the new fields (equal to the built model)', async (t) => {
+  const { computeCost } = await import('../lib/scaling/flops.js');
+  const cases = [
+    shipped['ViT-L-14-CLIPA'], shipped['ViT-M-16-alt'], shipped['ViT-H-14-worldwide'],
+    {
+      embed_dim: 8, init_logit_bias: -10, custom_text: true,
+      vision_cfg: { image_size: 8, layers: 2, width: 8, head_width: 4, patch_size: 4, no_ln_pre: true, pool_type: 'avg', ls_init_value: 0.1 },
+      text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1, proj_bias: true, ls_init_value: 0.1 },
+    },
+    { embed_dim: 8, vision_cfg: { image_size: 8, layers: 1, width: 8, head_width: 4, patch_size: 4 }, text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1, proj_type: 'none' } },
+  ];
+  for (const raw of cases) {
+    const cfg = parseModelConfig(raw);
+    // Count without allocating the big ones: shapes from a model only for the small configs.
+    const cost = computeCost(cfg);
+    if (cfg.vision_cfg.width <= 64) {
+      using m = new CLIP(cfg);
+      t.is(cost.params, m.parameterCount());
+    } else {
+      t.true(cost.params > 1e7);
+    }
+  }
+  // ViT-M-16-alt: LayerScale adds 2·width per block to the plain ViT-M-16 of the same shape.
+  const alt = computeCost(parseModelConfig(shipped['ViT-M-16-alt']));
+  const plain = computeCost(parseModelConfig({ ...(shipped['ViT-M-16-alt'] as object), vision_cfg: { ...((shipped['ViT-M-16-alt'] as { vision_cfg: object }).vision_cfg), ls_init_value: undefined } }));
+  const v = parseModelConfig(shipped['ViT-M-16-alt']).vision_cfg;
+  t.is(alt.params - plain.params, v.layers * 2 * v.width);
+});
