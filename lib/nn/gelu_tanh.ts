@@ -1,7 +1,10 @@
 // GELU's tanh form (nn.GELU(approximate='tanh'), selected by act_kwargs in SigLIP 2 configs):
 //   y = x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))
-// On the host over the tensors' memory (CPU backend), in double, rounded once to f32.
+// On the host over the tensors' memory (CPU backend), in double, rounded once to f32 — and to
+// bf16 under bf16 emulation, as the native GELU rounds its stored output.
+import { native } from '../native.js';
 import type { Tensor } from '../tensor.js';
+import { bf16BitsFromF32, f32FromBf16Bits } from '../train/safetensors.js';
 
 const K = Math.sqrt(2 / Math.PI);
 const C = 0.044715;
@@ -13,6 +16,7 @@ export function geluTanhForward(x: Tensor, out: Tensor): void {
     const v = xs[i];
     ys[i] = 0.5 * v * (1 + Math.tanh(K * (v + C * v * v * v)));
   }
+  if (native.bf16Emulation()) for (let i = 0; i < ys.length; i++) ys[i] = f32FromBf16Bits(bf16BitsFromF32(ys[i]));
 }
 
 /** dx = dout · GELU_tanh'(x); dx may be dout. */
