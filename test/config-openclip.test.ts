@@ -80,7 +80,9 @@ test('what is not built is refused clearly, naming the field', (t) => {
     edit(c);
     t.throws(() => parseModelConfig(c, 'x'), { message });
   };
-  refuse((c) => { c.vision_cfg.attentional_pool = true; }, /'vision_cfg\.attentional_pool' is not implemented: OpenCLIP's attentional pooler/);
+  refuse((c) => { c.vision_cfg.attentional_pool = 'parallel'; }, /'vision_cfg\.attentional_pool' "parallel" \(separate contrastive and token poolers\) is not built/);
+  refuse((c) => { c.vision_cfg.attentional_pool = true; c.vision_cfg.attn_pooler_heads = 3; }, /'embed_dim' \(8\) must be a multiple of 'vision_cfg\.attn_pooler_heads' \(3\)/);
+  refuse((c) => { c.vision_cfg.attentional_pool = true; c.vision_cfg.attn_pooler_queries = 1; c.vision_cfg.pool_type = 'avg'; c.vision_cfg.attn_pooler_heads = 2; }, /'attn_pooler_queries' must be at least 2/);
   refuse((c) => { c.vision_cfg.pool_type = 'none'; }, /'vision_cfg\.pool_type' 'none' makes the image tower return every token/);
   refuse((c) => { c.vision_cfg.pool_type = 'max'; }, /'vision_cfg\.pool_type' must be 'tok' or 'avg', got "max"/);
   refuse((c) => { c.text_cfg.pool_type = 'none'; }, /'text_cfg\.pool_type' 'none'/);
@@ -105,6 +107,8 @@ test('flops: parameter counts follow the new fields (equal to the built model)',
       text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1, proj_bias: true, ls_init_value: 0.1 },
     },
     { embed_dim: 8, vision_cfg: { image_size: 8, layers: 1, width: 8, head_width: 4, patch_size: 4 }, text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1, proj_type: 'none' } },
+    { embed_dim: 6, vision_cfg: { image_size: 8, layers: 1, width: 8, head_width: 4, patch_size: 4, attentional_pool: true, attn_pooler_queries: 3, attn_pooler_heads: 2 }, text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1 } },
+    { embed_dim: 8, vision_cfg: { image_size: 8, layers: 1, width: 8, head_width: 4, patch_size: 4, attentional_pool: true }, text_cfg: { context_length: 4, vocab_size: 10, width: 8, heads: 2, layers: 1 } },
   ];
   for (const raw of cases) {
     const cfg = parseModelConfig(raw);

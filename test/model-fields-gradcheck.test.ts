@@ -33,6 +33,16 @@ const CASES: Array<{ name: string; loss: LossName; config: unknown }> = [
     },
   },
   {
+    name: 'attentional pooler (kdim != embed_dim, query 0 pooled)',
+    loss: 'clip',
+    config: { embed_dim: 6, vision_cfg: { ...VISION, attentional_pool: true, attn_pooler_queries: 3, attn_pooler_heads: 2 }, text_cfg: TEXT },
+  },
+  {
+    name: 'attentional pooler (packed in_proj_weight, mean of queries 1..) under SigLIP',
+    loss: 'siglip',
+    config: { embed_dim: 8, init_logit_bias: -2, vision_cfg: { ...VISION, attentional_pool: true, attn_pooler_queries: 4, attn_pooler_heads: 2, pool_type: 'avg' }, text_cfg: TEXT },
+  },
+  {
     name: 'QuickGELU with LayerScale; text first-token pooling',
     loss: 'clip',
     config: { embed_dim: 8, quick_gelu: true, vision_cfg: { ...VISION, ls_init_value: 0.3, final_ln_after_pool: true }, text_cfg: { ...TEXT, pool_type: 'first', ls_init_value: 0.3 } },

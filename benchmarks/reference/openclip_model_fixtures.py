@@ -80,6 +80,19 @@ MODELS = [
         vision_cfg=dict(BASE_VISION, act_kwargs=dict(approximate='tanh'), ls_init_value=0.5, final_ln_after_pool=True),
         text_cfg=dict(BASE_TEXT, act_kwargs=dict(approximate='tanh')),
     ), 'clip', False),
+    # The attentional pooler (CoCa's): 5 queries over the tokens, query 0 pooled; kdim != embed_dim
+    # (separate q/k/v projection weights) ...
+    ('fields-attn-pool', dict(
+        embed_dim=EMBED,
+        vision_cfg=dict(BASE_VISION, attentional_pool=True, attn_pooler_queries=5, attn_pooler_heads=2),
+        text_cfg=BASE_TEXT,
+    ), 'clip', False),
+    # ... and kdim == embed_dim (packed in_proj_weight), average of queries 1.. pooled.
+    ('fields-attn-pool-packed', dict(
+        embed_dim=32,
+        vision_cfg=dict(BASE_VISION, attentional_pool=True, attn_pooler_queries=4, attn_pooler_heads=4, pool_type='avg'),
+        text_cfg=BASE_TEXT,
+    ), 'clip', False),
     # A SigLIP-style model on OpenCLIP's own towers (its shipped SigLIP configs use a timm image
     # tower): CustomTextCLIP names, learned logit bias, the text tower of the SigLIP configs
     # (no causal mask, last-token pooling, biased projection, LayerNorm eps 1e-6), sigmoid loss.

@@ -22,8 +22,14 @@ export interface VisionConfig {
   pool_type?: VisionPoolType;
   /** ln_post on the pooled vector instead of on every token before pooling (differs for 'avg'). Default false. */
   final_ln_after_pool?: boolean;
-  /** OpenCLIP's attentional pooler (CoCa): refused, see parseModelConfig. */
-  attentional_pool?: false;
+  /**
+   * OpenCLIP's attentional pooler (from CoCa): `attn_pooler_queries` learned queries (default 256)
+   * attend over the tokens with `attn_pooler_heads` heads (default 8); ln_post, pooling (query 0 for
+   * 'tok', the mean of the others for 'avg') and proj [embed_dim, embed_dim] follow.
+   */
+  attentional_pool?: boolean;
+  attn_pooler_queries?: number;
+  attn_pooler_heads?: number;
   /** Keyword arguments of the activation: `{approximate: 'tanh'}` selects GELU's tanh form. */
   act_kwargs?: ActKwargs;
   /** Keyword arguments of every LayerNorm of the tower: `{eps}` (default 1e-5). */
@@ -258,6 +264,13 @@ export function parseModelConfig(raw: unknown, source = '<object>'): ClipConfig 
     extras.init_logit_bias = raw.init_logit_bias;
   }
   if (raw.custom_text !== undefined) extras.custom_text = bool(raw.custom_text, 'custom_text', where);
+  if (vision_cfg.attentional_pool) {
+    const heads = vision_cfg.attn_pooler_heads ?? 8;
+    if (embed_dim % heads !== 0) throw new Error(`${where}: 'embed_dim' (${embed_dim}) must be a multiple of 'vision_cfg.attn_pooler_heads' (${heads}) for the attentional pooler`);
+    if (vision_cfg.pool_type === 'avg' && (vision_cfg.attn_pooler_queries ?? 256) < 2) {
+      throw new Error(`${where}: 'vision_cfg.pool_type' 'avg' after the attentional pooler averages queries 1.., so 'attn_pooler_queries' must be at least 2`);
+    }
+  }
   if (text_cfg.proj_type === 'none' && text_cfg.width !== embed_dim) {
     throw new Error(`${where}: 'text_cfg.proj_type' 'none' leaves the text features at the text width (${text_cfg.width}), which must then equal 'embed_dim' (${embed_dim})`);
   }
@@ -321,14 +334,18 @@ function parseVisionExtras(v: Record<string, unknown>, out: VisionConfig, where:
     out.pool_type = v.pool_type;
   }
   if (v.final_ln_after_pool !== undefined) out.final_ln_after_pool = bool(v.final_ln_after_pool, `${p}final_ln_after_pool`, where);
-  if (v.attentional_pool !== undefined && v.attentional_pool !== false) {
+  if (typeof v.attentional_pool === 'string') {
     throw new Error(
-      `${where}: '${p}attentional_pool' is not implemented: OpenCLIP's attentional pooler (learned queries with cross-attention, ` +
-        'used by CoCa) is not built by clipscale; configs that set it cannot be loaded',
+      `${where}: '${p}attentional_pool' ${JSON.stringify(v.attentional_pool)} (separate contrastive and token poolers) is not built: ` +
+        "OpenCLIP marks these modes untested work in progress; use true (one pooler) or false",
     );
   }
+  if (v.attentional_pool !== undefined) out.attentional_pool = bool(v.attentional_pool, `${p}attentional_pool`, where);
   for (const k of ['attn_pooler_queries', 'attn_pooler_heads'] as const) {
-    if (v[k] !== undefined) int0(v[k], `${p}${k}`, where); // only read with attentional_pool, as in OpenCLIP
+    if (v[k] === undefined) continue;
+    const n = int0(v[k], `${p}${k}`, where);
+    if (n < 1) throw new Error(`${where}: '${p}${k}' must be at least 1`);
+    out[k] = n;
   }
   const act = parseActKwargs(v.act_kwargs, `${p}act_kwargs`, where);
   if (act) out.act_kwargs = act;

@@ -5,6 +5,7 @@ import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { activationOf, type ClipConfig, mlpWidth, normEps, type VisionPoolType, visionHeads, visionPatches } from './config.js';
+import { AttentionalPooler } from './attentional_pooler.js';
 import { normal, torchDefault } from './init.js';
 import { LayerNorm } from './layernorm.js';
 import { Module, Parameter } from './module.js';
@@ -24,6 +25,10 @@ export class VisionTransformer extends Module {
   readonly imageSize: number;
   readonly outputDim: number;
   readonly poolType: VisionPoolType;
+  /** OpenCLIP's attentional pooler (attentional_pool: true): queries over the tokens, before ln_post and pooling. */
+  readonly attnPool: AttentionalPooler | null;
+  /** Width of what is pooled: embed_dim after an attentional pooler, else the tower's width. */
+  readonly poolWidth: number;
   readonly finalLnAfterPool: boolean;
   private images: Tensor | null = null;
   private pooledNormed: Tensor | null = null;
@@ -43,7 +48,12 @@ export class VisionTransformer extends Module {
     this.positionalEmbedding = new Parameter('visual.positional_embedding', [tokens, v.width]);
     const eps = normEps(v);
     this.poolType = v.pool_type ?? 'tok';
-    this.finalLnAfterPool = v.final_ln_after_pool ?? false;
+    this.attnPool = v.attentional_pool
+      ? new AttentionalPooler('visual.attn_pool', cfg.embed_dim, v.width, v.attn_pooler_heads ?? 8, v.attn_pooler_queries ?? 256, eps)
+      : null;
+    this.poolWidth = this.attnPool ? cfg.embed_dim : v.width;
+    // OpenCLIP ignores final_ln_after_pool with the attentional pooler: ln_post, then pooling.
+    this.finalLnAfterPool = this.attnPool ? false : (v.final_ln_after_pool ?? false);
     this.lnPre = v.no_ln_pre ? null : new LayerNorm('visual.ln_pre', v.width, eps);
     this.transformer = new Transformer('visual.transformer', {
       width: v.width,
@@ -57,8 +67,8 @@ export class VisionTransformer extends Module {
       ...(v.ls_init_value !== undefined ? { lsInitValue: v.ls_init_value } : {}),
       normEps: eps,
     });
-    this.lnPost = new LayerNorm('visual.ln_post', v.width, eps);
-    this.proj = new Parameter('visual.proj', [v.width, cfg.embed_dim]);
+    this.lnPost = new LayerNorm('visual.ln_post', this.poolWidth, eps);
+    this.proj = new Parameter('visual.proj', [this.poolWidth, cfg.embed_dim]);
   }
 
   parameters(): Parameter[] {
@@ -69,12 +79,13 @@ export class VisionTransformer extends Module {
       this.conv1,
       ...(this.lnPre?.parameters() ?? []),
       ...this.transformer.parameters(),
+      ...(this.attnPool?.parameters() ?? []),
       ...this.lnPost.parameters(),
     ];
   }
 
   protected override children(): Module[] {
-    return [...(this.lnPre ? [this.lnPre] : []), this.transformer, this.lnPost];
+    return [...(this.lnPre ? [this.lnPre] : []), this.transformer, ...(this.attnPool ? [this.attnPool] : []), this.lnPost];
   }
 
   /** OpenCLIP: scale·randn for the class token, positions and proj (scale = width^−½); PyTorch defaults elsewhere. */
@@ -85,6 +96,7 @@ export class VisionTransformer extends Module {
     normal(this.proj, scale, rng);
     torchDefault(this.conv1, 3 * this.patch * this.patch, rng);
     this.transformer.initDefault(rng);
+    this.attnPool?.init(rng);
   }
 
   /** images [B, 3, H, W] (normalised) → features [B, embed_dim], not normalised (encode_image). */
@@ -100,7 +112,7 @@ export class VisionTransformer extends Module {
     ops.classTokenConcat(patches, this.classEmbedding.data, tokens);
     ops.posEmbedForward(tokens, this.positionalEmbedding.data, tokens);
     const z = this.transformer.forward(this.lnPre ? this.lnPre.forward(tokens) : tokens);
-    const normed = this.pool(z, b);
+    const normed = this.pool(this.attnPool ? this.attnPool.forward(z) : z, b);
     const out = this.buffer('out', [b, this.outputDim]);
     ops.matmul(normed, this.proj.data, out);
     this.images = images;
@@ -115,9 +127,11 @@ export class VisionTransformer extends Module {
     const b = images.shape[0];
     const grid = (this.imageSize / this.patch) ** 2;
     ops.matmul(pooledNormed, dout, this.proj.grad, { transA: true, beta: 1 });
-    const dnormed = this.buffer('dnormed', [b, this.width]);
+    const dnormed = this.buffer('dnormed', [b, this.poolWidth]);
     ops.matmul(dout, this.proj.data, dnormed, { transB: true });
-    const dz = this.poolBackward(dnormed, b, grid + 1);
+    const pooledTokens = this.attnPool ? this.attnPool.queries : grid + 1;
+    const dpool = this.poolBackward(dnormed, b, pooledTokens);
+    const dz = this.attnPool ? this.attnPool.backward(dpool) : dpool;
     const dtz = this.transformer.backward(dz);
     const dtokens = this.lnPre ? this.lnPre.backward(dtz) : dtz;
     const dpos = this.buffer('dpos', this.positionalEmbedding.shape);
@@ -136,7 +150,7 @@ export class VisionTransformer extends Module {
    * is final_ln_after_pool's.
    */
   private pool(z: Tensor, b: number): Tensor {
-    const pooled = this.buffer('pooled', [b, this.width]);
+    const pooled = this.buffer('pooled', [b, this.poolWidth]);
     if (this.poolType === 'tok') {
       ops.gatherRows(z, this.classIndex(b), pooled);
       return this.lnPost.forward(pooled);
@@ -151,7 +165,7 @@ export class VisionTransformer extends Module {
 
   /** d(pooled, normed) [B, W] → dz [B, S, W]; adds ln_post's parameter gradients. */
   private poolBackward(dnormed: Tensor, b: number, tokens: number): Tensor {
-    const dz = this.buffer('dz', [b, tokens, this.width]);
+    const dz = this.buffer('dz', [b, tokens, this.poolWidth]);
     if (this.poolType === 'tok') {
       ops.gatherRowsBackward(this.lnPost.backward(dnormed), this.classIndex(b), dz);
       return dz;

@@ -10,7 +10,8 @@
 //   - nothing for softmax, GELU, residual adds, LayerScale or embedding lookups.
 // The OpenCLIP config fields beyond the plain ViT change the counts where they change the model:
 // no_ln_pre, ln_post over every token (pool_type 'avg' without final_ln_after_pool), LayerScale
-// gammas, a biased or absent text projection, a logit bias.
+// gammas, a biased or absent text projection, a logit bias, the attentional pooler (its q/k/v and
+// output projections, the queries' attention over the tokens, ln_q, ln_k, and ln_post over every query).
 import type { ClipConfig } from '../nn/config.js';
 import { mlpWidth, visionPatches } from '../nn/config.js';
 
@@ -56,10 +57,18 @@ export function imageMacs(cfg: ClipConfig): number {
   const hidden = mlpWidth(v.width, v.mlp_ratio);
   const patchEmbed = patches * v.width * 3 * v.patch_size * v.patch_size;
   const lnPre = v.no_ln_pre ? 0 : layerNormMacsPerElement * tokens * v.width;
+  const d = cfg.embed_dim;
+  if (v.attentional_pool) {
+    const q = v.attn_pooler_queries ?? 256;
+    const pooler = q * d * d + 2 * tokens * v.width * d + 2 * q * tokens * d + q * d * d
+      + layerNormMacsPerElement * (q * d + tokens * v.width);
+    const lnPostAll = layerNormMacsPerElement * q * d;
+    return patchEmbed + lnPre + v.layers * blockMacs(tokens, v.width, hidden) + pooler + lnPostAll + d * d;
+  }
   // Applied to the pooled vector only, except under average pooling with ln_post first.
   const lnPostTokens = v.pool_type === 'avg' && !v.final_ln_after_pool ? tokens : 1;
   const lnPost = layerNormMacsPerElement * lnPostTokens * v.width;
-  const projection = v.width * cfg.embed_dim;
+  const projection = v.width * d;
   return patchEmbed + lnPre + v.layers * blockMacs(tokens, v.width, hidden) + lnPost + projection;
 }
 
@@ -78,9 +87,13 @@ export function imageParams(cfg: ClipConfig): number {
   const hidden = mlpWidth(v.width, v.mlp_ratio);
   const conv = 3 * v.patch_size * v.patch_size * v.width; // no bias, as in OpenCLIP
   const embeddings = v.width + tokens * v.width; // class embedding, positional embedding
-  const norms = (v.no_ln_pre ? 1 : 2) * 2 * v.width; // ln_pre, ln_post
+  const d = cfg.embed_dim;
+  const poolWidth = v.attentional_pool ? d : v.width;
+  const norms = (v.no_ln_pre ? 0 : 2 * v.width) + 2 * poolWidth; // ln_pre, ln_post
   const layerScale = v.ls_init_value !== undefined ? 2 * v.width : 0;
-  return conv + embeddings + norms + v.layers * (blockParams(v.width, hidden) + layerScale) + v.width * cfg.embed_dim;
+  // query, q/k/v projections and their bias, out_proj, ln_q, ln_k
+  const pooler = v.attentional_pool ? (v.attn_pooler_queries ?? 256) * d + d * d + 2 * d * v.width + 3 * d + d * d + d + 2 * d + 2 * v.width : 0;
+  return conv + embeddings + norms + v.layers * (blockParams(v.width, hidden) + layerScale) + pooler + poolWidth * d;
 }
 
 export function textParams(cfg: ClipConfig): number {
