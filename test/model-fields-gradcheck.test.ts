@@ -137,3 +137,14 @@ test('activation recomputation gives the same gradients with LayerScale and the 
   b.images.dispose();
   b.ids.dispose();
 });
+
+test('loading weights of another kind says which config field to set', (t) => {
+  const siglipCfg = parseModelConfig(CASES[0].config);
+  using siglip = new CLIP(siglipCfg);
+  using plain = new CLIP(parseModelConfig({ embed_dim: 8, vision_cfg: VISION, text_cfg: TEXT }));
+  const sd = siglip.stateDict();
+  t.throws(() => plain.loadStateDict(sd), { message: /CustomTextCLIP does: set 'custom_text': true/ });
+  using withBias = new CLIP(parseModelConfig({ embed_dim: 8, init_logit_bias: -10, vision_cfg: VISION, text_cfg: TEXT }));
+  t.throws(() => plain.loadStateDict(withBias.stateDict()), { message: /logit_bias, as SigLIP models do: give the config 'init_logit_bias'/ });
+  t.throws(() => withBias.loadStateDict(plain.stateDict()), { message: /has 'init_logit_bias' but the weights have no logit_bias/ });
+});

@@ -88,10 +88,27 @@ export class CLIP extends Module {
   loadStateDict(state: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>, strict = true): void {
     const params = this.namedParameters();
     const missing = [...params.keys()].filter((k) => !state.has(k));
-    if (missing.length) throw new Error(`loadStateDict: missing ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    if (missing.length) {
+      const custom = this.config.custom_text ?? false;
+      const hint = missing.includes('logit_bias') && missing.length === 1
+        ? " (the config has 'init_logit_bias' but the weights have no logit_bias)"
+        : !custom && state.has('text.token_embedding.weight')
+          ? " (the weights name the text tower 'text.…', as OpenCLIP's CustomTextCLIP does: set 'custom_text': true)"
+          : custom && state.has('token_embedding.weight')
+            ? " (the weights name the text tower without 'text.', as OpenCLIP's CLIP does: set 'custom_text': false)"
+            : '';
+      throw new Error(`loadStateDict: missing ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}${hint}`);
+    }
     if (strict) {
       const extra = [...state.keys()].filter((k) => !params.has(k) && k !== 'attn_mask' && !k.endsWith('.attn_mask'));
-      if (extra.length) throw new Error(`loadStateDict: unexpected parameter(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+      if (extra.length) {
+        const hint = extra.includes('logit_bias')
+          ? " (the weights have a logit_bias, as SigLIP models do: give the config 'init_logit_bias', e.g. -10)"
+          : extra.some((k) => k.startsWith('text.')) && !this.config.custom_text
+            ? " (the weights name the text tower 'text.…', as OpenCLIP's CustomTextCLIP does: set 'custom_text': true)"
+            : '';
+        throw new Error(`loadStateDict: unexpected parameter(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}${hint}`);
+      }
     }
     for (const [name, p] of params) {
       const s = state.get(name)!;
