@@ -148,3 +148,33 @@ test('loading weights of another kind says which config field to set', (t) => {
   t.throws(() => plain.loadStateDict(withBias.stateDict()), { message: /logit_bias, as SigLIP models do: give the config 'init_logit_bias'/ });
   t.throws(() => withBias.loadStateDict(plain.stateDict()), { message: /has 'init_logit_bias' but the weights have no logit_bias/ });
 });
+
+test('SigLIP: gradient accumulation over micro-batches equals the full-batch gradient', (t) => {
+  const cfg = parseModelConfig(CASES[0].config);
+  using a = new CLIP(cfg).init(6);
+  using c = new CLIP(cfg).init(6);
+  const b = batch(6, 31);
+  using ra = new StepRunner(a, 'siglip');
+  using rc = new StepRunner(c, 'siglip');
+  a.zeroGrad();
+  c.zeroGrad();
+  const full = ra.forwardBackward([b]);
+  const img = b.images.view() as Float32Array;
+  const ids = b.ids.view() as Int32Array;
+  const part = (lo: number, hi: number) => ({
+    images: Tensor.from(img.slice(lo * 192, hi * 192), [hi - lo, 3, 8, 8]),
+    ids: Tensor.from(ids.slice(lo * 6, hi * 6), [hi - lo, 6], 'i32'),
+  });
+  const parts = [part(0, 2), part(2, 4), part(4, 6)];
+  const accumulated = rc.forwardBackward(parts);
+  t.true(Math.abs(full - accumulated) <= 1e-6 * Math.abs(full), `${full} vs ${accumulated}`);
+  for (const [i, p] of a.parameters().entries()) {
+    const g = c.parameters()[i].grad.toFloat32Array();
+    const ref = p.grad.toFloat32Array();
+    let num = 0;
+    let den = 0;
+    for (let k = 0; k < g.length; k++) { num += (g[k] - ref[k]) ** 2; den += ref[k] ** 2; }
+    t.true(Math.sqrt(num) <= 1e-5 * Math.sqrt(den) + 1e-9, p.name);
+  }
+  for (const x of [...parts, b]) { x.images.dispose(); x.ids.dispose(); }
+});
