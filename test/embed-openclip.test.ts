@@ -18,6 +18,7 @@ import sharp from 'sharp';
 import { command, runEmbed, type EmbedResult } from '../lib/cli/commands/embed.js';
 import { UsageError } from '../lib/cli/command.js';
 import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
+import { SYNTHETIC_NORMALIZATION } from '../lib/data/synthetic_normalization.js';
 import { transformImage } from '../lib/data/transforms.js';
 import { readNpy, writeNpy } from '../lib/eval/npy.js';
 import { loadCheckpoint } from '../lib/train/load.js';
@@ -446,12 +447,24 @@ test('--images (eval transform) and --texts (tokenizer) give the features of the
   const r = await embed(['--model', configPath, '--weights', f('files.safetensors'), '--images', imgDir, '--texts', f('captions.txt'), '--vocab', 'synthetic', '--out', f('out-files')]);
   t.deepEqual(readFileSync(join(f('out-files'), 'image_files.txt'), 'utf8').trim().split('\n'), files);
 
+  // A model that is not a 49,408-token one gets the synthetic world's normalisation by default.
   const px = new Float32Array(2 * 3 * 12 * 12);
-  for (const [i, file] of files.entries()) await transformImage(file, { size: 12, train: false }, px, i * 3 * 144);
+  for (const [i, file] of files.entries()) await transformImage(file, { size: 12, train: false, normalization: SYNTHETIC_NORMALIZATION }, px, i * 3 * 144);
   writeNpy(f('px-files.npy'), px, [2, 3, 12, 12]);
   writeNpy(f('ids-files.npy'), tok.tokenize(['a red circle', 'a small blue square on the left'], 8), [2, 8]);
   const ref = await embed(['--model', configPath, '--weights', f('files.safetensors'), '--pixels', f('px-files.npy'), '--tokens', f('ids-files.npy'), '--out', f('out-arrays')]);
   t.deepEqual(r.image, ref.image);
   t.deepEqual(r.text, ref.text);
   t.is(r.text!.length, 2 * cfg.embed_dim);
+  // --image-mean/--image-std choose another (here OpenAI's, given by name and by value).
+  const pxOpenai = new Float32Array(2 * 3 * 12 * 12);
+  for (const [i, file] of files.entries()) await transformImage(file, { size: 12, train: false }, pxOpenai, i * 3 * 144);
+  writeNpy(f('px-openai.npy'), pxOpenai, [2, 3, 12, 12]);
+  const refOpenai = await embed(['--model', configPath, '--weights', f('files.safetensors'), '--pixels', f('px-openai.npy'), '--out', f('out-arrays-openai')]);
+  const named = await embed(['--model', configPath, '--weights', f('files.safetensors'), '--images', imgDir, '--image-mean', 'openai', '--image-std', 'openai', '--out', f('out-files-openai')]);
+  const byValue = await embed(['--model', configPath, '--weights', f('files.safetensors'), '--images', imgDir, '--image-mean', '0.48145466,0.4578275,0.40821073', '--image-std', '0.26862954,0.26130258,0.27577711', '--out', f('out-files-openai2')]);
+  t.deepEqual(named.image, refOpenai.image);
+  t.deepEqual(byValue.image, refOpenai.image);
+  t.notDeepEqual(named.image, r.image);
+  await t.throwsAsync(embed(['--model', configPath, '--weights', f('files.safetensors'), '--images', imgDir, '--image-mean', '0.5,0.5', '--image-std', '0.2,0.2,0.2', '--out', f('x')]), { message: /--image-mean must be three numbers R,G,B, got '0.5,0.5'/ });
 });

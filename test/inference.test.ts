@@ -8,7 +8,9 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { SyntheticWorld } from '../lib/data/synthetic.js';
-import { createModelAndTransforms, getTokenizer, listImageFiles, readRunModel, similarity } from '../lib/inference/index.js';
+import { createModelAndTransforms, getTokenizer, listImageFiles, normalizationFor, readRunModel, similarity } from '../lib/inference/index.js';
+import { OPENAI_NORMALIZATION } from '../lib/data/normalize.js';
+import { SYNTHETIC_NORMALIZATION } from '../lib/data/synthetic_normalization.js';
 import { clipEncoder } from '../lib/nn/encoder.js';
 import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
@@ -110,4 +112,21 @@ test('createModelAndTransforms: a run folder names its model; weights are loaded
   t.notDeepEqual(Array.from(w1), Array.from(w0), 'trained weights, not a fresh initialisation');
   await t.throwsAsync(createModelAndTransforms(undefined), { message: /give a model name/ });
   await t.throwsAsync(createModelAndTransforms(undefined, { pretrained: tmp }), { message: /holds no whole training checkpoint/ });
+});
+
+test("image normalisation: OpenAI's for 49,408-token models, the synthetic world's otherwise, or as given", async (t) => {
+  t.is(normalizationFor(undefined, 49408), OPENAI_NORMALIZATION);
+  t.is(normalizationFor(undefined, 1024), SYNTHETIC_NORMALIZATION);
+  t.is(normalizationFor('openai', 1024), OPENAI_NORMALIZATION);
+  const mine = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+  t.is(normalizationFor(mine, 1024), mine);
+  t.throws(() => normalizationFor({ mean: [0.5], std: [0.2] }, 1024), { message: /expected 'openai', 'synthetic' or \{mean/ });
+  using a = await createModelAndTransforms('micro');
+  using b = await createModelAndTransforms('micro', { normalization: 'openai' });
+  t.is(a.normalization, SYNTHETIC_NORMALIZATION);
+  const png = await sharp(Buffer.alloc(32 * 32 * 3, 128), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+  const pa = await a.preprocess(png);
+  const pb = await b.preprocess(png);
+  t.true(Math.abs(pa[0] - (128 / 255 - SYNTHETIC_NORMALIZATION.mean[0]) / SYNTHETIC_NORMALIZATION.std[0]) < 1e-5);
+  t.true(Math.abs(pb[0] - (128 / 255 - OPENAI_NORMALIZATION.mean[0]) / OPENAI_NORMALIZATION.std[0]) < 1e-5);
 });

@@ -12,7 +12,8 @@ import type { ClipConfig } from '../nn/config.js';
 import { clipEncoder } from '../nn/encoder.js';
 import { loadWeightsInto } from '../train/load.js';
 import { isDirectory, readRunModel } from './run_config.js';
-import { getTokenizer, type ClipTokenizer } from './tokenizer.js';
+import type { Normalization } from '../data/normalize.js';
+import { getTokenizer, normalizationFor, type ClipTokenizer } from './tokenizer.js';
 
 export type { FeatureMatrix } from '../eval/features.js';
 
@@ -35,6 +36,11 @@ export interface CreateModelAndTransformsOptions {
   vocab?: string;
   /** Images a forward pass (default 64). */
   batchSize?: number;
+  /**
+   * Pixel normalisation (OpenCLIP's image_mean/image_std): 'openai', 'synthetic' or {mean, std}.
+   * Default: OpenAI's for 49,408-token models, the synthetic world's otherwise (the CPU sizes trained on it).
+   */
+  normalization?: 'openai' | 'synthetic' | Normalization;
 }
 
 export interface ClipModelAndTransforms extends Disposable {
@@ -45,6 +51,8 @@ export interface ClipModelAndTransforms extends Disposable {
   /** OpenCLIP's preprocess_train: RandomResizedCrop(scale 0.9–1), normalise; `seed` picks the crop. */
   readonly preprocessTrain: (image: ImageInput, seed: number) => Promise<Float32Array>;
   readonly tokenizer: ClipTokenizer;
+  /** The mean/std `preprocess` normalises with. */
+  readonly normalization: Normalization;
   /** L2-normalised image features [n, embed_dim] of images (paths or bytes, preprocessed here). */
   encodeImages(images: readonly ImageInput[]): Promise<FeatureMatrix>;
   /** L2-normalised text features [n, embed_dim]. */
@@ -125,8 +133,9 @@ export async function createModelAndTransforms(model: string | ClipConfig | unde
     const tokenizer = getTokenizer(clip.config, options.vocab !== undefined ? { vocab: options.vocab } : {});
     const size = clip.config.vision_cfg.image_size;
     const batchSize = options.batchSize ?? 64;
-    const preprocess: Preprocess = (image) => transformImage(image, { size, train: false });
-    const preprocessTrain = (image: ImageInput, seed: number) => transformImage(image, { size, train: true, seed });
+    const normalization = normalizationFor(options.normalization, clip.config.text_cfg.vocab_size);
+    const preprocess: Preprocess = (image) => transformImage(image, { size, train: false, normalization });
+    const preprocessTrain = (image: ImageInput, seed: number) => transformImage(image, { size, train: true, seed, normalization });
     const px = 3 * size * size;
     return {
       model: clip,
@@ -134,12 +143,13 @@ export async function createModelAndTransforms(model: string | ClipConfig | unde
       preprocess,
       preprocessTrain,
       tokenizer,
+      normalization,
       async encodeImages(images) {
         const pixels = new Float32Array(images.length * px);
         for (let i = 0; i < images.length; i++) {
           const image = images[i];
           try {
-            await transformImage(image, { size, train: false }, pixels, i * px);
+            await transformImage(image, { size, train: false, normalization }, pixels, i * px);
           } catch (err) {
             throw new Error(`encodeImages: cannot read image ${typeof image === 'string' ? `'${image}'` : `#${i}`}: ${(err as Error).message}`);
           }

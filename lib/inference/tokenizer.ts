@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 
 import { defaultSyntheticTokenizer, packageRoot } from '../data/synthetic.js';
+import { OPENAI_NORMALIZATION, type Normalization } from '../data/normalize.js';
+import { SYNTHETIC_NORMALIZATION } from '../data/synthetic_normalization.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { loadModelConfig, parseModelConfig, type ClipConfig } from '../nn/config.js';
 
@@ -22,6 +24,26 @@ let openaiTokenizer: Tokenizer | undefined;
 export function defaultOpenaiTokenizer(): Tokenizer {
   openaiTokenizer ??= Tokenizer.fromFile(openaiVocabPath());
   return openaiTokenizer;
+}
+
+/**
+ * The image normalisation a model of this text vocab size expects when none is named: OpenAI's
+ * mean/std for 49,408-token models (OpenCLIP's ViTs), the synthetic world's for clipscale's CPU sizes
+ * (trained on it) — the same rule as the default vocabulary.
+ */
+export function defaultNormalizationFor(vocabSize: number): Normalization {
+  return vocabSize === OPENAI_VOCAB_SIZE ? OPENAI_NORMALIZATION : SYNTHETIC_NORMALIZATION;
+}
+
+/** 'openai', 'synthetic' or explicit {mean, std}; undefined: the default for `vocabSize`. */
+export function normalizationFor(choice: 'openai' | 'synthetic' | Normalization | undefined, vocabSize: number): Normalization {
+  if (choice === undefined) return defaultNormalizationFor(vocabSize);
+  if (choice === 'openai') return OPENAI_NORMALIZATION;
+  if (choice === 'synthetic') return SYNTHETIC_NORMALIZATION;
+  if (choice.mean?.length !== 3 || choice.std?.length !== 3 || ![...choice.mean, ...choice.std].every(Number.isFinite) || !choice.std.every((v) => v > 0)) {
+    throw new Error(`image normalisation: expected 'openai', 'synthetic' or {mean: [r, g, b], std: [r, g, b]} with positive std, got ${JSON.stringify(choice)}`);
+  }
+  return choice;
 }
 
 /** The vocabulary a model of this text vocab size reads when none is named: 'openai' or 'synthetic'. */

@@ -6,6 +6,8 @@ import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../command.js';
 import { intOption, numberOption, parse, requireOption } from '../args.js';
 import { modelOrRunConfig } from '../run_model.js';
+import { IMAGE_NORMALIZATION_OPTIONS, imageNormalization, imageNormalizationUsage } from '../image_normalization.js';
+import type { Normalization } from '../../data/normalize.js';
 import type { Tokenizer } from '../../data/tokenizer.js';
 import { tokenizerForVocab } from '../../inference/tokenizer.js';
 import { finetune, type FinetuneOptions } from '../../eval/finetune.js';
@@ -35,7 +37,8 @@ export const modelZeroshotUsage = `  zeroshot      [--model NAME|config.json] --
                 the eval transform (resize, centre crop, normalise). --model may be left out when
                 --weights is a run folder of 'clipscale train' (its saved config names the model).
                 --vocab: the vocabulary the model was trained with: 'openai', 'synthetic' or a BPE
-                file (default 'openai' for text_cfg.vocab_size 49408, else 'synthetic').`;
+                file (default 'openai' for text_cfg.vocab_size 49408, else 'synthetic').
+                ${imageNormalizationUsage}.`;
 
 export const finetuneUsage = `  finetune      [--model NAME|config.json] --weights FILE|RUN_DIR --data synthetic:TASK|FOLDER
                 (--steps N | --epochs E) --batch-size B [--lr LR (3e-5)] [--warmup W (0)] [--wd WD (0.1)]
@@ -60,6 +63,7 @@ const DATA_OPTIONS = {
   'label-key': { type: 'string' },
   seed: { type: 'string' },
   workers: { type: 'string' },
+  ...IMAGE_NORMALIZATION_OPTIONS,
 } as const;
 
 /** --vocab, or the default for the model's vocab size (OpenAI's for 49,408 tokens, else the synthetic world's). */
@@ -92,17 +96,17 @@ interface DataArgs {
   workers?: string;
 }
 
-async function loadLabelled(cmd: string, v: DataArgs, imageSize: number, n: number, seed: number, prompts: PromptSpec | undefined): Promise<LabelledImages> {
+async function loadLabelled(cmd: string, v: DataArgs, imageSize: number, n: number, seed: number, prompts: PromptSpec | undefined, normalization?: Normalization): Promise<LabelledImages> {
   const given = [v.data, v.images, v.shards].filter((x) => x !== undefined).length;
   if (given !== 1) throw new UsageError(`clipscale ${cmd}: give exactly one of --data synthetic:TASK|FOLDER, --images FOLDER, --shards PATTERN`);
   const workers = intOption(cmd, 'workers', v.workers, 0);
   if (v.shards !== undefined) {
     if (!prompts) throw new UsageError(`clipscale ${cmd}: --shards holds class ids only; give --prompts FILE.json with the class names`);
-    return webdatasetImages(v.shards, { imageSize, workers, classnames: prompts.classnames, labelKey: v['label-key'] });
+    return webdatasetImages(v.shards, { imageSize, workers, classnames: prompts.classnames, labelKey: v['label-key'], ...(normalization ? { normalization } : {}) });
   }
   const spec = v.images !== undefined ? { folder: v.images } : parseDataSpec(cmd, v.data!);
   if ('synthetic' in spec) return syntheticTaskImages(spec.synthetic, { imageSize, n, seed });
-  return imageFolderImages(spec.folder, { imageSize, workers });
+  return imageFolderImages(spec.folder, { imageSize, workers, ...(normalization ? { normalization } : {}) });
 }
 
 /** The prompts: --prompts, else the data's own (synthetic), else its class names with one template. */
@@ -118,7 +122,8 @@ export async function zeroshotFromModel(argv: string[]): Promise<number> {
   const model = await loadModel(cmd, values);
   try {
     const size = model.config.vision_cfg.image_size;
-    const data = await loadLabelled(cmd, values, size, intOption(cmd, 'n', values.n, 1000), intOption(cmd, 'seed', values.seed, 0), filePrompts);
+    const normalization = imageNormalization(cmd, values, model.config.text_cfg.vocab_size);
+    const data = await loadLabelled(cmd, values, size, intOption(cmd, 'n', values.n, 1000), intOption(cmd, 'seed', values.seed, 0), filePrompts, normalization);
     const prompts = promptsFor(data, filePrompts);
     const metrics = await zeroShotEval(model, data, prompts, tokenizerFor(cmd, values.vocab, model));
     console.log(JSON.stringify({ task: 'zeroshot', data: data.source, ...metrics, ...(data.skipped ? { skipped: data.skipped } : {}) }));
@@ -169,10 +174,11 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       test = syntheticTaskImages(spec.synthetic, { imageSize: size, n: intOption(cmd, 'test-n', values['test-n'], 1000), seed: 2 * seed + 2 });
     } else {
       const workers = intOption(cmd, 'workers', values.workers, 0);
-      const all = await imageFolderImages(spec.folder, { imageSize: size, workers });
+      const normalization = imageNormalization(cmd, values, model.config.text_cfg.vocab_size);
+      const all = await imageFolderImages(spec.folder, { imageSize: size, workers, normalization });
       if (values.test !== undefined) {
         train = all;
-        test = await imageFolderImages(values.test, { imageSize: size, workers });
+        test = await imageFolderImages(values.test, { imageSize: size, workers, normalization });
         if (test.classnames.join('\n') !== train.classnames.join('\n')) {
           throw new Error(`clipscale ${cmd}: the test folder's classes (${test.classnames.join(', ')}) differ from the training folder's (${train.classnames.join(', ')})`);
         }

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
 import { modelOrRunConfig } from '../run_model.js';
+import { IMAGE_NORMALIZATION_OPTIONS, imageNormalization, imageNormalizationUsage } from '../image_normalization.js';
+import type { Normalization } from '../../data/normalize.js';
 import { listImageFiles as listImages } from '../../inference/images.js';
 import { tokenizerForVocab } from '../../inference/tokenizer.js';
 import { readNpy, writeNpy, type NpyArray } from '../../eval/npy.js';
@@ -21,7 +23,7 @@ const usage = `usage: clipscale embed [--model NAME|config.json] --weights FILE.
 Writes DIR/image_features.npy [N, embed_dim] and/or DIR/text_features.npy [M, embed_dim]: float32,
 not normalised, as OpenCLIP's encode_image / encode_text.
 
-  --model     a shipped config name (\${listModelConfigs().join(', ')}) or a config JSON in
+  --model     a shipped config name (${listModelConfigs().join(', ')}) or a config JSON in
               OpenCLIP's schema; optional when --weights is a run folder of 'clipscale train' (its
               saved config names the model)
   --weights   safetensors in OpenCLIP's state-dict names (open_clip_model.safetensors, a
@@ -36,7 +38,8 @@ not normalised, as OpenCLIP's encode_image / encode_text.
   --vocab     the BPE vocabulary for --texts: 'openai' (OpenAI's CLIP vocabulary, shipped), 'synthetic'
               (the synthetic world's, shipped) or a vocabulary file in OpenAI's format. Default: 'openai'
               for models with text_cfg.vocab_size 49408, 'synthetic' otherwise
-  --json      print what was written as one JSON object`;
+  --json      print what was written as one JSON object
+  ${imageNormalizationUsage}`;
 
 /** Image files under the given paths: files as given, folders searched recursively in sorted order. */
 export function listImageFiles(paths: readonly string[]): string[] {
@@ -72,13 +75,13 @@ export function tokensFromNpy(arr: NpyArray, contextLength: number, vocabSize: n
   return { data, n: arr.shape[0] };
 }
 
-async function imagePixels(files: string[], imageSize: number): Promise<Float32Array> {
+async function imagePixels(files: string[], imageSize: number, normalization: Normalization): Promise<Float32Array> {
   const { transformImage } = await import('../../data/transforms.js');
   const px = 3 * imageSize * imageSize;
   const out = new Float32Array(files.length * px);
   for (let i = 0; i < files.length; i++) {
     try {
-      await transformImage(files[i], { size: imageSize, train: false }, out, i * px);
+      await transformImage(files[i], { size: imageSize, train: false, normalization }, out, i * px);
     } catch (err) {
       throw new Error(`clipscale embed: cannot read image '${files[i]}': ${(err as Error).message}`);
     }
@@ -105,6 +108,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
     out: { type: 'string' },
     'batch-size': { type: 'string' },
     json: { type: 'boolean' },
+    ...IMAGE_NORMALIZATION_OPTIONS,
   });
   const weights = requireOption(cmd, 'weights', values.weights);
   const modelName = await modelOrRunConfig(cmd, values.model, weights);
@@ -133,7 +137,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
         ({ data: pixels, n } = pixelsFromNpy(readNpy(values.pixels), cfg.vision_cfg.image_size, `--pixels '${values.pixels}'`));
       } else {
         const files = listImageFiles(values.images!);
-        pixels = await imagePixels(files, cfg.vision_cfg.image_size);
+        pixels = await imagePixels(files, cfg.vision_cfg.image_size, imageNormalization(cmd, values, cfg.text_cfg.vocab_size));
         n = files.length;
         result.image_files = join(out, 'image_files.txt');
         writeFileSync(result.image_files, files.map((f) => resolve(f)).join('\n') + '\n');
