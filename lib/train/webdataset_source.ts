@@ -8,6 +8,7 @@
 // makes the stream's own position (source samples consumed) run ahead of the trainer's (samples
 // trained on); `describe()` records both, and `resumeFrom` takes them back, so a resumed run
 // starts at the exact source sample where the checkpointed one stopped.
+import type { Normalization } from '../data/normalize.js';
 import { DataLoader, type Batch } from '../data/loader.js';
 import type { SkipCounter } from '../data/skip_counter.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -30,6 +31,8 @@ export interface WebDatasetDataOptions {
   resampled?: boolean;
   /** Decode worker threads (default: the loader's, one per core up to 8; 0 decodes on the main thread). */
   workers?: number;
+  /** Pixel mean/std (OpenCLIP's --image-mean/--image-std; default OpenAI's). */
+  normalization?: Normalization;
   /** A checkpoint's `describe()`: where the stream stood at trainer position `position`. */
   resumeFrom?: WebDatasetPosition;
 }
@@ -122,6 +125,7 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
       startPosition: sourcePosition,
       skipped: this.dataset.skipped,
       ...(this.options.workers !== undefined ? { workers: this.options.workers } : {}),
+      ...(this.options.normalization ? { normalization: this.options.normalization } : {}),
     });
     this.stream = this.loader[Symbol.asyncIterator]();
   }

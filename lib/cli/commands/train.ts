@@ -23,6 +23,7 @@ import { SyntheticData, type TrainingData } from '../../train/sources.js';
 import { checkpointToResume, Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
 import { isDirectory } from '../../inference/run_config.js';
 import { headerLine, runParams, writeParams } from '../run_header.js';
+import { IMAGE_NORMALIZATION_OPTIONS, imageNormalization } from '../image_normalization.js';
 import { checkPretrained, folderOfResumePath, mapPrecision, OPENCLIP_TRAIN_OPTIONS, parseReportTo, runFolder, splitResume } from '../openclip_flags.js';
 import { WebDatasetData, webDatasetPositionOf } from '../../train/webdataset_source.js';
 
@@ -43,6 +44,8 @@ model and data:
   --workers N              image decode threads for shards (default: cores, at most 8)
   --shuffle-buffer N       shard samples in the shuffle buffer (default 1000)
   --dataset-resampled      draw shards with replacement (OpenCLIP's flag of that name)
+  --image-mean R,G,B --image-std R,G,B   pixel normalisation of shard images ('openai' or 'synthetic'
+                           also work; default OpenAI's for text_cfg.vocab_size 49408, else the synthetic world's)
 
 optimisation (OpenCLIP's defaults):
   --batch-size B           samples per step (per rank, as OpenCLIP's); at least 2
@@ -193,6 +196,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const cmd = 'train';
   const { values } = parse(cmd, splitResume(argv), {
     ...OPENCLIP_TRAIN_OPTIONS,
+    ...IMAGE_NORMALIZATION_OPTIONS,
     model: { type: 'string' },
     data: { type: 'string' },
     vocab: { type: 'string' },
@@ -343,6 +347,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0)! } : {}),
       ...(values.workers !== undefined ? { workers: optInt('workers', 0)! } : {}),
       ...(resumePosition ? { resumeFrom: resumePosition } : {}),
+      normalization: imageNormalization(cmd, values, cfg.text_cfg.vocab_size),
     });
     data = shards;
   }
