@@ -3,7 +3,7 @@
 
 Writes, under test/_fixtures/openclip/ (committed; `npm test` compares against them without Python):
   captions.jsonl.gz  one JSON object a line: {"c": category, "t": caption, "ids": OpenCLIP's token ids
-                     up to and including eot (the rest of the 77 are zeros)}
+                     up to and including the last eot (the rest of the 77 are zeros)}
   images/            the encoded input images (PNG/JPEG) of awkward sizes and colour modes
   images.json        per case: file, resize mode, size, mean/std, OpenCLIP's output as PNG (the PIL image
                      after resize/crop/convert('RGB'), i.e. the bytes ToTensor reads) and the mean and
@@ -181,7 +181,7 @@ def write_text_fixtures():
     path = os.path.join(OUT, 'captions.jsonl.gz')
     with gzip.GzipFile(path, 'wb', mtime=0) as f:
         for (cat, t), row in zip(cases, ids):
-            n = int(np.nonzero(row == tok.eot_token_id)[0][0]) + 1
+            n = int(np.nonzero(row)[0][-1]) + 1  # up to the last eot (a caption may spell one earlier)
             f.write((json.dumps({'c': cat, 't': t, 'ids': row[:n].tolist()}, ensure_ascii=True) + '\n').encode())
     print(f'captions: {len(cases)} -> {path} ({os.path.getsize(path)} bytes)')
 
