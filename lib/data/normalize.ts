@@ -1,24 +1,49 @@
-// OpenAI CLIP's pixel normalisation, and the HWC bytes → CHW floats step every image path
-// (synthetic, shards, folders) ends with.
+// Pixel normalisation (OpenAI CLIP's mean/std by default, or a model's own), and the HWC
+// bytes → CHW floats step every image path (synthetic, shards, folders) ends with.
 import os from 'node:os';
 
 export const OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 export const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
-// Per channel: value = byte · scale + shift, i.e. (byte/255 − mean)/std, in a lookup table.
-const LUT = (() => {
+/** OpenCLIP's other normalisations: ImageNet's, and Inception's (SigLIP, ViT-H/14-quickgelu ...). */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export const INCEPTION_MEAN = [0.5, 0.5, 0.5] as const;
+export const INCEPTION_STD = [0.5, 0.5, 0.5] as const;
+
+export interface NormalizeStats {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+// Per channel: value = (byte/255 − mean)/std, in a lookup table; one table per mean/std.
+function makeLut(mean: readonly number[], std: readonly number[]): Float32Array {
   const t = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
-    for (let b = 0; b < 256; b++) t[c * 256 + b] = (b / 255 - OPENAI_MEAN[c]) / OPENAI_STD[c];
+    if (!(std[c] > 0)) throw new Error(`normalize: std must be positive, got ${std[c]} for channel ${c}`);
+    // As torch does it in float32: ToTensor's byte/255, then (x − mean)/std.
+    const m = Math.fround(mean[c]);
+    const s = Math.fround(std[c]);
+    for (let b = 0; b < 256; b++) t[c * 256 + b] = Math.fround(Math.fround(Math.fround(b / 255) - m) / s);
   }
   return t;
-})();
+}
+const LUT = makeLut(OPENAI_MEAN, OPENAI_STD);
+const LUTS = new Map<string, Float32Array>();
+function lutFor(stats?: NormalizeStats): Float32Array {
+  if (!stats) return LUT;
+  const key = `${stats.mean.join(',')}/${stats.std.join(',')}`;
+  let t = LUTS.get(key);
+  if (!t) LUTS.set(key, (t = makeLut(stats.mean, stats.std)));
+  return t;
+}
 
 /**
  * Writes `hwc` (height·width·channels bytes, RGB first; extra channels such as alpha are
  * skipped) as normalised CHW floats into `out` from `offset`.
  */
-export function normalizeHwcToChw(hwc: Uint8Array, height: number, width: number, channels: number, out: Float32Array, offset = 0): void {
+export function normalizeHwcToChw(hwc: Uint8Array, height: number, width: number, channels: number, out: Float32Array, offset = 0, stats?: NormalizeStats): void {
+  const LUT = lutFor(stats);
   const plane = height * width;
   if (hwc.length < plane * channels) throw new Error(`normalizeHwcToChw: expected ${plane * channels} bytes for ${height}×${width}×${channels}, got ${hwc.length}`);
   if (out.length < offset + 3 * plane) throw new Error(`normalizeHwcToChw: output holds ${out.length} floats, needs ${offset + 3 * plane}`);
@@ -32,7 +57,7 @@ export function normalizeHwcToChw(hwc: Uint8Array, height: number, width: number
     return;
   }
   // RGB: most pixels through the word loop, the rest (and any other layout) byte by byte.
-  const start = channels === 3 && WORDS_ARE_LE && (hwc.byteOffset & 3) === 0 ? rgbWords(hwc, plane, out, offset) : 0;
+  const start = channels === 3 && WORDS_ARE_LE && (hwc.byteOffset & 3) === 0 ? rgbWords(hwc, plane, out, offset, LUT) : 0;
   for (let p = start, s = start * channels; p < plane; p++, s += channels) {
     out[offset + p] = LUT[hwc[s]];
     out[offset + plane + p] = LUT[256 + hwc[s + 1]];
@@ -41,16 +66,16 @@ export function normalizeHwcToChw(hwc: Uint8Array, height: number, width: number
 }
 
 const WORDS_ARE_LE = os.endianness() === 'LE';
-const LUT_R = LUT.subarray(0, 256);
-const LUT_G = LUT.subarray(256, 512);
-const LUT_B = LUT.subarray(512, 768);
 
 /**
  * RGB bytes read as 32-bit words, 4 pixels (3 words) a step: a third of the loads of the byte
  * loop, and ~40% less time in a decode worker. Same table, so bit-identical output.
  * Returns how many pixels it wrote (a multiple of 4).
  */
-function rgbWords(hwc: Uint8Array, plane: number, out: Float32Array, offset: number): number {
+function rgbWords(hwc: Uint8Array, plane: number, out: Float32Array, offset: number, lut: Float32Array): number {
+  const LUT_R = lut.subarray(0, 256);
+  const LUT_G = lut.subarray(256, 512);
+  const LUT_B = lut.subarray(512, 768);
   const end = plane & ~3;
   const w = new Uint32Array(hwc.buffer, hwc.byteOffset, (end * 3) >> 2);
   const g = offset + plane;
