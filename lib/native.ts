@@ -97,6 +97,7 @@ export interface NativeBinding {
   resizePil<A extends Uint8Array | Uint16Array>(
     src: A, width: number, height: number, channels: number, outWidth: number, outHeight: number,
     filter: 'bicubic' | 'bilinear' | 'nearest', box: readonly [number, number, number, number] | null, premultiplyAlpha: boolean,
+    window?: readonly [number, number, number, number] | null,
   ): A;
 
   // ── CUDA GEMM engine (when the CUDA backend is loaded) ──

@@ -50,15 +50,17 @@ export async function decodePil(input: Uint8Array | string): Promise<PilImage> {
   else if (mode === 'I;16') pipeline = pipeline.toColourspace('grey16');
   else if (mode === 'L' || mode === '1') pipeline = pipeline.toColourspace('b-w');
   const { data, info } = await pipeline.raw(mode === 'I;16' ? ({ depth: 'ushort' } as object) : undefined).toBuffer({ resolveWithObject: true });
-  if (mode === 'LA' && info.channels === 4) {
-    // sharp gives grey + alpha as RGBA with the grey repeated: keep grey and alpha.
+  // sharp adds alpha for a tRNS chunk (PIL keeps RGB and L without it) and gives grey + alpha
+  // as RGBA with the grey repeated: keep the channels PIL's mode has.
+  const keep = mode === 'LA' && info.channels === 4 ? [0, 3]
+    : (mode === 'RGB' && info.channels === 4) ? [0, 1, 2]
+    : ((mode === 'L' || mode === '1') && info.channels === 2) ? [0]
+    : undefined;
+  if (keep) {
     const n = info.width * info.height;
-    const la = new Uint8Array(n * 2);
-    for (let p = 0; p < n; p++) {
-      la[p * 2] = data[p * 4];
-      la[p * 2 + 1] = data[p * 4 + 3];
-    }
-    return { mode, width: info.width, height: info.height, channels: 2, data: la };
+    const out = new Uint8Array(n * keep.length);
+    for (let p = 0; p < n; p++) for (let k = 0; k < keep.length; k++) out[p * keep.length + k] = data[p * info.channels + keep[k]];
+    return { mode, width: info.width, height: info.height, channels: keep.length, data: out };
   }
   const channels = info.channels;
   const samples = mode === 'I;16'
@@ -71,13 +73,23 @@ export async function decodePil(input: Uint8Array | string): Promise<PilImage> {
 
 export type Interpolation = 'bicubic' | 'bilinear';
 
-/** PIL's Image.resize(size, resample): nearest for P and bilevel images, alpha premultiplied for RGBA/LA. */
-export function resizePil(im: PilImage, width: number, height: number, interpolation: Interpolation = 'bicubic'): PilImage {
-  if (width === im.width && height === im.height) return im;
+/**
+ * PIL's Image.resize(size, resample): nearest for P and bilevel images, alpha premultiplied for
+ * RGBA/LA. With `crop` ({left, top, width, height} inside the result) only that part is computed,
+ * each pixel as in the whole result (a resize followed by a crop, at less cost).
+ */
+export function resizePil(im: PilImage, width: number, height: number, interpolation: Interpolation = 'bicubic', crop?: { left: number; top: number; width: number; height: number }): PilImage {
+  if (width === im.width && height === im.height) return crop ? cropPil(im, crop.left, crop.top, crop.width, crop.height) : im;
   const nearest = im.mode === 'P' || im.mode === '1';
   const premultiply = !nearest && (im.mode === 'RGBA' || im.mode === 'LA');
-  const data = native.resizePil(im.data, im.width, im.height, im.channels, width, height, nearest ? 'nearest' : interpolation, null, premultiply);
-  return { ...im, width, height, data };
+  const filter = nearest ? 'nearest' : interpolation;
+  if (crop && im.data instanceof Uint16Array) {
+    const whole = native.resizePil(im.data, im.width, im.height, im.channels, width, height, filter, null, premultiply);
+    return cropPil({ ...im, width, height, data: whole }, crop.left, crop.top, crop.width, crop.height);
+  }
+  const window = crop ? ([crop.left, crop.top, crop.width, crop.height] as const) : null;
+  const data = native.resizePil(im.data, im.width, im.height, im.channels, width, height, filter, null, premultiply, window);
+  return crop ? { ...im, width: crop.width, height: crop.height, data } : { ...im, width, height, data };
 }
 
 /** A rectangle of the image; parts outside are filled with `fill` in every channel (torchvision pads with 0). */

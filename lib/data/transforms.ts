@@ -117,7 +117,9 @@ export function transformPil(im: PilImage, spec: TransformSpec): PilImage {
   }
   if (mode !== 'shortest') throw new Error(`transform: resizeMode must be 'shortest', 'longest' or 'squash', got '${mode}'`);
   const s = shortestSideSize(im.width, im.height, size);
-  return centerCropOrPad(resizePil(im, s.width, s.height, interpolation), size, 0);
+  // The resized image is at least size × size: only the centre crop is computed.
+  const crop = { left: pyRound((s.width - size) / 2), top: pyRound((s.height - size) / 2), width: size, height: size };
+  return resizePil(im, s.width, s.height, interpolation, crop);
 }
 
 /** Decodes an image and applies the transform; returns RGB bytes HWC (channels is 3). */

@@ -124,31 +124,81 @@ void check(int width, int height, int channels, int out_w, int out_h, const Resa
          " image");
 }
 
+// The vertical pass's inner loop, built for AVX-512, AVX2 and baseline x86-64 and picked at
+// load time (integer arithmetic: every build gives the same sums).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CS_RESIZE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CS_RESIZE_CLONES
+#endif
+
+CS_RESIZE_CLONES void accumulate_row(int32_t* acc, const uint8_t* row, int32_t k, size_t n) {
+  for (size_t i = 0; i < n; i++) acc[i] += row[i] * k;
+}
+
+CS_RESIZE_CLONES void clip_row(uint8_t* out, const int32_t* acc, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int32_t v = acc[i] >> kPrecisionBits;
+    out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+}
+
+// Horizontal pass for `rows` rows starting at source row `y0`, outputs [x0, x0 + w): C fixed.
+template <int C>
+void horizontal_pass(const uint8_t* src, int width, int y0, int rows, const Coeffs& ch, const std::vector<int32_t>& kh, int x0,
+                     int w, uint8_t* out) {
+  for (int y = 0; y < rows; y++) {
+    const uint8_t* row = src + static_cast<size_t>(y + y0) * width * C;
+    uint8_t* o = out + static_cast<size_t>(y) * w * C;
+    for (int i = 0; i < w; i++) {
+      const int xx = x0 + i;
+      const int xmin = ch.bounds[xx * 2], count = ch.bounds[xx * 2 + 1];
+      const int32_t* k = &kh[static_cast<size_t>(xx) * ch.ksize];
+      const uint8_t* p = row + static_cast<size_t>(xmin) * C;
+      int32_t acc[C];
+      for (int c = 0; c < C; c++) acc[c] = 1 << (kPrecisionBits - 1);
+      for (int x = 0; x < count; x++) {
+        const int32_t kx = k[x];
+        for (int c = 0; c < C; c++) acc[c] += p[x * C + c] * kx;
+      }
+      for (int c = 0; c < C; c++) o[i * C + c] = clip8(acc[c]);
+    }
+  }
+}
+
 }  // namespace
 
 void resize_pil_u8(const uint8_t* src, int width, int height, int channels, uint8_t* dst, int out_w, int out_h,
-                   ResampleFilter filter, const ResampleBox& box, bool premultiply_alpha) {
+                   ResampleFilter filter, const ResampleBox& box, bool premultiply_alpha, const ResampleWindow* window) {
   check(width, height, channels, out_w, out_h, box);
-  const size_t in_len = static_cast<size_t>(width) * height * channels;
+  const ResampleWindow win = window ? *window : ResampleWindow{0, 0, out_w, out_h};
+  if (win.x < 0 || win.y < 0 || win.w < 1 || win.h < 1 || win.x + win.w > out_w || win.y + win.h > out_h)
+    fail("resizePil: window (", win.x, ", ", win.y, ", ", win.w, "x", win.h, ") is not inside the ", out_w, "x", out_h, " output");
+  const int C = channels;
+  const size_t out_stride = static_cast<size_t>(win.w) * C;
   if (filter == ResampleFilter::Nearest) {
-    resample_nearest(src, width, height, channels, dst, out_w, out_h, box);
+    std::vector<uint8_t> full(static_cast<size_t>(out_w) * out_h * C);
+    resample_nearest(src, width, height, C, full.data(), out_w, out_h, box);
+    for (int y = 0; y < win.h; y++)
+      std::copy_n(full.data() + (static_cast<size_t>(win.y + y) * out_w + win.x) * C, out_stride, dst + y * out_stride);
     return;
   }
   // Pillow copies when nothing changes.
   if (out_w == width && out_h == height && box.left == 0 && box.top == 0 && box.right == width && box.bottom == height) {
-    std::copy(src, src + in_len, dst);
+    for (int y = 0; y < win.h; y++)
+      std::copy_n(src + (static_cast<size_t>(win.y + y) * width + win.x) * C, out_stride, dst + y * out_stride);
     return;
   }
   std::vector<uint8_t> premul;
-  if (premultiply_alpha && channels >= 2) {
-    premul.resize(in_len);
+  if (premultiply_alpha && C >= 2) {
     const size_t pixels = static_cast<size_t>(width) * height;
+    premul.resize(pixels * C);
     for (size_t p = 0; p < pixels; p++) {
-      const uint8_t* s = src + p * channels;
-      uint8_t* d = premul.data() + p * channels;
-      unsigned a = s[channels - 1];
-      for (int c = 0; c < channels - 1; c++) d[c] = muldiv255(s[c], a);
-      d[channels - 1] = static_cast<uint8_t>(a);
+      const uint8_t* s = src + p * C;
+      uint8_t* d = premul.data() + p * C;
+      unsigned a = s[C - 1];
+      for (int c = 0; c < C - 1; c++) d[c] = muldiv255(s[c], a);
+      d[C - 1] = static_cast<uint8_t>(a);
     }
     src = premul.data();
   }
@@ -157,56 +207,51 @@ void resize_pil_u8(const uint8_t* src, int width, int height, int channels, uint
   Coeffs ch = precompute(width, box.left, box.right, out_w, filter);
   Coeffs cv = precompute(height, box.top, box.bottom, out_h, filter);
   std::vector<int32_t> kh = fixed_point(ch), kv = fixed_point(cv);
-  // Rows of the source the vertical pass reads.
-  const int y_first = cv.bounds[0];
-  const int y_last = cv.bounds[(out_h - 1) * 2] + cv.bounds[(out_h - 1) * 2 + 1];
 
+  // The source rows the window needs: the vertical taps of its rows, or its rows themselves.
+  const int y_first = need_v ? cv.bounds[win.y * 2] : win.y;
+  const int last = win.y + win.h - 1;
+  const int y_last = need_v ? cv.bounds[last * 2] + cv.bounds[last * 2 + 1] : win.y + win.h;
+  // The horizontal pass (into 8 bits, as Pillow's intermediate image), or the source columns.
   std::vector<uint8_t> temp;
-  const uint8_t* vin = src;
-  int vin_w = width, y_offset = 0;
+  const uint8_t* vin;
+  size_t vin_stride;
   if (need_h) {
     const int rows = y_last - y_first;
-    temp.resize(static_cast<size_t>(rows) * out_w * channels);
-    for (int y = 0; y < rows; y++) {
-      const uint8_t* row = src + static_cast<size_t>(y + y_first) * width * channels;
-      uint8_t* out = temp.data() + static_cast<size_t>(y) * out_w * channels;
-      for (int xx = 0; xx < out_w; xx++) {
-        const int xmin = ch.bounds[xx * 2], count = ch.bounds[xx * 2 + 1];
-        const int32_t* k = &kh[static_cast<size_t>(xx) * ch.ksize];
-        int32_t acc[4] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1)};
-        const uint8_t* p = row + static_cast<size_t>(xmin) * channels;
-        for (int x = 0; x < count; x++)
-          for (int c = 0; c < channels; c++) acc[c] += p[x * channels + c] * k[x];
-        for (int c = 0; c < channels; c++) out[xx * channels + c] = clip8(acc[c]);
-      }
+    temp.resize(static_cast<size_t>(rows) * out_stride);
+    switch (C) {
+      case 1: horizontal_pass<1>(src, width, y_first, rows, ch, kh, win.x, win.w, temp.data()); break;
+      case 2: horizontal_pass<2>(src, width, y_first, rows, ch, kh, win.x, win.w, temp.data()); break;
+      case 3: horizontal_pass<3>(src, width, y_first, rows, ch, kh, win.x, win.w, temp.data()); break;
+      default: horizontal_pass<4>(src, width, y_first, rows, ch, kh, win.x, win.w, temp.data()); break;
     }
     vin = temp.data();
-    vin_w = out_w;
-    y_offset = y_first;
+    vin_stride = out_stride;
+  } else {
+    vin = src + (static_cast<size_t>(y_first) * width + win.x) * C;
+    vin_stride = static_cast<size_t>(width) * C;
   }
   if (need_v) {
-    for (int yy = 0; yy < out_h; yy++) {
-      const int ymin = cv.bounds[yy * 2] - y_offset, count = cv.bounds[yy * 2 + 1];
+    // Row by row: every tap adds a whole source row to the accumulators (sequential, vectorisable).
+    std::vector<int32_t> acc(out_stride);
+    for (int y = 0; y < win.h; y++) {
+      const int yy = win.y + y;
+      const int ymin = cv.bounds[yy * 2] - y_first, count = cv.bounds[yy * 2 + 1];
       const int32_t* k = &kv[static_cast<size_t>(yy) * cv.ksize];
-      uint8_t* out = dst + static_cast<size_t>(yy) * vin_w * channels;
-      const size_t stride = static_cast<size_t>(vin_w) * channels;
-      for (int xx = 0; xx < vin_w * channels; xx++) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        const uint8_t* p = vin + static_cast<size_t>(ymin) * stride + xx;
-        for (int y = 0; y < count; y++) acc += p[y * stride] * k[y];
-        out[xx] = clip8(acc);
-      }
+      std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+      for (int t = 0; t < count; t++) accumulate_row(acc.data(), vin + static_cast<size_t>(ymin + t) * vin_stride, k[t], out_stride);
+      clip_row(dst + y * out_stride, acc.data(), out_stride);
     }
   } else {
-    std::copy(vin, vin + static_cast<size_t>(out_w) * out_h * channels, dst);
+    for (int y = 0; y < win.h; y++) std::copy_n(vin + y * vin_stride, out_stride, dst + y * out_stride);
   }
-  if (premultiply_alpha && channels >= 2) {
-    const size_t pixels = static_cast<size_t>(out_w) * out_h;
+  if (premultiply_alpha && C >= 2) {
+    const size_t pixels = static_cast<size_t>(win.w) * win.h;
     for (size_t p = 0; p < pixels; p++) {
-      uint8_t* d = dst + p * channels;
-      unsigned a = d[channels - 1];
+      uint8_t* d = dst + p * C;
+      unsigned a = d[C - 1];
       if (a == 0 || a == 255) continue;
-      for (int c = 0; c < channels - 1; c++) {
+      for (int c = 0; c < C - 1; c++) {
         unsigned v = (255u * d[c]) / a;
         d[c] = static_cast<uint8_t>(v > 255 ? 255 : v);
       }

@@ -1,7 +1,8 @@
-// resizePil(src, width, height, channels, outWidth, outHeight, filter, box, premultiplyAlpha)
+// resizePil(src, width, height, channels, outWidth, outHeight, filter, box, premultiplyAlpha, window?)
 //   src: Uint8Array (interleaved, `channels` per pixel) or Uint16Array (one channel, mode I;16)
 //   filter: 'bicubic' | 'bilinear' | 'nearest'; box: [left, top, right, bottom] or null (whole image)
-//   → a new array of the same kind holding outWidth·outHeight·channels samples.
+//   window: [x, y, width, height] of the output to compute (8-bit only), or null: all of it
+//   → a new array of the same kind holding the window's (or outWidth·outHeight's) samples.
 // Synchronous: decode workers call it on their own threads.
 #include <string>
 
@@ -44,18 +45,32 @@ static Napi::Value ResizePil(const Napi::CallbackInfo& info) {
     }
     box = {v[0], v[1], v[2], v[3]};
   }
+  bool has_window = info.Length() > 9 && !info[9].IsNull() && !info[9].IsUndefined();
+  cpu::ResampleWindow window{0, 0, out_w, out_h};
+  if (has_window) {
+    if (!info[9].IsArray() || info[9].As<Napi::Array>().Length() != 4) fail(op, ": window must be [x, y, width, height] or null");
+    auto a = info[9].As<Napi::Array>();
+    int v[4];
+    for (uint32_t i = 0; i < 4; i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) fail(op, ": window[", i, "] must be a number");
+      v[i] = e.As<Napi::Number>().Int32Value();
+    }
+    window = {v[0], v[1], v[2], v[3]};
+  }
   const size_t expected = static_cast<size_t>(width) * height * channels;
-  const size_t out_len = static_cast<size_t>(out_w) * out_h * channels;
+  const size_t out_len = static_cast<size_t>(window.w > 0 ? window.w : 0) * (window.h > 0 ? window.h : 0) * channels;
   if (src.TypedArrayType() == napi_uint8_array) {
     if (src.ElementLength() != expected)
       fail(op, ": src holds ", src.ElementLength(), " bytes, a ", width, "x", height, "x", channels, " image needs ", expected);
     auto out = Napi::Uint8Array::New(env, out_len);
     cpu::resize_pil_u8(static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset(), width, height, channels,
-                       out.Data(), out_w, out_h, filter, box, premultiply);
+                       out.Data(), out_w, out_h, filter, box, premultiply, &window);
     return out;
   }
   if (src.TypedArrayType() == napi_uint16_array) {
     if (channels != 1) fail(op, ": 16-bit images must have one channel (mode I;16), got ", channels);
+    if (has_window) fail(op, ": a window is for 8-bit images only");
     if (src.ElementLength() != expected)
       fail(op, ": src holds ", src.ElementLength(), " samples, a ", width, "x", height, " image needs ", expected);
     auto out = Napi::Uint16Array::New(env, out_len);
