@@ -99,3 +99,19 @@ test('a corrupt image is an error that says so', async (t) => {
   await t.throwsAsync(() => transformToBytes(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 1, 2, 3), { size: 8, train: false }));
   await t.throwsAsync(() => transformToBytes(new Uint8Array(10), { size: 8, train: false, resizeMode: 'fit' as ResizeMode }));
 });
+
+test('the loader (decode workers) gives the same pixels as transformImage, with a model\'s preprocessing', async (t) => {
+  const { DataLoader } = await import('../lib/data/loader.js');
+  const cases = meta.cases.filter((c) => c.size === 64);
+  const preprocess = { resizeMode: 'longest' as const, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+  const source = cases.map((c, i) => ({ key: `${i}`, image: readFileSync(join(fixtures, 'images', c.image)), caption: 'x' }));
+  const loader = new DataLoader({ source, batchSize: source.length, imageSize: 64, train: false, workers: 1, preprocess });
+  const batches = [];
+  for await (const b of loader) batches.push(b);
+  t.is(batches.length, 1);
+  const plane = 3 * 64 * 64;
+  for (const [i, s] of source.entries()) {
+    const want = await transformImage(s.image, { size: 64, train: false, ...preprocess });
+    t.deepEqual(batches[0].pixels.subarray(i * plane, (i + 1) * plane), want, `sample ${i}`);
+  }
+});
