@@ -41,11 +41,15 @@ async function pilMode(input: Uint8Array): Promise<PilMode> {
   return meta.hasAlpha ? 'RGBA' : 'RGB';
 }
 
+// Pillow refuses images over 2 × Image.MAX_IMAGE_PIXELS (DecompressionBombError); so do we,
+// since the whole image is decoded to raw samples before resizing.
+const MAX_PIXELS = 2 * 89_478_485;
+
 /** Decodes to the samples PIL would hold (16-bit colour is read as its high bytes, as PIL does). */
 export async function decodePil(input: Uint8Array | string): Promise<PilImage> {
   const bytes = typeof input === 'string' ? await import('node:fs/promises').then((fs) => fs.readFile(input)) : input;
   const mode = await pilMode(bytes);
-  let pipeline = sharp(bytes);
+  let pipeline = sharp(bytes, { limitInputPixels: MAX_PIXELS });
   if (mode === 'CMYK') pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
   else if (mode === 'I;16') pipeline = pipeline.toColourspace('grey16');
   else if (mode === 'L' || mode === '1') pipeline = pipeline.toColourspace('b-w');
