@@ -10,13 +10,27 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 
 import { native } from '../lib/native.js';
-import { longestSideSize, pyRound, shortestSideSize, transformImage, transformToBytes, type ResizeMode } from '../lib/data/transforms.js';
+import { decodePil, toRgbPil } from '../lib/data/pil_image.js';
+import { longestSideSize, pyRound, resizedCropPil, shortestSideSize, transformImage, transformToBytes, type ResizeMode } from '../lib/data/transforms.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixtures = join(repoRoot, 'test', '_fixtures', 'openclip');
 const meta = JSON.parse(readFileSync(join(fixtures, 'images.json'), 'utf8')) as {
   cases: { image: string; mode: string; resize_mode: ResizeMode; size: number; mean: number[]; std: number[]; expected_png: string; tensor_mean: number; tensor_sumsq: number }[];
+  train_cases: { image: string; top: number; left: number; height: number; width: number; size: number; expected_png: string }[];
 };
+
+for (const [i, c] of meta.train_cases.entries()) {
+  test(`training crop #${i} ${c.image} box (${c.left}, ${c.top}, ${c.width}x${c.height}) → ${c.size}: torchvision's resized_crop, byte for byte`, async (t) => {
+    const im = await decodePil(readFileSync(join(fixtures, 'images', c.image)));
+    const got = toRgbPil(resizedCropPil(im, { left: c.left, top: c.top, width: c.width, height: c.height }, c.size));
+    const expected = await sharp(readFileSync(join(fixtures, 'images', c.expected_png))).removeAlpha().raw().toBuffer();
+    let differing = 0;
+    for (let k = 0; k < got.length; k++) if (got[k] !== expected[k]) differing++;
+    t.is(got.length, expected.length);
+    t.is(differing, 0, `${differing} of ${got.length} samples differ`);
+  });
+}
 
 for (const [i, c] of meta.cases.entries()) {
   test(`#${i} ${c.image} (${c.mode}) ${c.resize_mode} ${c.size}: within 1 grey level of OpenCLIP, same normalised tensor`, async (t) => {

@@ -263,6 +263,13 @@ CASES = [  # (image, resize_mode, size)
     ('p_120x90.png', 'squash', 50), ('cmyk_160x120.jpg', 'longest', 72),
 ]
 SIGLIP_MEAN = (0.5, 0.5, 0.5)
+# Training: torchvision's resized_crop (what RandomResizedCrop applies to its drawn box) with
+# OpenCLIP's bicubic interpolation, then convert('RGB'): (image, (top, left, height, width), size).
+TRAIN_CASES = [
+    ('rgb_640x480.jpg', (17, 40, 450, 520), 224), ('rgb_1024x768.jpg', (0, 100, 768, 700), 128),
+    ('rgba_150x110.png', (5, 3, 100, 140), 96), ('cmyk_160x120.jpg', (10, 20, 100, 120), 64),
+    ('p_120x90.png', (1, 2, 80, 100), 64), ('rgb_7x300.png', (30, 0, 200, 7), 32),
+]
 
 
 def write_image_fixtures():
@@ -293,9 +300,19 @@ def write_image_fixtures():
                     'mean': list(t.transforms[-1].mean), 'std': list(t.transforms[-1].std), 'expected_png': png,
                     'tensor_mean': float(x.double().mean()), 'tensor_sumsq': float((x.double() ** 2).sum())})
         print(f'{name:24s} {out[-1]["mode"]:5s} {mode:8s} {size:4d} -> {png}')
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+    train = []
+    for i, (name, (top, left, height, width), size) in enumerate(TRAIN_CASES):
+        im = Image.open(io.BytesIO(imgs[name]))
+        pil = F.resized_crop(im, top, left, height, width, [size, size], InterpolationMode.BICUBIC).convert('RGB')
+        png = f'train_{i:02d}_{os.path.splitext(name)[0]}_{size}.png'
+        pil.save(os.path.join(img_dir, png), optimize=True)
+        train.append({'image': name, 'top': top, 'left': left, 'height': height, 'width': width, 'size': size, 'expected_png': png})
+        print(f'{name:24s} resized_crop {(top, left, height, width)} {size} -> {png}')
     with open(os.path.join(OUT, 'images.json'), 'w') as f:
         json.dump({'open_clip': open_clip.__version__, 'pillow': Image.__version__, 'torchvision': torchvision.__version__,
-                   'cases': out}, f, indent=1)
+                   'cases': out, 'train_cases': train}, f, indent=1)
 
 
 if __name__ == '__main__':

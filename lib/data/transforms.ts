@@ -100,6 +100,11 @@ function centerCropOrPad(im: PilImage, size: number, fill: number): PilImage {
   return cropPil(im, left, top, size, size, fill);
 }
 
+/** torchvision's F.resized_crop on a PIL image: crop the box (PIL pads outside with 0), then resize. */
+export function resizedCropPil(im: PilImage, box: CropBox, size: number, interpolation: Interpolation = 'bicubic'): PilImage {
+  return resizePil(cropPil(im, box.left, box.top, box.width, box.height), size, size, interpolation);
+}
+
 /** The PIL-equivalent image after OpenCLIP's resize/crop steps, in the image's own mode. */
 export function transformPil(im: PilImage, spec: TransformSpec): PilImage {
   const { size } = spec;
@@ -107,7 +112,7 @@ export function transformPil(im: PilImage, spec: TransformSpec): PilImage {
   if (!Number.isInteger(size) || size < 1) throw new Error(`transform: size must be a positive integer, got ${size}`);
   if (spec.train) {
     const box = randomResizedCropBox(im.width, im.height, new Rng(spec.seed ?? 0), spec.scale, spec.ratio);
-    return resizePil(cropPil(im, box.left, box.top, box.width, box.height), size, size, interpolation);
+    return resizedCropPil(im, box, size, interpolation);
   }
   const mode = spec.resizeMode ?? 'shortest';
   if (mode === 'squash') return resizePil(im, size, size, interpolation);
