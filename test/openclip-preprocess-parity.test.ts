@@ -37,7 +37,7 @@ for (const [i, c] of meta.cases.entries()) {
     const input = readFileSync(join(fixtures, 'images', c.image));
     const expected = await sharp(readFileSync(join(fixtures, 'images', c.expected_png))).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     t.is(expected.info.width, c.size);
-    const spec = { size: c.size, train: false, resizeMode: c.resize_mode, mean: c.mean, std: c.std };
+    const spec = { size: c.size, train: false, resizeMode: c.resize_mode, normalization: { mean: c.mean, std: c.std } };
     const { data, channels } = await transformToBytes(input, spec);
     t.is(channels, 3);
     let sum = 0;
@@ -117,15 +117,16 @@ test('a corrupt image is an error that says so', async (t) => {
 test('the loader (decode workers) gives the same pixels as transformImage, with a model\'s preprocessing', async (t) => {
   const { DataLoader } = await import('../lib/data/loader.js');
   const cases = meta.cases.filter((c) => c.size === 64);
-  const preprocess = { resizeMode: 'longest' as const, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+  const preprocess = { resizeMode: 'longest' as const };
+  const normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
   const source = cases.map((c, i) => ({ key: `${i}`, image: readFileSync(join(fixtures, 'images', c.image)), caption: 'x' }));
-  const loader = new DataLoader({ source, batchSize: source.length, imageSize: 64, train: false, workers: 1, preprocess });
+  const loader = new DataLoader({ source, batchSize: source.length, imageSize: 64, train: false, workers: 1, preprocess, normalization });
   const batches = [];
   for await (const b of loader) batches.push(b);
   t.is(batches.length, 1);
   const plane = 3 * 64 * 64;
   for (const [i, s] of source.entries()) {
-    const want = await transformImage(s.image, { size: 64, train: false, ...preprocess });
+    const want = await transformImage(s.image, { size: 64, train: false, ...preprocess, normalization });
     t.deepEqual(batches[0].pixels.subarray(i * plane, (i + 1) * plane), want, `sample ${i}`);
   }
 });

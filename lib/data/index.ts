@@ -18,7 +18,11 @@ export { ImageFolderSource } from './image_folder.js';
 export { DataLoader, syntheticSource, type Batch, type LoaderOptions } from './loader.js';
 export { transformImage, transformToBytes, randomResizedCropBox, type TransformSpec, type CropBox, type ResizeMode } from './transforms.js';
 export { decodePil, resizePil, type PilImage, type PilMode } from './pil_image.js';
-export { OPENAI_MEAN, OPENAI_STD, IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, normalizeHwcToChw, type NormalizeStats } from './normalize.js';
+export {
+  OPENAI_MEAN, OPENAI_STD, OPENAI_NORMALIZATION, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_NORMALIZATION, INCEPTION_MEAN, INCEPTION_STD,
+  INCEPTION_NORMALIZATION, normalizeHwcToChw, type Normalization,
+} from './normalize.js';
+export { SYNTHETIC_MEAN, SYNTHETIC_STD, SYNTHETIC_NORMALIZATION } from './synthetic_normalization.js';
 export { SkipCounter, type SkipReason } from './skip_counter.js';
 export { writeShards, inspectShards, syntheticInputs } from './make_shards.js';
 export { Rng, hashInts } from './rng.js';

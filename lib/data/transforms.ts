@@ -3,10 +3,10 @@
 // torchvision's size arithmetic, then centre crop; 'longest': the longer side to `size`, then
 // centre pad with the fill colour; 'squash': both sides to `size`), training takes
 // RandomResizedCrop (scale 0.9–1.0), both with Pillow's bicubic resampling in the image's own
-// mode, then convert('RGB') and the model's mean/std. See pil_image.ts for decoding and colour.
+// mode, then convert('RGB') and the model's mean/std (spec.normalization). See pil_image.ts for decoding and colour.
 import { cropPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
 import { imageHeaderSize } from './image_header.js';
-import { normalizeHwcToChw, type NormalizeStats } from './normalize.js';
+import { normalizeHwcToChw, type Normalization } from './normalize.js';
 import { Rng } from './rng.js';
 
 export interface CropBox {
@@ -34,9 +34,8 @@ export interface TransformSpec {
   fill?: number;
   /** Default 'bicubic' (OpenCLIP's default interpolation). */
   interpolation?: Interpolation;
-  /** The model's normalisation; default OpenAI's mean/std. */
-  mean?: readonly number[];
-  std?: readonly number[];
+  /** Mean/std of the normalisation (OpenCLIP's image_mean/image_std; default OpenAI's). */
+  normalization?: Normalization;
 }
 
 /** Python's round(): halves to even. torchvision's crop offsets and timm's ResizeKeepRatio use it. */
@@ -140,17 +139,10 @@ export async function transformToBytes(input: Uint8Array | string, spec: Transfo
   return { data: toRgbPil(out), channels: 3 };
 }
 
-/** The mean/std of a spec, or undefined for OpenAI's. */
-export function specStats(spec: TransformSpec): NormalizeStats | undefined {
-  if (!spec.mean && !spec.std) return undefined;
-  if (!spec.mean || !spec.std || spec.mean.length !== 3 || spec.std.length !== 3) throw new Error('transform: mean and std must both be given, 3 numbers each');
-  return { mean: spec.mean, std: spec.std };
-}
-
 /** Decode + transform + normalise: CHW floats of 3 × size × size. */
 export async function transformImage(input: Uint8Array | string, spec: TransformSpec, out?: Float32Array, offset = 0): Promise<Float32Array> {
   const { data, channels } = await transformToBytes(input, spec);
   const target = out ?? new Float32Array(3 * spec.size * spec.size);
-  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset, specStats(spec));
+  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset, spec.normalization);
   return target;
 }
