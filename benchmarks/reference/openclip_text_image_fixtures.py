@@ -210,6 +210,43 @@ def encode(im, fmt, **kw):
     return b.getvalue()
 
 
+def linear_rgb_icc_profile():
+    """A minimal ICC v2 display profile: sRGB's primaries with gamma 1.0 (a linear-light RGB, as
+    camera and editing profiles differ from sRGB). Pillow ignores embedded profiles; a decoder that
+    converts to sRGB by it changes every pixel."""
+    import struct
+
+    def s15(v):
+        return struct.pack('>i', int(round(v * 65536)))
+
+    def xyz(x, y, z):
+        return b'XYZ ' + b'\0' * 4 + s15(x) + s15(y) + s15(z)
+
+    def desc(text):
+        t = text.encode('ascii') + b'\0'
+        return b'desc' + b'\0' * 4 + struct.pack('>I', len(t)) + t + b'\0' * 4 + b'\0' * 4 + b'\0' * 3 + b'\0' * 67
+
+    curv = b'curv' + b'\0' * 4 + struct.pack('>I', 1) + struct.pack('>H', 0x0100) + b'\0\0'
+    tags = [(b'desc', desc('linear sRGB primaries')), (b'cprt', b'text' + b'\0' * 4 + b'no copyright\0'),
+            (b'wtpt', xyz(0.9642, 1.0, 0.8249)), (b'rXYZ', xyz(0.4361, 0.2225, 0.0139)),
+            (b'gXYZ', xyz(0.3851, 0.7169, 0.0971)), (b'bXYZ', xyz(0.1431, 0.0606, 0.7141)),
+            (b'rTRC', curv), (b'gTRC', curv), (b'bTRC', curv)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b'', b''
+    for sig, body in tags:
+        while (offset + len(data)) % 4:
+            data += b'\0'
+        table += sig + struct.pack('>II', offset + len(data), len(body))
+        data += body
+    body = struct.pack('>I', len(tags)) + table + data
+    size = 128 + len(body)
+    header = (struct.pack('>I', size) + b'none' + bytes([2, 0x10, 0, 0]) + b'mntr' + b'RGB ' + b'XYZ ' + b'\0' * 12
+              + b'acsp' + b'\0' * 4 + b'\0' * 4 + b'\0' * 4 + b'\0' * 4 + b'\0' * 8 + b'\0' * 4
+              + s15(0.9642) + s15(1.0) + s15(0.8249) + b'\0' * 4 + b'\0' * 16 + b'\0' * 28)
+    assert len(header) == 128, len(header)
+    return header + body
+
+
 def make_images(seed=7):
     rng = np.random.default_rng(seed)
     imgs = {}
@@ -248,6 +285,7 @@ def make_images(seed=7):
     imgs['rgb16_80x60.png'] = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 80, 60, 16, 2, 0, 0, 0))
                                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
     imgs['l_1x1.png'] = encode(Image.fromarray(np.array([[77]], np.uint8), 'L'), 'PNG')
+    imgs['rgb_icc_96x64.jpg'] = encode(Image.fromarray(smooth_photo(rng, 96, 64)), 'JPEG', quality=92, icc_profile=linear_rgb_icc_profile())
     return imgs
 
 
@@ -260,7 +298,7 @@ CASES = [  # (image, resize_mode, size)
     ('l_1x1.png', 'shortest', 224), ('rgb_640x480.jpg', 'shortest', 64), ('rgb_640x480.jpg', 'longest', 96),
     ('rgb_333x517.png', 'longest', 96), ('rgb_7x300.png', 'longest', 64), ('rgb_640x480.jpg', 'squash', 80),
     ('rgb_7x300.png', 'squash', 64), ('rgba_150x110.png', 'longest', 64), ('rgb_100x100_dot.png', 'shortest', 384),
-    ('p_120x90.png', 'squash', 50), ('cmyk_160x120.jpg', 'longest', 72),
+    ('p_120x90.png', 'squash', 50), ('cmyk_160x120.jpg', 'longest', 72), ('rgb_icc_96x64.jpg', 'shortest', 64),
 ]
 SIGLIP_MEAN = (0.5, 0.5, 0.5)
 # Training: torchvision's resized_crop (what RandomResizedCrop applies to its drawn box) with

@@ -49,7 +49,8 @@ const MAX_PIXELS = 2 * 89_478_485;
 export async function decodePil(input: Uint8Array | string): Promise<PilImage> {
   const bytes = typeof input === 'string' ? await import('node:fs/promises').then((fs) => fs.readFile(input)) : input;
   const mode = await pilMode(bytes);
-  let pipeline = sharp(bytes, { limitInputPixels: MAX_PIXELS });
+  // ignoreIcc: Pillow does not apply embedded colour profiles; sharp would convert to sRGB by them.
+  let pipeline = sharp(bytes, { limitInputPixels: MAX_PIXELS, ignoreIcc: true });
   if (mode === 'CMYK') pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
   else if (mode === 'I;16') pipeline = pipeline.toColourspace('grey16');
   else if (mode === 'L' || mode === '1') pipeline = pipeline.toColourspace('b-w');
