@@ -34,7 +34,7 @@ sharp.cache(false);
 // state allocates no new 600 KB arrays (fresh memory costs page faults and GC).
 const free: Float32Array[] = [];
 
-type Decoded = { job: DecodeJob; data: Buffer; channels: number } | { job: DecodeJob; error: string; reason: 'corrupt_image' | 'unreadable_file' };
+type Decoded = { job: DecodeJob; data: Uint8Array; channels: number } | { job: DecodeJob; error: string; reason: 'corrupt_image' | 'unreadable_file' };
 
 /** Reads (for a path) and decodes + transforms to HWC bytes; never rejects. */
 async function decode(job: DecodeJob): Promise<Decoded> {

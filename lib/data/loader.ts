@@ -17,6 +17,7 @@ import type { Normalization } from './normalize.js';
 import { hashInts } from './rng.js';
 import type { RawSample } from './sample.js';
 import { SkipCounter } from './skip_counter.js';
+import type { TransformSpec } from './transforms.js';
 import type { SyntheticWorld } from './synthetic.js';
 import { DEFAULT_CONTEXT_LENGTH, type Tokenizer } from './tokenizer.js';
 
@@ -44,6 +45,8 @@ export interface LoaderOptions {
   scale?: readonly [number, number];
   /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
   normalization?: Normalization;
+  /** The model's other preprocessing (OpenCLIP's resize_mode, interpolation, fill_color). */
+  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill'>;
 }
 
 export interface Batch {
@@ -192,7 +195,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         if (sample.pixels.length !== plane) return Promise.resolve({ reason: 'wrong_size', error: `pixels hold ${sample.pixels.length} floats, expected ${plane}` });
         return Promise.resolve(sample.pixels);
       }
-      const spec = { size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}), ...(o.normalization ? { normalization: o.normalization } : {}) };
+      const spec: TransformSpec = { ...o.preprocess, size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}), ...(o.normalization ? { normalization: o.normalization } : {}) };
       if (!sample.image && !sample.path) return Promise.resolve({ reason: 'missing_image', error: 'sample has no image' });
       if (this.pool) {
         return this.pool.decode({ image: sample.image, path: sample.path, spec }).then((r) => ('pixels' in r ? r.pixels : { reason: r.reason, error: r.error }));

@@ -13,14 +13,26 @@ export interface Normalization {
 
 export const OPENAI_NORMALIZATION: Normalization = { mean: OPENAI_MEAN, std: OPENAI_STD };
 
-// Per channel: value = byte · scale + shift, i.e. (byte/255 − mean)/std, in a lookup table.
+/** OpenCLIP's other normalisations: ImageNet's, and Inception's (SigLIP and others). */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export const INCEPTION_MEAN = [0.5, 0.5, 0.5] as const;
+export const INCEPTION_STD = [0.5, 0.5, 0.5] as const;
+export const IMAGENET_NORMALIZATION: Normalization = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+export const INCEPTION_NORMALIZATION: Normalization = { mean: INCEPTION_MEAN, std: INCEPTION_STD };
+
+// Per channel: value = (byte/255 − mean)/std in a lookup table, computed in float32 step by
+// step as torch does it (ToTensor's byte/255, then Normalize's subtraction and division), so
+// the floats equal OpenCLIP's.
 function lookupTable(n: Normalization): Float32Array {
   if (n.mean.length !== 3 || n.std.length !== 3 || ![...n.mean, ...n.std].every(Number.isFinite) || !n.std.every((s) => s > 0)) {
     throw new Error(`normalisation: expected 3 finite means and 3 positive stds, got mean ${JSON.stringify(n.mean)} std ${JSON.stringify(n.std)}`);
   }
   const t = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
-    for (let b = 0; b < 256; b++) t[c * 256 + b] = (b / 255 - n.mean[c]) / n.std[c];
+    const m = Math.fround(n.mean[c]);
+    const s = Math.fround(n.std[c]);
+    for (let b = 0; b < 256; b++) t[c * 256 + b] = Math.fround(Math.fround(Math.fround(b / 255) - m) / s);
   }
   return t;
 }
