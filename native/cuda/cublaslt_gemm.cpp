@@ -64,6 +64,11 @@ Api& api() {
   static Api a;
   static std::once_flag once;
   std::call_once(once, [] {
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // The emulated device runs our own kernels only: a real cuBLASLt would need a GPU.
+    a.error = "cuBLASLt is absent on the emulated CUDA device";
+    return;
+#endif
     for (const auto& c : candidates()) {
       if ((a.lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL))) {
         a.path = c;

@@ -9,6 +9,7 @@
 #include "cuda/cublaslt_gemm.h"
 #include "cuda/gemm_core.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -86,7 +87,7 @@ int to_kmajor_bf16(const char* op, const float* src, int64_t src_ld, int64_t src
   const unsigned gy = static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535));
   for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
     dim3 grid(static_cast<unsigned>(gx), gy, static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
-    to_kmajor_kernel<<<grid, dim3(32, 8), 0, stream>>>(src + b0 * src_stride, src_ld, src_stride, transposed ? 1 : 0,
+    CS_LAUNCH(to_kmajor_kernel, grid, dim3(32, 8), 0, stream, src + b0 * src_stride, src_ld, src_stride, transposed ? 1 : 0,
                                                        rows, K, dst + b0 * rows * ld, ld, rows * ld);
     if (int rc = launched(op)) return rc;
   }
@@ -97,7 +98,7 @@ int round_bf16_inplace(const char* op, float* C, int64_t rows, int64_t cols, int
                        int64_t batch, cudaStream_t stream) {
   const int64_t total = rows * cols * batch;
   if (total <= 0) return 0;
-  round_kernel<<<grid_for(total, 256), 256, 0, stream>>>(C, rows, cols, ld, stride, total);
+  CS_LAUNCH(round_kernel, grid_for(total, 256), 256, 0, stream, C, rows, cols, ld, stride, total);
   return launched(op);
 }
 

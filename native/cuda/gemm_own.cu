@@ -6,6 +6,7 @@
 
 #include "cuda/gemm_core.h"
 #include "cuda/gemm_mma.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -38,7 +39,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
   constexpr int TM = BM / WARPS_M / 16;  // m16 tiles per warp
   constexpr int TN = BN / WARPS_N / 8;   // n8 tiles per warp
   static_assert(TM >= 1 && TN >= 1 && BM % (WARPS_M * 16) == 0 && BN % (WARPS_N * 8) == 0, "tile shape");
-  extern __shared__ __align__(16) uint16_t smem[];
+  CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* As = smem;                        // [kStages][BM][kSK]
   uint16_t* Bs = smem + kStages * BM * kSK;   // [kStages][BN][kSK]
 
@@ -145,7 +146,7 @@ int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream
     q.B += b0 * p.sb;
     q.C += b0 * p.sc;
     dim3 grid((p.N + BN - 1) / BN, static_cast<unsigned>(gy), static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
-    kernel<<<grid, WARPS_M * WARPS_N * 32, bytes, stream>>>(q);
+    CS_LAUNCH(kernel, grid, WARPS_M * WARPS_N * 32, bytes, stream, q);
     if (int rc = launched(op)) return rc;
   }
   return 0;

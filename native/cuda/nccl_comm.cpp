@@ -103,6 +103,11 @@ NcclApi& api() {
     }
     candidates.push_back(name);
     for (const auto& d : usual_dirs()) candidates.push_back(d + "/" + name);
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // NCCL needs a GPU: on the emulated device the CPU communicators stand in.
+    a.error = "NCCL is absent on the emulated CUDA device (use a CPU communicator)";
+    return;
+#endif
     std::string first_error;  // the first dlopen error of an existing file says most
     for (const auto& c : candidates) {
       a.searched += (a.searched.empty() ? "" : ", ") + c;

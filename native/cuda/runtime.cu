@@ -41,6 +41,10 @@ DeviceState g_devices[kMaxDevices];
 // allocated batch after batch find their blocks again.
 size_t size_class(size_t bytes) {
   if (bytes == 0) bytes = 1;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+  // Exact sizes on the emulated device, so each block ends at its guard page.
+  return (bytes + 15) & ~static_cast<size_t>(15);
+#endif
   if (bytes < (1u << 20)) return (bytes + 511) & ~static_cast<size_t>(511);
   const size_t big = 2u << 20;
   return (bytes + big - 1) / big * big;

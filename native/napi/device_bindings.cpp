@@ -1,7 +1,7 @@
 // Moving tensors between the CPU and CUDA devices, and what the CUDA backend is doing.
 #include <cstring>
 
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "cuda/abi.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -53,6 +53,7 @@ static Napi::Value CudaBackendStatusBinding(const Napi::CallbackInfo& info) {
   const CudaBackendStatus& s = cuda_backend_status();
   Napi::Object o = Napi::Object::New(env);
   o.Set("loaded", s.loaded);
+  o.Set("emulated", s.emulated);
   if (!s.path.empty()) o.Set("path", s.path);
   if (!s.loaded) o.Set("reason", s.reason);
   o.Set("searched", s.searched);

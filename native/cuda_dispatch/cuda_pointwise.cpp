@@ -1,4 +1,4 @@
-#include "core/cuda_pointwise.h"
+#include "cuda_dispatch/cuda_pointwise.h"
 
 #include <cmath>
 #include <initializer_list>
@@ -14,7 +14,7 @@
 #include "core/layernorm_checks.h"
 #include "core/normalize_checks.h"
 #include "core/pooling_checks.h"
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "cuda/abi_pointwise.h"
 
 namespace cs::cuda {
