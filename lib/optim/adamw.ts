@@ -17,8 +17,9 @@ export class AdamW implements Disposable {
   constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}) {
     this.params = params;
     this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
-    this.m = params.map((p) => Tensor.zeros(p.shape));
-    this.v = params.map((p) => Tensor.zeros(p.shape));
+    // The moments live with their parameters (on the GPU for a model moved there first).
+    this.m = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
+    this.v = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
     this.decays = params.map((p) => usesWeightDecay(p.name, p.shape));
   }
 

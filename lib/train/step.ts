@@ -51,10 +51,14 @@ export class StepRunner implements Disposable {
       const fi = model.encodeImage(images);
       const ft = model.encodeText(ids);
       const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale);
-      (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+      // On the parameter's device: a GPU step reads nothing back here.
+      ops.axpy(1, r.dLogitScaleTensor, model.logitScale.grad);
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);
       return r.loss;
+    }
+    if (model.device !== 'cpu') {
+      throw new Error(`StepRunner: gradient accumulation (accumFreq > 1) runs on the CPU only for now; the model is on ${model.device}`);
     }
     const sizes = microBatches.map((b) => b.images.shape[0]);
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -104,6 +108,7 @@ export class StepRunner implements Disposable {
    */
   async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
     const { model } = this;
+    if (model.device !== 'cpu') throw new Error(`StepRunner: data-parallel training runs on the CPU only for now; the model is on ${model.device}`);
     const n = batch.images.shape[0];
     const dim = model.config.embed_dim;
     const fi = model.encodeImage(batch.images);

@@ -22,6 +22,14 @@ __global__ void scale_kernel(float* x, int64_t n, float a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) x[i] *= a;
 }
 
+// NaN compares false both ways and stays NaN (the trainer's non-finite checks see it).
+__global__ void clamp_kernel(float* x, int64_t n, float lo, float hi) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    x[i] = v < lo ? lo : (v > hi ? hi : v);
+  }
+}
+
 __global__ void axpy_kernel(float a, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] += a * x[i];
@@ -91,6 +99,12 @@ int cs_cuda_scale(float* x, int64_t n, float alpha) {
   if (n <= 0) return 0;
   CS_LAUNCH(scale_kernel, grid_for(n, kThreads), kThreads, 0, stream(), x, n, alpha);
   return launched("scale");
+}
+
+int cs_cuda_clamp(float* x, int64_t n, float lo, float hi) {
+  if (n <= 0) return 0;
+  CS_LAUNCH(clamp_kernel, grid_for(n, kThreads), kThreads, 0, stream(), x, n, lo, hi);
+  return launched("clamp");
 }
 
 int cs_cuda_axpy(float alpha, const float* x, float* y, int64_t n) {

@@ -54,6 +54,11 @@ void scale(Tensor& x, float alpha) {
   CS_CUDA_CALL("scale", scale, F(x), x.numel(), alpha);
 }
 
+void clamp(Tensor& x, float lo, float hi) {
+  check_clamp(kDevice, x, lo, hi);
+  CS_CUDA_CALL("clamp", clamp, F(x), x.numel(), lo, hi);
+}
+
 void axpy(float alpha, const Tensor& x, Tensor& y) {
   check_axpy(kDevice, x, y);
   CS_CUDA_CALL("axpy", axpy, alpha, F(x), F(y), x.numel());

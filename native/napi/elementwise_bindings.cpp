@@ -30,6 +30,19 @@ static Napi::Value Copy(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("copy", Copy);
 
+// clamp(x, lo, hi): x = min(max(x, lo), hi) in place (NaN stays NaN)
+static Napi::Value Clamp(const Napi::CallbackInfo& info) {
+  Tensor& x = arg_tensor(info, 0, "clamp", "x");
+  double lo = arg_number(info, 1, "clamp", "lo");
+  double hi = arg_number(info, 2, "clamp", "hi");
+  if (on_cuda("clamp", {&x}))
+    cuda::clamp(x, static_cast<float>(lo), static_cast<float>(hi));
+  else
+    cpu::clamp(x, static_cast<float>(lo), static_cast<float>(hi));
+  return info.Env().Undefined();
+}
+CS_BINDING("clamp", Clamp);
+
 // scale(x, alpha): x *= alpha
 static Napi::Value Scale(const Napi::CallbackInfo& info) {
   Tensor& x = arg_tensor(info, 0, "scale", "x");

@@ -50,8 +50,11 @@ optimisation (OpenCLIP's defaults):
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
-  --precision fp32|bf16    bf16 emulated on the CPU (fp32)
-  --device cpu             (cpu; CUDA when the backend library is built)
+  --precision fp32|bf16    bf16 emulated on the CPU (fp32 on the CPU, bf16 on CUDA: its only precision)
+  --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
+                           backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
+  --loss-scaling dynamic   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
+                           double it after 2000 good steps
   --seed S                 initialisation seed; also the data order's seed (0)
 
 output:
@@ -192,6 +195,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     'grad-checkpointing': { type: 'boolean' },
     precision: { type: 'string' },
     device: { type: 'string' },
+    'loss-scaling': { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean' },
@@ -220,8 +224,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
     throw new UsageError(`clipscale train: --schedule must be one of ${LR_SCHEDULE_NAMES.join(', ')}, got '${schedule}'`);
   }
-  const precision = values.precision ?? 'fp32';
-  if (!['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`clipscale train: --precision must be fp32 or bf16, got '${precision}'`);
+  const precision = values.precision;
+  if (precision !== undefined && !['fp32', 'bf16', 'fp16'].includes(precision)) throw new UsageError(`clipscale train: --precision must be fp32 or bf16, got '${precision}'`);
   if (values.resume && !values.out) throw new UsageError('clipscale train: --resume needs --out DIR (where the checkpoints are)');
   const stopAfter = optInt('stop-after-steps', 1);
   if (stopAfter !== undefined && !values.out) throw new UsageError('clipscale train: --stop-after-steps needs --out DIR (to save the checkpoint to resume from)');
@@ -285,8 +289,9 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     batchSize,
     samples,
     seed,
-    precision: precision as Precision,
+    ...(precision !== undefined ? { precision: precision as Precision } : {}),
     device: values.device ?? 'cpu',
+    ...(values['loss-scaling'] !== undefined ? { lossScaling: lossScalingOption(values['loss-scaling']) } : {}),
     resume: values.resume ?? false,
     console: io.console ?? null,
     jsonl: io.jsonl ?? [],
@@ -390,3 +395,8 @@ export const command: Command = {
     }
   },
 };
+
+function lossScalingOption(value: string): 'dynamic' {
+  if (value !== 'dynamic') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic', got '${value}'`);
+  return value;
+}
