@@ -2,7 +2,7 @@
 // CPU backend. Without a GPU these run on the emulated device (the CUDA kernels compiled
 // as host C++, build-cuda-emu/, built by pretest), so sizes are tiny: the `micro` model
 // at batch 4, a few steps.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,6 +10,7 @@ import test from 'ava';
 
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
 import { overflowAndRecover } from './_helpers/loss_scaling.js';
+import { runTrain } from '../lib/cli/commands/train.js';
 import { native } from '../lib/native.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
 import { Tensor } from '../lib/tensor.js';
@@ -25,7 +26,7 @@ if (noGpuReason !== null) console.log(`cuda-train: skipped: ${noGpuReason}`);
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-cuda-train-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-// The shipped `micro` config: 32-pixel images in 8-pixel patches, context 32, one layer per tower.
+// The shipped `micro` and `tiny` configs: 32-pixel images in 8-pixel patches, context 32.
 const data = () => new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
 
 /** max |a − b| / max |b| over a tensor: the error relative to the tensor's scale. */
@@ -63,12 +64,13 @@ function step(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, 
   }
 }
 
-cudaTest(`one micro training step on CUDA agrees with the CPU backend: loss and every gradient (${cudaDeviceKind})`, async (t) => {
+for (const modelName of ['micro', 'tiny']) {
+cudaTest(`one ${modelName} training step on CUDA agrees with the CPU backend: loss and every gradient (${cudaDeviceKind})`, async (t) => {
   ran();
   const n = 4;
   const host = await data().batch(0, n);
-  const cpu = createModel('micro', { seed: 1 });
-  const gpu = createModel('micro', { seed: 1 }).to('cuda');
+  const cpu = createModel(modelName, { seed: 1 });
+  const gpu = createModel(modelName, { seed: 1 }).to('cuda');
   t.regex(gpu.device, /^cuda:0$/);
   t.is(gpu.parameters()[0].data.device, 'cuda:0');
   const onGpu = step(gpu, host.images, host.tokens, n, false);
@@ -104,6 +106,7 @@ cudaTest(`one micro training step on CUDA agrees with the CPU backend: loss and 
   t.log(`per tensor (vs fp32 / vs bf16 / bf16 alone): ${lines.join('; ')}`);
   t.true(lossVsFp32 < 5e-3 && lossVsBf16 < 5e-3);
 });
+}
 
 function options(extra: Partial<TrainerOptions>): TrainerOptions {
   return { model: 'micro', data: data(), batchSize: 4, samples: 12, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, ...extra };
@@ -171,4 +174,20 @@ cudaTest('resume on CUDA is exact: 2 steps + resume + 1 step equals 3 steps, bit
 cudaTest('dynamic loss scaling on CUDA skips overflowing steps with the parameters untouched and recovers', async (t) => {
   ran();
   await overflowAndRecover(t, 'cuda');
+});
+
+cudaTest('clipscale train --device cuda --loss-scaling dynamic: trains, logs the loss scale and writes a checkpoint that loads', async (t) => {
+  ran();
+  const out = join(dir, 'cli');
+  const r = await runTrain(
+    ['--model', 'micro', '--data', 'synthetic:size=64,seed=2', '--batch-size', '4', '--samples', '8', '--device', 'cuda', '--loss-scaling', 'dynamic', '--log-every', '1', '--out', out],
+    { console: null },
+  );
+  t.is(r.steps, 2);
+  t.true(r.loss !== null && Number.isFinite(r.loss));
+  const records = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  t.deepEqual(records.map((x) => x.loss_scale), [65536, 65536]);
+  const ck = await loadTrainingCheckpoint((await findLatestCheckpoint(out))!, { asF32: true });
+  t.is(ck.state.precision, 'bf16');
+  t.true([...ck.weights.values()].every((w) => (w.data as Float32Array).every(Number.isFinite)));
 });
