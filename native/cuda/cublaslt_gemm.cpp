@@ -145,7 +145,8 @@ size_t cublaslt_version() { return api().handle ? api().version : 0; }
 std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, const void* A, int64_t lda,
                              int64_t sa, const void* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
                              int64_t sc, int64_t batch, const float* bias, bool gelu, void* workspace,
-                             size_t workspace_bytes) {
+                             size_t workspace_bytes, bool* no_algorithm) {
+  if (no_algorithm) *no_algorithm = false;
   Api& a = api();
   if (!a.handle) return "cuBLASLt is not loaded: " + a.error;
   // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = Bᵀ-side · A-side,
@@ -196,6 +197,7 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     int returned = 0;
     s = a.heuristic(a.handle, d.op, d.la, d.lb, d.lc, d.lc, d.pref, 1, &result, &returned);
     if (s || returned == 0) {
+      if (no_algorithm) *no_algorithm = true;
       std::ostringstream os;
       os << "cuBLASLt has no algorithm for bf16 GEMM M=" << M << " N=" << N << " K=" << K << " batch=" << batch
          << " (status " << s << ")";

@@ -74,6 +74,17 @@ int choose_from_env(const char* op) {
   return static_cast<int>(cs::cuda::cublaslt_load(&why) ? GemmEngine::CublasLt : GemmEngine::Own);
 }
 
+// GEMMs the own kernel ran because cuBLASLt had no algorithm for them.
+std::atomic<long long> g_fallbacks{0};
+std::mutex fallback_mutex;
+std::string g_last_fallback;
+
+void note_own_fallback(int64_t M, int64_t N, int64_t K, const std::string& why) {
+  g_fallbacks++;
+  std::lock_guard<std::mutex> lock(fallback_mutex);
+  g_last_fallback = why;
+}
+
 // cuBLASLt's workspace: 32 MiB serves Hopper's kernels (NVIDIA's recommendation).
 constexpr size_t kCublasLtWorkspace = size_t{32} << 20;
 
@@ -131,6 +142,14 @@ int set_gemm_engine(const char* name) {
   return 0;
 }
 
+std::string gemm_fallback_note() {
+  const long long n = g_fallbacks.load();
+  if (n == 0) return "";
+  std::lock_guard<std::mutex> lock(fallback_mutex);
+  return "our own kernel ran " + std::to_string(n) + " GEMM(s) cuBLASLt had no algorithm for (last: " +
+         g_last_fallback + ")";
+}
+
 const char* gemm_engine_name() {
   GemmEngine e;
   if (gemm_engine("cs_cuda_gemm_backend_name", &e)) return "unavailable";
@@ -154,9 +173,18 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajor B,
   if (int rc = workspace.allocate(kCublasLtWorkspace, op)) return rc;
   for (int64_t b0 = 0; b0 < batch; b0 += INT32_MAX) {
     const int64_t nb = std::min<int64_t>(INT32_MAX, batch - b0);
+    bool no_algorithm = false;
     std::string err = cs::cuda::cublaslt_gemm_nt(s, M, N, K, ep.alpha, A.ptr + b0 * A.stride, A.ld, A.stride,
                                                  B.ptr + b0 * B.stride, B.ld, B.stride, ep.beta, C + b0 * sc, ldc, sc,
-                                                 nb, ep.bias, ep.gelu, workspace.get(), kCublasLtWorkspace);
+                                                 nb, ep.bias, ep.gelu, workspace.get(), kCublasLtWorkspace,
+                                                 &no_algorithm);
+    if (no_algorithm) {
+      // cuBLASLt has no algorithm for this shape: our own kernel computes the rest
+      // (epilogue and rounding included), and the backend info says it happened.
+      note_own_fallback(M, N, K, err);
+      KMajor a2{A.ptr + b0 * A.stride, A.ld, A.stride}, b2{B.ptr + b0 * B.stride, B.ld, B.stride};
+      return own_gemm_nt(op, M, N, K, a2, b2, C + b0 * sc, ldc, sc, batch - b0, ep, s);
+    }
     if (!err.empty()) return fail("%s: %s", op, err.c_str());
   }
   if (ep.round) return round_bf16_inplace(op, C, M, N, ldc, sc, batch, s);

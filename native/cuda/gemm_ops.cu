@@ -140,8 +140,11 @@ int cs_cuda_gemm_backend_info(char* buf, int len) {
   const bool lt = cs::cuda::cublaslt_load(&why);
   const std::string name = gemm_engine_name();
   std::string line;
-  if (name == "cublaslt")
+  if (name == "cublaslt") {
     line = "cublaslt (" + cs::cuda::cublaslt_loaded_path() + ", version " + std::to_string(cs::cuda::cublaslt_version()) + ")";
+    const std::string note = gemm_fallback_note();
+    if (!note.empty()) line += "; " + note;
+  }
   else if (name == "own")
     line = std::string("own mma.sync bf16 kernel (") + (lt ? "cuBLASLt loaded but not chosen" : "cuBLASLt: " + why) + ")";
   else

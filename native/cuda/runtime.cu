@@ -248,6 +248,11 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
     *ptr = it->second.back();
     it->second.pop_back();
     d.cached_bytes -= cls;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // A reused block holds the last user's data; on the emulated device it holds NaN
+    // bytes instead, so a kernel that reads scratch it never wrote shows it.
+    cudaMemset(*ptr, 0xff, cls);
+#endif
   } else {
     DeviceScope scope(device);
     cudaError_t e = cudaMalloc(ptr, cls);

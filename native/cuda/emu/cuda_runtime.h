@@ -33,7 +33,7 @@
 #define __forceinline__ inline
 #define __noinline__
 #define __launch_bounds__(...)
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 // A block's static shared memory: one copy per OS thread, and blocks run one at a time.
 #define __shared__ static thread_local
 

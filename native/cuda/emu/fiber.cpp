@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -300,10 +301,21 @@ void maybe_release_warp(Run& r, int wi) {
   w.arrived = 0;
 }
 
-void fault_handler(int sig, siginfo_t* info, void*) {
+struct sigaction g_prev_segv {}, g_prev_bus {};
+
+void fault_handler(int sig, siginfo_t* info, void* uctx) {
   Run* r = t_run;
   if (!r || r->current < 0) {
-    // Not ours: the default action (a crash with a core) rather than a silent hang.
+    // Not a kernel's fault: whoever handled it before us (V8 has a handler), or the default.
+    const struct sigaction& prev = sig == SIGBUS ? g_prev_bus : g_prev_segv;
+    if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+    if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler) {
+      prev.sa_handler(sig);
+      return;
+    }
     signal(sig, SIG_DFL);
     raise(sig);
     return;
@@ -481,12 +493,16 @@ cudaError_t run_launch(const char* name, dim3 grid, dim3 block, size_t smem, Thr
   blockDim = block;
   gridDim = grid;
 
-  struct sigaction sa {}, old_segv{}, old_bus{};
-  sa.sa_sigaction = fault_handler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &old_segv);
-  sigaction(SIGBUS, &sa, &old_bus);
+  // Installed once for the process, handing faults that are not a kernel's to the handler before.
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_prev_segv);
+    sigaction(SIGBUS, &sa, &g_prev_bus);
+  });
   Run* prev = t_run;
   t_run = &r;
 
@@ -556,8 +572,6 @@ cudaError_t run_launch(const char* name, dim3 grid, dim3 block, size_t smem, Thr
     }
   }
   t_run = prev;
-  sigaction(SIGSEGV, &old_segv, nullptr);
-  sigaction(SIGBUS, &old_bus, nullptr);
   if (r.failed) {
     *error = r.error;
     return r.error.find("illegal address") != std::string::npos ? cudaErrorIllegalAddress : cudaErrorLaunchFailure;
