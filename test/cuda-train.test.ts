@@ -125,10 +125,13 @@ cudaTest('a few Trainer steps on CUDA track the CPU (bf16) losses; parameters, g
     }
     return { out, params: trainer.model.stateDict() };
   };
-  const gpu = await losses(options({ device: 'cuda' }));
-  const cpu = await losses(options({ precision: 'bf16' }));
+  // Clipping at 1 is active at this initialisation (gradient norms ≈ 2–60): the device's clipGradNorm runs too.
+  const gpu = await losses(options({ device: 'cuda', gradClipNorm: 1 }));
+  const cpu = await losses(options({ precision: 'bf16', gradClipNorm: 1 }));
   t.log(`losses CUDA ${gpu.out.map((l) => l.toFixed(5)).join(', ')}; CPU bf16 ${cpu.out.map((l) => l.toFixed(5)).join(', ')}`);
-  gpu.out.forEach((l, i) => t.true(Math.abs(l - cpu.out[i]) / cpu.out[i] < 1e-2, `step ${i + 1}: ${l} vs ${cpu.out[i]}`));
+  // Step 1 differs by bf16 rounding alone (~3e-3 measured); later steps add AdamW's sign noise
+  // on near-zero gradients (7.7e-3 measured at step 3): 2e-2 leaves room for a GPU's summation order.
+  gpu.out.forEach((l, i) => t.true(Math.abs(l - cpu.out[i]) / cpu.out[i] < 2e-2, `step ${i + 1}: ${l} vs ${cpu.out[i]}`));
   // Per coordinate, AdamW's first steps move every weight by ~lr·sign(g), so gradients at the
   // bf16 noise level (zero-initialised biases) may step either way: compare the whole model.
   let diff = 0;
@@ -143,6 +146,19 @@ cudaTest('a few Trainer steps on CUDA track the CPU (bf16) losses; parameters, g
   const rel = Math.sqrt(diff / norm);
   t.log(`after ${gpu.out.length} steps: ‖θ_cuda − θ_cpu‖ / ‖θ_cpu‖ = ${rel.toExponential(2)}`);
   t.true(rel < 1e-2);
+});
+
+cudaTest('activation recomputation on CUDA (tiny, 2 blocks a tower) gives bitwise the same gradients', async (t) => {
+  ran();
+  const host = await data().batch(4, 4);
+  const plain = createModel('tiny', { seed: 2 }).to('cuda');
+  const recomputed = createModel('tiny', { seed: 2, recompute: true }).to('cuda');
+  const a = step(plain, host.images, host.tokens, 4, false);
+  const b = step(recomputed, host.images, host.tokens, 4, false);
+  t.is(b.loss, a.loss);
+  for (const [name, g] of a.grads) t.deepEqual(b.grads.get(name), g, name);
+  plain.dispose();
+  recomputed.dispose();
 });
 
 cudaTest('resume on CUDA is exact: 2 steps + resume + 1 step equals 3 steps, bit for bit, weights and moments', async (t) => {
