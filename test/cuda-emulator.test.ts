@@ -98,6 +98,38 @@ emuTest('emulator: clipscale info says the device is emulated and names the GEMM
   t.regex(r.stdout, /CUDA GEMM: +own mma\.sync bf16 kernel \(cuBLASLt: cuBLASLt is absent on the emulated CUDA device\)/);
 });
 
+emuTest('emulator: when cuBLASLt has no algorithm, our own GEMM kernel runs and the backend info says so', (t) => {
+  // CLIPSCALE_EMU_CUBLASLT=no-algorithm: a cuBLASLt stand-in that has no algorithm for any shape.
+  const script = `
+    const { native } = await import(${JSON.stringify(join(root, 'lib/native.ts'))});
+    const { Tensor } = await import(${JSON.stringify(join(root, 'lib/tensor.ts'))});
+    const ops = await import(${JSON.stringify(join(root, 'lib/ops.ts'))});
+    const M = 37, K = 70, N = 45;
+    const x = Tensor.from(Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)), [M, K]);
+    const w = Tensor.from(Float32Array.from({ length: N * K }, (_, i) => Math.cos(i) * 0.1), [N, K]);
+    const b = Tensor.from(Float32Array.from({ length: N }, (_, i) => i / N), [N]);
+    const y = Tensor.empty([M, N]);
+    native.setBf16Emulation(true);
+    ops.linearForward(x, w, b, y);
+    const yg = Tensor.empty([M, N], 'f32', 'cuda');
+    ops.linearForward(x.to('cuda'), w.to('cuda'), b.to('cuda'), yg);
+    const p = y.toFloat32Array(), q = yg.to('cpu').toFloat32Array();
+    let num = 0, den = 0;
+    for (let i = 0; i < p.length; i++) { num += (p[i] - q[i]) ** 2; den += p[i] ** 2; }
+    console.log(JSON.stringify({ engine: native.cudaGemmBackend(), info: native.cudaGemmBackendInfo(), relErr: Math.sqrt(num / den) }));`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, CLIPSCALE_CUDA: 'emulate', CLIPSCALE_EMU_CUBLASLT: 'no-algorithm' },
+    timeout: 120_000,
+  });
+  t.is(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { engine: string; info: string; relErr: number };
+  t.log(got.info);
+  t.is(got.engine, 'cublaslt');
+  t.regex(got.info, /our own kernel ran 1 GEMM\(s\) cuBLASLt had no algorithm for \(last: .*M=37 N=45 K=70/);
+  t.true(got.relErr <= 1e-2, `relErr ${got.relErr}`);
+});
+
 test('emulator: the emulated device is only loaded when asked for', (t) => {
   // Without CLIPSCALE_CUDA=emulate the addon looks for the GPU build only.
   const r = spawnSync(process.execPath, ['--import=tsx', join(root, 'lib/cli/main.ts'), 'info', '--json'], {

@@ -3,7 +3,7 @@
 import type { Parameter } from '../nn/module.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
-import { ADAMW_DEFAULTS, type AdamWHyperparameters, usesWeightDecay } from './param_groups.js';
+import { ADAMW_DEFAULTS, type AdamWHyperparameters, DEFAULT_WEIGHT_DECAY_RULE, type WeightDecayRule, parseWeightDecayRule, usesWeightDecay } from './param_groups.js';
 
 export class AdamW implements Disposable {
   readonly params: Parameter[];
@@ -12,18 +12,21 @@ export class AdamW implements Disposable {
   step = 0;
   readonly m: Tensor[];
   readonly v: Tensor[];
+  /** Which parameters are decayed: 'openclip-3' (released OpenCLIP, default) or 'openclip-main'. */
+  readonly weightDecayRule: WeightDecayRule;
   private readonly decays: boolean[];
 
-  constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}) {
+  constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}, options: { weightDecayRule?: WeightDecayRule } = {}) {
     this.params = params;
     this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
+    this.weightDecayRule = parseWeightDecayRule(options.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE, 'AdamW');
     // The moments live with their parameters (on the GPU for a model moved there first).
     this.m = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
     this.v = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
-    this.decays = params.map((p) => usesWeightDecay(p.name, p.shape));
+    this.decays = params.map((p) => usesWeightDecay(p.name, p.shape, { rule: this.weightDecayRule }));
   }
 
-  /** Whether a parameter gets weight decay (OpenCLIP's rule). */
+  /** Whether a parameter gets weight decay (under this optimizer's rule). */
   usesDecay(name: string): boolean {
     const i = this.params.findIndex((p) => p.name === name);
     if (i < 0) throw new Error(`AdamW: no parameter named '${name}'`);

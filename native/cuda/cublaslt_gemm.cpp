@@ -66,6 +66,13 @@ Api& api() {
   std::call_once(once, [] {
 #if defined(CLIPSCALE_EMULATED_DEVICE)
     // The emulated device runs our own kernels only: a real cuBLASLt would need a GPU.
+    // CLIPSCALE_EMU_CUBLASLT=no-algorithm puts a stand-in in its place that has no algorithm
+    // for any shape, so the fallback to our own kernel runs in the tests.
+    if (const char* e = std::getenv("CLIPSCALE_EMU_CUBLASLT"); e && std::string(e) == "no-algorithm") {
+      a.path = "the emulated device's stand-in (CLIPSCALE_EMU_CUBLASLT=no-algorithm)";
+      a.handle = reinterpret_cast<lt::Handle>(&a);
+      return;
+    }
     a.error = "cuBLASLt is absent on the emulated CUDA device";
     return;
 #endif
@@ -149,6 +156,11 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
   if (no_algorithm) *no_algorithm = false;
   Api& a = api();
   if (!a.handle) return "cuBLASLt is not loaded: " + a.error;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+  if (no_algorithm) *no_algorithm = true;  // the stand-in: no algorithm for anything
+  return "cuBLASLt (the emulated stand-in) has no algorithm for bf16 GEMM M=" + std::to_string(M) +
+         " N=" + std::to_string(N) + " K=" + std::to_string(K) + " batch=" + std::to_string(batch);
+#endif
   // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = Bᵀ-side · A-side,
   // i.e. its "A" is our B read transposed (N×K from a K×N column-major block) and its
   // "B" is our A (K×M column-major), the TN layout cuBLASLt serves best.
