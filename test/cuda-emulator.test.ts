@@ -87,6 +87,14 @@ emuTest('emulator: the native GEMM and attention tests pass on the emulated devi
   t.is(r.status, 0, r.out.slice(-3000));
 });
 
+emuTest('emulator: the own GEMM kernel with 128×128 tiles (8 warps) passes the native GEMM tests too', (t) => {
+  // Small problems pick 64×64 tiles; CLIPSCALE_GEMM_TILE=128 runs the large-tile instance on them.
+  const r = runNative('gemm_attention_test', ['--quick', '--gemm-only'], { CLIPSCALE_GEMM_TILE: '128' });
+  t.log(r.out.split('\n').filter((l) => /^FAIL|checks/.test(l)).join('\n'));
+  t.regex(r.out, /\d+ checks, 0 failed/);
+  t.is(r.status, 0, r.out.slice(-3000));
+});
+
 emuTest('emulator: clipscale info says the device is emulated and names the GEMM engine', (t) => {
   const r = spawnSync(process.execPath, ['--import=tsx', join(root, 'lib/cli/main.ts'), 'info'], {
     encoding: 'utf8',

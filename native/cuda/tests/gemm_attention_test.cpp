@@ -361,7 +361,11 @@ void test_argument_errors() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false, gemm_only = false;
+  for (int i = 1; i < argc; i++) {
+    quick |= std::strcmp(argv[i], "--quick") == 0;
+    gemm_only |= std::strcmp(argv[i], "--gemm-only") == 0;  // GEMM, linear and patch embedding only
+  }
   g_emulated = cs_cuda_emulated() == 1;
   test_argument_errors();
   int count = 0;
@@ -387,7 +391,7 @@ int main(int argc, char** argv) {
     test_patch_embed(engine);
   }
   cs_cuda_gemm_set_backend("auto");
-  test_attention(quick);
+  if (!gemm_only) test_attention(quick);
   expect_rc(cs_cuda_synchronize(0), "no kernel errors");
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
