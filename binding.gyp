@@ -3,7 +3,7 @@
     {
       "target_name": "clipscale",
       "sources": [
-        "<!@(node -e \"const fs=require('fs');for(const d of ['native/napi','native/core','native/cpu'])for(const f of fs.readdirSync(d).sort())if(f.endsWith('.cpp'))console.log(d+'/'+f)\")"
+        "<!@(node -e \"const fs=require('fs');for(const d of ['native/napi','native/core','native/cuda_dispatch','native/cpu'])for(const f of fs.readdirSync(d).sort())if(f.endsWith('.cpp'))console.log(d+'/'+f)\")"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

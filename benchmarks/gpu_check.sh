@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The one GPU check: builds the CUDA backend with the GPU machine's nvcc, runs the native
-# GPU tests (no Node) and the Node tests test/cuda-*.test.ts, then benchmarks against
-# PyTorch on the same GPU; prints a short table last and writes everything under $OUT
-# (or ./gpu-check-results when $OUT is unset). Aimed at ≤ 6 minutes on one H100.
+# The one GPU check: builds the CUDA backend with the GPU machine's nvcc (and, beside it, the
+# same sources with every PTX instruction emulated by warp shuffles, CLIPSCALE_PTX_EMULATE),
+# runs the native GPU tests (no Node) on both builds and the Node tests test/cuda-*.test.ts
+# and test/dist-nccl.test.ts on the real one and on the emulated-PTX one, then benchmarks
+# against PyTorch on the same GPU. Writes everything under $OUT (or ./gpu-check-results)
+# and prints the benchmark table, then the pass/fail table LAST.
+#
+# It cannot pass by skipping: on a machine with a GPU, a test that skips, a native test
+# that exits 77, the CUDA backend not using the GPU, the GEMM not using cuBLASLt (PyTorch's
+# libcublasLt.so.13 is found and exported as CLIPSCALE_CUBLASLT_PATH) or NCCL not found
+# (PyTorch's libnccl, CLIPSCALE_NCCL_PATH) each count as a failure, and the script exits
+# non-zero when anything failed or skipped. Fits one 10-minute device call (timeouts below).
 #
 # How to call it (a session with a lent GPU; see /work/.library/device/README.md):
 #   1. Here, on the dev machine (no GPU needed), pack what the GPU machine lacks — a
@@ -10,9 +18,9 @@
 #      (git-ignored through .git/info/exclude):
 #        benchmarks/gpu_check.sh pack
 #   2. One device call, carrying .device:
-#        run(command="bash benchmarks/gpu_check.sh", carry=[".device"], timeout_s=540)
+#        run(command="bash benchmarks/gpu_check.sh", carry=[".device"], timeout_s=590)
 #   3. Commit $OUT's files under benchmarks/results/gpu_check_<device>_<date>/ and flip
-#      kCudaBackendVerifiedOnGpu (native/core/cuda_backend.h) once everything passed.
+#      kCudaBackendVerifiedOnGpu (native/cuda_dispatch/cuda_backend.h) once everything passed.
 #
 # Environment: CLIPSCALE_CUDA_ARCH (default 90a on the GPU machine: only the chip at hand,
 # for a fast build); SKIP_BENCH=1 skips the benchmarks.
@@ -35,8 +43,14 @@ OUT=${OUT:-$PWD/gpu-check-results}
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
 : > "$summary"
-status() { printf '%-28s %s\n' "$1" "$2" | tee -a "$summary"; }
+failures=0
+# One row of the pass/fail table; a row that says FAILED, SKIPPED, MISSING or NOT RUN counts.
+status() {
+  printf '%-44s %s\n' "$1" "$2" | tee -a "$summary"
+  case "$2" in *FAILED* | *SKIPPED* | *MISSING* | *"NOT RUN"* | *"NOT USED"*) failures=$((failures + 1)) ;; esac
+}
 t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 )); }
 
 # ── Node and the addon from the dev machine ──
 if [ -f .device/node.xz ]; then
@@ -48,66 +62,128 @@ if [ -f .device/bundle.tar.xz ]; then
   xz -dc .device/bundle.tar.xz | tar -xf - || python3 -c "import lzma,tarfile;tarfile.open(fileobj=lzma.open('.device/bundle.tar.xz')).extractall('.')"
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader 2>&1 | tee "$OUT/device.txt"
-device=$(head -1 "$OUT/device.txt" | cut -d, -f1)
-status "device" "$device"
+if nvidia-smi -L > /dev/null 2>&1; then
+  device=$(head -1 "$OUT/device.txt" | cut -d, -f1)
+  status "device" "$device"
+else
+  device="no GPU"
+  status "device" "MISSING (nvidia-smi finds no GPU: this check needs one)"
+fi
 command -v node >/dev/null && status "node" "$(node --version)" || status "node" "MISSING (run 'benchmarks/gpu_check.sh pack' here first and carry .device)"
 
-# ── build the CUDA backend for this chip ──
-arch=${CLIPSCALE_CUDA_ARCH:-90a}
-export CLIPSCALE_BUILD_JOBS=${CLIPSCALE_BUILD_JOBS:-$(nproc)}
-if command -v node >/dev/null; then
-  node native/cuda/build.cjs --require --arch "$arch" > "$OUT/build.log" 2>&1
-else
-  { cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" &&
-    cmake --build build-cuda --parallel "$CLIPSCALE_BUILD_JOBS"; } > "$OUT/build.log" 2>&1
+# ── the GPU's libraries PyTorch brought: cuBLASLt 13 and NCCL ──
+find_lib() { find / \( -path /proc -o -path /sys \) -prune -o -name "$1" -print 2>/dev/null | head -1; }
+if [ -z "${CLIPSCALE_CUBLASLT_PATH:-}" ]; then
+  lt_lib=$(find_lib 'libcublasLt.so.13')
+  [ -n "$lt_lib" ] || lt_lib=$(find_lib 'libcublasLt.so.12')
+  [ -n "$lt_lib" ] && export CLIPSCALE_CUBLASLT_PATH=$(dirname "$lt_lib")
 fi
-build_rc=$?
-status "build (sm_$arch)" "$([ $build_rc = 0 ] && echo ok || echo "FAILED rc=$build_rc, see build.log") ($(( $(date +%s) - t0 )) s)"
-tail -5 "$OUT/build.log"
+if [ -z "${CLIPSCALE_NCCL_PATH:-}" ]; then
+  nccl_lib=$(find_lib 'libnccl.so*')
+  [ -n "$nccl_lib" ] && export CLIPSCALE_NCCL_PATH=$(dirname "$nccl_lib")
+fi
+echo "CLIPSCALE_CUBLASLT_PATH=${CLIPSCALE_CUBLASLT_PATH:-} CLIPSCALE_NCCL_PATH=${CLIPSCALE_NCCL_PATH:-}" | tee "$OUT/libraries.txt"
+# Never the emulated device here: a test that cannot use the GPU must fail, not fall back.
+export CLIPSCALE_CUDA=gpu
 
-# ── native GPU tests (no Node) ──
+# ── build the CUDA backend for this chip, and the emulated-PTX build beside it ──
+arch=${CLIPSCALE_CUDA_ARCH:-90a}
+jobs=$(nproc)
+export CLIPSCALE_BUILD_JOBS=$(( jobs > 1 ? jobs / 2 : 1 ))
+build() {  # build <dir> <extra cmake args...>
+  local dir=$1
+  shift
+  timeout 300 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" "$@" &&
+    timeout 300 cmake --build "$dir" --parallel "$CLIPSCALE_BUILD_JOBS"
+}
+build build-cuda > "$OUT/build.log" 2>&1 &
+real_pid=$!
+build build-cuda-ptxemu -DCLIPSCALE_PTX_EMULATE=ON > "$OUT/build_ptxemu.log" 2>&1 &
+emu_pid=$!
+wait $real_pid
+build_rc=$?
+wait $emu_pid
+emu_build_rc=$?
+status "build (sm_$arch)" "$([ $build_rc = 0 ] && echo ok || echo "FAILED rc=$build_rc, see build.log") ($(elapsed) s)"
+status "build, PTX emulated (sm_$arch)" "$([ $emu_build_rc = 0 ] && echo ok || echo "FAILED rc=$emu_build_rc, see build_ptxemu.log")"
+tail -3 "$OUT/build.log" "$OUT/build_ptxemu.log"
+
+# ── what the backend uses on this machine: the GPU, cuBLASLt, NCCL ──
+if command -v node >/dev/null && [ -d node_modules/tsx ]; then
+  node --import=tsx lib/cli/main.ts info --json > "$OUT/info.json" 2> "$OUT/info.err"
+  node --import=tsx lib/cli/main.ts info > "$OUT/info.txt" 2>&1
+  python3 - "$OUT/info.json" > "$OUT/uses.txt" <<'PY'
+import json, sys
+try:
+    g = json.load(open(sys.argv[1]))['gpu']
+except Exception as e:
+    print(f"GPU used by the CUDA backend\tFAILED (clipscale info: {e})"); sys.exit()
+b = g['cudaBackend']
+print("GPU used by the CUDA backend\t" + ("ok" if b.get('loaded') and b.get('devicesUsable') and not b.get('emulated')
+      else f"NOT USED ({b.get('reason') or b.get('deviceError') or 'emulated'})"))
+e = g.get('gemmEngine') or ''
+print("cuBLASLt used for GEMMs\t" + ("ok: " + e if e.startswith('cublaslt') else f"NOT USED ({e or 'no engine'})"))
+n = g['nccl']
+print("NCCL found\t" + (f"ok: {n.get('version')} at {n.get('path')}" if n.get('found') else f"NOT USED ({n.get('error')})"))
+PY
+  while IFS=$'\t' read -r what verdict; do status "$what" "$verdict"; done < "$OUT/uses.txt"
+else
+  status "clipscale info (GPU, cuBLASLt, NCCL used)" "NOT RUN (no node or node_modules)"
+fi
+
+# ── native GPU tests (no Node), on the real build and on the emulated-PTX one ──
 : > "$OUT/native_tests.log"
-for t in build-cuda/*_test; do
-  [ -x "$t" ] || continue
-  echo "== $t" >> "$OUT/native_tests.log"
-  timeout 120 "$t" >> "$OUT/native_tests.log" 2>&1
-  rc=$?
-  status "$(basename "$t")" "$(case $rc in 0) echo passed ;; 77) echo 'SKIPPED (no usable GPU)' ;; *) echo "FAILED rc=$rc" ;; esac)"
+for dir in build-cuda build-cuda-ptxemu; do
+  for t in "$dir"/*_test; do
+    [ -x "$t" ] || continue
+    echo "== $t" >> "$OUT/native_tests.log"
+    args=()
+    [ "$dir" = build-cuda-ptxemu ] && args=(--quick)
+    timeout 90 "$t" "${args[@]}" >> "$OUT/native_tests.log" 2>&1
+    rc=$?
+    status "$t" "$(case $rc in 0) echo passed ;; 77) echo 'SKIPPED (no usable GPU)' ;; *) echo "FAILED rc=$rc" ;; esac)"
+  done
 done
 grep -E "FAIL|SKIP" "$OUT/native_tests.log" | head -20
 
 # ── Node tests of the CUDA ops against the CPU ops, and of the NCCL communicator ──
-# NCCL: the library PyTorch's nvidia-nccl package brought, unless one was chosen already.
-if [ -z "${CLIPSCALE_NCCL_PATH:-}" ]; then
-  nccl_lib=$(find / \( -path /proc -o -path /sys \) -prune -o -name 'libnccl.so*' -print 2>/dev/null | head -1)
-  [ -n "$nccl_lib" ] && export CLIPSCALE_NCCL_PATH=$(dirname "$nccl_lib")
-fi
-status "CLIPSCALE_NCCL_PATH" "${CLIPSCALE_NCCL_PATH:-(no libnccl.so found)}"
+status "CLIPSCALE_NCCL_PATH" "${CLIPSCALE_NCCL_PATH:-MISSING (no libnccl.so found)}"
+status "CLIPSCALE_CUBLASLT_PATH" "${CLIPSCALE_CUBLASLT_PATH:-MISSING (no libcublasLt.so.13/.12 found)}"
+ava_run() {  # ava_run <label> <log> <files...>: any skipped or failed test fails the row
+  local label=$1 log=$2
+  shift 2
+  timeout 200 node node_modules/ava/entrypoints/cli.mjs --verbose "$@" > "$log" 2>&1
+  local rc=$? skipped
+  skipped=$(grep -cE "^\s*- \[skip\]|\(skipped: |SKIPPED" "$log")
+  local counts
+  counts=$(grep -Eo '[0-9]+ tests? (passed|failed|skipped)|CUDA tests run: [0-9]+ in [a-z-]+' "$log" | tr '\n' ' ')
+  if [ $rc != 0 ]; then status "$label" "FAILED rc=$rc $counts"
+  elif [ "$skipped" != 0 ]; then status "$label" "SKIPPED $skipped test(s): $counts"
+  else status "$label" "passed $counts"; fi
+  grep -E "✘|\[skip\]|SKIPPED|\(skipped: " "$log" | head -20
+}
 if command -v node >/dev/null && [ -d node_modules/ava ]; then
-  timeout 240 node node_modules/ava/entrypoints/cli.mjs --verbose test/cuda-*.test.ts test/dist-nccl.test.ts > "$OUT/ava.log" 2>&1
-  rc=$?
-  status "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "$([ $rc = 0 ] && echo passed || echo "FAILED rc=$rc") $(grep -Eo '[0-9]+ tests? (passed|failed|skipped)' "$OUT/ava.log" | tr '\n' ' ')"
-  grep -E "✘|skipped, no GPU|SKIPPED|\(skipped: " "$OUT/ava.log" | head -20
+  ava_run "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "$OUT/ava.log" test/cuda-ops.test.ts test/cuda-layers.test.ts test/cuda-backend.test.ts test/dist-nccl.test.ts
+  # The same op tests with every PTX instruction emulated: they must agree with the real ones.
+  CLIPSCALE_CUDA_LIB=$PWD/build-cuda-ptxemu/libclipscale_cuda.so \
+    ava_run "ava cuda-layers+ops, PTX emulated" "$OUT/ava_ptxemu.log" test/cuda-layers.test.ts test/cuda-ops.test.ts
 else
   status "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "NOT RUN (no node or node_modules)"
 fi
 
-# ── benchmarks against PyTorch on this GPU ──
-if [ "${SKIP_BENCH:-0}" != 1 ] && [ $build_rc = 0 ]; then
-  timeout 150 python3 benchmarks/gpu_pointwise.py --out "$OUT/pointwise.jsonl" > "$OUT/bench.log" 2>&1 ||
+# ── benchmarks against PyTorch on this GPU (when the build worked and time is left) ──
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ $build_rc = 0 ] && [ "$(elapsed)" -lt 420 ]; then
+  timeout 60 python3 benchmarks/gpu_pointwise.py --out "$OUT/pointwise.jsonl" > "$OUT/bench.log" 2>&1 ||
     status "gpu_pointwise.py" "FAILED (see bench.log)"
-  if [ -f benchmarks/gpu_layers.py ]; then
-    timeout 150 python3 benchmarks/gpu_layers.py --quick --out "$OUT/layers.jsonl" >> "$OUT/bench.log" 2>&1 ||
-      status "gpu_layers.py" "FAILED (see bench.log)"
-  fi
+  timeout 60 python3 benchmarks/gpu_layers.py --quick --out "$OUT/layers.jsonl" >> "$OUT/bench.log" 2>&1 ||
+    status "gpu_layers.py" "FAILED (see bench.log)"
   tail -3 "$OUT/bench.log"
+else
+  echo "benchmarks not run (SKIP_BENCH, a failed build, or past 420 s)" | tee -a "$OUT/bench.log"
 fi
 
-status "total" "$(( $(date +%s) - t0 )) s"
 echo
-echo "── summary ($device) ──"
-cat "$summary"
-python3 - "$OUT" <<'PY' | tee -a "$summary"
+python3 - "$OUT" <<'PY' | tee "$OUT/bench_table.txt"
 import json, os, sys
 out = sys.argv[1]
 for name in ('pointwise.jsonl', 'layers.jsonl'):
@@ -124,3 +200,13 @@ for name in ('pointwise.jsonl', 'layers.jsonl'):
         print(f"  {r.get('op', r.get('name', '?')):<48} {str(r.get('shape', '')):<18} ours {ours if ours is None else f'{ours:.3f}'} ms"
               + (f"  torch {ref:.3f} ms  ×{ratio:.2f}" if ref and ratio else '') + (f"  {extra}" if extra else ''))
 PY
+
+status "total" "$(elapsed) s"
+echo
+echo "── pass/fail ($device) ──"
+cat "$summary"
+if [ "$failures" -gt 0 ]; then
+  echo "GPU CHECK FAILED: $failures row(s) failed, skipped or not run"
+  exit 1
+fi
+echo "GPU CHECK PASSED"

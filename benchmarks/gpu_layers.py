@@ -43,6 +43,9 @@ def check(lib, rc, what):
 
 
 def timed(fn, sync, iters):
+    # PyTorch made the inputs on its own stream; ours is another (non-blocking) one, so the
+    # inputs must be complete before our first kernel reads them.
+    torch.cuda.synchronize()
     fn()
     sync()
     best = math.inf

@@ -44,6 +44,9 @@ def p(t):
 
 
 def timed(fn, sync, reps):
+    # PyTorch made the inputs on its own stream; ours is another (non-blocking) one, so the
+    # inputs must be complete before our first kernel reads them.
+    torch.cuda.synchronize()
     for _ in range(3):
         fn()
     sync()

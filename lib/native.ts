@@ -40,6 +40,9 @@ export interface NativeBinding {
   fill(x: T, value: number): void;
   copy(src: T, dst: T): void;
   scale(x: T, alpha: number): void;
+  clamp(x: T, lo: number, hi: number): void;
+  /** src into the existing dst, which may be on another device (same dtype and shape). */
+  copyAcross(src: T, dst: T): void;
   axpy(alpha: number, x: T, y: T): void;
   add(a: T, b: T, out: T): void;
   convert(src: T, dst: T): void;

@@ -26,6 +26,10 @@ export function copy(src: Tensor, dst: Tensor): void {
 export function scale(x: Tensor, alpha: number): void {
   native.scale(h(x), alpha);
 }
+/** x = min(max(x, lo), hi) in place; NaN stays NaN. */
+export function clamp(x: Tensor, lo: number, hi: number): void {
+  native.clamp(h(x), lo, hi);
+}
 /** y += alpha·x */
 export function axpy(alpha: number, x: Tensor, y: Tensor): void {
   native.axpy(alpha, h(x), h(y));

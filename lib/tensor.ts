@@ -164,6 +164,26 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(move(this.live('Tensor.to'), device));
   }
 
+  /**
+   * Copies `src` (same dtype and shape, any device) into this tensor: host → GPU uploads into
+   * tensors a model already holds. Uploads are queued on the device's stream; a download waits.
+   */
+  copyFrom(src: Tensor): this {
+    native.copyAcross(src.live('Tensor.copyFrom'), this.live('Tensor.copyFrom'));
+    return this;
+  }
+
+  /** The values as a new Float32Array, from any device (a GPU tensor is downloaded; waits for the GPU). */
+  hostFloat32(): Float32Array {
+    if (this.device === 'cpu') return this.toFloat32Array();
+    const tmp = this.to('cpu');
+    try {
+      return tmp.toFloat32Array();
+    } finally {
+      tmp.dispose();
+    }
+  }
+
   /** A copy, optionally in another dtype. */
   clone<E extends DType = D>(dtype: E = this.dtype as unknown as E): Tensor<E> {
     const out = Tensor.empty<E>(this.shape, dtype, this.device);

@@ -6,10 +6,17 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import * as ops from '../lib/ops.js';
 import { Tensor, type DType } from '../lib/tensor.js';
-import { noGpuReason } from './_helpers/cuda.js';
+import { countCudaTests, noGpuReason } from './_helpers/cuda.js';
 import { randTensor, relErr } from './_helpers/numeric.js';
 
-const gpuTest = noGpuReason === null ? test.serial : test.skip;
+const counted = countCudaTests(test, 'cuda-ops');
+const gpuTest = (title: string, fn: (t: import('ava').ExecutionContext) => void) =>
+  noGpuReason === null
+    ? test.serial(title, (t) => {
+        counted();
+        fn(t);
+      })
+    : test.skip(title, fn);
 const TOL = 1e-2;
 
 if (noGpuReason !== null) {

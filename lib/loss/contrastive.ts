@@ -10,18 +10,23 @@ export interface ClipLossResult {
   dImage: Tensor;
   /** d loss / d text features (unnormalised), [N, D]. */
   dText: Tensor;
-  /** d loss / d logit_scale. */
-  dLogitScale: number;
+  /** d loss / d logit_scale (read from the device on first use). */
+  readonly dLogitScale: number;
+  /** d loss / d logit_scale as a 1-element tensor on the features' device; valid until the next call. */
+  dLogitScaleTensor: Tensor;
 }
 
 export class ClipLoss implements Disposable {
   private bufs = new Map<string, Tensor>();
 
+  /** Buffers live on the device of the features last given. */
+  private device = 'cpu';
+
   private buf(key: string, shape: number[]): Tensor {
     const t = this.bufs.get(key);
-    if (t && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+    if (t && t.device === this.device && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
     t?.dispose();
-    const n = Tensor.empty(shape);
+    const n = Tensor.empty(shape, 'f32', this.device);
     this.bufs.set(key, n);
     return n;
   }
@@ -32,6 +37,7 @@ export class ClipLoss implements Disposable {
     if (text.shape[0] !== n || text.shape[1] !== d) {
       throw new Error(`ClipLoss: image features [${image.shape.join(', ')}] and text features [${text.shape.join(', ')}] differ in shape`);
     }
+    this.device = image.device;
     const imgN = this.buf('imgN', [n, d]);
     const txtN = this.buf('txtN', [n, d]);
     const imgNorm = this.buf('imgNorm', [n]);
@@ -50,12 +56,21 @@ export class ClipLoss implements Disposable {
     const dText = this.buf('dText', [n, d]);
     ops.l2normalizeBackward(dImgN, imgN, imgNorm, dImage);
     ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dText);
-    return { loss, dImage, dText, dLogitScale: (dScale.view() as Float32Array)[0] };
+    return {
+      loss,
+      dImage,
+      dText,
+      dLogitScaleTensor: dScale,
+      get dLogitScale(): number {
+        return dScale.hostFloat32()[0];
+      },
+    };
   }
 
   /** The loss alone (no gradients). */
   forward(image: Tensor, text: Tensor, logitScale: Tensor): number {
     const [n, d] = image.shape;
+    this.device = image.device;
     const imgN = this.buf('imgN', [n, d]);
     const txtN = this.buf('txtN', [n, d]);
     ops.l2normalizeForward(image, imgN, this.buf('imgNorm', [n]));

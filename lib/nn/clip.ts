@@ -76,7 +76,7 @@ export class CLIP extends Module {
   /** A copy of every parameter as Float32Arrays, by OpenCLIP name. */
   stateDict(): Map<string, { shape: number[]; data: Float32Array }> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const p of this.parameters()) out.set(p.name, { shape: p.shape, data: new Float32Array(p.values()) });
+    for (const p of this.parameters()) out.set(p.name, { shape: p.shape, data: p.hostValues() });
     return out;
   }
 
@@ -118,7 +118,7 @@ export class CLIP extends Module {
         throw new Error(`loadStateDict: ${name} has shape [${s.shape.join(', ')}], the model expects [${p.shape.join(', ')}]`);
       }
       if (s.data.length !== p.numel) throw new Error(`loadStateDict: ${name} holds ${s.data.length} values, expected ${p.numel}`);
-      p.values().set(s.data);
+      p.setValues(s.data);
     }
   }
 

@@ -7,14 +7,59 @@ import * as ops from '../ops.js';
 export class Parameter {
   /** OpenCLIP state-dict name, e.g. `visual.transformer.resblocks.0.attn.in_proj_weight`. */
   readonly name: string;
-  readonly data: Tensor;
-  /** Gradients accumulate into this until `zeroGrad()`. */
-  readonly grad: Tensor;
+  // Replaced only by moveTo (a model moved to a GPU); otherwise fixed for the parameter's life.
+  private _data: Tensor;
+  private _grad: Tensor;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
-    this.data = Tensor.zeros(shape);
-    this.grad = Tensor.zeros(shape);
+    this._data = Tensor.zeros(shape);
+    this._grad = Tensor.zeros(shape);
+  }
+
+  get data(): Tensor {
+    return this._data;
+  }
+
+  /** Gradients accumulate into this until `zeroGrad()`. */
+  get grad(): Tensor {
+    return this._grad;
+  }
+
+  /** 'cpu' or 'cuda:N'. */
+  get device(): string {
+    return this._data.device;
+  }
+
+  /** Moves the values to `device` (a copy there; the old memory is freed) and gives a zero gradient there. */
+  moveTo(device: string): void {
+    if (device === this.device) return;
+    const data = this._data.to(device);
+    const grad = Tensor.zeros(this.shape, 'f32', data.device);
+    this._data.dispose();
+    this._grad.dispose();
+    this._data = data;
+    this._grad = grad;
+  }
+
+  /** A copy of the values on the host, from any device. */
+  hostValues(): Float32Array {
+    return this._data.hostFloat32();
+  }
+
+  /** Sets the values from the host, on any device. */
+  setValues(values: ArrayLike<number>): void {
+    if (values.length !== this.numel) throw new Error(`${this.name}: ${values.length} values given, the parameter holds ${this.numel}`);
+    if (this.device === 'cpu') {
+      this.values().set(values);
+      return;
+    }
+    const host = Tensor.from(values instanceof Float32Array ? values : Float32Array.from(values), this.shape);
+    try {
+      this._data.copyFrom(host);
+    } finally {
+      host.dispose();
+    }
   }
 
   get shape(): number[] {
@@ -25,19 +70,42 @@ export class Parameter {
     return this.data.numel;
   }
 
-  /** The values as a Float32Array view (zero-copy). */
+  /** The values as a Float32Array view (zero-copy); CPU parameters only (see hostValues / setValues). */
   values(): Float32Array {
+    if (this.device !== 'cpu') throw new Error(`${this.name}: the values live on ${this.device}; use hostValues() / setValues()`);
     return this.data.view() as Float32Array;
   }
 
   dispose(): void {
-    this.data.dispose();
-    this.grad.dispose();
+    this._data.dispose();
+    this._grad.dispose();
   }
 }
 
 export abstract class Module implements Disposable {
   private buffers = new Map<string, Tensor>();
+  /** Where this module's parameters and activation buffers live ('cpu' or 'cuda:N'); see `to`. */
+  private _device = 'cpu';
+
+  get device(): string {
+    return this._device;
+  }
+
+  /**
+   * Moves every parameter (with a zeroed gradient) to `device` and makes activation buffers
+   * there from now on, in this module and its children. Optimizer state made before is not moved.
+   */
+  to(device: string): this {
+    for (const p of this.parameters()) p.moveTo(device);
+    const placed = this.parameters()[0]?.device ?? device;
+    const setDevice = (m: Module): void => {
+      m.releaseBuffers();
+      m._device = placed;
+      for (const c of m.children()) setDevice(c);
+    };
+    setDevice(this);
+    return this;
+  }
 
   /** Every parameter of this module and its children, in a fixed order. */
   abstract parameters(): Parameter[];
@@ -50,7 +118,7 @@ export abstract class Module implements Disposable {
     const have = this.buffers.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;
     have?.dispose();
-    const t = Tensor.empty(shape, dtype);
+    const t = Tensor.empty(shape, dtype, this._device);
     this.buffers.set(key, t);
     return t;
   }

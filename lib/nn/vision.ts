@@ -180,7 +180,7 @@ export class VisionTransformer extends Module {
 
   private classIndex(b: number): Tensor {
     const idx = this.buffer('cls_index', [b], 'i32');
-    (idx.view() as Int32Array).fill(0);
+    ops.fill(idx, 0);
     return idx;
   }
 }

@@ -20,8 +20,9 @@ export class AdamW implements Disposable {
     this.params = params;
     this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
     this.weightDecayRule = parseWeightDecayRule(options.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE, 'AdamW');
-    this.m = params.map((p) => Tensor.zeros(p.shape));
-    this.v = params.map((p) => Tensor.zeros(p.shape));
+    // The moments live with their parameters (on the GPU for a model moved there first).
+    this.m = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
+    this.v = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));
     this.decays = params.map((p) => usesWeightDecay(p.name, p.shape, { rule: this.weightDecayRule }));
   }
 

@@ -31,7 +31,10 @@ interface FeatureLoss {
   loss: number;
   dImage: Tensor;
   dText: Tensor;
-  dLogitScale: number;
+  /** d loss / d logit_scale as a number (the SigLIP loss, computed on the host's side)… */
+  dLogitScale?: number;
+  /** …or as a 1-element tensor on the features' device (ClipLoss: nothing is read back). */
+  dLogitScaleTensor?: Tensor;
   dLogitBias: number;
 }
 
@@ -59,12 +62,16 @@ export class StepRunner implements Disposable {
     }
     // ClipLoss: a logit bias, if the model has one, shifts every logit of a softmax row equally
     // (OpenCLIP adds it), so it changes neither the loss nor any gradient: its gradient is 0.
-    return { ...this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale), dLogitBias: 0 };
+    // (No spread of the result: its dLogitScale getter would read the device back.)
+    const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale);
+    return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBias: 0 };
   }
 
   private addScaleBiasGrads(r: FeatureLoss): void {
-    (this.model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
-    if (this.model.logitBias) (this.model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
+    // On the parameter's device: a GPU step reads nothing back here.
+    if (r.dLogitScaleTensor) ops.axpy(1, r.dLogitScaleTensor, this.model.logitScale.grad);
+    else (this.model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale ?? 0;
+    if (this.model.logitBias && this.lossName === 'siglip') (this.model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
   }
 
   private microBuf(key: string, shape: number[]): Tensor {
@@ -92,6 +99,9 @@ export class StepRunner implements Disposable {
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);
       return r.loss;
+    }
+    if (model.device !== 'cpu') {
+      throw new Error(`StepRunner: gradient accumulation (accumFreq > 1) runs on the CPU only for now; the model is on ${model.device}`);
     }
     const sizes = microBatches.map((b) => b.images.shape[0]);
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -141,6 +151,7 @@ export class StepRunner implements Disposable {
    */
   async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
     const { model } = this;
+    if (model.device !== 'cpu') throw new Error(`StepRunner: data-parallel training runs on the CPU only for now; the model is on ${model.device}`);
     const n = batch.images.shape[0];
     const dim = model.config.embed_dim;
     const fi = model.encodeImage(batch.images);

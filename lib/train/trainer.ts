@@ -28,9 +28,11 @@ import { loadWeightsInto } from './load.js';
 import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
-import { type Batch, StepRunner } from './step.js';
+import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
+import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
+import { StepRunner } from './step.js';
 
-export type Precision = 'fp32' | 'bf16' | 'fp16';
+export type { Precision } from './device_placement.js';
 
 export interface TrainerOptions {
   /** A config name, a path to a config JSON, or a config object. */
@@ -69,8 +71,15 @@ export interface TrainerOptions {
   gradCheckpointing?: boolean;
   /** Clip gradients to this global norm (OpenCLIP's --grad-clip-norm). */
   gradClipNorm?: number;
+  /** Default fp32 on the CPU, bf16 on CUDA (the only precision its kernels offer). */
   precision?: Precision;
+  /** 'cpu' (default), 'cuda' or 'cuda:N': parameters, gradients, moments and activations live there. */
   device?: string;
+  /**
+   * Dynamic loss scaling (GradScaler's rule, see lib/train/loss_scaler.ts): 'dynamic' for the
+   * defaults or the scaler's options. Steps with non-finite gradients are skipped and counted.
+   */
+  lossScaling?: 'dynamic' | LossScalerOptions;
   /** Seed of the initialisation. Default 0. */
   seed?: number;
   /** Output directory: checkpoints and log.jsonl. */
@@ -164,7 +173,11 @@ export class Trainer implements Disposable {
   /** Samples per optimizer step over all ranks. */
   readonly globalBatch: number;
   skippedSteps = 0;
+  readonly precision: Precision;
+  /** Dynamic loss scaling, when asked for. */
+  readonly scaler: LossScaler | null;
   private readonly runner: StepRunner;
+  private readonly batches: DeviceBatches;
   private readonly lrAt: (step: number) => number;
 
   constructor(options: TrainerOptions) {
@@ -173,17 +186,14 @@ export class Trainer implements Disposable {
     check(Number.isInteger(o.samples) && o.samples >= o.batchSize, `samples must be an integer ≥ batchSize, got ${o.samples}`);
     check(Number.isInteger(o.accumFreq) && o.accumFreq >= 1 && o.batchSize % o.accumFreq === 0, `accumFreq must divide batchSize ${o.batchSize}, got ${o.accumFreq}`);
     const device = o.device ?? 'cpu';
-    if (device !== 'cpu') {
-      throw new Error(
-        `Trainer: device '${device}' is not available for training yet: models train on the CPU backend; ` +
-          "the CUDA backend's ops compile but have not been verified on a GPU (see 'clipscale info')",
-      );
-    }
-    const precision = o.precision ?? 'fp32';
-    check(['fp32', 'bf16', 'fp16'].includes(precision), `precision must be fp32, bf16 or fp16, got '${precision}'`);
-    if (precision === 'fp16') {
-      throw new Error("Trainer: precision 'fp16' (with dynamic loss scaling) needs the CUDA backend; the CPU backend offers fp32 and bf16 (emulated)");
-    }
+    const gpu = isGpuDevice(device);
+    this.precision = resolvePrecision(o.precision, gpu);
+    if (gpu && o.accumFreq > 1) throw new Error(`Trainer: gradient accumulation (accumFreq > 1) runs on the CPU only for now, not on '${device}'`);
+    if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
+    if (gpu && o.siglip) throw new Error(`Trainer: the SigLIP loss runs on the CPU only for now, not on '${device}'`);
+    if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
+    if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
+    this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
     this.options = o;
     const siglip = o.siglip ?? false;
     check(typeof siglip === 'boolean', `siglip must be true or false, got ${JSON.stringify(o.siglip)}`);
@@ -193,6 +203,9 @@ export class Trainer implements Disposable {
       recompute: o.gradCheckpointing ?? false,
       ...(siglip ? { initLogitScale: SIGLIP_INIT_LOGIT_SCALE } : {}),
     });
+    // Initialised on the host (the seeded initialisation is the CPU's), then moved once.
+    if (gpu) this.model.to(device);
+    this.batches = new DeviceBatches(this.model.device, o.data.imageSize, o.data.contextLength);
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
     check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);
@@ -232,8 +245,12 @@ export class Trainer implements Disposable {
       dataPosition: { samples: this.samplesSeen, data: o.data.describe() },
       rng: null,
       config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq, weightDecayRule: this.optimizer.weightDecayRule, loss: this.runner.lossName },
-      precision: o.precision ?? 'fp32',
-      extra: { skippedSteps: this.skippedSteps, adamStep: this.optimizer.step },
+      precision: this.precision,
+      extra: {
+        skippedSteps: this.skippedSteps,
+        adamStep: this.optimizer.step,
+        ...(this.scaler ? { lossScaler: this.scaler.state() as unknown as JsonValue } : {}),
+      },
     };
   }
 
@@ -245,9 +262,10 @@ export class Trainer implements Disposable {
     const m: Record<string, TensorRecord> = {};
     const v: Record<string, TensorRecord> = {};
     this.optimizer.params.forEach((p, i) => {
-      weights[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(p.values()) };
-      m[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.m[i].view() as Float32Array) };
-      v[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.v[i].view() as Float32Array) };
+      // Downloads from a GPU (each waits for the device); copies on the CPU.
+      weights[p.name] = { dtype: 'F32', shape: p.shape, data: p.hostValues() };
+      m[p.name] = { dtype: 'F32', shape: p.shape, data: this.optimizer.m[i].hostFloat32() };
+      v[p.name] = { dtype: 'F32', shape: p.shape, data: this.optimizer.v[i].hostFloat32() };
     });
     await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
   }
@@ -271,49 +289,23 @@ export class Trainer implements Disposable {
       const mr = ck.optimizer.m.get(p.name);
       const vr = ck.optimizer.v.get(p.name);
       if (!mr || !vr) throw new Error(`Trainer: checkpoint ${found.state} lacks optimizer moments for ${p.name}`);
-      (this.optimizer.m[i].view() as Float32Array).set(mr.data as Float32Array);
-      (this.optimizer.v[i].view() as Float32Array).set(vr.data as Float32Array);
+      for (const [moment, rec] of [[this.optimizer.m[i], mr], [this.optimizer.v[i], vr]] as const) {
+        const host = Tensor.from(rec.data as Float32Array, p.shape);
+        moment.copyFrom(host);
+        host.dispose();
+      }
     });
     this.step = ck.state.step;
     this.samplesSeen = ck.state.samplesSeen;
-    const extra = (ck.state.extra ?? {}) as { skippedSteps?: number; adamStep?: number };
+    const extra = (ck.state.extra ?? {}) as { skippedSteps?: number; adamStep?: number; lossScaler?: LossScalerState };
     this.skippedSteps = extra.skippedSteps ?? 0;
+    if (this.scaler && extra.lossScaler) this.scaler.load(extra.lossScaler);
     this.optimizer.step = extra.adamStep ?? ck.state.step;
     return true;
   }
 
   /** The weights file the run continued from, once restore() found one. */
   resumedFrom: string | null = null;
-
-  /** Input tensors made once and refilled every step (a step allocates no native memory). */
-  private inputs: Batch[] = [];
-
-  private toBatches(host: HostBatch): Batch[] {
-    const { accumFreq } = this.options;
-    const { imageSize, contextLength } = this.options.data;
-    const per = host.n / accumFreq;
-    const px = 3 * imageSize * imageSize;
-    if (this.inputs.length !== accumFreq || this.inputs[0].images.shape[0] !== per) {
-      this.disposeInputs();
-      this.inputs = Array.from({ length: accumFreq }, () => ({
-        images: Tensor.empty([per, 3, imageSize, imageSize]),
-        ids: Tensor.empty([per, contextLength], 'i32'),
-      }));
-    }
-    this.inputs.forEach((b, j) => {
-      (b.images.view() as Float32Array).set(host.images.subarray(j * per * px, (j + 1) * per * px));
-      (b.ids.view() as Int32Array).set(host.tokens.subarray(j * per * contextLength, (j + 1) * per * contextLength));
-    });
-    return this.inputs;
-  }
-
-  private disposeInputs(): void {
-    for (const b of this.inputs) {
-      b.images.dispose();
-      b.ids.dispose();
-    }
-    this.inputs = [];
-  }
 
   /** Trains to the end (or `stopAfterSteps`), yielding a record at each log step. */
   async *run(): AsyncGenerator<TrainLogRecord> {
@@ -347,8 +339,7 @@ export class Trainer implements Disposable {
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
     const previousEmulation = native.bf16Emulation();
-    native.setBf16Emulation((o.precision ?? 'fp32') === 'bf16');
-    const logitScale = this.model.logitScale.values();
+    native.setBf16Emulation(this.precision === 'bf16');
     const grads = this.model.parameters().map((p) => p.grad);
     let consecutiveBad = 0;
     let nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
@@ -367,22 +358,29 @@ export class Trainer implements Disposable {
         const t0 = performance.now();
         // This rank's slice of the global batch at the global position.
         const host = await o.data.batch(this.samplesSeen + this.rank * o.batchSize, o.batchSize);
-        const batches = this.toBatches(host);
+        const batches = this.batches.fill(host, o.accumFreq);
         const t1 = performance.now();
         const lr = this.lrAt(this.step);
         this.model.zeroGrad();
         let loss: number;
+        // With loss scaling the gradients are `lossScale` times too large until the optimizer
+        // divides them back; the norm and the clipping threshold are scaled to match.
+        const lossScale = this.scaler?.scale ?? 1;
         if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
-          loss = this.runner.forwardBackward(batches);
+          loss = this.runner.forwardBackward(batches, lossScale);
         }
         let norm = NaN;
         if (Number.isFinite(loss)) {
-          norm = o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm) : ops.gradNorm(grads);
+          norm = (o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm * lossScale) : ops.gradNorm(grads)) / lossScale;
         }
-        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        if (this.scaler && Number.isFinite(loss) && !Number.isFinite(norm)) {
+          // Overflowed gradients under loss scaling: skip the step and shrink the scale (not an error).
+          this.scaler.update(false);
+          this.skippedSteps++;
+        } else if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
           this.skippedSteps++;
           consecutiveBad++;
           if (consecutiveBad > o.maxNonFinite) {
@@ -393,9 +391,10 @@ export class Trainer implements Disposable {
           }
         } else {
           consecutiveBad = 0;
-          this.optimizer.update(lr);
-          // OpenCLIP clamps the logit scale to [0, ln 100] after each step.
-          logitScale[0] = Math.min(Math.max(logitScale[0], 0), MAX_LOGIT_SCALE);
+          this.scaler?.update(true);
+          this.optimizer.update(lr, 1 / lossScale);
+          // OpenCLIP clamps the logit scale to [0, ln 100] after each step (on its device).
+          ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
         }
         lastLoss = loss;
         this.step++;
@@ -429,13 +428,14 @@ export class Trainer implements Disposable {
             samples: this.samplesSeen,
             loss,
             lr,
-            logit_scale: Math.exp(logitScale[0]),
-            ...(this.model.logitBias ? { logit_bias: this.model.logitBias.values()[0] } : {}),
+            logit_scale: Math.exp(this.model.logitScale.hostValues()[0]),
+            ...(this.model.logitBias ? { logit_bias: this.model.logitBias.hostValues()[0] } : {}),
             samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
             data_time_s: dataTime / steps,
             step_time_s: stepTime / steps,
             grad_norm: norm,
             skipped_steps: this.skippedSteps,
+            ...(this.scaler ? { loss_scale: this.scaler.scale } : {}),
             ...record,
           };
           logger.log(rec);
@@ -466,7 +466,7 @@ export class Trainer implements Disposable {
   }
 
   dispose(): void {
-    this.disposeInputs();
+    this.batches.dispose();
     this.runner.dispose();
     this.optimizer.dispose();
     this.model.dispose();

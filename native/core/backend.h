@@ -1,11 +1,11 @@
 // Which backend runs an op: the device of its tensors. All tensors of one op must
 // share a device. Bindings dispatch with
 //   if (on_cuda(op, {&x, &out})) cuda::op(...); else cpu::op(...);
-// CUDA tensors exist only once the CUDA backend library is loaded (core/cuda_backend.h).
+// CUDA tensors exist only once the CUDA backend library is loaded (cuda_dispatch/cuda_backend.h).
 #pragma once
 #include <initializer_list>
 
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "core/error.h"
 #include "core/tensor.h"
 

@@ -22,6 +22,11 @@ void check_copy(DeviceCheck device, const Tensor& src, const Tensor& dst) {
 
 void check_scale(DeviceCheck device, const Tensor& x) { check_f32(device, "scale", "x", x); }
 
+void check_clamp(DeviceCheck device, const Tensor& x, double lo, double hi) {
+  check_f32(device, "clamp", "x", x);
+  if (!(lo <= hi)) fail("clamp: the bounds must satisfy lo <= hi, got lo ", lo, " and hi ", hi);
+}
+
 void check_axpy(DeviceCheck device, const Tensor& x, const Tensor& y) {
   device("axpy", "x", x);
   device("axpy", "y", y);

@@ -12,6 +12,8 @@ void check_fill(DeviceCheck device, const Tensor& x, double value);
 void check_copy(DeviceCheck device, const Tensor& src, const Tensor& dst);
 // scale: x f32.
 void check_scale(DeviceCheck device, const Tensor& x);
+// clamp: x f32, lo <= hi (NaN bounds refused).
+void check_clamp(DeviceCheck device, const Tensor& x, double lo, double hi);
 // axpy: x and y f32 of one element count.
 void check_axpy(DeviceCheck device, const Tensor& x, const Tensor& y);
 // add: a, b and out f32 of one shape.

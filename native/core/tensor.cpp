@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "core/error.h"
 
 namespace cs {

@@ -52,6 +52,14 @@ void scale(Tensor& x, float alpha) {
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) p[i] *= alpha; });
 }
 
+void clamp(Tensor& x, float lo, float hi) {
+  check_clamp(check_cpu, x, lo, hi);
+  float* p = x.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) p[i] = p[i] < lo ? lo : (p[i] > hi ? hi : p[i]);
+  });
+}
+
 void axpy(float alpha, const Tensor& x, Tensor& y) {
   check_axpy(check_cpu, x, y);
   const float* xp = x.data<float>();

@@ -58,6 +58,14 @@ int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream and reports errors recorded by earlier kernels.
 int cs_cuda_synchronize(int device);
 
+// 1 in the emulated device's library (libclipscale_cuda_emu.so, kernels compiled as host
+// C++ on a fiber runtime), 0 in the GPU build.
+int cs_cuda_emulated(void);
+// Emulated device only: the order its fibers run in between barriers, for the launches
+// the calling thread makes next: "inorder", "reversed", "random" or "random:<seed>".
+// Fails in the GPU build and for another name.
+int cs_cuda_emu_set_schedule(const char* schedule);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@ extern "C" {
 // ── element-wise (n elements) ──
 int cs_cuda_fill(void* x, int64_t n, int dtype, double value);
 int cs_cuda_scale(float* x, int64_t n, float alpha);                        // x *= alpha
+int cs_cuda_clamp(float* x, int64_t n, float lo, float hi);                 // x = min(max(x, lo), hi); NaN stays
 int cs_cuda_axpy(float alpha, const float* x, float* y, int64_t n);         // y += alpha·x
 int cs_cuda_add(const float* a, const float* b, float* out, int64_t n);     // out may alias a or b
 // Any dtype to any other; bf16 rounds to nearest even, float to integer truncates.

@@ -6,6 +6,7 @@
 #include "core/gelu_math.h"
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -48,13 +49,13 @@ __global__ void backward_kernel(const float* x, const float* dout, float* dx, in
 template <typename F>
 int forward(const char* op, const float* x, float* out, int64_t n) {
   if (n <= 0) return 0;
-  forward_kernel<F><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, out, n);
+  CS_LAUNCH(forward_kernel<F>, grid_for(n, kThreads), kThreads, 0, stream(), x, out, n);
   return launched(op);
 }
 template <typename F>
 int backward(const char* op, const float* x, const float* dout, float* dx, int64_t n) {
   if (n <= 0) return 0;
-  backward_kernel<F><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, dout, dx, n);
+  CS_LAUNCH(backward_kernel<F>, grid_for(n, kThreads), kThreads, 0, stream(), x, dout, dx, n);
   return launched(op);
 }
 

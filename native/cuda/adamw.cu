@@ -9,6 +9,7 @@
 #include "cuda/abi.h"
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -105,10 +106,10 @@ int grad_norm_device(const char* op, const float* const* tensors, const int64_t*
     }
     if (most == 0) continue;
     if (most > 2147483647LL) return fail("%s: a tensor is too large", op);
-    sumsq_partials_kernel<<<dim3(static_cast<unsigned>(most), in_batch), kThreads, 0, stream()>>>(b, parts);
+    CS_LAUNCH(sumsq_partials_kernel, dim3(static_cast<unsigned>(most), in_batch), kThreads, 0, stream(), b, parts);
     if (int rc = launched(op)) return rc;
   }
-  norm_finish_kernel<<<1, 1024, 0, stream()>>>(parts, total_chunks, norm_dev);
+  CS_LAUNCH(norm_finish_kernel, 1, 1024, 0, stream(), parts, total_chunks, norm_dev);
   return launched(op);
 }
 
@@ -130,7 +131,7 @@ int cs_cuda_adamw_step(float* param, const float* grad, float* m, float* v, uint
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   const float step_size = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
-  adamw_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(param, grad, m, v, param_bf16, n, b1, b2, decay,
+  CS_LAUNCH(adamw_kernel, grid_for(n, kThreads), kThreads, 0, stream(), param, grad, m, v, param_bf16, n, b1, b2, decay,
                                                                  step_size, inv_sqrt_bc2, static_cast<float>(eps),
                                                                  static_cast<float>(grad_scale));
   return launched("adamwStep");
@@ -169,7 +170,7 @@ int cs_cuda_clip_grad_norm(float* const* tensors, const int64_t* sizes, int coun
       if (sizes[k0 + k] > most) most = sizes[k0 + k];
     }
     if (most == 0) continue;
-    clip_kernel<<<dim3(grid_for(most, kThreads), in_batch), kThreads, 0, stream()>>>(b, nd, max_norm);
+    CS_LAUNCH(clip_kernel, dim3(grid_for(most, kThreads), in_batch), kThreads, 0, stream(), b, nd, max_norm);
     if (int rc = launched(op)) return rc;
   }
   if (norm_host) return cs_cuda_memcpy_d2h(norm_host, nd, sizeof(double), current_device());

@@ -11,6 +11,7 @@
 
 #include "cuda/attention_kernels.h"
 #include "cuda/gemm_mma.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -42,7 +43,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
                                                                       float* __restrict__ dqkv, AttentionShape sh,
                                                                       int64_t bh0) {
   using L = BwdSmem<DP>;
-  extern __shared__ __align__(16) uint16_t smem[];
+  CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* Ks = smem;
   uint16_t* Vs = Ks + kKeys * L::kLd;
   uint16_t* Kt = Vs + kKeys * L::kLd;
@@ -215,7 +216,7 @@ int launch(const char* op, const AttentionShape& s, const float* qkv, const floa
   const unsigned gx = static_cast<unsigned>((s.S + kKeys - 1) / kKeys);
   for (int64_t bh0 = 0; bh0 < bh; bh0 += 65535) {
     dim3 grid(gx, static_cast<unsigned>(bh - bh0 < 65535 ? bh - bh0 : 65535));
-    kernel<<<grid, kThreads, bytes, stream>>>(qkv, dout, lse, D, dqkv, s, bh0);
+    CS_LAUNCH(kernel, grid, kThreads, bytes, stream, qkv, dout, lse, D, dqkv, s, bh0);
     if (int rc = launched(op)) return rc;
   }
   return 0;

@@ -10,6 +10,7 @@
 
 #include "cuda/attention_kernels.h"
 #include "cuda/gemm_mma.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -34,7 +35,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
                                                                      float* __restrict__ out, float* __restrict__ lse,
                                                                      AttentionShape sh, int64_t bh0) {
   using L = FwdSmem<DP>;
-  extern __shared__ __align__(16) uint16_t smem[];
+  CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* Qs = smem;
   uint16_t* Ks = Qs + kRows * L::kLd;
   uint16_t* Vt = Ks + kKeys * L::kLd;
@@ -183,7 +184,7 @@ int launch(const char* op, const AttentionShape& s, const float* qkv, float* out
   const unsigned gx = static_cast<unsigned>((s.S + kRows - 1) / kRows);
   for (int64_t bh0 = 0; bh0 < bh; bh0 += 65535) {
     dim3 grid(gx, static_cast<unsigned>(bh - bh0 < 65535 ? bh - bh0 : 65535));
-    kernel<<<grid, kThreads, bytes, stream>>>(qkv, out, lse, s, bh0);
+    CS_LAUNCH(kernel, grid, kThreads, bytes, stream, qkv, out, lse, s, bh0);
     if (int rc = launched(op)) return rc;
   }
   return 0;

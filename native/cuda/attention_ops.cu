@@ -6,6 +6,7 @@
 #include "cuda/abi_attention.h"
 #include "cuda/attention_kernels.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 using namespace cs_cuda;
@@ -79,10 +80,10 @@ int cs_cuda_attention_backward(const float* qkv, const float* out, const float* 
   const int64_t rows = B * heads * S;
   Scratch D;
   if (int rc = D.allocate(static_cast<size_t>(rows) * sizeof(float), op)) return rc;
-  attention_preprocess_kernel<<<grid_for(rows * 32, 256), 256, 0, stream()>>>(out, dout, D.as<float>(), dqkv, s);
+  CS_LAUNCH(attention_preprocess_kernel, grid_for(rows * 32, 256), 256, 0, stream(), out, dout, D.as<float>(), dqkv, s);
   if (int rc = launched(op)) return rc;
   if (int rc = attention_backward_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream())) return rc;
-  round_dq_kernel<<<grid_for(B * S * W, 256), 256, 0, stream()>>>(dqkv, B * S, W);
+  CS_LAUNCH(round_dq_kernel, grid_for(B * S * W, 256), 256, 0, stream(), dqkv, B * S, W);
   return launched(op);
 }
 

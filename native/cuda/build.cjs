@@ -6,6 +6,8 @@
 //   --require            fail when nvcc or cmake is missing
 //   --arch "80;90a"      CUDA architectures (default: CMakeLists.txt's, 80 and 90a)
 //   --debug              a Debug build
+//   --emulate            build the emulated device instead (native/cuda/emu/build.cjs:
+//                        build-cuda-emu/libclipscale_cuda_emu.so with g++, no nvcc needed)
 // Environment: CUDACXX or CUDA_HOME/CUDA_PATH point at a toolkit outside PATH and
 // /usr/local/cuda; CLIPSCALE_BUILD_JOBS sets the parallel jobs (default: CPU count).
 'use strict';
@@ -16,6 +18,10 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
+if (args.includes('--emulate')) {
+  require('./emu/build.cjs');
+  return;
+}
 const require_ = args.includes('--require');
 const archAt = args.indexOf('--arch');
 const arch = archAt >= 0 ? args[archAt + 1] : null;

@@ -11,6 +11,7 @@
 #include "cuda/abi.h"
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -96,7 +97,7 @@ int sgemm(const char* op, bool ta, bool tb, int64_t M, int64_t N, int64_t K, con
   if (M <= 0 || N <= 0) return 0;
   dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile));
   if (grid.y > 65535) return fail("%s: %lld rows is too many for the loss GEMM", op, static_cast<long long>(M));
-  sgemm_kernel<<<grid, 256, 0, stream()>>>(ta, tb, M, N, K, 1.0f, alpha_dev, A, lda, B, ldb, beta, C, ldc);
+  CS_LAUNCH(sgemm_kernel, grid, 256, 0, stream(), ta, tb, M, N, K, 1.0f, alpha_dev, A, lda, B, ldb, beta, C, ldc);
   return launched(op);
 }
 
@@ -224,7 +225,7 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
   const bool want_grad = dimage || dtext || dlogit_scale;
   const float c = static_cast<float>(static_cast<double>(loss_scale) / (2.0 * static_cast<double>(N)));
 
-  exp_scale_kernel<<<1, 1, 0, st>>>(logit_scale, s_dev, kernel_error_slot());
+  CS_LAUNCH(exp_scale_kernel, 1, 1, 0, st, logit_scale, s_dev, kernel_error_slot());
   if (int rc = launched(op)) return rc;
   if (int rc = check(cudaMemsetAsync(dt, 0, sizeof(double) * 2 * N, st), op, "clearing scratch")) return rc;
 
@@ -232,13 +233,13 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
   if (n == N) {
     // One N×N logits matrix serves both directions: rows image→text, columns text→image.
     if (int rc = sgemm(op, false, true, N, N, D, s_dev, image, D, text, D, 0.0f, L, N)) return rc;
-    row_lse_kernel<<<static_cast<unsigned>(N), kThreads, 0, st>>>(L, N, 0, lse_a, ce);
+    CS_LAUNCH(row_lse_kernel, static_cast<unsigned>(N), kThreads, 0, st, L, N, 0, lse_a, ce);
     if (int rc = launched(op)) return rc;
-    col_lse_kernel<<<static_cast<unsigned>((N + 255) / 256), 256, 0, st>>>(L, N, lse_b, ce + N);
+    CS_LAUNCH(col_lse_kernel, static_cast<unsigned>((N + 255) / 256), 256, 0, st, L, N, lse_b, ce + N);
     if (int rc = launched(op)) return rc;
     n_ce = 2 * N;
     if (want_grad) {
-      logits_grad_kernel<<<static_cast<unsigned>(N), kThreads, 0, st>>>(L, N, 0, lse_a, lse_b, c, dt);
+      CS_LAUNCH(logits_grad_kernel, static_cast<unsigned>(N), kThreads, 0, st, L, N, 0, lse_a, lse_b, c, dt);
       if (int rc = launched(op)) return rc;
       // logits = s·I·Tᵀ: dI = s·G·T, dT = s·Gᵀ·I.
       if (dimage)
@@ -254,10 +255,10 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
       float* dA = dir == 0 ? dimage : dtext;
       float* dB = dir == 0 ? dtext : dimage;
       if (int rc = sgemm(op, false, true, n, N, D, s_dev, A + r0 * D, D, B, D, 0.0f, L, N)) return rc;
-      row_lse_kernel<<<static_cast<unsigned>(n), kThreads, 0, st>>>(L, N, r0, lse_a, ce + dir * n);
+      CS_LAUNCH(row_lse_kernel, static_cast<unsigned>(n), kThreads, 0, st, L, N, r0, lse_a, ce + dir * n);
       if (int rc = launched(op)) return rc;
       if (!want_grad) continue;
-      logits_grad_kernel<<<static_cast<unsigned>(n), kThreads, 0, st>>>(L, N, r0, lse_a, nullptr, c, dt + dir * n);
+      CS_LAUNCH(logits_grad_kernel, static_cast<unsigned>(n), kThreads, 0, st, L, N, r0, lse_a, nullptr, c, dt + dir * n);
       if (int rc = launched(op)) return rc;
       // The first direction overwrites (beta = 0), the second adds.
       const float beta = dir == 0 ? 0.0f : 1.0f;
@@ -275,7 +276,7 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
     }
     n_ce = 2 * n;
   }
-  finish_kernel<<<1, 1024, 0, st>>>(ce, n_ce, dt, 2 * N, 1.0 / (2.0 * static_cast<double>(N)), loss_dev, loss_out,
+  CS_LAUNCH(finish_kernel, 1, 1024, 0, st, ce, n_ce, dt, 2 * N, 1.0 / (2.0 * static_cast<double>(N)), loss_dev, loss_out,
                                     dlogit_scale);
   if (int rc = launched(op)) return rc;
   if (loss_host) {

@@ -64,6 +64,18 @@ Api& api() {
   static Api a;
   static std::once_flag once;
   std::call_once(once, [] {
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // The emulated device runs our own kernels only: a real cuBLASLt would need a GPU.
+    // CLIPSCALE_EMU_CUBLASLT=no-algorithm puts a stand-in in its place that has no algorithm
+    // for any shape, so the fallback to our own kernel runs in the tests.
+    if (const char* e = std::getenv("CLIPSCALE_EMU_CUBLASLT"); e && std::string(e) == "no-algorithm") {
+      a.path = "the emulated device's stand-in (CLIPSCALE_EMU_CUBLASLT=no-algorithm)";
+      a.handle = reinterpret_cast<lt::Handle>(&a);
+      return;
+    }
+    a.error = "cuBLASLt is absent on the emulated CUDA device";
+    return;
+#endif
     for (const auto& c : candidates()) {
       if ((a.lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL))) {
         a.path = c;
@@ -140,9 +152,15 @@ size_t cublaslt_version() { return api().handle ? api().version : 0; }
 std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, const void* A, int64_t lda,
                              int64_t sa, const void* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
                              int64_t sc, int64_t batch, const float* bias, bool gelu, void* workspace,
-                             size_t workspace_bytes) {
+                             size_t workspace_bytes, bool* no_algorithm) {
+  if (no_algorithm) *no_algorithm = false;
   Api& a = api();
   if (!a.handle) return "cuBLASLt is not loaded: " + a.error;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+  if (no_algorithm) *no_algorithm = true;  // the stand-in: no algorithm for anything
+  return "cuBLASLt (the emulated stand-in) has no algorithm for bf16 GEMM M=" + std::to_string(M) +
+         " N=" + std::to_string(N) + " K=" + std::to_string(K) + " batch=" + std::to_string(batch);
+#endif
   // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = Bᵀ-side · A-side,
   // i.e. its "A" is our B read transposed (N×K from a K×N column-major block) and its
   // "B" is our A (K×M column-major), the TN layout cuBLASLt serves best.
@@ -191,6 +209,7 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     int returned = 0;
     s = a.heuristic(a.handle, d.op, d.la, d.lb, d.lc, d.lc, d.pref, 1, &result, &returned);
     if (s || returned == 0) {
+      if (no_algorithm) *no_algorithm = true;
       std::ostringstream os;
       os << "cuBLASLt has no algorithm for bf16 GEMM M=" << M << " N=" << N << " K=" << K << " batch=" << batch
          << " (status " << s << ")";

@@ -19,10 +19,11 @@ size_t cublaslt_version();
 //   C[b][m][n] = alpha · Σ_k A[b][m][k]·B[b][n][k] + beta · C[b][m][n] (+ bias[n]) (then tanh-GELU)
 // A, B: bf16 with leading dimensions lda, ldb (elements, multiples of 8) and batch strides
 // sa, sb (0 = shared); C: f32, ldc, sc. bias: f32 [N] or null. `stream` is a cudaStream_t.
-// Returns "" on success, else what failed.
+// Returns "" on success, else what failed; *no_algorithm (when given) is set when the
+// failure is that cuBLASLt has no algorithm for the problem (nothing was written to C).
 std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, const void* A, int64_t lda,
                              int64_t sa, const void* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
                              int64_t sc, int64_t batch, const float* bias, bool gelu, void* workspace,
-                             size_t workspace_bytes);
+                             size_t workspace_bytes, bool* no_algorithm = nullptr);
 
 }  // namespace cs::cuda

@@ -5,6 +5,7 @@
 
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -19,6 +20,14 @@ __global__ void fill_kernel(T* x, int64_t n, T v) {
 
 __global__ void scale_kernel(float* x, int64_t n, float a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) x[i] *= a;
+}
+
+// NaN compares false both ways and stays NaN (the trainer's non-finite checks see it).
+__global__ void clamp_kernel(float* x, int64_t n, float lo, float hi) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    x[i] = v < lo ? lo : (v > hi ? hi : v);
+  }
 }
 
 __global__ void axpy_kernel(float a, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
@@ -74,13 +83,13 @@ int cs_cuda_fill(void* x, int64_t n, int dtype, double value) {
   if (n <= 0) return 0;
   const unsigned g = grid_for(n, kThreads);
   switch (dtype) {
-    case 0: fill_kernel<float><<<g, kThreads, 0, stream()>>>(static_cast<float*>(x), n, static_cast<float>(value)); break;
+    case 0: CS_LAUNCH(fill_kernel<float>, g, kThreads, 0, stream(), static_cast<float*>(x), n, static_cast<float>(value)); break;
     case 1:
-      fill_kernel<uint16_t><<<g, kThreads, 0, stream()>>>(static_cast<uint16_t*>(x), n,
+      CS_LAUNCH(fill_kernel<uint16_t>, g, kThreads, 0, stream(), static_cast<uint16_t*>(x), n,
                                                           host_bf16_bits(static_cast<float>(value)));
       break;
-    case 2: fill_kernel<int32_t><<<g, kThreads, 0, stream()>>>(static_cast<int32_t*>(x), n, static_cast<int32_t>(value)); break;
-    case 3: fill_kernel<int64_t><<<g, kThreads, 0, stream()>>>(static_cast<int64_t*>(x), n, static_cast<int64_t>(value)); break;
+    case 2: CS_LAUNCH(fill_kernel<int32_t>, g, kThreads, 0, stream(), static_cast<int32_t*>(x), n, static_cast<int32_t>(value)); break;
+    case 3: CS_LAUNCH(fill_kernel<int64_t>, g, kThreads, 0, stream(), static_cast<int64_t*>(x), n, static_cast<int64_t>(value)); break;
     default: return fail("fill: unknown dtype code %d", dtype);
   }
   return launched("fill");
@@ -88,19 +97,25 @@ int cs_cuda_fill(void* x, int64_t n, int dtype, double value) {
 
 int cs_cuda_scale(float* x, int64_t n, float alpha) {
   if (n <= 0) return 0;
-  scale_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, n, alpha);
+  CS_LAUNCH(scale_kernel, grid_for(n, kThreads), kThreads, 0, stream(), x, n, alpha);
   return launched("scale");
+}
+
+int cs_cuda_clamp(float* x, int64_t n, float lo, float hi) {
+  if (n <= 0) return 0;
+  CS_LAUNCH(clamp_kernel, grid_for(n, kThreads), kThreads, 0, stream(), x, n, lo, hi);
+  return launched("clamp");
 }
 
 int cs_cuda_axpy(float alpha, const float* x, float* y, int64_t n) {
   if (n <= 0) return 0;
-  axpy_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(alpha, x, y, n);
+  CS_LAUNCH(axpy_kernel, grid_for(n, kThreads), kThreads, 0, stream(), alpha, x, y, n);
   return launched("axpy");
 }
 
 int cs_cuda_add(const float* a, const float* b, float* out, int64_t n) {
   if (n <= 0) return 0;
-  add_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n);
+  CS_LAUNCH(add_kernel, grid_for(n, kThreads), kThreads, 0, stream(), a, b, out, n);
   return launched("add");
 }
 
@@ -108,7 +123,7 @@ int cs_cuda_convert(const void* src, int src_dtype, void* dst, int dst_dtype, in
   if (src_dtype < 0 || src_dtype > 3 || dst_dtype < 0 || dst_dtype > 3)
     return fail("convert: unknown dtype codes %d, %d", src_dtype, dst_dtype);
   if (n <= 0) return 0;
-  convert_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(src, src_dtype, dst, dst_dtype, n);
+  CS_LAUNCH(convert_kernel, grid_for(n, kThreads), kThreads, 0, stream(), src, src_dtype, dst, dst_dtype, n);
   return launched("convert");
 }
 

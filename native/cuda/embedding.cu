@@ -5,6 +5,7 @@
 
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -85,7 +86,7 @@ extern "C" {
 int cs_cuda_embedding_forward(const int32_t* ids, int64_t n, const float* table, int64_t vocab, int64_t width,
                               float* out) {
   if (n <= 0 || width <= 0) return 0;
-  embedding_forward_kernel<<<grid_for(n * width, kThreads), kThreads, 0, stream()>>>(ids, n, table, vocab, width, out,
+  CS_LAUNCH(embedding_forward_kernel, grid_for(n * width, kThreads), kThreads, 0, stream(), ids, n, table, vocab, width, out,
                                                                                      kernel_error_slot());
   return launched("embeddingForward");
 }
@@ -97,21 +98,21 @@ int cs_cuda_embedding_backward(const int32_t* ids, int64_t n, const float* dout,
   if (int rc = check(cudaMemsetAsync(dtable, 0, sizeof(float) * vocab * width, stream()), op, "zeroing dtable"))
     return rc;
   if (n <= 0) return 0;
-  embedding_backward_kernel<<<grid_for(n * width, kThreads), kThreads, 0, stream()>>>(ids, n, dout, dtable, vocab,
+  CS_LAUNCH(embedding_backward_kernel, grid_for(n * width, kThreads), kThreads, 0, stream(), ids, n, dout, dtable, vocab,
                                                                                       width, kernel_error_slot());
   return launched(op);
 }
 
 int cs_cuda_pos_embed_forward(const float* x, const float* pos, float* out, int64_t batch, int64_t seq_width) {
   if (batch <= 0 || seq_width <= 0) return 0;
-  pos_embed_forward_kernel<<<grid_for(batch * seq_width, kThreads), kThreads, 0, stream()>>>(x, pos, out,
+  CS_LAUNCH(pos_embed_forward_kernel, grid_for(batch * seq_width, kThreads), kThreads, 0, stream(), x, pos, out,
                                                                                              batch * seq_width, seq_width);
   return launched("posEmbedForward");
 }
 
 int cs_cuda_pos_embed_backward(const float* dout, float* dpos, int64_t batch, int64_t seq_width) {
   if (seq_width <= 0) return 0;
-  sum_over_batch_kernel<<<grid_for(seq_width, kThreads), kThreads, 0, stream()>>>(dout, dpos, batch, seq_width,
+  CS_LAUNCH(sum_over_batch_kernel, grid_for(seq_width, kThreads), kThreads, 0, stream(), dout, dpos, batch, seq_width,
                                                                                   seq_width);
   return launched("posEmbedBackward");
 }
@@ -119,7 +120,7 @@ int cs_cuda_pos_embed_backward(const float* dout, float* dpos, int64_t batch, in
 int cs_cuda_class_token_concat(const float* x, const float* cls, float* out, int64_t batch, int64_t seq,
                                int64_t width) {
   if (batch <= 0 || width <= 0) return 0;
-  class_token_concat_kernel<<<grid_for(batch * (seq + 1) * width, kThreads), kThreads, 0, stream()>>>(x, cls, out,
+  CS_LAUNCH(class_token_concat_kernel, grid_for(batch * (seq + 1) * width, kThreads), kThreads, 0, stream(), x, cls, out,
                                                                                                       batch, seq, width);
   return launched("classTokenConcat");
 }
@@ -129,11 +130,11 @@ int cs_cuda_class_token_concat_backward(const float* dout, float* dx, float* dcl
   const char* op = "classTokenConcatBackward";
   if (width <= 0) return 0;
   if (batch > 0 && seq > 0) {
-    class_token_dx_kernel<<<grid_for(batch * seq * width, kThreads), kThreads, 0, stream()>>>(dout, dx, batch, seq,
+    CS_LAUNCH(class_token_dx_kernel, grid_for(batch * seq * width, kThreads), kThreads, 0, stream(), dout, dx, batch, seq,
                                                                                               width);
     if (int rc = launched(op)) return rc;
   }
-  sum_over_batch_kernel<<<grid_for(width, kThreads), kThreads, 0, stream()>>>(dout, dcls, batch, (seq + 1) * width,
+  CS_LAUNCH(sum_over_batch_kernel, grid_for(width, kThreads), kThreads, 0, stream(), dout, dcls, batch, (seq + 1) * width,
                                                                               width);
   return launched(op);
 }

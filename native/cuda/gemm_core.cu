@@ -9,6 +9,7 @@
 #include "cuda/cublaslt_gemm.h"
 #include "cuda/gemm_core.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -73,6 +74,17 @@ int choose_from_env(const char* op) {
   return static_cast<int>(cs::cuda::cublaslt_load(&why) ? GemmEngine::CublasLt : GemmEngine::Own);
 }
 
+// GEMMs the own kernel ran because cuBLASLt had no algorithm for them.
+std::atomic<long long> g_fallbacks{0};
+std::mutex fallback_mutex;
+std::string g_last_fallback;
+
+void note_own_fallback(int64_t M, int64_t N, int64_t K, const std::string& why) {
+  g_fallbacks++;
+  std::lock_guard<std::mutex> lock(fallback_mutex);
+  g_last_fallback = why;
+}
+
 // cuBLASLt's workspace: 32 MiB serves Hopper's kernels (NVIDIA's recommendation).
 constexpr size_t kCublasLtWorkspace = size_t{32} << 20;
 
@@ -86,7 +98,7 @@ int to_kmajor_bf16(const char* op, const float* src, int64_t src_ld, int64_t src
   const unsigned gy = static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535));
   for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
     dim3 grid(static_cast<unsigned>(gx), gy, static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
-    to_kmajor_kernel<<<grid, dim3(32, 8), 0, stream>>>(src + b0 * src_stride, src_ld, src_stride, transposed ? 1 : 0,
+    CS_LAUNCH(to_kmajor_kernel, grid, dim3(32, 8), 0, stream, src + b0 * src_stride, src_ld, src_stride, transposed ? 1 : 0,
                                                        rows, K, dst + b0 * rows * ld, ld, rows * ld);
     if (int rc = launched(op)) return rc;
   }
@@ -97,7 +109,7 @@ int round_bf16_inplace(const char* op, float* C, int64_t rows, int64_t cols, int
                        int64_t batch, cudaStream_t stream) {
   const int64_t total = rows * cols * batch;
   if (total <= 0) return 0;
-  round_kernel<<<grid_for(total, 256), 256, 0, stream>>>(C, rows, cols, ld, stride, total);
+  CS_LAUNCH(round_kernel, grid_for(total, 256), 256, 0, stream, C, rows, cols, ld, stride, total);
   return launched(op);
 }
 
@@ -130,6 +142,14 @@ int set_gemm_engine(const char* name) {
   return 0;
 }
 
+std::string gemm_fallback_note() {
+  const long long n = g_fallbacks.load();
+  if (n == 0) return "";
+  std::lock_guard<std::mutex> lock(fallback_mutex);
+  return "our own kernel ran " + std::to_string(n) + " GEMM(s) cuBLASLt had no algorithm for (last: " +
+         g_last_fallback + ")";
+}
+
 const char* gemm_engine_name() {
   GemmEngine e;
   if (gemm_engine("cs_cuda_gemm_backend_name", &e)) return "unavailable";
@@ -153,9 +173,18 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajor B,
   if (int rc = workspace.allocate(kCublasLtWorkspace, op)) return rc;
   for (int64_t b0 = 0; b0 < batch; b0 += INT32_MAX) {
     const int64_t nb = std::min<int64_t>(INT32_MAX, batch - b0);
+    bool no_algorithm = false;
     std::string err = cs::cuda::cublaslt_gemm_nt(s, M, N, K, ep.alpha, A.ptr + b0 * A.stride, A.ld, A.stride,
                                                  B.ptr + b0 * B.stride, B.ld, B.stride, ep.beta, C + b0 * sc, ldc, sc,
-                                                 nb, ep.bias, ep.gelu, workspace.get(), kCublasLtWorkspace);
+                                                 nb, ep.bias, ep.gelu, workspace.get(), kCublasLtWorkspace,
+                                                 &no_algorithm);
+    if (no_algorithm) {
+      // cuBLASLt has no algorithm for this shape: our own kernel computes the rest
+      // (epilogue and rounding included), and the backend info says it happened.
+      note_own_fallback(M, N, K, err);
+      KMajor a2{A.ptr + b0 * A.stride, A.ld, A.stride}, b2{B.ptr + b0 * B.stride, B.ld, B.stride};
+      return own_gemm_nt(op, M, N, K, a2, b2, C + b0 * sc, ldc, sc, batch - b0, ep, s);
+    }
     if (!err.empty()) return fail("%s: %s", op, err.c_str());
   }
   if (ep.round) return round_bf16_inplace(op, C, M, N, ldc, sc, batch, s);

@@ -10,6 +10,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <string>
+
 namespace cs_cuda {
 
 // Row length (elements) of a K-major bf16 matrix with K columns.
@@ -42,6 +44,8 @@ int gemm_engine(const char* op, GemmEngine* engine);
 // "own", "cublaslt" or "auto"; fails for another name or a cuBLASLt that does not load.
 int set_gemm_engine(const char* name);
 const char* gemm_engine_name();
+// "" or what the own kernel did in cuBLASLt's place (GEMMs cuBLASLt had no algorithm for).
+std::string gemm_fallback_note();
 
 // C (f32, ldc, batch stride sc) per the epilogue; M, N ≥ 1, K ≥ 0, batch ≥ 1.
 int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajor B, float* C, int64_t ldc, int64_t sc,

@@ -1,5 +1,6 @@
 // Warp-level bf16 tensor-core primitives (sm_80+), shared by the GEMM and attention
-// kernels: mma.sync m16n8k16 with fp32 accumulation and cp.async copies.
+// kernels: fragment loads for mma.sync m16n8k16 (fp32 accumulation) and cp.async copies
+// (the instructions themselves are in ptx.cuh).
 //
 // Fragment layout of mma.m16n8k16 (PTX ISA), lane = 4·g + t (g = lane/4, t = lane%4):
 //   A (16×16, row-major): a[0] = A[g][2t..2t+1], a[1] = A[g+8][2t..], a[2] = A[g][2t+8..], a[3] = A[g+8][2t+8..]
@@ -12,16 +13,15 @@
 #include <stdint.h>
 
 #include "cuda/numerics.cuh"
+#include "cuda/ptx.cuh"
 
 namespace cs_cuda {
 
-__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// The PTX instructions (real, or emulated on the host and under CLIPSCALE_PTX_EMULATE).
+using ptx::cp_async16;
+using ptx::cp_async_commit;
+using ptx::cp_async_wait;
+using ptx::mma_bf16_16816;
 
 // Two adjacent bf16 (the lower address in the low half) as one register.
 __device__ __forceinline__ uint32_t lds32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
@@ -50,18 +50,6 @@ __device__ __forceinline__ void load_b_frag(uint32_t& b0, uint32_t& b1, const ui
   const uint16_t* p = s + (n0 + g) * ld + k0 + 2 * t;
   b0 = lds32(p);
   b1 = lds32(p + 8);
-}
-
-// 16-byte asynchronous global→shared copy; zero-fills when !valid (src is not read).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 // GELU, tanh approximation (what cuBLASLt's GELU epilogue computes).

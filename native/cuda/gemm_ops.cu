@@ -9,6 +9,7 @@
 #include "cuda/cublaslt_gemm.h"
 #include "cuda/gemm_core.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 using namespace cs_cuda;
@@ -114,7 +115,7 @@ int bias_grad(const char* op, const float* dy, float* db, int64_t M, int64_t N, 
   if (M == 0 || N == 0) return 0;
   const int64_t rows_per_block = std::max<int64_t>(128, (M + 65534) / 65535);
   dim3 grid(static_cast<unsigned>((N + 31) / 32), static_cast<unsigned>((M + rows_per_block - 1) / rows_per_block));
-  bias_grad_kernel<<<grid, dim3(32, 8), 0, stream()>>>(dy, db, M, N, rows_per_block);
+  CS_LAUNCH(bias_grad_kernel, grid, dim3(32, 8), 0, stream(), dy, db, M, N, rows_per_block);
   return launched(op);
 }
 
@@ -123,7 +124,7 @@ int im2col(const char* op, const float* images, const PatchGeometry& g, uint16_t
   const int64_t ld = kmajor_ld(transposed ? g.rows() : g.cols());
   const int64_t total = rows * ld;
   if (total == 0) return 0;
-  im2col_kernel<<<grid_for(total, 256), 256, 0, stream()>>>(images, dst, g, ld, transposed ? 1 : 0, total);
+  CS_LAUNCH(im2col_kernel, grid_for(total, 256), 256, 0, stream(), images, dst, g, ld, transposed ? 1 : 0, total);
   return launched(op);
 }
 
@@ -139,8 +140,11 @@ int cs_cuda_gemm_backend_info(char* buf, int len) {
   const bool lt = cs::cuda::cublaslt_load(&why);
   const std::string name = gemm_engine_name();
   std::string line;
-  if (name == "cublaslt")
+  if (name == "cublaslt") {
     line = "cublaslt (" + cs::cuda::cublaslt_loaded_path() + ", version " + std::to_string(cs::cuda::cublaslt_version()) + ")";
+    const std::string note = gemm_fallback_note();
+    if (!note.empty()) line += "; " + note;
+  }
   else if (name == "own")
     line = std::string("own mma.sync bf16 kernel (") + (lt ? "cuBLASLt loaded but not chosen" : "cuBLASLt: " + why) + ")";
   else
@@ -195,7 +199,7 @@ int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float
   if (int rc = to_kmajor_bf16(op, x, K, 0, false, M, K, 1, xa, ldk, stream())) return rc;
   if (int rc = to_kmajor_bf16(op, w, K, 0, false, N, K, 1, wb, ldk, stream())) return rc;
   if (b) {
-    round_copy_kernel<<<grid_for(N, 256), 256, 0, stream()>>>(b, bias, N);
+    CS_LAUNCH(round_copy_kernel, grid_for(N, 256), 256, 0, stream(), b, bias, N);
     if (int rc = launched(op)) return rc;
   }
   Epilogue ep;
@@ -321,7 +325,7 @@ int cs_cuda_patch_embed_backward(const float* images, const float* weight, const
     if (int rc = to_kmajor_bf16(op, weight, K, 0, true, K, N, 1, wt, ldn, stream())) return rc;
     Epilogue ep;
     if (int rc = gemm_nt(op, M, K, N, {doa, ldn, 0}, {wt, ldn, 0}, dcols, K, 0, 1, ep)) return rc;
-    col2im_kernel<<<grid_for(B * C * H * W, 256), 256, 0, stream()>>>(dcols, dimages, g);
+    CS_LAUNCH(col2im_kernel, grid_for(B * C * H * W, 256), 256, 0, stream(), dcols, dimages, g);
     if (int rc = launched(op)) return rc;
   }
   return 0;

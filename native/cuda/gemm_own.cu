@@ -3,9 +3,12 @@
 // staged through shared memory by a 3-stage cp.async pipeline; the epilogue applies
 // alpha/beta, bias, GELU and the bf16 rounding of stored outputs.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/gemm_core.h"
 #include "cuda/gemm_mma.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -38,7 +41,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
   constexpr int TM = BM / WARPS_M / 16;  // m16 tiles per warp
   constexpr int TN = BN / WARPS_N / 8;   // n8 tiles per warp
   static_assert(TM >= 1 && TN >= 1 && BM % (WARPS_M * 16) == 0 && BN % (WARPS_N * 8) == 0, "tile shape");
-  extern __shared__ __align__(16) uint16_t smem[];
+  CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* As = smem;                        // [kStages][BM][kSK]
   uint16_t* Bs = smem + kStages * BM * kSK;   // [kStages][BN][kSK]
 
@@ -145,7 +148,7 @@ int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream
     q.B += b0 * p.sb;
     q.C += b0 * p.sc;
     dim3 grid((p.N + BN - 1) / BN, static_cast<unsigned>(gy), static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
-    kernel<<<grid, WARPS_M * WARPS_N * 32, bytes, stream>>>(q);
+    CS_LAUNCH(kernel, grid, WARPS_M * WARPS_N * 32, bytes, stream, q);
     if (int rc = launched(op)) return rc;
   }
   return 0;
@@ -175,8 +178,11 @@ int own_gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajo
              static_cast<int>(K), ep.alpha, ep.beta, ep.bias, ep.gelu ? 1 : 0, ep.round ? 1 : 0};
   // 128×128 tiles (8 warps, 64×32 each) when they fill the GPU; 64×64 (4 warps) for
   // the small GEMMs of short sequences and small widths.
+  // CLIPSCALE_GEMM_TILE=128|64 forces one (the tests run both on small problems).
+  const char* force = std::getenv("CLIPSCALE_GEMM_TILE");
   const int64_t big_tiles = ((M + 127) / 128) * ((N + 127) / 128) * batch;
-  if (big_tiles >= sm_count()) return launch<128, 128, 2, 4>(op, p, batch, stream);
+  const bool big = force && *force ? std::strcmp(force, "128") == 0 : big_tiles >= sm_count();
+  if (big) return launch<128, 128, 2, 4>(op, p, batch, stream);
   return launch<64, 64, 2, 2>(op, p, batch, stream);
 }
 

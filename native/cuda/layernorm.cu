@@ -8,6 +8,7 @@
 
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -196,21 +197,9 @@ int forward(const char* op, const float* x, const float* residual, float* sum_ou
   if (rows > 65535LL * 65535LL) return fail("%s: too many rows (%lld)", op, static_cast<long long>(rows));
   const bool vec = vectorisable(width, {x, residual, sum_out, gamma, beta, out});
   const unsigned blocks = row_blocks(rows);
-  if (residual) {
-    if (vec)
-      layernorm_forward_kernel<4, true><<<blocks, kThreads, 0, stream()>>>(x, residual, sum_out, gamma, beta, out, mean,
-                                                                           rstd, rows, width, eps);
-    else
-      layernorm_forward_kernel<1, true><<<blocks, kThreads, 0, stream()>>>(x, residual, sum_out, gamma, beta, out, mean,
-                                                                           rstd, rows, width, eps);
-  } else {
-    if (vec)
-      layernorm_forward_kernel<4, false><<<blocks, kThreads, 0, stream()>>>(x, nullptr, nullptr, gamma, beta, out,
-                                                                            mean, rstd, rows, width, eps);
-    else
-      layernorm_forward_kernel<1, false><<<blocks, kThreads, 0, stream()>>>(x, nullptr, nullptr, gamma, beta, out,
-                                                                            mean, rstd, rows, width, eps);
-  }
+  auto kernel = residual ? (vec ? layernorm_forward_kernel<4, true> : layernorm_forward_kernel<1, true>)
+                         : (vec ? layernorm_forward_kernel<4, false> : layernorm_forward_kernel<1, false>);
+  CS_LAUNCH(kernel, blocks, kThreads, 0, stream(), x, residual, sum_out, gamma, beta, out, mean, rstd, rows, width, eps);
   return launched(op);
 }
 
@@ -254,18 +243,18 @@ int cs_cuda_layernorm_backward(const float* dout, const float* x, const float* g
       float* pg = partial.as<float>();
       float* pb = pg + chunks * width;
       dim3 grid(static_cast<unsigned>((width + 31) / 32), static_cast<unsigned>(chunks));
-      layernorm_param_partials<<<grid, 256, 0, stream()>>>(dout, x, mean, rstd, pg, pb, rows, width, per_chunk);
+      CS_LAUNCH(layernorm_param_partials, grid, 256, 0, stream(), dout, x, mean, rstd, pg, pb, rows, width, per_chunk);
       if (int rc = launched(op)) return rc;
-      layernorm_param_finish<<<static_cast<unsigned>((width + 255) / 256), 256, 0, stream()>>>(pg, pb, dgamma, dbeta,
+      CS_LAUNCH(layernorm_param_finish, static_cast<unsigned>((width + 255) / 256), 256, 0, stream(), pg, pb, dgamma, dbeta,
                                                                                               chunks, width);
       if (int rc = launched(op)) return rc;
     }
   }
   if (rows <= 0) return 0;
   if (vectorisable(width, {dout, x, gamma, dx}))
-    layernorm_dx_kernel<4><<<row_blocks(rows), kThreads, 0, stream()>>>(dout, x, gamma, mean, rstd, dx, rows, width);
+    CS_LAUNCH(layernorm_dx_kernel<4>, row_blocks(rows), kThreads, 0, stream(), dout, x, gamma, mean, rstd, dx, rows, width);
   else
-    layernorm_dx_kernel<1><<<row_blocks(rows), kThreads, 0, stream()>>>(dout, x, gamma, mean, rstd, dx, rows, width);
+    CS_LAUNCH(layernorm_dx_kernel<1>, row_blocks(rows), kThreads, 0, stream(), dout, x, gamma, mean, rstd, dx, rows, width);
   return launched(op);
 }
 

@@ -121,6 +121,13 @@ NcclApi& api() {
                 (first_error.empty() ? std::string() : "; a candidate failed to load: " + first_error);
       return;
     }
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // NCCL needs a real GPU: on the emulated device it is absent (the CPU communicators stand in).
+    dlclose(a.lib);
+    a.lib = nullptr;
+    a.error = "NCCL (found at " + a.path + ") is absent on the emulated CUDA device: it needs a GPU; use a CPU communicator";
+    return;
+#endif
     bool ok = bind(a, &a.get_version, "ncclGetVersion") && bind(a, &a.get_error_string, "ncclGetErrorString") &&
               bind(a, &a.get_unique_id, "ncclGetUniqueId") && bind(a, &a.comm_init_rank, "ncclCommInitRank") &&
               bind(a, &a.comm_get_async_error, "ncclCommGetAsyncError") &&

@@ -4,6 +4,7 @@
 
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -55,7 +56,7 @@ extern "C" {
 
 int cs_cuda_l2normalize_forward(const float* x, float* out, float* norms, int64_t rows, int64_t width) {
   if (rows <= 0) return 0;
-  l2normalize_forward_kernel<<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream()>>>(
+  CS_LAUNCH(l2normalize_forward_kernel, static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream(), 
       x, out, norms, rows, width);
   return launched("l2normalizeForward");
 }
@@ -63,7 +64,7 @@ int cs_cuda_l2normalize_forward(const float* x, float* out, float* norms, int64_
 int cs_cuda_l2normalize_backward(const float* dout, const float* out, const float* norms, float* dx, int64_t rows,
                                  int64_t width) {
   if (rows <= 0) return 0;
-  l2normalize_backward_kernel<<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream()>>>(
+  CS_LAUNCH(l2normalize_backward_kernel, static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream(), 
       dout, out, norms, dx, rows, width);
   return launched("l2normalizeBackward");
 }

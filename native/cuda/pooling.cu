@@ -4,6 +4,7 @@
 
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -77,7 +78,7 @@ extern "C" {
 int cs_cuda_gather_rows(const float* x, const int32_t* index, float* out, int64_t batch, int64_t seq,
                         int64_t width) {
   if (batch <= 0 || width <= 0) return 0;
-  gather_rows_kernel<<<grid_for(batch * width, kThreads), kThreads, 0, stream()>>>(x, index, out, batch, seq, width,
+  CS_LAUNCH(gather_rows_kernel, grid_for(batch * width, kThreads), kThreads, 0, stream(), x, index, out, batch, seq, width,
                                                                                    kernel_error_slot());
   return launched("gatherRows");
 }
@@ -85,7 +86,7 @@ int cs_cuda_gather_rows(const float* x, const int32_t* index, float* out, int64_
 int cs_cuda_gather_rows_backward(const float* dout, const int32_t* index, float* dx, int64_t batch, int64_t seq,
                                  int64_t width) {
   if (batch <= 0 || seq <= 0 || width <= 0) return 0;
-  gather_rows_backward_kernel<<<grid_for(batch * seq * width, kThreads), kThreads, 0, stream()>>>(
+  CS_LAUNCH(gather_rows_backward_kernel, grid_for(batch * seq * width, kThreads), kThreads, 0, stream(), 
       dout, index, dx, batch, seq, width, kernel_error_slot());
   return launched("gatherRowsBackward");
 }
@@ -93,7 +94,7 @@ int cs_cuda_gather_rows_backward(const float* dout, const int32_t* index, float*
 int cs_cuda_argmax_ids(const int32_t* ids, int32_t* out, int64_t batch, int64_t seq) {
   if (batch <= 0) return 0;
   if (seq <= 0) return fail("argmaxIds: ids must have at least one token a row");
-  argmax_ids_kernel<<<static_cast<unsigned>((batch + 7) / 8), 256, 0, stream()>>>(ids, out, batch, seq);
+  CS_LAUNCH(argmax_ids_kernel, static_cast<unsigned>((batch + 7) / 8), 256, 0, stream(), ids, out, batch, seq);
   return launched("argmaxIds");
 }
 

@@ -41,6 +41,10 @@ DeviceState g_devices[kMaxDevices];
 // allocated batch after batch find their blocks again.
 size_t size_class(size_t bytes) {
   if (bytes == 0) bytes = 1;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+  // Exact sizes on the emulated device, so each block ends at its guard page.
+  return (bytes + 15) & ~static_cast<size_t>(15);
+#endif
   if (bytes < (1u << 20)) return (bytes + 511) & ~static_cast<size_t>(511);
   const size_t big = 2u << 20;
   return (bytes + big - 1) / big * big;
@@ -244,6 +248,11 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
     *ptr = it->second.back();
     it->second.pop_back();
     d.cached_bytes -= cls;
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // A reused block holds the last user's data; on the emulated device it holds NaN
+    // bytes instead, so a kernel that reads scratch it never wrote shows it.
+    cudaMemset(*ptr, 0xff, cls);
+#endif
   } else {
     DeviceScope scope(device);
     cudaError_t e = cudaMalloc(ptr, cls);

@@ -42,7 +42,7 @@ enum KernelErrorCode : int {
 // The current device's error slot (device memory).
 KernelError* kernel_error_slot();
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(CLIPSCALE_EMULATED_DEVICE)
 // Records the first error of its kind until the next synchronisation.
 __device__ inline void record_kernel_error(KernelError* e, int code, long long a, long long b, long long c) {
   if (atomicCAS(&e->code, 0, -1) == 0) {

@@ -2,7 +2,7 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/cuda_pointwise.h"
+#include "cuda_dispatch/cuda_pointwise.h"
 #include "cpu/adamw.h"
 #include "napi/args.h"
 #include "napi/registry.h"

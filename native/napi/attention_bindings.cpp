@@ -1,5 +1,5 @@
 #include "core/backend.h"
-#include "core/cuda_layers.h"
+#include "cuda_dispatch/cuda_layers.h"
 #include "cpu/attention.h"
 #include "napi/args.h"
 #include "napi/registry.h"

@@ -1,7 +1,8 @@
 // Moving tensors between the CPU and CUDA devices, and what the CUDA backend is doing.
 #include <cstring>
 
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
+#include "core/error.h"
 #include "cuda/abi.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -38,6 +39,36 @@ static Napi::Value TensorTo(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("tensorTo", TensorTo);
 
+// copyAcross(src, dst): copies src into the existing tensor dst, which may be on another
+// device (host → GPU uploads of batches and checkpoints into tensors a model already holds).
+// Same dtype and shape; h2d and d2d are queued on the device's stream, d2h waits for it.
+static Napi::Value CopyAcross(const Napi::CallbackInfo& info) {
+  const char* op = "copyAcross";
+  Tensor& src = arg_tensor(info, 0, op, "src");
+  Tensor& dst = arg_tensor(info, 1, op, "dst");
+  if (src.dtype != dst.dtype || src.shape != dst.shape)
+    fail(op, ": src and dst must have one dtype and shape, got src ", dtype_name(src.dtype), shape_str(src.shape),
+         " and dst ", dtype_name(dst.dtype), shape_str(dst.shape));
+  const size_t n = src.nbytes();
+  if (n == 0 || src.raw() == dst.raw()) return info.Env().Undefined();
+  const bool from_cpu = src.device().is_cpu(), to_cpu = dst.device().is_cpu();
+  if (from_cpu && to_cpu) {
+    std::memmove(dst.raw(), src.raw(), n);
+  } else if (from_cpu) {
+    cuda_memcpy_h2d(op, dst.raw(), src.raw(), n, dst.device().index);
+  } else if (to_cpu) {
+    cuda_memcpy_d2h(op, dst.raw(), src.raw(), n, src.device().index);
+  } else if (src.device() == dst.device()) {
+    cuda_memcpy_d2d(op, dst.raw(), src.raw(), n, dst.device().index);
+  } else {
+    Tensor tmp = make_tensor(src.shape, src.dtype, cs::Device{});
+    cuda_memcpy_d2h(op, tmp.raw(), src.raw(), n, src.device().index);
+    cuda_memcpy_h2d(op, dst.raw(), tmp.raw(), n, dst.device().index);
+  }
+  return info.Env().Undefined();
+}
+CS_BINDING("copyAcross", CopyAcross);
+
 // cudaSynchronize(device): waits for the device's stream; reports errors that kernels
 // recorded (ids out of range, an overflowing logit scale).
 static Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
@@ -53,6 +84,7 @@ static Napi::Value CudaBackendStatusBinding(const Napi::CallbackInfo& info) {
   const CudaBackendStatus& s = cuda_backend_status();
   Napi::Object o = Napi::Object::New(env);
   o.Set("loaded", s.loaded);
+  o.Set("emulated", s.emulated);
   if (!s.path.empty()) o.Set("path", s.path);
   if (!s.loaded) o.Set("reason", s.reason);
   o.Set("searched", s.searched);

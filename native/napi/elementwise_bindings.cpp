@@ -1,5 +1,5 @@
 #include "core/backend.h"
-#include "core/cuda_pointwise.h"
+#include "cuda_dispatch/cuda_pointwise.h"
 #include "cpu/elementwise.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -29,6 +29,19 @@ static Napi::Value Copy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 CS_BINDING("copy", Copy);
+
+// clamp(x, lo, hi): x = min(max(x, lo), hi) in place (NaN stays NaN)
+static Napi::Value Clamp(const Napi::CallbackInfo& info) {
+  Tensor& x = arg_tensor(info, 0, "clamp", "x");
+  double lo = arg_number(info, 1, "clamp", "lo");
+  double hi = arg_number(info, 2, "clamp", "hi");
+  if (on_cuda("clamp", {&x}))
+    cuda::clamp(x, static_cast<float>(lo), static_cast<float>(hi));
+  else
+    cpu::clamp(x, static_cast<float>(lo), static_cast<float>(hi));
+  return info.Env().Undefined();
+}
+CS_BINDING("clamp", Clamp);
 
 // scale(x, alpha): x *= alpha
 static Napi::Value Scale(const Napi::CallbackInfo& info) {

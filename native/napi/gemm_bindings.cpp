@@ -4,7 +4,7 @@
 
 #include "core/backend.h"
 #include "core/matmul_checks.h"
-#include "core/cuda_layers.h"
+#include "cuda_dispatch/cuda_layers.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm.h"

@@ -1,4 +1,4 @@
-#include "core/gpu_probe.h"
+#include "cuda_dispatch/gpu_probe.h"
 #include "napi/registry.h"
 
 namespace cs::napi {

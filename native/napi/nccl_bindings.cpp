@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "cuda/abi.h"
 #include "cuda/nccl_comm.h"
 #include "napi/args.h"

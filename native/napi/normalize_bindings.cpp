@@ -1,5 +1,5 @@
 #include "core/backend.h"
-#include "core/cuda_pointwise.h"
+#include "cuda_dispatch/cuda_pointwise.h"
 #include "cpu/normalize.h"
 #include "napi/args.h"
 #include "napi/registry.h"

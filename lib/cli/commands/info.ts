@@ -7,6 +7,8 @@ import { parse } from '../args.js';
 
 interface CudaBackendStatus {
   loaded: boolean;
+  /** The emulated device (CLIPSCALE_CUDA=emulate): the kernels run on the CPU, for CI. */
+  emulated: boolean;
   path?: string;
   reason?: string;
   searched: string;
@@ -27,6 +29,7 @@ interface Probe {
 /** Everything `clipscale info` reports, as an object. */
 export function collectInfo() {
   const probe = (native.probeGpu as () => Probe)();
+  const cudaBackend = (native.cudaBackendStatus as () => CudaBackendStatus)();
   return {
     clipscale: version,
     node: process.version,
@@ -35,8 +38,12 @@ export function collectInfo() {
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), threads: native.numThreads() },
     build: native.buildInfo(),
     gpu: {
-      // build-cuda/libclipscale_cuda.so, loaded at run time (npm run build:cuda).
-      cudaBackend: (native.cudaBackendStatus as () => CudaBackendStatus)(),
+      // build-cuda/libclipscale_cuda.so, loaded at run time (npm run build:cuda), or the
+      // emulated device build-cuda-emu/libclipscale_cuda_emu.so with CLIPSCALE_CUDA=emulate.
+      cudaBackend,
+      // The GEMM engine: cuBLASLt, or our own mma.sync kernel when cuBLASLt is absent or
+      // finds no algorithm (always on the emulated device). Only asked where a device is usable.
+      gemmEngine: cudaBackend.loaded && cudaBackend.devicesUsable ? gemmEngineLine() : undefined,
       driver: probe.driver,
       cublasLt: probe.cublasLt,
       nccl: probe.nccl,
@@ -51,8 +58,19 @@ export function notFound(error: string | undefined): string {
   return /^not found\b/i.test(why) ? why : `not found: ${why}`;
 }
 
+function gemmEngineLine(): string {
+  try {
+    return (native.cudaGemmBackendInfo as () => string)();
+  } catch (e) {
+    return `unavailable: ${(e as Error).message}`;
+  }
+}
+
 function cudaBackendLine(s: CudaBackendStatus): string {
   if (!s.loaded) return `not loaded: ${s.reason}`;
+  if (s.emulated)
+    return `EMULATED device (CLIPSCALE_CUDA=emulate: the CUDA kernels run as host C++ on the CPU, for testing; ` +
+      `no GPU is used) loaded from ${s.path}`;
   const where = `loaded from ${s.path}`;
   const devices = s.devicesUsable ? `${s.deviceCount} GPU${s.deviceCount === 1 ? '' : 's'} usable` : `no GPU usable: ${s.deviceError}`;
   const verified = s.verifiedOnGpu ? '' : ` (${s.note ?? 'not yet verified on a GPU'})`;
@@ -76,6 +94,7 @@ export const command: Command = {
       `CPU:        ${info.cpu.model}, ${info.cpu.cores} cores, ${info.cpu.threads} compute threads (CLIPSCALE_NUM_THREADS)`,
       `CPU GEMM:   ${info.build.gemmKernel ?? 'portable'}${info.build.cpuFeatures ? ` (${info.build.cpuFeatures})` : ''}`,
       `CUDA backend: ${cudaBackendLine(g.cudaBackend)}`,
+      ...(g.gemmEngine ? [`CUDA GEMM:  ${g.gemmEngine}`] : []),
       `Driver:     ${g.driver.found ? `CUDA ${Math.floor(g.driver.version / 1000)}.${(g.driver.version % 1000) / 10}` : notFound(g.driver.error)}`,
       ...g.driver.devices.map((d) => `  GPU ${d.index}:    ${d.name} (sm ${d.capability}, ${d.memoryGiB.toFixed(1)} GiB)`),
       `cuBLASLt:   ${g.cublasLt.found ? `${g.cublasLt.version} at ${g.cublasLt.path}` : notFound(g.cublasLt.error)}`,

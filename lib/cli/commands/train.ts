@@ -64,9 +64,12 @@ optimisation (OpenCLIP's defaults):
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
-  --precision P            fp32 (default) | amp_bf16 = bf16 | pure_bf16: bf16 emulated on the CPU;
-                           amp = fp16 with loss scaling needs the CUDA backend
-  --device cpu             (cpu; CUDA when the backend library is built)
+  --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 (default: fp32 on the CPU, bf16 on CUDA, its
+                           only precision; bf16 is emulated on the CPU); amp (fp16) is not offered
+  --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
+                           backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
+  --loss-scaling dynamic   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
+                           double it after 2000 good steps
   --seed S                 initialisation seed; also the data order's seed (0)
 
 output:
@@ -222,6 +225,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     'grad-checkpointing': { type: 'boolean' },
     precision: { type: 'string' },
     device: { type: 'string' },
+    'loss-scaling': { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean' },
@@ -298,7 +302,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
     throw new UsageError(`clipscale train: --schedule must be one of ${LR_SCHEDULE_NAMES.join(', ')}, got '${schedule}'`);
   }
-  const precision = mapPrecision(values.precision, values.device ?? 'cpu');
+  const precision = values.precision === undefined ? undefined : mapPrecision(values.precision, values.device ?? 'cpu');
   if (values.resume && !values.out) throw new UsageError('clipscale train: --resume needs --out DIR (where the checkpoints are), or --resume PATH');
   const stopAfter = optInt('stop-after-steps', 1);
   if (stopAfter !== undefined && !values.out) throw new UsageError('clipscale train: --stop-after-steps needs --out DIR (to save the checkpoint to resume from)');
@@ -364,8 +368,9 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     batchSize,
     samples,
     seed,
-    precision: precision as Precision,
+    ...(precision !== undefined ? { precision: precision as Precision } : {}),
     device: values.device ?? 'cpu',
+    ...(values['loss-scaling'] !== undefined ? { lossScaling: lossScalingOption(values['loss-scaling']) } : {}),
     resume: values.resume ?? false,
     console: io.console ?? null,
     jsonl: io.jsonl ?? [],
@@ -486,3 +491,8 @@ export const command: Command = {
     }
   },
 };
+
+function lossScalingOption(value: string): 'dynamic' {
+  if (value !== 'dynamic') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic', got '${value}'`);
+  return value;
+}

@@ -1,10 +1,10 @@
-#include "core/cuda_layers.h"
+#include "cuda_dispatch/cuda_layers.h"
 
 #include <cstdint>
 #include <utility>
 
 #include "core/attention_checks.h"
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "core/error.h"
 #include "core/linear_checks.h"
 #include "core/matmul_checks.h"

@@ -7,6 +7,9 @@
 //   2. <package root>/build-cuda/libclipscale_cuda.so, the package root found from the
 //      addon's own file (dladdr) by walking up from it;
 //   3. libclipscale_cuda.so next to the addon.
+// With CLIPSCALE_CUDA=emulate (and only then) it loads the emulated device instead:
+// build-cuda-emu/libclipscale_cuda_emu.so, the same kernels compiled as host C++ on a
+// fiber runtime (native/cuda/emu), one "GPU" with an H100's properties, for CI.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -20,6 +23,7 @@ constexpr bool kCudaBackendVerifiedOnGpu = false;
 
 struct CudaBackendStatus {
   bool loaded = false;        // the library was found and has the expected ABI
+  bool emulated = false;      // it is the emulated device (CLIPSCALE_CUDA=emulate)
   std::string path;           // the file loaded (or the last one tried)
   std::string reason;         // why not loaded
   int abi_version = 0;

@@ -1,4 +1,4 @@
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -15,6 +15,13 @@ namespace cs {
 namespace {
 
 const char* kLibName = "libclipscale_cuda.so";
+const char* kEmuLibName = "libclipscale_cuda_emu.so";  // the emulated device (CLIPSCALE_CUDA=emulate)
+
+// CLIPSCALE_CUDA=emulate asks for the emulated device; unset or "gpu" for the real one.
+bool emulation_requested() {
+  const char* e = std::getenv("CLIPSCALE_CUDA");
+  return e && std::string(e) == "emulate";
+}
 
 std::string dirname_of(const std::string& p) {
   size_t slash = p.find_last_of('/');
@@ -37,22 +44,25 @@ std::vector<std::string> candidates(std::string* from_env) {
     out.push_back(env);
     return out;  // an explicit choice is the only one tried
   }
+  const bool emu = emulation_requested();
+  const char* name = emu ? kEmuLibName : kLibName;
+  const std::string folder = emu ? "/build-cuda-emu/" : "/build-cuda/";
   const std::string self = addon_path();
   if (self.empty()) {
-    out.push_back(kLibName);  // the dynamic loader's search path
+    out.push_back(name);  // the dynamic loader's search path
     return out;
   }
   // build/Release/clipscale.node, prebuilds/<platform>/clipscale.node, …: walk up to the
-  // folder with package.json (the package root) and look in its build-cuda/.
+  // folder with package.json (the package root) and look in its build-cuda/ (build-cuda-emu/).
   std::string dir = dirname_of(self);
   for (int up = 0; up < 6 && dir != "/" && dir != "."; up++) {
     dir = dirname_of(dir);
-    if (file_exists(dir + "/build-cuda/" + kLibName) || file_exists(dir + "/package.json")) {
-      out.push_back(dir + "/build-cuda/" + kLibName);
+    if (file_exists(dir + folder + name) || file_exists(dir + "/package.json")) {
+      out.push_back(dir + folder + name);
       break;
     }
   }
-  out.push_back(dirname_of(self) + "/" + kLibName);
+  out.push_back(dirname_of(self) + "/" + name);
   return out;
 }
 
@@ -81,6 +91,9 @@ void load() {
       g_status.reason = "CLIPSCALE_CUDA_LIB=" + from_env + " could not be loaded: " + (last.empty() ? "no such file" : last);
     else if (!last.empty())
       g_status.reason = "the CUDA backend library " + g_status.path + " could not be loaded: " + last;
+    else if (emulation_requested())
+      g_status.reason = "CLIPSCALE_CUDA=emulate but the emulated CUDA device library is not built (looked for " +
+                        g_status.searched + "); build it with 'npm run build:cuda-emu' (needs only g++)";
     else
       g_status.reason = "the CUDA backend library is not built (looked for " + g_status.searched +
                         "); build it with 'npm run build:cuda' (needs the CUDA toolkit's nvcc and cmake)";
@@ -98,6 +111,13 @@ void load() {
     return;
   }
   g_status.loaded = true;
+  auto emulated = reinterpret_cast<int (*)()>(dlsym(g_handle, "cs_cuda_emulated"));
+  g_status.emulated = emulated && emulated() != 0;
+  if (emulation_requested() && !g_status.emulated) {
+    g_status.loaded = false;
+    g_status.reason = "CLIPSCALE_CUDA=emulate but " + g_status.path + " is not the emulated device's library";
+    return;
+  }
   auto count = reinterpret_cast<int (*)(int*)>(dlsym(g_handle, "cs_cuda_device_count"));
   auto last_error = reinterpret_cast<LastErrorFn>(dlsym(g_handle, "cs_cuda_last_error"));
   int n = 0;

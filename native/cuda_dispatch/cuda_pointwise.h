@@ -17,6 +17,7 @@ namespace cs::cuda {
 void fill(Tensor& x, double value);
 void copy(const Tensor& src, Tensor& dst);
 void scale(Tensor& x, float alpha);
+void clamp(Tensor& x, float lo, float hi);
 void axpy(float alpha, const Tensor& x, Tensor& y);
 void add(const Tensor& a, const Tensor& b, Tensor& out);
 void convert(const Tensor& src, Tensor& dst);

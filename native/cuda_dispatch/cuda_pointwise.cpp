@@ -1,4 +1,4 @@
-#include "core/cuda_pointwise.h"
+#include "cuda_dispatch/cuda_pointwise.h"
 
 #include <cmath>
 #include <initializer_list>
@@ -14,7 +14,7 @@
 #include "core/layernorm_checks.h"
 #include "core/normalize_checks.h"
 #include "core/pooling_checks.h"
-#include "core/cuda_backend.h"
+#include "cuda_dispatch/cuda_backend.h"
 #include "cuda/abi_pointwise.h"
 
 namespace cs::cuda {
@@ -52,6 +52,11 @@ void copy(const Tensor& src, Tensor& dst) {
 void scale(Tensor& x, float alpha) {
   check_scale(kDevice, x);
   CS_CUDA_CALL("scale", scale, F(x), x.numel(), alpha);
+}
+
+void clamp(Tensor& x, float lo, float hi) {
+  check_clamp(kDevice, x, lo, hi);
+  CS_CUDA_CALL("clamp", clamp, F(x), x.numel(), lo, hi);
 }
 
 void axpy(float alpha, const Tensor& x, Tensor& y) {

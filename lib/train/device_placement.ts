@@ -1,0 +1,96 @@
+// Where a training run lives: the device string checked once, the precision a device
+// offers, and the batch tensors a step reads (on the GPU, refilled by uploads from host
+// staging tensors made once, so a step allocates nothing).
+import { Tensor } from '../tensor.js';
+import type { HostBatch } from './sources.js';
+import type { Batch } from './step.js';
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+
+/** 'cpu', 'cuda' or 'cuda:N' → whether it is a GPU; anything else is an error that says what is accepted. */
+export function isGpuDevice(device: string): boolean {
+  if (device === 'cpu') return false;
+  if (device === 'cuda' || /^cuda:\d+$/.test(device)) return true;
+  throw new Error(`Trainer: device must be 'cpu', 'cuda' or 'cuda:N', got '${device}'`);
+}
+
+/**
+ * The precision a run uses on a device, or an error saying why not. The CPU computes in fp32
+ * and can round at the GPU's points (bf16); the CUDA kernels always multiply bf16 operands
+ * with fp32 accumulation and keep fp32 storage and master weights, so on a GPU the run is
+ * bf16 (the default there) and fp32 is refused rather than silently being bf16. fp16 kernels
+ * do not exist yet on either backend; dynamic loss scaling is its own option (lossScaling).
+ */
+export function resolvePrecision(requested: Precision | undefined, gpu: boolean): Precision {
+  const precision = requested ?? (gpu ? 'bf16' : 'fp32');
+  if (!['fp32', 'bf16', 'fp16'].includes(precision)) throw new Error(`Trainer: precision must be fp32, bf16 or fp16, got '${precision}'`);
+  if (precision === 'fp16') {
+    throw new Error(
+      "Trainer: precision 'fp16' is not available: neither backend has fp16 kernels yet (the CPU offers fp32 and bf16-emulated, " +
+        "CUDA bf16). Dynamic loss scaling, fp16's companion, works with any precision: pass lossScaling: 'dynamic' (--loss-scaling dynamic)",
+    );
+  }
+  if (gpu && precision === 'fp32') {
+    throw new Error(
+      "Trainer: precision 'fp32' is not available on CUDA: its GEMMs and attention multiply bf16 operands (fp32 accumulation, fp32 " +
+        "master weights and optimizer state). Use precision 'bf16' there (the default on CUDA); fp32 matrix kernels are not built yet",
+    );
+  }
+  return precision;
+}
+
+/** The step's input tensors on the run's device, refilled from each host batch. */
+export class DeviceBatches implements Disposable {
+  private device: Batch[] = [];
+  private staging: Batch[] = [];
+
+  constructor(
+    readonly deviceName: string,
+    readonly imageSize: number,
+    readonly contextLength: number,
+  ) {}
+
+  /** The host batch split into `parts` equal micro-batches, in tensors on the device. */
+  fill(host: HostBatch, parts: number): Batch[] {
+    const per = host.n / parts;
+    const px = 3 * this.imageSize * this.imageSize;
+    const ctx = this.contextLength;
+    const gpu = this.deviceName !== 'cpu';
+    if (this.device.length !== parts || this.device[0].images.shape[0] !== per) {
+      this.dispose();
+      const make = (dev: string): Batch => ({
+        images: Tensor.empty([per, 3, this.imageSize, this.imageSize], 'f32', dev),
+        ids: Tensor.empty([per, ctx], 'i32', dev),
+      });
+      this.device = Array.from({ length: parts }, () => make(this.deviceName));
+      this.staging = gpu ? Array.from({ length: parts }, () => make('cpu')) : this.device;
+    }
+    this.staging.forEach((b, j) => {
+      (b.images.view() as Float32Array).set(host.images.subarray(j * per * px, (j + 1) * per * px));
+      (b.ids.view() as Int32Array).set(host.tokens.subarray(j * per * ctx, (j + 1) * per * ctx));
+    });
+    // Uploads are queued on the device's stream, ordered before the step's kernels. (Pinned
+    // staging and an upload overlapped with the previous step are not done yet.)
+    if (gpu) {
+      this.device.forEach((b, j) => {
+        b.images.copyFrom(this.staging[j].images);
+        b.ids.copyFrom(this.staging[j].ids);
+      });
+    }
+    return this.device;
+  }
+
+  dispose(): void {
+    const all = new Set([...this.device, ...this.staging]);
+    for (const b of all) {
+      b.images.dispose();
+      b.ids.dispose();
+    }
+    this.device = [];
+    this.staging = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
