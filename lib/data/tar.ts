@@ -19,7 +19,7 @@ export const MAX_TAR_MEMBER_BYTES = 2 ** 30;
 
 /** Reads a file forward in bounded chunks and hands out exact byte counts. */
 class ChunkedReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
   private eof = false;
   /** Bytes of the file handed out or skipped so far. */
