@@ -117,6 +117,7 @@ export class Trainer implements Disposable {
     check(Number.isInteger(o.accumFreq) && o.accumFreq >= 1 && o.batchSize % o.accumFreq === 0, `accumFreq must divide batchSize ${o.batchSize}, got ${o.accumFreq}`);
     const device = o.device ?? 'cpu';
     if (device !== 'cpu') {
+      if (!/^cuda(:\d+)?$/.test(device)) throw new Error(`Trainer: device must be 'cpu' or 'cuda', got '${device}'`);
       throw new Error(
         `Trainer: device '${device}' is not available for training yet: models train on the CPU backend; ` +
           "the CUDA backend's ops compile but have not been verified on a GPU (see 'clipscale info')",

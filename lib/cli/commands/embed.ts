@@ -20,7 +20,7 @@ const usage = `usage: clipscale embed --model NAME|config.json --weights FILE.sa
 Writes DIR/image_features.npy [N, embed_dim] and/or DIR/text_features.npy [M, embed_dim]: float32,
 not normalised, as OpenCLIP's encode_image / encode_text.
 
-  --model     a shipped config name (\${listModelConfigs().join(', ')}) or a config JSON in
+  --model     a shipped config name (${listModelConfigs().join(', ')}) or a config JSON in
               OpenCLIP's schema
   --weights   safetensors in OpenCLIP's state-dict names (open_clip_model.safetensors, a
               checkpoint-<step>.safetensors of 'clipscale train', or a training directory: its latest
@@ -136,7 +136,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
   const modelName = requireOption(cmd, 'model', values.model);
   const weights = requireOption(cmd, 'weights', values.weights);
   const out = requireOption(cmd, 'out', values.out);
-  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], 64);
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], 64, { min: 1, max: 65_536 });
   if (batchSize < 1) throw new UsageError(`clipscale embed: --batch-size must be ≥ 1, got ${batchSize}`);
   if (values.pixels && values.images) throw new UsageError('clipscale embed: give --pixels or --images, not both');
   if (values.tokens && values.texts) throw new UsageError('clipscale embed: give --tokens or --texts, not both');

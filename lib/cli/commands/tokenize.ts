@@ -26,7 +26,7 @@ export const command: Command = {
       'context-length': { type: 'string' },
       'no-pad': { type: 'boolean' },
     });
-    const contextLength = intOption('tokenize', 'context-length', values['context-length'], DEFAULT_CONTEXT_LENGTH);
+    const contextLength = intOption('tokenize', 'context-length', values['context-length'], DEFAULT_CONTEXT_LENGTH, { min: 2, max: 1_000_000 });
     const tokenizer = Tokenizer.fromFile(values.vocab ?? syntheticVocabPath());
     const row = new Int32Array(contextLength);
     const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });

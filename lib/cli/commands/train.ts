@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
-import { intOption, numberOption, parse, requireOption } from '../args.js';
+import { intOption, numberOption, parse, requireOption, type NumberBounds } from '../args.js';
+import { MAX_BATCH_SIZE, MAX_DECODE_WORKERS, MAX_SHUFFLE_BUFFER, newTrainerForCli } from './_train_limits.js';
 import { defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
 import type { CaptionStyle } from '../../data/synthetic.js';
 import { Tokenizer } from '../../data/tokenizer.js';
@@ -204,17 +205,15 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   });
   const modelName = requireOption(cmd, 'model', values.model);
   const dataSpec = parseDataSpec(requireOption(cmd, 'data', values.data));
-  const batchSize = intOption(cmd, 'batch-size', values['batch-size']);
-  const samples = intOption(cmd, 'samples', values.samples);
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], undefined, { min: 0, max: MAX_BATCH_SIZE });
   if (batchSize < 2) throw new UsageError(`clipscale train: --batch-size must be at least 2 (the contrastive loss needs negatives), got ${batchSize}`);
+  const samples = intOption(cmd, 'samples', values.samples, undefined, { min: 2, max: Number.MAX_SAFE_INTEGER });
   if (samples < batchSize) throw new UsageError(`clipscale train: --samples (${samples}) must be at least --batch-size (${batchSize})`);
-  const optNumber = (name: string) => (values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string));
-  const optInt = (name: string, min: number) => {
+  const optNumber = (name: string, bounds: NumberBounds) =>
+    values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string, undefined, bounds);
+  const optInt = (name: string, min: number, max?: number) => {
     const raw = values[name as keyof typeof values] as string | undefined;
-    if (raw === undefined) return undefined;
-    const n = intOption(cmd, name, raw);
-    if (n < min) throw new UsageError(`clipscale train: --${name} must be ≥ ${min}, got ${n}`);
-    return n;
+    return raw === undefined ? undefined : intOption(cmd, name, raw, undefined, { min, ...(max !== undefined ? { max } : {}) });
   };
   const schedule = values.schedule;
   if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
@@ -240,7 +239,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   } catch (err) {
     throw new UsageError(`clipscale train: --model: ${(err as Error).message}`);
   }
-  const seed = optInt('seed', 0) ?? 0;
+  const seed = optInt('seed', 0, Number.MAX_SAFE_INTEGER) ?? 0;
   if (values.out && !values.resume) {
     const existing = await findLatestCheckpoint(values.out);
     if (existing) throw new UsageError(`clipscale train: ${values.out} already holds a checkpoint (step ${existing.step}); pass --resume to continue it, or choose another --out`);
@@ -266,8 +265,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       tokenizer,
       seed,
       resampled: values['dataset-resampled'] ?? false,
-      ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0)! } : {}),
-      ...(values.workers !== undefined ? { workers: optInt('workers', 0)! } : {}),
+      ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0, MAX_SHUFFLE_BUFFER)! } : {}),
+      ...(values.workers !== undefined ? { workers: optInt('workers', 0, MAX_DECODE_WORKERS)! } : {}),
       ...(resumeFrom ? { resumeFrom } : {}),
     });
     data = shards;
@@ -298,18 +297,20 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const put = <K extends keyof TrainerOptions>(key: K, v: TrainerOptions[K] | undefined) => {
     if (v !== undefined) options[key] = v;
   };
-  put('lr', optNumber('lr'));
+  put('lr', optNumber('lr', { min: 0 }));
   put('warmup', optInt('warmup', 0));
-  put('wd', optNumber('wd'));
-  put('beta1', optNumber('beta1'));
-  put('beta2', optNumber('beta2'));
-  put('eps', optNumber('eps'));
+  put('wd', optNumber('wd', { min: 0 }));
+  put('beta1', optNumber('beta1', { min: 0, below: 1 }));
+  put('beta2', optNumber('beta2', { min: 0, below: 1 }));
+  put('eps', optNumber('eps', { above: 0 }));
   put('schedule', schedule as LrScheduleName | undefined);
   put('cooldownSteps', optInt('cooldown-steps', 0));
-  put('cooldownEndLr', optNumber('lr-cooldown-end'));
-  put('cooldownPower', optNumber('lr-cooldown-power'));
-  put('accumFreq', optInt('accum-freq', 1));
-  put('gradClipNorm', optNumber('grad-clip-norm'));
+  put('cooldownEndLr', optNumber('lr-cooldown-end', { min: 0 }));
+  put('cooldownPower', optNumber('lr-cooldown-power', { min: 0 }));
+  const accumFreq = optInt('accum-freq', 1, batchSize);
+  if (accumFreq !== undefined && batchSize % accumFreq !== 0) throw new UsageError(`clipscale train: --accum-freq (${accumFreq}) must divide --batch-size (${batchSize})`);
+  put('accumFreq', accumFreq);
+  put('gradClipNorm', optNumber('grad-clip-norm', { above: 0 }));
   put('gradCheckpointing', values['grad-checkpointing']);
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
@@ -320,7 +321,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   if (comm) options.comm = comm;
 
   const t0 = performance.now();
-  const trainer = new Trainer(options);
+  const trainer = newTrainerForCli(options);
   let interrupted = false;
   const stop = () => {
     interrupted = true;
