@@ -6,12 +6,15 @@
 // of the pair (a, b) is looked up in a Map keyed by a·2^20 + b, and the result of merging
 // whole words is cached by the word's text, so the common path of a caption is a regex
 // split and one Map lookup per word.
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
 import { PY_WHITESPACE, clipCleanText } from './text_clean.js';
+import { readRegularFileSync } from '../util/regular_file.js';
 
 /** Merges OpenAI's tokenizer uses from its 262k-line file: 49152 − 256 − 2. */
+/** The largest vocabulary file, compressed or expanded (OpenAI's is 1.3 MB gzipped, 1.7 MB of text). */
+export const MAX_VOCAB_FILE_BYTES = 2 ** 26;
+
 export const OPENAI_MAX_MERGES = 49152 - 256 - 2;
 export const DEFAULT_CONTEXT_LENGTH = 77;
 const PAIR_KEY = 1 << 20;
@@ -111,11 +114,17 @@ export class Tokenizer {
   static fromFile(path: string, options: TokenizerOptions = {}): Tokenizer {
     let raw: Buffer;
     try {
-      raw = readFileSync(path);
+      raw = readRegularFileSync(path, { what: 'vocabulary', maxBytes: MAX_VOCAB_FILE_BYTES });
     } catch (err) {
       throw new Error(`Tokenizer: cannot read vocabulary file '${path}': ${(err as Error).message}`);
     }
-    const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+    let text: string;
+    try {
+      // Bounded: a small gzip can expand without limit.
+      text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: MAX_VOCAB_FILE_BYTES }).toString('utf8') : raw.toString('utf8');
+    } catch (err) {
+      throw new Error(`Tokenizer: vocabulary file '${path}' is not valid gzip (or expands past ${MAX_VOCAB_FILE_BYTES} bytes): ${(err as Error).message}`);
+    }
     return new Tokenizer(parseMerges(text, path, options.maxMerges));
   }
 

@@ -1,6 +1,6 @@
 // Reading results tables (CSV with a header row, or JSON lines) into rows of named values,
 // selecting rows (`col=value`, `col!=value`) and evaluating column expressions (`a*b`).
-import { readFileSync } from 'node:fs';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 export type Cell = string | number | boolean | null;
 /** One row; JSON-lines records are flattened, so `{metrics: {zs: 0.5}}` has the column `metrics.zs`. */
@@ -19,7 +19,7 @@ export interface Table {
 export function readTable(path: string): Table {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextSync(path, { what: 'results file' });
   } catch (err) {
     throw new Error(`cannot read results file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
   }

@@ -129,3 +129,6 @@ export async function readRegularFile(path: string, limits: ReadLimits = {}): Pr
     await fh.close();
   }
 }
+
+/** The largest encoded image file read (256 MiB): far above any real photo, far below a stray disk image. */
+export const MAX_IMAGE_FILE_BYTES = 2 ** 28;

@@ -1,6 +1,6 @@
 // `clipscale embed`: image and text features of a model with given weights, as .npy files —
 // OpenCLIP's encode_image / encode_text (float32, not normalised).
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
@@ -12,6 +12,7 @@ import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs } from '../../nn/config.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { loadCheckpoint } from '../../train/load.js';
+import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale embed --model NAME|config.json --weights FILE.safetensors --out DIR
                        [--pixels FILE.npy | --images PATH...] [--tokens FILE.npy | --texts FILE --vocab FILE]
@@ -184,7 +185,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
         }
         let text: string;
         try {
-          text = readFileSync(values.texts!, 'utf8');
+          text = readRegularTextSync(values.texts!, { what: '--texts' });
         } catch (err) {
           throw new Error(`clipscale embed: cannot read --texts '${values.texts}': ${(err as Error).message}`);
         }

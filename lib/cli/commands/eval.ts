@@ -96,6 +96,8 @@ async function linearProbeCommand(argv: string[]): Promise<number> {
     seed: intOption(cmd, 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }),
     valFraction: numberOption(cmd, 'val-fraction', values['val-fraction'], 0.2, { above: 0, below: 1 }),
     lambdas: list(cmd, 'lambdas', values.lambdas, { min: 0 }),
+    trainLabelsName: `train labels '${values['train-labels']}'`,
+    testLabelsName: `test labels '${values['test-labels']}'`,
   };
   const shots = list(cmd, 'shots', values.shots, { integer: true, min: 1 });
   const seedCount = shots ? intOption(cmd, 'seeds', values.seeds, 3, { min: 1, max: 10_000 }) : 0;

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 
 import { BASE_TOKENS, trainBpe, writeMergesFile } from '../../data/bpe_train.js';
 import { syntheticCorpus } from '../../data/synthetic_corpus.js';
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
+import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale tokenizer train --captions FILE|synthetic --vocab-size N --out FILE [options]
 
@@ -48,7 +48,7 @@ export const command: Command = {
     } else {
       let text: string;
       try {
-        text = readFileSync(source, 'utf8');
+        text = readRegularTextSync(source, { what: '--captions' });
       } catch (err) {
         throw new UsageError(`clipscale tokenizer train: cannot read --captions '${source}': ${(err as Error).message}`);
       }
