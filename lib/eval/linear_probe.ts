@@ -221,8 +221,7 @@ function prepare(train: FeatureMatrix, trainLabels: ArrayLike<number>, test: Fea
   const distinct = new Set<number>();
   for (let i = 0; i < trainLabels.length; i++) {
     const y = trainLabels[i];
-    if (!Number.isInteger(y) || y < 0) throw new Error(`linear probe: ${trainName}: class id ${y} at row ${i} is not an integer ≥ 0`);
-    distinct.add(y);
+    distinct.add(y); // a bad id (negative, fractional) is reported by checkLabels below
     if (y > maxLabel) {
       maxLabel = y;
       maxRow = i;
