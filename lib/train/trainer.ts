@@ -15,8 +15,8 @@ import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../o
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 import {
-  findLatestCheckpoint,
   loadTrainingCheckpoint,
+  scanCheckpoints,
   saveTrainingCheckpoint,
   type JsonValue,
   type TrainingState,
@@ -25,6 +25,7 @@ import { JsonLinesFile, type TextSink, TrainingLogger, type TrainLogRecord } fro
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { type Batch, StepRunner } from './step.js';
+import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
 
@@ -174,6 +175,16 @@ export class Trainer implements Disposable {
     };
   }
 
+  /** The weights file of the last checkpoint this trainer wrote (null before the first save). */
+  lastCheckpoint: string | null = null;
+  /** What the last restore() did: the checkpoint it resumed from and those it passed over. */
+  resumedFrom: { weights: string; step: number; skipped: string[]; notes: string[] } | null = null;
+
+  /** A line for the person running this (rank 0, to the console when there is one). */
+  private notice(line: string): void {
+    if (this.rank === 0) this.options.console?.write(`${line}\n`);
+  }
+
   /** Saves a checkpoint of the current state in `out`. */
   async save(): Promise<void> {
     const out = this.options.out;
@@ -186,16 +197,36 @@ export class Trainer implements Disposable {
       m[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.m[i].view() as Float32Array) };
       v[p.name] = { dtype: 'F32', shape: p.shape, data: new Float32Array(this.optimizer.v[i].view() as Float32Array) };
     });
-    await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
+    const paths = await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
+    this.lastCheckpoint = paths.weights;
   }
 
   /** Loads the latest checkpoint in `out`; returns whether one was found. */
   async restore(): Promise<boolean> {
     const out = this.options.out;
     if (!out) return false;
-    const found = await findLatestCheckpoint(out);
-    if (!found) return false;
+    const { found, skipped, stepFiles } = await scanCheckpoints(out);
+    if (!found) {
+      // Never start over silently over checkpoint files: a later save would prune them.
+      if (stepFiles.length > 0) {
+        throw new Error(
+          `Trainer: resume: ${out} holds checkpoint files (${stepFiles.slice(0, 6).join(', ')}${stepFiles.length > 6 ? ', …' : ''}) but no whole checkpoint: ` +
+            `${skipped.join('; ') || 'no state-<step>.json'}. Refusing to start over; move them away or train into another directory`,
+        );
+      }
+      this.notice(`resume: no checkpoint in ${out} yet; starting at step 0`);
+      return false;
+    }
     const ck = await loadTrainingCheckpoint(found, { asF32: true });
+    const notes: string[] = [];
+    const differences = resumeDifferences(ck.state, this.state(), notes);
+    if (differences.length > 0) {
+      throw new ResumeMismatchError(
+        `Trainer: resume: the arguments differ from those of the checkpoint ${found.state}:\n  ${differences.join('\n  ')}\n` +
+          'Resume with the saved values, or train into another directory',
+        differences,
+      );
+    }
     const weights = new Map([...ck.weights].map(([k, r]) => [k, { shape: r.shape, data: r.data as Float32Array }]));
     this.model.loadStateDict(weights);
     this.optimizer.params.forEach((p, i) => {
@@ -210,6 +241,9 @@ export class Trainer implements Disposable {
     const extra = (ck.state.extra ?? {}) as { skippedSteps?: number; adamStep?: number };
     this.skippedSteps = extra.skippedSteps ?? 0;
     this.optimizer.step = extra.adamStep ?? ck.state.step;
+    this.resumedFrom = { weights: found.weights, step: this.step, skipped, notes };
+    for (const s of skipped) this.notice(`resume: passed over a damaged checkpoint: ${s}`);
+    this.notice(`resume: continuing from ${found.weights} (step ${this.step})${notes.length ? `; ${notes.join('; ')}` : ''}`);
     return true;
   }
 
@@ -273,7 +307,8 @@ export class Trainer implements Disposable {
     let dataTime = 0;
     let stepTime = 0;
     let stepsThisCall = 0;
-    let lastLoss = NaN;
+    let lastGoodStep = this.step;
+    let lastSavedStep = this.step;
     try {
       while (this.step < this.totalSteps) {
         // One turn of the event loop a step, so signals and timers are served even when
@@ -302,18 +337,26 @@ export class Trainer implements Disposable {
           this.skippedSteps++;
           consecutiveBad++;
           if (consecutiveBad > o.maxNonFinite) {
+            // Skipped steps leave the weights and moments untouched: they are still the last good
+            // state. Save them when good steps were taken since the last checkpoint (else they are lost).
+            const unsavedGood = o.out && lastGoodStep > lastSavedStep;
+            if (unsavedGood) await this.save();
             throw new NonFiniteLossError(
               `Trainer: ${consecutiveBad} non-finite losses in a row at step ${this.step}; stopping. ` +
-                (o.out ? `The last good checkpoint in ${o.out} is kept.` : 'No checkpoint directory was given.'),
+                (unsavedGood && this.lastCheckpoint
+                  ? `The last good state (after step ${lastGoodStep}) is saved in ${this.lastCheckpoint}.`
+                  : o.out
+                    ? `The last good checkpoint in ${o.out} is kept.`
+                    : 'No checkpoint directory was given.'),
             );
           }
         } else {
           consecutiveBad = 0;
+          lastGoodStep = this.step + 1;
           this.optimizer.update(lr);
           // OpenCLIP clamps the logit scale to [0, ln 100] after each step.
           logitScale[0] = Math.min(Math.max(logitScale[0], 0), MAX_LOGIT_SCALE);
         }
-        lastLoss = loss;
         this.step++;
         stepsThisCall++;
         this.samplesSeen += this.globalBatch;
@@ -355,9 +398,14 @@ export class Trainer implements Disposable {
           stepTime = 0;
         }
         // No checkpoint in the middle of a run of non-finite steps: the last good one stays the latest.
-        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) await this.save();
+        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) {
+          await this.save();
+          lastSavedStep = this.step;
+        }
       }
-      if (o.out && Number.isFinite(lastLoss) && consecutiveBad === 0) await this.save();
+      // Non-finite last steps were skipped (no update), so the weights are the last good state: save
+      // them too (not saving lost every good step since the last checkpoint).
+      if (o.out && stepsThisCall > 0) await this.save();
     } finally {
       native.setBf16Emulation(previousEmulation);
       logger.finish();

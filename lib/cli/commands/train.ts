@@ -20,6 +20,7 @@ import { findLatestCheckpoint } from '../../train/checkpoint.js';
 import type { TextSink } from '../../train/logging.js';
 import { SyntheticData, type TrainingData } from '../../train/sources.js';
 import { Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
+import { ResumeMismatchError } from '../../train/resume_check.js';
 import { WebDatasetData, webDatasetPositionOf } from '../../train/webdataset_source.js';
 
 const usage = `usage: clipscale train --model NAME|config.json --data SPEC --batch-size B --samples N [options]
@@ -69,7 +70,7 @@ output:
   --json                   JSON lines on stdout (human lines go to stderr)
 
 A terminal gets a progress bar; otherwise one plain line per log step. Ctrl-C stops after the current
-step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted.`;
+step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted, 143 terminated (SIGTERM: saved like Ctrl-C).`;
 
 const TASK_ALIASES: Record<string, ZeroShotTaskName> = {
   shape: 'shape', colour: 'colour', color: 'colour', shape_colour: 'shape_colour', 'shape+colour': 'shape_colour', shape_color: 'shape_colour', 'shape+color': 'shape_colour',
@@ -332,10 +333,15 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   try {
     let last: Record<string, unknown> | undefined;
     let lastEval: Record<string, number> | undefined;
-    for await (const record of trainer.run()) {
-      last = record;
-      const ev = Object.fromEntries(Object.entries(record).filter(([k, v]) => (k.startsWith('zeroshot_') || k.startsWith('retrieval_')) && typeof v === 'number')) as Record<string, number>;
-      if (Object.keys(ev).length) lastEval = ev;
+    try {
+      for await (const record of trainer.run()) {
+        last = record;
+        const ev = Object.fromEntries(Object.entries(record).filter(([k, v]) => (k.startsWith('zeroshot_') || k.startsWith('retrieval_')) && typeof v === 'number')) as Record<string, number>;
+        if (Object.keys(ev).length) lastEval = ev;
+      }
+    } catch (err) {
+      if (err instanceof ResumeMismatchError) throw new UsageError(`clipscale train: ${err.message.replace(/^Trainer: /, '')}`);
+      throw err;
     }
     const result: TrainResult = {
       steps: trainer.step,
@@ -344,7 +350,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       seconds: (performance.now() - t0) / 1000,
       finished: trainer.step === trainer.totalSteps,
       interrupted: interrupted && trainer.step < trainer.totalSteps,
-      checkpoint: values.out && trainer.step > 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
+      // Only a file this run wrote (or resumed from): never a name that was not saved.
+      checkpoint: trainer.lastCheckpoint ?? trainer.resumedFrom?.weights ?? null,
       ...(shards ? { skipped_samples: shards.skipped.toJSON() } : {}),
       ...(lastEval ? { eval: lastEval } : {}),
     };
@@ -365,13 +372,18 @@ export const command: Command = {
     const json = argv.includes('--json');
     const human = json ? process.stderr : process.stdout;
     const controller = new AbortController();
-    const onSigint = () => {
-      // A second Ctrl-C ends the process at once.
-      process.off('SIGINT', onSigint);
-      human.write('\ninterrupted: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
+    // SIGTERM (SLURM, docker stop, launch --grace) is treated as Ctrl-C: save, then exit 128 + 15.
+    let signalled: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      // A second signal ends the process at once.
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      signalled = sig;
+      human.write(`\n${sig === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted'}: stopping after this step and saving a checkpoint (${sig === 'SIGTERM' ? 'send it again' : 'Ctrl-C again'} to quit now)\n`);
       controller.abort();
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const r = await runTrain(argv, { console: human, jsonl: json ? [process.stdout] : [], signal: controller.signal });
       if (json) {
@@ -385,9 +397,10 @@ export const command: Command = {
         ];
         human.write(`${parts.filter((p) => p).join('; ')}\n`);
       }
-      return r.interrupted ? 130 : 0;
+      return r.interrupted ? (signalled === 'SIGTERM' ? 143 : 130) : 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   },
 };
