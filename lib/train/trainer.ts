@@ -8,7 +8,8 @@ import type { Communicator } from '../distributed/communicator.js';
 import { allReduceTensors, broadcastTensors } from '../distributed/tensors.js';
 import { native } from '../native.js';
 import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
-import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';
+import { loadModelConfig, parseModelConfig, type ClipConfig, type ClipConfigOverrides } from '../nn/config.js';
+import { checkFits, trainingBytes } from '../nn/memory_estimate.js';
 import { AdamW } from '../optim/adamw.js';
 import type { AdamWHyperparameters } from '../optim/param_groups.js';
 import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../optim/schedules.js';
@@ -130,6 +131,9 @@ export class Trainer implements Disposable {
       throw new Error("Trainer: precision 'fp16' (with dynamic loss scaling) needs the CUDA backend; the CPU backend offers fp32 and bf16 (emulated)");
     }
     this.options = o;
+    // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
+    const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
+    checkFits(trainingBytes(planned, o.batchSize), `Trainer: training at batch size ${o.batchSize}`);
     this.model = createModel(o.model, { seed: o.seed ?? 0, overrides: o.modelOverrides, recompute: o.gradCheckpointing ?? false });
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
