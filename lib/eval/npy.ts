@@ -2,7 +2,7 @@
 // PyTorch's — can be evaluated here, and our results checked with numpy.
 // Supported: little-endian float32, float64, int32, int64 in C order. Everything else (Fortran
 // order, big-endian, other dtypes, object arrays, truncated files) is refused with a clear error.
-import { writeFileSync } from 'node:fs';
+import { writeBytesAtomicSync } from '../util/atomic_file.js';
 import { readRegularFileSync } from '../util/regular_file.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64';
@@ -146,6 +146,7 @@ export function readNpy(path: string): NpyArray {
   return decodeNpy(bytes, `'${path}'`);
 }
 
+/** Writes atomically: a reader (or a full disk) never leaves a torn or empty .npy under the name. */
 export function writeNpy(path: string, data: NpyData, shape: readonly number[]): void {
-  writeFileSync(path, encodeNpy(data, shape));
+  writeBytesAtomicSync(path, encodeNpy(data, shape));
 }

@@ -16,7 +16,7 @@ export function modelBytes(cfg: ClipConfig): number {
 /**
  * A lower-end estimate of training memory at a batch size: weights, gradients and two AdamW moments,
  * and per-layer activations kept for backward (at least 8 floats per token and width, plus attention
- * probabilities, per layer). Kept low (8 floats, not the ~16 a block really keeps) so it never refuses what fits.
+ * probabilities, per layer). Kept low (8 floats, where a block keeps more) so that it errs towards accepting.
  */
 export function trainingBytes(cfg: ClipConfig, batchSize: number): number {
   const v = cfg.vision_cfg;

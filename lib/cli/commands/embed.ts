@@ -1,6 +1,6 @@
 // `clipscale embed`: image and text features of a model with given weights, as .npy files —
 // OpenCLIP's encode_image / encode_text (float32, not normalised).
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
@@ -12,6 +12,7 @@ import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs } from '../../nn/config.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { loadCheckpoint } from '../../train/load.js';
+import { writeBytesAtomicSync } from '../../util/atomic_file.js';
 import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale embed --model NAME|config.json --weights FILE.safetensors --out DIR
@@ -165,7 +166,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
         pixels = await imagePixels(files, cfg.vision_cfg.image_size);
         n = files.length;
         result.image_files = join(out, 'image_files.txt');
-        writeFileSync(result.image_files, files.map((f) => resolve(f)).join('\n') + '\n');
+        writeBytesAtomicSync(result.image_files, files.map((f) => resolve(f)).join('\n') + '\n');
       }
       const features = await encoder.encodeImages(pixels, n);
       const path = join(out, 'image_features.npy');
