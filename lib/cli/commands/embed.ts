@@ -13,6 +13,7 @@ import { listModelConfigs } from '../../nn/config.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { loadCheckpoint } from '../../train/load.js';
 import { writeBytesAtomicSync } from '../../util/atomic_file.js';
+import { warnIfNonFinite } from '../../util/non_finite.js';
 import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale embed --model NAME|config.json --weights FILE.safetensors --out DIR
@@ -76,6 +77,7 @@ export function pixelsFromNpy(arr: NpyArray, imageSize: number, where: string): 
   }
   if (arr.dtype !== 'float32' && arr.dtype !== 'float64') throw new Error(`${where}: expected float32 pixels, got ${arr.dtype}`);
   const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as Float64Array);
+  warnIfNonFinite(data, where);
   return { data, n };
 }
 
@@ -170,6 +172,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
       }
       const features = await encoder.encodeImages(pixels, n);
       const path = join(out, 'image_features.npy');
+      warnIfNonFinite(features, `clipscale embed: image features written to '${path}'`);
       writeNpy(path, features, [n, d]);
       result.image_features = { path, shape: [n, d] };
     }
@@ -197,6 +200,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
       }
       const features = await encoder.encodeTexts(tokens, n);
       const path = join(out, 'text_features.npy');
+      warnIfNonFinite(features, `clipscale embed: text features written to '${path}'`);
       writeNpy(path, features, [n, d]);
       result.text_features = { path, shape: [n, d] };
     }
