@@ -90,3 +90,9 @@ test('make-shards leaves no .partial file when an input fails mid-shard', async 
   await t.throwsAsync(() => writeShards(inputs(), out, 10), { message: /source failed/ });
   t.deepEqual(readdirSync(out).filter((f) => f.endsWith('.partial')), []);
 });
+
+test('an image path that is a FIFO or /dev/zero is refused by type (embed --images, eval folders, the loader)', async (t) => {
+  const { transformImage } = await import('../lib/data/transforms.js');
+  await t.throwsAsync(() => transformImage(fifo, { size: 8, train: false }), { message: /pipe.*FIFO/ });
+  await t.throwsAsync(() => transformImage('/dev/zero', { size: 8, train: false }), { message: /character device/ });
+});

@@ -6,6 +6,7 @@ import sharp, { type Sharp } from 'sharp';
 
 import { imageHeaderSize } from './image_header.js';
 import { normalizeHwcToChw } from './normalize.js';
+import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
 import { Rng } from './rng.js';
 
 export interface CropBox {
@@ -51,6 +52,9 @@ export function randomResizedCropBox(width: number, height: number, rng: Rng, sc
 /** Decodes an image and applies the transform; returns RGB(A) bytes HWC with the channel count. */
 export async function transformToBytes(input: Uint8Array | string, spec: TransformSpec): Promise<{ data: Buffer; channels: number }> {
   const { size } = spec;
+  // A path is read here, as a regular file of bounded size: libvips would open a FIFO and wait
+  // for a writer, or read /dev/zero without end.
+  if (typeof input === 'string') input = await readRegularFile(input, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES });
   let pipeline: Sharp;
   if (spec.train) {
     pipeline = sharp(input);
