@@ -56,3 +56,11 @@ test('help embed prints its usage, not a template literal', async (t) => {
   }
   t.false(lines.join('\n').includes('${'), lines.join('\n'));
 });
+
+test('bench gemm refuses sizes that cannot fit before allocating; launch --grace is bounded', async (t) => {
+  const err = await t.throwsAsync(() => main(['bench', 'gemm', '--m', '65536', '--n', '65536', '--k', '65536', '--repeat', '1']));
+  t.true(err instanceof UsageError);
+  t.regex(err!.message, /GiB, more than this machine's memory/);
+  const g = await t.throwsAsync(() => main(['launch', '--nproc', '1', '--grace', '1e308', 'flops', '--model', 'tiny']));
+  t.true(g instanceof UsageError);
+});

@@ -4,6 +4,7 @@ import { matmul } from '../../ops.js';
 import { Tensor } from '../../tensor.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { memoryLimitBytes } from '../../nn/memory_estimate.js';
 import { intOption, parse } from '../args.js';
 
 const usage = `usage: clipscale bench gemm --m M --n N --k K [options]
@@ -130,6 +131,12 @@ async function gemm(argv: string[]): Promise<number> {
     if (v < 1) throw new UsageError(`clipscale ${cmd}: --${d} must be at least 1, got ${v}`);
     return v;
   });
+  {
+    // A, B and C in fp32 (and a copy of each for the bf16 path): refused before allocating when they cannot fit.
+    const [m, n, k] = dims;
+    const bytes = 2 * 4 * (m * k + k * n + m * n);
+    if (bytes > memoryLimitBytes()) throw new UsageError(`clipscale ${cmd}: ${m}×${k} · ${k}×${n} needs about ${(bytes / 2 ** 30).toFixed(1)} GiB, more than this machine's memory`);
+  }
   const device = values.device ?? 'cpu';
   if (device.startsWith('cuda')) {
     throw new Error(

@@ -67,7 +67,10 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
     else if (flag === '--grace') {
       const v = value();
       graceS = Number(v);
-      if (!Number.isFinite(graceS) || graceS < 0) throw new UsageError(`clipscale launch: --grace must be a number of seconds >= 0, got '${v}'`);
+      // At most a day: a timer longer than 2^31 ms fires at once.
+      if (!Number.isFinite(graceS) || graceS < 0 || graceS > 86_400 || v === undefined || v.trim() === '') {
+        throw new UsageError(`clipscale launch: --grace must be a number of seconds in 0..86400, got '${v}'`);
+      }
     } else throw new UsageError(`clipscale launch: unknown option '${flag}' (launch options come before the script or command)\n\n${USAGE}`);
   }
   if (nproc === undefined) throw new UsageError(`clipscale launch: --nproc is required\n\n${USAGE}`);
