@@ -183,7 +183,22 @@ function makeFixtures(): void {
   mkdirSync(F('images/cat'), { recursive: true });
   mkdirSync(F('images/dog'), { recursive: true });
   spawnSync('mkfifo', [F('fifo')]);
+  spawnSync('mkfifo', [F('fifo.png')]);
+  spawnSync('ln', ['-s', '/dev/zero', F('zero.png')]);
+  // A real image for CSV rows and image folders (the first member of a synthetic shard).
+  const shard = readFileSync(F('shards/00000.tar'));
+  const size = parseInt(shard.subarray(124, 135).toString('latin1'), 8);
+  writeFileSync(F('img.png'), shard.subarray(512, 512 + size));
+  copyFileSync(F('img.png'), F('images/cat/1.png'));
+  copyFileSync(F('img.png'), F('images/dog/1.png'));
   mkdirSync(F('a-directory'), { recursive: true });
+  // An image folder whose classes hold a FIFO, a link to /dev/zero and a directory named like an image.
+  mkdirSync(F('hostile-images/a/dir.png'), { recursive: true });
+  mkdirSync(F('hostile-images/b'), { recursive: true });
+  copyFileSync(F('img.png'), F('hostile-images/a/ok.png'));
+  spawnSync('mkfifo', [F('hostile-images/a/pipe.png')]);
+  spawnSync('ln', ['-s', '/dev/zero', F('hostile-images/b/zero.jpg')]);
+  copyFileSync(F('img.png'), F('hostile-images/b/ok.png'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,9 +349,9 @@ function hostileConfig(): string {
 function hostileCsv(): string {
   const rows = ['filepath,title'];
   for (let i = 0; i < 1 + int(12); i++) {
-    const path = pick(['img.png', '/dev/zero', 'fifo', 'a-directory', 'missing.png', '"quoted.png"', 'x.jpg', '/etc/passwd', '']);
-    const caption = pick(['a cat', '"unterminated', '"a ""quoted"" caption"', 'comma, inside', '"multi\nline"', '\u0000', 'é', '']);
-    rows.push(`${path}${pick([',', ',', ',', ';', '\t', ',,'])}${caption}`);
+    const path = pick(['img.png', 'img.png', 'img.png', '/dev/zero', 'fifo', 'fifo.png', 'zero.png', 'a-directory', 'missing.png', '"img.png"', 'x.jpg', '/etc/passwd', '']);
+    const caption = pick(['a cat', 'a cat', '"a ""quoted"" caption"', '"comma, inside"', '"multi\nline"', '\u0000', 'é', '', ...(rand() < 0.2 ? ['"unterminated', 'comma, inside'] : [])]);
+    rows.push(`${path}${rand() < 0.9 ? ',' : pick([';', '\t', ',,'])}${caption}`);
   }
   return rows.join(pick(['\n', '\r\n', '\r']));
 }
@@ -412,7 +427,7 @@ function optionCase(): Case {
     case 10:
       return { category: 'options:data', args: ['data', 'make-shards', '--from', 'synthetic', '--out', F(`shards-${fileCounter++}`), '--shard-size', pick(['4', num()]), '--samples', pick(['4', num()]), '--image-size', pick(['16', num()])] };
     case 11:
-      return { category: 'options:fit', args: ['fit', '--results', join(root, 'lib/scaling/paper/zeroshot_results.csv'), '--compute', 'gmacs*samples_seen', '--metric', pick(['imagenet1k', 'x']), pick(['--bins', '--bootstrap', '--level', '--seed', '--predict']), num()] };
+      return { category: 'options:fit', args: ['fit', '--results', join(root, 'lib/scaling/paper/zeroshot_results.csv'), '--compute', 'gmacs*samples_seen', '--metric', pick(['acc1', 'acc1', 'x']), pick(['--bins', '--bootstrap', '--level', '--seed', '--predict']), num()] };
     case 12:
       return { category: 'options:launch', args: ['launch', pick(['--nproc', '--grace', '--master-port']), num(), 'flops', '--model', 'tiny'] };
     default:
@@ -478,6 +493,9 @@ function fileCase(): Case {
           ['embed', '--model', F('micro.json'), '--weights', F('run'), '--images', target, '--out', F(`emb-${fileCounter++}`)],
           ['embed', '--model', F('micro.json'), '--weights', F('run'), '--texts', target, '--vocab', 'synthetic', '--out', F(`emb-${fileCounter++}`)],
           ['flops', '--model', target],
+          ['data', 'make-shards', '--from', F('hostile-images'), '--out', F(`hi-${fileCounter++}`), '--shard-size', '2'],
+          ['embed', '--model', F('micro.json'), '--weights', F('run'), '--images', F('hostile-images'), '--out', F(`emb-${fileCounter++}`)],
+          ['eval', 'zeroshot', '--model', F('micro.json'), '--weights', F('run'), '--data', F('hostile-images'), '--vocab', 'synthetic'],
           ['data', 'inspect', target],
           ['data', 'make-shards', '--from', target, '--out', F(`sp-${fileCounter++}`), '--shard-size', '2'],
           ['fit', '--results', target, '--compute', 'gmacs', '--metric', 'x'],

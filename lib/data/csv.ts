@@ -26,7 +26,7 @@ export function parseCsv(text: string, separator = ',', source = 'CSV'): string[
   let quoteLine = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
-    if (c === '\n') line++;
+    if (c === '\n' || (c === '\r' && text[i + 1] !== '\n')) line++;
     if (quoted) {
       if (c === '"') {
         if (text[i + 1] === '"') {

@@ -111,7 +111,8 @@ async function imagePixels(files: string[], imageSize: number): Promise<Float32A
     try {
       await transformImage(files[i], { size: imageSize, train: false }, out, i * px);
     } catch (err) {
-      throw new Error(`clipscale embed: cannot read image '${files[i]}': ${(err as Error).message}`);
+      const message = (err as Error).message;
+      throw new Error(`clipscale embed: ${message.includes(files[i]) ? message : `cannot read image '${files[i]}': ${message}`}`);
     }
   }
   return out;
