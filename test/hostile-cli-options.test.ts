@@ -38,7 +38,7 @@ const cases: [string, string[]][] = [
 ];
 
 for (const [name, argv] of cases) {
-  test(`usage error (exit 2): ${name}`, async (t) => {
+  test.serial(`usage error (exit 2): ${name}`, async (t) => {
     const err = await t.throwsAsync(() => main(argv));
     t.true(err instanceof UsageError, `${err?.constructor.name}: ${err?.message}`);
     t.regex(err!.message, /^clipscale /);

@@ -21,7 +21,8 @@ export function readTable(path: string): Table {
   try {
     text = readRegularTextSync(path, { what: 'results file' });
   } catch (err) {
-    throw new Error(`cannot read results file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
+    const message = (err as Error).message;
+    throw new Error(/no such file/.test(message) ? `cannot read results file ${path}: file not found` : message);
   }
   return /\.(jsonl|ndjson)$/i.test(path) ? parseJsonLines(text, path) : parseCsv(text, path);
 }
