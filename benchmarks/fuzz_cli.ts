@@ -8,7 +8,8 @@
 //   clean_error     exit 1 or 2 with a message (no JavaScript stack, no internal TypeError/RangeError)
 //   unclean_error   exit 1/2 with a stack trace or an internal error type: a fault not handled where it arises
 //   crash           killed by a signal, or an abort / V8 fatal error (out of heap included)
-//   hang            still running at the time limit
+//   hang            still running at the time limit having used little CPU (blocked)
+//   long_running    still running at the time limit, computing all along (valid work that is large)
 //   data_loss       a case-specific check failed: a pre-existing output or checkpoint was lost or torn
 //
 // Prints one JSON line with the counts (and the first failures with their command lines).
@@ -67,6 +68,8 @@ interface Case {
   stdin?: string;
   /** A data-loss check run after the command: returns a description of what was lost, or null. */
   check?: (r: RunResult) => string | null;
+  /** A small input worth showing in a failure report (a config's text). */
+  input?: string;
   /** Sets up files for this case just before it runs (kept lazy so cases can be generated up front). */
   setup?: () => void;
 }
@@ -75,6 +78,8 @@ interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** CPU seconds the process had used when it was stopped at the time limit. */
+  cpuAtTimeout: number;
   stdout: string;
   stderr: string;
   seconds: number;
@@ -97,8 +102,10 @@ function runCase(c: Case): Promise<RunResult> {
     child.stdin.on('error', () => {});
     child.stdin.end(c.stdin ?? '');
     let timedOut = false;
+    let cpuAtTimeout = 0;
     const timer = setTimeout(() => {
       timedOut = true;
+      cpuAtTimeout = cpuSeconds(child.pid!);
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -107,15 +114,27 @@ function runCase(c: Case): Promise<RunResult> {
     }, timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
+      resolve({ code, signal, timedOut, cpuAtTimeout, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
     });
   });
 }
 
-type Verdict = 'ok' | 'clean_error' | 'unclean_error' | 'crash' | 'hang' | 'other_exit';
+/** User + system CPU seconds of a process (Linux /proc), 0 where unknown. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+type Verdict = 'ok' | 'clean_error' | 'unclean_error' | 'crash' | 'hang' | 'long_running' | 'other_exit';
 
 function classify(r: RunResult): Verdict {
-  if (r.timedOut) return 'hang';
+  // At the time limit: blocked (little CPU used: a lost wake-up, a FIFO, a dead worker) is a hang;
+  // computing all along is a long run of valid work (a large accepted config), counted apart.
+  if (r.timedOut) return r.cpuAtTimeout < 0.25 * timeoutS ? 'hang' : 'long_running';
   if (r.signal !== null || r.code === 134 || r.code === 133 || r.code === 139) return 'crash';
   if (/FATAL ERROR|Abort(ed)?\b.*core|Segmentation fault|Assertion failed|terminate called|heap out of memory/i.test(r.stderr)) return 'crash';
   if (r.code === 0) return 'ok';
@@ -463,8 +482,9 @@ function fileCase(): Case {
       return { category: 'parser:safetensors', args: ['embed', '--model', F('micro.json'), '--weights', p, '--pixels', F('pixels.npy'), '--out', F(`emb-${fileCounter++}`)] };
     }
     case 5: {
-      const p = tmpFile('.json', hostileConfig());
-      return { category: 'parser:config', args: pick([['flops', '--model', p], ['train', '--model', p, '--data', 'synthetic:size=16', '--batch-size', '2', '--samples', '2']]) };
+      const text = hostileConfig();
+      const p = tmpFile('.json', text);
+      return { category: 'parser:config', input: text, args: pick([['flops', '--model', p], ['train', '--model', p, '--data', 'synthetic:size=16', '--batch-size', '2', '--samples', '2']]) };
     }
     case 6: {
       const p = tmpFile('.csv', hostileCsv());
@@ -633,10 +653,10 @@ function nextCase(): Case {
 // ---------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
   makeFixtures();
-  const counts: Record<string, number> = { cases: 0, ok: 0, clean_errors: 0, unclean_errors: 0, crashes_by_signal: 0, hangs: 0, other_exits: 0, data_loss: 0 };
+  const counts: Record<string, number> = { cases: 0, ok: 0, clean_errors: 0, unclean_errors: 0, crashes_by_signal: 0, hangs: 0, long_running: 0, other_exits: 0, data_loss: 0 };
   const byCategory: Record<string, Record<string, number>> = {};
-  const failures: { category: string; verdict: string; args: string; env?: Record<string, string>; detail: string }[] = [];
-  const key: Record<Verdict, string> = { ok: 'ok', clean_error: 'clean_errors', unclean_error: 'unclean_errors', crash: 'crashes_by_signal', hang: 'hangs', other_exit: 'other_exits' };
+  const failures: { category: string; verdict: string; args: string; env?: Record<string, string>; input?: string; detail: string }[] = [];
+  const key: Record<Verdict, string> = { ok: 'ok', clean_error: 'clean_errors', unclean_error: 'unclean_errors', crash: 'crashes_by_signal', hang: 'hangs', long_running: 'long_running', other_exit: 'other_exits' };
   const deadline = started + budgetS * 1000;
   const worker = async () => {
     while (performance.now() + timeoutS * 1000 < deadline && counts.cases < maxCases) {
@@ -663,7 +683,8 @@ async function main(): Promise<void> {
           verdict: lossDetail ? `data_loss (${v})` : v,
           args: c.args.map((a) => (a.length > 200 ? `${a.slice(0, 40)}…(${a.length})` : a)).join(' '),
           ...(c.env ? { env: c.env } : {}),
-          detail: lossDetail ?? `${r.signal ?? r.code}: ${r.stderr.trim().split('\n').slice(-6).join(' | ').slice(0, 600)}`,
+          ...(c.input ? { input: c.input.slice(0, 400) } : {}),
+          detail: lossDetail ?? `${r.signal ?? r.code}${r.timedOut ? ` at the ${timeoutS} s limit after ${r.cpuAtTimeout.toFixed(1)} CPU s` : ''}: ${r.stderr.trim().split('\n').slice(-6).join(' | ').slice(0, 600)}`,
         });
       }
     }
