@@ -92,6 +92,14 @@ export interface NativeBinding {
   gradNorm(grads: readonly T[]): number;
   clipGradNorm(grads: readonly T[], maxNorm: number): number;
 
+  // ── image preprocessing (CPU, synchronous) ──
+  /** Pillow's resampling (resize_pil.cpp): interleaved 8-bit pixels, or one 16-bit channel. */
+  resizePil<A extends Uint8Array | Uint16Array>(
+    src: A, width: number, height: number, channels: number, outWidth: number, outHeight: number,
+    filter: 'bicubic' | 'bilinear' | 'nearest', box: readonly [number, number, number, number] | null, premultiplyAlpha: boolean,
+    window?: readonly [number, number, number, number] | null,
+  ): A;
+
   // ── CUDA GEMM engine (when the CUDA backend is loaded) ──
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;

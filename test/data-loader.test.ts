@@ -141,7 +141,8 @@ test('normalisation: the word loop and the byte loop give the same floats as the
     for (let c = 0; c < 3; c++) {
       for (let p = 0; p < plane; p++) {
         const byte = hwc[p * channels + (channels === 1 ? 0 : c)];
-        const want = Math.fround((byte / 255 - OPENAI_MEAN[c]) / OPENAI_STD[c]);
+        // As torch computes it in float32 (ToTensor's byte/255, then Normalize's (x − mean)/std).
+        const want = Math.fround(Math.fround(Math.fround(byte / 255) - Math.fround(OPENAI_MEAN[c])) / Math.fround(OPENAI_STD[c]));
         if (out[2 + c * plane + p] !== want) return t.fail(`${h}×${w}×${channels} shift ${shift}: channel ${c} pixel ${p} is ${out[2 + c * plane + p]}, want ${want}`);
       }
     }

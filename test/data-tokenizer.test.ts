@@ -57,6 +57,24 @@ test('html unescape follows Python html.unescape', (t) => {
   t.is(clipCleanText('  Caf\u0065\u0301 &quot;Bar&quot;\u00a0\u2003 ﬁne ＡＢ '), 'café "bar" fine ab');
 });
 
+test('cleaning follows ftfy + OpenCLIP on the corner cases of issue 16', (t) => {
+  // Expected strings printed by Python: whitespace_clean(basic_clean(x)).lower() of open_clip 3.3.0, ftfy 6.3.1.
+  const cases: [string, string][] = [
+    ['it&rsquo;s a dog', "it's a dog"], // entity first, then the quote is uncurled
+    ['&frac13; cup &NotEqualTilde; x', '\u2153 cup \u2242\u0338 x'], // HTML5 names
+    ['a &amp;amp;amp; b', 'a & b'], // ftfy unescapes to a fixed point
+    ['flag \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}!', 'flag \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}!'], // tag characters kept
+    ['caf\u00c3\u00a9 cr\u00c3\u00a8me', 'caf\u00e9 cr\u00e8me'], // mojibake repaired
+    ['\u00c3\u00a2\u00e2\u201a\u00ac\u00c5\u201cquoted\u00c3\u00a2\u00e2\u201a\u00ac\u00c2\u009d', '"quoted"'], // twice-encoded
+    ['\u00d0\u00bf\u00d1\u20ac\u00d0\u00b8\u00d0\u00b2\u00d0\u00b5\u00d1\u201a', '\u043f\u0440\u0438\u0432\u0435\u0442'],
+    ['<b>&amp;amp;</b> &rsquo;', '<b>&</b> \u2019'], // '<': ftfy leaves entities to html.unescape
+    ['\uff2c\uff2f\uff35\uff24\u3000\uff76\uff80\uff76\uff85', 'loud \u30ab\u30bf\u30ab\u30ca'], // widths
+    ['&EACUTE;t&Eacute;', '\u00e9t\u00e9'], // ftfy's upper-case entity names
+    ['voil\u00c3  le travail', 'voil\u00e0 le travail'], // restore_byte_a0
+  ];
+  for (const [input, expected] of cases) t.is(clipCleanText(input), expected, JSON.stringify(input));
+});
+
 test('the ASCII fast path of cleaning equals the full path', (t) => {
   const rng = new Rng(11);
   const alphabet = ' ab Z9.,\'!?-';

@@ -34,7 +34,7 @@ sharp.cache(false);
 // state allocates no new 600 KB arrays (fresh memory costs page faults and GC).
 const free: Float32Array[] = [];
 
-type Decoded = { job: DecodeJob; data: Buffer; channels: number } | { job: DecodeJob; error: string; reason: 'corrupt_image' | 'unreadable_file' };
+type Decoded = { job: DecodeJob; data: Uint8Array; channels: number } | { job: DecodeJob; error: string; reason: 'corrupt_image' | 'unreadable_file' };
 
 /** Reads (for a path) and decodes + transforms to HWC bytes; never rejects. */
 async function decode(job: DecodeJob): Promise<Decoded> {
@@ -64,7 +64,7 @@ function finish(d: Decoded): void {
   let out = free.pop();
   while (out && out.length !== length) out = free.pop();
   out ??= new Float32Array(length);
-  normalizeHwcToChw(d.data, size, size, d.channels, out, 0);
+  normalizeHwcToChw(d.data, size, size, d.channels, out, 0, d.job.spec.normalization);
   port.postMessage({ id: d.job.id, pixels: out } satisfies DecodeResult, [out.buffer as ArrayBuffer]);
 }
 

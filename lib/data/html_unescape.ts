@@ -1,54 +1,8 @@
 // HTML character-reference decoding, following Python's html.unescape (which CLIP's
 // tokenizer applies twice): numeric references with the HTML5 fix-ups for invalid code
-// points, and named references. Python knows all 2,231 HTML5 names; this table holds the
-// ones seen in web captions (the HTML 4 set: Latin-1, symbols, Greek, punctuation). An
-// unknown name is left as written, as Python does for names it does not know.
-
-/** Names that HTML5 also accepts without the trailing ';' (Python honours that). */
-const LEGACY: Record<string, string> = {
-  AElig: 'Æ', AMP: '&', Aacute: 'Á', Acirc: 'Â', Agrave: 'À', Aring: 'Å', Atilde: 'Ã', Auml: 'Ä',
-  COPY: '©', Ccedil: 'Ç', ETH: 'Ð', Eacute: 'É', Ecirc: 'Ê', Egrave: 'È', Euml: 'Ë', GT: '>',
-  Iacute: 'Í', Icirc: 'Î', Igrave: 'Ì', Iuml: 'Ï', LT: '<', Ntilde: 'Ñ', Oacute: 'Ó', Ocirc: 'Ô',
-  Ograve: 'Ò', Oslash: 'Ø', Otilde: 'Õ', Ouml: 'Ö', QUOT: '"', REG: '®', THORN: 'Þ', Uacute: 'Ú',
-  Ucirc: 'Û', Ugrave: 'Ù', Uuml: 'Ü', Yacute: 'Ý', aacute: 'á', acirc: 'â', acute: '´', aelig: 'æ',
-  agrave: 'à', amp: '&', aring: 'å', atilde: 'ã', auml: 'ä', brvbar: '¦', ccedil: 'ç', cedil: '¸',
-  cent: '¢', copy: '©', curren: '¤', deg: '°', divide: '÷', eacute: 'é', ecirc: 'ê', egrave: 'è',
-  eth: 'ð', euml: 'ë', frac12: '½', frac14: '¼', frac34: '¾', gt: '>', iacute: 'í', icirc: 'î',
-  iexcl: '¡', igrave: 'ì', iquest: '¿', iuml: 'ï', laquo: '«', lt: '<', macr: '¯', micro: 'µ',
-  middot: '·', nbsp: '\u00a0', not: '¬', ntilde: 'ñ', oacute: 'ó', ocirc: 'ô', ograve: 'ò', ordf: 'ª',
-  ordm: 'º', oslash: 'ø', otilde: 'õ', ouml: 'ö', para: '¶', plusmn: '±', pound: '£', quot: '"',
-  raquo: '»', reg: '®', sect: '§', shy: '\u00ad', sup1: '¹', sup2: '²', sup3: '³', szlig: 'ß',
-  thorn: 'þ', times: '×', uacute: 'ú', ucirc: 'û', ugrave: 'ù', uml: '¨', uuml: 'ü', yacute: 'ý',
-  yen: '¥', yuml: 'ÿ',
-};
-
-/** Names that need the ';'. */
-const NAMED: Record<string, string> = {
-  ...LEGACY,
-  apos: "'", OElig: 'Œ', oelig: 'œ', Scaron: 'Š', scaron: 'š', Yuml: 'Ÿ', circ: 'ˆ', tilde: '˜',
-  ensp: '\u2002', emsp: '\u2003', thinsp: '\u2009', zwnj: '\u200c', zwj: '\u200d', lrm: '\u200e',
-  rlm: '\u200f', ndash: '–', mdash: '—', lsquo: '‘', rsquo: '’', sbquo: '‚', ldquo: '“', rdquo: '”',
-  bdquo: '„', dagger: '†', Dagger: '‡', permil: '‰', lsaquo: '‹', rsaquo: '›', euro: '€', fnof: 'ƒ',
-  bull: '•', hellip: '…', prime: '′', Prime: '″', oline: '‾', frasl: '⁄', weierp: '℘', image: 'ℑ',
-  real: 'ℜ', trade: '™', alefsym: 'ℵ', larr: '←', uarr: '↑', rarr: '→', darr: '↓', harr: '↔',
-  crarr: '↵', lArr: '⇐', uArr: '⇑', rArr: '⇒', dArr: '⇓', hArr: '⇔', forall: '∀', part: '∂',
-  exist: '∃', empty: '∅', nabla: '∇', isin: '∈', notin: '∉', ni: '∋', prod: '∏', sum: '∑',
-  minus: '−', lowast: '∗', radic: '√', prop: '∝', infin: '∞', ang: '∠', and: '∧', or: '∨', cap: '∩',
-  cup: '∪', int: '∫', there4: '∴', sim: '∼', cong: '≅', asymp: '≈', ne: '≠', equiv: '≡', le: '≤',
-  ge: '≥', sub: '⊂', sup: '⊃', nsub: '⊄', sube: '⊆', supe: '⊇', oplus: '⊕', otimes: '⊗', perp: '⊥',
-  sdot: '⋅', lceil: '⌈', rceil: '⌉', lfloor: '⌊', rfloor: '⌋', lang: '⟨', rang: '⟩', loz: '◊',
-  spades: '♠', clubs: '♣', hearts: '♥', diams: '♦', star: '☆', starf: '★', check: '✓', cross: '✗',
-  Alpha: 'Α', Beta: 'Β', Gamma: 'Γ', Delta: 'Δ', Epsilon: 'Ε', Zeta: 'Ζ', Eta: 'Η', Theta: 'Θ',
-  Iota: 'Ι', Kappa: 'Κ', Lambda: 'Λ', Mu: 'Μ', Nu: 'Ν', Xi: 'Ξ', Omicron: 'Ο', Pi: 'Π', Rho: 'Ρ',
-  Sigma: 'Σ', Tau: 'Τ', Upsilon: 'Υ', Phi: 'Φ', Chi: 'Χ', Psi: 'Ψ', Omega: 'Ω', alpha: 'α',
-  beta: 'β', gamma: 'γ', delta: 'δ', epsilon: 'ε', zeta: 'ζ', eta: 'η', theta: 'θ', iota: 'ι',
-  kappa: 'κ', lambda: 'λ', mu: 'μ', nu: 'ν', xi: 'ξ', omicron: 'ο', pi: 'π', rho: 'ρ', sigmaf: 'ς',
-  sigma: 'σ', tau: 'τ', upsilon: 'υ', phi: 'φ', chi: 'χ', psi: 'ψ', omega: 'ω', thetasym: 'ϑ',
-  upsih: 'ϒ', piv: 'ϖ', Tab: '\t', NewLine: '\n', excl: '!', num: '#', dollar: '$', percnt: '%',
-  lpar: '(', rpar: ')', ast: '*', plus: '+', comma: ',', period: '.', sol: '/', colon: ':',
-  semi: ';', equals: '=', quest: '?', commat: '@', lsqb: '[', bsol: '\\', rsqb: ']', lowbar: '_',
-  grave: '`', lcub: '{', verbar: '|', vert: '|', rcub: '}', hyphen: '‐', dash: '‐',
-};
+// points, and all 2,231 HTML5 named references (tables/html5_entities.ts, generated from
+// Python's html.entities.html5). An unknown name is left as written, as Python does.
+import { HTML5_ENTITIES } from './tables/html5_entities.js';
 
 /** HTML5's replacements for the C1 range and NUL/CR (Python's _invalid_charrefs). */
 const INVALID_CHARREFS: Record<number, string> = {
@@ -77,6 +31,7 @@ function decodeNumeric(digits: string, hex: boolean): string {
 
 // Python's pattern: &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)
 const CHARREF = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/g;
+const LONGEST_NAME = Object.keys(HTML5_ENTITIES).reduce((m, k) => Math.max(m, k.length), 0);
 
 function replaceCharref(match: string, body: string): string {
   if (body[0] === '#') {
@@ -84,14 +39,12 @@ function replaceCharref(match: string, body: string): string {
     const digits = body.slice(hex ? 2 : 1).replace(/;$/, '');
     return decodeNumeric(digits, hex);
   }
-  if (body.endsWith(';')) {
-    const full = NAMED[body.slice(0, -1)];
-    if (full !== undefined && Object.hasOwn(NAMED, body.slice(0, -1))) return full;
-  }
-  // Longest legacy name that is a prefix, the rest kept (Python: "&ampx" → "&x").
-  for (let len = Math.min(body.length, 6); len > 1; len--) {
+  if (Object.hasOwn(HTML5_ENTITIES, body)) return HTML5_ENTITIES[body];
+  // The longest name that is a prefix, the rest kept (Python: "&ampx" → "&x"); only the
+  // names HTML5 accepts without ';' can match, since the prefix holds no ';'.
+  for (let len = Math.min(body.length - 1, LONGEST_NAME); len > 1; len--) {
     const name = body.slice(0, len);
-    if (Object.hasOwn(LEGACY, name)) return LEGACY[name] + body.slice(len);
+    if (Object.hasOwn(HTML5_ENTITIES, name)) return HTML5_ENTITIES[name] + body.slice(len);
   }
   return match;
 }
@@ -100,4 +53,9 @@ function replaceCharref(match: string, body: string): string {
 export function htmlUnescape(text: string): string {
   if (text.indexOf('&') < 0) return text;
   return text.replace(CHARREF, replaceCharref);
+}
+
+/** Whether Python's html.entities.html5 knows `name` (as written, e.g. 'amp;' or 'amp'). */
+export function isHtml5EntityName(name: string): boolean {
+  return Object.hasOwn(HTML5_ENTITIES, name);
 }

@@ -1,8 +1,9 @@
 // The data API in one place (re-exported by the package as `data`).
-export { Tokenizer, DEFAULT_CONTEXT_LENGTH, OPENAI_MAX_MERGES, splitWords, bytesToUnicode } from './tokenizer.js';
+export { Tokenizer, DEFAULT_CONTEXT_LENGTH, OPENAI_MAX_MERGES, SPECIAL_TOKEN_TEXT, splitWords, bytesToUnicode, type SpecialTokenStyle, type TokenizerOptions } from './tokenizer.js';
 export { trainBpe, writeMergesFile, formatMerges } from './bpe_train.js';
 export { htmlUnescape } from './html_unescape.js';
-export { clipCleanText, fixTextLite, whitespaceClean } from './text_clean.js';
+export { clipCleanText, fixText, fixTextLite, whitespaceClean } from './text_clean.js';
+export { ftfyFixText, fixEncoding } from './ftfy_fix.js';
 export {
   SyntheticWorld, defaultSyntheticTokenizer, syntheticVocabPath, packageRoot, ZERO_SHOT_TASKS, SHAPES, COLOURS,
   type SyntheticWorldOptions, type SyntheticSample, type SyntheticBatch, type ZeroShotTask, type RetrievalSet,
@@ -15,8 +16,13 @@ export { TarWriter } from './tar_write.js';
 export { CsvSource, parseCsv, type CsvOptions } from './csv.js';
 export { ImageFolderSource } from './image_folder.js';
 export { DataLoader, syntheticSource, type Batch, type LoaderOptions } from './loader.js';
-export { transformImage, randomResizedCropBox, type TransformSpec, type CropBox } from './transforms.js';
-export { OPENAI_MEAN, OPENAI_STD, normalizeHwcToChw } from './normalize.js';
+export { transformImage, transformToBytes, randomResizedCropBox, type TransformSpec, type CropBox, type ResizeMode } from './transforms.js';
+export { decodePil, resizePil, type PilImage, type PilMode } from './pil_image.js';
+export {
+  OPENAI_MEAN, OPENAI_STD, OPENAI_NORMALIZATION, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_NORMALIZATION, INCEPTION_MEAN, INCEPTION_STD,
+  INCEPTION_NORMALIZATION, normalizeHwcToChw, type Normalization,
+} from './normalize.js';
+export { SYNTHETIC_MEAN, SYNTHETIC_STD, SYNTHETIC_NORMALIZATION } from './synthetic_normalization.js';
 export { SkipCounter, type SkipReason } from './skip_counter.js';
 export { writeShards, inspectShards, syntheticInputs } from './make_shards.js';
 export { Rng, hashInts } from './rng.js';

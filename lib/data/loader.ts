@@ -13,9 +13,11 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import type { DecodeJob, DecodeResult, WorkerMessage } from './decode_worker.js';
+import type { Normalization } from './normalize.js';
 import { hashInts } from './rng.js';
 import type { RawSample } from './sample.js';
 import { SkipCounter } from './skip_counter.js';
+import type { TransformSpec } from './transforms.js';
 import type { SyntheticWorld } from './synthetic.js';
 import { DEFAULT_CONTEXT_LENGTH, type Tokenizer } from './tokenizer.js';
 
@@ -47,6 +49,10 @@ export interface LoaderOptions {
    * otherwise be read forever without a batch.
    */
   maxConsecutiveSkips?: number;
+  /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
+  normalization?: Normalization;
+  /** The model's other preprocessing (OpenCLIP's resize_mode, interpolation, fill_color). */
+  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill'>;
 }
 
 /** Decode threads: each holds a libvips instance and buffers; more only costs memory. */
@@ -225,7 +231,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         if (sample.pixels.length !== plane) return Promise.resolve({ reason: 'wrong_size', error: `pixels hold ${sample.pixels.length} floats, expected ${plane}` });
         return Promise.resolve(sample.pixels);
       }
-      const spec = { size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}) };
+      const spec: TransformSpec = { ...o.preprocess, size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}), ...(o.normalization ? { normalization: o.normalization } : {}) };
       if (!sample.image && !sample.path) return Promise.resolve({ reason: 'missing_image', error: 'sample has no image' });
       if (this.pool) {
         return this.pool.decode({ image: sample.image, path: sample.path, spec }).then((r) => ('pixels' in r ? r.pixels : { reason: r.reason, error: r.error }));

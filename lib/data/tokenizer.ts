@@ -1,11 +1,16 @@
-// OpenAI's CLIP tokenizer (byte-level BPE), id for id.
+// CLIP's byte-level BPE tokenizer, id for id with OpenCLIP 3.x (and OpenAI's original).
 //
-// The vocabulary is built the way OpenAI's simple_tokenizer.py builds it: the 256 byte
-// characters, the same with '</w>' (end of word), one token per merge, then
-// <|startoftext|> and <|endoftext|>. Symbols are kept as integer ids throughout: a merge
-// of the pair (a, b) is looked up in a Map keyed by a·2^20 + b, and the result of merging
-// whole words is cached by the word's text, so the common path of a caption is a regex
-// split and one Map lookup per word.
+// The vocabulary is built the way simple_tokenizer.py builds it: the 256 byte characters,
+// the same with '</w>' (end of word), one token per merge, then the two special tokens.
+// Symbols are kept as integer ids throughout: a merge of the pair (a, b) is looked up in a
+// Map keyed by a·2^20 + b, and the result of merging whole words is cached by the word's
+// text, so the common path of a caption is a regex split and one Map lookup per word.
+//
+// Special tokens: the ids are the last two of the vocabulary either way; what differs is the
+// text that a caption can spell them with. OpenCLIP 3.x names them <start_of_text> and
+// <end_of_text>; OpenAI's CLIP <|startoftext|> and <|endoftext|>. The default is OpenCLIP's,
+// for every vocabulary (the OpenAI BPE file too): models are trained and evaluated with
+// OpenCLIP's tokenizer. `specialTokens: 'openai'` gives OpenAI's reference behaviour.
 import { gunzipSync } from 'node:zlib';
 
 import { PY_WHITESPACE, clipCleanText } from './text_clean.js';
@@ -37,31 +42,51 @@ export function bytesToUnicode(): { bytes: number[]; chars: string[] } {
   return { bytes, chars: codes.map((c) => String.fromCharCode(c)) };
 }
 
-// The word-splitting pattern of simple_tokenizer.py (with re.IGNORECASE). `\s` is spelled
-// out as Python's set: JavaScript's `\s` also matches U+FEFF, Python's does not.
-const SPLIT_PATTERN = new RegExp(
-  `<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^${PY_WHITESPACE}\\p{L}\\p{N}]+`,
-  'giu',
-);
+/** Whose spelling of the special tokens a caption's text is matched against. */
+export type SpecialTokenStyle = 'openclip' | 'openai';
 
-// The same pattern for text that is all ASCII after cleaning (the common case, about five
+/** The text of [start, end] of text per style. */
+export const SPECIAL_TOKEN_TEXT: Readonly<Record<SpecialTokenStyle, readonly [string, string]>> = {
+  openclip: ['<start_of_text>', '<end_of_text>'],
+  openai: ['<|startoftext|>', '<|endoftext|>'],
+};
+
+const escapeRegExp = (s: string): string => s.replace(/[|\\{}()[\]^$+*?.]/g, '\\$&');
+
+interface SplitPatterns {
+  unicode: RegExp;
+  ascii: RegExp;
+}
+
+// The word-splitting pattern of simple_tokenizer.py (with re.IGNORECASE), per style. `\s` is
+// spelled out as Python's set: JavaScript's `\s` also matches U+FEFF, Python's does not.
+// The ASCII form serves text that is all ASCII after cleaning (the common case, about five
 // times faster): there \p{L} is [a-z] (the text is lower-cased), \p{N} is [0-9], and the
 // only whitespace left by whitespaceClean is ' '.
-const SPLIT_PATTERN_ASCII = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^ a-z0-9]+/g;
+function splitPatterns(style: SpecialTokenStyle): SplitPatterns {
+  const special = SPECIAL_TOKEN_TEXT[style].map(escapeRegExp).join('|');
+  return {
+    unicode: new RegExp(`${special}|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^${PY_WHITESPACE}\\p{L}\\p{N}]+`, 'giu'),
+    ascii: new RegExp(`${special}|'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^ a-z0-9]+`, 'g'),
+  };
+}
+const SPLIT: Record<SpecialTokenStyle, SplitPatterns> = { openclip: splitPatterns('openclip'), openai: splitPatterns('openai') };
 const ASCII_ONLY = /^[\x00-\x7f]*$/;
 
-function splitClean(clean: string): RegExpMatchArray | null {
-  return clean.match(ASCII_ONLY.test(clean) ? SPLIT_PATTERN_ASCII : SPLIT_PATTERN);
+function splitClean(clean: string, style: SpecialTokenStyle = 'openclip'): RegExpMatchArray | null {
+  return clean.match(ASCII_ONLY.test(clean) ? SPLIT[style].ascii : SPLIT[style].unicode);
 }
 
 /** The words the tokenizer sees in a caption (after cleaning and lower-casing). */
-export function splitWords(text: string): string[] {
-  return splitClean(clipCleanText(text)) ?? [];
+export function splitWords(text: string, style: SpecialTokenStyle = 'openclip'): string[] {
+  return splitClean(clipCleanText(text), style) ?? [];
 }
 
 export interface TokenizerOptions {
   /** How many merges of the file to use; default: all, at most OpenAI's 48,894. */
   maxMerges?: number;
+  /** Spelling of the special tokens in caption text: OpenCLIP 3.x's (default) or OpenAI's. */
+  specialTokens?: SpecialTokenStyle;
 }
 
 export class Tokenizer {
@@ -71,6 +96,8 @@ export class Tokenizer {
   readonly sot: number;
   readonly eot: number;
   readonly mergeCount: number;
+  /** Which spelling of the special tokens captions are matched against. */
+  readonly specialTokens: SpecialTokenStyle;
 
   private readonly encoder = new Map<string, number>();
   private readonly pairRank = new Map<number, number>();
@@ -81,13 +108,16 @@ export class Tokenizer {
   private cache = new Map<string, Int32Array>();
   private readonly textEncoder = new TextEncoder();
 
-  constructor(merges: ReadonlyArray<readonly [string, string]>) {
+  constructor(merges: ReadonlyArray<readonly [string, string]>, options: Pick<TokenizerOptions, 'specialTokens'> = {}) {
+    const style = options.specialTokens ?? 'openclip';
+    if (!Object.hasOwn(SPECIAL_TOKEN_TEXT, style)) throw new Error(`Tokenizer: specialTokens must be 'openclip' or 'openai', got '${style}'`);
+    this.specialTokens = style;
     const { bytes, chars } = bytesToUnicode();
     const vocab: string[] = [...chars, ...chars.map((c) => c + '</w>')];
     for (let i = 0; i < 256; i++) this.byteId[bytes[i]] = i;
     for (let i = 0; i < 256; i++) this.byteOf[i] = this.byteOf[i + 256] = bytes[i];
     for (const [a, b] of merges) vocab.push(a + b);
-    vocab.push('<|startoftext|>', '<|endoftext|>');
+    vocab.push(...SPECIAL_TOKEN_TEXT[style]);
     // dict(zip(vocab, range(len(vocab)))): a repeated string keeps its last id.
     vocab.forEach((tok, id) => this.encoder.set(tok, id));
     merges.forEach(([a, b], rank) => {
@@ -125,7 +155,7 @@ export class Tokenizer {
     } catch (err) {
       throw new Error(`Tokenizer: vocabulary file '${path}' is not valid gzip (or expands past ${MAX_VOCAB_FILE_BYTES} bytes): ${(err as Error).message}`);
     }
-    return new Tokenizer(parseMerges(text, path, options.maxMerges));
+    return new Tokenizer(parseMerges(text, path, options.maxMerges), options);
   }
 
   /** The ids of a caption without start/end tokens (simple_tokenizer's encode). */
@@ -183,7 +213,7 @@ export class Tokenizer {
 
   /** Calls `emit` with each id; stops early when it returns false. */
   private encodeInto(text: string, emit: (id: number) => boolean): void {
-    const words = splitClean(clipCleanText(text));
+    const words = splitClean(clipCleanText(text), this.specialTokens);
     if (!words) return;
     for (const word of words) {
       let ids = this.cache.get(word);
@@ -198,8 +228,9 @@ export class Tokenizer {
 
   /** Byte-level BPE of one word: apply the lowest-ranked adjacent merge until none applies. */
   private bpeWord(word: string): Int32Array {
-    if (word === '<|startoftext|>') return Int32Array.of(this.sot);
-    if (word === '<|endoftext|>') return Int32Array.of(this.eot);
+    const [start, end] = SPECIAL_TOKEN_TEXT[this.specialTokens];
+    if (word === start) return Int32Array.of(this.sot);
+    if (word === end) return Int32Array.of(this.eot);
     const utf8 = this.textEncoder.encode(word);
     let symbols: number[] = Array.from(utf8, (b) => this.byteId[b]);
     symbols[symbols.length - 1] += 256;

@@ -1,12 +1,12 @@
-// Image transforms, as OpenCLIP's: training RandomResizedCrop(scale 0.9–1.0, bicubic) and
-// evaluation resize-shorter-side + centre crop, both to RGB bytes, then OpenAI's
-// normalisation. sharp's 'cubic' kernel is Catmull–Rom, PIL's bicubic (what torchvision
-// uses on PIL images).
-import sharp, { type Sharp } from 'sharp';
-
+// Image transforms, as OpenCLIP's image_transform (PIL + torchvision) computes them, to the
+// byte: evaluation resizes by resize_mode ('shortest': the shorter side to `size` with
+// torchvision's size arithmetic, then centre crop; 'longest': the longer side to `size`, then
+// centre pad with the fill colour; 'squash': both sides to `size`), training takes
+// RandomResizedCrop (scale 0.9–1.0), both with Pillow's bicubic resampling in the image's own
+// mode, then convert('RGB') and the model's mean/std (spec.normalization). See pil_image.ts for decoding and colour.
+import { cropPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
 import { imageHeaderSize } from './image_header.js';
-import { normalizeHwcToChw } from './normalize.js';
-import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
+import { normalizeHwcToChw, type Normalization } from './normalize.js';
 import { Rng } from './rng.js';
 
 export interface CropBox {
@@ -16,15 +16,32 @@ export interface CropBox {
   height: number;
 }
 
+/** OpenCLIP's resize_mode for evaluation. */
+export type ResizeMode = 'shortest' | 'longest' | 'squash';
+
 export interface TransformSpec {
   /** Output side in pixels. */
   size: number;
-  /** true: random resized crop (needs `seed`); false: resize + centre crop. */
+  /** true: random resized crop (needs `seed`); false: the resize_mode's resize + centre crop/pad. */
   train: boolean;
   /** Seed of this sample's crop (e.g. a hash of run seed and sample position). */
   seed?: number;
   scale?: readonly [number, number];
   ratio?: readonly [number, number];
+  /** Evaluation resize mode (OpenCLIP's resize_mode); default 'shortest'. */
+  resizeMode?: ResizeMode;
+  /** Padding value of 'longest' in the image's own mode (OpenCLIP's fill_color); default 0. */
+  fill?: number;
+  /** Default 'bicubic' (OpenCLIP's default interpolation). */
+  interpolation?: Interpolation;
+  /** Mean/std of the normalisation (OpenCLIP's image_mean/image_std; default OpenAI's). */
+  normalization?: Normalization;
+}
+
+/** Python's round(): halves to even. torchvision's crop offsets and timm's ResizeKeepRatio use it. */
+export function pyRound(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** torchvision's RandomResizedCrop.get_params: 10 tries, then a centre crop within the ratio range. */
@@ -49,32 +66,83 @@ export function randomResizedCropBox(width: number, height: number, rng: Rng, sc
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
-/** Decodes an image and applies the transform; returns RGB(A) bytes HWC with the channel count. */
-export async function transformToBytes(input: Uint8Array | string, spec: TransformSpec): Promise<{ data: Buffer; channels: number }> {
-  const { size } = spec;
-  // A path is read here, as a regular file of bounded size: libvips would open a FIFO and wait
-  // for a writer, or read /dev/zero without end.
-  if (typeof input === 'string') input = await readRegularFile(input, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES });
-  let pipeline: Sharp;
-  if (spec.train) {
-    pipeline = sharp(input);
-    // The size from the header bytes (microseconds); sharp's metadata() only when that fails.
-    const meta = (typeof input !== 'string' && imageHeaderSize(input)) || (await pipeline.metadata());
-    if (!meta.width || !meta.height) throw new Error('image has no size');
-    const box = randomResizedCropBox(meta.width, meta.height, new Rng(spec.seed ?? 0), spec.scale, spec.ratio);
-    pipeline = pipeline.extract(box).resize(size, size, { kernel: 'cubic', fit: 'fill' });
-  } else {
-    pipeline = sharp(input).resize(size, size, { kernel: 'cubic', fit: 'cover', position: 'centre' });
+/** torchvision's Resize(size) for an int size: the shorter side to `size`, the longer truncated. */
+export function shortestSideSize(width: number, height: number, size: number): { width: number; height: number } {
+  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
+  return { width: Math.trunc((size * width) / height), height: size };
+}
+
+/** OpenCLIP's ResizeKeepRatio(size, longest=1): the longer side to `size`, each side rounded. */
+export function longestSideSize(width: number, height: number, size: number): { width: number; height: number } {
+  const ratio = Math.max(height / size, width / size);
+  return { width: pyRound(width / ratio), height: pyRound(height / ratio) };
+}
+
+/** torchvision's centre crop (padding first where the image is smaller, as F.center_crop does). */
+function centerCropOrPad(im: PilImage, size: number, fill: number): PilImage {
+  let left = 0;
+  let top = 0;
+  let { width, height } = im;
+  if (size > width || size > height) {
+    // F.pad's left/top halves (the extra pixel goes right/bottom); then the crop offset is 0.
+    if (size > width) {
+      left = -Math.floor((size - width) / 2);
+      width = size;
+    }
+    if (size > height) {
+      top = -Math.floor((size - height) / 2);
+      height = size;
+    }
   }
-  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size) throw new Error(`transform gave ${info.width}×${info.height}, expected ${size}×${size}`);
-  return { data, channels: info.channels };
+  left += pyRound((width - size) / 2);
+  top += pyRound((height - size) / 2);
+  return cropPil(im, left, top, size, size, fill);
+}
+
+/** torchvision's F.resized_crop on a PIL image: crop the box (PIL pads outside with 0), then resize. */
+export function resizedCropPil(im: PilImage, box: CropBox, size: number, interpolation: Interpolation = 'bicubic'): PilImage {
+  return resizePil(cropPil(im, box.left, box.top, box.width, box.height), size, size, interpolation);
+}
+
+/** The PIL-equivalent image after OpenCLIP's resize/crop steps, in the image's own mode. */
+export function transformPil(im: PilImage, spec: TransformSpec): PilImage {
+  const { size } = spec;
+  const interpolation = spec.interpolation ?? 'bicubic';
+  if (!Number.isInteger(size) || size < 1) throw new Error(`transform: size must be a positive integer, got ${size}`);
+  if (spec.train) {
+    const box = randomResizedCropBox(im.width, im.height, new Rng(spec.seed ?? 0), spec.scale, spec.ratio);
+    return resizedCropPil(im, box, size, interpolation);
+  }
+  const mode = spec.resizeMode ?? 'shortest';
+  if (mode === 'squash') return resizePil(im, size, size, interpolation);
+  if (mode === 'longest') {
+    const s = longestSideSize(im.width, im.height, size);
+    return centerCropOrPad(resizePil(im, s.width, s.height, interpolation), size, spec.fill ?? 0);
+  }
+  if (mode !== 'shortest') throw new Error(`transform: resizeMode must be 'shortest', 'longest' or 'squash', got '${mode}'`);
+  const s = shortestSideSize(im.width, im.height, size);
+  // The resized image is at least size × size: only the centre crop is computed.
+  const crop = { left: pyRound((s.width - size) / 2), top: pyRound((s.height - size) / 2), width: size, height: size };
+  return resizePil(im, s.width, s.height, interpolation, crop);
+}
+
+/** Decodes an image and applies the transform; returns RGB bytes HWC (channels is 3). */
+export async function transformToBytes(input: Uint8Array | string, spec: TransformSpec): Promise<{ data: Uint8Array; channels: number }> {
+  if (spec.train && typeof input !== 'string') {
+    // A cheap check before the decode: a header that names no size is a corrupt image either way.
+    const size = imageHeaderSize(input);
+    if (size && (!size.width || !size.height)) throw new Error('image has no size');
+  }
+  const im = await decodePil(input);
+  const out = transformPil(im, spec);
+  if (out.width !== spec.size || out.height !== spec.size) throw new Error(`transform gave ${out.width}×${out.height}, expected ${spec.size}×${spec.size}`);
+  return { data: toRgbPil(out), channels: 3 };
 }
 
 /** Decode + transform + normalise: CHW floats of 3 × size × size. */
 export async function transformImage(input: Uint8Array | string, spec: TransformSpec, out?: Float32Array, offset = 0): Promise<Float32Array> {
   const { data, channels } = await transformToBytes(input, spec);
   const target = out ?? new Float32Array(3 * spec.size * spec.size);
-  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset);
+  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset, spec.normalization);
   return target;
 }

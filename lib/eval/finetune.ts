@@ -107,7 +107,7 @@ export interface FinetuneOptions {
   warmup?: number;
   /** Default 'cosine'. */
   schedule?: LrScheduleName;
-  /** Default 0.1 (WiSE-FT); OpenCLIP's rule exempts gains, biases, class and positional embeddings. */
+  /** Default 0.1 (WiSE-FT), under AdamW's default rule 'openclip-3': no decay on gains, biases, class embedding, logit_scale. */
   weightDecay?: number;
   beta1?: number;
   beta2?: number;

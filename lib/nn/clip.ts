@@ -2,7 +2,7 @@
 // OpenCLIP's parameter names so its state dicts load as they are.
 import type { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
-import { type ClipConfig, type ClipConfigOverrides, loadModelConfig, parseModelConfig } from './config.js';
+import { type ClipConfig, type ClipConfigOverrides, loadModelConfig, parseModelConfigWith } from './config.js';
 import { constant } from './init.js';
 import { Module, Parameter } from './module.js';
 import { TextTransformer } from './text.js';
@@ -19,21 +19,31 @@ export class CLIP extends Module {
   readonly visual: VisionTransformer;
   readonly text: TextTransformer;
   readonly logitScale: Parameter;
+  /** The learned logit bias (SigLIP; config init_logit_bias), shape [] as OpenCLIP's; null when the model has none. */
+  readonly logitBias: Parameter | null;
+  /** Initial value of logit_scale (ln(1/0.07), or ln 10 for SigLIP training). */
+  readonly initLogitScale: number;
 
   /** `recompute`: activation recomputation in both towers (OpenCLIP's --grad-checkpointing). */
-  constructor(config: ClipConfig, options: { recompute?: boolean } = {}) {
+  constructor(config: ClipConfig, options: { recompute?: boolean; initLogitScale?: number } = {}) {
     super();
     checkFits(modelBytes(config), 'CLIP: this model config (weights and gradients)');
     this.config = config;
     this.visual = new VisionTransformer(config, options.recompute ?? false);
     this.text = new TextTransformer(config, options.recompute ?? false);
-    // OpenCLIP stores logit_scale with shape [] (a 0-d tensor).
+    if (this.visual.outputDim !== this.text.outputDim) {
+      throw new Error(`CLIP: image features have ${this.visual.outputDim} dimensions and text features ${this.text.outputDim}`);
+    }
+    // OpenCLIP stores logit_scale (and logit_bias) with shape [] (a 0-d tensor).
+    this.initLogitScale = options.initLogitScale ?? INIT_LOGIT_SCALE;
     this.logitScale = new Parameter('logit_scale', []);
-    constant(this.logitScale, INIT_LOGIT_SCALE);
+    constant(this.logitScale, this.initLogitScale);
+    this.logitBias = config.init_logit_bias !== undefined ? new Parameter('logit_bias', []) : null;
+    if (this.logitBias) constant(this.logitBias, config.init_logit_bias as number);
   }
 
   parameters(): Parameter[] {
-    return [...this.text.parameters(), ...this.visual.parameters(), this.logitScale];
+    return [...this.text.parameters(), ...this.visual.parameters(), this.logitScale, ...(this.logitBias ? [this.logitBias] : [])];
   }
 
   protected override children(): Module[] {
@@ -45,7 +55,8 @@ export class CLIP extends Module {
     const rng = new Rng(seed);
     this.visual.init(rng);
     this.text.init(rng);
-    constant(this.logitScale, INIT_LOGIT_SCALE);
+    constant(this.logitScale, this.initLogitScale);
+    if (this.logitBias) constant(this.logitBias, this.config.init_logit_bias as number);
     return this;
   }
 
@@ -79,10 +90,27 @@ export class CLIP extends Module {
   loadStateDict(state: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>, strict = true): void {
     const params = this.namedParameters();
     const missing = [...params.keys()].filter((k) => !state.has(k));
-    if (missing.length) throw new Error(`loadStateDict: missing ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    if (missing.length) {
+      const custom = this.config.custom_text ?? false;
+      const hint = missing.includes('logit_bias') && missing.length === 1
+        ? " (the config has 'init_logit_bias' but the weights have no logit_bias)"
+        : !custom && state.has('text.token_embedding.weight')
+          ? " (the weights name the text tower 'text.…', as OpenCLIP's CustomTextCLIP does: set 'custom_text': true)"
+          : custom && state.has('token_embedding.weight')
+            ? " (the weights name the text tower without 'text.', as OpenCLIP's CLIP does: set 'custom_text': false)"
+            : '';
+      throw new Error(`loadStateDict: missing ${missing.length} parameter(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}${hint}`);
+    }
     if (strict) {
       const extra = [...state.keys()].filter((k) => !params.has(k) && k !== 'attn_mask' && !k.endsWith('.attn_mask'));
-      if (extra.length) throw new Error(`loadStateDict: unexpected parameter(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+      if (extra.length) {
+        const hint = extra.includes('logit_bias')
+          ? " (the weights have a logit_bias, as SigLIP models do: give the config 'init_logit_bias', e.g. -10)"
+          : extra.some((k) => k.startsWith('text.')) && !this.config.custom_text
+            ? " (the weights name the text tower 'text.…', as OpenCLIP's CustomTextCLIP does: set 'custom_text': true)"
+            : '';
+        throw new Error(`loadStateDict: unexpected parameter(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}${hint}`);
+      }
     }
     for (const [name, p] of params) {
       const s = state.get(name)!;
@@ -108,11 +136,13 @@ export interface CreateModelOptions {
   overrides?: ClipConfigOverrides;
   /** Activation recomputation per block: less memory, one more forward per block in training. */
   recompute?: boolean;
+  /** Initial logit_scale (default ln(1/0.07); open_clip_train --siglip uses ln 10). */
+  initLogitScale?: number;
 }
 
 /** A freshly initialised CLIP from a config name (lib/configs/models), a JSON path, or a config object. */
 export function createModel(model: string | ClipConfig, options: CreateModelOptions = {}): CLIP {
-  const config = typeof model === 'string' ? loadModelConfig(model, options.overrides ?? {}) : parseModelConfig(model);
-  return new CLIP(config, { recompute: options.recompute ?? false }).init(options.seed ?? 0);
+  const config = typeof model === 'string' ? loadModelConfig(model, options.overrides ?? {}) : parseModelConfigWith(model, options.overrides ?? {});
+  return new CLIP(config, { recompute: options.recompute ?? false, ...(options.initLogitScale !== undefined ? { initLogitScale: options.initLogitScale } : {}) }).init(options.seed ?? 0);
 }
 

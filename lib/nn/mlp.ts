@@ -1,16 +1,26 @@
-// The transformer MLP: c_fc → GELU (or QuickGELU) → c_proj.
+// The transformer MLP: c_fc → GELU (erf or tanh form, or QuickGELU) → c_proj.
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
+import { geluTanhBackward, geluTanhForward } from './gelu_tanh.js';
 import { Linear } from './linear.js';
 import { Module, type Parameter } from './module.js';
+
+export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu';
 
 export class Mlp extends Module {
   readonly cFc: Linear;
   readonly cProj: Linear;
+  get quickGelu(): boolean {
+    return this.activation === 'quick_gelu';
+  }
   private hidden: Tensor | null = null;
 
-  constructor(prefix: string, width: number, hiddenWidth: number, readonly quickGelu: boolean) {
+  readonly activation: Activation;
+
+  /** `activation`: true/false for QuickGELU/GELU (the old form), or an Activation. */
+  constructor(prefix: string, width: number, hiddenWidth: number, activation: boolean | Activation) {
     super();
+    this.activation = activation === true ? 'quick_gelu' : activation === false ? 'gelu' : activation;
     this.cFc = new Linear(`${prefix}.c_fc`, width, hiddenWidth);
     this.cProj = new Linear(`${prefix}.c_proj`, hiddenWidth, width);
   }
@@ -26,7 +36,8 @@ export class Mlp extends Module {
   forward(x: Tensor): Tensor {
     const h = this.cFc.forward(x);
     const a = this.buffer('act', h.shape);
-    if (this.quickGelu) ops.quickGeluForward(h, a);
+    if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
+    else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
     else ops.geluForward(h, a);
     this.hidden = h;
     return this.cProj.forward(a);
@@ -36,7 +47,8 @@ export class Mlp extends Module {
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
     const da = this.cProj.backward(dout) as Tensor;
-    if (this.quickGelu) ops.quickGeluBackward(h, da, da);
+    if (this.activation === 'quick_gelu') ops.quickGeluBackward(h, da, da);
+    else if (this.activation === 'gelu_tanh') geluTanhBackward(h, da, da);
     else ops.geluBackward(h, da, da);
     return this.cFc.backward(da) as Tensor;
   }

@@ -1,12 +1,15 @@
 // OpenCLIP's text tower (the CLIP model's own token_embedding, positional_embedding,
-// transformer, ln_final and text_projection): causal attention, pooling at the
-// end-of-text token (the argmax of the token ids).
+// transformer, ln_final and text_projection; named `text.…` in a CustomTextCLIP):
+// causal attention (unless no_causal_mask), pooling at the end-of-text token (the argmax
+// of the token ids) or as pool_type says, a projection matrix, a biased linear layer
+// (proj_bias) or none (proj_type 'none').
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
-import { type ClipConfig, mlpWidth } from './config.js';
+import { activationOf, type ClipConfig, mlpWidth, normEps, type TextPoolType } from './config.js';
 import { normal } from './init.js';
 import { LayerNorm } from './layernorm.js';
+import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
 import { Transformer } from './transformer.js';
 
@@ -15,7 +18,12 @@ export class TextTransformer extends Module {
   readonly positionalEmbedding: Parameter;
   readonly transformer: Transformer;
   readonly lnFinal: LayerNorm;
-  readonly textProjection: Parameter;
+  /** The projection matrix [width, embed_dim] (OpenCLIP's default); null with proj_bias or proj_type 'none'. */
+  readonly textProjection: Parameter | null;
+  /** The projection as nn.Linear (proj_bias): `text_projection.weight` [embed_dim, width] and `.bias`. */
+  readonly textProjectionLinear: Linear | null;
+  readonly poolType: TextPoolType;
+  readonly eosId: number;
   readonly width: number;
   readonly contextLength: number;
   readonly vocabSize: number;
@@ -27,23 +35,32 @@ export class TextTransformer extends Module {
   constructor(cfg: ClipConfig, recompute = false) {
     super();
     const t = cfg.text_cfg;
+    const n = cfg.custom_text ? 'text.' : '';
     this.width = t.width;
     this.contextLength = t.context_length;
     this.vocabSize = t.vocab_size;
-    this.outputDim = cfg.embed_dim;
-    this.tokenEmbedding = new Parameter('token_embedding.weight', [t.vocab_size, t.width]);
-    this.positionalEmbedding = new Parameter('positional_embedding', [t.context_length, t.width]);
-    this.transformer = new Transformer('transformer', {
+    this.poolType = t.pool_type ?? 'argmax';
+    this.eosId = t.eos_id ?? 2;
+    const project = (t.proj_type ?? 'linear') !== 'none';
+    this.outputDim = project ? cfg.embed_dim : t.width;
+    const eps = normEps(t);
+    this.tokenEmbedding = new Parameter(`${n}token_embedding.weight`, [t.vocab_size, t.width]);
+    this.positionalEmbedding = new Parameter(`${n}positional_embedding`, [t.context_length, t.width]);
+    this.transformer = new Transformer(`${n}transformer`, {
       width: t.width,
       layers: t.layers,
       heads: t.heads,
       mlpWidth: mlpWidth(t.width, t.mlp_ratio),
       quickGelu: cfg.quick_gelu,
-      causal: true,
+      activation: activationOf(cfg.quick_gelu, t),
+      causal: !(t.no_causal_mask ?? false),
       recompute,
+      ...(t.ls_init_value !== undefined ? { lsInitValue: t.ls_init_value } : {}),
+      normEps: eps,
     });
-    this.lnFinal = new LayerNorm('ln_final', t.width);
-    this.textProjection = new Parameter('text_projection', [t.width, cfg.embed_dim]);
+    this.lnFinal = new LayerNorm(`${n}ln_final`, t.width, eps);
+    this.textProjection = project && !t.proj_bias ? new Parameter(`${n}text_projection`, [t.width, cfg.embed_dim]) : null;
+    this.textProjectionLinear = project && t.proj_bias ? new Linear(`${n}text_projection`, t.width, cfg.embed_dim) : null;
   }
 
   parameters(): Parameter[] {
@@ -52,12 +69,13 @@ export class TextTransformer extends Module {
       this.positionalEmbedding,
       ...this.transformer.parameters(),
       ...this.lnFinal.parameters(),
-      this.textProjection,
+      ...(this.textProjection ? [this.textProjection] : []),
+      ...(this.textProjectionLinear?.parameters() ?? []),
     ];
   }
 
   protected override children(): Module[] {
-    return [this.transformer, this.lnFinal];
+    return [this.transformer, this.lnFinal, ...(this.textProjectionLinear ? [this.textProjectionLinear] : [])];
   }
 
   /** OpenCLIP's TextTransformer.init_parameters. */
@@ -65,7 +83,15 @@ export class TextTransformer extends Module {
     normal(this.tokenEmbedding, 0.02, rng);
     normal(this.positionalEmbedding, 0.01, rng);
     this.transformer.initText(rng);
-    normal(this.textProjection, this.width ** -0.5, rng);
+    if (this.textProjection) normal(this.textProjection, this.width ** -0.5, rng);
+    if (this.textProjectionLinear) {
+      normal(this.textProjectionLinear.weight, this.width ** -0.5, rng);
+      this.textProjectionLinear.bias?.values().fill(0);
+    }
+    for (const b of this.transformer.blocks) {
+      b.ls1?.init();
+      b.ls2?.init();
+    }
   }
 
   /** ids i32 [B, context_length] → features [B, embed_dim], not normalised (encode_text). */
@@ -79,25 +105,60 @@ export class TextTransformer extends Module {
     ops.posEmbedForward(x, this.positionalEmbedding.data, x);
     const z = this.transformer.forward(x);
     const eot = this.buffer('eot', [b], 'i32');
-    ops.argmaxIds(ids, eot);
+    this.poolIndex(ids, eot);
     const pooled = this.buffer('pooled', [b, this.width]);
     ops.gatherRows(z, eot, pooled);
     // ln_final is per token, so pooling first and normalising after gives OpenCLIP's result.
     const normed = this.lnFinal.forward(pooled);
-    const out = this.buffer('out', [b, this.outputDim]);
-    ops.matmul(normed, this.textProjection.data, out);
     this.ids = ids;
     this.pooledNormed = normed;
+    if (this.textProjectionLinear) return this.textProjectionLinear.forward(normed);
+    if (!this.textProjection) return normed;
+    const out = this.buffer('out', [b, this.outputDim]);
+    ops.matmul(normed, this.textProjection.data, out);
     return out;
+  }
+
+  /** The pooled position per row (OpenCLIP's text_global_pool). */
+  private poolIndex(ids: Tensor, index: Tensor): void {
+    if (this.poolType === 'argmax') {
+      ops.argmaxIds(ids, index);
+      return;
+    }
+    const [b, s] = ids.shape;
+    const is = ids.view() as Int32Array;
+    const out = index.view() as Int32Array;
+    for (let i = 0; i < b; i++) {
+      if (this.poolType === 'first') out[i] = 0;
+      else if (this.poolType === 'last') out[i] = s - 1;
+      else {
+        // (text == eos_id).int().argmax(-1): the first match, or 0 when there is none.
+        let at = 0;
+        for (let j = 0; j < s; j++) {
+          if (is[i * s + j] === this.eosId) {
+            at = j;
+            break;
+          }
+        }
+        out[i] = at;
+      }
+    }
   }
 
   backward(dout: Tensor): void {
     const { ids, pooledNormed } = this;
     if (!ids || !pooledNormed) throw new Error('TextTransformer: backward before forward');
     const [b, s] = ids.shape;
-    ops.matmul(pooledNormed, dout, this.textProjection.grad, { transA: true, beta: 1 });
-    const dnormed = this.buffer('dnormed', [b, this.width]);
-    ops.matmul(dout, this.textProjection.data, dnormed, { transB: true });
+    let dnormed: Tensor;
+    if (this.textProjectionLinear) {
+      dnormed = this.textProjectionLinear.backward(dout) as Tensor;
+    } else if (this.textProjection) {
+      ops.matmul(pooledNormed, dout, this.textProjection.grad, { transA: true, beta: 1 });
+      dnormed = this.buffer('dnormed', [b, this.width]);
+      ops.matmul(dout, this.textProjection.data, dnormed, { transB: true });
+    } else {
+      dnormed = dout;
+    }
     const dpooled = this.lnFinal.backward(dnormed);
     const dz = this.buffer('dz', [b, s, this.width]);
     ops.gatherRowsBackward(dpooled, this.buffer('eot', [b], 'i32'), dz);

@@ -6,7 +6,8 @@ import type { Rng } from '../util/rng.js';
 import { normal } from './init.js';
 import { Attention } from './attention.js';
 import { LayerNorm } from './layernorm.js';
-import { Mlp } from './mlp.js';
+import { LayerScale } from './layer_scale.js';
+import { type Activation, Mlp } from './mlp.js';
 import { Module, type Parameter } from './module.js';
 
 export interface TransformerOptions {
@@ -15,7 +16,13 @@ export interface TransformerOptions {
   heads: number;
   mlpWidth: number;
   quickGelu: boolean;
+  /** Overrides quickGelu when given (e.g. GELU's tanh form from act_kwargs). */
+  activation?: Activation;
   causal: boolean;
+  /** LayerScale after attention and MLP (ls_1, ls_2), initialised to this; absent: none. */
+  lsInitValue?: number;
+  /** LayerNorm eps (norm_kwargs.eps), default 1e-5. */
+  normEps?: number;
   /**
    * Activation recomputation (OpenCLIP's --grad-checkpointing): blocks share one set of
    * internal activations and each block's forward is run again just before its backward,
@@ -29,21 +36,33 @@ export class ResidualBlock extends Module {
   readonly attn: Attention;
   readonly ln2: LayerNorm;
   readonly mlp: Mlp;
+  readonly ls1: LayerScale | null;
+  readonly ls2: LayerScale | null;
 
   constructor(prefix: string, opts: TransformerOptions) {
     super();
-    this.ln1 = new LayerNorm(`${prefix}.ln_1`, opts.width);
+    const eps = opts.normEps ?? 1e-5;
+    this.ln1 = new LayerNorm(`${prefix}.ln_1`, opts.width, eps);
     this.attn = new Attention(`${prefix}.attn`, opts.width, opts.heads, opts.causal);
-    this.ln2 = new LayerNorm(`${prefix}.ln_2`, opts.width);
-    this.mlp = new Mlp(`${prefix}.mlp`, opts.width, opts.mlpWidth, opts.quickGelu);
+    this.ls1 = opts.lsInitValue !== undefined ? new LayerScale(`${prefix}.ls_1`, opts.width, opts.lsInitValue) : null;
+    this.ln2 = new LayerNorm(`${prefix}.ln_2`, opts.width, eps);
+    this.mlp = new Mlp(`${prefix}.mlp`, opts.width, opts.mlpWidth, opts.activation ?? opts.quickGelu);
+    this.ls2 = opts.lsInitValue !== undefined ? new LayerScale(`${prefix}.ls_2`, opts.width, opts.lsInitValue) : null;
   }
 
   parameters(): Parameter[] {
-    return [...this.ln1.parameters(), ...this.attn.parameters(), ...this.ln2.parameters(), ...this.mlp.parameters()];
+    return [
+      ...this.ln1.parameters(),
+      ...this.attn.parameters(),
+      ...(this.ls1?.parameters() ?? []),
+      ...this.ln2.parameters(),
+      ...this.mlp.parameters(),
+      ...(this.ls2?.parameters() ?? []),
+    ];
   }
 
   protected override children(): Module[] {
-    return [this.ln1, this.attn, this.ln2, this.mlp];
+    return [this.ln1, this.attn, this.ln2, this.mlp, ...(this.ls1 ? [this.ls1] : []), ...(this.ls2 ? [this.ls2] : [])];
   }
 
   /** Shares the sub-modules' activations with `other` (the block's own input/output stay its own). */
@@ -52,21 +71,28 @@ export class ResidualBlock extends Module {
     this.attn.shareBuffersWith(other.attn);
     this.ln2.shareBuffersWith(other.ln2);
     this.mlp.shareBuffersWith(other.mlp);
+    if (this.ls1 && other.ls1) this.ls1.shareBuffersWith(other.ls1);
+    if (this.ls2 && other.ls2) this.ls2.shareBuffersWith(other.ls2);
   }
 
+  // x = x + ls_1(attn(ln_1(x)));  x = x + ls_2(mlp(ln_2(x)))   (ls_* are identities when absent)
   forward(x: Tensor): Tensor {
-    const a = this.attn.forward(this.ln1.forward(x));
+    let a = this.attn.forward(this.ln1.forward(x));
+    if (this.ls1) a = this.ls1.forward(a);
     const mid = this.buffer('mid', x.shape);
-    const m = this.mlp.forward(this.ln2.forwardResidual(x, a, mid));
+    let m = this.mlp.forward(this.ln2.forwardResidual(x, a, mid));
+    if (this.ls2) m = this.ls2.forward(m);
     const out = this.buffer('out', x.shape);
     ops.add(mid, m, out);
     return out;
   }
 
   backward(dout: Tensor): Tensor {
-    const dmid = this.ln2.backward(this.mlp.backward(dout));
+    const dm = this.ls2 ? this.ls2.backward(dout) : dout;
+    const dmid = this.ln2.backward(this.mlp.backward(dm));
     ops.add(dmid, dout, dmid);
-    const dx = this.ln1.backward(this.attn.backward(dmid));
+    const da = this.ls1 ? this.ls1.backward(dmid) : dmid;
+    const dx = this.ln1.backward(this.attn.backward(da));
     ops.add(dx, dmid, dx);
     return dx;
   }
@@ -98,6 +124,8 @@ export class Transformer extends Module {
       b.attn.initDefault(rng);
       b.mlp.cFc.initDefault(rng);
       b.mlp.cProj.initDefault(rng);
+      b.ls1?.init();
+      b.ls2?.init();
     }
   }
 

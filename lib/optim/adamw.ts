@@ -3,7 +3,7 @@
 import type { Parameter } from '../nn/module.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
-import { ADAMW_DEFAULTS, type AdamWHyperparameters, usesWeightDecay } from './param_groups.js';
+import { ADAMW_DEFAULTS, type AdamWHyperparameters, DEFAULT_WEIGHT_DECAY_RULE, type WeightDecayRule, parseWeightDecayRule, usesWeightDecay } from './param_groups.js';
 
 export class AdamW implements Disposable {
   readonly params: Parameter[];
@@ -12,9 +12,11 @@ export class AdamW implements Disposable {
   step = 0;
   readonly m: Tensor[];
   readonly v: Tensor[];
+  /** Which parameters are decayed: 'openclip-3' (released OpenCLIP, default) or 'openclip-main'. */
+  readonly weightDecayRule: WeightDecayRule;
   private readonly decays: boolean[];
 
-  constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}) {
+  constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}, options: { weightDecayRule?: WeightDecayRule } = {}) {
     this.params = params;
     this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
     // Checked here, not at the first step: a bad value should fail before any work is done.
@@ -24,12 +26,13 @@ export class AdamW implements Disposable {
     if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`AdamW: beta2 must be in [0, 1), got ${beta2}`);
     if (!(Number.isFinite(eps) && eps > 0)) throw new Error(`AdamW: eps must be a finite number > 0, got ${eps}`);
     if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) throw new Error(`AdamW: weightDecay must be a finite number >= 0, got ${weightDecay}`);
+    this.weightDecayRule = parseWeightDecayRule(options.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE, 'AdamW');
     this.m = params.map((p) => Tensor.zeros(p.shape));
     this.v = params.map((p) => Tensor.zeros(p.shape));
-    this.decays = params.map((p) => usesWeightDecay(p.name, p.shape));
+    this.decays = params.map((p) => usesWeightDecay(p.name, p.shape, { rule: this.weightDecayRule }));
   }
 
-  /** Whether a parameter gets weight decay (OpenCLIP's rule). */
+  /** Whether a parameter gets weight decay (under this optimizer's rule). */
   usesDecay(name: string): boolean {
     const i = this.params.findIndex((p) => p.name === name);
     if (i < 0) throw new Error(`AdamW: no parameter named '${name}'`);

@@ -1,17 +1,29 @@
 // Which parameters get weight decay, and AdamW's defaults, as OpenCLIP trains CLIP.
 //
-// OpenCLIP's current rule (open_clip_train/optim.py, make_wd_exclude) skips decay for every
-// parameter with ndim <= 1 (biases, LayerNorm gains, class_embedding, logit_scale) and for the exact
-// names the model lists in `no_weight_decay()`: for CLIP that is `positional_embedding` (text) plus the
-// vision tower's `visual.positional_embedding` and `visual.class_embedding`; CustomTextCLIP adds the
-// `text.` prefixed ones and `text.cls_emb`. Everything else (projections, conv1, token_embedding,
-// attention and MLP weights) is decayed.
-//
-// Older OpenCLIP (the version the scaling-laws paper trained with) used
-//   exclude = ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
-// which decays the 2-D positional embeddings. `rule: 'legacy'` reproduces that one.
+// Two rules, both OpenCLIP's:
+// - 'openclip-3' (default): the released open_clip_train 3.x (open_clip_train/main.py), which is also
+//   what the scaling-laws paper's runs used:
+//     exclude = p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
+//   so the 2-D positional embeddings ARE decayed, and so is any matrix whose name happens to
+//   contain "ln" or "bn" as a substring is NOT.
+// - 'openclip-main': OpenCLIP's unreleased main branch (open_clip_train/optim.py, make_wd_exclude):
+//   no decay for every parameter with ndim <= 1 (biases, LayerNorm gains, class_embedding,
+//   logit_scale) and for the exact names the model lists in `no_weight_decay()`: for CLIP that is
+//   `positional_embedding` (text) plus `visual.positional_embedding` and `visual.class_embedding`;
+//   CustomTextCLIP adds the `text.` prefixed ones and `text.cls_emb`. Everything else decays.
 
-export type WeightDecayRule = 'openclip' | 'legacy';
+export type WeightDecayRule = 'openclip-3' | 'openclip-main';
+
+/** The rule used when none is given: the released OpenCLIP's (and the scaling-laws paper's). */
+export const DEFAULT_WEIGHT_DECAY_RULE: WeightDecayRule = 'openclip-3';
+
+export const WEIGHT_DECAY_RULES: readonly WeightDecayRule[] = ['openclip-3', 'openclip-main'];
+
+/** Checks a rule name from a user (CLI, config) and returns it typed. */
+export function parseWeightDecayRule(value: unknown, where = 'weight decay'): WeightDecayRule {
+  if (typeof value === 'string' && (WEIGHT_DECAY_RULES as readonly string[]).includes(value)) return value as WeightDecayRule;
+  throw new Error(`${where}: unknown rule ${JSON.stringify(value)} (expected ${WEIGHT_DECAY_RULES.map((r) => `'${r}'`).join(' or ')})`);
+}
 
 /**
  * The names OpenCLIP's CLIP / CustomTextCLIP `no_weight_decay()` return. `logit_scale` and
@@ -29,9 +41,9 @@ export const OPENCLIP_NO_WEIGHT_DECAY: ReadonlySet<string> = new Set([
 ]);
 
 export interface WeightDecayOptions {
-  /** 'openclip' (default): ndim <= 1 or a no_weight_decay name. 'legacy': the old substring rule. */
+  /** 'openclip-3' (default): the released substring rule. 'openclip-main': ndim <= 1 or a no_weight_decay name. */
   rule?: WeightDecayRule;
-  /** Exact names to exclude instead of OPENCLIP_NO_WEIGHT_DECAY (rule 'openclip' only). */
+  /** Exact names to exclude instead of OPENCLIP_NO_WEIGHT_DECAY (rule 'openclip-main' only). */
   noWeightDecay?: Iterable<string>;
 }
 
@@ -42,14 +54,13 @@ function checkShape(name: string, shape: readonly number[]): void {
   }
 }
 
-/** True when the parameter is exempt from weight decay under OpenCLIP's rule. */
+/** True when the parameter is exempt from weight decay under the rule (default 'openclip-3'). */
 export function excludeFromWeightDecay(name: string, shape: readonly number[], options: WeightDecayOptions = {}): boolean {
   checkShape(name, shape);
-  const rule = options.rule ?? 'openclip';
-  if (rule === 'legacy') {
+  const rule = parseWeightDecayRule(options.rule ?? DEFAULT_WEIGHT_DECAY_RULE);
+  if (rule === 'openclip-3') {
     return shape.length < 2 || name.includes('bn') || name.includes('ln') || name.includes('bias') || name.includes('logit_scale');
   }
-  if (rule !== 'openclip') throw new Error(`weight decay: unknown rule '${String(rule)}' (expected 'openclip' or 'legacy')`);
   if (shape.length <= 1) return true;
   const names = options.noWeightDecay === undefined ? OPENCLIP_NO_WEIGHT_DECAY : new Set(options.noWeightDecay);
   return names.has(name);

@@ -5,6 +5,7 @@
 import type { Communicator } from '../distributed/communicator.js';
 import { ClipLoss } from '../loss/contrastive.js';
 import { distributedClipLoss, nativeLocalClipLoss } from '../loss/distributed.js';
+import { distributedSigLipLoss, SigLipLoss } from '../loss/sigmoid.js';
 import * as ops from '../ops.js';
 import type { CLIP } from '../nn/clip.js';
 import { Tensor } from '../tensor.js';
@@ -22,13 +23,49 @@ function copyRows(src: Tensor, start: number, count: number, out: Tensor): void 
   (out.view() as Float32Array).set((src.view() as Float32Array).subarray(start * width, (start + count) * width));
 }
 
+/** Which loss trains the model: OpenCLIP's ClipLoss, or SigLipLoss (its --siglip). */
+export type LossName = 'clip' | 'siglip';
+
+/** What either loss gives back for a batch of unnormalised features. */
+interface FeatureLoss {
+  loss: number;
+  dImage: Tensor;
+  dText: Tensor;
+  dLogitScale: number;
+  dLogitBias: number;
+}
+
 export class StepRunner implements Disposable {
   private readonly loss = new ClipLoss();
+  private readonly sigLip = new SigLipLoss();
   private allImage: Tensor | null = null;
   private allText: Tensor | null = null;
   private micro = new Map<string, Tensor>();
 
-  constructor(readonly model: CLIP) {}
+  constructor(readonly model: CLIP, readonly lossName: LossName = 'clip') {
+    if (lossName !== 'clip' && lossName !== 'siglip') throw new Error(`StepRunner: loss must be 'clip' or 'siglip', got ${JSON.stringify(lossName)}`);
+    if (lossName === 'siglip' && !model.logitBias) {
+      throw new Error("StepRunner: the SigLIP loss needs a model with a logit bias (config 'init_logit_bias'; the Trainer's siglip option adds it)");
+    }
+  }
+
+  /** The batch loss and feature gradients under the chosen loss. */
+  private lossAndGrads(fi: Tensor, ft: Tensor, lossScale: number): FeatureLoss {
+    const { model } = this;
+    if (this.lossName === 'siglip') {
+      const t = (model.logitScale.data.view() as Float32Array)[0];
+      const b = (model.logitBias!.data.view() as Float32Array)[0];
+      return this.sigLip.forwardBackward(fi, ft, t, b, lossScale);
+    }
+    // ClipLoss: a logit bias, if the model has one, shifts every logit of a softmax row equally
+    // (OpenCLIP adds it), so it changes neither the loss nor any gradient: its gradient is 0.
+    return { ...this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale), dLogitBias: 0 };
+  }
+
+  private addScaleBiasGrads(r: FeatureLoss): void {
+    (this.model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+    if (this.model.logitBias) (this.model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
+  }
 
   private microBuf(key: string, shape: number[]): Tensor {
     const t = this.micro.get(key);
@@ -50,8 +87,8 @@ export class StepRunner implements Disposable {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
       const ft = model.encodeText(ids);
-      const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale);
-      (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+      const r = this.lossAndGrads(fi, ft, lossScale);
+      this.addScaleBiasGrads(r);
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);
       return r.loss;
@@ -76,8 +113,8 @@ export class StepRunner implements Disposable {
       txtView.set(model.encodeText(ids).view() as Float32Array, row * dim);
       row += n;
     }
-    const r = this.loss.forwardBackward(allImage, allText, model.logitScale.data, lossScale);
-    (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+    const r = this.lossAndGrads(allImage, allText, lossScale);
+    this.addScaleBiasGrads(r);
     row = 0;
     for (const { images, ids } of microBatches) {
       const n = images.shape[0];
@@ -115,12 +152,21 @@ export class StepRunner implements Disposable {
     ops.l2normalizeForward(fi, imgN, imgNorm);
     ops.l2normalizeForward(ft, txtN, txtNorm);
     const scale = (model.logitScale.data.view() as Float32Array)[0];
-    const r = await distributedClipLoss(comm, imgN.view() as Float32Array, txtN.view() as Float32Array, dim, scale, {
-      reduction: 'mean',
-      kernel: nativeLocalClipLoss,
-      globalLoss: true,
-    });
+    let r: { dImage: Float32Array; dText: Float32Array; dLogitScale: number; dLogitBias: number; loss: number };
+    if (this.lossName === 'siglip') {
+      const bias = (model.logitBias!.data.view() as Float32Array)[0];
+      const s = await distributedSigLipLoss(comm, imgN.view() as Float32Array, txtN.view() as Float32Array, dim, scale, bias, { meanLoss: true });
+      r = { ...s, loss: s.meanLoss ?? NaN };
+    } else {
+      const c = await distributedClipLoss(comm, imgN.view() as Float32Array, txtN.view() as Float32Array, dim, scale, {
+        reduction: 'mean',
+        kernel: nativeLocalClipLoss,
+        globalLoss: true,
+      });
+      r = { ...c, loss: c.globalLoss ?? NaN, dLogitBias: 0 };
+    }
     (model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale;
+    if (model.logitBias) (model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
     const dImgN = this.microBuf('ddpDImgN', [n, dim]);
     const dTxtN = this.microBuf('ddpDTxtN', [n, dim]);
     (dImgN.view() as Float32Array).set(r.dImage);
@@ -132,18 +178,22 @@ export class StepRunner implements Disposable {
     // The towers' activations are still those of this batch: backward needs no recompute.
     model.visual.backward(dfi);
     model.text.backward(dft);
-    return r.globalLoss ?? NaN;
+    return r.loss;
   }
 
   /** The batch loss without gradients. */
   lossOf(batch: Batch): number {
     const fi = this.model.encodeImage(batch.images);
     const ft = this.model.encodeText(batch.ids);
+    if (this.lossName === 'siglip') {
+      return this.sigLip.forward(fi, ft, (this.model.logitScale.data.view() as Float32Array)[0], (this.model.logitBias!.data.view() as Float32Array)[0]);
+    }
     return this.loss.forward(fi, ft, this.model.logitScale.data);
   }
 
   dispose(): void {
     this.loss.dispose();
+    this.sigLip.dispose();
     this.allImage?.dispose();
     this.allText?.dispose();
     for (const t of this.micro.values()) t.dispose();

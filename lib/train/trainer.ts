@@ -11,7 +11,7 @@ import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
 import { loadModelConfig, parseModelConfig, type ClipConfig, type ClipConfigOverrides } from '../nn/config.js';
 import { checkFits, trainingBytes } from '../nn/memory_estimate.js';
 import { AdamW } from '../optim/adamw.js';
-import type { AdamWHyperparameters } from '../optim/param_groups.js';
+import { type AdamWHyperparameters, DEFAULT_WEIGHT_DECAY_RULE, type WeightDecayRule } from '../optim/param_groups.js';
 import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../optim/schedules.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
@@ -45,6 +45,17 @@ export interface TrainerOptions {
   /** Warmup steps. Default 0. */
   warmup?: number;
   wd?: number;
+  /**
+   * Which parameters are decayed: 'openclip-3' (default; released open_clip_train 3.x and the
+   * scaling-laws runs: ndim < 2 or a name containing bn/ln/bias/logit_scale is exempt) or
+   * 'openclip-main' (OpenCLIP's main branch: ndim <= 1 and the model's no_weight_decay names).
+   */
+  weightDecayRule?: WeightDecayRule;
+  /**
+   * Train with OpenCLIP's SigLipLoss (its --siglip) instead of the CLIP loss. As open_clip_train
+   * does, the model gets a learned logit_bias initialised to -10 and logit_scale starts at ln 10.
+   */
+  siglip?: boolean;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -91,6 +102,10 @@ export interface TrainerOptions {
 
 export class NonFiniteLossError extends Error {}
 
+/** open_clip_train's --siglip initial values: logit_scale ln 10, logit_bias -10. */
+export const SIGLIP_INIT_LOGIT_SCALE = Math.log(10);
+export const SIGLIP_INIT_LOGIT_BIAS = -10;
+
 function check(cond: boolean, message: string): void {
   if (!cond) throw new Error(`Trainer: ${message}`);
 }
@@ -134,7 +149,14 @@ export class Trainer implements Disposable {
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
     const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
     checkFits(trainingBytes(planned, o.batchSize), `Trainer: training at batch size ${o.batchSize}`);
-    this.model = createModel(o.model, { seed: o.seed ?? 0, overrides: o.modelOverrides, recompute: o.gradCheckpointing ?? false });
+    const siglip = o.siglip ?? false;
+    check(typeof siglip === 'boolean', `siglip must be true or false, got ${JSON.stringify(o.siglip)}`);
+    this.model = createModel(o.model, {
+      seed: o.seed ?? 0,
+      overrides: siglip ? { ...o.modelOverrides, init_logit_bias: SIGLIP_INIT_LOGIT_BIAS } : o.modelOverrides,
+      recompute: o.gradCheckpointing ?? false,
+      ...(siglip ? { initLogitScale: SIGLIP_INIT_LOGIT_SCALE } : {}),
+    });
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
     check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);
@@ -145,7 +167,7 @@ export class Trainer implements Disposable {
     if (o.beta1 !== undefined) hyper.beta1 = o.beta1;
     if (o.beta2 !== undefined) hyper.beta2 = o.beta2;
     if (o.eps !== undefined) hyper.eps = o.eps;
-    this.optimizer = new AdamW(this.model.parameters(), hyper);
+    this.optimizer = new AdamW(this.model.parameters(), hyper, { weightDecayRule: o.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE });
     const world = o.comm?.size ?? 1;
     if (world > 1 && o.accumFreq > 1) throw new Error('Trainer: gradient accumulation (accumFreq > 1) is not supported together with data parallelism yet');
     this.world = world;
@@ -162,7 +184,7 @@ export class Trainer implements Disposable {
       ...(o.cooldownPower !== undefined ? { cooldownPower: o.cooldownPower } : {}),
     };
     this.lrAt = makeLrSchedule(this.schedule);
-    this.runner = new StepRunner(this.model);
+    this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
   }
 
   private state(): TrainingState {
@@ -173,7 +195,7 @@ export class Trainer implements Disposable {
       schedule: this.schedule as unknown as JsonValue,
       dataPosition: { samples: this.samplesSeen, data: o.data.describe() },
       rng: null,
-      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq },
+      config: { model: this.model.config as unknown as JsonValue, batchSize: o.batchSize, worldSize: this.world, samples: o.samples, seed: o.seed ?? 0, accumFreq: o.accumFreq, weightDecayRule: this.optimizer.weightDecayRule, loss: this.runner.lossName },
       precision: o.precision ?? 'fp32',
       extra: { skippedSteps: this.skippedSteps, adamStep: this.optimizer.step },
     };
@@ -387,6 +409,7 @@ export class Trainer implements Disposable {
             loss,
             lr,
             logit_scale: Math.exp(logitScale[0]),
+            ...(this.model.logitBias ? { logit_bias: this.model.logitBias.values()[0] } : {}),
             samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
             data_time_s: dataTime / steps,
             step_time_s: stepTime / steps,

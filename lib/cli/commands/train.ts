@@ -45,7 +45,12 @@ optimisation (OpenCLIP's defaults):
   --samples N              samples to train on (steps = ceil(N / B))
   --lr X                   peak learning rate (5e-4)
   --warmup STEPS           linear warmup (0)
-  --wd X                   weight decay (0.2; none on gains, biases, embeddings, logit_scale)
+  --wd X                   weight decay (0.2; none on gains, biases, logit_scale)
+  --wd-rule RULE           openclip-3 (released OpenCLIP and the scaling-laws runs: no decay for ndim < 2
+                           or names with bn/ln/bias/logit_scale) | openclip-main (OpenCLIP's main branch:
+                           also none on positional/class embeddings) (openclip-3)
+  --siglip                 SigLIP's sigmoid loss with a learned logit bias (init -10, logit scale ln 10),
+                           as OpenCLIP's --siglip (default: the CLIP contrastive loss)
   --beta1 X --beta2 X --eps X   AdamW (0.9, 0.98, 1e-6)
   --schedule NAME          ${LR_SCHEDULE_NAMES.join(' | ')} (cosine)
   --cooldown-steps N --lr-cooldown-end X --lr-cooldown-power P   for const-cooldown
@@ -182,6 +187,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     lr: { type: 'string' },
     warmup: { type: 'string' },
     wd: { type: 'string' },
+    'wd-rule': { type: 'string' },
+    siglip: { type: 'boolean' },
     beta1: { type: 'string' },
     beta2: { type: 'string' },
     eps: { type: 'string' },
@@ -301,6 +308,13 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('lr', optNumber('lr', { min: 0 }));
   put('warmup', optInt('warmup', 0));
   put('wd', optNumber('wd', { min: 0 }));
+  if (values['wd-rule'] !== undefined) {
+    if (values['wd-rule'] !== 'openclip-3' && values['wd-rule'] !== 'openclip-main') {
+      throw new UsageError(`${cmd}: --wd-rule must be openclip-3 or openclip-main, got '${values['wd-rule']}'`);
+    }
+    options.weightDecayRule = values['wd-rule'];
+  }
+  if (values.siglip) options.siglip = true;
   put('beta1', optNumber('beta1', { min: 0, below: 1 }));
   put('beta2', optNumber('beta2', { min: 0, below: 1 }));
   put('eps', optNumber('eps', { above: 0 }));
