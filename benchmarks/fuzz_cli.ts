@@ -8,8 +8,8 @@
 //   clean_error     exit 1 or 2 with a message (no JavaScript stack, no internal TypeError/RangeError)
 //   unclean_error   exit 1/2 with a stack trace or an internal error type: a fault not handled where it arises
 //   crash           killed by a signal, or an abort / V8 fatal error (out of heap included)
-//   hang            still running at the time limit having used little CPU (blocked)
-//   long_running    still running at the time limit, computing all along (valid work that is large)
+//   hang            still running at the time limit and blocked (no CPU in its last 10 s)
+//   long_running    still running at the time limit and computing (valid work that is large)
 //   data_loss       a case-specific check failed: a pre-existing output or checkpoint was lost or torn
 //
 // Prints one JSON line with the counts (and the first failures with their command lines).
@@ -80,6 +80,8 @@ interface RunResult {
   timedOut: boolean;
   /** CPU seconds the process had used when it was stopped at the time limit. */
   cpuAtTimeout: number;
+  /** CPU seconds it used in the last 10 s before the limit (about 0 when blocked). */
+  cpuLast10s: number;
   stdout: string;
   stderr: string;
   seconds: number;
@@ -103,6 +105,8 @@ function runCase(c: Case): Promise<RunResult> {
     child.stdin.end(c.stdin ?? '');
     let timedOut = false;
     let cpuAtTimeout = 0;
+    let cpuBefore = 0;
+    const probe = setTimeout(() => (cpuBefore = cpuSeconds(child.pid!)), Math.max(0, timeoutS - 10) * 1000);
     const timer = setTimeout(() => {
       timedOut = true;
       cpuAtTimeout = cpuSeconds(child.pid!);
@@ -114,7 +118,8 @@ function runCase(c: Case): Promise<RunResult> {
     }, timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, cpuAtTimeout, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
+      clearTimeout(probe);
+      resolve({ code, signal, timedOut, cpuAtTimeout, cpuLast10s: cpuAtTimeout - cpuBefore, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
     });
   });
 }
@@ -132,9 +137,10 @@ function cpuSeconds(pid: number): number {
 type Verdict = 'ok' | 'clean_error' | 'unclean_error' | 'crash' | 'hang' | 'long_running' | 'other_exit';
 
 function classify(r: RunResult): Verdict {
-  // At the time limit: blocked (little CPU used: a lost wake-up, a FIFO, a dead worker) is a hang;
-  // computing all along is a long run of valid work (a large accepted config), counted apart.
-  if (r.timedOut) return r.cpuAtTimeout < 0.25 * timeoutS ? 'hang' : 'long_running';
+  // At the time limit: blocked (no CPU used in its last 10 s: a lost wake-up, a FIFO, a dead
+  // worker) is a hang; still computing is a long run of valid work (a large accepted config),
+  // counted apart. (CPU, not wall time: on a loaded machine a busy process gets a small share.)
+  if (r.timedOut) return r.cpuLast10s < 0.05 ? 'hang' : 'long_running';
   if (r.signal !== null || r.code === 134 || r.code === 133 || r.code === 139) return 'crash';
   if (/FATAL ERROR|Abort(ed)?\b.*core|Segmentation fault|Assertion failed|terminate called|heap out of memory/i.test(r.stderr)) return 'crash';
   if (r.code === 0) return 'ok';
@@ -684,7 +690,7 @@ async function main(): Promise<void> {
           args: c.args.map((a) => (a.length > 200 ? `${a.slice(0, 40)}…(${a.length})` : a)).join(' '),
           ...(c.env ? { env: c.env } : {}),
           ...(c.input ? { input: c.input.slice(0, 400) } : {}),
-          detail: lossDetail ?? `${r.signal ?? r.code}${r.timedOut ? ` at the ${timeoutS} s limit after ${r.cpuAtTimeout.toFixed(1)} CPU s` : ''}: ${r.stderr.trim().split('\n').slice(-6).join(' | ').slice(0, 600)}`,
+          detail: lossDetail ?? `${r.signal ?? r.code}${r.timedOut ? ` at the ${timeoutS} s limit after ${r.cpuAtTimeout.toFixed(1)} CPU s, ${r.cpuLast10s.toFixed(2)} in its last 10 s` : ''}: ${r.stderr.trim().split('\n').slice(-6).join(' | ').slice(0, 600)}`,
         });
       }
     }
