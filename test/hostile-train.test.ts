@@ -163,3 +163,22 @@ test('SIGTERM is treated like Ctrl-C: the run saves a checkpoint and exits 143',
   t.truthy(latest, 'a checkpoint was saved');
   t.true(existsSync(latest!.weights));
 });
+
+test.serial('clipscale train --resume with other arguments is a usage error (exit 2) listing the differences', async (t) => {
+  const { runTrain } = await import('../lib/cli/commands/train.js');
+  const { UsageError } = await import('../lib/cli/command.js');
+  const out = freshDir();
+  const modelPath = join(root, 'micro-cli.json');
+  writeFileSync(modelPath, JSON.stringify({
+    embed_dim: 16,
+    vision_cfg: { image_size: 16, layers: 1, width: 16, head_width: 8, patch_size: 8 },
+    text_cfg: { context_length: 16, vocab_size: tokenizer.vocabSize, width: 16, heads: 2, layers: 1 },
+  }));
+  const base = ['--model', modelPath, '--data', 'synthetic:size=64', '--samples', '32', '--out', out];
+  const first = await runTrain([...base, '--batch-size', '8', '--stop-after-steps', '1']);
+  t.is(first.steps, 1);
+  t.true(existsSync(first.checkpoint!));
+  const err = await t.throwsAsync(() => runTrain([...base, '--batch-size', '4', '--resume']));
+  t.true(err instanceof UsageError, String(err));
+  t.regex(err!.message, /batchSize: saved 8, now 4/);
+});
