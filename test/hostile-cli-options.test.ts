@@ -64,3 +64,10 @@ test('bench gemm refuses sizes that cannot fit before allocating; launch --grace
   const g = await t.throwsAsync(() => main(['launch', '--nproc', '1', '--grace', '1e308', 'flops', '--model', 'tiny']));
   t.true(g instanceof UsageError);
 });
+
+test('launch refuses more local ranks than 8 a core, and non-decimal counts', async (t) => {
+  for (const n of ['100000', '1e3', '0x10']) {
+    const err = await t.throwsAsync(() => main(['launch', '--nproc', n, 'flops', '--model', 'tiny']));
+    t.true(err instanceof UsageError, `${n}: ${err?.message}`);
+  }
+});
