@@ -21,7 +21,7 @@ test('launch options: before the target; everything after it is the target\'s', 
   t.like(parseLaunchArgs(['--nproc', '4', 'train', '--batch-size', '8']), { nproc: 4, target: 'train', args: ['--batch-size', '8'], graceS: 5 });
   t.like(parseLaunchArgs(['--nproc=2', '--master-port', '29555', '--', 'x.ts', '--nproc', '9']), { nproc: 2, masterPort: 29555, target: 'x.ts', args: ['--nproc', '9'] });
   t.throws(() => parseLaunchArgs(['train']), { message: /--nproc is required/ });
-  t.throws(() => parseLaunchArgs(['--nproc', '0', 'train']), { message: /--nproc must be an integer in 1\.\.4096, got '0'/ });
+  t.throws(() => parseLaunchArgs(['--nproc', '0', 'train']), { message: /--nproc must be an integer in 1\.\.\d+, got '0'/ });
   t.throws(() => parseLaunchArgs(['--nproc', '2']), { message: /name a script or a clipscale command/ });
   t.throws(() => parseLaunchArgs(['--nproc', '2', '--bogus', 'train']), { message: /unknown option '--bogus'/ });
   t.throws(() => rankCommand('no-such-command', []), { message: /'no-such-command' is neither a script .* nor a clipscale command/ });

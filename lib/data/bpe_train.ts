@@ -24,7 +24,7 @@ export interface BpeTrainResult {
   wordTypes: number;
 }
 
-const BASE_TOKENS = 512 + 2;
+export const BASE_TOKENS = 512 + 2;
 
 export function trainBpe(captions: Iterable<string>, options: BpeTrainOptions): BpeTrainResult {
   const { vocabSize } = options;

@@ -2,9 +2,35 @@
 // numeric ranges), `{a,b}` alternatives, several braces (all combinations), and several
 // patterns joined by '::' (OpenCLIP's way to mix sources).
 
+/** The most names a pattern may stand for: a billion names would take all memory to list. */
+export const MAX_PATTERN_NAMES = 1_000_000;
+
+/** How many names a pattern stands for, counted without expanding it (malformed braces count 1). */
+export function countBraceNames(pattern: string): number {
+  let total = 0;
+  for (const part of pattern.split('::')) {
+    let n = 1;
+    for (const m of part.matchAll(/\{([^{}]*)\}/g)) {
+      const range = /^(\d+)\.\.(\d+)$/.exec(m[1]);
+      if (range) n *= Math.max(1, Number(range[2]) - Number(range[1]) + 1);
+      else if (m[1].includes(',')) n *= m[1].split(',').length;
+    }
+    total += n;
+  }
+  return total;
+}
+
 /** Every path a pattern stands for, in order. */
 export function expandBraces(pattern: string): string[] {
-  if (pattern.includes('::')) return pattern.split('::').flatMap((p) => expandBraces(p));
+  const count = countBraceNames(pattern);
+  if (count > MAX_PATTERN_NAMES) {
+    throw new Error(`shard pattern '${pattern}' stands for ${count} names, more than the limit of ${MAX_PATTERN_NAMES}`);
+  }
+  return expandPattern(pattern);
+}
+
+function expandPattern(pattern: string): string[] {
+  if (pattern.includes('::')) return pattern.split('::').flatMap((p) => expandPattern(p));
   const open = pattern.indexOf('{');
   if (open < 0) {
     if (pattern.includes('}')) throw new Error(`shard pattern '${pattern}': '}' without '{'`);
@@ -14,7 +40,7 @@ export function expandBraces(pattern: string): string[] {
   if (close < 0) throw new Error(`shard pattern '${pattern}': '{' without '}'`);
   const inner = pattern.slice(open + 1, close);
   const head = pattern.slice(0, open);
-  const tails = expandBraces(pattern.slice(close + 1));
+  const tails = expandPattern(pattern.slice(close + 1));
   let options: string[];
   const range = /^(\d+)\.\.(\d+)$/.exec(inner);
   if (range) {

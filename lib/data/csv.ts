@@ -1,11 +1,12 @@
 // A CSV of image paths and captions (OpenCLIP's --csv-img-key/--csv-caption-key/
 // --csv-separator): a header row naming the columns, quoted fields with "" escapes.
 // Relative paths are taken from the CSV's folder. Missing image files are counted, not fatal.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 
 import type { RawSample } from './sample.js';
 import { SkipCounter } from './skip_counter.js';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 export interface CsvOptions {
   separator?: string;
@@ -15,14 +16,17 @@ export interface CsvOptions {
 }
 
 /** Splits CSV text into rows of fields (RFC 4180 quoting; CRLF or LF line ends). */
-export function parseCsv(text: string, separator = ','): string[][] {
+export function parseCsv(text: string, separator = ',', source = 'CSV'): string[][] {
   if (separator.length !== 1) throw new Error(`CSV separator must be one character, got '${separator}'`);
   const rows: string[][] = [];
   let row: string[] = [];
   let field = '';
   let quoted = false;
+  let line = 1;
+  let quoteLine = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
+    if (c === '\n' || (c === '\r' && text[i + 1] !== '\n')) line++;
     if (quoted) {
       if (c === '"') {
         if (text[i + 1] === '"') {
@@ -30,7 +34,10 @@ export function parseCsv(text: string, separator = ','): string[][] {
           i++;
         } else quoted = false;
       } else field += c;
-    } else if (c === '"' && field === '') quoted = true;
+    } else if (c === '"' && field === '') {
+      quoted = true;
+      quoteLine = line;
+    }
     else if (c === separator) {
       row.push(field);
       field = '';
@@ -42,6 +49,8 @@ export function parseCsv(text: string, separator = ','): string[][] {
       field = '';
     } else field += c;
   }
+  // An unclosed quote would swallow every following row into one field: refuse it.
+  if (quoted) throw new Error(`${source}: unterminated quote: the field opened on line ${quoteLine} is never closed`);
   if (field !== '' || row.length > 0) {
     row.push(field);
     rows.push(row);
@@ -59,12 +68,8 @@ export class CsvSource implements Iterable<RawSample> {
     const captionKey = options.captionKey ?? 'title';
     this.skipped = options.skipped ?? new SkipCounter();
     let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new Error(`CSV: cannot read '${file}': ${(err as Error).message}`);
-    }
-    const [header, ...rows] = parseCsv(text, separator);
+    text = readRegularTextSync(file, { what: 'CSV' }); // its errors name the file
+    const [header, ...rows] = parseCsv(text, separator, `CSV '${file}'`);
     if (!header) throw new Error(`CSV '${file}' is empty`);
     const ii = header.indexOf(imageKey);
     const ci = header.indexOf(captionKey);

@@ -5,12 +5,12 @@
 // decodes N images at once; the next image's decode starts before this one is normalised
 // and posted (on this thread), so that JavaScript work overlaps the decode instead of
 // adding to it.
-import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 
 import { normalizeHwcToChw } from './normalize.js';
 import { transformToBytes, type TransformSpec } from './transforms.js';
+import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
 
 export interface DecodeJob {
   id: number;
@@ -42,7 +42,7 @@ async function decode(job: DecodeJob): Promise<Decoded> {
   if (job.image) input = job.image;
   else {
     try {
-      input = await readFile(job.path!);
+      input = await readRegularFile(job.path!, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES });
     } catch (err) {
       return { job, error: (err as Error).message, reason: 'unreadable_file' };
     }

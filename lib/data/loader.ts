@@ -43,11 +43,23 @@ export interface LoaderOptions {
   skipped?: SkipCounter;
   /** RandomResizedCrop scale range (default [0.9, 1.0]). */
   scale?: readonly [number, number];
+  /**
+   * Stop with an error after this many source samples in a row could not be used (default: no
+   * limit). An endless source (resampled shards, epoch after epoch) of undecodable images would
+   * otherwise be read forever without a batch.
+   */
+  maxConsecutiveSkips?: number;
   /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
   normalization?: Normalization;
   /** The model's other preprocessing (OpenCLIP's resize_mode, interpolation, fill_color). */
   preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill'>;
 }
+
+/** Decode threads: each holds a libvips instance and buffers; more only costs memory. */
+export const MAX_DECODE_WORKERS = 256;
+
+/** The loader gave up: too many samples in a row were unusable. */
+export class UnusableDataError extends Error {}
 
 export interface Batch {
   /** [size, 3, imageSize, imageSize] normalised floats. */
@@ -75,10 +87,14 @@ interface Pending {
 class DecodePool {
   private readonly workers: Worker[] = [];
   private readonly outstanding: number[] = [];
-  private readonly waiting = new Map<number, (r: DecodeResult) => void>();
+  /** Jobs waiting for an answer, per worker: a worker that dies answers its own jobs with an error. */
+  private readonly waiting: Map<number, (r: DecodeResult) => void>[] = [];
+  /** Workers that exited or failed: no job is sent to them again. */
+  private readonly dead = new Set<number>();
   /** Which worker made each output array, to send it back for reuse. */
   private readonly madeBy = new WeakMap<Float32Array, number>();
   private nextId = 0;
+  private closing = false;
 
   constructor(count: number) {
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -89,31 +105,45 @@ class DecodePool {
       const w = ext === '.ts'
         ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true })
         : new Worker(url);
+      const waiting = new Map<number, (r: DecodeResult) => void>();
       w.on('message', (r: DecodeResult) => {
         // Idle workers do not keep the process alive; busy ones do (their answer is awaited).
         if (--this.outstanding[i] === 0) w.unref();
         if ('pixels' in r) this.madeBy.set(r.pixels, i);
-        const done = this.waiting.get(r.id);
-        this.waiting.delete(r.id);
+        const done = waiting.get(r.id);
+        waiting.delete(r.id);
         done?.(r);
       });
-      w.on('error', (err) => {
-        for (const [id, done] of this.waiting) done({ id, error: `decode worker failed: ${err.message}`, reason: 'corrupt_image' });
-        this.waiting.clear();
+      // A worker that fails or exits answers nothing more: its jobs get an error now (they used to
+      // wait forever, and the loader with them, using no CPU).
+      const fail = (why: string) => {
+        this.dead.add(i);
+        for (const [id, done] of waiting) done({ id, error: `decode worker ${i} ${why}`, reason: 'corrupt_image' });
+        waiting.clear();
+        this.outstanding[i] = 0;
+      };
+      w.on('error', (err) => fail(`failed: ${err.message}`));
+      w.on('exit', (code) => {
+        if (!this.closing) fail(`exited (code ${code})`);
       });
       w.unref();
       this.workers.push(w);
       this.outstanding.push(0);
+      this.waiting.push(waiting);
     }
   }
 
   decode(job: Omit<DecodeJob, 'id'>): Promise<DecodeResult> {
-    let best = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.outstanding[i] < this.outstanding[best]) best = i;
+    let best = -1;
+    for (let i = 0; i < this.workers.length; i++) {
+      if (this.dead.has(i)) continue;
+      if (best < 0 || this.outstanding[i] < this.outstanding[best]) best = i;
+    }
+    if (best < 0) return Promise.reject(new Error(`data loader: all ${this.workers.length} decode workers have exited`));
     const id = this.nextId++;
     if (this.outstanding[best]++ === 0) this.workers[best].ref();
     return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
+      this.waiting[best].set(id, resolve);
       // A fresh copy that owns its memory, so it can be moved to the worker (Buffers may share a pool).
       const image = job.image ? new Uint8Array(job.image) : undefined;
       this.workers[best].postMessage({ ...job, id, image } satisfies WorkerMessage, image ? [image.buffer] : []);
@@ -134,13 +164,14 @@ class DecodePool {
   /** One message per worker (per batch) instead of one per image. */
   flushRecycled(): void {
     this.returned.forEach((arrays, i) => {
-      if (arrays.length === 0) return;
+      if (arrays.length === 0 || this.dead.has(i)) return;
       this.workers[i].postMessage({ recycle: arrays } satisfies WorkerMessage, arrays.map((a) => a.buffer as ArrayBuffer));
       this.returned[i] = [];
     });
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -156,6 +187,9 @@ export class DataLoader implements AsyncIterable<Batch> {
   constructor(options: LoaderOptions) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`DataLoader: batchSize must be an integer ≥ 1, got ${options.batchSize}`);
     if (!Number.isInteger(options.imageSize) || options.imageSize < 1) throw new Error(`DataLoader: imageSize must be an integer ≥ 1, got ${options.imageSize}`);
+    if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= MAX_DECODE_WORKERS)) {
+      throw new Error(`DataLoader: workers must be an integer in 0..${MAX_DECODE_WORKERS}, got ${options.workers}`);
+    }
     this.options = options;
     this.batchSize = options.batchSize;
     this.imageSize = options.imageSize;
@@ -189,6 +223,8 @@ export class DataLoader implements AsyncIterable<Batch> {
     let wakeConsumer: (() => void) | undefined;
     let wakePump: (() => void) | undefined;
     let pumpError: unknown;
+    let consecutiveSkips = 0;
+    const maxSkips = o.maxConsecutiveSkips ?? Infinity;
 
     const decode = (sample: RawSample, position: number): Pending['result'] => {
       if (sample.pixels) {
@@ -233,6 +269,14 @@ export class DataLoader implements AsyncIterable<Batch> {
         const labels: number[] = [];
         let lastSeq = this.consumed - 1;
         while (keys.length < this.batchSize) {
+          if (consecutiveSkips >= maxSkips) {
+            const counts = this.skipped.toJSON();
+            const examples = Object.keys(counts).flatMap((r) => this.skipped.exampleOf(r).slice(0, 1).map((e) => `${r}: ${e}`));
+            throw new UnusableDataError(
+              `data loader: ${consecutiveSkips} samples in a row could not be used, so no batch can be made ` +
+                `(skipped so far: ${JSON.stringify(counts)}${examples.length ? `; for example ${examples.join('; ')}` : ''})`,
+            );
+          }
           if (queue.length === 0) {
             if (sourceDone) break;
             await new Promise<void>((r) => (wakeConsumer = r));
@@ -246,8 +290,10 @@ export class DataLoader implements AsyncIterable<Batch> {
           lastSeq = item.seq;
           if (!(result instanceof Float32Array)) {
             this.skipped.add(result.reason, `${item.sample.key}: ${result.error}`);
+            consecutiveSkips++;
             continue;
           }
+          consecutiveSkips = 0;
           pixels.set(result, keys.length * plane);
           this.pool?.recycle(result);
           keys.push(item.sample.key);

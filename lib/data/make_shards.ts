@@ -1,6 +1,6 @@
 // Writing webdataset shards from a CSV, an image folder or the synthetic world, and
 // inspecting shards (counting samples and what would be skipped).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
@@ -12,6 +12,9 @@ import { SkipCounter } from './skip_counter.js';
 import { SyntheticWorld, type SyntheticWorldOptions } from './synthetic.js';
 import { TarWriter } from './tar_write.js';
 import { WebDataset } from './webdataset.js';
+import { imageHeaderSize } from './image_header.js';
+import { DEFAULT_PIXEL_BUDGET, PixelBudget } from './pixel_budget.js';
+import { MAX_IMAGE_FILE_BYTES, readRegularFileSync } from '../util/regular_file.js';
 
 export interface ShardSummary {
   shards: number;
@@ -32,21 +35,28 @@ interface ShardInput {
 export async function writeShards(inputs: AsyncIterable<ShardInput> | Iterable<ShardInput>, outDir: string, shardSize: number, skipped = new SkipCounter()): Promise<ShardSummary> {
   if (!Number.isInteger(shardSize) || shardSize < 1) throw new Error(`make-shards: shard size must be an integer ≥ 1, got ${shardSize}`);
   mkdirSync(outDir, { recursive: true });
+  // Partial shards of an earlier run that was killed are ours to remove.
+  for (const f of readdirSync(outDir)) if (/^\d{5,}\.tar\.partial$/.test(f)) rmSync(join(outDir, f), { force: true });
   let writer: TarWriter | undefined;
   let shards = 0;
   let samples = 0;
-  for await (const s of inputs) {
-    if (samples % shardSize === 0) {
-      writer?.close();
-      writer = new TarWriter(join(outDir, `${String(shards).padStart(5, '0')}.tar`));
-      shards++;
+  try {
+    for await (const s of inputs) {
+      if (samples % shardSize === 0) {
+        writer?.close();
+        writer = new TarWriter(join(outDir, `${String(shards).padStart(5, '0')}.tar`));
+        shards++;
+      }
+      writer!.add(`${s.key}.${s.ext}`, s.image);
+      writer!.add(`${s.key}.txt`, s.caption);
+      if (s.json !== undefined) writer!.add(`${s.key}.json`, JSON.stringify(s.json));
+      samples++;
     }
-    writer!.add(`${s.key}.${s.ext}`, s.image);
-    writer!.add(`${s.key}.txt`, s.caption);
-    if (s.json !== undefined) writer!.add(`${s.key}.json`, JSON.stringify(s.json));
-    samples++;
+    writer?.close();
+  } catch (err) {
+    writer?.abort();
+    throw err;
   }
-  writer?.close();
   const last = String(Math.max(0, shards - 1)).padStart(5, '0');
   return { shards, samples, skipped: skipped.toJSON(), pattern: join(outDir, shards > 1 ? `{00000..${last}}.tar` : `${last}.tar`) };
 }
@@ -64,7 +74,7 @@ function* fromFiles(source: Iterable<RawSample>, skipped: SkipCounter, json: (s:
     }
     let image: Buffer;
     try {
-      image = readFileSync(s.path!);
+      image = readRegularFileSync(s.path!, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES });
     } catch (err) {
       skipped.add('unreadable_file', `${s.path}: ${(err as Error).message}`);
       continue;
@@ -98,27 +108,40 @@ export async function* syntheticInputs(options: SyntheticWorldOptions, count: nu
  * Reads every sample of the shards and counts what a loader would skip; with `decode`,
  * also fully decodes each image (catching corrupt and truncated ones).
  */
-export async function inspectShards(pattern: string | string[], decode = true): Promise<{ shards: number; samples: number; skipped: Record<string, number> }> {
+export async function inspectShards(
+  pattern: string | string[],
+  decode = true,
+  options: { budget?: PixelBudget } = {},
+): Promise<{ shards: number; samples: number; skipped: Record<string, number> }> {
   const dataset = new WebDataset({ urls: pattern });
   let samples = 0;
-  const limit = Math.max(1, os.availableParallelism());
-  const inFlight = new Set<Promise<void>>();
+  const budget = options.budget ?? new PixelBudget(Math.max(1, os.availableParallelism()), DEFAULT_PIXEL_BUDGET);
   for await (const s of dataset) {
     if (!decode) {
       samples++;
       continue;
     }
-    const p: Promise<void> = sharp(s.image)
-      .raw()
-      .toBuffer()
-      .then(
-        () => void samples++,
-        (err: Error) => dataset.skipped.add('corrupt_image', `${s.shard}:${s.key}: ${err.message}`),
-      )
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= limit) await Promise.race(inFlight);
+    // The size from the header (no decode); sharp's header parse when ours does not know the format.
+    let size = imageHeaderSize(s.image);
+    if (!size) {
+      try {
+        const meta = await sharp(s.image).metadata();
+        size = { width: meta.width ?? 0, height: meta.height ?? 0 };
+      } catch (err) {
+        dataset.skipped.add('corrupt_image', `${s.shard}:${s.key}: ${(err as Error).message}`);
+        continue;
+      }
+    }
+    await budget.run(size.width * size.height, () =>
+      sharp(s.image)
+        .raw()
+        .toBuffer()
+        .then(
+          () => void samples++,
+          (err: Error) => dataset.skipped.add('corrupt_image', `${s.shard}:${s.key}: ${err.message}`),
+        ),
+    );
   }
-  await Promise.all(inFlight);
+  await budget.drain();
   return { shards: dataset.shards.length, samples, skipped: dataset.skipped.toJSON() };
 }

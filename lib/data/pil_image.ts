@@ -6,6 +6,7 @@
 import sharp from 'sharp';
 
 import { native } from '../native.js';
+import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
 import { imageHeaderInfo } from './image_header.js';
 
 /** PIL's image modes that clipscale reads. '1' (bilevel) is handled as L with nearest resizing. */
@@ -47,7 +48,9 @@ const MAX_PIXELS = 2 * 89_478_485;
 
 /** Decodes to the samples PIL would hold (16-bit colour is read as its high bytes, as PIL does). */
 export async function decodePil(input: Uint8Array | string): Promise<PilImage> {
-  const bytes = typeof input === 'string' ? await import('node:fs/promises').then((fs) => fs.readFile(input)) : input;
+  // A path is read as a regular file of bounded size: libvips would open a FIFO and wait for a
+  // writer, or read /dev/zero without end.
+  const bytes = typeof input === 'string' ? await readRegularFile(input, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES }) : input;
   const mode = await pilMode(bytes);
   // ignoreIcc: Pillow does not apply embedded colour profiles; sharp would convert to sRGB by them.
   let pipeline = sharp(bytes, { limitInputPixels: MAX_PIXELS, ignoreIcc: true });

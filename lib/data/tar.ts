@@ -1,7 +1,9 @@
 // Reading tar files (ustar, pax extended headers, GNU long names) as a stream of members,
 // without loading the whole file. A damaged tar is not an exception: reading stops and the
 // result says why ('truncated_tar', 'corrupt_tar_header'), so a loader can count it and go on.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+
+import { openRegularFile } from '../util/regular_file.js';
 
 export interface TarMember {
   name: string;
@@ -12,26 +14,38 @@ export type TarDamage = 'truncated_tar' | 'corrupt_tar_header';
 
 const BLOCK = 512;
 
-/** Reads a file forward in large chunks and hands out exact byte counts. */
+/** The largest member read into memory (1 GiB): a webdataset member is an image or a caption. */
+export const MAX_TAR_MEMBER_BYTES = 2 ** 30;
+
+/** Reads a file forward in bounded chunks and hands out exact byte counts. */
 class ChunkedReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
   private eof = false;
+  /** Bytes of the file handed out or skipped so far. */
+  offset = 0;
 
   constructor(private readonly fh: FileHandle, private readonly chunk = 1 << 20) {}
 
-  /** Exactly n bytes, or fewer at the end of the file. */
+  /** Exactly n bytes, or fewer at the end of the file; each read call takes at most `chunk` bytes. */
   async read(n: number): Promise<Buffer> {
-    while (this.buf.length - this.pos < n && !this.eof) {
-      const want = Math.max(this.chunk, n - (this.buf.length - this.pos));
-      const next = Buffer.allocUnsafe(want);
-      const { bytesRead } = await this.fh.read(next, 0, want, null);
-      if (bytesRead === 0) this.eof = true;
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), next.subarray(0, bytesRead)]);
+    if (this.buf.length - this.pos < n && !this.eof) {
+      const parts: Buffer[] = [this.buf.subarray(this.pos)];
+      let have = parts[0].length;
+      while (have < n && !this.eof) {
+        const want = this.chunk;
+        const next = Buffer.allocUnsafe(want);
+        const { bytesRead } = await this.fh.read(next, 0, want, null);
+        if (bytesRead === 0) this.eof = true;
+        parts.push(next.subarray(0, bytesRead));
+        have += bytesRead;
+      }
+      this.buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, have);
       this.pos = 0;
     }
     const end = Math.min(this.buf.length, this.pos + n);
     const out = this.buf.subarray(this.pos, end);
+    this.offset += out.length;
     this.pos = end;
     return out;
   }
@@ -44,14 +58,22 @@ function cString(b: Buffer, start: number, len: number): string {
 }
 
 /** A numeric field: octal text, or GNU base-256 when the high bit of the first byte is set. */
+/** NaN when the field is not a number (or is negative): a header that says so is corrupt. */
 function numberField(b: Buffer, start: number, len: number): number {
   if (b[start] & 0x80) {
-    let v = b[start] & 0x7f;
+    if (b[start] & 0x40) return NaN; // base-256 negative (0xff…)
+    let v = b[start] & 0x3f;
     for (let i = 1; i < len; i++) v = v * 256 + b[start + i];
-    return v;
+    return Number.isSafeInteger(v) ? v : NaN;
   }
   const text = cString(b, start, len).trim();
-  return text === '' ? 0 : parseInt(text, 8);
+  if (text === '') return 0;
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : NaN;
+}
+
+/** A pax `size=` value: decimal digits only. */
+function paxSize(value: string): number {
+  return /^[0-9]+$/.test(value) ? Number(value) : NaN;
 }
 
 function checksumOk(h: Buffer): boolean {
@@ -83,12 +105,17 @@ function parsePax(data: Buffer): Record<string, string> {
  * tar ends in the middle of a member or a header fails its checksum; reading stops there.
  * Opening a file that does not exist throws (naming it).
  */
-export async function* readTar(path: string, damage: (kind: TarDamage, detail: string) => void = () => {}): AsyncGenerator<TarMember> {
+export async function* readTar(
+  path: string,
+  damage: (kind: TarDamage, detail: string) => void = () => {},
+  maxMemberBytes = MAX_TAR_MEMBER_BYTES,
+): AsyncGenerator<TarMember> {
   let fh: FileHandle;
+  let fileSize: number;
   try {
-    fh = await open(path, 'r');
+    ({ fh, size: fileSize } = await openRegularFile(path, { what: 'tar', maxBytes: Number.MAX_SAFE_INTEGER }));
   } catch (err) {
-    throw new Error(`tar: cannot open '${path}': ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new Error(`tar: ${(err as Error).message}`);
   }
   try {
     const reader = new ChunkedReader(fh);
@@ -107,11 +134,25 @@ export async function* readTar(path: string, damage: (kind: TarDamage, detail: s
         return;
       }
       const type = String.fromCharCode(header[156] || 0x30);
-      const size = pax.size !== undefined ? Number(pax.size) : numberField(header, 124, 12);
+      const size = pax.size !== undefined ? paxSize(pax.size) : numberField(header, 124, 12);
       let name = cString(header, 0, 100);
       if (cString(header, 257, 5) === 'ustar') {
         const prefix = cString(header, 345, 155);
         if (prefix) name = `${prefix}/${name}`;
+      }
+      if (!Number.isSafeInteger(size) || size < 0) {
+        damage('corrupt_tar_header', `${path}: member '${name}' has an invalid size field`);
+        return;
+      }
+      // Sizes are bounded before anything is allocated: by what is left of the file, then per member.
+      const remaining = fileSize - reader.offset;
+      if (size > remaining) {
+        damage('truncated_tar', `${path}: member '${name}' claims ${size} bytes but only ${remaining} remain in the file`);
+        return;
+      }
+      if (size > maxMemberBytes) {
+        damage('corrupt_tar_header', `${path}: member '${name}' claims ${size} bytes, more than the per-member limit of ${maxMemberBytes}`);
+        return;
       }
       const padded = Math.ceil(size / BLOCK) * BLOCK;
       const body = await reader.read(padded);

@@ -1,5 +1,5 @@
 // Writing ustar files member by member (names longer than ustar allows get a pax header).
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 
 const BLOCK = 512;
 
@@ -64,10 +64,26 @@ export class TarWriter {
   /** Writes the end-of-archive blocks and moves the file into place. */
   close(): void {
     if (this.closed) return;
-    this.write(Buffer.alloc(2 * BLOCK));
-    closeSync(this.fd);
+    try {
+      this.write(Buffer.alloc(2 * BLOCK));
+      closeSync(this.fd);
+    } catch (err) {
+      this.abort();
+      throw new Error(`cannot write shard '${this.path}': ${(err as Error).message}`);
+    }
     this.closed = true;
     renameSync(this.partial, this.path);
+  }
+
+  /** Closes and removes the partial file: nothing half-written is left behind. */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      closeSync(this.fd);
+    } finally {
+      rmSync(this.partial, { force: true });
+    }
   }
 
   private writePadded(data: Buffer): void {
@@ -78,6 +94,11 @@ export class TarWriter {
 
   private write(b: Buffer): void {
     let off = 0;
-    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    try {
+      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    } catch (err) {
+      // ENOSPC, EIO …: say which file; the caller aborts the writer.
+      throw new Error(`cannot write shard '${this.partial}': ${(err as Error).message}`);
+    }
   }
 }

@@ -11,12 +11,15 @@
 // <end_of_text>; OpenAI's CLIP <|startoftext|> and <|endoftext|>. The default is OpenCLIP's,
 // for every vocabulary (the OpenAI BPE file too): models are trained and evaluated with
 // OpenCLIP's tokenizer. `specialTokens: 'openai'` gives OpenAI's reference behaviour.
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
 import { PY_WHITESPACE, clipCleanText } from './text_clean.js';
+import { readRegularFileSync } from '../util/regular_file.js';
 
 /** Merges OpenAI's tokenizer uses from its 262k-line file: 49152 − 256 − 2. */
+/** The largest vocabulary file, compressed or expanded (OpenAI's is 1.3 MB gzipped, 1.7 MB of text). */
+export const MAX_VOCAB_FILE_BYTES = 2 ** 26;
+
 export const OPENAI_MAX_MERGES = 49152 - 256 - 2;
 export const DEFAULT_CONTEXT_LENGTH = 77;
 const PAIR_KEY = 1 << 20;
@@ -141,11 +144,17 @@ export class Tokenizer {
   static fromFile(path: string, options: TokenizerOptions = {}): Tokenizer {
     let raw: Buffer;
     try {
-      raw = readFileSync(path);
+      raw = readRegularFileSync(path, { what: 'vocabulary', maxBytes: MAX_VOCAB_FILE_BYTES });
     } catch (err) {
       throw new Error(`Tokenizer: cannot read vocabulary file '${path}': ${(err as Error).message}`);
     }
-    const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+    let text: string;
+    try {
+      // Bounded: a small gzip can expand without limit.
+      text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: MAX_VOCAB_FILE_BYTES }).toString('utf8') : raw.toString('utf8');
+    } catch (err) {
+      throw new Error(`Tokenizer: vocabulary file '${path}' is not valid gzip (or expands past ${MAX_VOCAB_FILE_BYTES} bytes): ${(err as Error).message}`);
+    }
     return new Tokenizer(parseMerges(text, path, options.maxMerges), options);
   }
 

@@ -104,7 +104,24 @@ export class WebDataset implements AsyncIterable<ShardSample> {
     const o = this.options;
     if (o.resampled) {
       const rng = Rng.of(o.seed, epoch, o.rank * o.numWorkers + o.workerId, 0x7e5a);
-      for (;;) yield* this.readShard(this.shards[rng.int(this.shards.length)]);
+      // Drawn without end: shards that give nothing (empty, damaged, keys without pairs) would be
+      // drawn forever. Stop after enough empty draws in a row that every shard was likely tried.
+      const maxEmpty = Math.max(100, 10 * this.shards.length);
+      let empty = 0;
+      for (;;) {
+        let got = 0;
+        for await (const s of this.readShard(this.shards[rng.int(this.shards.length)])) {
+          got++;
+          yield s;
+        }
+        empty = got === 0 ? empty + 1 : 0;
+        if (empty >= maxEmpty) {
+          throw new Error(
+            `WebDataset: ${empty} shards drawn in a row (of ${this.shards.length}) gave no usable sample ` +
+              `(skipped: ${JSON.stringify(this.skipped.toJSON())}${this.firstSkipExample()})`,
+          );
+        }
+      }
     }
     const { shards, sampleStride, sampleOffset } = this.shardsFor(epoch);
     let n = 0;
@@ -113,6 +130,14 @@ export class WebDataset implements AsyncIterable<ShardSample> {
         if (n++ % sampleStride === sampleOffset) yield s;
       }
     }
+  }
+
+  private firstSkipExample(): string {
+    for (const reason of Object.keys(this.skipped.toJSON())) {
+      const e = this.skipped.exampleOf(reason)[0];
+      if (e) return `; for example ${reason}: ${e}`;
+    }
+    return '';
   }
 
   private async *shuffled(source: AsyncGenerator<ShardSample>, epoch: number): AsyncGenerator<ShardSample> {

@@ -29,6 +29,9 @@ export interface LinearProbeOptions {
   seed?: number;
   /** Number of classes; default: the largest training label + 1. */
   numClasses?: number;
+  /** What the label arrays are (file names), for messages. */
+  trainLabelsName?: string;
+  testLabelsName?: string;
   /** Stop going down the grid after this many values in a row without a better validation accuracy (default 2; Infinity tries all). */
   patience?: number;
   /** L-BFGS iteration cap per fit (default 500). */
@@ -36,6 +39,11 @@ export interface LinearProbeOptions {
   /** L-BFGS gradient tolerance (default 1e-5 on the mean loss). */
   gradTol?: number;
 }
+
+/** The most classes a probe takes (ImageNet-21k has 21,841). */
+export const MAX_PROBE_CLASSES = 1_000_000;
+/** Class ids that may go unused below the largest one before the labels are refused. */
+export const MAX_UNUSED_CLASS_IDS = 1000;
 
 export const DEFAULT_LAMBDAS = [1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 
@@ -203,12 +211,34 @@ function prepare(train: FeatureMatrix, trainLabels: ArrayLike<number>, test: Fea
   if (train.cols !== test.cols) throw new Error(`linear probe: train features have dimension ${train.cols} but test features have ${test.cols}`);
   if (trainLabels.length !== train.rows) throw new Error(`linear probe: ${trainLabels.length} train labels for ${train.rows} train feature rows`);
   if (testLabels.length !== test.rows) throw new Error(`linear probe: ${testLabels.length} test labels for ${test.rows} test feature rows`);
+  const trainName = options.trainLabelsName ?? 'train labels';
+  const testName = options.testLabelsName ?? 'test labels';
+  // The class count is bounded before any per-class array is made: by the distinct classes present
+  // (ids may leave a few gaps, not millions) and a fixed maximum. A stray label of 2^31−1 would
+  // otherwise size the classifier at 2^31 classes.
   let maxLabel = -1;
-  for (let i = 0; i < trainLabels.length; i++) if (trainLabels[i] > maxLabel) maxLabel = trainLabels[i];
+  let maxRow = -1;
+  const distinct = new Set<number>();
+  for (let i = 0; i < trainLabels.length; i++) {
+    const y = trainLabels[i];
+    distinct.add(y); // a bad id (negative, fractional) is reported by checkLabels below
+    if (y > maxLabel) {
+      maxLabel = y;
+      maxRow = i;
+    }
+  }
   const numClasses = options.numClasses ?? maxLabel + 1;
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`linear probe: need at least 2 classes, got ${numClasses}`);
-  checkLabels(trainLabels, train.rows, numClasses, 'train labels');
-  checkLabels(testLabels, test.rows, numClasses, `test labels (the training labels define classes 0..${numClasses - 1})`);
+  const allowed = Math.min(MAX_PROBE_CLASSES, distinct.size + MAX_UNUSED_CLASS_IDS);
+  if (options.numClasses === undefined && numClasses > allowed) {
+    throw new Error(
+      `linear probe: ${trainName}: class id ${maxLabel} at row ${maxRow} implies ${numClasses} classes, but only ${distinct.size} distinct classes are present ` +
+        `(at most ${allowed} accepted); labels must be class indices 0..C-1`,
+    );
+  }
+  if (numClasses > MAX_PROBE_CLASSES) throw new Error(`linear probe: ${numClasses} classes is more than the maximum of ${MAX_PROBE_CLASSES}`);
+  checkLabels(trainLabels, train.rows, numClasses, trainName);
+  checkLabels(testLabels, test.rows, numClasses, `${testName} (the training labels define classes 0..${numClasses - 1})`);
   return {
     train: l2Normalize(train, 'train features'),
     trainY: Int32Array.from(trainLabels),

@@ -2,7 +2,8 @@
 // PyTorch's — can be evaluated here, and our results checked with numpy.
 // Supported: little-endian float32, float64, int32, int64 in C order. Everything else (Fortran
 // order, big-endian, other dtypes, object arrays, truncated files) is refused with a clear error.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeBytesAtomicSync } from '../util/atomic_file.js';
+import { readRegularFileSync } from '../util/regular_file.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64';
 
@@ -138,13 +139,14 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
 export function readNpy(path: string): NpyArray {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFileSync(path, { what: '.npy' });
   } catch (err) {
     throw new Error(`npy: cannot read '${path}': ${(err as Error).message}`);
   }
   return decodeNpy(bytes, `'${path}'`);
 }
 
+/** Writes atomically: a reader (or a full disk) never leaves a torn or empty .npy under the name. */
 export function writeNpy(path: string, data: NpyData, shape: readonly number[]): void {
-  writeFileSync(path, encodeNpy(data, shape));
+  writeBytesAtomicSync(path, encodeNpy(data, shape));
 }

@@ -9,11 +9,11 @@
 //   mean_per_class_recall  recall of each class that occurs in the labels, averaged (balanced accuracy)
 // Ties follow ranking.ts: equal logits are ordered by class index, lowest first (torch.argmax's rule),
 // so a tie between the true class and a lower-indexed class counts as a miss at top-1.
-import { readFileSync } from 'node:fs';
 
 import { checkFeatures, featureMatrix, l2Normalize, similarity, type FeatureMatrix } from './features.js';
 import type { TextEmbedder } from './encoder.js';
 import { rankOf } from './ranking.js';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 export interface PromptSpec {
   classnames: string[];
@@ -55,7 +55,7 @@ export function parsePromptSpec(value: unknown, source = 'prompts'): PromptSpec 
 export function readPromptSpec(path: string): PromptSpec {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextSync(path, { what: 'prompts', maxBytes: 1 << 28 });
   } catch (err) {
     throw new Error(`prompts: cannot read '${path}': ${(err as Error).message}`);
   }

@@ -6,6 +6,7 @@ import { type ClipConfig, type ClipConfigOverrides, loadModelConfig, parseModelC
 import { constant } from './init.js';
 import { Module, Parameter } from './module.js';
 import { TextTransformer } from './text.js';
+import { checkFits, modelBytes } from './memory_estimate.js';
 import { VisionTransformer } from './vision.js';
 
 /** ln(1/0.07), OpenCLIP's initial logit scale. */
@@ -26,6 +27,7 @@ export class CLIP extends Module {
   /** `recompute`: activation recomputation in both towers (OpenCLIP's --grad-checkpointing). */
   constructor(config: ClipConfig, options: { recompute?: boolean; initLogitScale?: number } = {}) {
     super();
+    checkFits(modelBytes(config), 'CLIP: this model config (weights and gradients)');
     this.config = config;
     this.visual = new VisionTransformer(config, options.recompute ?? false);
     this.text = new TextTransformer(config, options.recompute ?? false);

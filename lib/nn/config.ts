@@ -1,8 +1,9 @@
 // Model configs in OpenCLIP's JSON schema (`embed_dim`, `vision_cfg`, `text_cfg`, `quick_gelu`),
 // loaded by name from lib/configs/models/ or from a path, validated, with OpenCLIP's defaults filled in.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 /** The image tower: a ViT with a class token, patch embedding by a stride-`patch_size` convolution. */
 export interface VisionConfig {
@@ -169,7 +170,7 @@ export function loadModelConfig(nameOrPath: string, overrides: ClipConfigOverrid
   const viaSuffix = !looksLikePath(nameOrPath) && basename(path, '.json') !== nameOrPath;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(path, { what: 'model config', maxBytes: 1 << 24 }));
   } catch (err) {
     throw new Error(`model config ${path}: not valid JSON: ${(err as Error).message}`);
   }

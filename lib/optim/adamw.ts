@@ -19,6 +19,13 @@ export class AdamW implements Disposable {
   constructor(params: Parameter[], hyper: Partial<AdamWHyperparameters> = {}, options: { weightDecayRule?: WeightDecayRule } = {}) {
     this.params = params;
     this.hyper = { ...ADAMW_DEFAULTS, ...hyper };
+    // Checked here, not at the first step: a bad value should fail before any work is done.
+    const { lr, beta1, beta2, eps, weightDecay } = this.hyper;
+    if (!(Number.isFinite(lr) && lr >= 0)) throw new Error(`AdamW: lr must be a finite number >= 0, got ${lr}`);
+    if (!(beta1 >= 0 && beta1 < 1)) throw new Error(`AdamW: beta1 must be in [0, 1), got ${beta1}`);
+    if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`AdamW: beta2 must be in [0, 1), got ${beta2}`);
+    if (!(Number.isFinite(eps) && eps > 0)) throw new Error(`AdamW: eps must be a finite number > 0, got ${eps}`);
+    if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) throw new Error(`AdamW: weightDecay must be a finite number >= 0, got ${weightDecay}`);
     this.weightDecayRule = parseWeightDecayRule(options.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE, 'AdamW');
     // The moments live with their parameters (on the GPU for a model moved there first).
     this.m = params.map((p) => Tensor.zeros(p.shape, 'f32', p.device));

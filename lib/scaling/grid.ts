@@ -6,7 +6,7 @@
 //   {"name": "smoke", "models": ["micro", "tiny"], "data_sizes": [256], "samples_seen": [256, 512],
 //    "distributions": ["precise"], "batch_size": 32, "lr": 0.002, "warmup_fraction": 0.1,
 //    "eval": {"zero_shot_images": 64, "retrieval_images": 32}}
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +14,7 @@ import { ZERO_SHOT_TASKS, type CaptionStyle, type ZeroShotTaskName } from '../da
 import { loadModelConfig, resolveModelConfigPath } from '../nn/config.js';
 import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../optim/schedules.js';
 import { recordKey } from './record.js';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 export const CAPTION_DISTRIBUTIONS: readonly CaptionStyle[] = ['precise', 'noisy'];
 
@@ -105,7 +106,7 @@ export function loadSweepGrid(nameOrPath: string): SweepGrid {
   const path = resolveGridPath(nameOrPath);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readRegularTextSync(path, { what: 'sweep grid', maxBytes: 1 << 24 }));
   } catch (err) {
     throw new Error(`sweep grid ${path}: not valid JSON: ${(err as Error).message}`);
   }

@@ -5,7 +5,8 @@
 //   {"model":"tiny","gmacs":0.0054,"image_gmacs":0.0020,"text_gmacs":0.0035,"params":290000,
 //    "samples_seen":200000,"data_size":20000,"distribution":"precise",
 //    "metrics":{"zeroshot_shape":0.81,"retrieval_image_r5":0.42},"wall_s":31.5,"seed":0}
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { readRegularTextSync } from '../util/regular_file.js';
+import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 
 export interface ScalingRecord {
   /** Model config name (lib/configs/models/<model>.json) or a label for a custom config. */
@@ -79,7 +80,7 @@ export interface ResultsFile {
 /** Reads DIR/results.jsonl. Torn lines (a write cut short) are skipped and listed; other bad lines are errors. */
 export function readResults(path: string): ResultsFile {
   if (!existsSync(path)) throw new Error(`results file not found: ${path}`);
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readRegularTextSync(path, { what: 'results file' }).split('\n');
   const records: ScalingRecord[] = [];
   const tornLines: number[] = [];
   lines.forEach((line, i) => {

@@ -1,6 +1,6 @@
 // Reading results tables (CSV with a header row, or JSON lines) into rows of named values,
 // selecting rows (`col=value`, `col!=value`) and evaluating column expressions (`a*b`).
-import { readFileSync } from 'node:fs';
+import { readRegularTextSync } from '../util/regular_file.js';
 
 export type Cell = string | number | boolean | null;
 /** One row; JSON-lines records are flattened, so `{metrics: {zs: 0.5}}` has the column `metrics.zs`. */
@@ -19,9 +19,10 @@ export interface Table {
 export function readTable(path: string): Table {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextSync(path, { what: 'results file' });
   } catch (err) {
-    throw new Error(`cannot read results file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
+    const message = (err as Error).message;
+    throw new Error(/no such file/.test(message) ? `cannot read results file ${path}: file not found` : message);
   }
   return /\.(jsonl|ndjson)$/i.test(path) ? parseJsonLines(text, path) : parseCsv(text, path);
 }

@@ -16,6 +16,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { isAtomicTempName, writeBytesAtomic } from '../util/atomic_file.js';
+import { readRegularFile } from '../util/regular_file.js';
 import {
   readSafetensors,
   readSafetensorsHeader,
@@ -185,12 +186,21 @@ interface StateDocument {
   state: TrainingState;
 }
 
+/** A state document is small JSON; anything larger is not one of ours. */
+const MAX_STATE_JSON_BYTES = 1 << 26;
+
 async function readStateDocument(file: string): Promise<StateDocument> {
+  let text: string;
+  try {
+    text = (await readRegularFile(file, { what: 'state', maxBytes: MAX_STATE_JSON_BYTES })).toString('utf8');
+  } catch (err) {
+    throw new Error(`checkpoint: ${file}: ${/no such file/.test((err as Error).message) ? 'missing' : (err as Error).message}`);
+  }
   let doc: unknown;
   try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
+    doc = JSON.parse(text);
   } catch (err) {
-    throw new Error(`checkpoint: ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `not valid JSON (${(err as Error).message})`}`);
+    throw new Error(`checkpoint: ${file}: not valid JSON (${(err as Error).message})`);
   }
   const d = doc as Partial<StateDocument> & { format?: unknown; version?: unknown };
   if (d === null || typeof d !== 'object' || d.format !== FORMAT) throw new Error(`checkpoint: ${file}: not a ${FORMAT} file`);
@@ -199,6 +209,18 @@ async function readStateDocument(file: string): Promise<StateDocument> {
     throw new Error(`checkpoint: ${file}: missing id, files or state`);
   }
   if (!Number.isSafeInteger(d.state.step)) throw new Error(`checkpoint: ${file}: state.step is missing`);
+  // The whole state is checked here, so a damaged file is refused naming it, not deep in a resume.
+  try {
+    checkState(d.state);
+    const config = d.state.config as Record<string, unknown> | null;
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new Error('state.config must be an object');
+    for (const key of ['batchSize', 'samples', 'seed', 'worldSize', 'accumFreq'] as const) {
+      const v = config[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0)) throw new Error(`state.config.${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+  } catch (err) {
+    throw new Error(`checkpoint: ${file}: ${(err as Error).message.replace(/^checkpoint: /, '')}`);
+  }
   return d as StateDocument;
 }
 
@@ -245,7 +267,8 @@ async function candidateSteps(dir: string): Promise<number[]> {
   const steps: number[] = [];
   for (const name of await listDir(dir)) {
     const m = STATE_JSON.exec(name);
-    if (m) steps.push(Number(m[1]));
+    // A step beyond 2^53 (a stray state-99999999999999999999.json) is not one of ours: ignored.
+    if (m && Number.isSafeInteger(Number(m[1]))) steps.push(Number(m[1]));
   }
   return steps.sort((a, b) => b - a);
 }
@@ -276,6 +299,21 @@ export interface FoundCheckpoint extends CheckpointPaths {
  * whole one in the directory; null when there is none (or no directory).
  */
 export async function findLatestCheckpoint(dir: string): Promise<FoundCheckpoint | null> {
+  return (await scanCheckpoints(dir)).found;
+}
+
+/**
+ * The checkpoint to resume from (as findLatestCheckpoint), and why every checkpoint passed over was
+ * passed over, and the checkpoint files present: a resume that finds files but no whole checkpoint
+ * must say so rather than start over.
+ */
+export async function scanCheckpoints(dir: string): Promise<{ found: FoundCheckpoint | null; skipped: string[]; stepFiles: string[] }> {
+  const stepFiles = (await listDir(dir)).filter((n) => STEP_FILE.test(n)).sort();
+  const found = await findWhole(dir);
+  return { found: found.found, skipped: found.skipped, stepFiles };
+}
+
+async function findWhole(dir: string): Promise<{ found: FoundCheckpoint | null; skipped: string[] }> {
   const skipped: string[] = [];
   const pointed = await readLatestPointer(dir);
   const steps = await candidateSteps(dir);
@@ -284,12 +322,12 @@ export async function findLatestCheckpoint(dir: string): Promise<FoundCheckpoint
     const paths = checkpointPaths(dir, step);
     try {
       await verifyCheckpoint(paths);
-      return { ...paths, skipped };
+      return { found: { ...paths, skipped }, skipped };
     } catch (err) {
       skipped.push(`step ${step}: ${(err as Error).message}`);
     }
   }
-  return null;
+  return { found: null, skipped };
 }
 
 /** Whole checkpoints in `dir`, oldest first. */

@@ -11,6 +11,7 @@ import { stat } from 'node:fs/promises';
 import { CLIP, createModel, type CreateModelOptions } from '../nn/clip.js';
 import type { ClipConfig } from '../nn/config.js';
 import { findLatestCheckpoint } from './checkpoint.js';
+import { countNonFinite } from '../util/non_finite.js';
 import { SafetensorsReader, type TensorEntry } from './safetensors.js';
 
 /** Tensors OpenCLIP keeps as buffers (the causal mask); they carry no weights and are ignored. */
@@ -120,6 +121,11 @@ export async function loadWeightsInto(model: CLIP, path: string, options: Pick<L
     // All checked: read each tensor straight into the parameter's memory, converting to f32
     // (no second copy of the weights: a large model would need twice its memory).
     for (const [name, p] of params) await reader.readInto(prefix + name, p.values());
+    // Diverged weights load (they may be inspected) but never silently.
+    const nonFinite = [...params].map(([name, p]) => [name, countNonFinite(p.values()).count] as const).filter(([, c]) => c > 0);
+    if (nonFinite.length > 0) {
+      process.emitWarning(`${where}: ${nonFinite.length} tensor(s) hold NaN or ±Inf values: ${list(nonFinite.map(([n, c]) => `${n} (${c})`))}`, 'ClipscaleWarning');
+    }
     const ignored = [...byName.keys()].filter((n) => !params.has(n)).map((n) => prefix + n);
     return { path: file, strippedPrefix: prefix, dtypes, ignored };
   } finally {

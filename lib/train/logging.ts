@@ -76,7 +76,9 @@ export class JsonLinesFile implements TextSink {
 
   /** Flushes and closes; throws if any write failed. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.stream.end((err?: Error | null) => (err ? reject(new Error(`log file ${this.path}: ${err.message}`)) : resolve())),
+    );
     if (this.error) throw new Error(`log file ${this.path}: ${this.error.message}`);
   }
 }

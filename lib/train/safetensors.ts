@@ -14,9 +14,10 @@
 // torn, truncated or foreign file is refused with an error naming the file and the fault, and no read
 // ever goes past what the header proves is there. Large files are read tensor by tensor through a
 // file handle, never whole.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
+import { openRegularFile } from '../util/regular_file.js';
 import { writeFileAtomic, writeFully } from '../util/atomic_file.js';
 
 /** The dtypes clipscale reads into typed arrays and writes. */
@@ -353,9 +354,8 @@ export class SafetensorsReader {
 
   static async open(path: string): Promise<SafetensorsReader> {
     checkLittleEndianHost(path);
-    const fh = await open(path, 'r');
+    const { fh, size } = await openRegularFile(path, { what: 'safetensors', maxBytes: Number.MAX_SAFE_INTEGER });
     try {
-      const { size } = await fh.stat();
       const prefix = new Uint8Array(Math.min(8, size));
       await readFully(fh, prefix, 0, path);
       const n = decodeHeaderLength(prefix, size, path);

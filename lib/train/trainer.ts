@@ -8,7 +8,8 @@ import type { Communicator } from '../distributed/communicator.js';
 import { allReduceTensors, broadcastTensors } from '../distributed/tensors.js';
 import { native } from '../native.js';
 import { CLIP, MAX_LOGIT_SCALE, createModel } from '../nn/clip.js';
-import type { ClipConfig, ClipConfigOverrides } from '../nn/config.js';
+import { loadModelConfig, parseModelConfig, type ClipConfig, type ClipConfigOverrides } from '../nn/config.js';
+import { checkFits, trainingBytes } from '../nn/memory_estimate.js';
 import { AdamW } from '../optim/adamw.js';
 import { type AdamWHyperparameters, DEFAULT_WEIGHT_DECAY_RULE, type WeightDecayRule } from '../optim/param_groups.js';
 import { type LrScheduleConfig, type LrScheduleName, makeLrSchedule } from '../optim/schedules.js';
@@ -19,6 +20,7 @@ import {
   findLatestCheckpoint,
   type CheckpointPaths,
   loadTrainingCheckpoint,
+  scanCheckpoints,
   saveTrainingCheckpoint,
   type JsonValue,
   type TrainingState,
@@ -31,6 +33,7 @@ import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
+import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type { Precision } from './device_placement.js';
 
@@ -195,6 +198,9 @@ export class Trainer implements Disposable {
     if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
     this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
     this.options = o;
+    // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
+    const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
+    checkFits(trainingBytes(planned, o.batchSize), `Trainer: training at batch size ${o.batchSize}`);
     const siglip = o.siglip ?? false;
     check(typeof siglip === 'boolean', `siglip must be true or false, got ${JSON.stringify(o.siglip)}`);
     this.model = createModel(o.model, {
@@ -254,6 +260,16 @@ export class Trainer implements Disposable {
     };
   }
 
+  /** The weights file of the last checkpoint this trainer wrote (null before the first save). */
+  lastCheckpoint: string | null = null;
+  /** What the last restore() did: the checkpoint it resumed from and those it passed over. */
+  resumedFrom: { weights: string; step: number; skipped: string[]; notes: string[] } | null = null;
+
+  /** A line for the person running this (rank 0, to the console when there is one). */
+  private notice(line: string): void {
+    if (this.rank === 0) this.options.console?.write(`${line}\n`);
+  }
+
   /** Saves a checkpoint of the current state in `out`. */
   async save(): Promise<void> {
     const out = this.options.out;
@@ -267,22 +283,44 @@ export class Trainer implements Disposable {
       m[p.name] = { dtype: 'F32', shape: p.shape, data: this.optimizer.m[i].hostFloat32() };
       v[p.name] = { dtype: 'F32', shape: p.shape, data: this.optimizer.v[i].hostFloat32() };
     });
-    await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
+    const paths = await saveTrainingCheckpoint(out, { weights, optimizer: { m, v }, state: this.state() }, { keepLast: this.options.keepCheckpoints ?? 2 });
+    this.lastCheckpoint = paths.weights;
   }
 
   /** Loads `resumeFrom`, else the latest checkpoint in `out`; returns whether one was found. */
   async restore(): Promise<boolean> {
     const { out, resumeFrom } = this.options;
     let found: CheckpointPaths | null;
+    let skipped: string[] = [];
     if (resumeFrom !== undefined) {
       found = await checkpointToResume(resumeFrom);
     } else {
       if (!out) return false;
-      found = await findLatestCheckpoint(out);
+      const scan = await scanCheckpoints(out);
+      found = scan.found;
+      skipped = scan.skipped;
+      if (!found) {
+        // Never start over silently over checkpoint files: a later save would prune them.
+        if (scan.stepFiles.length > 0) {
+          throw new Error(
+            `Trainer: resume: ${out} holds checkpoint files (${scan.stepFiles.slice(0, 6).join(', ')}${scan.stepFiles.length > 6 ? ', …' : ''}) but no whole checkpoint: ` +
+              `${skipped.join('; ') || 'no state-<step>.json'}. Refusing to start over; move them away or train into another directory`,
+          );
+        }
+        this.notice(`resume: no checkpoint in ${out} yet; starting at step 0`);
+        return false;
+      }
     }
-    if (!found) return false;
-    this.resumedFrom = found.weights;
     const ck = await loadTrainingCheckpoint(found, { asF32: true });
+    const notes: string[] = [];
+    const differences = resumeDifferences(ck.state, this.state(), notes);
+    if (differences.length > 0) {
+      throw new ResumeMismatchError(
+        `Trainer: resume: the arguments differ from those of the checkpoint ${found.state}:\n  ${differences.join('\n  ')}\n` +
+          'Resume with the saved values, or train into another directory',
+        differences,
+      );
+    }
     const weights = new Map([...ck.weights].map(([k, r]) => [k, { shape: r.shape, data: r.data as Float32Array }]));
     this.model.loadStateDict(weights);
     this.optimizer.params.forEach((p, i) => {
@@ -301,11 +339,11 @@ export class Trainer implements Disposable {
     this.skippedSteps = extra.skippedSteps ?? 0;
     if (this.scaler && extra.lossScaler) this.scaler.load(extra.lossScaler);
     this.optimizer.step = extra.adamStep ?? ck.state.step;
+    this.resumedFrom = { weights: found.weights, step: this.step, skipped, notes };
+    for (const s of skipped) this.notice(`resume: passed over a damaged checkpoint: ${s}`);
+    this.notice(`resume: continuing from ${found.weights} (step ${this.step})${notes.length ? `; ${notes.join('; ')}` : ''}`);
     return true;
   }
-
-  /** The weights file the run continued from, once restore() found one. */
-  resumedFrom: string | null = null;
 
   /** Trains to the end (or `stopAfterSteps`), yielding a record at each log step. */
   async *run(): AsyncGenerator<TrainLogRecord> {
@@ -335,7 +373,7 @@ export class Trainer implements Disposable {
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
-    if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom})`);
+    if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
     const previousEmulation = native.bf16Emulation();
@@ -348,7 +386,8 @@ export class Trainer implements Disposable {
     let dataTime = 0;
     let stepTime = 0;
     let stepsThisCall = 0;
-    let lastLoss = NaN;
+    let lastGoodStep = this.step;
+    let lastSavedStep = this.step;
     try {
       while (this.step < this.totalSteps) {
         // One turn of the event loop a step, so signals and timers are served even when
@@ -384,19 +423,27 @@ export class Trainer implements Disposable {
           this.skippedSteps++;
           consecutiveBad++;
           if (consecutiveBad > o.maxNonFinite) {
+            // Skipped steps leave the weights and moments untouched: they are still the last good
+            // state. Save them when good steps were taken since the last checkpoint (else they are lost).
+            const unsavedGood = o.out && lastGoodStep > lastSavedStep;
+            if (unsavedGood) await this.save();
             throw new NonFiniteLossError(
               `Trainer: ${consecutiveBad} non-finite losses in a row at step ${this.step}; stopping. ` +
-                (o.out ? `The last good checkpoint in ${o.out} is kept.` : 'No checkpoint directory was given.'),
+                (unsavedGood && this.lastCheckpoint
+                  ? `The last good state (after step ${lastGoodStep}) is saved in ${this.lastCheckpoint}.`
+                  : o.out
+                    ? `The last good checkpoint in ${o.out} is kept.`
+                    : 'No checkpoint directory was given.'),
             );
           }
         } else {
           consecutiveBad = 0;
+          lastGoodStep = this.step + 1;
           this.scaler?.update(true);
           this.optimizer.update(lr, 1 / lossScale);
           // OpenCLIP clamps the logit scale to [0, ln 100] after each step (on its device).
           ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
         }
-        lastLoss = loss;
         this.step++;
         stepsThisCall++;
         this.samplesSeen += this.globalBatch;
@@ -447,9 +494,14 @@ export class Trainer implements Disposable {
           stepTime = 0;
         }
         // No checkpoint in the middle of a run of non-finite steps: the last good one stays the latest.
-        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) await this.save();
+        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) {
+          await this.save();
+          lastSavedStep = this.step;
+        }
       }
-      if (o.out && Number.isFinite(lastLoss) && consecutiveBad === 0) await this.save();
+      // Non-finite last steps were skipped (no update), so the weights are the last good state: save
+      // them too (not saving lost every good step since the last checkpoint).
+      if (o.out && stepsThisCall > 0) await this.save();
     } finally {
       native.setBf16Emulation(previousEmulation);
       logger.finish();

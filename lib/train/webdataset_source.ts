@@ -124,6 +124,8 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
       seed: this.options.seed ?? 0,
       startPosition: sourcePosition,
       skipped: this.dataset.skipped,
+      // Training must not spin on data that never decodes: give up after this many in a row.
+      maxConsecutiveSkips: Math.max(1000, 10 * size),
       ...(this.options.workers !== undefined ? { workers: this.options.workers } : {}),
       ...(this.options.normalization ? { normalization: this.options.normalization } : {}),
     });

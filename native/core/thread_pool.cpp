@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -13,38 +15,73 @@ namespace cs {
 
 namespace {
 
+// More threads than this only cost memory and scheduling (CLIPSCALE_NUM_THREADS=100000 would
+// otherwise try to start 100000 threads).
+constexpr int kMaxThreads = 1024;
+
 int default_threads() {
   if (const char* env = std::getenv("CLIPSCALE_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+    char* end = nullptr;
+    long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0) return static_cast<int>(std::min<long>(n, kMaxThreads));
   }
   unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(hw) : 1;
+  return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
+
+// Nested parallel regions run serially on the calling thread.
+thread_local bool t_inside_pool = false;
 
 // Workers sleep on a condition variable between jobs; a job is a function run as
 // (t, nt) for t in 1..nt-1 on workers while the caller runs t = 0.
+//
+// Hand-off invariants (test/native/thread_pool_stress.cpp checks them millions of times):
+// - run_mu_ is held for a whole job, and by resize(): workers are never stopped or replaced
+//   while a job waits for them. (Before, a resize racing a job from another thread made the
+//   workers quit with the job's chunks undone, and the caller waited forever, using no CPU.)
+// - A job is published (job_, job_nt_, pending_, generation_) under mu_; a worker takes it
+//   under mu_ and counts itself done under mu_; the caller waits on done_cv_ for pending_ == 0.
 class Pool {
  public:
   explicit Pool(int n) { resize(n); }
-  ~Pool() { stop(); }
+  ~Pool() {
+    std::lock_guard<std::mutex> serial(run_mu_);
+    stop();
+  }
 
-  int size() const { return size_; }
+  int size() const { return size_.load(std::memory_order_acquire); }
 
   void resize(int n) {
+    std::lock_guard<std::mutex> serial(run_mu_);  // waits for a job in flight
     stop();
-    size_ = std::max(1, n);
-    quit_ = false;
-    for (int i = 1; i < size_; i++) workers_.emplace_back([this, i] { loop(i); });
+    const int size = std::min(std::max(1, n), kMaxThreads);
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_ = false;
+      generation = generation_;
+    }
+    for (int i = 1; i < size; i++) {
+      try {
+        workers_.emplace_back([this, i, generation] { loop(i, generation); });
+      } catch (const std::system_error&) {
+        break;  // the system refused more threads: run with those that started
+      }
+    }
+    size_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_release);
   }
 
   void run(int nt, const std::function<void(int, int)>& fn) {
-    nt = std::max(1, std::min(nt, size_));
-    if (nt == 1) { fn(0, 1); return; }
-    std::lock_guard<std::mutex> serial(run_mu_);  // one job at a time
+    std::unique_lock<std::mutex> serial(run_mu_);  // one job at a time
+    nt = std::max(1, std::min(nt, size()));
+    if (nt == 1) {
+      serial.unlock();
+      fn(0, 1);
+      return;
+    }
     std::exception_ptr err;
     {
-      std::unique_lock<std::mutex> lk(mu_);
+      std::lock_guard<std::mutex> lk(mu_);
       job_ = &fn;
       job_nt_ = nt;
       pending_ = nt - 1;
@@ -57,20 +94,20 @@ class Pool {
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
     if (!err) err = error_;
+    error_ = nullptr;
     lk.unlock();
     if (err) std::rethrow_exception(err);
   }
 
  private:
-  void loop(int index) {
-    uint64_t seen = 0;
+  void loop(int index, uint64_t seen) {
     for (;;) {
       const std::function<void(int, int)>* job;
       int nt;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
-        if (quit_) return;
+        if (quit_) return;  // only between jobs: resize and the destructor hold run_mu_
         seen = generation_;
         job = job_;
         nt = job_nt_;
@@ -85,6 +122,7 @@ class Pool {
     }
   }
 
+  // Callers hold run_mu_.
   void stop() {
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -95,7 +133,7 @@ class Pool {
     workers_.clear();
   }
 
-  int size_ = 1;
+  std::atomic<int> size_{1};
   std::vector<std::thread> workers_;
   std::mutex mu_, run_mu_;
   std::condition_variable cv_, done_cv_;
@@ -112,16 +150,17 @@ Pool& pool() {
   return p;
 }
 
-thread_local bool t_inside_pool = false;
-
 }  // namespace
 
 int num_threads() { return pool().size(); }
 
-void set_num_threads(int n) { pool().resize(n > 0 ? n : default_threads()); }
+void set_num_threads(int n) {
+  // From inside a job this would wait for the job it is part of.
+  if (t_inside_pool) throw std::runtime_error("set_num_threads: cannot resize the thread pool from inside a parallel region");
+  pool().resize(n > 0 ? n : default_threads());
+}
 
 void parallel_run(int nt, const std::function<void(int, int)>& fn) {
-  // Nested parallel regions run serially on the calling thread.
   if (t_inside_pool || nt <= 1) {
     for (int t = 0; t < std::max(nt, 1); t++) fn(t, std::max(nt, 1));
     return;

@@ -99,7 +99,7 @@ interface DataArgs {
 async function loadLabelled(cmd: string, v: DataArgs, imageSize: number, n: number, seed: number, prompts: PromptSpec | undefined, normalization?: Normalization): Promise<LabelledImages> {
   const given = [v.data, v.images, v.shards].filter((x) => x !== undefined).length;
   if (given !== 1) throw new UsageError(`clipscale ${cmd}: give exactly one of --data synthetic:TASK|FOLDER, --images FOLDER, --shards PATTERN`);
-  const workers = intOption(cmd, 'workers', v.workers, 0);
+  const workers = intOption(cmd, 'workers', v.workers, 0, { max: 256 });
   if (v.shards !== undefined) {
     if (!prompts) throw new UsageError(`clipscale ${cmd}: --shards holds class ids only; give --prompts FILE.json with the class names`);
     return webdatasetImages(v.shards, { imageSize, workers, classnames: prompts.classnames, labelKey: v['label-key'], ...(normalization ? { normalization } : {}) });
@@ -123,7 +123,7 @@ export async function zeroshotFromModel(argv: string[]): Promise<number> {
   try {
     const size = model.config.vision_cfg.image_size;
     const normalization = imageNormalization(cmd, values, model.config.text_cfg.vocab_size);
-    const data = await loadLabelled(cmd, values, size, intOption(cmd, 'n', values.n, 1000), intOption(cmd, 'seed', values.seed, 0), filePrompts, normalization);
+    const data = await loadLabelled(cmd, values, size, intOption(cmd, 'n', values.n, 1000, { min: 1, max: 10_000_000 }), intOption(cmd, 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }), filePrompts, normalization);
     const prompts = promptsFor(data, filePrompts);
     const metrics = await zeroShotEval(model, data, prompts, tokenizerFor(cmd, values.vocab, model));
     console.log(JSON.stringify({ task: 'zeroshot', data: data.source, ...metrics, ...(data.skipped ? { skipped: data.skipped } : {}) }));
@@ -158,8 +158,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   }
   if (values.shards !== undefined) throw new UsageError(`clipscale ${cmd}: fine-tuning takes --data synthetic:TASK or a FOLDER (labelled shards are for zeroshot)`);
   if (values.steps === undefined && values.epochs === undefined) throw new UsageError(`clipscale ${cmd}: give --steps N or --epochs E`);
-  const batchSize = intOption(cmd, 'batch-size', values['batch-size']);
-  const seed = intOption(cmd, 'seed', values.seed, 0);
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], undefined, { min: 1, max: 65_536 });
+  const seed = intOption(cmd, 'seed', values.seed, 0, { max: 2 ** 40 });
   const filePrompts = values.prompts ? readPromptSpec(values.prompts) : undefined;
   const model = await loadModel(cmd, values);
   try {
@@ -170,10 +170,10 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     if ('synthetic' in spec) {
       if (values.test !== undefined) throw new UsageError(`clipscale ${cmd}: --test is for folders; a synthetic task tests on its own held-out draw`);
       // Train and test on different held-out draws of the task (disjoint images).
-      train = syntheticTaskImages(spec.synthetic, { imageSize: size, n: intOption(cmd, 'n', values.n, 2048), seed: 2 * seed + 1 });
-      test = syntheticTaskImages(spec.synthetic, { imageSize: size, n: intOption(cmd, 'test-n', values['test-n'], 1000), seed: 2 * seed + 2 });
+      train = syntheticTaskImages(spec.synthetic, { imageSize: size, n: intOption(cmd, 'n', values.n, 2048, { min: 1, max: 10_000_000 }), seed: 2 * seed + 1 });
+      test = syntheticTaskImages(spec.synthetic, { imageSize: size, n: intOption(cmd, 'test-n', values['test-n'], 1000, { min: 1, max: 10_000_000 }), seed: 2 * seed + 2 });
     } else {
-      const workers = intOption(cmd, 'workers', values.workers, 0);
+      const workers = intOption(cmd, 'workers', values.workers, 0, { max: 256 });
       const normalization = imageNormalization(cmd, values, model.config.text_cfg.vocab_size);
       const all = await imageFolderImages(spec.folder, { imageSize: size, workers, normalization });
       if (values.test !== undefined) {
@@ -183,7 +183,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
           throw new Error(`clipscale ${cmd}: the test folder's classes (${test.classnames.join(', ')}) differ from the training folder's (${train.classnames.join(', ')})`);
         }
       } else {
-        ({ train, test } = splitImages(all, numberOption(cmd, 'test-fraction', values['test-fraction'], 0.2), seed));
+        ({ train, test } = splitImages(all, numberOption(cmd, 'test-fraction', values['test-fraction'], 0.2, { above: 0, below: 1 }), seed));
       }
     }
     const prompts = promptsFor(train, filePrompts);
@@ -194,13 +194,13 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       tokenizer: tokenizerFor(cmd, values.vocab, model),
       batchSize,
       seed,
-      ...(values.steps !== undefined ? { steps: intOption(cmd, 'steps', values.steps) } : {}),
-      ...(values.epochs !== undefined ? { epochs: numberOption(cmd, 'epochs', values.epochs) } : {}),
-      ...(values.lr !== undefined ? { lr: numberOption(cmd, 'lr', values.lr) } : {}),
-      ...(values.warmup !== undefined ? { warmup: intOption(cmd, 'warmup', values.warmup) } : {}),
-      ...(values.wd !== undefined ? { weightDecay: numberOption(cmd, 'wd', values.wd) } : {}),
-      ...(values.scale !== undefined ? { scale: numberOption(cmd, 'scale', values.scale) } : {}),
-      ...(values['grad-clip-norm'] !== undefined ? { gradClipNorm: numberOption(cmd, 'grad-clip-norm', values['grad-clip-norm']) } : {}),
+      ...(values.steps !== undefined ? { steps: intOption(cmd, 'steps', values.steps, undefined, { min: 1, max: 100_000_000 }) } : {}),
+      ...(values.epochs !== undefined ? { epochs: numberOption(cmd, 'epochs', values.epochs, undefined, { above: 0, max: 1_000_000 }) } : {}),
+      ...(values.lr !== undefined ? { lr: numberOption(cmd, 'lr', values.lr, undefined, { min: 0 }) } : {}),
+      ...(values.warmup !== undefined ? { warmup: intOption(cmd, 'warmup', values.warmup, undefined, { min: 0 }) } : {}),
+      ...(values.wd !== undefined ? { weightDecay: numberOption(cmd, 'wd', values.wd, undefined, { min: 0 }) } : {}),
+      ...(values.scale !== undefined ? { scale: numberOption(cmd, 'scale', values.scale, undefined, { above: 0 }) } : {}),
+      ...(values['grad-clip-norm'] !== undefined ? { gradClipNorm: numberOption(cmd, 'grad-clip-norm', values['grad-clip-norm'], undefined, { above: 0 }) } : {}),
     };
     const r = await finetune(model, options);
     if (values.save) {

@@ -4,6 +4,7 @@ import { matmul } from '../../ops.js';
 import { Tensor } from '../../tensor.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
+import { memoryLimitBytes } from '../../nn/memory_estimate.js';
 import { intOption, parse } from '../args.js';
 
 const usage = `usage: clipscale bench gemm --m M --n N --k K [options]
@@ -126,10 +127,16 @@ async function gemm(argv: string[]): Promise<number> {
   });
   const cmd = 'bench gemm';
   const dims = (['m', 'n', 'k'] as const).map((d) => {
-    const v = intOption(cmd, d, values[d]);
+    const v = intOption(cmd, d, values[d], undefined, { min: 1, max: 1 << 16 });
     if (v < 1) throw new UsageError(`clipscale ${cmd}: --${d} must be at least 1, got ${v}`);
     return v;
   });
+  {
+    // A, B and C in fp32 (and a copy of each for the bf16 path): refused before allocating when they cannot fit.
+    const [m, n, k] = dims;
+    const bytes = 2 * 4 * (m * k + k * n + m * n);
+    if (bytes > memoryLimitBytes()) throw new UsageError(`clipscale ${cmd}: ${m}×${k} · ${k}×${n} needs about ${(bytes / 2 ** 30).toFixed(1)} GiB, more than this machine's memory`);
+  }
   const device = values.device ?? 'cpu';
   if (device.startsWith('cuda')) {
     throw new Error(
@@ -140,10 +147,10 @@ async function gemm(argv: string[]): Promise<number> {
   if (device !== 'cpu') throw new UsageError(`clipscale ${cmd}: --device must be cpu or cuda, got '${device}'`);
   const dtype = values.dtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'bf16') throw new UsageError(`clipscale ${cmd}: --dtype must be f32 or bf16, got '${dtype}'`);
-  const repeat = intOption(cmd, 'repeat', values.repeat, 10);
+  const repeat = intOption(cmd, 'repeat', values.repeat, 10, { min: 1, max: 1_000_000 });
   if (repeat < 1) throw new UsageError(`clipscale ${cmd}: --repeat must be at least 1, got ${repeat}`);
   if (values.threads !== undefined) {
-    const t = intOption(cmd, 'threads', values.threads);
+    const t = intOption(cmd, 'threads', values.threads, undefined, { min: 1, max: 1024 });
     if (t < 1) throw new UsageError(`clipscale ${cmd}: --threads must be at least 1, got ${t}`);
     native.setNumThreads(t);
   }

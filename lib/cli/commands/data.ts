@@ -39,7 +39,7 @@ export const command: Command = {
       });
       const from = requireOption('data make-shards', 'from', values.from);
       const out = requireOption('data make-shards', 'out', values.out);
-      const shardSize = intOption('data make-shards', 'shard-size', values['shard-size']);
+      const shardSize = intOption('data make-shards', 'shard-size', values['shard-size'], undefined, { min: 1, max: 10_000_000 });
       const skipped = new SkipCounter();
       let inputs;
       if (from === 'synthetic') {
@@ -47,11 +47,11 @@ export const command: Command = {
         if (captions !== 'precise' && captions !== 'noisy') throw new UsageError(`clipscale data make-shards: --captions must be precise or noisy, got '${captions}'`);
         const format = values.format ?? 'png';
         if (format !== 'png' && format !== 'jpg') throw new UsageError(`clipscale data make-shards: --format must be png or jpg, got '${format}'`);
-        const samples = intOption('data make-shards', 'samples', values.samples, 10000);
+        const samples = intOption('data make-shards', 'samples', values.samples, 10000, { min: 1, max: 1_000_000_000 });
         inputs = syntheticInputs({
-          seed: intOption('data make-shards', 'seed', values.seed, 0),
+          seed: intOption('data make-shards', 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }),
           size: samples,
-          imageSize: intOption('data make-shards', 'image-size', values['image-size'], 64),
+          imageSize: intOption('data make-shards', 'image-size', values['image-size'], 64, { min: 8, max: 4096 }),
           captions,
         }, samples, format);
       } else if (from.toLowerCase().endsWith('.csv') || from.toLowerCase().endsWith('.tsv')) {

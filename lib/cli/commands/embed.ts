@@ -1,7 +1,7 @@
 // `clipscale embed`: image and text features of a model with given weights, as .npy files —
 // OpenCLIP's encode_image / encode_text (float32, not normalised).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
@@ -15,6 +15,9 @@ import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs } from '../../nn/config.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { loadCheckpoint } from '../../train/load.js';
+import { writeBytesAtomicSync } from '../../util/atomic_file.js';
+import { warnIfNonFinite } from '../../util/non_finite.js';
+import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale embed [--model NAME|config.json] --weights FILE.safetensors|RUN_DIR --out DIR
                        [--pixels FILE.npy | --images PATH...] [--tokens FILE.npy | --texts FILE [--vocab V]]
@@ -54,6 +57,7 @@ export function pixelsFromNpy(arr: NpyArray, imageSize: number, where: string): 
   }
   if (arr.dtype !== 'float32' && arr.dtype !== 'float64') throw new Error(`${where}: expected float32 pixels, got ${arr.dtype}`);
   const data = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as Float64Array);
+  warnIfNonFinite(data, where);
   return { data, n };
 }
 
@@ -83,7 +87,8 @@ async function imagePixels(files: string[], imageSize: number, normalization: No
     try {
       await transformImage(files[i], { size: imageSize, train: false, normalization }, out, i * px);
     } catch (err) {
-      throw new Error(`clipscale embed: cannot read image '${files[i]}': ${(err as Error).message}`);
+      const message = (err as Error).message;
+      throw new Error(`clipscale embed: ${message.includes(files[i]) ? message : `cannot read image '${files[i]}': ${message}`}`);
     }
   }
   return out;
@@ -113,7 +118,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
   const weights = requireOption(cmd, 'weights', values.weights);
   const modelName = await modelOrRunConfig(cmd, values.model, weights);
   const out = requireOption(cmd, 'out', values.out);
-  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], 64);
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], 64, { min: 1, max: 65_536 });
   if (batchSize < 1) throw new UsageError(`clipscale embed: --batch-size must be ≥ 1, got ${batchSize}`);
   if (values.pixels && values.images) throw new UsageError('clipscale embed: give --pixels or --images, not both');
   if (values.tokens && values.texts) throw new UsageError('clipscale embed: give --tokens or --texts, not both');
@@ -140,10 +145,11 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
         pixels = await imagePixels(files, cfg.vision_cfg.image_size, imageNormalization(cmd, values, cfg.text_cfg.vocab_size));
         n = files.length;
         result.image_files = join(out, 'image_files.txt');
-        writeFileSync(result.image_files, files.map((f) => resolve(f)).join('\n') + '\n');
+        writeBytesAtomicSync(result.image_files, files.map((f) => resolve(f)).join('\n') + '\n');
       }
       const features = await encoder.encodeImages(pixels, n);
       const path = join(out, 'image_features.npy');
+      warnIfNonFinite(features, `clipscale embed: image features written to '${path}'`);
       writeNpy(path, features, [n, d]);
       result.image_features = { path, shape: [n, d] };
     }
@@ -157,7 +163,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
         const tokenizer = tokenizerForVocab(values.vocab, cfg.text_cfg.vocab_size, 'clipscale embed');
         let text: string;
         try {
-          text = readFileSync(values.texts!, 'utf8');
+          text = readRegularTextSync(values.texts!, { what: '--texts' });
         } catch (err) {
           throw new Error(`clipscale embed: cannot read --texts '${values.texts}': ${(err as Error).message}`);
         }
@@ -168,6 +174,7 @@ export async function runEmbed(argv: string[]): Promise<EmbedResult> {
       }
       const features = await encoder.encodeTexts(tokens, n);
       const path = join(out, 'text_features.npy');
+      warnIfNonFinite(features, `clipscale embed: text features written to '${path}'`);
       writeNpy(path, features, [n, d]);
       result.text_features = { path, shape: [n, d] };
     }

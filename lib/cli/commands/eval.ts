@@ -1,6 +1,6 @@
 // `clipscale eval <task>`: evaluation on precomputed features (.npy), printing JSON.
 import { UsageError, type Command } from '../command.js';
-import { intOption, numberOption, parse, requireOption } from '../args.js';
+import { intOption, MAX_INT_OPTION, numberOption, parse, requireOption } from '../args.js';
 import { featuresFromNpy, intsFromNpy, l2Normalize } from '../../eval/features.js';
 import { fewShotLinearProbe, linearProbe, type LinearProbeOptions } from '../../eval/linear_probe.js';
 import { readNpy } from '../../eval/npy.js';
@@ -35,10 +35,19 @@ ${finetuneUsage}
 
 Ties rank by index (lowest first). Labels are int32/int64 (or whole-valued float) 1-D arrays.`;
 
-function list(command: string, name: string, value: string | undefined): number[] | undefined {
+function list(command: string, name: string, value: string | undefined, bounds: { integer?: boolean; min?: number; above?: number } = {}): number[] | undefined {
   if (value === undefined) return undefined;
-  const out = value.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((v) => !Number.isFinite(v))) throw new UsageError(`clipscale ${command}: --${name} must be a comma-separated list of numbers, got '${value}'`);
+  const out = value.split(',').map((s) => (s.trim() === '' ? NaN : Number(s.trim())));
+  const bad = (v: number) =>
+    !Number.isFinite(v) ||
+    (bounds.integer && !(Number.isSafeInteger(v) && v <= MAX_INT_OPTION)) ||
+    (bounds.min !== undefined && v < bounds.min) ||
+    (bounds.above !== undefined && !(v > bounds.above));
+  if (out.length === 0 || out.some(bad)) {
+    const what = bounds.integer ? 'numbers (integers)' : 'numbers';
+    const range = bounds.min !== undefined ? ` ≥ ${bounds.min}` : bounds.above !== undefined ? ` > ${bounds.above}` : '';
+    throw new UsageError(`clipscale ${command}: --${name} must be a comma-separated list of ${what}${range}, got '${value}'`);
+  }
   return out;
 }
 
@@ -52,11 +61,11 @@ async function retrieval(argv: string[]): Promise<number> {
   });
   const imgPath = requireOption(cmd, 'image-features', values['image-features']);
   const txtPath = requireOption(cmd, 'text-features', values['text-features']);
+  const ks = list(cmd, 'k', values.k, { integer: true, min: 1 }) ?? [...DEFAULT_RECALL_KS];
   const images = featuresFromNpy(readNpy(imgPath), `image features '${imgPath}'`);
   const texts = featuresFromNpy(readNpy(txtPath), `text features '${txtPath}'`);
   const idxPath = values['text-image'];
   const textImage = idxPath ? intsFromNpy(readNpy(idxPath), `text→image index '${idxPath}'`) : undefined;
-  const ks = list(cmd, 'k', values.k) ?? [...DEFAULT_RECALL_KS];
   console.log(JSON.stringify(retrievalMetrics(images, texts, textImage, ks)));
   return 0;
 }
@@ -82,21 +91,25 @@ async function linearProbeCommand(argv: string[]): Promise<number> {
     const p = requireOption(cmd, name, values[name]);
     return intsFromNpy(readNpy(p), `${name.replace('-', ' ')} '${p}'`);
   };
+  // Options first: a bad value is a usage error before any file is read.
+  const options: LinearProbeOptions = {
+    seed: intOption(cmd, 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }),
+    valFraction: numberOption(cmd, 'val-fraction', values['val-fraction'], 0.2, { above: 0, below: 1 }),
+    lambdas: list(cmd, 'lambdas', values.lambdas, { min: 0 }),
+    trainLabelsName: `train labels '${values['train-labels']}'`,
+    testLabelsName: `test labels '${values['test-labels']}'`,
+  };
+  const shots = list(cmd, 'shots', values.shots, { integer: true, min: 1 });
+  const seedCount = shots ? intOption(cmd, 'seeds', values.seeds, 3, { min: 1, max: 10_000 }) : 0;
   const trainX = load('train-features');
   const trainY = loadLabels('train-labels');
   const testX = load('test-features');
   const testY = loadLabels('test-labels');
-  const options: LinearProbeOptions = {
-    seed: intOption(cmd, 'seed', values.seed, 0),
-    valFraction: numberOption(cmd, 'val-fraction', values['val-fraction'], 0.2),
-    lambdas: list(cmd, 'lambdas', values.lambdas),
-  };
-  const shots = list(cmd, 'shots', values.shots);
   if (!shots) {
     console.log(JSON.stringify({ task: 'linear-probe', ...linearProbe(trainX, trainY, testX, testY, options) }));
     return 0;
   }
-  const seeds = intOption(cmd, 'seeds', values.seeds, 3);
+  const seeds = seedCount;
   for (const k of shots) if (!Number.isInteger(k) || k < 1) throw new UsageError(`clipscale ${cmd}: --shots values must be positive integers, got ${k}`);
   if (seeds < 1) throw new UsageError(`clipscale ${cmd}: --seeds must be at least 1, got ${seeds}`);
   const results = shots.map((k) => fewShotLinearProbe(trainX, trainY, testX, testY, k, seeds, options));
@@ -125,7 +138,7 @@ async function zeroshot(argv: string[]): Promise<number> {
   const images = featuresFromNpy(readNpy(imgPath), `image features '${imgPath}'`);
   const labels = intsFromNpy(readNpy(labelsPath), `labels '${labelsPath}'`);
   const classFeatures = featuresFromNpy(readNpy(classPath), `class features '${classPath}'`);
-  const perClass = intOption(cmd, 'templates-per-class', values['templates-per-class'], 1);
+  const perClass = intOption(cmd, 'templates-per-class', values['templates-per-class'], 1, { min: 1 });
   if (perClass < 1) throw new UsageError(`clipscale ${cmd}: --templates-per-class must be at least 1, got ${perClass}`);
   if (classFeatures.rows % perClass !== 0) {
     throw new UsageError(`clipscale ${cmd}: ${classFeatures.rows} class feature rows are not a whole number of classes at ${perClass} templates per class`);

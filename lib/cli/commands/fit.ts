@@ -65,13 +65,13 @@ export const command: Command = {
     const labels = table.lines.map((l) => `${results} line ${l}`);
     const boot = bootstrapFit(c, e, {
       method,
-      bins: intOption('fit', 'bins', values.bins, 5),
-      samples: intOption('fit', 'bootstrap', values.bootstrap, 1000),
-      seed: intOption('fit', 'seed', values.seed, 0),
-      level: numberOption('fit', 'level', values.level, 0.95),
+      bins: intOption('fit', 'bins', values.bins, 5, { min: 1, max: 10_000 }),
+      samples: intOption('fit', 'bootstrap', values.bootstrap, 1000, { max: 1_000_000 }),
+      seed: intOption('fit', 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }),
+      level: numberOption('fit', 'level', values.level, 0.95, { above: 0, below: 1 }),
     }, labels);
     const f = boot.fit;
-    const predictions = (values.predict ?? []).map((p) => predictWithInterval(boot, numberOption('fit', 'predict', p)));
+    const predictions = (values.predict ?? []).map((p) => predictWithInterval(boot, numberOption('fit', 'predict', p, undefined, { above: 0 })));
     console.log(JSON.stringify({
       alpha: f.alpha,
       beta: f.beta,

@@ -2,7 +2,7 @@ import { loadModelConfig } from '../../nn/config.js';
 import { computeCost } from '../../scaling/flops.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { parse, requireOption } from '../args.js';
+import { intOption, parse, requireOption } from '../args.js';
 
 export const command: Command = {
   name: 'flops',
@@ -24,8 +24,7 @@ export const command: Command = {
     const model = requireOption('flops', 'model', values.model);
     let vocab: number | undefined;
     if (values['vocab-size'] !== undefined) {
-      vocab = Number(values['vocab-size']);
-      if (!Number.isInteger(vocab) || vocab <= 0) throw new UsageError(`clipscale flops: --vocab-size must be a positive integer, got '${values['vocab-size']}'`);
+      vocab = intOption('flops', 'vocab-size', values['vocab-size'], undefined, { min: 1 });
     }
     const cfg = loadModelConfig(model, vocab ? { text_cfg: { vocab_size: vocab } } : {});
     const c = computeCost(cfg);

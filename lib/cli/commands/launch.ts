@@ -42,10 +42,13 @@ interface LaunchOptions {
 
 function positiveInt(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) throw new UsageError(`clipscale launch: ${name} needs a value`);
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`clipscale launch: ${name} must be an integer in ${min}..${max}, got '${v}'`);
+  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`clipscale launch: ${name} must be an integer in ${min}..${max}, got '${v}'`);
   return n;
 }
+
+/** Ranks on one machine: each is a whole process (~100 MB before any model); more than 8 a core only thrashes. */
+const MAX_LOCAL_RANKS = Math.max(8, 8 * os.availableParallelism());
 
 /** Launch options come before the target; everything after it belongs to the target. */
 export function parseLaunchArgs(argv: string[]): LaunchOptions {
@@ -62,12 +65,15 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
     if (!a.startsWith('-')) break;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => inline ?? argv[++i];
-    if (flag === '--nproc' || flag === '--nproc-per-node' || flag === '--nproc_per_node') nproc = positiveInt('--nproc', value(), 1, 4096);
+    if (flag === '--nproc' || flag === '--nproc-per-node' || flag === '--nproc_per_node') nproc = positiveInt('--nproc', value(), 1, MAX_LOCAL_RANKS);
     else if (flag === '--master-port' || flag === '--master_port') masterPort = positiveInt('--master-port', value(), 1, 65535);
     else if (flag === '--grace') {
       const v = value();
       graceS = Number(v);
-      if (!Number.isFinite(graceS) || graceS < 0) throw new UsageError(`clipscale launch: --grace must be a number of seconds >= 0, got '${v}'`);
+      // At most a day: a timer longer than 2^31 ms fires at once.
+      if (!Number.isFinite(graceS) || graceS < 0 || graceS > 86_400 || v === undefined || v.trim() === '') {
+        throw new UsageError(`clipscale launch: --grace must be a number of seconds in 0..86400, got '${v}'`);
+      }
     } else throw new UsageError(`clipscale launch: unknown option '${flag}' (launch options come before the script or command)\n\n${USAGE}`);
   }
   if (nproc === undefined) throw new UsageError(`clipscale launch: --nproc is required\n\n${USAGE}`);

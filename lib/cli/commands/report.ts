@@ -33,8 +33,8 @@ export const command: Command = {
     const report = writeReport(positionals[0], {
       outDir: values.out,
       method: values.method as FitMethod | undefined,
-      bootstrapSamples: intOption('report', 'bootstrap', values.bootstrap, 1000),
-      seed: intOption('report', 'seed', values.seed, 0),
+      bootstrapSamples: intOption('report', 'bootstrap', values.bootstrap, 1000, { max: 1_000_000 }),
+      seed: intOption('report', 'seed', values.seed, 0, { max: Number.MAX_SAFE_INTEGER }),
     });
     const outDir = values.out ?? positionals[0];
     if (report.tornLines.length) console.error(`clipscale report: skipped unfinished line(s) ${report.tornLines.join(', ')} of results.jsonl`);

@@ -63,7 +63,7 @@ export const command: Command = {
     if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
     const grid = loadSweepGrid(values.grid ?? (values.quick ? QUICK_GRID : STUDY_GRID));
     const out = resolve(values.out ?? (values.quick ? 'study/quick' : 'study'));
-    const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1);
+    const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1, { min: 0, max: 256 });
     if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
 
     process.stderr.write(`study: grid '${grid.name}' into ${out}\n`);

@@ -53,9 +53,9 @@ export const command: Command = {
     }
     const grid = loadSweepGrid(requireOption('sweep', 'grid', values.grid));
     const out = requireOption('sweep', 'out', values.out);
-    const workers = intOption('sweep', 'workers', values.workers, 1);
+    const workers = intOption('sweep', 'workers', values.workers, 1, { min: 0, max: 256 });
     if (workers < 1) throw new UsageError(`clipscale sweep: --workers must be ≥ 1, got ${workers}`);
-    const threads = values.threads === undefined ? undefined : intOption('sweep', 'threads', values.threads);
+    const threads = values.threads === undefined ? undefined : intOption('sweep', 'threads', values.threads, undefined, { min: 0, max: 1024 });
     if (threads !== undefined && threads < 1) throw new UsageError(`clipscale sweep: --threads must be ≥ 1, got ${threads}`);
     const summary = await runSweep({
       grid,

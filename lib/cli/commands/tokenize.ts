@@ -27,7 +27,7 @@ export const command: Command = {
       'context-length': { type: 'string' },
       'no-pad': { type: 'boolean' },
     });
-    const contextLength = intOption('tokenize', 'context-length', values['context-length'], DEFAULT_CONTEXT_LENGTH);
+    const contextLength = intOption('tokenize', 'context-length', values['context-length'], DEFAULT_CONTEXT_LENGTH, { min: 2, max: 1_000_000 });
     const vocab = values.vocab ?? 'synthetic';
     const tokenizer = Tokenizer.fromFile(vocab === 'synthetic' ? syntheticVocabPath() : vocab === 'openai' ? openaiVocabPath() : vocab);
     const row = new Int32Array(contextLength);

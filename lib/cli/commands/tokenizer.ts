@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 
-import { trainBpe, writeMergesFile } from '../../data/bpe_train.js';
+import { BASE_TOKENS, trainBpe, writeMergesFile } from '../../data/bpe_train.js';
 import { syntheticCorpus } from '../../data/synthetic_corpus.js';
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
+import { readRegularTextSync } from '../../util/regular_file.js';
 
 const usage = `usage: clipscale tokenizer train --captions FILE|synthetic --vocab-size N --out FILE [options]
 
@@ -36,19 +36,19 @@ export const command: Command = {
       samples: { type: 'string' },
     });
     const source = requireOption('tokenizer train', 'captions', values.captions);
-    const vocabSize = intOption('tokenizer train', 'vocab-size', values['vocab-size']);
+    const vocabSize = intOption('tokenizer train', 'vocab-size', values['vocab-size'], undefined, { min: BASE_TOKENS, max: 1 << 24 });
     const out = requireOption('tokenizer train', 'out', values.out);
-    const minFrequency = intOption('tokenizer train', 'min-frequency', values['min-frequency'], 2);
+    const minFrequency = intOption('tokenizer train', 'min-frequency', values['min-frequency'], 2, { min: 1 });
     let captions: Iterable<string>;
     let note: string;
     if (source === 'synthetic') {
-      const samples = intOption('tokenizer train', 'samples', values.samples, 20000);
+      const samples = intOption('tokenizer train', 'samples', values.samples, 20000, { min: 1, max: 10_000_000 });
       captions = syntheticCorpus(samples);
       note = `trained on the synthetic world (${samples} captions per style + prompts)`;
     } else {
       let text: string;
       try {
-        text = readFileSync(source, 'utf8');
+        text = readRegularTextSync(source, { what: '--captions' });
       } catch (err) {
         throw new UsageError(`clipscale tokenizer train: cannot read --captions '${source}': ${(err as Error).message}`);
       }

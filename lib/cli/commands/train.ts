@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
-import { intOption, numberOption, parse, requireOption } from '../args.js';
+import { intOption, numberOption, parse, requireOption, type NumberBounds } from '../args.js';
+import { MAX_BATCH_SIZE, MAX_DECODE_WORKERS, MAX_SHUFFLE_BUFFER, newTrainerForCli } from './_train_limits.js';
 import { defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
 import type { CaptionStyle } from '../../data/synthetic.js';
 import type { Tokenizer } from '../../data/tokenizer.js';
@@ -21,6 +22,7 @@ import { findLatestCheckpoint } from '../../train/checkpoint.js';
 import type { TextSink } from '../../train/logging.js';
 import { SyntheticData, type TrainingData } from '../../train/sources.js';
 import { checkpointToResume, Trainer, type Precision, type TrainerOptions } from '../../train/trainer.js';
+import { ResumeMismatchError } from '../../train/resume_check.js';
 import { isDirectory } from '../../inference/run_config.js';
 import { headerLine, runParams, writeParams } from '../run_header.js';
 import { IMAGE_NORMALIZATION_OPTIONS, imageNormalization } from '../image_normalization.js';
@@ -97,7 +99,7 @@ EPOCHS (default 1 with --epochs), --lr-scheduler (= --schedule), --log-every-n-s
 (always so here). DIR/params.txt records every setting as OpenCLIP's does, with versions and the model config.
 
 A terminal gets a progress bar; otherwise one plain line per log step. Ctrl-C stops after the current
-step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted.`;
+step and saves a checkpoint (with --out). Exit codes: 0 done, 1 error, 2 usage, 130 interrupted, 143 terminated (SIGTERM: saved like Ctrl-C).`;
 
 const TASK_ALIASES: Record<string, ZeroShotTaskName> = {
   shape: 'shape', colour: 'colour', color: 'colour', shape_colour: 'shape_colour', 'shape+colour': 'shape_colour', shape_color: 'shape_colour', 'shape+color': 'shape_colour',
@@ -239,7 +241,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const modelName = requireOption(cmd, 'model', values.model);
   if (values.data !== undefined && values['train-data'] !== undefined) throw new UsageError('clipscale train: give --data or --train-data (the same option), not both');
   const dataSpec = parseDataSpec(requireOption(cmd, 'data', values.data ?? values['train-data']));
-  const batchSize = intOption(cmd, 'batch-size', values['batch-size']);
+  const batchSize = intOption(cmd, 'batch-size', values['batch-size'], undefined, { min: 0, max: MAX_BATCH_SIZE });
   if (batchSize < 2) throw new UsageError(`clipscale train: --batch-size must be at least 2 (the contrastive loss needs negatives), got ${batchSize}`);
   // OpenCLIP's run folder, resume and epochs, mapped onto --out, --resume and --samples.
   const dist = readDistEnvironment();
@@ -257,23 +259,23 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   let samples: number;
   let stepsPerEpoch: number | undefined;
   if (epochsForm) {
-    const epochs = intOption(cmd, 'epochs', values.epochs, 32); // OpenCLIP's default
+    const epochs = intOption(cmd, 'epochs', values.epochs, 32, { min: 1, max: 1_000_000 }); // OpenCLIP's default
     if (epochs < 1) throw new UsageError(`clipscale train: --epochs must be ≥ 1, got ${epochs}`);
     let perEpoch: number;
-    if (values['train-num-samples'] !== undefined) perEpoch = intOption(cmd, 'train-num-samples', values['train-num-samples']);
+    if (values['train-num-samples'] !== undefined) perEpoch = intOption(cmd, 'train-num-samples', values['train-num-samples'], undefined, { min: 1, max: Number.MAX_SAFE_INTEGER });
     else if (dataSpec.kind === 'synthetic') perEpoch = dataSpec.size;
     else throw new UsageError('clipscale train: --epochs on shards needs --train-num-samples N (samples an epoch), as OpenCLIP\'s webdataset does');
     if (perEpoch < batchSize * dist.worldSize) throw new UsageError(`clipscale train: --train-num-samples (${perEpoch}) must be at least one global batch (${batchSize * dist.worldSize})`);
     samples = perEpoch * epochs;
     stepsPerEpoch = Math.ceil(perEpoch / (batchSize * dist.worldSize));
   } else {
-    samples = intOption(cmd, 'samples', values.samples);
+    samples = intOption(cmd, 'samples', values.samples, undefined, { min: 2, max: Number.MAX_SAFE_INTEGER });
   }
   if (samples < batchSize) throw new UsageError(`clipscale train: --samples (${samples}) must be at least --batch-size (${batchSize})`);
   if (values['save-frequency'] !== undefined) {
     if (stepsPerEpoch === undefined) throw new UsageError('clipscale train: --save-frequency counts epochs; it needs --epochs (or --train-num-samples); with --samples use --checkpoint-every STEPS');
     if (values['checkpoint-every'] !== undefined) throw new UsageError('clipscale train: give --save-frequency EPOCHS or --checkpoint-every STEPS, not both');
-    const every = intOption(cmd, 'save-frequency', values['save-frequency']);
+    const every = intOption(cmd, 'save-frequency', values['save-frequency'], undefined, { min: 0, max: 1_000_000 });
     if (every < 0) throw new UsageError(`clipscale train: --save-frequency must be ≥ 0, got ${every}`);
     if (every > 0) values['checkpoint-every'] = String(every * stepsPerEpoch);
   } else if (stepsPerEpoch !== undefined && values['checkpoint-every'] === undefined) {
@@ -290,13 +292,11 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const reportTo = parseReportTo(values['report-to']);
   if (reportTo.length && !out) throw new UsageError('clipscale train: --report-to tensorboard needs --out DIR (the event files go to DIR/tensorboard)');
   const pretrained = checkPretrained(values.pretrained);
-  const optNumber = (name: string) => (values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string));
-  const optInt = (name: string, min: number) => {
+  const optNumber = (name: string, bounds: NumberBounds) =>
+    values[name as keyof typeof values] === undefined ? undefined : numberOption(cmd, name, values[name as keyof typeof values] as string, undefined, bounds);
+  const optInt = (name: string, min: number, max?: number) => {
     const raw = values[name as keyof typeof values] as string | undefined;
-    if (raw === undefined) return undefined;
-    const n = intOption(cmd, name, raw);
-    if (n < min) throw new UsageError(`clipscale train: --${name} must be ≥ ${min}, got ${n}`);
-    return n;
+    return raw === undefined ? undefined : intOption(cmd, name, raw, undefined, { min, ...(max !== undefined ? { max } : {}) });
   };
   const schedule = values.schedule;
   if (schedule !== undefined && !(LR_SCHEDULE_NAMES as readonly string[]).includes(schedule)) {
@@ -318,7 +318,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   } catch (err) {
     throw new UsageError(`clipscale train: --model: ${(err as Error).message}`);
   }
-  const seed = optInt('seed', 0) ?? 0;
+  const seed = optInt('seed', 0, Number.MAX_SAFE_INTEGER) ?? 0;
   if (values.out && !values.resume) {
     const existing = await findLatestCheckpoint(values.out);
     if (existing) throw new UsageError(`clipscale train: ${values.out} already holds a checkpoint (step ${existing.step}); pass --resume to continue it, or choose another --out`);
@@ -348,8 +348,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       tokenizer,
       seed,
       resampled: values['dataset-resampled'] ?? false,
-      ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0)! } : {}),
-      ...(values.workers !== undefined ? { workers: optInt('workers', 0)! } : {}),
+      ...(values['shuffle-buffer'] !== undefined ? { shuffleBuffer: optInt('shuffle-buffer', 0, MAX_SHUFFLE_BUFFER)! } : {}),
+      ...(values.workers !== undefined ? { workers: optInt('workers', 0, MAX_DECODE_WORKERS)! } : {}),
       ...(resumePosition ? { resumeFrom: resumePosition } : {}),
       normalization: imageNormalization(cmd, values, cfg.text_cfg.vocab_size),
     });
@@ -386,9 +386,9 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   const put = <K extends keyof TrainerOptions>(key: K, v: TrainerOptions[K] | undefined) => {
     if (v !== undefined) options[key] = v;
   };
-  put('lr', optNumber('lr'));
+  put('lr', optNumber('lr', { min: 0 }));
   put('warmup', optInt('warmup', 0));
-  put('wd', optNumber('wd'));
+  put('wd', optNumber('wd', { min: 0 }));
   if (values['wd-rule'] !== undefined) {
     if (values['wd-rule'] !== 'openclip-3' && values['wd-rule'] !== 'openclip-main') {
       throw new UsageError(`${cmd}: --wd-rule must be openclip-3 or openclip-main, got '${values['wd-rule']}'`);
@@ -396,15 +396,17 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     options.weightDecayRule = values['wd-rule'];
   }
   if (values.siglip) options.siglip = true;
-  put('beta1', optNumber('beta1'));
-  put('beta2', optNumber('beta2'));
-  put('eps', optNumber('eps'));
+  put('beta1', optNumber('beta1', { min: 0, below: 1 }));
+  put('beta2', optNumber('beta2', { min: 0, below: 1 }));
+  put('eps', optNumber('eps', { above: 0 }));
   put('schedule', schedule as LrScheduleName | undefined);
   put('cooldownSteps', optInt('cooldown-steps', 0));
-  put('cooldownEndLr', optNumber('lr-cooldown-end'));
-  put('cooldownPower', optNumber('lr-cooldown-power'));
-  put('accumFreq', optInt('accum-freq', 1));
-  put('gradClipNorm', optNumber('grad-clip-norm'));
+  put('cooldownEndLr', optNumber('lr-cooldown-end', { min: 0 }));
+  put('cooldownPower', optNumber('lr-cooldown-power', { min: 0 }));
+  const accumFreq = optInt('accum-freq', 1, batchSize);
+  if (accumFreq !== undefined && batchSize % accumFreq !== 0) throw new UsageError(`clipscale train: --accum-freq (${accumFreq}) must divide --batch-size (${batchSize})`);
+  put('accumFreq', accumFreq);
+  put('gradClipNorm', optNumber('grad-clip-norm', { above: 0 }));
   put('gradCheckpointing', values['grad-checkpointing']);
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
@@ -414,7 +416,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   if (comm) options.comm = comm;
 
   const t0 = performance.now();
-  const trainer = new Trainer(options);
+  const trainer = newTrainerForCli(options);
   if (trainer.rank === 0) {
     io.console?.write(`${headerLine(trainer, values.out)}\n`);
     if (values.out) writeParams(values.out, runParams(values as Record<string, unknown>, trainer));
@@ -429,10 +431,15 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   try {
     let last: Record<string, unknown> | undefined;
     let lastEval: Record<string, number> | undefined;
-    for await (const record of trainer.run()) {
-      last = record;
-      const ev = Object.fromEntries(Object.entries(record).filter(([k, v]) => (k.startsWith('zeroshot_') || k.startsWith('retrieval_')) && typeof v === 'number')) as Record<string, number>;
-      if (Object.keys(ev).length) lastEval = ev;
+    try {
+      for await (const record of trainer.run()) {
+        last = record;
+        const ev = Object.fromEntries(Object.entries(record).filter(([k, v]) => (k.startsWith('zeroshot_') || k.startsWith('retrieval_')) && typeof v === 'number')) as Record<string, number>;
+        if (Object.keys(ev).length) lastEval = ev;
+      }
+    } catch (err) {
+      if (err instanceof ResumeMismatchError) throw new UsageError(`clipscale train: ${err.message.replace(/^Trainer: /, '')}`);
+      throw err;
     }
     const result: TrainResult = {
       steps: trainer.step,
@@ -441,8 +448,8 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
       seconds: (performance.now() - t0) / 1000,
       finished: trainer.step === trainer.totalSteps,
       interrupted: interrupted && trainer.step < trainer.totalSteps,
-      // Only rank 0 writes checkpoints.
-      checkpoint: values.out && trainer.step > 0 && trainer.rank === 0 ? join(values.out, `checkpoint-${trainer.step}.safetensors`) : null,
+      // Only a file this run wrote (or resumed from): never a name that was not saved.
+      checkpoint: trainer.lastCheckpoint ?? trainer.resumedFrom?.weights ?? null,
       ...(shards ? { skipped_samples: shards.skipped.toJSON() } : {}),
       ...(lastEval ? { eval: lastEval } : {}),
     };
@@ -463,13 +470,18 @@ export const command: Command = {
     const json = argv.includes('--json');
     const human = json ? process.stderr : process.stdout;
     const controller = new AbortController();
-    const onSigint = () => {
-      // A second Ctrl-C ends the process at once.
-      process.off('SIGINT', onSigint);
-      human.write('\ninterrupted: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n');
+    // SIGTERM (SLURM, docker stop, launch --grace) is treated as Ctrl-C: save, then exit 128 + 15.
+    let signalled: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      // A second signal ends the process at once.
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      signalled = sig;
+      human.write(`\n${sig === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted'}: stopping after this step and saving a checkpoint (${sig === 'SIGTERM' ? 'send it again' : 'Ctrl-C again'} to quit now)\n`);
       controller.abort();
     };
-    process.on('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const r = await runTrain(argv, { console: human, jsonl: json ? [process.stdout] : [], signal: controller.signal });
       if (readDistEnvironment().rank !== 0) {
@@ -485,9 +497,10 @@ export const command: Command = {
         ];
         human.write(`${parts.filter((p) => p).join('; ')}\n`);
       }
-      return r.interrupted ? 130 : 0;
+      return r.interrupted ? (signalled === 'SIGTERM' ? 143 : 130) : 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   },
 };
