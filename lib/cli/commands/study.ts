@@ -9,9 +9,13 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { intOption, parse } from '../args.js';
 
-/** The shipped grids the study runs (lib/configs/sweeps/). */
-const STUDY_GRID = 'study-cpu';
-const QUICK_GRID = 'study-quick';
+/** The study's presets: shipped grids (lib/configs/sweeps/) and their default directories. */
+const PRESETS: Record<string, { grid: string; out: string }> = {
+  cpu: { grid: 'study-cpu', out: 'study' },
+  quick: { grid: 'study-quick', out: 'study/quick' },
+  full: { grid: 'study-full', out: 'study/full' },
+  gpu: { grid: 'study-gpu', out: 'study/gpu' },
+};
 
 /** Tasks the printed summary shows (the report has every metric). */
 const HEADLINE = /^(zeroshot_.*_acc1|retrieval_(image|text)_retrieval_recall@1)$/;
@@ -35,18 +39,22 @@ export const command: Command = {
   name: 'study',
   summary: 'the main job: run the shipped scaling study on the synthetic world and write its report',
   usage: [
-    'usage: clipscale study [--out DIR] [--quick] [--grid NAME|FILE] [--workers N] [--json]',
+    'usage: clipscale study [--preset cpu|full|quick|gpu] [--out DIR] [--grid NAME|FILE] [--workers N] [--json]',
     '',
-    `Runs the shipped grid '${STUDY_GRID}' (3 models × 2 data sizes × 3 sample budgets × 2 caption`,
-    'distributions = 36 points, about 5-6 minutes on 2 CPU cores), then writes the report (report.md,',
-    'SVG plots, index.html) into DIR and prints where it is, with the fitted laws E = β·C^α per task',
-    'and caption distribution. Resumable: run it again after an interruption and finished points are',
-    'kept, the interrupted one continues from its checkpoint.',
+    'Trains a scaling study on the synthetic world, then writes its report (report.md, one figure per',
+    'headline task, index.html) into DIR and prints the findings: the fitted laws E = β·C^α per task and',
+    'caption distribution with 95% intervals, whether the slopes separate, the data bottleneck.',
+    'Resumable: run it again after an interruption; finished points are kept and the interrupted one',
+    'continues from its checkpoint. Presets (lib/configs/sweeps/study-*.json):',
+    "  cpu   (default, npm start) 18 points, ~8 CPU-minutes: 4-5 minutes on 2 idle cores; directory study/",
+    "  full  60 points, ~17 CPU-minutes, with the data bottleneck; under an hour on 2 loaded cores; study/full/",
+    "  quick 8 points, about a minute: a pipeline check; study/quick/",
+    "  gpu   a larger grid for a GPU; stops at once while the Trainer cannot train on CUDA; study/gpu/",
     '',
-    '  --out DIR        the study directory (default: study/ under the current directory)',
-    `  --quick          the same axes at a quarter of the budgets ('${QUICK_GRID}', about 2 minutes; default`,
-    '                   directory study/quick/): checks the pipeline, its numbers are noisier',
-    '  --grid NAME|FILE another grid (a shipped name or a file)',
+    '  --preset NAME    one of the presets above',
+    '  --out DIR        the study directory (default: the preset\'s, under the current directory)',
+    '  --quick          the same as --preset quick',
+    '  --grid NAME|FILE another grid (a shipped name or a file) instead of a preset',
     '  --workers N      points trained at once, each in its own process with cores / N threads (default 2',
     '                   where there are 2 or more cores: the small models and the data rendering in JS use',
     '                   two processes better than two threads of one)',
@@ -56,13 +64,18 @@ export const command: Command = {
     const { values } = parse('study', argv, {
       out: { type: 'string' },
       quick: { type: 'boolean' },
+      preset: { type: 'string' },
       grid: { type: 'string' },
       workers: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
-    const grid = loadSweepGrid(values.grid ?? (values.quick ? QUICK_GRID : STUDY_GRID));
-    const out = resolve(values.out ?? (values.quick ? 'study/quick' : 'study'));
+    if (values.preset !== undefined && (values.quick || values.grid)) throw new UsageError('clipscale study: give --preset, --quick or --grid, not several');
+    const presetName = values.preset ?? (values.quick ? 'quick' : 'cpu');
+    const preset = PRESETS[presetName];
+    if (!preset) throw new UsageError(`clipscale study: unknown --preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
+    const grid = loadSweepGrid(values.grid ?? preset.grid);
+    const out = resolve(values.out ?? (values.grid ? 'study' : preset.out));
     const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1);
     if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
 
