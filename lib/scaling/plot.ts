@@ -38,6 +38,8 @@ export interface PlotSpec {
   notes?: string[];
   /** Horizontal lines across the plot, labelled at the right end. */
   references?: ReferenceLine[];
+  /** Pixels kept right of the plot for the legend (default 230). */
+  legendWidth?: number;
 }
 
 /** Distinguishable colours (Okabe–Ito, readable by colour-blind readers too). */
@@ -151,7 +153,7 @@ const dash: Record<LineStyle, string> = { solid: '', dashed: ' stroke-dasharray=
 export function renderSvg(spec: PlotSpec): string {
   const width = spec.width ?? 820;
   const height = spec.height ?? 500;
-  const legendWidth = 230;
+  const legendWidth = spec.legendWidth ?? 230;
   const m = { left: 78, right: legendWidth + 20, top: 44, bottom: 62 };
   const plotRight = width - m.right;
   const plotBottom = height - m.bottom;

@@ -17,13 +17,11 @@ const PRESETS: Record<string, { grid: string; out: string }> = {
   gpu: { grid: 'study-gpu', out: 'study/gpu' },
 };
 
-/** Tasks the printed summary shows (the report has every metric). */
-const HEADLINE = /^(zeroshot_.*_acc1|retrieval_(image|text)_retrieval_recall@1)$/;
-
-function summaryTable(laws: LawRow[]): string[] {
+function summaryTable(laws: LawRow[], headline: string[]): string[] {
   const distributions = [...new Set(laws.map((l) => l.distribution))].sort();
-  const tasks = [...new Set(laws.map((l) => l.task))].filter((t) => HEADLINE.test(t)).sort();
+  const tasks = headline;
   const cell = (l: LawRow | undefined) => {
+    if (!l?.learned) return 'not learned'.padEnd(26);
     if (!l?.fit) return 'no fit'.padEnd(26);
     return `α ${l.fit.alpha.toFixed(3).padStart(7)}  β ${l.fit.beta.toPrecision(3).padStart(6)}  r² ${l.fit.r2.toFixed(2)}`.padEnd(26);
   };
@@ -87,7 +85,7 @@ export const command: Command = {
     const reportPath = resolve(out, 'report.md');
     const indexPath = resolve(out, 'index.html');
     if (values.json) {
-      console.log(JSON.stringify({ dir: out, results: sweep.resultsPath, report: reportPath, index: indexPath, points: sweep.total, trained: sweep.trained, laws: report.laws, bottlenecks: report.bottlenecks }));
+      console.log(JSON.stringify({ dir: out, results: sweep.resultsPath, report: reportPath, index: indexPath, points: sweep.total, trained: sweep.trained, summary: report.summary, headline: report.headline, not_learned: report.notLearned, plateau: report.plateau, laws: report.laws.map(({ fit, ...rest }) => ({ ...rest, fit: fit && { ...fit, band: undefined } })), gaps: report.gaps }));
       return 0;
     }
     const lines = [
@@ -95,12 +93,13 @@ export const command: Command = {
       `report: ${reportPath}`,
       `plots:  ${indexPath} (${report.plots.length} SVG files)`,
       '',
-      'fitted E = β·C^α (E = 1 − score, C = GMACs per sample × samples seen; every metric is in report.md):',
-      ...summaryTable(report.laws),
+      'What this study found (report.md has every metric, the figures and the tables):',
+      ...report.summary.map((s) => `- ${s.replace(/\*\*/g, '')}`),
+      '',
+      'headline laws E = β·C^α (E = 1 − score, C = GMACs per sample × samples seen):',
+      ...summaryTable(report.laws, report.headline),
       '',
     ];
-    const dataLine = report.markdown.split('\n').find((l) => l.startsWith('- Data size:'));
-    if (dataLine) lines.push(dataLine.slice(2), '');
     console.log(lines.join('\n'));
     return 0;
   },
