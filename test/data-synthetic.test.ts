@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 
-import { OPENAI_MEAN, OPENAI_STD } from '../lib/data/normalize.js';
+import { SYNTHETIC_MEAN, SYNTHETIC_STD } from '../lib/data/synthetic_normalization.js';
 import { COLOURS, SHAPES, SyntheticWorld, defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 
 function digest(world: SyntheticWorld, n: number): string {
@@ -32,13 +32,13 @@ test('pinned bytes: the world draws the same on every machine', (t) => {
 // sha256 of samples 0..15 (bytes and captions), recorded when the world was made.
 const PINNED_DIGEST = '79a600d516959a5a95bceca3e646e4c3d4de6e0387688e31b53f55e5eea95f9d';
 
-test('pixels are normalised CHW with OpenAI mean and std', (t) => {
+test('pixels are normalised CHW with the world\'s own mean and std (not OpenAI\'s: see synthetic_normalization.ts)', (t) => {
   const world = new SyntheticWorld({ imageSize: 16 });
   const s = world.sample(5);
   const bytes = world.imageBytes(5);
   t.is(s.pixels.length, 3 * 16 * 16);
   for (const [p, c] of [[0, 0], [37, 1], [255, 2]]) {
-    const expected = (bytes[p * 3 + c] / 255 - OPENAI_MEAN[c]) / OPENAI_STD[c];
+    const expected = (bytes[p * 3 + c] / 255 - SYNTHETIC_MEAN[c]) / SYNTHETIC_STD[c];
     t.true(Math.abs(s.pixels[c * 256 + p] - expected) < 1e-6);
   }
 });

@@ -6,7 +6,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { command } from '../lib/cli/commands/eval.js';
-import { OPENAI_MEAN, OPENAI_STD } from '../lib/data/normalize.js';
+import { SYNTHETIC_MEAN, SYNTHETIC_NORMALIZATION, SYNTHETIC_STD } from '../lib/data/synthetic_normalization.js';
 import { defaultSyntheticTokenizer, SyntheticWorld } from '../lib/data/synthetic.js';
 import { TarWriter } from '../lib/data/tar_write.js';
 import { textEmbedder } from '../lib/eval/encoder.js';
@@ -60,7 +60,7 @@ function toBytes(data: LabelledImages, i: number): Buffer {
   for (let c = 0; c < 3; c++) {
     for (let p = 0; p < plane; p++) {
       const x = data.pixels[i * 3 * plane + c * plane + p];
-      out[p * 3 + c] = Math.round((x * OPENAI_STD[c] + OPENAI_MEAN[c]) * 255);
+      out[p * 3 + c] = Math.round((x * SYNTHETIC_STD[c] + SYNTHETIC_MEAN[c]) * 255);
     }
   }
   return out;
@@ -114,7 +114,7 @@ test.serial('an image folder (a folder per class) and labelled shards evaluate l
   tar.add('9999.png', await png(data, 0)); // no label: skipped and counted
   tar.close();
 
-  const folder = await imageFolderImages(root, { imageSize: 16 });
+  const folder = await imageFolderImages(root, { imageSize: 16, normalization: SYNTHETIC_NORMALIZATION });
   t.deepEqual(folder.classnames, [...data.classnames].sort());
   t.is(folder.n, data.n);
   // Folder order is class by class; map back to the in-memory order through the class names.
@@ -137,7 +137,7 @@ test.serial('an image folder (a folder per class) and labelled shards evaluate l
   const fromFolder = await zeroShotEval(model, folder, prompts, tokenizer);
   t.deepEqual(fromFolder, inMemory);
 
-  const shards = await webdatasetImages(f('shard-{0..0}.tar'), { imageSize: 16, classnames: data.classnames });
+  const shards = await webdatasetImages(f('shard-{0..0}.tar'), { imageSize: 16, classnames: data.classnames, normalization: SYNTHETIC_NORMALIZATION });
   t.is(shards.n, data.n);
   t.deepEqual([...shards.labels], [...data.labels]);
   t.deepEqual(shards.skipped, { missing_label: 1 });

@@ -64,7 +64,7 @@ function finish(d: Decoded): void {
   let out = free.pop();
   while (out && out.length !== length) out = free.pop();
   out ??= new Float32Array(length);
-  normalizeHwcToChw(d.data, size, size, d.channels, out, 0);
+  normalizeHwcToChw(d.data, size, size, d.channels, out, 0, d.job.spec.normalization);
   port.postMessage({ id: d.job.id, pixels: out } satisfies DecodeResult, [out.buffer as ArrayBuffer]);
 }
 

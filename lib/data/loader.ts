@@ -13,6 +13,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import type { DecodeJob, DecodeResult, WorkerMessage } from './decode_worker.js';
+import type { Normalization } from './normalize.js';
 import { hashInts } from './rng.js';
 import type { RawSample } from './sample.js';
 import { SkipCounter } from './skip_counter.js';
@@ -41,6 +42,8 @@ export interface LoaderOptions {
   skipped?: SkipCounter;
   /** RandomResizedCrop scale range (default [0.9, 1.0]). */
   scale?: readonly [number, number];
+  /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
+  normalization?: Normalization;
 }
 
 export interface Batch {
@@ -189,7 +192,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         if (sample.pixels.length !== plane) return Promise.resolve({ reason: 'wrong_size', error: `pixels hold ${sample.pixels.length} floats, expected ${plane}` });
         return Promise.resolve(sample.pixels);
       }
-      const spec = { size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}) };
+      const spec = { size: this.imageSize, train, seed: hashInts(seed, position), ...(o.scale ? { scale: o.scale } : {}), ...(o.normalization ? { normalization: o.normalization } : {}) };
       if (!sample.image && !sample.path) return Promise.resolve({ reason: 'missing_image', error: 'sample has no image' });
       if (this.pool) {
         return this.pool.decode({ image: sample.image, path: sample.path, spec }).then((r) => ('pixels' in r ? r.pixels : { reason: r.reason, error: r.error }));

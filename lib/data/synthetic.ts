@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { normalizeHwcToChw } from './normalize.js';
+import { SYNTHETIC_NORMALIZATION } from './synthetic_normalization.js';
 import { Rng } from './rng.js';
 import { CAPTION_STYLES, labelsCaption, noisyCaption, paraphrases, preciseCaption, webCaption, type CaptionStyle } from './synthetic_captions.js';
 import { COLOURS, SHAPES, drawScene } from './synthetic_draw.js';
@@ -159,7 +160,7 @@ export class SyntheticWorld {
   sample(i: number): SyntheticSample {
     const { index, bytes, caption, attributes } = this.materialise(i);
     const pixels = new Float32Array(this.pixelsPerImage);
-    normalizeHwcToChw(bytes, this.imageSize, this.imageSize, 3, pixels);
+    normalizeHwcToChw(bytes, this.imageSize, this.imageSize, 3, pixels, 0, SYNTHETIC_NORMALIZATION);
     return { index, pixels, caption, attributes };
   }
 
@@ -171,7 +172,7 @@ export class SyntheticWorld {
     const attributes: SceneAttributes[] = [];
     indices.forEach((i, b) => {
       const s = this.materialise(i);
-      normalizeHwcToChw(s.bytes, this.imageSize, this.imageSize, 3, pixels, b * n);
+      normalizeHwcToChw(s.bytes, this.imageSize, this.imageSize, 3, pixels, b * n, SYNTHETIC_NORMALIZATION);
       captions.push(s.caption);
       attributes.push(s.attributes);
     });
@@ -208,7 +209,7 @@ export class SyntheticWorld {
         task === 'shape' ? { shape: SHAPES[label] } : task === 'colour' ? { colour: COLOURS[label] }
           : { colour: COLOURS[Math.floor(label / SHAPES.length)], shape: SHAPES[label % SHAPES.length] };
       const scene = sampleScene(rng, UNIFORM_PRIORS, { kind: 'single', ...pin });
-      normalizeHwcToChw(this.render(scene, rng), this.imageSize, this.imageSize, 3, images, j * this.pixelsPerImage);
+      normalizeHwcToChw(this.render(scene, rng), this.imageSize, this.imageSize, 3, images, j * this.pixelsPerImage, SYNTHETIC_NORMALIZATION);
       labels[j] = label;
     }
     return { name: task, images, labels, classnames, templates: [...TEMPLATES[task]], n, imageSize: this.imageSize };
@@ -224,7 +225,7 @@ export class SyntheticWorld {
     for (let j = 0; j < n; j++) {
       const rng = Rng.of(this.seed, STREAM_RETRIEVAL, seed, j);
       const scene = sampleScene(rng, UNIFORM_PRIORS);
-      normalizeHwcToChw(this.render(scene, rng), this.imageSize, this.imageSize, 3, images, j * this.pixelsPerImage);
+      normalizeHwcToChw(this.render(scene, rng), this.imageSize, this.imageSize, 3, images, j * this.pixelsPerImage, SYNTHETIC_NORMALIZATION);
       for (const c of paraphrases(scene, captionsPerImage)) {
         captionImage[captions.length] = j;
         captions.push(c);

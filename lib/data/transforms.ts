@@ -5,7 +5,7 @@
 import sharp, { type Sharp } from 'sharp';
 
 import { imageHeaderSize } from './image_header.js';
-import { normalizeHwcToChw } from './normalize.js';
+import { type Normalization, normalizeHwcToChw } from './normalize.js';
 import { Rng } from './rng.js';
 
 export interface CropBox {
@@ -24,6 +24,8 @@ export interface TransformSpec {
   seed?: number;
   scale?: readonly [number, number];
   ratio?: readonly [number, number];
+  /** Mean/std of the normalisation (default OpenAI's). */
+  normalization?: Normalization;
 }
 
 /** torchvision's RandomResizedCrop.get_params: 10 tries, then a centre crop within the ratio range. */
@@ -71,6 +73,6 @@ export async function transformToBytes(input: Uint8Array | string, spec: Transfo
 export async function transformImage(input: Uint8Array | string, spec: TransformSpec, out?: Float32Array, offset = 0): Promise<Float32Array> {
   const { data, channels } = await transformToBytes(input, spec);
   const target = out ?? new Float32Array(3 * spec.size * spec.size);
-  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset);
+  normalizeHwcToChw(data, spec.size, spec.size, channels, target, offset, spec.normalization);
   return target;
 }

@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { expandBraces } from '../data/braces.js';
 import { ImageFolderSource } from '../data/image_folder.js';
 import { DataLoader } from '../data/loader.js';
+import type { Normalization } from '../data/normalize.js';
 import { Rng } from '../data/rng.js';
 import type { RawSample } from '../data/sample.js';
 import { SkipCounter } from '../data/skip_counter.js';
@@ -77,6 +78,8 @@ export interface DecodeOptions {
   workers?: number;
   /** Images decoded at a time. Default 64. */
   batchSize?: number;
+  /** Mean/std of the pixel normalisation (default OpenAI's). */
+  normalization?: Normalization;
 }
 
 /** Decodes labelled samples with the evaluation transform; undecodable ones are skipped and counted. */
@@ -90,6 +93,7 @@ async function decodeLabelled(samples: RawSample[], opts: DecodeOptions, source:
     workers: opts.workers ?? 0,
     dropLast: false,
     skipped,
+    ...(opts.normalization ? { normalization: opts.normalization } : {}),
   });
   const pixels = new Float32Array(samples.length * plane);
   const labels = new Int32Array(samples.length);
