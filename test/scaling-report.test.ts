@@ -94,7 +94,7 @@ test('report: files, readable plots, and laws that match a direct fit', (t) => {
   t.true(tags.includes('svg') && tags.includes('path') && tags.includes('circle'));
   t.true(svg.includes('Compute C (GMACs per sample × samples seen) (log scale)'), 'x axis label');
   t.true(svg.includes('error (1 − score) (log scale)'), 'y axis label');
-  t.true(svg.includes('noisy: E = ') && svg.includes('precise, 50k samples') && svg.includes('precise, 2k samples'), 'legend: fit with its equation, data sizes apart');
+  t.true(svg.includes('noisy: E = ') && svg.includes('precise, data set of 50k') && svg.includes('precise, data set of 2k'), 'legend: fit with its equation, data sizes apart');
   t.true(svg.includes('class="band"'), 'a confidence band');
   t.true(/fill="white"[^>]*stroke="#/.test(svg), 'points off the frontier drawn hollow');
   const ticks = [...svg.matchAll(/<text class="tick"[^>]*>([^<]+)</g)].map((m) => m[1]);

@@ -117,7 +117,7 @@ function headlineFigure(metric: string, usable: ScalingRecord[], plateau: Scalin
       const frontier = mine.filter((r) => used.has(recordKey(r)));
       const others = mine.filter((r) => !used.has(recordKey(r)));
       const xy = (rs: ScalingRecord[]) => rs.map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[metric] }));
-      series.push({ label: `${dist}, ${fmtCount(size)} samples`, points: xy(frontier), color, marker, hollow: frontier.length === 0 });
+      series.push({ label: `${dist}, data set of ${fmtCount(size)}`, points: xy(frontier), color, marker, hollow: frontier.length === 0 });
       if (others.length) series.push({ label: `${dist}, ${fmtCount(size)} (not on the frontier)`, points: xy(others), color, marker, hollow: true, hideInLegend: true });
     });
     if (law?.fit) {
