@@ -45,7 +45,7 @@ export const command: Command = {
     'Resumable: run it again after an interruption; finished points are kept and the interrupted one',
     'continues from its checkpoint. Presets (lib/configs/sweeps/study-*.json):',
     "  cpu   (default, npm start) 18 points, ~5 CPU-minutes: about 3 minutes on 2 idle cores; directory study/",
-    "  full  46 points, ~18 CPU-minutes, with the data bottleneck; under an hour on 2 loaded cores; study/full/",
+    "  full  42 points, ~17 CPU-minutes, with the data bottleneck; under an hour on 2 loaded cores; study/full/",
     "  quick 8 points, about a minute: a pipeline check; study/quick/",
     "  gpu   a larger grid for a GPU; stops at once while the Trainer cannot train on CUDA; study/gpu/",
     '',
