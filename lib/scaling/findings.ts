@@ -56,7 +56,10 @@ export interface GapAtBudget {
   /** Passes over the smallest data set at this budget. */
   passes: number;
   comparisons: number;
-  /** Mean relative gap and its 95% bootstrap interval over the comparisons. */
+  /**
+   * Typical relative gap, exp(mean ln(E_small / E_large)) − 1 (a geometric mean: one run near a
+   * perfect score on the large set cannot dominate it), and its 95% bootstrap interval over the comparisons.
+   */
   mean: number;
   ci: [number, number];
 }
@@ -163,13 +166,14 @@ export function gapsByBudget(rows: BottleneckRow[], samples = 2000, seed = 0): G
   const random = seededRandom(seed);
   const out: GapAtBudget[] = [];
   for (const s of unique(rows.map((r) => r.samples_seen)).sort((a, b) => a - b)) {
-    const gaps = rows.filter((r) => r.samples_seen === s).map((r) => r.gap);
-    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    const gaps = rows.filter((r) => r.samples_seen === s && r.errors[0].error > 0).map((r) => Math.log(1 + r.gap));
+    if (gaps.length === 0) continue;
+    const mean = Math.expm1(gaps.reduce((a, b) => a + b, 0) / gaps.length);
     const means: number[] = [];
     for (let k = 0; k < samples; k++) {
       let sum = 0;
       for (let i = 0; i < gaps.length; i++) sum += gaps[Math.floor(random() * gaps.length)];
-      means.push(sum / gaps.length);
+      means.push(Math.expm1(sum / gaps.length));
     }
     means.sort((a, b) => a - b);
     const smallest = Math.min(...rows.filter((r) => r.samples_seen === s).map((r) => r.errors[0].data_size));

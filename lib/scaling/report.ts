@@ -213,7 +213,7 @@ function bottleneckSentence(gaps: GapAtBudget[], smallest: number, largest: numb
   const at = (g: GapAtBudget) => `${pct(g.mean)} (95% CI ${pct(g.ci[0])} to ${pct(g.ci[1])}) at ${fmtCount(g.samples_seen)} samples seen (${fmt(g.passes, 2)} passes over the small set)`;
   return (
     `**Data bottleneck** — at equal model and samples seen, training on ${fmtCount(smallest)} instead of ${fmtCount(largest)} distinct samples raises the error by ${at(first)} and by ${at(last)} ` +
-    `(mean of E_small / E_large − 1 over ${last.comparisons} model × task × distribution comparisons, ${tasks} headline tasks). ` +
+    `(geometric mean of E_small / E_large over ${last.comparisons} model × task × distribution comparisons, ${tasks} headline tasks, minus 1). ` +
     (grows ? 'The gap grows with samples seen: repeated samples give less than fresh ones, so growing samples seen alone hits the data bottleneck.' : last.mean > first.mean ? 'The gap grows with samples seen, but its intervals overlap.' : 'The gap does not grow with samples seen: no data bottleneck shows at these budgets.')
   );
 }
@@ -380,7 +380,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
   });
   const bottleneckHeader = ['task', 'distribution', 'model', 'samples seen', 'error by data size', 'E_small / E_large − 1'];
   const bottleneckRows = headlineBottlenecks.map((x) => [x.task, x.distribution, x.model, fmtCount(x.samples_seen), x.errors.map((e) => `${fmtCount(e.data_size)}: ${fmt(e.error)}`).join(', '), pct(x.gap)]);
-  const gapHeader = ['samples seen', 'passes over the small set', 'comparisons', 'mean E_small / E_large − 1', '95% CI'];
+  const gapHeader = ['samples seen', 'passes over the small set', 'comparisons', 'geometric mean of E_small / E_large, − 1', '95% CI'];
   const gapRows = gaps.map((g) => [fmtCount(g.samples_seen), fmt(g.passes, 3), String(g.comparisons), pct(g.mean), `${pct(g.ci[0])} to ${pct(g.ci[1])}`]);
   const plateauKeys = new Set(plateau.map(recordKey));
   const pointHeader = ['model', 'GMACs/sample', 'params', 'data size', 'samples seen', 'distribution', 'compute (GMACs)', 'final loss', ...metrics, 'CPU s', 'wall s', 'flag'];
