@@ -83,7 +83,7 @@ test('report: files, readable plots, and laws that match a direct fit', (t) => {
   // the distributions side by side in one table row per task
   t.regex(md, /\| task \| noisy: α \(95% CI\) \| noisy: β \| noisy: r² \| precise: α \(95% CI\) \| precise: β \| precise: r² \|/);
   t.regex(md, /The slopes separate: precise scales faster \(the 95% intervals on α do not overlap\)/);
-  t.regex(md, /The gap grows with samples seen: repeated samples give less than fresh ones/);
+  t.regex(md, /grows by [\d.]+ per decade of samples seen \(95% CI [\d.]+ to [\d.]+\): the gap grows with samples seen — repeated samples give less than fresh ones/);
   // the findings come first, before any figure or table
   t.true(md.indexOf('## What this study found') < md.indexOf('!['), 'summary before the figures');
   t.regex(md, /\*\*zeroshot\*\* — noisy: error falls as E = .*; precise: error falls as E = /, 'the headline law in a sentence');

@@ -181,3 +181,37 @@ export function gapsByBudget(rows: BottleneckRow[], samples = 2000, seed = 0): G
   }
   return out;
 }
+
+export interface GapTrend {
+  /** Growth of ln(E_small / E_large) per decade of samples seen (least squares over every comparison). */
+  slope: number;
+  /** 95% bootstrap interval of the slope, resampling comparisons (seeded). */
+  ci: [number, number];
+  comparisons: number;
+}
+
+/** How fast the data-size gap grows with samples seen: a line through ln(E_small/E_large) against log₁₀ samples seen. */
+export function gapTrend(rows: BottleneckRow[], samples = 2000, seed = 0): GapTrend | null {
+  const pts = rows.filter((r) => r.errors[0].error > 0).map((r) => ({ x: Math.log10(r.samples_seen), y: Math.log(1 + r.gap) }));
+  if (new Set(pts.map((p) => p.x)).size < 2) return null;
+  const slopeOf = (ps: { x: number; y: number }[]): number => {
+    const mx = ps.reduce((a, p) => a + p.x, 0) / ps.length;
+    const my = ps.reduce((a, p) => a + p.y, 0) / ps.length;
+    let sxx = 0;
+    let sxy = 0;
+    for (const p of ps) {
+      sxx += (p.x - mx) ** 2;
+      sxy += (p.x - mx) * (p.y - my);
+    }
+    return sxx > 0 ? sxy / sxx : NaN;
+  };
+  const random = seededRandom(seed + 1);
+  const slopes: number[] = [];
+  for (let k = 0; k < samples; k++) {
+    const draw = pts.map(() => pts[Math.floor(random() * pts.length)]);
+    const s = slopeOf(draw);
+    if (Number.isFinite(s)) slopes.push(s);
+  }
+  slopes.sort((a, b) => a - b);
+  return { slope: slopeOf(pts), ci: [quantile(slopes, 0.025), quantile(slopes, 0.975)], comparisons: pts.length };
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { chanceScore, learnedThreshold } from './chance.js';
 import type { FitMethod } from './fit.js';
-import { findBottlenecks, fitLaws, gapsByBudget, slopesSeparate, type BottleneckRow, type GapAtBudget, type LawRow } from './findings.js';
+import { findBottlenecks, fitLaws, gapsByBudget, gapTrend, slopesSeparate, type BottleneckRow, type GapAtBudget, type GapTrend, type LawRow } from './findings.js';
 import { foldDuplicates, isHeadlineMetric, readableMetric, type FoldedMetric } from './metrics.js';
 import { paperLaws, paperPlots, paperSentences, type PaperLaw } from './paper.js';
 import { splitPlateau } from './plateau.js';
@@ -48,6 +48,7 @@ export interface Report {
   folded: FoldedMetric[];
   bottlenecks: BottleneckRow[];
   gaps: GapAtBudget[];
+  trend: GapTrend | null;
   paper: PaperLaw[];
 }
 
@@ -205,16 +206,17 @@ function headlineSentence(metric: string, laws: LawRow[]): string {
   return `**${readableMetric(metric)}** — ${parts.join('; ')}.${verdict}`;
 }
 
-function bottleneckSentence(gaps: GapAtBudget[], smallest: number, largest: number, tasks: number): string | null {
-  if (gaps.length < 2) return null;
+function bottleneckSentence(gaps: GapAtBudget[], trend: GapTrend | null, smallest: number, largest: number, tasks: number): string | null {
+  if (gaps.length < 2 || !trend) return null;
   const first = gaps[0];
   const last = gaps[gaps.length - 1];
-  const grows = last.ci[0] > first.ci[1];
+  const grows = trend.ci[0] > 0;
   const at = (g: GapAtBudget) => `${pct(g.mean)} (95% CI ${pct(g.ci[0])} to ${pct(g.ci[1])}) at ${fmtCount(g.samples_seen)} samples seen (${fmt(g.passes, 2)} passes over the small set)`;
   return (
     `**Data bottleneck** — at equal model and samples seen, training on ${fmtCount(smallest)} instead of ${fmtCount(largest)} distinct samples raises the error by ${at(first)} and by ${at(last)} ` +
     `(geometric mean of E_small / E_large over ${last.comparisons} model × task × distribution comparisons, ${tasks} headline tasks, minus 1). ` +
-    (grows ? 'The gap grows with samples seen: repeated samples give less than fresh ones, so growing samples seen alone hits the data bottleneck.' : last.mean > first.mean ? 'The gap grows with samples seen, but its intervals overlap.' : 'The gap does not grow with samples seen: no data bottleneck shows at these budgets.')
+    `Across all ${trend.comparisons} comparisons, ln(E_small / E_large) grows by ${fmt(trend.slope)} per decade of samples seen (95% CI ${fmt(trend.ci[0])} to ${fmt(trend.ci[1])}): ` +
+    (grows ? 'the gap grows with samples seen — repeated samples give less than fresh ones, so growing samples seen alone hits the data bottleneck.' : 'the interval holds 0, so this study does not show the gap growing with samples seen.')
   );
 }
 
@@ -306,6 +308,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
   const bottlenecks = findBottlenecks(usable, metrics);
   const headlineBottlenecks = bottlenecks.filter((b) => headline.includes(b.task));
   const gaps = gapsByBudget(headlineBottlenecks, 2000, options.seed ?? 0);
+  const trend = gapTrend(headlineBottlenecks, 2000, options.seed ?? 0);
   const paper = options.paper === false ? [] : paperLaws({ bootstrapSamples: options.bootstrapSamples ?? 1000, seed: options.seed ?? 0 });
 
   // --- summary
@@ -332,7 +335,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
     }
     summary.push(`**${readableMetric(m)}** — not learned: its best score is ${fmt(best)} against chance ${fmt(chance)} (a task counts as learned from ${fmt(learnedThreshold(chance))})${notLearnedHint(m)}; no law is reported for it.`);
   }
-  const b = bottleneckSentence(gaps, dataSizes[0], dataSizes[dataSizes.length - 1], unique(headlineBottlenecks.map((x) => x.task)).length);
+  const b = bottleneckSentence(gaps, trend, dataSizes[0], dataSizes[dataSizes.length - 1], unique(headlineBottlenecks.map((x) => x.task)).length);
   if (b) summary.push(b);
   else if (dataSizes.length < 2) summary.push('**Data bottleneck** — not measured: this grid has one data size (the full preset has two).');
   const p = paperComparison(paper, laws, headline);
@@ -446,6 +449,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
     folded,
     bottlenecks,
     gaps,
+    trend,
     paper,
   };
 }
