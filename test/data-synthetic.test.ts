@@ -89,6 +89,27 @@ test('noisy world: skewed attributes and alt-text-like captions', (t) => {
   t.true(wrongOrMissing > 50 && wrongOrMissing < 250, `colour wrong or missing in ${wrongOrMissing}/500`);
 });
 
+test("the study's two datasets: 'labels' name every object right and no layout; 'web' say the whole scene but not always the shape", (t) => {
+  const labels = new SyntheticWorld({ captions: 'labels', size: 1000 });
+  const web = new SyntheticWorld({ captions: 'web', size: 1000 });
+  const layout = /\b(left|right|above|below|top|bottom|center|small|large|two|three|four)\b/;
+  let webLayout = 0;
+  let webShape = 0;
+  for (let i = 0; i < 400; i++) {
+    const scene = labels.attributes(i);
+    t.deepEqual(web.attributes(i), scene, 'both use the same uniform scenes');
+    const l = labels.caption(i);
+    for (const o of scene.objects) t.true(l.includes(`${o.colour} ${o.shape}`) || l.includes(`${o.colour} ${o.shape === 'cross' ? 'crosses' : o.shape + 's'}`), `labels caption '${l}' names ${o.colour} ${o.shape}`);
+    t.false(layout.test(l), `labels caption '${l}' says nothing of the layout`);
+    const w = web.caption(i);
+    for (const o of scene.objects) t.true(w.includes(o.colour), `web caption '${w}' names the colour ${o.colour}`);
+    if (scene.kind !== 'pair' && layout.test(w)) webLayout++;
+    if (new RegExp(`\\b${scene.objects[0].shape}`).test(w)) webShape++;
+  }
+  t.true(webLayout > 150, `web captions say the size, place or number: ${webLayout}`);
+  t.true(webShape > 150 && webShape < 300, `web captions name the subject's shape about half the time: ${webShape}/400`);
+});
+
 test('zero-shot tasks: balanced labels, class names, templates, held-out images', (t) => {
   const world = new SyntheticWorld({ seed: 0, size: 100, imageSize: 16 });
   const expected = { shape: SHAPES.length, colour: COLOURS.length, shape_colour: SHAPES.length * COLOURS.length };
@@ -135,5 +156,5 @@ test('batch: pixels, captions and token ids', (t) => {
   t.deepEqual(Array.from(b.tokens!.subarray(0, 16)), Array.from(tokenizer.tokenize([world.caption(0)], 16)));
   t.is(b.captions[2], world.caption(2));
   t.throws(() => world.sample(-1), { message: /index must be an integer/ });
-  t.throws(() => new SyntheticWorld({ captions: 'weird' as never }), { message: /'precise' or 'noisy'/ });
+  t.throws(() => new SyntheticWorld({ captions: 'weird' as never }), { message: /captions must be 'precise', 'noisy', 'labels', 'web', got 'weird'/ });
 });

@@ -68,7 +68,7 @@ test('report: files, readable plots, and laws that match a direct fit', (t) => {
   const records = syntheticRecords();
   const dir = sweepDir(records);
   const report = writeReport(dir, { bootstrapSamples: 200 });
-  for (const f of ['report.md', 'index.html', 'compute_zeroshot.svg', 'compute_retrieval.svg', 'samples_zeroshot_precise.svg', 'samples_retrieval_noisy.svg']) {
+  for (const f of ['report.md', 'index.html', 'figure_zeroshot.svg', 'figure_retrieval.svg', 'samples_zeroshot_precise.svg', 'samples_retrieval_noisy.svg', 'paper_ImageNet_zero_shot_top_1.svg']) {
     t.true(existsSync(join(dir, f)), `${f} written`);
   }
   const md = readFileSync(join(dir, 'report.md'), 'utf8');
@@ -82,20 +82,54 @@ test('report: files, readable plots, and laws that match a direct fit', (t) => {
   }
   // the distributions side by side in one table row per task
   t.regex(md, /\| task \| noisy: α \(95% CI\) \| noisy: β \| noisy: r² \| precise: α \(95% CI\) \| precise: β \| precise: r² \|/);
-  t.regex(md, /do not overlap: the two caption distributions scale differently/);
-  t.regex(md, /The gap grows with samples seen: a data bottleneck/);
+  t.regex(md, /The slopes separate: precise scales faster \(the 95% intervals on α do not overlap\)/);
+  t.regex(md, /grows by [\d.]+ per decade of samples seen \(95% CI [\d.]+ to [\d.]+\): the gap grows with samples seen — repeated samples give less than fresh ones/);
+  // the findings come first, before any figure or table
+  t.true(md.indexOf('## What this study found') < md.indexOf('!['), 'summary before the figures');
+  t.regex(md, /\*\*zeroshot\*\* — noisy: error falls as E = .*; precise: error falls as E = /, 'the headline law in a sentence');
+  t.regex(md, /ImageNet zero-shot top-1: OpenCLIP \(LAION\) E = 5\.86·C\^-0\.111 .* vs OpenAI CLIP \(WIT\) E = 23\.2·C\^-0\.164/);
 
-  const svg = readFileSync(join(dir, 'compute_zeroshot.svg'), 'utf8');
+  const svg = readFileSync(join(dir, 'figure_zeroshot.svg'), 'utf8');
   const tags = assertWellFormed(svg);
   t.true(tags.includes('svg') && tags.includes('path') && tags.includes('circle'));
   t.true(svg.includes('Compute C (GMACs per sample × samples seen) (log scale)'), 'x axis label');
-  t.true(svg.includes('zeroshot error (1 − score) (log scale)'), 'y axis label');
-  t.true(svg.includes('noisy fit (pareto-bins)') && svg.includes('precise · small'), 'legend');
+  t.true(svg.includes('error (1 − score) (log scale)'), 'y axis label');
+  t.true(svg.includes('noisy: E = ') && svg.includes('precise, data set of 50k') && svg.includes('precise, data set of 2k'), 'legend: fit with its equation, data sizes apart');
+  t.true(svg.includes('class="band"'), 'a confidence band');
+  t.true(/fill="white"[^>]*stroke="#/.test(svg), 'points off the frontier drawn hollow');
   const ticks = [...svg.matchAll(/<text class="tick"[^>]*>([^<]+)</g)].map((m) => m[1]);
   t.true(ticks.length >= 4, `tick labels: ${ticks.join(' ')}`);
   assertWellFormed(readFileSync(join(dir, 'samples_zeroshot_noisy.svg'), 'utf8'));
   const html = readFileSync(join(dir, 'index.html'), 'utf8');
   for (const p of report.plots) t.true(html.includes(`<img src="${p.file}"`), `index.html shows ${p.file}`);
+});
+
+test('report: runs stuck at the plateau are flagged and left out; duplicates folded; near-chance tasks not learned', (t) => {
+  const records = syntheticRecords().map((r, i) => {
+    // realistic metric names: colour is learned, shape stays at chance (1/8), per-class recall equals acc1
+    const colour = r.metrics.zeroshot;
+    const shape = 0.125 + 0.01 * ((i * 7) % 3);
+    return { ...r, batch_size: 32, final_loss: 2, metrics: { zeroshot_colour_acc1: colour, zeroshot_colour_mean_per_class_recall: colour, zeroshot_shape_acc1: shape, 'retrieval_image_retrieval_recall@5': r.metrics.retrieval } };
+  });
+  // two runs that never left ln(32): their chance-level scores must not become points of a law
+  const stuck = records.slice(0, 2).map((r) => ({ ...r, samples_seen: r.samples_seen * 7, final_loss: Math.log(32) - 0.001, metrics: { ...r.metrics, zeroshot_colour_acc1: 0.125, zeroshot_colour_mean_per_class_recall: 0.125 } }));
+  const report = buildReport([...records, ...stuck], { bootstrapSamples: 100 });
+  t.is(report.plateau.length, 2);
+  const colour = report.laws.find((l) => l.task === 'zeroshot_colour_acc1' && l.distribution === 'precise')!;
+  t.is(colour.plateau, 2);
+  const clean = fitPowerLaw(records.filter((r) => r.distribution === 'precise').map((r) => r.gmacs * r.samples_seen), records.filter((r) => r.distribution === 'precise').map((r) => 1 - r.metrics.zeroshot_colour_acc1));
+  t.is(colour.fit!.alpha, clean.alpha, 'the fit is the fit without the stuck runs');
+  t.regex(report.summary[0], /2 runs never left the loss plateau at ln\(batch size\)/);
+  t.true(report.markdown.includes('never left the plateau'), 'flagged in the table of runs');
+  t.deepEqual(report.folded, [{ metric: 'zeroshot_colour_mean_per_class_recall', sameAs: 'zeroshot_colour_acc1' }]);
+  t.false(report.laws.some((l) => l.task === 'zeroshot_colour_mean_per_class_recall'));
+  t.deepEqual(report.notLearned, ['zeroshot_shape_acc1']);
+  t.false(report.headline.includes('zeroshot_shape_acc1'));
+  const shapeLine = report.summary.find((s) => s.includes('shape classification'))!;
+  t.regex(shapeLine, /not learned: its best score is 0\.145 against chance 0\.125/);
+  t.notRegex(shapeLine, /error falls/);
+  t.deepEqual(report.headline, ['retrieval_image_retrieval_recall@5', 'zeroshot_colour_acc1']);
+  t.true(report.plots.some((p) => p.file === 'figure_zeroshot_colour_acc1.svg' && p.svg.includes('chance (E = 0.875)')), 'chance level drawn');
 });
 
 test('report: a torn last line is skipped and the CLI names it', async (t) => {
@@ -121,6 +155,31 @@ test('report: a torn last line is skipped and the CLI names it', async (t) => {
   const json = JSON.parse(out[0]);
   t.true(json.laws.length >= 2);
   t.regex(err.join('\n'), /skipped unfinished line\(s\) 19/);
+});
+
+test.serial("report --paper: the paper's Figure 1 laws from its shipped results, and retrieval the other way round", async (t) => {
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => out.push(s);
+  try {
+    t.is(await main(['report', '--paper', '--bootstrap', '100', '--json']), 0);
+  } finally {
+    console.log = log;
+  }
+  const { laws } = JSON.parse(out[0]) as { laws: { task: string; dataset: string; alpha: number; beta: number; n: number }[] };
+  const law = (task: string, dataset: string) => laws.find((l) => l.task.startsWith(task) && l.dataset.startsWith(dataset))!;
+  const openclip = law('ImageNet', 'OpenCLIP');
+  const openai = law('ImageNet', 'OpenAI');
+  t.is(openclip.n, 29);
+  t.is(openai.n, 3);
+  t.is(Number(openclip.beta.toFixed(2)), 5.86);
+  t.is(Number(openclip.alpha.toFixed(2)), -0.11);
+  t.is(Number(openai.beta.toFixed(2)), 23.18);
+  t.is(Number(openai.alpha.toFixed(2)), -0.16);
+  t.true(openai.alpha < openclip.alpha, 'ImageNet: OpenAI (WIT) scales faster');
+  const coco = (dataset: string) => law('MS-COCO image', dataset).alpha;
+  t.true(coco('OpenCLIP') < coco('OpenAI'), 'MS-COCO retrieval: OpenCLIP (LAION) scales faster');
+  await t.throwsAsync(main(['report', '--paper', 'somedir']), { message: /takes no directory/ });
 });
 
 test('records: validation errors name the field', (t) => {

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { main } from '../lib/cli/main.js';
-import { gridPoints, loadSweepGrid, parseSweepGrid, type SweepGrid } from '../lib/scaling/grid.js';
+import { gridPoints, loadSweepGrid, parseSweepGrid, sharedSettings, type SweepGrid } from '../lib/scaling/grid.js';
+import { isPlateauLoss, isPlateauRecord } from '../lib/scaling/plateau.js';
 import { readResults, recordKey } from '../lib/scaling/record.js';
 import { writeReport } from '../lib/scaling/report.js';
 import { runSweep } from '../lib/scaling/sweep.js';
@@ -50,6 +51,7 @@ test.serial('a micro grid runs to the end, writes results.jsonl with one record 
     t.is(r.batch_size, 16);
     t.is(r.distribution, 'precise');
     t.is(typeof r.metrics.zeroshot_colour_acc1, 'number');
+    t.is(r.plateau, isPlateauLoss(r.final_loss as number, 16), 'the plateau flag is written');
     t.is(typeof r.metrics['retrieval_text_retrieval_recall@1'], 'number');
     // ranks are not scores in [0, 1]: they are kept apart from the fitted metrics
     t.false('retrieval_text_retrieval_mean_rank' in r.metrics);
@@ -68,7 +70,7 @@ test.serial('a micro grid runs to the end, writes results.jsonl with one record 
   const report = writeReport(dir, { bootstrapSamples: 50 });
   t.true(existsSync(join(dir, 'report.md')));
   t.true(existsSync(join(dir, 'index.html')));
-  t.regex(report.markdown, /4 trained points/);
+  t.regex(report.markdown, /4 runs: 2 models/);
 
   // a second call finds every point finished and trains nothing
   const again = await runSweep({ grid, out: dir });
@@ -133,7 +135,11 @@ test('grid errors name the field and what was wrong', (t) => {
   bad({ models: [] }, /axis 'models' is empty/);
   bad({ data_sizes: [] }, /axis 'data_sizes' is empty/);
   bad({ samples_seen: undefined }, /axis 'samples_seen' is missing/);
-  bad({ distributions: ['precise', 'clean'] }, /'distributions\[1\]' must be one of precise, noisy, got "clean"/);
+  bad({ distributions: ['precise', 'clean'] }, /'distributions\[1\]' must be one of precise, noisy, labels, web, got "clean"/);
+  bad({ exclude: [{ model: 'small' }] }, /'exclude\[0\]\.model' \("small"\) is none of the grid's models/);
+  bad({ exclude: [{ size: 64 }] }, /unknown field 'exclude\[0\]\.size'/);
+  bad({ exclude: [{}] }, /'exclude\[0\]' must be an object with some of model, data_size, samples_seen, distribution/);
+  bad({ device: 'tpu' }, /'device' must be 'cpu' or 'cuda'/);
   bad({ data_sizes: [64, 1.5] }, /'data_sizes\[1\]' must be a positive integer, got 1\.5/);
   bad({ samples_seen: [32, -64] }, /'samples_seen\[1\]' must be a positive integer, got -64/);
   bad({ samples_seen: [40] }, /'samples_seen\[0\]' \(40\) must be a multiple of batch_size \(16\)/);
@@ -148,6 +154,28 @@ test('grid errors name the field and what was wrong', (t) => {
   bad({ eval: { zero_shot_images: 0 } }, /'eval\.zero_shot_images' must be an integer ≥ 1, got 0/);
   bad({ eval: { tasks: ['size'] } }, /'eval\.tasks\[0\]' must be one of shape, colour, shape_colour/);
   t.throws(() => loadSweepGrid('no-such-grid'), { message: /unknown grid 'no-such-grid'\. Shipped grids: .*study-cpu/ });
+});
+
+test("exclusions leave points out of the product; the shipped presets parse, and the cpu preset's points are the full preset's", (t) => {
+  const grid = parseSweepGrid({ ...microGrid, data_sizes: [64, 128], exclude: [{ model: 'tiny', data_size: 64 }] });
+  const points = gridPoints(grid);
+  t.is(points.length, 6);
+  t.false(points.some((p) => p.model === 'tiny' && p.data_size === 64));
+  const full = gridPoints(loadSweepGrid('study-full'));
+  const cpu = gridPoints(loadSweepGrid('study-cpu'));
+  t.is(full.length, 42);
+  t.is(cpu.length, 18);
+  for (const p of cpu) t.truthy(full.find((q) => q.key === p.key && q.initSeed === p.initSeed && q.steps === p.steps && q.warmupSteps === p.warmupSteps), p.key);
+  t.deepEqual(sharedSettings(loadSweepGrid('study-cpu')), sharedSettings(loadSweepGrid('study-full')), 'trained the same way');
+  t.is(loadSweepGrid('study-gpu').device, 'cuda');
+});
+
+test('a run still at ln(batch size) at the end is flagged as never having left the plateau', (t) => {
+  t.true(isPlateauLoss(Math.log(32) - 0.01, 32));
+  t.false(isPlateauLoss(2.5, 32));
+  t.false(isPlateauLoss(null, 32));
+  t.true(isPlateauRecord({ model: 'm', gmacs: 1, image_gmacs: 0, text_gmacs: 0, params: 1, samples_seen: 32, data_size: 32, distribution: 'web', metrics: {}, wall_s: 1, batch_size: 16, final_loss: 2.77 }));
+  t.false(isPlateauRecord({ model: 'm', gmacs: 1, image_gmacs: 0, text_gmacs: 0, params: 1, samples_seen: 32, data_size: 32, distribution: 'web', metrics: {}, wall_s: 1, batch_size: 16, final_loss: 2.77, plateau: false }));
 });
 
 test('points have deterministic init seeds that do not depend on the grid order', (t) => {
@@ -173,6 +201,7 @@ test('a sweep directory refuses a grid with other shared settings, and the CLI s
   await t.throwsAsync(main(['sweep', '--out', dir]), { message: /--grid is required/ });
   await t.throwsAsync(main(['sweep', '--grid', 'smoke', '--out', dir, '--workers', '0']), { message: /--workers must be ≥ 1/ });
   await t.throwsAsync(main(['study', '--quick', '--grid', 'smoke']), { message: /--quick or --grid, not both/ });
+  await t.throwsAsync(main(['study', '--preset', 'huge']), { message: /unknown --preset 'huge' \(presets: cpu, quick, full, gpu\)/ });
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,9 +3,10 @@
 //
 // `size` is how many distinct samples the world has; sample(i) for i ≥ size repeats sample
 // i mod size, so training can see more samples than exist (the data-size axis of the
-// scaling study). Two caption styles make two "pre-training datasets": 'precise' (uniform
-// attributes, true and complete captions) and 'noisy' (skewed attribute frequencies,
-// alt-text-like captions).
+// scaling study). Caption styles make different "pre-training datasets": 'precise' (uniform
+// attributes, true and complete captions), 'noisy' (skewed attribute frequencies,
+// alt-text-like captions), and the study's pair 'labels' (WIT-like, favours classification)
+// and 'web' (LAION-like, favours retrieval); see synthetic_captions.ts.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { normalizeHwcToChw } from './normalize.js';
 import { SYNTHETIC_NORMALIZATION } from './synthetic_normalization.js';
 import { Rng } from './rng.js';
-import { noisyCaption, paraphrases, preciseCaption, type CaptionStyle } from './synthetic_captions.js';
+import { CAPTION_STYLES, labelsCaption, noisyCaption, paraphrases, preciseCaption, webCaption, type CaptionStyle } from './synthetic_captions.js';
 import { COLOURS, SHAPES, drawScene } from './synthetic_draw.js';
 import { SKEWED_PRIORS, UNIFORM_PRIORS, sampleScene, toDrawn, type SceneAttributes } from './synthetic_scene.js';
 import { DEFAULT_CONTEXT_LENGTH, Tokenizer } from './tokenizer.js';
@@ -21,6 +22,7 @@ import { DEFAULT_CONTEXT_LENGTH, Tokenizer } from './tokenizer.js';
 export { COLOURS, SHAPES } from './synthetic_draw.js';
 export type { SceneAttributes } from './synthetic_scene.js';
 export type { CaptionStyle } from './synthetic_captions.js';
+export { CAPTION_STYLES } from './synthetic_captions.js';
 
 export interface SyntheticWorldOptions {
   /** Seed of the world (default 0). */
@@ -129,8 +131,8 @@ export class SyntheticWorld {
     this.size = checkInt('size', options.size ?? 1_000_000, 1);
     this.imageSize = checkInt('imageSize', options.imageSize ?? 32, 8);
     this.captions = options.captions ?? 'precise';
-    if (this.captions !== 'precise' && this.captions !== 'noisy') {
-      throw new Error(`SyntheticWorld: captions must be 'precise' or 'noisy', got '${String(this.captions)}'`);
+    if (!CAPTION_STYLES.includes(this.captions)) {
+      throw new Error(`SyntheticWorld: captions must be ${CAPTION_STYLES.map((c) => `'${c}'`).join(', ')}, got '${String(this.captions)}'`);
     }
   }
 
@@ -233,7 +235,16 @@ export class SyntheticWorld {
   }
 
   private captionOf(k: number, scene: SceneAttributes): string {
-    return this.captions === 'precise' ? preciseCaption(scene) : noisyCaption(scene, Rng.of(this.seed, STREAM_CAPTION, k));
+    switch (this.captions) {
+      case 'precise':
+        return preciseCaption(scene);
+      case 'noisy':
+        return noisyCaption(scene, Rng.of(this.seed, STREAM_CAPTION, k));
+      case 'labels':
+        return labelsCaption(scene, Rng.of(this.seed, STREAM_CAPTION, k));
+      case 'web':
+        return webCaption(scene, Rng.of(this.seed, STREAM_CAPTION, k));
+    }
   }
 
   private render(scene: SceneAttributes, rng: Rng): Uint8Array {

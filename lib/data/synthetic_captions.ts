@@ -1,11 +1,16 @@
 // Captions for synthetic scenes: 'precise' ones say everything that is true in one fixed
 // grammar; 'noisy' ones read like web alt-text: attributes dropped or wrong, word order
 // loose, distractor words, odd casing, and now and then nothing about the image at all.
+// Two more are built to favour different tasks, as the paper's datasets do (LAION favours
+// retrieval, OpenAI's WIT classification): 'labels' name each object's colour and shape like
+// a class label and nothing of the layout; 'web' describe the whole scene (sizes, places,
+// relations, counts) in varied wording, but name the shape unreliably.
 import { COLOURS, type Colour, type Shape } from './synthetic_draw.js';
 import type { Relation, SceneAttributes } from './synthetic_scene.js';
 import { Rng } from './rng.js';
 
-export type CaptionStyle = 'precise' | 'noisy';
+export type CaptionStyle = 'precise' | 'noisy' | 'labels' | 'web';
+export const CAPTION_STYLES: readonly CaptionStyle[] = ['precise', 'noisy', 'labels', 'web'];
 
 const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five'];
 
@@ -111,5 +116,45 @@ export function noisyCaption(scene: SceneAttributes, rng: Rng): string {
   if (casing < 0.25) text = text.replace(/\b[a-z]/g, (c) => c.toUpperCase());
   else if (casing < 0.32) text = text.toUpperCase();
   if (rng.chance(0.2)) text += rng.pick([' -', ' |', '!', '...', ' :)']);
+  return text;
+}
+
+const LABEL_TEMPLATES = ['a photo of {c}.', '{c}.', 'a picture of {c}.', 'a drawing of {c}.'];
+
+/**
+ * A WIT-like caption: the objects' colours and shapes, always right, as class labels are;
+ * no size, place, relation or number, so scenes that differ only in layout read the same.
+ */
+export function labelsCaption(scene: SceneAttributes, rng: Rng): string {
+  const [a, b] = scene.objects;
+  const subject = `${a.colour} ${a.shape}`;
+  if (scene.kind === 'pair') return `${withArticle(subject)} and ${withArticle(`${b.colour} ${b.shape}`)}.`;
+  if (scene.kind === 'count') return `${a.colour} ${plural(a.shape)}.`;
+  return rng.pick(LABEL_TEMPLATES).replace('{c}', withArticle(subject));
+}
+
+const VAGUE = ['shape', 'object', 'symbol', 'sign'];
+
+/**
+ * A LAION-like caption: one of the scene's full descriptions (every place, relation, size and
+ * number is there and true), but each shape word is replaced by a vague one 40% of the time and
+ * by a look-alike 10% of the time, and a few distractor words come along.
+ */
+export function webCaption(scene: SceneAttributes, rng: Rng): string {
+  let text = rng.pick(paraphrases(scene, 7));
+  for (const o of scene.objects) {
+    const roll = rng.next();
+    if (roll >= 0.5) continue;
+    const replacement = roll < 0.4 ? rng.pick(VAGUE) : CONFUSED[o.shape];
+    // the plural form first, then the singular: 'crosses' must not become 'shapees'
+    const pluralWord = plural(o.shape);
+    const pattern = new RegExp(`\\b(${pluralWord}|${o.shape})\\b`);
+    text = text.replace(pattern, (w) => (w === pluralWord ? `${replacement}s` : replacement));
+  }
+  const distractors = rng.int(3);
+  for (let i = 0; i < distractors; i++) {
+    const d = rng.pick(DISTRACTORS);
+    text = rng.chance(0.5) ? `${text} ${d}` : `${d} ${text}`;
+  }
   return text;
 }

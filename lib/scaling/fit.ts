@@ -26,6 +26,8 @@ export interface PowerLawFit {
   n: number;
   /** The (log₁₀ C, log₁₀ E) points the line was fitted to: bin centres and bin minima for 'pareto-bins'. */
   fitted: { x: number; y: number }[];
+  /** Indices of the input points the line was fitted to (each bin's best point for 'pareto-bins'). */
+  used: number[];
   /** Coefficient of determination of the line on `fitted`, in log space. */
   r2: number;
 }
@@ -80,8 +82,11 @@ function binEdges(start: number, stop: number, bins: number): number[] {
   return edges;
 }
 
-/** The paper's Pareto-frontier points: per bin of log C, its centre and the lowest log E in it. */
-export function paretoBinPoints(x: number[], y: number[], bins = 5, eps = 0.1): { x: number; y: number }[] {
+/**
+ * The paper's Pareto-frontier bins: for each of `bins` equal bins of log C over [min, max + eps], its
+ * centre and the index of the point with the lowest log E in it (bins with no point are left out).
+ */
+export function paretoBins(x: number[], y: number[], bins = 5, eps = 0.1): { centre: number; index: number }[] {
   if (!(Number.isInteger(bins) && bins >= 2)) throw new Error(`fit: bins must be an integer ≥ 2, got ${bins}`);
   let lo = Infinity;
   let hi = -Infinity;
@@ -90,16 +95,21 @@ export function paretoBinPoints(x: number[], y: number[], bins = 5, eps = 0.1): 
     hi = Math.max(hi, v);
   }
   const edges = binEdges(lo, hi + eps, bins);
-  const best: number[] = new Array(bins).fill(Infinity);
+  const best: number[] = new Array(bins).fill(-1);
   x.forEach((xi, i) => {
     // numpy.digitize: bin k holds edges[k] <= x < edges[k+1]
     let k = bins - 1;
     while (k > 0 && xi < edges[k]) k--;
-    best[k] = Math.min(best[k], y[i]);
+    if (best[k] < 0 || y[i] < y[best[k]]) best[k] = i;
   });
-  const out: { x: number; y: number }[] = [];
-  for (let k = 0; k < bins; k++) if (best[k] !== Infinity) out.push({ x: (edges[k] + edges[k + 1]) / 2, y: best[k] });
+  const out: { centre: number; index: number }[] = [];
+  for (let k = 0; k < bins; k++) if (best[k] >= 0) out.push({ centre: (edges[k] + edges[k + 1]) / 2, index: best[k] });
   return out;
+}
+
+/** The paper's Pareto-frontier points: per bin of log C, its centre and the lowest log E in it. */
+export function paretoBinPoints(x: number[], y: number[], bins = 5, eps = 0.1): { x: number; y: number }[] {
+  return paretoBins(x, y, bins, eps).map((b) => ({ x: b.centre, y: y[b.index] }));
 }
 
 /** Fits E = β·C^α to compute values C and errors E. `labels` name the points in error messages. */
@@ -109,13 +119,15 @@ export function fitPowerLaw(compute: ArrayLike<number>, error: ArrayLike<number>
   const { x, y } = logPoints(compute, error, labels);
   const minimum = method === 'pareto-bins' ? 3 : 2;
   if (x.length < minimum) throw new Error(`fit: too few points for method '${method}': got ${x.length}, need at least ${minimum}`);
-  const fitted = method === 'pareto-bins' ? paretoBinPoints(x, y, options.bins ?? 5, options.eps ?? 0.1) : x.map((xi, i) => ({ x: xi, y: y[i] }));
+  const bins = method === 'pareto-bins' ? paretoBins(x, y, options.bins ?? 5, options.eps ?? 0.1) : null;
+  const fitted = bins ? bins.map((b) => ({ x: b.centre, y: y[b.index] })) : x.map((xi, i) => ({ x: xi, y: y[i] }));
+  const used = bins ? bins.map((b) => b.index) : x.map((_, i) => i);
   if (fitted.length < 2) throw new Error(`fit: the ${x.length} points fall in only ${fitted.length} bin; 'pareto-bins' needs points in at least 2 bins`);
   const line = lineFit(
     fitted.map((p) => p.x),
     fitted.map((p) => p.y),
   );
-  return { alpha: line.slope, beta: 10 ** line.intercept, method, n: x.length, fitted, r2: line.r2 };
+  return { alpha: line.slope, beta: 10 ** line.intercept, method, n: x.length, fitted, used, r2: line.r2 };
 }
 
 /** E = β·C^α at the given compute. */

@@ -10,13 +10,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ZERO_SHOT_TASKS, type CaptionStyle, type ZeroShotTaskName } from '../data/synthetic.js';
+import { CAPTION_STYLES, ZERO_SHOT_TASKS, type CaptionStyle, type ZeroShotTaskName } from '../data/synthetic.js';
 import { loadModelConfig, resolveModelConfigPath } from '../nn/config.js';
 import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../optim/schedules.js';
 import { recordKey } from './record.js';
 import { readRegularTextSync } from '../util/regular_file.js';
 
-export const CAPTION_DISTRIBUTIONS: readonly CaptionStyle[] = ['precise', 'noisy'];
+export const CAPTION_DISTRIBUTIONS: readonly CaptionStyle[] = CAPTION_STYLES;
 
 export interface SweepEvalSettings {
   /** Zero-shot tasks of the synthetic suite (default: all). */
@@ -55,7 +55,23 @@ export interface SweepGrid {
   world_seed: number;
   /** Checkpoint every N steps so an interrupted point resumes; 0 for only at the end. */
   checkpoint_every: number;
+  /** Where points train: 'cpu' (default) or 'cuda' (the Trainer says clearly when it cannot). */
+  device: string;
   eval: SweepEvalSettings;
+  /**
+   * Points of the product left out, each named by some of its coordinates (e.g. {"model": "small",
+   * "data_size": 500}: the biggest model on the small data set), so a grid spends its budget where the
+   * laws are measured.
+   */
+  exclude: GridExclusion[];
+}
+
+/** Coordinates naming the points of a grid to leave out: a point matching every given field is skipped. */
+export interface GridExclusion {
+  model?: string;
+  data_size?: number;
+  samples_seen?: number;
+  distribution?: CaptionStyle;
 }
 
 /** One trained point of a grid. */
@@ -115,8 +131,9 @@ export function loadSweepGrid(nameOrPath: string): SweepGrid {
 
 const topKeys = [
   'name', 'description', 'models', 'data_sizes', 'samples_seen', 'distributions', 'batch_size', 'lr', 'warmup_fraction',
-  'schedule', 'weight_decay', 'grad_clip_norm', 'seed', 'world_seed', 'checkpoint_every', 'eval',
+  'schedule', 'weight_decay', 'grad_clip_norm', 'seed', 'world_seed', 'checkpoint_every', 'eval', 'exclude', 'device',
 ] as const;
+const excludeKeys = ['model', 'data_size', 'samples_seen', 'distribution'] as const;
 const evalKeys = ['tasks', 'zero_shot_images', 'retrieval_images', 'seed'] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -204,6 +221,8 @@ export function parseSweepGrid(raw: unknown, source = '<object>', fallbackName =
   const seed = int(raw, 'seed', 'seed', 0, 0);
   const world_seed = int(raw, 'world_seed', 'world_seed', 0, 0);
   const checkpoint_every = int(raw, 'checkpoint_every', 'checkpoint_every', 0, 50);
+  const device = raw.device ?? 'cpu';
+  if (typeof device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`${where}: 'device' must be 'cpu' or 'cuda' (or 'cuda:N'), got ${JSON.stringify(device)}`);
 
   const rawEval = raw.eval ?? {};
   if (!isObject(rawEval)) throw new Error(`${where}: 'eval' must be an object`);
@@ -248,6 +267,34 @@ export function parseSweepGrid(raw: unknown, source = '<object>', fallbackName =
     }
   }
 
+  const rawExclude = raw.exclude ?? [];
+  if (!Array.isArray(rawExclude)) throw new Error(`${where}: 'exclude' must be a list of objects naming points to leave out`);
+  const exclude: GridExclusion[] = rawExclude.map((e, i) => {
+    const label = `exclude[${i}]`;
+    if (!isObject(e) || Object.keys(e).length === 0) throw new Error(`${where}: '${label}' must be an object with some of ${excludeKeys.join(', ')}`);
+    for (const key of Object.keys(e)) {
+      if (!(excludeKeys as readonly string[]).includes(key)) throw new Error(`${where}: unknown field '${label}.${key}' (fields: ${excludeKeys.join(', ')})`);
+    }
+    const out: GridExclusion = {};
+    if (e.model !== undefined) {
+      if (!models.some((m) => m === e.model || modelLabel(m) === e.model)) throw new Error(`${where}: '${label}.model' (${JSON.stringify(e.model)}) is none of the grid's models`);
+      out.model = modelLabel(e.model as string);
+    }
+    if (e.data_size !== undefined) {
+      if (!data_sizes.includes(e.data_size as number)) throw new Error(`${where}: '${label}.data_size' (${JSON.stringify(e.data_size)}) is none of the grid's data sizes`);
+      out.data_size = e.data_size as number;
+    }
+    if (e.samples_seen !== undefined) {
+      if (!samples_seen.includes(e.samples_seen as number)) throw new Error(`${where}: '${label}.samples_seen' (${JSON.stringify(e.samples_seen)}) is none of the grid's budgets`);
+      out.samples_seen = e.samples_seen as number;
+    }
+    if (e.distribution !== undefined) {
+      if (!distributions.includes(e.distribution as CaptionStyle)) throw new Error(`${where}: '${label}.distribution' (${JSON.stringify(e.distribution)}) is none of the grid's distributions`);
+      out.distribution = e.distribution as CaptionStyle;
+    }
+    return out;
+  });
+
   return {
     name,
     description,
@@ -264,8 +311,20 @@ export function parseSweepGrid(raw: unknown, source = '<object>', fallbackName =
     seed,
     world_seed,
     checkpoint_every,
+    device,
     eval: evalSettings,
+    exclude,
   };
+}
+
+function excluded(grid: SweepGrid, p: { model: string; data_size: number; samples_seen: number; distribution: CaptionStyle }): boolean {
+  return grid.exclude.some(
+    (e) =>
+      (e.model === undefined || e.model === modelLabel(p.model)) &&
+      (e.data_size === undefined || e.data_size === p.data_size) &&
+      (e.samples_seen === undefined || e.samples_seen === p.samples_seen) &&
+      (e.distribution === undefined || e.distribution === p.distribution),
+  );
 }
 
 /** 32-bit FNV-1a of a string: a point's init seed from its key, independent of the order points run in. */
@@ -291,6 +350,7 @@ export function gridPoints(grid: SweepGrid): SweepPoint[] {
     for (const data_size of grid.data_sizes) {
       for (const samples_seen of grid.samples_seen) {
         for (const distribution of grid.distributions) {
+          if (excluded(grid, { model, data_size, samples_seen, distribution })) continue;
           const key = recordKey({ model: label, data_size, samples_seen, distribution, seed: grid.seed });
           const steps = samples_seen / grid.batch_size;
           out.push({
@@ -321,6 +381,6 @@ export function gridPoints(grid: SweepGrid): SweepPoint[] {
 
 /** The settings of a grid that every finished point was trained with (what a resumed sweep must not change). */
 export function sharedSettings(grid: SweepGrid): Record<string, unknown> {
-  const { name: _n, description: _d, models: _m, data_sizes: _ds, samples_seen: _s, distributions: _dist, checkpoint_every: _c, ...rest } = grid;
+  const { name: _n, description: _d, models: _m, data_sizes: _ds, samples_seen: _s, distributions: _dist, checkpoint_every: _c, exclude: _x, ...rest } = grid;
   return rest;
 }

@@ -12,6 +12,17 @@ export interface PlotSeries {
   line?: LineStyle;
   /** Leave out of the legend (e.g. a second part of an already-labelled series). */
   hideInLegend?: boolean;
+  /** Markers drawn as outlines only (e.g. points a fit did not use). */
+  hollow?: boolean;
+  /** A shaded band (e.g. a confidence band), drawn under everything: lower and upper y at each x. */
+  band?: { x: number; lo: number; hi: number }[];
+}
+
+/** A horizontal reference line across the plot (e.g. chance level). */
+export interface ReferenceLine {
+  y: number;
+  label: string;
+  color: string;
 }
 
 export interface PlotSpec {
@@ -25,6 +36,10 @@ export interface PlotSpec {
   height?: number;
   /** Text lines drawn under the legend (e.g. fitted laws). */
   notes?: string[];
+  /** Horizontal lines across the plot, labelled at the right end. */
+  references?: ReferenceLine[];
+  /** Pixels kept right of the plot for the legend (default 230). */
+  legendWidth?: number;
 }
 
 /** Distinguishable colours (Okabe–Ito, readable by colour-blind readers too). */
@@ -114,10 +129,10 @@ function makeScale(values: number[], log: boolean, from: number, to: number, axi
   return { lo, hi, log, ticks: linearTicks(lo, hi), toPixel: (v) => from + ((v - lo) / (hi - lo)) * (to - from) };
 }
 
-function markerSvg(marker: Marker, x: number, y: number, color: string): string {
+function markerSvg(marker: Marker, x: number, y: number, color: string, hollow = false): string {
   const r = 4.5;
   const f = (n: number) => n.toFixed(1);
-  const style = `fill="${color}" stroke="#222" stroke-width="0.6"`;
+  const style = hollow ? `fill="white" fill-opacity="0.6" stroke="${color}" stroke-width="1.4"` : `fill="${color}" stroke="#222" stroke-width="0.6"`;
   switch (marker) {
     case 'circle':
       return `<circle cx="${f(x)}" cy="${f(y)}" r="${r}" ${style}/>`;
@@ -138,14 +153,16 @@ const dash: Record<LineStyle, string> = { solid: '', dashed: ' stroke-dasharray=
 export function renderSvg(spec: PlotSpec): string {
   const width = spec.width ?? 820;
   const height = spec.height ?? 500;
-  const legendWidth = 230;
+  const legendWidth = spec.legendWidth ?? 230;
   const m = { left: 78, right: legendWidth + 20, top: 44, bottom: 62 };
   const plotRight = width - m.right;
   const plotBottom = height - m.bottom;
   const all = spec.series.flatMap((s) => s.points);
   if (all.length === 0) throw new Error(`plot '${spec.title}': no points to draw`);
+  // bands and reference lines widen the y range only a little: the data decides the axes
+  const yValues = [...all.map((p) => p.y), ...(spec.references ?? []).map((r) => r.y)];
   const xs = makeScale(all.map((p) => p.x), spec.xLog ?? false, m.left, plotRight, 'x');
-  const ys = makeScale(all.map((p) => p.y), spec.yLog ?? false, plotBottom, m.top, 'y');
+  const ys = makeScale(yValues, spec.yLog ?? false, plotBottom, m.top, 'y');
   const out: string[] = [];
   out.push(`<?xml version="1.0" encoding="UTF-8"?>`);
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
@@ -182,8 +199,22 @@ export function renderSvg(spec: PlotSpec): string {
   out.push(`<text class="axis-label" x="${(m.left + plotRight) / 2}" y="${height - 18}" text-anchor="middle" font-size="13">${escapeXml(xLabel)}</text>`);
   out.push(`<text class="axis-label" x="18" y="${(m.top + plotBottom) / 2}" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${(m.top + plotBottom) / 2})">${escapeXml(yLabel)}</text>`);
 
-  // data: lines first, markers on top
+  // data: bands first, then reference lines and lines, markers on top
   out.push(`<g clip-path="url(#plot-area)">`);
+  const clampY = (v: number) => (ys.log ? Math.min(Math.max(v, ys.lo / 10), ys.hi * 10) : v);
+  for (const s of spec.series) {
+    const band = (s.band ?? []).filter((b) => (!xs.log || b.x > 0) && (!ys.log || (b.lo > 0 && b.hi > 0)));
+    if (band.length < 2) continue;
+    const upper = band.map((b) => `${xs.toPixel(b.x).toFixed(1)},${ys.toPixel(clampY(b.hi)).toFixed(1)}`);
+    const lower = [...band].reverse().map((b) => `${xs.toPixel(b.x).toFixed(1)},${ys.toPixel(clampY(b.lo)).toFixed(1)}`);
+    out.push(`<path class="band" d="M${[...upper, ...lower].join(' L')} Z" fill="${s.color}" fill-opacity="0.18" stroke="none"/>`);
+  }
+  for (const r of spec.references ?? []) {
+    if (ys.log && r.y <= 0) continue;
+    const y = ys.toPixel(r.y).toFixed(1);
+    out.push(`<line class="reference" x1="${m.left}" y1="${y}" x2="${plotRight}" y2="${y}" stroke="${r.color}" stroke-width="1.2" stroke-dasharray="2,3"/>`);
+    out.push(`<text x="${plotRight - 4}" y="${Number(y) - 5}" text-anchor="end" font-size="11" fill="${r.color}">${escapeXml(r.label)}</text>`);
+  }
   for (const s of spec.series) {
     const line = s.line ?? 'none';
     const pts = s.points.filter((p) => (!xs.log || p.x > 0) && (!ys.log || p.y > 0));
@@ -196,7 +227,7 @@ export function renderSvg(spec: PlotSpec): string {
     const marker = s.marker ?? 'circle';
     for (const p of s.points) {
       if ((xs.log && p.x <= 0) || (ys.log && p.y <= 0)) continue;
-      out.push(markerSvg(marker, xs.toPixel(p.x), ys.toPixel(p.y), s.color));
+      out.push(markerSvg(marker, xs.toPixel(p.x), ys.toPixel(p.y), s.color, s.hollow));
     }
   }
   out.push(`</g>`);
@@ -209,7 +240,8 @@ export function renderSvg(spec: PlotSpec): string {
   for (const s of spec.series.filter((s) => !s.hideInLegend)) {
     const line = s.line ?? 'none';
     if (line !== 'none') out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 26}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash[line]}/>`);
-    if ((s.marker ?? 'circle') !== 'none') out.push(markerSvg(s.marker ?? 'circle', lx + 13, ly, s.color));
+    if (s.band?.length && line === 'none' && (s.marker ?? 'circle') === 'none') out.push(`<rect x="${lx}" y="${ly - 6}" width="26" height="12" fill="${s.color}" fill-opacity="0.18"/>`);
+    if ((s.marker ?? 'circle') !== 'none') out.push(markerSvg(s.marker ?? 'circle', lx + 13, ly, s.color, s.hollow));
     out.push(`<text x="${lx + 34}" y="${ly}" dominant-baseline="middle">${escapeXml(s.label)}</text>`);
     ly += 20;
   }

@@ -1,124 +1,73 @@
-// The scaling report of a sweep directory: fits E = β·C^α per task and caption distribution,
-// looks for a data-size bottleneck, and writes report.md, SVG plots and index.html.
+// The scaling report of a sweep directory, written to be read in a minute: first what was found, in
+// sentences with numbers and 95% intervals (the headline law per task and caption distribution,
+// whether the slopes separate, the data bottleneck, the paper's laws fitted by the same code); then
+// one figure per headline task like the paper's Figure 1; then the tables.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { bootstrapFit, type ConfidenceIntervals } from './bootstrap.js';
-import { type FitMethod } from './fit.js';
+import { chanceScore, learnedThreshold } from './chance.js';
+import type { FitMethod } from './fit.js';
+import { findBottlenecks, fitLaws, gapsByBudget, gapTrend, slopesSeparate, type BottleneckRow, type GapAtBudget, type GapTrend, type LawRow } from './findings.js';
+import { foldDuplicates, isHeadlineMetric, readableMetric, type FoldedMetric } from './metrics.js';
+import { paperLaws, paperPlots, paperSentences, type PaperLaw } from './paper.js';
+import { splitPlateau } from './plateau.js';
 import { escapeXml, markers, palette, renderSvg, type LineStyle, type PlotSeries } from './plot.js';
-import { readResults, recordCompute, type ScalingRecord } from './record.js';
+import { readResults, recordCompute, recordKey, type ScalingRecord } from './record.js';
 
-export interface LawRow {
-  task: string;
-  distribution: string;
-  /** Points with this task's metric. */
-  n: number;
-  /** Of those, points left out of the fit because their score is perfect (E = 0 has no logarithm). */
-  perfect?: number;
-  /** The fitted law, or null with `reason` when there were too few points. */
-  fit: { alpha: number; beta: number; r2: number; method: FitMethod; ci: ConfidenceIntervals } | null;
-  reason?: string;
-}
-
-export interface BottleneckRow {
-  task: string;
-  distribution: string;
-  model: string;
-  samples_seen: number;
-  /** Error with each data size at this model and budget, smallest data size first. */
-  errors: { data_size: number; error: number }[];
-  /** Relative error increase of the smallest data size over the largest, E_small / E_large − 1: > 0 where less data hurts. */
-  gap: number;
-}
+export type { BottleneckRow, LawRow } from './findings.js';
 
 export interface ReportOptions {
   /** Fit method of the laws (default: the paper's 'pareto-bins', falling back to 'all' when the points fall in one bin). */
   method?: FitMethod;
   bootstrapSamples?: number;
   seed?: number;
+  /** Fit the paper's published results too and show them beside ours (default true). */
+  paper?: boolean;
+}
+
+export interface Plot {
+  file: string;
+  title: string;
+  svg: string;
 }
 
 export interface Report {
   markdown: string;
   html: string;
-  /** SVG files by file name. */
-  plots: { file: string; title: string; svg: string }[];
+  /** SVG files by file name: the headline figures first. */
+  plots: Plot[];
+  /** The summary, one sentence (or short paragraph) per finding, as in the report's first section. */
+  summary: string[];
   laws: LawRow[];
+  /** Metrics with a law in the summary and a figure of their own. */
+  headline: string[];
+  /** Metrics near chance in every distribution: no law reported. */
+  notLearned: string[];
+  /** Runs that never left the plateau at ln(batch size), by recordKey. */
+  plateau: string[];
+  folded: FoldedMetric[];
   bottlenecks: BottleneckRow[];
+  gaps: GapAtBudget[];
+  trend: GapTrend | null;
+  paper: PaperLaw[];
 }
 
 const fmt = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : String(v));
+const pct = (v: number) => `${(100 * v).toFixed(v !== 0 && Math.abs(v) < 0.1 ? 1 : 0)}%`;
 const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+const unique = <T>(values: T[]): T[] => [...new Set(values)];
 
-function unique<T>(values: T[]): T[] {
-  return [...new Set(values)];
-}
-
-function sortedTasks(records: ScalingRecord[]): string[] {
-  return unique(records.flatMap((r) => Object.keys(r.metrics))).sort();
-}
-
-/** Fits one law per task and distribution. */
-export function fitLaws(records: ScalingRecord[], options: ReportOptions = {}): LawRow[] {
-  const rows: LawRow[] = [];
-  for (const task of sortedTasks(records)) {
-    for (const distribution of unique(records.map((r) => r.distribution)).sort()) {
-      const all = records.filter((r) => r.distribution === distribution && r.metrics[task] !== undefined);
-      if (all.length === 0) continue;
-      // A perfect score (E = 0, e.g. recall@10 on a small retrieval set) cannot sit on log axes: it is left out and counted.
-      const points = all.filter((r) => 1 - r.metrics[task] > 0);
-      const perfect = all.length - points.length;
-      const compute = points.map(recordCompute);
-      const error = points.map((r) => 1 - r.metrics[task]);
-      const methods: FitMethod[] = options.method ? [options.method] : ['pareto-bins', 'all'];
-      let row: LawRow = { task, distribution, n: points.length, ...(perfect ? { perfect } : {}), fit: null };
-      const reasons: string[] = [];
-      for (const method of methods) {
-        try {
-          const b = bootstrapFit(compute, error, { method, samples: options.bootstrapSamples ?? 1000, seed: options.seed ?? 0 });
-          row = { task, distribution, n: points.length, ...(perfect ? { perfect } : {}), fit: { alpha: b.fit.alpha, beta: b.fit.beta, r2: b.fit.r2, method, ci: b.ci } };
-          break;
-        } catch (err) {
-          reasons.push(`${method}: ${(err as Error).message}`);
-        }
-      }
-      if (!row.fit) row.reason = reasons.join('; ');
-      rows.push(row);
-    }
-  }
-  return rows;
-}
-
-/** For each task, distribution, model and budget seen with several data sizes: how much less data costs. */
-export function findBottlenecks(records: ScalingRecord[]): BottleneckRow[] {
-  const out: BottleneckRow[] = [];
-  const groups = new Map<string, ScalingRecord[]>();
-  for (const r of records) {
-    const key = JSON.stringify([r.distribution, r.model, r.samples_seen]);
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
-  for (const task of sortedTasks(records)) {
-    for (const group of groups.values()) {
-      const withTask = group.filter((r) => r.metrics[task] !== undefined);
-      const sizes = unique(withTask.map((r) => r.data_size)).sort((a, b) => a - b);
-      if (sizes.length < 2) continue;
-      // several runs of one data size (seeds) are averaged
-      const errors = sizes.map((data_size) => {
-        const runs = withTask.filter((r) => r.data_size === data_size);
-        return { data_size, error: runs.reduce((s, r) => s + 1 - r.metrics[task], 0) / runs.length };
-      });
-      const { distribution, model, samples_seen } = group[0];
-      // a relative gap over a perfect score (E = 0) is not a number
-      if (!(errors[errors.length - 1].error > 0)) continue;
-      out.push({ task, distribution, model, samples_seen, errors, gap: errors[0].error / errors[errors.length - 1].error - 1 });
-    }
-  }
-  const order = modelOrder(records);
-  return out.sort((a, b) => a.task.localeCompare(b.task) || a.distribution.localeCompare(b.distribution) || order.indexOf(a.model) - order.indexOf(b.model) || a.samples_seen - b.samples_seen);
+function fmtCount(n: number): string {
+  for (const [unit, v] of [['B', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (n >= v) return `${Number((n / v).toPrecision(3))}${unit}`;
+  return String(n);
 }
 
 function lawText(f: { alpha: number; beta: number }): string {
   return `E = ${fmt(f.beta)}·C^${fmt(f.alpha)}`;
+}
+
+function ciText(ci: [number, number]): string {
+  return `95% CI ${fmt(ci[0])} to ${fmt(ci[1])}`;
 }
 
 function modelOrder(records: ScalingRecord[]): string[] {
@@ -127,44 +76,91 @@ function modelOrder(records: ScalingRecord[]): string[] {
   return [...gm.keys()].sort((a, b) => gm.get(a)! - gm.get(b)! || a.localeCompare(b));
 }
 
-/** Plots of error against compute for one task: every point, and each distribution's fitted line. */
-function computePlot(task: string, records: ScalingRecord[], laws: LawRow[], distributions: string[], models: string[]): { file: string; title: string; svg: string } | null {
-  if (!records.some((r) => r.metrics[task] !== undefined && 1 - r.metrics[task] > 0)) return null; // every score perfect: nothing on log axes
+function decades(values: number[]): number {
+  return values.length ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
+}
+
+/** Which runs were stuck, e.g. 'micro at 1.02k-4.1k samples seen, tiny at 1.02k'. */
+function stuckList(plateau: ScalingRecord[], models: string[]): string {
+  return models
+    .filter((m) => plateau.some((r) => r.model === m))
+    .map((m) => {
+      const budgets = unique(plateau.filter((r) => r.model === m).map((r) => r.samples_seen)).sort((a, b) => a - b);
+      return `${m} at ${budgets.map(fmtCount).join(', ')} samples seen`;
+    })
+    .join('; ');
+}
+
+/** Why a task may stay at chance in the synthetic world. */
+function notLearnedHint(metric: string): string {
+  if (/^zeroshot_shape_acc/.test(metric)) return ' (its objects are 6-14 pixels across in 32-pixel images cut into 8-pixel patches: telling 8 shapes apart needs more samples than these budgets)';
+  return '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+/** The paper's Figure 1 for one task: every run, frontier points used by the fit filled, fit lines with 95% bands, chance. */
+function headlineFigure(metric: string, usable: ScalingRecord[], plateau: ScalingRecord[], laws: LawRow[], distributions: string[]): Plot | null {
+  const pts = usable.filter((r) => r.metrics[metric] !== undefined && 1 - r.metrics[metric] > 0);
+  if (pts.length === 0) return null;
+  const sizes = unique(usable.map((r) => r.data_size)).sort((a, b) => b - a);
   const series: PlotSeries[] = [];
   const notes: string[] = [];
   distributions.forEach((dist, di) => {
-    const color = palette[di % palette.length];
-    const pts = records.filter((r) => r.distribution === dist && r.metrics[task] !== undefined);
-    models.forEach((model, mi) => {
-      const mine = pts.filter((r) => r.model === model && 1 - r.metrics[task] > 0).map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[task] }));
-      if (mine.length) series.push({ label: `${dist} · ${model}`, points: mine, color, marker: markers[mi % markers.length], line: 'none' });
+    const color = palette[(di + 1) % palette.length];
+    const law = laws.find((l) => l.task === metric && l.distribution === dist);
+    const used = new Set(law?.fit?.used ?? []);
+    sizes.forEach((size, si) => {
+      const mine = pts.filter((r) => r.distribution === dist && r.data_size === size);
+      if (!mine.length) return;
+      const marker = si === 0 ? 'circle' : markers[(si + 1) % markers.length];
+      const frontier = mine.filter((r) => used.has(recordKey(r)));
+      const others = mine.filter((r) => !used.has(recordKey(r)));
+      const xy = (rs: ScalingRecord[]) => rs.map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[metric] }));
+      series.push({ label: `${dist}, data set of ${fmtCount(size)}`, points: xy(frontier), color, marker, hollow: frontier.length === 0 });
+      if (others.length) series.push({ label: `${dist}, ${fmtCount(size)} (not on the frontier)`, points: xy(others), color, marker, hollow: true, hideInLegend: true });
     });
-    const law = laws.find((l) => l.task === task && l.distribution === dist)?.fit;
-    if (law && pts.length) {
-      const cs = pts.map(recordCompute);
-      const lo = Math.min(...cs);
-      const hi = Math.max(...cs);
-      const line = Array.from({ length: 20 }, (_, i) => lo * (hi / lo) ** (i / 19)).map((x) => ({ x, y: law.beta * x ** law.alpha }));
-      series.push({ label: `${dist} fit (${law.method})`, points: line, color, marker: 'none', line: 'dashed' });
-      notes.push(`${dist}: ${lawText(law)}`);
+    if (law?.fit) {
+      const f = law.fit;
+      series.push({
+        label: `${dist}: ${lawText(f)}`,
+        points: f.band.map((b) => ({ x: b.x, y: f.beta * b.x ** f.alpha })),
+        color,
+        marker: 'none',
+        line: 'dashed',
+        band: f.band,
+      });
+      notes.push(`${dist}: α ${fmt(f.alpha)} [${fmt(f.ci.alpha[0])}, ${fmt(f.ci.alpha[1])}], r² ${f.r2.toFixed(2)}`);
+    } else if (law) {
+      notes.push(`${dist}: ${law.learned ? 'no law fitted' : 'not learned'}`);
     }
   });
-  const title = `${task}: error vs compute`;
+  const stuck = plateau.filter((r) => r.metrics[metric] !== undefined && 1 - r.metrics[metric] > 0);
+  if (stuck.length) {
+    series.push({ label: 'never left the plateau (not fitted)', points: stuck.map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[metric] })), color: '#999999', marker: 'diamond', hollow: true });
+  }
+  notes.push('[ ]: 95% interval of α; band: 95% of the line', 'filled: frontier points the fit uses', 'hollow: the other runs');
+  const chance = chanceScore(metric, pts[0]);
+  const title = `${readableMetric(metric)}: error vs compute`;
   const svg = renderSvg({
     title,
     xLabel: 'Compute C (GMACs per sample × samples seen)',
-    yLabel: `${task} error (1 − score)`,
+    yLabel: 'error (1 − score)',
     series,
     xLog: true,
     yLog: true,
     notes,
+    width: 1000,
+    legendWidth: 320,
+    references: chance !== null && chance < 1 ? [{ y: 1 - chance, label: `chance (E = ${fmt(1 - chance)})`, color: '#555555' }] : [],
   });
-  return { file: `compute_${fileSafe(task)}.svg`, title, svg };
+  return { file: `figure_${fileSafe(metric)}.svg`, title, svg };
 }
 
-/** Error against samples seen for one task and distribution: a line per model and data size. */
-function samplesPlot(task: string, dist: string, records: ScalingRecord[], models: string[]): { file: string; title: string; svg: string } | null {
-  const pts = records.filter((r) => r.distribution === dist && r.metrics[task] !== undefined && 1 - r.metrics[task] > 0);
+/** Error against samples seen for one task and distribution: a line per model and data size (the bottleneck shows as lines that part). */
+function samplesPlot(metric: string, dist: string, records: ScalingRecord[], models: string[]): Plot | null {
+  const pts = records.filter((r) => r.distribution === dist && r.metrics[metric] !== undefined && 1 - r.metrics[metric] > 0);
   if (pts.length === 0) return null;
   const sizes = unique(pts.map((r) => r.data_size)).sort((a, b) => b - a);
   const styles: LineStyle[] = ['solid', 'dashed', 'dotted'];
@@ -174,164 +170,288 @@ function samplesPlot(task: string, dist: string, records: ScalingRecord[], model
       const mine = pts
         .filter((r) => r.model === model && r.data_size === size)
         .sort((a, b) => a.samples_seen - b.samples_seen)
-        .map((r) => ({ x: r.samples_seen, y: 1 - r.metrics[task] }));
-      if (mine.length) {
-        series.push({ label: `${model}, data ${fmtCount(size)}`, points: mine, color: palette[mi % palette.length], marker: markers[si % markers.length], line: styles[si % styles.length] });
-      }
+        .map((r) => ({ x: r.samples_seen, y: 1 - r.metrics[metric] }));
+      if (mine.length) series.push({ label: `${model}, data ${fmtCount(size)}`, points: mine, color: palette[mi % palette.length], marker: markers[si % markers.length], line: styles[si % styles.length] });
     });
   });
-  const title = `${task} (${dist}): error vs samples seen`;
-  const svg = renderSvg({ title, xLabel: 'Samples seen', yLabel: `${task} error (1 − score)`, series, xLog: true, yLog: true });
-  return { file: `samples_${fileSafe(task)}_${fileSafe(dist)}.svg`, title, svg };
+  const title = `${readableMetric(metric)}, ${dist}: error vs samples seen`;
+  const svg = renderSvg({ title, xLabel: 'Samples seen', yLabel: 'error (1 − score)', series, xLog: true, yLog: true });
+  return { file: `samples_${fileSafe(metric)}_${fileSafe(dist)}.svg`, title, svg };
 }
 
-function fmtCount(n: number): string {
-  for (const [unit, v] of [['B', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (n >= v) return `${Number((n / v).toPrecision(3))}${unit}`;
-  return String(n);
+// ---------------------------------------------------------------------------------------------
+// Sentences
+
+function lawClause(l: LawRow): string {
+  if (!l.learned) return `${l.distribution}: not learned (best ${fmt(l.best)} against chance ${fmt(l.chance ?? 0)})`;
+  if (!l.fit) return `${l.distribution}: no law fitted (${l.reason})`;
+  const f = l.fit;
+  const weak = f.r2 < 0.9 ? ' — a weak law, r² below 0.9' : '';
+  const direction = f.ci.alpha[1] < 0 ? 'error falls as' : f.ci.alpha[0] > 0 ? 'error RISES with compute:' : 'no clear trend (the interval on α holds 0):';
+  return `${l.distribution}: ${direction} ${lawText(f)} (α ${ciText(f.ci.alpha)}), r² ${f.r2.toFixed(2)} over ${f.decades.toFixed(1)} decades of compute${weak}`;
 }
 
-function mdTable(header: string[], rows: string[][]): string {
+function headlineSentence(metric: string, laws: LawRow[]): string {
+  const rows = laws.filter((l) => l.task === metric);
+  const parts = rows.map(lawClause);
+  let verdict = '';
+  const fitted = rows.filter((l) => l.fit && l.learned && l.fit.ci.alpha[1] < 0);
+  if (fitted.length >= 2) {
+    const [a, b] = fitted;
+    const faster = a.fit!.alpha < b.fit!.alpha ? a : b;
+    verdict = slopesSeparate(a.fit!, b.fit!)
+      ? ` The slopes separate: ${faster.distribution} scales faster (the 95% intervals on α do not overlap).`
+      : ` The 95% intervals on α overlap: this study does not separate the two slopes.`;
+  }
+  return `**${readableMetric(metric)}** — ${parts.join('; ')}.${verdict}`;
+}
+
+function bottleneckSentence(gaps: GapAtBudget[], trend: GapTrend | null, smallest: number, largest: number, tasks: number): string | null {
+  if (gaps.length < 2 || !trend) return null;
+  const first = gaps[0];
+  const last = gaps[gaps.length - 1];
+  const grows = trend.ci[0] > 0;
+  const at = (g: GapAtBudget) => `${pct(g.mean)} (95% CI ${pct(g.ci[0])} to ${pct(g.ci[1])}) at ${fmtCount(g.samples_seen)} samples seen (${fmt(g.passes, 2)} passes over the small set)`;
+  return (
+    `**Data bottleneck** — at equal model and samples seen, training on ${fmtCount(smallest)} instead of ${fmtCount(largest)} distinct samples raises the error by ${at(first)} and by ${at(last)} ` +
+    `(geometric mean of E_small / E_large over ${last.comparisons} model × task × distribution comparisons, ${tasks} headline tasks, minus 1). ` +
+    `Across all ${trend.comparisons} comparisons, ln(E_small / E_large) grows by ${fmt(trend.slope)} per decade of samples seen (95% CI ${fmt(trend.ci[0])} to ${fmt(trend.ci[1])}): ` +
+    (grows ? 'the gap grows with samples seen — repeated samples give less than fresh ones, so growing samples seen alone hits the data bottleneck.' : 'the interval holds 0, so this study does not show the gap growing with samples seen.')
+  );
+}
+
+function paperComparison(paper: PaperLaw[], laws: LawRow[], headline: string[]): string | null {
+  if (!paper.length) return null;
+  const ours: string[] = [];
+  for (const metric of headline) {
+    const fitted = laws.filter((l) => l.task === metric && l.fit && l.learned && l.fit.ci.alpha[1] < 0);
+    if (fitted.length < 2) continue;
+    const [a, b] = fitted;
+    const faster = a.fit!.alpha < b.fit!.alpha ? a : b;
+    ours.push(`${readableMetric(metric)}: ${faster.distribution}${slopesSeparate(a.fit!, b.fit!) ? '' : ' (not separated)'}`);
+  }
+  return (
+    "**The paper beside ours** — the same fitting code on the paper's published results (lib/scaling/paper/): " +
+    paperSentences(paper).join(' ') +
+    (ours.length ? ` In this study, the distribution that scales faster: ${ours.join('; ')}.` : '')
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown and HTML from one list of blocks
+
+type Block =
+  | { kind: 'h1' | 'h2' | 'h3' | 'p'; text: string }
+  | { kind: 'list'; items: string[] }
+  | { kind: 'table'; header: string[]; rows: string[][] }
+  | { kind: 'figure'; file: string; title: string };
+
+function toMarkdown(blocks: Block[]): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
-  return [`| ${header.map(esc).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
-}
-
-function htmlTable(header: string[], rows: string[][]): string {
-  return `<table><thead><tr>${header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
-}
-
-/** Plain-language findings, stated from the fits and the data-size comparison. */
-function findings(laws: LawRow[], bottlenecks: BottleneckRow[], distributions: string[]): string[] {
   const out: string[] = [];
-  for (const law of laws) {
-    if (!law.fit) {
-      out.push(`${law.task} / ${law.distribution}: no law fitted (${law.reason})${law.perfect ? `; ${law.perfect} point(s) with a perfect score left out` : ''}.`);
-      continue;
-    }
-    const [lo, hi] = law.fit.ci.alpha;
-    const verdict = hi < 0 ? 'error falls with compute' : lo > 0 ? 'error RISES with compute' : 'no clear trend with compute (the interval on α includes 0)';
-    out.push(`${law.task} / ${law.distribution}: ${verdict}: α = ${fmt(law.fit.alpha)} (${Math.round(law.fit.ci.level * 100)}% CI ${fmt(lo)} to ${fmt(hi)}), β = ${fmt(law.fit.beta)}, r² = ${fmt(law.fit.r2, 2)}, ${law.n} points${law.perfect ? ` (${law.perfect} with a perfect score left out)` : ''}.`);
+  for (const b of blocks) {
+    if (b.kind === 'h1') out.push(`# ${b.text}`, '');
+    else if (b.kind === 'h2') out.push(`## ${b.text}`, '');
+    else if (b.kind === 'h3') out.push(`### ${b.text}`, '');
+    else if (b.kind === 'p') out.push(b.text, '');
+    else if (b.kind === 'list') out.push(...b.items.map((i) => `- ${i}`), '');
+    else if (b.kind === 'table') out.push(`| ${b.header.map(esc).join(' | ')} |`, `| ${b.header.map(() => '---').join(' | ')} |`, ...b.rows.map((r) => `| ${r.map(esc).join(' | ')} |`), '');
+    else if (b.kind === 'figure') out.push(`![${b.title}](${b.file})`, '');
   }
-  if (distributions.length >= 2) {
-    for (const task of unique(laws.map((l) => l.task))) {
-      const fits = laws.filter((l) => l.task === task && l.fit);
-      if (fits.length < 2) continue;
-      const [a, b] = fits;
-      const overlap = a.fit!.ci.alpha[0] <= b.fit!.ci.alpha[1] && b.fit!.ci.alpha[0] <= a.fit!.ci.alpha[1];
-      out.push(
-        `${task}: α is ${fmt(a.fit!.alpha)} for ${a.distribution} and ${fmt(b.fit!.alpha)} for ${b.distribution}; ` +
-          (overlap ? 'their confidence intervals overlap, so this study does not separate the two slopes.' : 'their confidence intervals do not overlap: the two caption distributions scale differently on this task.'),
-      );
-    }
-  }
-  if (bottlenecks.length) {
-    const hurting = bottlenecks.filter((b) => b.gap > 0);
-    const budgets = unique(bottlenecks.map((b) => b.samples_seen)).sort((x, y) => x - y);
-    const meanGap = (s: number) => {
-      const g = bottlenecks.filter((b) => b.samples_seen === s).map((b) => b.gap);
-      return g.reduce((x, y) => x + y, 0) / g.length;
-    };
-    out.push(
-      `Data size: the smaller data size has the higher error in ${hurting.length} of ${bottlenecks.length} comparisons at equal model and samples seen; ` +
-        `the mean relative error increase of the smaller data size (E_small / E_large − 1) by samples seen is ${budgets.map((s) => `${fmtCount(s)}: ${(100 * meanGap(s)).toFixed(1)}%`).join(', ')}. ` +
-        (meanGap(budgets[budgets.length - 1]) > meanGap(budgets[0]) && meanGap(budgets[budgets.length - 1]) > 0
-          ? 'The gap grows with samples seen: a data bottleneck, as repeated samples give less than fresh ones.'
-          : 'The gap does not grow with samples seen: no data bottleneck shows at these budgets.'),
-    );
-  }
-  return out;
+  return out.join('\n');
 }
+
+/** Escapes text for HTML and turns **bold** and `code` into tags. */
+function inline(text: string): string {
+  return escapeXml(text).replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>').replace(/`([^`]+)`/g, '<code>$1</code>');
+}
+
+function toHtml(blocks: Block[], title: string): string {
+  const out = [
+    '<!DOCTYPE html>',
+    `<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>`,
+    '<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}',
+    'table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}',
+    'th{background:#f4f4f4}img{max-width:100%;border:1px solid #eee;margin:0.5em 0}li{margin:0.4em 0}</style></head><body>',
+  ];
+  for (const b of blocks) {
+    if (b.kind === 'h1' || b.kind === 'h2' || b.kind === 'h3') out.push(`<${b.kind}>${inline(b.text)}</${b.kind}>`);
+    else if (b.kind === 'p') out.push(`<p>${inline(b.text)}</p>`);
+    else if (b.kind === 'list') out.push(`<ul>${b.items.map((i) => `<li>${inline(i)}</li>`).join('')}</ul>`);
+    else if (b.kind === 'table') out.push(`<table><thead><tr>${b.header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>${b.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`);
+    else if (b.kind === 'figure') out.push(`<figure><img src="${escapeXml(b.file)}" alt="${escapeXml(b.title)}"><figcaption>${escapeXml(b.title)}</figcaption></figure>`);
+  }
+  out.push('<p><a href="report.md">report.md</a></p>', '</body></html>', '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Builds the report of a set of records (no files written). */
 export function buildReport(records: ScalingRecord[], options: ReportOptions = {}, source = 'results.jsonl'): Report {
   if (records.length === 0) throw new Error(`report: ${source} holds no records`);
-  const laws = fitLaws(records, options);
-  const bottlenecks = findBottlenecks(records);
+  const { metrics, folded } = foldDuplicates(records);
+  const { usable, plateau } = splitPlateau(records);
+  const laws = fitLaws(usable, metrics, plateau, options);
   const distributions = unique(records.map((r) => r.distribution)).sort();
-  const tasks = sortedTasks(records);
   const models = modelOrder(records);
+  const learnedSomewhere = (m: string) => laws.some((l) => l.task === m && l.learned);
+  // the paper's Figure 1 metrics where the records have them; otherwise every metric
+  const named = metrics.filter(isHeadlineMetric);
+  const candidates = named.length ? named : metrics;
+  const headline = candidates.filter(learnedSomewhere);
+  const notLearned = metrics.filter((m) => laws.some((l) => l.task === m) && !learnedSomewhere(m));
+  const notLearnedHeadline = notLearned.filter((m) => candidates.includes(m));
+  const dataSizes = unique(records.map((r) => r.data_size)).sort((a, b) => a - b);
+  const budgets = unique(records.map((r) => r.samples_seen)).sort((a, b) => a - b);
 
-  const plots: Report['plots'] = [];
-  for (const task of tasks) {
-    const c = computePlot(task, records, laws, distributions, models);
-    if (c) plots.push(c);
-    for (const dist of distributions) {
-      const p = samplesPlot(task, dist, records, models);
-      if (p) plots.push(p);
+  const bottlenecks = findBottlenecks(usable, metrics);
+  const headlineBottlenecks = bottlenecks.filter((b) => headline.includes(b.task));
+  const gaps = gapsByBudget(headlineBottlenecks, 2000, options.seed ?? 0);
+  const trend = gapTrend(headlineBottlenecks, 2000, options.seed ?? 0);
+  const paper = options.paper === false ? [] : paperLaws({ bootstrapSamples: options.bootstrapSamples ?? 1000, seed: options.seed ?? 0 });
+
+  // --- summary
+  const compute = records.map(recordCompute);
+  const gmacs = unique(records.map((r) => r.gmacs));
+  const summary: string[] = [];
+  summary.push(
+    `**What was trained** — ${records.length} runs: ${models.length} model${models.length > 1 ? 's' : ''} (${models.join(', ')}: ${decades(gmacs).toFixed(2)} decades of GMACs per sample), ` +
+      `${budgets.length} budgets (${fmtCount(budgets[0])} to ${fmtCount(budgets[budgets.length - 1])} samples seen: ${decades(budgets).toFixed(2)} decades), ` +
+      `${dataSizes.length} data size${dataSizes.length > 1 ? 's' : ''} (${dataSizes.map(fmtCount).join(', ')} distinct samples), caption distributions ${distributions.join(' and ')}; ` +
+      `compute C spans ${decades(compute).toFixed(2)} decades. ` +
+      (plateau.length
+        ? `${plateau.length} run${plateau.length > 1 ? 's' : ''} never left the loss plateau at ln(batch size) (${stuckList(plateau, models)}): flagged, drawn grey and left out of every fit.`
+        : 'Every run left the loss plateau at ln(batch size).'),
+  );
+  for (const m of headline) summary.push(headlineSentence(m, laws));
+  for (const m of notLearnedHeadline) {
+    const rows = laws.filter((l) => l.task === m);
+    const best = Math.max(...rows.map((l) => l.best));
+    const chance = rows[0].chance ?? 0;
+    if (rows.every((l) => l.n === 0 && !l.perfect)) {
+      summary.push(`**${readableMetric(m)}** — no law: every run never left the plateau.`);
+      continue;
+    }
+    summary.push(`**${readableMetric(m)}** — not learned: its best score is ${fmt(best)} against chance ${fmt(chance)} (a task counts as learned from ${fmt(learnedThreshold(chance))})${notLearnedHint(m)}; no law is reported for it.`);
+  }
+  const b = bottleneckSentence(gaps, trend, dataSizes[0], dataSizes[dataSizes.length - 1], unique(headlineBottlenecks.map((x) => x.task)).length);
+  if (b) summary.push(b);
+  else if (dataSizes.length < 2) summary.push('**Data bottleneck** — not measured: this grid has one data size (the full preset has two).');
+  const p = paperComparison(paper, laws, headline);
+  if (p) summary.push(p);
+
+  // --- figures
+  const figures: Plot[] = [];
+  for (const m of headline) {
+    const f = headlineFigure(m, usable, plateau, laws, distributions);
+    if (f) figures.push(f);
+  }
+  const samplePlots: Plot[] = [];
+  if (dataSizes.length > 1) {
+    for (const m of headline) {
+      for (const d of distributions) {
+        const s = samplesPlot(m, d, usable, models);
+        if (s) samplePlots.push(s);
+      }
     }
   }
+  const paperFigures = paperPlots(paper);
 
-  // the laws, the distributions side by side per task
-  const lawHeader = ['task', ...distributions.flatMap((d) => [`${d}: α (95% CI)`, `${d}: β`, `${d}: r²`])];
-  const lawRows = tasks.map((task) => [
+  // --- tables
+  const method = laws.find((l) => l.fit)?.fit?.method ?? options.method ?? 'pareto-bins';
+  const lawNote =
+    `E = β·C^α with C = GMACs per sample × samples seen and E = 1 − score, fitted in log₁₀–log₁₀ space ` +
+    `(${method === 'pareto-bins' ? "the paper's method: the lowest error in each of 5 equal bins of log C, fitted at the bin centres" : 'least squares on every point'}) ` +
+    `on the runs that left the plateau; intervals are percentile bootstrap intervals over the points (${options.bootstrapSamples ?? 1000} resamples, seed ${options.seed ?? 0}), one seed per point.`;
+  const lawHeader = ['task', ...distributions.flatMap((d) => [`${d}: α (95% CI)`, `${d}: β`, `${d}: r²`]), 'status'];
+  const lawRows = metrics.map((task) => [
     task,
     ...distributions.flatMap((d) => {
       const l = laws.find((x) => x.task === task && x.distribution === d);
       if (!l?.fit) return ['—', '—', '—'];
       return [`${fmt(l.fit.alpha)} (${fmt(l.fit.ci.alpha[0])} to ${fmt(l.fit.ci.alpha[1])})`, fmt(l.fit.beta), fmt(l.fit.r2, 2)];
     }),
+    headline.includes(task) ? 'headline' : notLearned.includes(task) ? 'not learned' : laws.some((l) => l.task === task && !l.learned) ? 'learned by some' : 'learned',
   ]);
-  const pointHeader = ['model', 'GMACs/sample', 'params', 'data size', 'samples seen', 'distribution', 'compute (GMACs)', ...tasks, 'wall s'];
-  const pointRows = [...records]
-    .sort((a, b) => a.distribution.localeCompare(b.distribution) || recordCompute(a) - recordCompute(b))
-    .map((r) => [r.model, fmt(r.gmacs), fmtCount(r.params), fmtCount(r.data_size), fmtCount(r.samples_seen), r.distribution, fmt(recordCompute(r)), ...tasks.map((t) => (r.metrics[t] === undefined ? '—' : fmt(r.metrics[t]))), fmt(r.wall_s)]);
+  const lawLines = laws.map((l) => {
+    const tail = `${l.n} points${l.perfect ? ` (${l.perfect} with a perfect score left out)` : ''}${l.plateau ? `, ${l.plateau} stuck at the plateau left out` : ''}`;
+    if (l.n === 0 && !l.perfect) return `${l.task} / ${l.distribution}: no law: every run never left the plateau; ${tail}.`;
+    if (!l.learned) return `${l.task} / ${l.distribution}: not learned: best ${fmt(l.best)}, chance ${fmt(l.chance ?? 0)}; ${tail}.`;
+    if (!l.fit) return `${l.task} / ${l.distribution}: no law fitted (${l.reason}); ${tail}.`;
+    return `${l.task} / ${l.distribution}: ${lawText(l.fit)} (α = ${l.fit.alpha.toFixed(4)}, β = ${l.fit.beta.toFixed(4)}, ${ciText(l.fit.ci.alpha)}, r² = ${fmt(l.fit.r2, 2)}, ${l.fit.method} over ${l.fit.decades.toFixed(2)} decades), ${tail}.`;
+  });
   const bottleneckHeader = ['task', 'distribution', 'model', 'samples seen', 'error by data size', 'E_small / E_large − 1'];
-  const bottleneckRows = bottlenecks.map((b) => [b.task, b.distribution, b.model, fmtCount(b.samples_seen), b.errors.map((e) => `${fmtCount(e.data_size)}: ${fmt(e.error)}`).join(', '), `${(100 * b.gap).toFixed(1)}%`]);
-  const method = laws.find((l) => l.fit)?.fit?.method ?? options.method ?? 'pareto-bins';
-  const found = findings(laws, bottlenecks, distributions);
-  const summary = `${records.length} trained points: models ${models.join(', ')}; data sizes ${unique(records.map((r) => r.data_size)).sort((a, b) => a - b).map(fmtCount).join(', ')}; samples seen ${unique(records.map((r) => r.samples_seen)).sort((a, b) => a - b).map(fmtCount).join(', ')}; caption distributions ${distributions.join(', ')}.`;
-  const lawNote = `E = β·C^α with C = GMACs per sample × samples seen and E = 1 − score, fitted in log₁₀–log₁₀ space (${method === 'pareto-bins' ? "the paper's method: the lowest error in each of 5 equal bins of log C, fitted at the bin centres" : 'least squares on every point'}); intervals are percentile bootstrap intervals (${options.bootstrapSamples ?? 1000} resamples, seed ${options.seed ?? 0}).`;
+  const bottleneckRows = headlineBottlenecks.map((x) => [x.task, x.distribution, x.model, fmtCount(x.samples_seen), x.errors.map((e) => `${fmtCount(e.data_size)}: ${fmt(e.error)}`).join(', '), pct(x.gap)]);
+  const gapHeader = ['samples seen', 'passes over the small set', 'comparisons', 'geometric mean of E_small / E_large, − 1', '95% CI'];
+  const gapRows = gaps.map((g) => [fmtCount(g.samples_seen), fmt(g.passes, 3), String(g.comparisons), pct(g.mean), `${pct(g.ci[0])} to ${pct(g.ci[1])}`]);
+  const plateauKeys = new Set(plateau.map(recordKey));
+  const pointHeader = ['model', 'GMACs/sample', 'params', 'data size', 'samples seen', 'distribution', 'compute (GMACs)', 'final loss', ...metrics, 'CPU s', 'wall s', 'flag'];
+  const pointRows = [...records]
+    .sort((a, c) => a.distribution.localeCompare(c.distribution) || recordCompute(a) - recordCompute(c))
+    .map((r) => [
+      r.model,
+      fmt(r.gmacs),
+      fmtCount(r.params),
+      fmtCount(r.data_size),
+      fmtCount(r.samples_seen),
+      r.distribution,
+      fmt(recordCompute(r)),
+      typeof r.final_loss === 'number' ? r.final_loss.toFixed(3) : '—',
+      ...metrics.map((t) => (r.metrics[t] === undefined ? '—' : fmt(r.metrics[t]))),
+      typeof r.cpu_s === 'number' ? fmt(r.cpu_s) : '—',
+      fmt(r.wall_s),
+      plateauKeys.has(recordKey(r)) ? 'never left the plateau' : '',
+    ]);
+  const paperHeader = ['task', 'dataset', 'law', 'α 95% CI', 'r²', 'runs', 'fit'];
+  const paperRows = paper.map((l) => [l.task, l.dataset, lawText(l), `${fmt(l.ci.alpha[0])} to ${fmt(l.ci.alpha[1])}`, l.r2.toFixed(2), String(l.n), l.method]);
+  const cpuTotal = records.reduce((s, r) => s + (typeof r.cpu_s === 'number' ? r.cpu_s : 0), 0);
 
-  const markdown = [
-    '# Scaling report',
-    '',
-    `Source: \`${source}\`. ${summary}`,
-    '',
-    '## Fitted laws',
-    '',
-    lawNote,
-    '',
-    mdTable(lawHeader, lawRows),
-    '',
-    ...laws.filter((l) => l.fit).map((l) => `- ${l.task} / ${l.distribution}: ${lawText(l.fit!)} (α = ${l.fit!.alpha.toFixed(4)}, β = ${l.fit!.beta.toFixed(4)}, ${l.fit!.method}, n = ${l.n})`),
-    '',
-    '## Findings',
-    '',
-    ...found.map((f) => `- ${f}`),
-    '',
-    ...(bottleneckRows.length ? ['## Data size at equal model and samples seen', '', mdTable(bottleneckHeader, bottleneckRows), ''] : []),
-    '## Plots',
-    '',
-    ...plots.map((p) => `![${p.title}](${p.file})`),
-    '',
-    '## Every point',
-    '',
-    mdTable(pointHeader, pointRows),
-    '',
-  ].join('\n');
+  const title = 'Scaling report';
+  const blocks: Block[] = [
+    { kind: 'h1', text: title },
+    { kind: 'h2', text: 'What this study found' },
+    { kind: 'list', items: summary },
+    { kind: 'p', text: `${lawNote} Source: \`${source}\`${cpuTotal > 0 ? `; ${fmt(cpuTotal / 60, 3)} CPU-minutes of training and evaluation in all` : ''}.` },
+    ...(figures.length ? [{ kind: 'h2' as const, text: 'Figures: error vs compute, as the paper\'s Figure 1' }, ...figures.map((f) => ({ kind: 'figure' as const, file: f.file, title: f.title }))] : []),
+    ...(paperFigures.length
+      ? [
+          { kind: 'h2' as const, text: "The paper's Figure 1, fitted by the same code" },
+          { kind: 'table' as const, header: paperHeader, rows: paperRows },
+          ...paperFigures.map((f) => ({ kind: 'figure' as const, file: f.file, title: f.title })),
+        ]
+      : []),
+    { kind: 'h2', text: 'Laws of every task' },
+    { kind: 'table', header: lawHeader, rows: lawRows },
+    { kind: 'list', items: lawLines },
+    ...(folded.length ? [{ kind: 'p' as const, text: `Folded (equal on every point, shown once): ${folded.map((f) => `${f.metric} = ${f.sameAs}`).join('; ')}. On the balanced zero-shot sets mean per-class recall is top-1 accuracy.` }] : []),
+    ...(gapRows.length
+      ? [
+          { kind: 'h2' as const, text: 'Data size at equal model and samples seen' },
+          { kind: 'table' as const, header: gapHeader, rows: gapRows },
+          ...samplePlots.map((f) => ({ kind: 'figure' as const, file: f.file, title: f.title })),
+          { kind: 'table' as const, header: bottleneckHeader, rows: bottleneckRows },
+        ]
+      : []),
+    { kind: 'h2', text: 'Every run' },
+    { kind: 'table', header: pointHeader, rows: pointRows },
+  ];
 
-  const html = [
-    '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8"><title>Scaling report</title>',
-    '<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}',
-    'table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}',
-    'th{background:#f4f4f4}img{max-width:100%;border:1px solid #eee;margin:0.5em 0}</style></head><body>',
-    '<h1>Scaling report</h1>',
-    `<p>Source: <code>${escapeXml(source)}</code>. ${escapeXml(summary)} <a href="report.md">report.md</a></p>`,
-    '<h2>Fitted laws</h2>',
-    `<p>${escapeXml(lawNote)}</p>`,
-    htmlTable(lawHeader, lawRows),
-    '<h2>Findings</h2>',
-    `<ul>${found.map((f) => `<li>${escapeXml(f)}</li>`).join('')}</ul>`,
-    '<h2>Plots</h2>',
-    ...plots.map((p) => `<figure><img src="${escapeXml(p.file)}" alt="${escapeXml(p.title)}"><figcaption>${escapeXml(p.title)}</figcaption></figure>`),
-    ...(bottleneckRows.length ? ['<h2>Data size at equal model and samples seen</h2>', htmlTable(bottleneckHeader, bottleneckRows)] : []),
-    '<h2>Every point</h2>',
-    htmlTable(pointHeader, pointRows),
-    '</body></html>',
-    '',
-  ].join('\n');
-
-  return { markdown, html, plots, laws, bottlenecks };
+  return {
+    markdown: toMarkdown(blocks),
+    html: toHtml(blocks, title),
+    plots: [...figures, ...paperFigures, ...samplePlots],
+    summary,
+    laws,
+    headline,
+    notLearned,
+    plateau: plateau.map(recordKey),
+    folded,
+    bottlenecks,
+    gaps,
+    trend,
+    paper,
+  };
 }
 
 /** Reads DIR/results.jsonl and writes DIR/report.md, DIR/index.html and the SVG plots beside them. */

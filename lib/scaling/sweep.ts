@@ -28,6 +28,7 @@ import { Trainer } from '../train/trainer.js';
 import { writeBytesAtomic } from '../util/atomic_file.js';
 import { computeCost } from './flops.js';
 import { gridPoints, modelLabel, parseSweepGrid, sharedSettings, type SweepGrid, type SweepPoint } from './grid.js';
+import { isPlateauLoss, isPlateauRecord, PLATEAU_SHARE } from './plateau.js';
 import { appendResult, readResults, type ScalingRecord } from './record.js';
 
 export interface SweepOptions {
@@ -60,6 +61,8 @@ export interface SweepSummary {
   /** Records this call appended. */
   records: ScalingRecord[];
   wall_s: number;
+  /** Finished points of DIR/results.jsonl that never left the plateau at ln(batch size). */
+  plateau: number;
 }
 
 export function resultsPathOf(dir: string): string {
@@ -190,6 +193,7 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
     ...(grid.weight_decay !== null ? { wd: grid.weight_decay } : {}),
     ...(grid.grad_clip_norm !== null ? { gradClipNorm: grid.grad_clip_norm } : {}),
     seed: point.initSeed,
+    device: grid.device,
     out: runDir,
     resume: true,
     checkpointEvery: grid.checkpoint_every || undefined,
@@ -239,12 +243,14 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
       schedule: grid.schedule,
       epochs: trainer.samplesSeen / point.data_size,
       final_loss: Number.isFinite(lastLoss) ? lastLoss : null,
+      // never left ln(B): its scores are chance, not a point of a law (the report leaves it out of fits)
+      plateau: isPlateauLoss(Number.isFinite(lastLoss) ? lastLoss : null, grid.batch_size),
       train_s: trainSeconds,
       // CPU seconds of this process for the point (all threads): a load-independent cost, unlike wall_s
       cpu_s: cpuSeconds(process.cpuUsage(cpu0)),
       eval_s: evalSeconds,
       resumed_from_step: resumedFrom,
-      device: options.device ?? 'cpu',
+      device: options.device ?? grid.device,
       threads: native.numThreads(),
       grid: grid.name,
       finished_at: new Date().toISOString(),
@@ -358,7 +364,7 @@ async function sweepPoints(options: SweepOptions, gridPath: string, started: num
   const workers = Math.max(1, Math.min(options.workers ?? 1, todo.length || 1));
   const threads = options.threads ?? (workers > 1 ? Math.max(1, Math.floor(cpus().length / workers)) : undefined);
   say(
-    `sweep '${grid.name}': ${points.length} points (${grid.models.length} models × ${grid.data_sizes.length} data sizes × ${grid.samples_seen.length} budgets × ${grid.distributions.length} distributions), ` +
+    `sweep '${grid.name}': ${points.length} points (${grid.models.length} models × ${grid.data_sizes.length} data sizes × ${grid.samples_seen.length} budgets × ${grid.distributions.length} distributions${grid.exclude.length ? `, less the excluded` : ""}), ` +
       `${skipped} already finished, ${todo.length} to run${workers > 1 ? ` on ${workers} workers` : ''}; results in ${resultsPathOf(out)}`,
   );
 
@@ -385,6 +391,9 @@ async function sweepPoints(options: SweepOptions, gridPath: string, started: num
     costs.add(r, seconds, typeof r.eval_s === 'number' ? r.eval_s : 0, trained);
     const elapsed = (performance.now() - started) / 1000;
     say(`[${finished}/${points.length}] ${describePoint(p)}: ${headline(r)} (${seconds.toFixed(1)} s) · elapsed ${formatDuration(elapsed)} · eta ${formatDuration(remainingSeconds())}`);
+    if (isPlateauRecord(r)) {
+      say(`  ! ${describePoint(p)} never left the plateau: final loss ${Number(r.final_loss).toFixed(3)} ≥ ${PLATEAU_SHARE}·ln(${grid.batch_size}) = ${(PLATEAU_SHARE * Math.log(grid.batch_size)).toFixed(3)}; flagged, left out of the fits`);
+    }
   };
   const startLine = (p: SweepPoint, resumeStep: number) =>
     say(`[${finished + 1 + running.size - 1}/${points.length}] ${describePoint(p)}: training${resumeStep ? ` (resuming from step ${resumeStep} of ${p.steps})` : ` (${p.steps} steps)`}`);
@@ -426,8 +435,12 @@ async function sweepPoints(options: SweepOptions, gridPath: string, started: num
     if (failures.length) throw new Error(`sweep: ${failures.length} point(s) failed: ${failures.join('; ')}`);
   }
   const wall = (performance.now() - started) / 1000;
-  say(`sweep '${grid.name}': ${finished}/${points.length} points finished (${records.length} trained now, ${skipped} before) in ${formatDuration(wall)}`);
-  return { dir: out, resultsPath: resultsPathOf(out), total: points.length, skipped, trained: records.length, records, wall_s: wall };
+  const stuck = existsSync(resultsPathOf(out)) ? readResults(resultsPathOf(out)).records.filter(isPlateauRecord).length : 0;
+  say(
+    `sweep '${grid.name}': ${finished}/${points.length} points finished (${records.length} trained now, ${skipped} before) in ${formatDuration(wall)}` +
+      (stuck ? `; ${stuck} never left the plateau at ln(batch size) (flagged in results.jsonl, left out of the fits)` : ''),
+  );
+  return { dir: out, resultsPath: resultsPathOf(out), total: points.length, skipped, trained: records.length, records, wall_s: wall, plateau: stuck };
 }
 
 /** The CLI entry of this package (lib/cli/main.ts under tsx, dist/cli/main.js compiled). */

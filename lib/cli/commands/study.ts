@@ -9,17 +9,19 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { intOption, parse } from '../args.js';
 
-/** The shipped grids the study runs (lib/configs/sweeps/). */
-const STUDY_GRID = 'study-cpu';
-const QUICK_GRID = 'study-quick';
+/** The study's presets: shipped grids (lib/configs/sweeps/) and their default directories. */
+const PRESETS: Record<string, { grid: string; out: string }> = {
+  cpu: { grid: 'study-cpu', out: 'study' },
+  quick: { grid: 'study-quick', out: 'study/quick' },
+  full: { grid: 'study-full', out: 'study/full' },
+  gpu: { grid: 'study-gpu', out: 'study/gpu' },
+};
 
-/** Tasks the printed summary shows (the report has every metric). */
-const HEADLINE = /^(zeroshot_.*_acc1|retrieval_(image|text)_retrieval_recall@1)$/;
-
-function summaryTable(laws: LawRow[]): string[] {
+function summaryTable(laws: LawRow[], headline: string[]): string[] {
   const distributions = [...new Set(laws.map((l) => l.distribution))].sort();
-  const tasks = [...new Set(laws.map((l) => l.task))].filter((t) => HEADLINE.test(t)).sort();
+  const tasks = headline;
   const cell = (l: LawRow | undefined) => {
+    if (!l?.learned) return 'not learned'.padEnd(26);
     if (!l?.fit) return 'no fit'.padEnd(26);
     return `α ${l.fit.alpha.toFixed(3).padStart(7)}  β ${l.fit.beta.toPrecision(3).padStart(6)}  r² ${l.fit.r2.toFixed(2)}`.padEnd(26);
   };
@@ -35,18 +37,22 @@ export const command: Command = {
   name: 'study',
   summary: 'the main job: run the shipped scaling study on the synthetic world and write its report',
   usage: [
-    'usage: clipscale study [--out DIR] [--quick] [--grid NAME|FILE] [--workers N] [--json]',
+    'usage: clipscale study [--preset cpu|full|quick|gpu] [--out DIR] [--grid NAME|FILE] [--workers N] [--json]',
     '',
-    `Runs the shipped grid '${STUDY_GRID}' (3 models × 2 data sizes × 3 sample budgets × 2 caption`,
-    'distributions = 36 points, about 5-6 minutes on 2 CPU cores), then writes the report (report.md,',
-    'SVG plots, index.html) into DIR and prints where it is, with the fitted laws E = β·C^α per task',
-    'and caption distribution. Resumable: run it again after an interruption and finished points are',
-    'kept, the interrupted one continues from its checkpoint.',
+    'Trains a scaling study on the synthetic world, then writes its report (report.md, one figure per',
+    'headline task, index.html) into DIR and prints the findings: the fitted laws E = β·C^α per task and',
+    'caption distribution with 95% intervals, whether the slopes separate, the data bottleneck.',
+    'Resumable: run it again after an interruption; finished points are kept and the interrupted one',
+    'continues from its checkpoint. Presets (lib/configs/sweeps/study-*.json):',
+    "  cpu   (default, npm start) 18 points, ~5 CPU-minutes: about 3 minutes on 2 idle cores; directory study/",
+    "  full  42 points, ~17 CPU-minutes, with the data bottleneck; under an hour on 2 loaded cores; study/full/",
+    "  quick 8 points, about a minute: a pipeline check; study/quick/",
+    "  gpu   a larger grid for a GPU; stops at once while the Trainer cannot train on CUDA; study/gpu/",
     '',
-    '  --out DIR        the study directory (default: study/ under the current directory)',
-    `  --quick          the same axes at a quarter of the budgets ('${QUICK_GRID}', about 2 minutes; default`,
-    '                   directory study/quick/): checks the pipeline, its numbers are noisier',
-    '  --grid NAME|FILE another grid (a shipped name or a file)',
+    '  --preset NAME    one of the presets above',
+    '  --out DIR        the study directory (default: the preset\'s, under the current directory)',
+    '  --quick          the same as --preset quick',
+    '  --grid NAME|FILE another grid (a shipped name or a file) instead of a preset',
     '  --workers N      points trained at once, each in its own process with cores / N threads (default 2',
     '                   where there are 2 or more cores: the small models and the data rendering in JS use',
     '                   two processes better than two threads of one)',
@@ -56,13 +62,18 @@ export const command: Command = {
     const { values } = parse('study', argv, {
       out: { type: 'string' },
       quick: { type: 'boolean' },
+      preset: { type: 'string' },
       grid: { type: 'string' },
       workers: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
-    const grid = loadSweepGrid(values.grid ?? (values.quick ? QUICK_GRID : STUDY_GRID));
-    const out = resolve(values.out ?? (values.quick ? 'study/quick' : 'study'));
+    if (values.preset !== undefined && (values.quick || values.grid)) throw new UsageError('clipscale study: give --preset, --quick or --grid, not several');
+    const presetName = values.preset ?? (values.quick ? 'quick' : 'cpu');
+    const preset = PRESETS[presetName];
+    if (!preset) throw new UsageError(`clipscale study: unknown --preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
+    const grid = loadSweepGrid(values.grid ?? preset.grid);
+    const out = resolve(values.out ?? (values.grid ? 'study' : preset.out));
     const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1, { min: 0, max: 256 });
     if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
 
@@ -74,7 +85,7 @@ export const command: Command = {
     const reportPath = resolve(out, 'report.md');
     const indexPath = resolve(out, 'index.html');
     if (values.json) {
-      console.log(JSON.stringify({ dir: out, results: sweep.resultsPath, report: reportPath, index: indexPath, points: sweep.total, trained: sweep.trained, laws: report.laws, bottlenecks: report.bottlenecks }));
+      console.log(JSON.stringify({ dir: out, results: sweep.resultsPath, report: reportPath, index: indexPath, points: sweep.total, trained: sweep.trained, summary: report.summary, headline: report.headline, not_learned: report.notLearned, plateau: report.plateau, laws: report.laws.map(({ fit, ...rest }) => ({ ...rest, fit: fit && { ...fit, band: undefined } })), gaps: report.gaps }));
       return 0;
     }
     const lines = [
@@ -82,12 +93,13 @@ export const command: Command = {
       `report: ${reportPath}`,
       `plots:  ${indexPath} (${report.plots.length} SVG files)`,
       '',
-      'fitted E = β·C^α (E = 1 − score, C = GMACs per sample × samples seen; every metric is in report.md):',
-      ...summaryTable(report.laws),
+      'What this study found (report.md has every metric, the figures and the tables):',
+      ...report.summary.map((s) => `- ${s.replace(/\*\*/g, '')}`),
+      '',
+      'headline laws E = β·C^α (E = 1 − score, C = GMACs per sample × samples seen):',
+      ...summaryTable(report.laws, report.headline),
       '',
     ];
-    const dataLine = report.markdown.split('\n').find((l) => l.startsWith('- Data size:'));
-    if (dataLine) lines.push(dataLine.slice(2), '');
     console.log(lines.join('\n'));
     return 0;
   },

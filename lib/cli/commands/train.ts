@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { UsageError, type Command } from '../command.js';
 import { intOption, numberOption, parse, requireOption, type NumberBounds } from '../args.js';
 import { MAX_BATCH_SIZE, MAX_DECODE_WORKERS, MAX_SHUFFLE_BUFFER, newTrainerForCli } from './_train_limits.js';
-import { defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
+import { CAPTION_STYLES, defaultSyntheticTokenizer, ZERO_SHOT_TASKS, type ZeroShotTaskName } from '../../data/synthetic.js';
 import type { CaptionStyle } from '../../data/synthetic.js';
 import type { Tokenizer } from '../../data/tokenizer.js';
 import { tokenizerForVocab } from '../../inference/tokenizer.js';
@@ -35,7 +35,7 @@ Trains a CLIP with OpenCLIP's recipe (AdamW, warmup + schedule, logit scale clam
 
 model and data:
   --model NAME|FILE        a shipped config (${listModelConfigs().join(', ')}) or a config JSON (OpenCLIP schema)
-  --data SPEC              synthetic[:size=100000,captions=precise|noisy,seed=0]
+  --data SPEC              synthetic[:size=100000,captions=precise|noisy|labels|web,seed=0]
                              the synthetic world (its tokenizer is shipped; the model's text_cfg.vocab_size
                              must be at least its vocabulary size)
                            shards/{00000..00009}.tar (brace patterns; several joined by '::')
@@ -112,7 +112,7 @@ export interface SyntheticSpec {
   seed: number;
 }
 
-/** Parses `synthetic[:size=N,captions=precise|noisy,seed=S]`; anything else is a shard pattern. */
+/** Parses `synthetic[:size=N,captions=precise|noisy|labels|web,seed=S]`; anything else is a shard pattern. */
 export function parseDataSpec(spec: string): SyntheticSpec | { kind: 'webdataset'; urls: string[] } {
   const m = /^synthetic(?::(.*))?$/.exec(spec);
   if (!m) {
@@ -129,8 +129,8 @@ export function parseDataSpec(spec: string): SyntheticSpec | { kind: 'webdataset
       if (!Number.isSafeInteger(n) || n < (key === 'size' ? 1 : 0)) throw new UsageError(`clipscale train: --data synthetic: ${key} must be an integer ≥ ${key === 'size' ? 1 : 0}, got '${value}'`);
       out[key] = n;
     } else if (key === 'captions') {
-      if (value !== 'precise' && value !== 'noisy') throw new UsageError(`clipscale train: --data synthetic: captions must be precise or noisy, got '${value}'`);
-      out.captions = value;
+      if (!(CAPTION_STYLES as readonly string[]).includes(value)) throw new UsageError(`clipscale train: --data synthetic: captions must be one of ${CAPTION_STYLES.join(', ')}, got '${value}'`);
+      out.captions = value as CaptionStyle;
     } else {
       throw new UsageError(`clipscale train: --data synthetic: unknown setting '${key}' (settings: size, captions, seed)`);
     }
