@@ -12,6 +12,7 @@ import test from 'ava';
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
 import * as ops from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
+import { DeviceBatches } from '../lib/train/device_placement.js';
 import { findLatestCheckpoint, loadTrainingCheckpoint } from '../lib/train/checkpoint.js';
 import type { TrainLogRecord } from '../lib/train/logging.js';
 import { type HostBatch, SyntheticData, type TrainingData } from '../lib/train/sources.js';
@@ -193,3 +194,27 @@ for (const device of ['cpu', 'cuda']) {
     if (device === 'cpu') t.throws(() => trial(1, 1, 9, 5), { message: /gate.applied is 9/ });
   });
 }
+
+cudaTest('batches are double-buffered on the device: consecutive steps get different input tensors, each holding its own batch', async (t) => {
+  ran();
+  const src = new PoisonedData();
+  using batches = new DeviceBatches('cuda:0', 32, 32);
+  const hosts = [await src.batch(0, 4), await src.batch(4, 4), await src.batch(8, 4)];
+  const [a, b, c] = hosts.map((h) => batches.fill(h, 1)[0]);
+  t.not(a.images, b.images);
+  t.not(a.ids, b.ids);
+  t.is(a.images, c.images, 'two sets, used in turn');
+  t.is(a.images.device, 'cuda:0');
+  // b still holds batch 2 after batch 3 went into the other set.
+  t.deepEqual(b.images.hostFloat32(), hosts[1].images);
+  t.deepEqual(Int32Array.from(b.ids.hostFloat32()), hosts[1].tokens);
+  t.deepEqual(c.images.hostFloat32(), hosts[2].images);
+});
+
+test('on the CPU the step reads the one set of batch tensors (no second buffer)', async (t) => {
+  const src = new PoisonedData();
+  using batches = new DeviceBatches('cpu', 32, 32);
+  const a = batches.fill(await src.batch(0, 4), 1)[0];
+  const b = batches.fill(await src.batch(4, 4), 1)[0];
+  t.is(a.images, b.images);
+});
