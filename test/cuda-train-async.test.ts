@@ -218,3 +218,27 @@ test('on the CPU the step reads the one set of batch tensors (no second buffer)'
   const b = batches.fill(await src.batch(4, 4), 1)[0];
   t.is(a.images, b.images);
 });
+
+for (const device of ['cpu', 'cuda']) {
+  const maybe = device === 'cpu' ? test : cudaTest;
+  maybe(`gradNorm/clipGradNorm normOut on ${device}: the f64 norm left in a tensor${device === 'cpu' ? '' : ' (nothing read back: NaN returned)'}, equal to the returned one`, (t) => {
+    if (device !== 'cpu') ran();
+    const values = (seed: number, n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(seed + i * 0.11) * 3);
+    const grads = () => [Tensor.from(values(1, 300), [300]).to(device), Tensor.from(values(2, 70000), [70000]).to(device)];
+    const a = grads();
+    const b = grads();
+    const out = Tensor.zeros([1], 'i64', device);
+    const want = ops.clipGradNorm(a, 10);
+    const got = ops.clipGradNorm(b, 10, out);
+    if (device === 'cpu') t.is(got, want);
+    else t.true(Number.isNaN(got));
+    t.is(ops.readNormOut(out), want);
+    // The clipped gradients are the same either way.
+    a.forEach((g, i) => t.deepEqual(b[i].hostFloat32(), g.hostFloat32()));
+    t.is(ops.gradNorm(a, out), device === 'cpu' ? ops.readNormOut(out) : NaN);
+    t.is(ops.readNormOut(out), ops.gradNorm(a));
+    const bad = Tensor.zeros([1], 'f32', device);
+    t.throws(() => ops.gradNorm(a, bad), { message: /normOut must be a 1-element i64 tensor/ });
+    for (const x of [...a, ...b, out, bad]) x.dispose();
+  });
+}
