@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
+import { native } from '../lib/native.js';
 import * as ops from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
 import { DeviceBatches } from '../lib/train/device_placement.js';
@@ -92,7 +93,23 @@ function sameRecords(t: import('ava').ExecutionContext, deferred: TrainLogRecord
 
 cudaTest(`deferred outcomes (nothing read back in a step) train bit-identically to reading every step, with clipping on the device (${cudaDeviceKind})`, async (t) => {
   ran();
-  const deferred = await run(options({}));
+  // Watch the native calls of the deferred run: every loss is left on the device (deferLoss)
+  // and every norm goes to a device tensor (normOut), so neither waits for the GPU.
+  const calls = { loss: [] as unknown[], clip: [] as unknown[] };
+  const n = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const { contrastiveLoss, clipGradNorm } = n;
+  n.contrastiveLoss = (...a: unknown[]) => (calls.loss.push(a[11]), contrastiveLoss(...a));
+  n.clipGradNorm = (...a: unknown[]) => (calls.clip.push(a[2]), clipGradNorm(...a));
+  let deferred: RunResult;
+  try {
+    deferred = await run(options({}));
+  } finally {
+    n.contrastiveLoss = contrastiveLoss;
+    n.clipGradNorm = clipGradNorm;
+  }
+  t.deepEqual(calls.loss, [true, true, true, true, true]);
+  t.is(calls.clip.length, 5);
+  t.true(calls.clip.every((x) => x !== null && x !== undefined));
   const sync = await run(options({ deferOutcomes: false }));
   t.true(deferred.deferred, 'deferred outcomes are the default on CUDA');
   t.false(sync.deferred);
