@@ -84,16 +84,18 @@ export interface NativeBinding {
   l2normalizeBackward(dout: T, out: T, norms: T, dx: T): void;
   contrastiveLoss(
     image: T, text: T, logitScale: T, dImage: OptT, dText: OptT, dLogitScale: OptT,
-    lossOut: OptT, workspace: OptT, rowOffset: number, rowCount: number, lossScale: number,
+    lossOut: OptT, workspace: OptT, rowOffset: number, rowCount: number, lossScale: number, deferLoss?: boolean,
   ): number;
 
   // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
   adamwStep(
     param: T, grad: T, m: T, v: T, paramBf16: OptT,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: number,
+    gateLoss?: OptT, gateNorm?: OptT, gateApplied?: OptT,
   ): void;
-  gradNorm(grads: readonly T[]): number;
-  clipGradNorm(grads: readonly T[], maxNorm: number): number;
+  adamwCommit(gateLoss: T, gateNorm: T, gateApplied: T): void;
+  gradNorm(grads: readonly T[], normOut?: OptT): number;
+  clipGradNorm(grads: readonly T[], maxNorm: number, normOut?: OptT): number;
 
   // ── image preprocessing (CPU, synchronous) ──
   /** Pillow's resampling (resize_pil.cpp): interleaved 8-bit pixels, or one 16-bit channel. */

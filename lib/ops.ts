@@ -229,6 +229,8 @@ export interface ContrastiveLossOptions {
   lossScale?: number;
   /** A 1-element f32 tensor that receives the loss. */
   lossOut?: Tensor;
+  /** On a GPU with lossOut: leave the loss there and wait for nothing (the returned loss is NaN). */
+  deferLoss?: boolean;
   /** f32 scratch of ≥ rowCount·N values for the logits; allocated per call when absent. */
   workspace?: Tensor;
 }
@@ -255,7 +257,7 @@ export function contrastiveLossLocal(
   const g = opts.grads ?? {};
   const loss = native.contrastiveLoss(
     h(image), h(text), h(logitScale), ho(g.dImage), ho(g.dText), ho(g.dLogitScale),
-    ho(opts.lossOut), ho(opts.workspace), rowOffset, rowCount, opts.lossScale ?? 1,
+    ho(opts.lossOut), ho(opts.workspace), rowOffset, rowCount, opts.lossScale ?? 1, opts.deferLoss ?? false,
   );
   return { loss };
 }
@@ -275,22 +277,48 @@ export interface AdamWStepOptions {
   gradScale?: number;
   /** A bf16 tensor with param's element count that receives the updated parameter rounded to bf16. */
   paramBf16?: Tensor;
+  /** Decide on the device whether the step is applied (see AdamWGate). */
+  gate?: AdamWGate;
+}
+/**
+ * A step decided on the param's device, so nothing is read back: the update is applied only
+ * when `loss` (f32 [1]) and `norm` (i64 [1] holding an f64, as gradNorm's normOut) are finite,
+ * at step number applied + 1 (`applied`: i64 [1], the updates applied so far; the step given
+ * must be that or one less, i.e. the host's count, a step late). adamwCommit counts the step.
+ */
+export interface AdamWGate {
+  loss: Tensor;
+  norm: Tensor;
+  applied: Tensor;
+}
+/** After every gated adamwStep of a step: applied += 1 when the gate's loss and norm are finite. */
+export function adamwCommit(gate: AdamWGate): void {
+  native.adamwCommit(h(gate.loss), h(gate.norm), h(gate.applied));
+}
+/** A norm stored by gradNorm/clipGradNorm's normOut (i64 [1] holding an f64), read on the host (waits for a GPU). */
+export function readNormOut(normOut: Tensor): number {
+  const host = normOut.device === 'cpu' ? normOut : normOut.to('cpu');
+  const bits = host.view() as BigInt64Array;
+  const value = new Float64Array(bits.buffer, bits.byteOffset, 1)[0];
+  if (host !== normOut) host.dispose();
+  return value;
 }
 /** One AdamW step (torch.optim.AdamW) in place on fp32 param, m and v. */
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamWStepOptions): void {
   native.adamwStep(
     h(param), h(grad), h(m), h(v), ho(opts.paramBf16),
     opts.lr, opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8, opts.weightDecay ?? 0.01, opts.step, opts.gradScale ?? 1,
+    ho(opts.gate?.loss), ho(opts.gate?.norm), ho(opts.gate?.applied),
   );
 }
 /** The global L2 norm of a list of f32 tensors, summed in double. */
-export function gradNorm(grads: readonly Tensor[]): number {
-  return native.gradNorm(grads.map(h));
+export function gradNorm(grads: readonly Tensor[], normOut?: Tensor): number {
+  return native.gradNorm(grads.map(h), ho(normOut));
 }
 /**
  * Scales every gradient by min(1, maxNorm / (norm + 1e-6)) and returns the norm before clipping
  * (torch.nn.utils.clip_grad_norm_). A non-finite norm leaves the gradients untouched; skip the step.
  */
-export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): number {
-  return native.clipGradNorm(grads.map(h), maxNorm);
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, normOut?: Tensor): number {
+  return native.clipGradNorm(grads.map(h), maxNorm, ho(normOut));
 }

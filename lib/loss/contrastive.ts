@@ -32,7 +32,11 @@ export class ClipLoss implements Disposable {
   }
 
   /** Loss and gradients for features [N, D] and logitScale (1 element, the log of the scale). */
-  forwardBackward(image: Tensor, text: Tensor, logitScale: Tensor, lossScale = 1): ClipLossResult {
+  /**
+   * `deferLossTo` (a 1-element f32 tensor on the features' device): the loss is written there
+   * and, on a GPU, not read back (result.loss is NaN; nothing waits for the device).
+   */
+  forwardBackward(image: Tensor, text: Tensor, logitScale: Tensor, lossScale = 1, deferLossTo?: Tensor): ClipLossResult {
     const [n, d] = image.shape;
     if (text.shape[0] !== n || text.shape[1] !== d) {
       throw new Error(`ClipLoss: image features [${image.shape.join(', ')}] and text features [${text.shape.join(', ')}] differ in shape`);
@@ -51,6 +55,7 @@ export class ClipLoss implements Disposable {
       grads: { dImage: dImgN, dText: dTxtN, dLogitScale: dScale },
       lossScale,
       workspace: this.buf('logits', [n, n]),
+      ...(deferLossTo ? { lossOut: deferLossTo, deferLoss: true } : {}),
     });
     const dImage = this.buf('dImage', [n, d]);
     const dText = this.buf('dText', [n, d]);

@@ -40,22 +40,29 @@ export class AdamW implements Disposable {
     return this.decays[i];
   }
 
-  /** One update at learning rate `lr` from the gradients now in the parameters. */
-  update(lr: number, gradScale = 1): void {
-    this.step += 1;
+  /**
+   * One update at learning rate `lr` from the gradients now in the parameters. With a gate the
+   * device decides whether it is applied (ops.AdamWGate) and `step` is not advanced here: the
+   * caller adds 1 when it learns (a step late) that the update was applied.
+   */
+  update(lr: number, gradScale = 1, gate?: ops.AdamWGate): void {
+    const stepNumber = this.step + 1;
+    if (!gate) this.step = stepNumber;
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i];
       ops.adamwStep(p.data, p.grad, this.m[i], this.v[i], {
         lr,
-        step: this.step,
+        step: stepNumber,
         beta1,
         beta2,
         eps,
         weightDecay: this.decays[i] ? weightDecay : 0,
         gradScale,
+        ...(gate ? { gate } : {}),
       });
     }
+    if (gate) ops.adamwCommit(gate);
   }
 
   dispose(): void {

@@ -39,10 +39,18 @@ export function resolvePrecision(requested: Precision | undefined, gpu: boolean)
   return precision;
 }
 
-/** The step's input tensors on the run's device, refilled from each host batch. */
+/**
+ * The step's input tensors on the run's device, refilled from each host batch. On a GPU there
+ * are two sets, used in turn (double buffering): step N + 1's batch is uploaded into the set
+ * step N is not reading, so the upload never has to wait for step N's kernels. Uploads are
+ * queued on the device's one stream today, from ordinary (pageable) host staging; pinned
+ * staging and a copy stream, which let the copy itself run while step N computes, are not
+ * done yet (the emulated device copies synchronously in any case). What already overlaps
+ * with deferred outcomes: the host prepares the next batch while the GPU runs the step.
+ */
 export class DeviceBatches implements Disposable {
-  private device: Batch[] = [];
-  private staging: Batch[] = [];
+  private sets: { device: Batch[]; staging: Batch[] }[] = [];
+  private turn = 0;
 
   constructor(
     readonly deviceName: string,
@@ -56,38 +64,43 @@ export class DeviceBatches implements Disposable {
     const px = 3 * this.imageSize * this.imageSize;
     const ctx = this.contextLength;
     const gpu = this.deviceName !== 'cpu';
-    if (this.device.length !== parts || this.device[0].images.shape[0] !== per) {
+    const first = this.sets[0]?.device;
+    if (!first || first.length !== parts || first[0].images.shape[0] !== per) {
       this.dispose();
       const make = (dev: string): Batch => ({
         images: Tensor.empty([per, 3, this.imageSize, this.imageSize], 'f32', dev),
         ids: Tensor.empty([per, ctx], 'i32', dev),
       });
-      this.device = Array.from({ length: parts }, () => make(this.deviceName));
-      this.staging = gpu ? Array.from({ length: parts }, () => make('cpu')) : this.device;
+      const set = () => {
+        const device = Array.from({ length: parts }, () => make(this.deviceName));
+        return { device, staging: gpu ? Array.from({ length: parts }, () => make('cpu')) : device };
+      };
+      this.sets = gpu ? [set(), set()] : [set()];
+      this.turn = 0;
     }
-    this.staging.forEach((b, j) => {
+    const { device, staging } = this.sets[this.turn];
+    this.turn = (this.turn + 1) % this.sets.length;
+    staging.forEach((b, j) => {
       (b.images.view() as Float32Array).set(host.images.subarray(j * per * px, (j + 1) * per * px));
       (b.ids.view() as Int32Array).set(host.tokens.subarray(j * per * ctx, (j + 1) * per * ctx));
     });
-    // Uploads are queued on the device's stream, ordered before the step's kernels. (Pinned
-    // staging and an upload overlapped with the previous step are not done yet.)
+    // Uploads are queued on the device's stream, ordered before the step's kernels.
     if (gpu) {
-      this.device.forEach((b, j) => {
-        b.images.copyFrom(this.staging[j].images);
-        b.ids.copyFrom(this.staging[j].ids);
+      device.forEach((b, j) => {
+        b.images.copyFrom(staging[j].images);
+        b.ids.copyFrom(staging[j].ids);
       });
     }
-    return this.device;
+    return device;
   }
 
   dispose(): void {
-    const all = new Set([...this.device, ...this.staging]);
+    const all = new Set(this.sets.flatMap((s) => [...s.device, ...s.staging]));
     for (const b of all) {
       b.images.dispose();
       b.ids.dispose();
     }
-    this.device = [];
-    this.staging = [];
+    this.sets = [];
   }
 
   [Symbol.dispose](): void {

@@ -53,7 +53,7 @@ export class StepRunner implements Disposable {
   }
 
   /** The batch loss and feature gradients under the chosen loss. */
-  private lossAndGrads(fi: Tensor, ft: Tensor, lossScale: number): FeatureLoss {
+  private lossAndGrads(fi: Tensor, ft: Tensor, lossScale: number, deferLossTo?: Tensor): FeatureLoss {
     const { model } = this;
     if (this.lossName === 'siglip') {
       const t = (model.logitScale.data.view() as Float32Array)[0];
@@ -63,7 +63,7 @@ export class StepRunner implements Disposable {
     // ClipLoss: a logit bias, if the model has one, shifts every logit of a softmax row equally
     // (OpenCLIP adds it), so it changes neither the loss nor any gradient: its gradient is 0.
     // (No spread of the result: its dLogitScale getter would read the device back.)
-    const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale);
+    const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale, deferLossTo);
     return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBias: 0 };
   }
 
@@ -86,15 +86,20 @@ export class StepRunner implements Disposable {
   /**
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
-   * The caller zeroes gradients before and applies the optimizer after.
+   * The caller zeroes gradients before and applies the optimizer after. `deferLossTo` (the CLIP
+   * loss, one micro-batch): the loss goes to that 1-element device tensor and NaN is returned,
+   * so a GPU step reads nothing back.
    */
-  forwardBackward(microBatches: Batch[], lossScale = 1): number {
+  forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
     const { model } = this;
+    if (deferLossTo && (microBatches.length !== 1 || this.lossName !== 'clip')) {
+      throw new Error('StepRunner: a deferred loss needs the CLIP loss and one micro-batch');
+    }
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
       const ft = model.encodeText(ids);
-      const r = this.lossAndGrads(fi, ft, lossScale);
+      const r = this.lossAndGrads(fi, ft, lossScale, deferLossTo);
       this.addScaleBiasGrads(r);
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);

@@ -127,6 +127,13 @@ export interface TrainerOptions {
    * only rank 0 writes checkpoints and logs.
    */
   comm?: Communicator;
+  /**
+   * On a GPU: read each step's loss and gradient norm after the next step is launched (records
+   * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
+   * step leaves weights and moments untouched there). Default: on where possible (the CLIP loss,
+   * one rank, accumFreq 1, no loss scaling); false reads them every step.
+   */
+  deferOutcomes?: boolean;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -152,6 +159,29 @@ export async function checkpointToResume(path: string): Promise<CheckpointPaths>
 /** "zeroshot_colour_acc1 0.625, retrieval_…" for the console. */
 function formatMetrics(metrics: Record<string, number>): string {
   return Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(', ') || '(no metrics)';
+}
+
+/** A step launched on the device; its outcome is known at once or, deferred, read later. */
+interface LaunchedStep {
+  step: number;
+  samplesSeen: number;
+  lr: number;
+  /** NaN until read when deferred. */
+  loss: number;
+  norm: number;
+  lossScale: number;
+  /** Which of the two outcome slots the step wrote (deferred). */
+  slot: number;
+  outcome: 'applied' | 'bad' | 'overflow' | 'pending';
+  dataTime: number;
+  stepTime: number;
+}
+
+interface OutcomeBuffers {
+  loss: [Tensor, Tensor];
+  norm: [Tensor, Tensor];
+  logitScale: [Tensor, Tensor];
+  applied: Tensor;
 }
 
 /** open_clip_train's --siglip initial values: logit_scale ln 10, logit_bias -10. */
@@ -182,6 +212,9 @@ export class Trainer implements Disposable {
   private readonly runner: StepRunner;
   private readonly batches: DeviceBatches;
   private readonly lrAt: (step: number) => number;
+  /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
+  readonly deferOutcomes: boolean;
+  private outcomes: OutcomeBuffers | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -240,6 +273,16 @@ export class Trainer implements Disposable {
     };
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
+    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank without
+    // loss scaling (the scaler's next scale depends on this step's outcome, on the host).
+    const deferrable = gpu && !siglip && world === 1 && o.accumFreq === 1 && !this.scaler;
+    if (o.deferOutcomes === true && !deferrable) {
+      throw new Error(
+        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank, accumFreq 1 and no loss scaling (got device '${device}'` +
+          `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''}${this.scaler ? ', loss scaling' : ''})`,
+      );
+    }
+    this.deferOutcomes = o.deferOutcomes ?? deferrable;
   }
 
   private state(): TrainingState {
@@ -379,6 +422,7 @@ export class Trainer implements Disposable {
     const previousEmulation = native.bf16Emulation();
     native.setBf16Emulation(this.precision === 'bf16');
     const grads = this.model.parameters().map((p) => p.grad);
+    const deferred = this.deferOutcomes ? this.outcomeBuffers() : null;
     let consecutiveBad = 0;
     let nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
     let windowStart = performance.now();
@@ -388,116 +432,190 @@ export class Trainer implements Disposable {
     let stepsThisCall = 0;
     let lastGoodStep = this.step;
     let lastSavedStep = this.step;
-    try {
-      while (this.step < this.totalSteps) {
-        // One turn of the event loop a step, so signals and timers are served even when
-        // batches are ready at once (synthetic data).
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) break;
-        const t0 = performance.now();
-        // This rank's slice of the global batch at the global position.
-        const host = await o.data.batch(this.samplesSeen + this.rank * o.batchSize, o.batchSize);
-        const batches = this.batches.fill(host, o.accumFreq);
-        const t1 = performance.now();
-        const lr = this.lrAt(this.step);
-        this.model.zeroGrad();
-        let loss: number;
-        // With loss scaling the gradients are `lossScale` times too large until the optimizer
-        // divides them back; the norm and the clipping threshold are scaled to match.
-        const lossScale = this.scaler?.scale ?? 1;
+    let lastLoss = NaN;
+
+    // Runs one step on the device. Synchronous mode: the loss and norm are read and the
+    // step's fate decided here. Deferred mode (a GPU): the loss and norm stay on the device,
+    // AdamW applies the update only if both are finite (and clipping is done there too),
+    // and nothing waits: `settle` reads the outcome after the next step is launched.
+    const launch = async (): Promise<LaunchedStep> => {
+      const t0 = performance.now();
+      // This rank's slice of the global batch at the global position.
+      const host = await o.data.batch(this.samplesSeen + this.rank * o.batchSize, o.batchSize);
+      const batches = this.batches.fill(host, o.accumFreq);
+      const t1 = performance.now();
+      const lr = this.lrAt(this.step);
+      this.model.zeroGrad();
+      // With loss scaling the gradients are `lossScale` times too large until the optimizer
+      // divides them back; the norm and the clipping threshold are scaled to match.
+      const lossScale = this.scaler?.scale ?? 1;
+      let loss = NaN;
+      let norm = NaN;
+      let outcome: LaunchedStep['outcome'] = 'pending';
+      const slot = this.step % 2;
+      if (deferred) {
+        const gate = { loss: deferred.loss[slot], norm: deferred.norm[slot], applied: deferred.applied };
+        this.runner.forwardBackward(batches, lossScale, gate.loss);
+        if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
+        else ops.gradNorm(grads, gate.norm);
+        this.optimizer.update(lr, 1 / lossScale, gate);
+        // A no-op after a skipped step (the logit scale is untouched and already in range).
+        ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
+        // The logit scale of this step, for its record (the next step will have changed it).
+        ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+      } else {
         if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
           loss = this.runner.forwardBackward(batches, lossScale);
         }
-        let norm = NaN;
         if (Number.isFinite(loss)) {
           norm = (o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm * lossScale) : ops.gradNorm(grads)) / lossScale;
         }
         if (this.scaler && Number.isFinite(loss) && !Number.isFinite(norm)) {
           // Overflowed gradients under loss scaling: skip the step and shrink the scale (not an error).
           this.scaler.update(false);
-          this.skippedSteps++;
+          outcome = 'overflow';
         } else if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-          this.skippedSteps++;
-          consecutiveBad++;
-          if (consecutiveBad > o.maxNonFinite) {
-            // Skipped steps leave the weights and moments untouched: they are still the last good
-            // state. Save them when good steps were taken since the last checkpoint (else they are lost).
-            const unsavedGood = o.out && lastGoodStep > lastSavedStep;
-            if (unsavedGood) await this.save();
-            throw new NonFiniteLossError(
-              `Trainer: ${consecutiveBad} non-finite losses in a row at step ${this.step}; stopping. ` +
-                (unsavedGood && this.lastCheckpoint
-                  ? `The last good state (after step ${lastGoodStep}) is saved in ${this.lastCheckpoint}.`
-                  : o.out
-                    ? `The last good checkpoint in ${o.out} is kept.`
-                    : 'No checkpoint directory was given.'),
-            );
-          }
+          outcome = 'bad';
         } else {
-          consecutiveBad = 0;
-          lastGoodStep = this.step + 1;
           this.scaler?.update(true);
           this.optimizer.update(lr, 1 / lossScale);
           // OpenCLIP clamps the logit scale to [0, ln 100] after each step (on its device).
           ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
+          outcome = 'applied';
         }
-        this.step++;
-        stepsThisCall++;
-        this.samplesSeen += this.globalBatch;
-        windowSamples += this.globalBatch;
-        const t2 = performance.now();
-        dataTime += (t1 - t0) / 1000;
-        stepTime += (t2 - t1) / 1000;
-        logger.progress(this.samplesSeen, { loss });
-        const last = this.step === this.totalSteps;
-        const record: Record<string, number | string | boolean | null> = {};
-        if (this.samplesSeen >= nextEval || (last && o.evaluate)) {
-          const e0 = performance.now();
-          if (o.evaluate && lead) {
-            logger.message(`evaluating… (step ${this.step}, ${this.samplesSeen} samples)`);
-            const metrics = await o.evaluate(this.model);
-            // A terminal shows only the bar; elsewhere the metrics are in this step's log line.
-            if (o.console?.isTTY) logger.message(`evaluation at step ${this.step}: ${formatMetrics(metrics)}`);
-            Object.assign(record, metrics);
-          }
-          // Evaluation time is not training time: keep it out of samples/s.
-          windowStart += performance.now() - e0;
-          nextEval = o.evalEvery ? (Math.floor(this.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
+      }
+      this.step++;
+      stepsThisCall++;
+      this.samplesSeen += this.globalBatch;
+      return { step: this.step, samplesSeen: this.samplesSeen, lr, loss, norm, lossScale, slot, outcome, dataTime: (t1 - t0) / 1000, stepTime: (performance.now() - t1) / 1000 };
+    };
+
+    // Whether a step's outcome must be known before the next step runs: evaluation and
+    // checkpoints read the model as that step left it, and the last step ends the run.
+    const mustSettleNow = (s: LaunchedStep): boolean =>
+      s.step === this.totalSteps ||
+      (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) ||
+      s.samplesSeen >= nextEval ||
+      Boolean(o.out && o.checkpointEvery && s.step % o.checkpointEvery === 0);
+
+    // Counts the step's outcome, makes its record and evaluates when due; says whether a
+    // checkpoint is due (saved after the record is yielded).
+    const settle = async (s: LaunchedStep): Promise<{ rec: TrainLogRecord | null; save: boolean }> => {
+      let { loss, norm, outcome } = s;
+      let logitScale: number | null = null;
+      if (deferred) {
+        // The device has finished this step (the read waits for it); its outcome is final there.
+        loss = deferred.loss[s.slot].hostFloat32()[0];
+        norm = Number.isFinite(loss) ? ops.readNormOut(deferred.norm[s.slot]) / s.lossScale : NaN;
+        outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
+        if (outcome === 'applied') this.optimizer.step++;
+        logitScale = deferred.logitScale[s.slot].hostFloat32()[0];
+      }
+      if (outcome === 'overflow') {
+        this.skippedSteps++;
+      } else if (outcome === 'bad') {
+        this.skippedSteps++;
+        consecutiveBad++;
+        if (consecutiveBad > o.maxNonFinite) {
+          // Skipped steps leave the weights and moments untouched: they are still the last good
+          // state. Save them when good steps were taken since the last checkpoint (else they are lost).
+          const unsavedGood = o.out && lastGoodStep > lastSavedStep;
+          if (unsavedGood) await this.save();
+          throw new NonFiniteLossError(
+            `Trainer: ${consecutiveBad} non-finite losses in a row at step ${s.step - 1}; stopping. ` +
+              (unsavedGood && this.lastCheckpoint
+                ? `The last good state (after step ${lastGoodStep}) is saved in ${this.lastCheckpoint}.`
+                : o.out
+                  ? `The last good checkpoint in ${o.out} is kept.`
+                  : 'No checkpoint directory was given.'),
+          );
         }
-        if (this.step % o.logEvery === 0 || last || Object.keys(record).length) {
-          const elapsed = (performance.now() - windowStart) / 1000;
-          const steps = Math.max(1, windowSamples / this.globalBatch);
-          const rec: TrainLogRecord = {
-            step: this.step,
-            samples: this.samplesSeen,
-            loss,
-            lr,
-            logit_scale: Math.exp(this.model.logitScale.hostValues()[0]),
-            ...(this.model.logitBias ? { logit_bias: this.model.logitBias.hostValues()[0] } : {}),
-            samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
-            data_time_s: dataTime / steps,
-            step_time_s: stepTime / steps,
-            grad_norm: norm,
-            skipped_steps: this.skippedSteps,
-            ...(this.scaler ? { loss_scale: this.scaler.scale } : {}),
-            ...record,
-          };
-          logger.log(rec);
-          events?.record(rec);
-          yield rec;
-          windowStart = performance.now();
-          windowSamples = 0;
-          dataTime = 0;
-          stepTime = 0;
+      } else {
+        consecutiveBad = 0;
+        lastGoodStep = s.step;
+      }
+      lastLoss = loss;
+      windowSamples += this.globalBatch;
+      dataTime += s.dataTime;
+      stepTime += s.stepTime;
+      logger.progress(s.samplesSeen, { loss });
+      const last = s.step === this.totalSteps;
+      const record: Record<string, number | string | boolean | null> = {};
+      if (s.samplesSeen >= nextEval || (last && o.evaluate)) {
+        const e0 = performance.now();
+        if (o.evaluate && lead) {
+          logger.message(`evaluating… (step ${s.step}, ${s.samplesSeen} samples)`);
+          const metrics = await o.evaluate(this.model);
+          // A terminal shows only the bar; elsewhere the metrics are in this step's log line.
+          if (o.console?.isTTY) logger.message(`evaluation at step ${s.step}: ${formatMetrics(metrics)}`);
+          Object.assign(record, metrics);
         }
-        // No checkpoint in the middle of a run of non-finite steps: the last good one stays the latest.
-        if (o.out && o.checkpointEvery && this.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) {
+        // Evaluation time is not training time: keep it out of samples/s.
+        windowStart += performance.now() - e0;
+        nextEval = o.evalEvery ? (Math.floor(s.samplesSeen / o.evalEvery) + 1) * o.evalEvery : Infinity;
+      }
+      let rec: TrainLogRecord | null = null;
+      if (s.step % o.logEvery === 0 || last || Object.keys(record).length) {
+        const elapsed = (performance.now() - windowStart) / 1000;
+        const steps = Math.max(1, windowSamples / this.globalBatch);
+        rec = {
+          step: s.step,
+          samples: s.samplesSeen,
+          loss,
+          lr: s.lr,
+          logit_scale: Math.exp(logitScale ?? this.model.logitScale.hostValues()[0]),
+          ...(this.model.logitBias ? { logit_bias: this.model.logitBias.hostValues()[0] } : {}),
+          samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
+          data_time_s: dataTime / steps,
+          step_time_s: stepTime / steps,
+          grad_norm: norm,
+          skipped_steps: this.skippedSteps,
+          ...(this.scaler ? { loss_scale: this.scaler.scale } : {}),
+          ...record,
+        };
+        logger.log(rec);
+        events?.record(rec);
+        windowStart = performance.now();
+        windowSamples = 0;
+        dataTime = 0;
+        stepTime = 0;
+      }
+      // No checkpoint in the middle of a run of non-finite steps: the last good one stays the latest.
+      return { rec, save: Boolean(o.out && o.checkpointEvery && s.step % o.checkpointEvery === 0 && !last && consecutiveBad === 0) };
+    };
+
+    try {
+      let pending: LaunchedStep | null = null;
+      while (this.step < this.totalSteps) {
+        // One turn of the event loop a step, so signals and timers are served even when
+        // batches are ready at once (synthetic data).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (o.stopAfterSteps !== undefined && stepsThisCall >= o.stopAfterSteps) break;
+        const launched = await launch();
+        // The previous step's outcome, read while this one is queued on the device.
+        if (pending) {
+          // Never a checkpoint here: a step that needs one is settled before the next launch.
+          const { rec } = await settle(pending);
+          pending = null;
+          if (rec) yield rec;
+        }
+        if (deferred && !mustSettleNow(launched)) {
+          pending = launched;
+          continue;
+        }
+        const { rec, save } = await settle(launched);
+        if (rec) yield rec;
+        if (save) {
           await this.save();
           lastSavedStep = this.step;
         }
+      }
+      if (pending) {
+        const { rec } = await settle(pending);
+        if (rec) yield rec;
       }
       // Non-finite last steps were skipped (no update), so the weights are the last good state: save
       // them too (not saving lost every good step since the last checkpoint).
@@ -517,7 +635,25 @@ export class Trainer implements Disposable {
     return last;
   }
 
+  /**
+   * The device tensors of deferred outcomes, made once: each step's loss, gradient norm (an
+   * f64 in an i64) and logit scale, in two slots (step N's are read while step N + 1 writes
+   * the other), and the count of AdamW updates applied, set from the optimizer's.
+   */
+  private outcomeBuffers(): OutcomeBuffers {
+    if (!this.outcomes) {
+      const dev = this.model.device;
+      const two = (dtype: 'f32' | 'i64'): [Tensor, Tensor] => [Tensor.zeros([1], dtype, dev), Tensor.zeros([1], dtype, dev)];
+      this.outcomes = { loss: two('f32'), norm: two('i64'), logitScale: two('f32'), applied: Tensor.zeros([1], 'i64', dev) };
+    }
+    const count = Tensor.from(new BigInt64Array([BigInt(this.optimizer.step)]), [1], 'i64');
+    this.outcomes.applied.copyFrom(count);
+    count.dispose();
+    return this.outcomes;
+  }
+
   dispose(): void {
+    if (this.outcomes) for (const t of [...this.outcomes.loss, ...this.outcomes.norm, ...this.outcomes.logitScale, this.outcomes.applied]) t.dispose();
     this.batches.dispose();
     this.runner.dispose();
     this.optimizer.dispose();

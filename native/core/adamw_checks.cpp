@@ -51,6 +51,19 @@ void check_grads(DeviceCheck device, const char* op, const std::vector<const Ten
   }
 }
 
+void check_adamw_gate(DeviceCheck device, const char* op, const AdamWGate& gate) {
+  if (!gate.loss || !gate.norm || !gate.applied) fail(op, ": a gated step needs loss, norm and applied tensors");
+  device(op, "gate.loss", *gate.loss);
+  device(op, "gate.norm", *gate.norm);
+  device(op, "gate.applied", *gate.applied);
+  if (gate.loss->dtype != DType::F32 || gate.loss->numel() != 1)
+    fail(op, ": gate.loss must be a 1-element f32 tensor, got ", gate.loss->describe());
+  if (gate.norm->dtype != DType::I64 || gate.norm->numel() != 1)
+    fail(op, ": gate.norm must be a 1-element i64 tensor (holding an f64), got ", gate.norm->describe());
+  if (gate.applied->dtype != DType::I64 || gate.applied->numel() != 1)
+    fail(op, ": gate.applied must be a 1-element i64 tensor, got ", gate.applied->describe());
+}
+
 void check_max_norm(double max_norm) {
   if (!(max_norm > 0)) fail("clipGradNorm: maxNorm must be positive, got ", max_norm);
 }

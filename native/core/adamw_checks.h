@@ -18,6 +18,22 @@ struct AdamWConfig {
 int64_t check_adamw_step(DeviceCheck device, const Tensor& param, const Tensor& grad, const Tensor& m,
                          const Tensor& v, const Tensor* param_bf16, const AdamWConfig& cfg);
 
+// A step gated on the device (a step's outcome is read a step late): the update is applied
+// only when *loss (f32 [1]) and *norm (i64 [1] holding an f64's bits: tensors have no f64
+// dtype) are both finite, and otherwise leaves param, m, v (and paramBf16) untouched.
+// `applied` (i64 [1]) counts the updates applied so far; the step number used is
+// applied + 1, which the host, knowing the count only up to the previous step, gives as
+// cfg.step (= known + 1) with known + 1 or known + 2 allowed. adamwCommit increments
+// `applied` when the gate passed, after every parameter's update of the step.
+struct AdamWGate {
+  const Tensor* loss = nullptr;
+  const Tensor* norm = nullptr;
+  const Tensor* applied = nullptr;
+};
+
+// The gate's three tensors on `device`, of the dtypes and sizes above.
+void check_adamw_gate(DeviceCheck device, const char* op, const AdamWGate& gate);
+
 // Every gradient an f32 tensor (named grads[k] in errors).
 void check_grads(DeviceCheck device, const char* op, const std::vector<const Tensor*>& grads);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/numerics.h"
@@ -14,10 +15,32 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;
 }
 
-void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg) {
-  const int64_t n = check_adamw_step(check_cpu, param, grad, m, v, param_bf16, cfg);
+namespace {
+bool gate_open(const AdamWGate& gate) {
+  double norm;
+  std::memcpy(&norm, gate.norm->data<int64_t>(), sizeof norm);
+  return std::isfinite(gate.loss->data<float>()[0]) && std::isfinite(norm);
+}
+}  // namespace
 
-  const double t = static_cast<double>(cfg.step);
+void adamw_commit(const AdamWGate& gate) {
+  check_adamw_gate(check_cpu, "adamwCommit", gate);
+  if (gate_open(gate)) gate.applied->data<int64_t>()[0] += 1;
+}
+
+void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
+                const AdamWGate* gate) {
+  const int64_t n = check_adamw_step(check_cpu, param, grad, m, v, param_bf16, cfg);
+  int64_t step = cfg.step;
+  if (gate) {
+    check_adamw_gate(check_cpu, "adamwStep", *gate);
+    if (!gate_open(*gate)) return;
+    step = gate->applied->data<int64_t>()[0] + 1;
+    if (step != cfg.step && step != cfg.step + 1)
+      fail("adamwStep: gate.applied is ", step - 1, " but the step given allows only ", cfg.step - 1, " or ", cfg.step);
+  }
+
+  const double t = static_cast<double>(step);
   const float b1 = static_cast<float>(cfg.beta1), b2 = static_cast<float>(cfg.beta2);
   const float decay = static_cast<float>(1.0 - cfg.lr * cfg.weight_decay);
   const float step_size = static_cast<float>(cfg.lr / (1.0 - std::pow(cfg.beta1, t)));

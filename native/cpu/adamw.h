@@ -15,7 +15,13 @@ namespace cs::cpu {
 using AdamWConfig = cs::AdamWConfig;  // core/adamw_checks.h: shared with the CUDA dispatch
 
 // param, grad, m, v: f32 of the same element count; param_bf16 (optional): bf16, same count.
-void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg);
+// With a gate (core/adamw_checks.h), the step is applied only when the gate's loss and norm
+// are finite, at step number applied + 1.
+void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
+                const AdamWGate* gate = nullptr);
+
+// The gate's outcome: applied += 1 when its loss and norm are finite.
+void adamw_commit(const AdamWGate& gate);
 
 // sqrt(Σ over every tensor of Σ g²), summed in double.
 double grad_norm(const std::vector<const Tensor*>& grads, const char* op = "gradNorm");

@@ -92,6 +92,14 @@ int cs_cuda_adamw_step(float* param, const float* grad, float* m, float* v, uint
                        double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
                        double grad_scale);
 
+// The same step gated on the device (core/adamw_checks.h, AdamWGate): applied only when
+// *loss and *norm are finite, at step number *applied + 1, which must be `step` or step + 1.
+int cs_cuda_adamw_step_gated(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                             double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                             double grad_scale, const float* loss, const double* norm, const int64_t* applied);
+// *applied += 1 when *loss and *norm are finite (after every gated update of a step).
+int cs_cuda_adamw_commit(const float* loss, const double* norm, int64_t* applied);
+
 // ── global gradient norm over `count` tensors (host arrays of device pointers and sizes) ──
 // sqrt(Σ g²) summed in double, two passes with fixed chunking (deterministic).
 // norm_device (nullable): a device double that receives the norm, no synchronisation.
@@ -102,6 +110,9 @@ int cs_cuda_grad_norm(const float* const* tensors, const int64_t* sizes, int cou
 // trip); a non-finite norm leaves them untouched. norm_host as above.
 int cs_cuda_clip_grad_norm(float* const* tensors, const int64_t* sizes, int count, double max_norm,
                            double* norm_host);
+// The same with the norm also left in norm_device (nullable), for a later kernel to read.
+int cs_cuda_clip_grad_norm_device(float* const* tensors, const int64_t* sizes, int count, double max_norm,
+                                  double* norm_device, double* norm_host);
 
 #ifdef __cplusplus
 }

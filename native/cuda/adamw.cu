@@ -17,9 +17,32 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// The step's outcome decided on the device (see cs_cuda_adamw_step_gated): no gate, or a
+// loss and a norm that must both be finite, and the count of updates applied so far, which
+// picks the bias corrections of step known + 1 (set a) or known + 2 (set b).
+struct Gate {
+  const float* loss;
+  const double* norm;
+  const int64_t* applied;
+  int64_t known;
+  float step_size_b, inv_sqrt_bc2_b;
+};
+
+__device__ inline bool gate_open(const float* loss, const double* norm) {
+  return isfinite(*loss) && isfinite(*norm);
+}
+
 __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                              float* __restrict__ v, uint16_t* __restrict__ pb, int64_t n, float b1, float b2,
-                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs) {
+                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs, Gate gate) {
+  if (gate.loss) {
+    // Every thread reads the same three words: a skipped step writes nothing.
+    if (!gate_open(gate.loss, gate.norm)) return;
+    if (*gate.applied != gate.known) {
+      step_size = gate.step_size_b;
+      inv_sqrt_bc2 = gate.inv_sqrt_bc2_b;
+    }
+  }
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i] * gs;
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
@@ -30,6 +53,10 @@ __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g,
     p[i] = pi;
     if (pb) pb[i] = f32_to_bf16_bits(pi);
   }
+}
+
+__global__ void adamw_commit_kernel(const float* loss, const double* norm, int64_t* applied) {
+  if (gate_open(loss, norm)) *applied += 1;
 }
 
 // Up to kBatch tensors per launch, passed by value (no host→device copy, no sync).
@@ -120,21 +147,46 @@ using namespace cs_cuda;
 
 extern "C" {
 
+namespace {
+// The same constants as the CPU op, computed the same way (on the host, in double).
+float step_size_at(double lr, double beta1, int64_t step) {
+  return static_cast<float>(lr / (1.0 - std::pow(beta1, static_cast<double>(step))));
+}
+float inv_sqrt_bc2_at(double beta2, int64_t step) {
+  return static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, static_cast<double>(step))));
+}
+
+int adamw_launch(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n, double lr,
+                 double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
+                 Gate gate) {
+  if (n <= 0) return 0;
+  if (step < 1) return fail("adamwStep: step must be a 1-based step number, got %lld", static_cast<long long>(step));
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  const float decay = static_cast<float>(1.0 - lr * weight_decay);
+  CS_LAUNCH(adamw_kernel, grid_for(n, kThreads), kThreads, 0, stream(), param, grad, m, v, param_bf16, n, b1, b2, decay,
+                                                                 step_size_at(lr, beta1, step), inv_sqrt_bc2_at(beta2, step),
+                                                                 static_cast<float>(eps), static_cast<float>(grad_scale), gate);
+  return launched("adamwStep");
+}
+}  // namespace
+
 int cs_cuda_adamw_step(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
                        double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
                        double grad_scale) {
-  if (n <= 0) return 0;
-  if (step < 1) return fail("adamwStep: step must be a 1-based step number, got %lld", static_cast<long long>(step));
-  // The same constants as the CPU op, computed the same way.
-  const double t = static_cast<double>(step);
-  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-  const float decay = static_cast<float>(1.0 - lr * weight_decay);
-  const float step_size = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
-  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
-  CS_LAUNCH(adamw_kernel, grid_for(n, kThreads), kThreads, 0, stream(), param, grad, m, v, param_bf16, n, b1, b2, decay,
-                                                                 step_size, inv_sqrt_bc2, static_cast<float>(eps),
-                                                                 static_cast<float>(grad_scale));
-  return launched("adamwStep");
+  return adamw_launch(param, grad, m, v, param_bf16, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale, Gate{});
+}
+
+int cs_cuda_adamw_step_gated(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                             double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                             double grad_scale, const float* loss, const double* norm, const int64_t* applied) {
+  if (!loss || !norm || !applied) return fail("adamwStep: a gated step needs loss, norm and applied on the device");
+  Gate gate{loss, norm, applied, step - 1, step_size_at(lr, beta1, step + 1), inv_sqrt_bc2_at(beta2, step + 1)};
+  return adamw_launch(param, grad, m, v, param_bf16, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale, gate);
+}
+
+int cs_cuda_adamw_commit(const float* loss, const double* norm, int64_t* applied) {
+  CS_LAUNCH(adamw_commit_kernel, 1, 1, 0, stream(), loss, norm, applied);
+  return launched("adamwCommit");
 }
 
 int cs_cuda_grad_norm(const float* const* tensors, const int64_t* sizes, int count, double* norm_device,
@@ -153,11 +205,19 @@ int cs_cuda_grad_norm(const float* const* tensors, const int64_t* sizes, int cou
 
 int cs_cuda_clip_grad_norm(float* const* tensors, const int64_t* sizes, int count, double max_norm,
                            double* norm_host) {
+  return cs_cuda_clip_grad_norm_device(tensors, sizes, count, max_norm, nullptr, norm_host);
+}
+
+int cs_cuda_clip_grad_norm_device(float* const* tensors, const int64_t* sizes, int count, double max_norm,
+                                  double* norm_device, double* norm_host) {
   const char* op = "clipGradNorm";
   if (!(max_norm > 0)) return fail("%s: maxNorm must be positive, got %g", op, max_norm);
-  Scratch norm;
-  if (int rc = norm.allocate(sizeof(double), op)) return rc;
-  double* nd = norm.as<double>();
+  Scratch own;
+  double* nd = norm_device;
+  if (!nd) {
+    if (int rc = own.allocate(sizeof(double), op)) return rc;
+    nd = own.as<double>();
+  }
   std::vector<const float*> ro(tensors, tensors + count);
   if (int rc = grad_norm_device(op, ro.data(), sizes, count, nd)) return rc;
   for (int k0 = 0; k0 < count; k0 += kBatch) {

@@ -28,6 +28,8 @@ constexpr DeviceCheck kDevice = on_one_cuda_device;
 float* F(const Tensor& t) { return t.data<float>(); }
 float* F(const Tensor* t) { return t ? t->data<float>() : nullptr; }
 const int32_t* I(const Tensor& t) { return t.data<int32_t>(); }
+// A 1-element i64 tensor that holds an f64 (tensors have no f64 dtype).
+const double* gate_norm(const Tensor& t) { return t.data<double>(); }
 
 // Calls cs_cuda_<name> and turns a failure into the op's error.
 #define CS_CUDA_CALL(op, name, ...) cuda_check(op, cuda_fn<decltype(cs_cuda_##name)>(#name, op)(__VA_ARGS__))
@@ -201,25 +203,73 @@ void l2normalize_backward(const Tensor& dout, const Tensor& out, const Tensor& n
 
 double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, int64_t r0, int64_t n,
                         Tensor* dimage, Tensor* dtext, Tensor* dlogit_scale, Tensor* loss_out, Tensor* workspace,
-                        float loss_scale) {
+                        float loss_scale, bool read_back) {
   const char* op = "contrastiveLoss";
   const LossDims d = check_contrastive_loss(kDevice, image, text, logit_scale, r0, n, dimage, dtext, dlogit_scale,
                                             loss_out, workspace, loss_scale);
-  double loss = 0;
+  if (!read_back && !loss_out) fail(op, ": a loss left on the device needs lossOut");
+  double loss = read_back ? 0 : std::nan("");
   CS_CUDA_CALL(op, contrastive_loss, F(image), F(text), F(logit_scale), d.N, d.D, r0, n, F(dimage), F(dtext),
-               F(dlogit_scale), F(loss_out), F(workspace), loss_scale, &loss);
+               F(dlogit_scale), F(loss_out), F(workspace), loss_scale, read_back ? &loss : nullptr);
   return loss;
 }
 
 // ── AdamW, gradient norm, clipping ──
 
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16,
-                const AdamWConfig& cfg) {
+                const AdamWConfig& cfg, const AdamWGate* gate) {
   const char* op = "adamwStep";
   const int64_t n = check_adamw_step(kDevice, param, grad, m, v, param_bf16, cfg);
   uint16_t* pb = param_bf16 ? param_bf16->data<uint16_t>() : nullptr;
+  if (gate) {
+    check_adamw_gate(kDevice, op, *gate);
+    CS_CUDA_CALL(op, adamw_step_gated, F(param), F(grad), F(m), F(v), pb, n, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps,
+                 cfg.weight_decay, cfg.step, cfg.grad_scale, F(*gate->loss), gate_norm(*gate->norm),
+                 gate->applied->data<int64_t>());
+    return;
+  }
   CS_CUDA_CALL(op, adamw_step, F(param), F(grad), F(m), F(v), pb, n, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps,
                cfg.weight_decay, cfg.step, cfg.grad_scale);
+}
+
+void adamw_commit(const AdamWGate& gate) {
+  const char* op = "adamwCommit";
+  check_adamw_gate(kDevice, op, gate);
+  CS_CUDA_CALL(op, adamw_commit, F(*gate.loss), gate_norm(*gate.norm), gate.applied->data<int64_t>());
+}
+
+static void check_norm_out(const char* op, const Tensor& t) {
+  kDevice(op, "normOut", t);
+  if (t.dtype != DType::I64 || t.numel() != 1) fail(op, ": normOut must be a 1-element i64 tensor (holding an f64), got ", t.describe());
+}
+
+void grad_norm_into(const std::vector<const Tensor*>& grads, Tensor& norm_out) {
+  const char* op = "gradNorm";
+  check_grads(kDevice, op, grads);
+  check_norm_out(op, norm_out);
+  std::vector<const float*> ptrs;
+  std::vector<int64_t> sizes;
+  for (const Tensor* t : grads) {
+    ptrs.push_back(F(*t));
+    sizes.push_back(t->numel());
+  }
+  CS_CUDA_CALL(op, grad_norm, ptrs.data(), sizes.data(), static_cast<int>(ptrs.size()),
+               norm_out.data<double>(), nullptr);
+}
+
+void clip_grad_norm_into(const std::vector<Tensor*>& grads, double max_norm, Tensor& norm_out) {
+  const char* op = "clipGradNorm";
+  check_max_norm(max_norm);
+  check_grads(kDevice, op, std::vector<const Tensor*>(grads.begin(), grads.end()));
+  check_norm_out(op, norm_out);
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+  for (Tensor* t : grads) {
+    ptrs.push_back(F(*t));
+    sizes.push_back(t->numel());
+  }
+  CS_CUDA_CALL(op, clip_grad_norm_device, ptrs.data(), sizes.data(), static_cast<int>(ptrs.size()), max_norm,
+               norm_out.data<double>(), nullptr);
 }
 
 double grad_norm(const std::vector<const Tensor*>& grads, const char* op) {

@@ -49,12 +49,17 @@ void l2normalize_forward(const Tensor& x, Tensor& out, Tensor& norms);
 void l2normalize_backward(const Tensor& dout, const Tensor& out, const Tensor& norms, Tensor& dx);
 
 // Returns the loss (waits for the GPU: the caller asked for a number).
+// read_back false: the loss stays in loss_out on the device and NaN is returned (no wait).
 double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, int64_t row_offset,
                         int64_t row_count, Tensor* dimage, Tensor* dtext, Tensor* dlogit_scale, Tensor* loss_out,
-                        Tensor* workspace, float loss_scale);
+                        Tensor* workspace, float loss_scale, bool read_back = true);
 
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16,
-                const AdamWConfig& cfg);
+                const AdamWConfig& cfg, const AdamWGate* gate = nullptr);
+void adamw_commit(const AdamWGate& gate);
+// The norm into norm_out (i64 [1] holding an f64) on the device, nothing read back.
+void grad_norm_into(const std::vector<const Tensor*>& grads, Tensor& norm_out);
+void clip_grad_norm_into(const std::vector<Tensor*>& grads, double max_norm, Tensor& norm_out);
 double grad_norm(const std::vector<const Tensor*>& grads, const char* op = "gradNorm");
 double clip_grad_norm(const std::vector<Tensor*>& grads, double max_norm);
 

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,18 @@ static bool on_cuda_list(const char* op, const std::vector<const Tensor*>& ts) {
   return !ts.empty() && on_cuda(op, {ts[0]});
 }
 
-// adamwStep(param, grad, m, v, paramBf16 | null, lr, beta1, beta2, eps, weightDecay, step, gradScale)
+// The optional gate (core/adamw_checks.h) from arguments i, i+1, i+2; null when all are absent.
+static bool arg_gate(const Napi::CallbackInfo& info, size_t i, const char* op, AdamWGate* gate) {
+  gate->loss = arg_optional_tensor(info, i, op, "gate.loss");
+  gate->norm = arg_optional_tensor(info, i + 1, op, "gate.norm");
+  gate->applied = arg_optional_tensor(info, i + 2, op, "gate.applied");
+  const bool any = gate->loss || gate->norm || gate->applied;
+  if (any && !(gate->loss && gate->norm && gate->applied)) fail(op, ": a gated step needs gate.loss, gate.norm and gate.applied");
+  return any;
+}
+
+// adamwStep(param, grad, m, v, paramBf16 | null, lr, beta1, beta2, eps, weightDecay, step, gradScale
+//           [, gateLoss, gateNorm, gateApplied])
 static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   const char* op = "adamwStep";
   Tensor& p = arg_tensor(info, 0, op, "param");
@@ -51,30 +63,64 @@ static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   cfg.weight_decay = arg_number(info, 9, op, "weightDecay");
   cfg.step = arg_int(info, 10, op, "step");
   cfg.grad_scale = arg_number(info, 11, op, "gradScale");
-  if (on_cuda(op, {&p, &g, &m, &v, pb}))
-    cuda::adamw_step(p, g, m, v, pb, cfg);
+  AdamWGate gate;
+  const AdamWGate* gp = arg_gate(info, 12, op, &gate) ? &gate : nullptr;
+  if (on_cuda(op, {&p, &g, &m, &v, pb, gate.loss, gate.norm, gate.applied}))
+    cuda::adamw_step(p, g, m, v, pb, cfg, gp);
   else
-    cpu::adamw_step(p, g, m, v, pb, cfg);
+    cpu::adamw_step(p, g, m, v, pb, cfg, gp);
   return info.Env().Undefined();
 }
 CS_BINDING("adamwStep", AdamwStep);
 
-// gradNorm([g1, g2, …]) → number
+// adamwCommit(gateLoss, gateNorm, gateApplied): applied += 1 when the loss and norm are finite.
+static Napi::Value AdamwCommit(const Napi::CallbackInfo& info) {
+  const char* op = "adamwCommit";
+  AdamWGate gate;
+  if (!arg_gate(info, 0, op, &gate)) fail(op, ": needs gate.loss, gate.norm and gate.applied");
+  if (on_cuda(op, {gate.loss, gate.norm, gate.applied}))
+    cuda::adamw_commit(gate);
+  else
+    cpu::adamw_commit(gate);
+  return info.Env().Undefined();
+}
+CS_BINDING("adamwCommit", AdamwCommit);
+
+// A CPU norm also stored in normOut (the f64's bits in a 1-element i64 tensor).
+static double store_norm(const char* op, Tensor* out, double norm) {
+  if (!out) return norm;
+  if (out->dtype != DType::I64 || out->numel() != 1)
+    fail(op, ": normOut must be a 1-element i64 tensor (holding an f64), got ", out->describe());
+  *out->data<double>() = norm;
+  return norm;
+}
+
+// gradNorm([g1, g2, …] [, normOut]) → number. With normOut on a GPU the norm stays there
+// (nothing is read back; NaN is returned).
 static Napi::Value GradNorm(const Napi::CallbackInfo& info) {
   std::vector<Tensor*> list = arg_tensor_list(info, 0, "gradNorm", "grads");
   std::vector<const Tensor*> grads(list.begin(), list.end());
-  if (on_cuda_list("gradNorm", grads)) return Napi::Number::New(info.Env(), cuda::grad_norm(grads));
-  return Napi::Number::New(info.Env(), cpu::grad_norm(grads));
+  Tensor* out = arg_optional_tensor(info, 1, "gradNorm", "normOut");
+  if (on_cuda_list("gradNorm", grads)) {
+    if (!out) return Napi::Number::New(info.Env(), cuda::grad_norm(grads));
+    cuda::grad_norm_into(grads, *out);
+    return Napi::Number::New(info.Env(), std::nan(""));
+  }
+  return Napi::Number::New(info.Env(), store_norm("gradNorm", out, cpu::grad_norm(grads)));
 }
 CS_BINDING("gradNorm", GradNorm);
 
-// clipGradNorm([g1, g2, …], maxNorm) → the norm before clipping
+// clipGradNorm([g1, g2, …], maxNorm [, normOut]) → the norm before clipping (normOut as gradNorm's)
 static Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<Tensor*> grads = arg_tensor_list(info, 0, "clipGradNorm", "grads");
   double max_norm = arg_number(info, 1, "clipGradNorm", "maxNorm");
-  if (on_cuda_list("clipGradNorm", std::vector<const Tensor*>(grads.begin(), grads.end())))
-    return Napi::Number::New(info.Env(), cuda::clip_grad_norm(grads, max_norm));
-  return Napi::Number::New(info.Env(), cpu::clip_grad_norm(grads, max_norm));
+  Tensor* out = arg_optional_tensor(info, 2, "clipGradNorm", "normOut");
+  if (on_cuda_list("clipGradNorm", std::vector<const Tensor*>(grads.begin(), grads.end()))) {
+    if (!out) return Napi::Number::New(info.Env(), cuda::clip_grad_norm(grads, max_norm));
+    cuda::clip_grad_norm_into(grads, max_norm, *out);
+    return Napi::Number::New(info.Env(), std::nan(""));
+  }
+  return Napi::Number::New(info.Env(), store_norm("clipGradNorm", out, cpu::clip_grad_norm(grads, max_norm)));
 }
 CS_BINDING("clipGradNorm", ClipGradNorm);
 

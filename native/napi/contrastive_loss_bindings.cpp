@@ -7,7 +7,8 @@
 namespace cs::napi {
 
 // contrastiveLoss(image, text, logitScale, dImage | null, dText | null, dLogitScale | null,
-//                 lossOut | null, workspace | null, rowOffset, rowCount, lossScale) → loss
+//                 lossOut | null, workspace | null, rowOffset, rowCount, lossScale [, deferLoss]) → loss
+// deferLoss (a GPU with lossOut): the loss stays in lossOut, nothing waits, NaN is returned.
 static Napi::Value ContrastiveLoss(const Napi::CallbackInfo& info) {
   const char* op = "contrastiveLoss";
   Tensor& image = arg_tensor(info, 0, op, "image");
@@ -21,10 +22,11 @@ static Napi::Value ContrastiveLoss(const Napi::CallbackInfo& info) {
   int64_t r0 = arg_int(info, 8, op, "rowOffset");
   int64_t n = arg_int(info, 9, op, "rowCount");
   double loss_scale = arg_number(info, 10, op, "lossScale");
+  const bool defer = info.Length() > 11 && !info[11].IsUndefined() && arg_bool(info, 11, op, "deferLoss");
   if (on_cuda(op, {&image, &text, &scale, di, dt, ds, loss_out, ws})) {
-    // lossOut is written on the device; the returned number waits for the GPU.
+    // lossOut is written on the device; the returned number waits for the GPU unless deferred.
     double loss = cuda::contrastive_loss(image, text, scale, r0, n, di, dt, ds, loss_out, ws,
-                                         static_cast<float>(loss_scale));
+                                         static_cast<float>(loss_scale), !defer);
     return Napi::Number::New(info.Env(), loss);
   }
   if (loss_out) {
