@@ -69,7 +69,7 @@ test('data specs: synthetic settings and shard patterns', (t) => {
   t.deepEqual(parseDataSpec('synthetic:size=500, captions=noisy,seed=3'), { kind: 'synthetic', size: 500, captions: 'noisy', seed: 3 });
   t.deepEqual(parseDataSpec('a/{0..1}.tar::b/c.tar'), { kind: 'webdataset', urls: ['a/{0..1}.tar', 'b/c.tar'] });
   t.throws(() => parseDataSpec('synthetic:size=0'), { instanceOf: UsageError, message: /size must be an integer ≥ 1/ });
-  t.throws(() => parseDataSpec('synthetic:captions=loud'), { instanceOf: UsageError, message: /captions must be precise or noisy/ });
+  t.throws(() => parseDataSpec('synthetic:captions=loud'), { instanceOf: UsageError, message: /captions must be one of precise, noisy, labels, web, got 'loud'/ });
   t.throws(() => parseDataSpec('synthetic:colour=red'), { instanceOf: UsageError, message: /unknown setting 'colour'/ });
 });
 
