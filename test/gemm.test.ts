@@ -160,6 +160,28 @@ test('a product large enough to split over threads matches float64', (t) => {
   t.true(relErr(got, ref) <= 1e-5);
 });
 
+test('the layouts read in place (transposed A, plain B): long K over several k-blocks, full and edge panels', (t) => {
+  // The weight gradient dW += dYᵀ·X: transposed A, plain B, K = rows of the batch (past one
+  // k-block), M and N narrow; with and without edge panels, with beta = 1 (accumulating).
+  for (const [m, n, k] of [
+    [64, 64, 1000],
+    [70, 40, 900],
+    [14, 32, 2000],
+    [13, 31, 800],
+    [192, 64, 777],
+  ] as [number, number, number][]) {
+    for (const [transA, transB] of [
+      [true, false],
+      [false, false],
+    ] as [boolean, boolean][]) {
+      const { got, ref } = run({ m, n, k, transA, transB, alpha: 1, beta: 1 });
+      const e = relErr(got, ref);
+      if (!(e <= 1e-5)) t.fail(`${m}×${n}×${k} transA=${transA} transB=${transB}: relErr ${e}`);
+    }
+  }
+  t.pass();
+});
+
 test('zero sizes: empty outputs, and K = 0 gives beta·C (or zeros when beta = 0)', (t) => {
   for (const [m, n] of [
     [0, 5],

@@ -8,9 +8,13 @@
 //       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
 //       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
 //
-// Packing makes the kernel's loads contiguous and aligned whatever the transposes
-// are, and zero-pads the edges so the kernel always computes a full tile; edge
-// tiles go through a small buffer and only their valid part is written to C.
+// Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
+// the edges so the kernel always computes a full tile; edge tiles go through a small
+// buffer and only their valid part is written to C. Where an operand already gives the
+// kernel's values contiguously for each k (a plain B: row k; a transposed A: row k of
+// the stored matrix) its full panels are read in place instead: the weight gradient
+// dW = dYᵀ·X of a narrow layer (K = every row of the batch, N and M a few dozen) spent
+// more time packing both operands than multiplying them.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -256,8 +260,11 @@ void gemm_run(const Problem& p, int nt) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return packed_b + k0 * n_pad + jp * nr * kc;
   };
+  // A plain B's full panels are read in place (row k of the panel is contiguous).
+  auto b_in_place = [&](int64_t jp) { return !p.tb && (jp + 1) * nr <= p.N; };
   // Packs panel t = kb·npanels + jp unless another thread has claimed it; true if ready.
   auto try_pack = [&](int64_t t) {
+    if (b_in_place(t % npanels)) return true;
     std::atomic<int32_t>& state = b_state[t];
     int32_t expected = kPanelEmpty;
     if (!state.compare_exchange_strong(expected, kPanelPacking, std::memory_order_acq_rel))
@@ -270,10 +277,14 @@ void gemm_run(const Problem& p, int nt) {
   };
   auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
     const int64_t t = kb * npanels + jp;
+    if (b_in_place(jp)) return p.B + kb * kc_max * p.ldb + jp * nr;
     if (b_state[t].load(std::memory_order_acquire) != kPanelReady && !try_pack(t))
       while (b_state[t].load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
     return b_panel_at(kb, jp);
   };
+
+  // A transposed A's full panels are read in place (column k of op(A) is row k of A).
+  auto a_in_place = [&](int64_t ip) { return p.ta && (ip + 1) * mr <= p.M; };
 
   std::atomic<int64_t> next_item{0};
   auto work = [&](int, int) {
@@ -288,19 +299,23 @@ void gemm_run(const Problem& p, int nt) {
       for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
-        for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
+        for (int64_t ip = mb; ip < me; ip++)
+          if (!a_in_place(ip)) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
           const float* bp = packed_b_panel(kb, jp);
+          const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
           for (int64_t ip = mb; ip < me; ip++) {
-            const float* ap = packed_a + (ip - mb) * mr * kc;
+            const bool a_direct = a_in_place(ip);
+            const float* ap = a_direct ? p.A + k0 * p.lda + ip * mr : packed_a + (ip - mb) * mr * kc;
+            const int64_t a_ks = a_direct ? p.lda : mr;
             const int64_t i0 = ip * mr, mv = std::min<int64_t>(mr, p.M - i0);
             float* c = p.C + i0 * p.ldc + j0;
             if (mv == mr && nv == nr) {
-              ks.fn(kc, ap, bp, c, p.ldc, p.alpha, beta);
+              ks.fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta);
               continue;
             }
-            ks.fn(kc, ap, bp, edge, nr, 1.0f, 0.0f);
+            ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f);
             for (int64_t r = 0; r < mv; r++) {
               float* cr = c + r * p.ldc;
               const float* er = edge + r * nr;
