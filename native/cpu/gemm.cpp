@@ -10,11 +10,10 @@
 //
 // Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
 // the edges so the kernel always computes a full tile; edge tiles go through a small
-// buffer and only their valid part is written to C. Where an operand already gives the
-// kernel's values contiguously for each k (a plain B: row k; a transposed A: row k of
-// the stored matrix) its full panels are read in place instead: the weight gradient
-// dW = dYᵀ·X of a narrow layer (K = every row of the batch, N and M a few dozen) spent
-// more time packing both operands than multiplying them.
+// buffer and only their valid part is written to C. A plain B already gives the kernel its
+// NR values contiguously for each k (row k), so its full panels are read in place: the
+// weight gradient dW = dYᵀ·X of a narrow layer (K = every row of the batch, M and N a few
+// dozen) spent about as long packing its operands as multiplying them.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -151,6 +150,7 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
+  const float* bias = nullptr;  // N values added to every row of C (after alpha·AB + beta·C)
 };
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
@@ -186,13 +186,15 @@ void pack_a_panel(const Problem& p, const KernelSpec& ks, int64_t i0, int64_t k0
   }
 }
 
-// C = beta·C over M×N (beta = 0 writes zeros without reading).
+// C = beta·C (+ bias) over M×N (beta = 0 writes zeros without reading).
 void scale_c(const Problem& p) {
   for (int64_t i = 0; i < p.M; i++) {
     float* c = p.C + i * p.ldc;
     if (p.beta == 0.0f) std::fill(c, c + p.N, 0.0f);
     else if (p.beta != 1.0f)
       for (int64_t j = 0; j < p.N; j++) c[j] *= p.beta;
+    if (p.bias)
+      for (int64_t j = 0; j < p.N; j++) c[j] += p.bias[j];
   }
 }
 
@@ -283,9 +285,6 @@ void gemm_run(const Problem& p, int nt) {
     return b_panel_at(kb, jp);
   };
 
-  // A transposed A's full panels are read in place (column k of op(A) is row k of A).
-  auto a_in_place = [&](int64_t ip) { return p.ta && (ip + 1) * mr <= p.M; };
-
   std::atomic<int64_t> next_item{0};
   auto work = [&](int, int) {
     for (int64_t t; (t = next_panel.fetch_add(1, std::memory_order_relaxed)) < b_panels;) try_pack(t);
@@ -300,29 +299,32 @@ void gemm_run(const Problem& p, int nt) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
         for (int64_t ip = mb; ip < me; ip++)
-          if (!a_in_place(ip)) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
+          pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
           const float* bp = packed_b_panel(kb, jp);
           const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
           for (int64_t ip = mb; ip < me; ip++) {
-            const bool a_direct = a_in_place(ip);
-            const float* ap = a_direct ? p.A + k0 * p.lda + ip * mr : packed_a + (ip - mb) * mr * kc;
-            const int64_t a_ks = a_direct ? p.lda : mr;
+            // A is always packed: a transposed A read in place (its MR values per k a row
+            // apart) measured slower than packing it.
+            const float* ap = packed_a + (ip - mb) * mr * kc;
+            const int64_t a_ks = mr;
             const int64_t i0 = ip * mr, mv = std::min<int64_t>(mr, p.M - i0);
             float* c = p.C + i0 * p.ldc + j0;
+            // The bias goes in once, with the first k-block.
+            const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
             if (mv == mr && nv == nr) {
-              ks.fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta);
+              ks.fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
               continue;
             }
-            ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f);
+            ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
             for (int64_t r = 0; r < mv; r++) {
               float* cr = c + r * p.ldc;
               const float* er = edge + r * nr;
               if (beta == 0.0f)
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j];
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
               else
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + beta * cr[j];
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
             }
           }
         }
@@ -338,6 +340,13 @@ void gemm_run(const Problem& p, int nt) {
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, num_threads());
+}
+
+void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+  Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
+  p.bias = bias;
+  gemm_run(p, num_threads());
 }
 
 void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

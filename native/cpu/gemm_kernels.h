@@ -6,17 +6,18 @@
 //   a: kc steps of MR values (column k of the MR rows of op(A)), a_ks floats apart
 //   b: kc steps of NR values (row k of the NR columns of op(B)), b_ks floats apart
 //   C[r, j] = alpha · Σ_k a[k·a_ks + r] · b[k·b_ks + j] + beta · C[r, j]
-// Packed panels have a_ks = MR and b_ks = NR. The strides also let the kernel read a
-// transposed A (the weight gradient's dYᵀ) or a plain B (row k of a row-major matrix)
-// where they lie, with no packing: for narrow products packing costs as much as the math.
-// beta == 0 writes C without reading it. kc ≥ 1.
+// Packed panels have a_ks = MR and b_ks = NR. The stride also lets the kernel read a plain
+// B (row k of a row-major matrix) where it lies, with no packing: for narrow products
+// packing costs about as much as the math.
+// beta == 0 writes C without reading it. bias (nullable, NR values) is added to every row
+// (a linear layer's bias as the epilogue, instead of a pass of its own). kc ≥ 1.
 #pragma once
 #include <cstdint>
 
 namespace cs::cpu::gemm_detail {
 
 using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c,
-                             int64_t ldc, float alpha, float beta);
+                             int64_t ldc, float alpha, float beta, const float* bias);
 
 // Packs `rows` rows (of `width`, the rest zero) of a row-major matrix, kc columns from src,
 // transposed: dst[k·width + r] = src[r·ld + k]. This is op(A) without a transpose, and
