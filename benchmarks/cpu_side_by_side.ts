@@ -17,10 +17,10 @@
 // sides see the same machine. Each side's figure pools every timed step of every round: the
 // median and the minimum are both reported. Load average is recorded before and after each
 // case, and PyTorch's thread settings (threads, OpenMP wait policy env) with it: on a shared
-// machine read the medians with the load beside them. --save writes the JSON lines to
+// machine read the medians with the load beside them. --save appends the JSON lines to
 // benchmarks/results/cpu-side-by-side-<cpu>-<cores>c.jsonl.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,7 +119,7 @@ function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: n
   using images = Tensor.from(host.images, host.imageShape);
   using ids = Tensor.from(host.ids, host.idsShape, 'i32');
   const times: number[] = [];
-  let fi = new Float32Array(0), ft = new Float32Array(0);
+  let fi: Float32Array = new Float32Array(0), ft: Float32Array = new Float32Array(0);
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
     const a = model.encodeImage(images);
@@ -161,13 +161,11 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
   const seed = 7;
   const dir = mkdtempSync(join(os.tmpdir(), 'clipscale-sbs-'));
   try {
-    const host = (() => {
+    // The initial weights both sides start from: clipscale's initialisation from `seed`.
+    const { host, files } = await (async () => {
       using model = createModel(config, { seed });
-      return { model: null, host: makeBatch(model, batch, seed + 1) };
-    })().host;
-    const files = await (async () => {
-      using model = createModel(config, { seed });
-      return writeInputs(dir, model, host);
+      const host = makeBatch(model, batch, seed + 1);
+      return { host, files: await writeInputs(dir, model, host) };
     })();
     const modes = what === 'train' ? o.torchModes : ['eager'];
     const ours: SideRun[] = [];
@@ -248,21 +246,19 @@ const o: Options = {
   threads: Number(values.threads ?? 2), torchModes: list(values['torch-modes'], 'eager,compile'),
 };
 native.setNumThreads(o.threads);
-const lines: string[] = [];
+// --save appends each line as it comes (a long run keeps what it measured if stopped).
+const resultsFile = (() => {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown';
+  const slug = `${cpu}-${os.availableParallelism()}c`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return join(here, 'results', `cpu-side-by-side-${slug}.jsonl`);
+})();
+if (values.save) mkdirSync(dirname(resultsFile), { recursive: true });
 const emit = (l: Record<string, unknown>) => {
   const s = JSON.stringify(l);
   console.log(s);
-  lines.push(s);
+  if (values.save) appendFileSync(resultsFile, s + '\n');
 };
 for (const config of list(values.train, 'micro,tiny,small'))
   for (const batch of list(values['batch-sizes'], '64,128').map(Number)) emit(await sideBySide('train', config, batch, o));
 for (const config of list(values.infer, 'tiny,ViT-B-32')) emit(await sideBySide('infer', config, Number(values['infer-batch'] ?? 8), o));
-if (values.save) {
-  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown';
-  const slug = `${cpu}-${os.availableParallelism()}c`.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  const dir = join(here, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `cpu-side-by-side-${slug}.jsonl`);
-  writeFileSync(file, lines.join('\n') + '\n', { flag: 'a' });
-  console.error(`appended to ${file}`);
-}
+if (values.save) console.error(`appended to ${resultsFile}`);
