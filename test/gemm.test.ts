@@ -1,5 +1,7 @@
 // The CPU GEMM (ops.matmul) against a float64 reference: every transpose, edge sizes,
 // alpha/beta, batches, bf16 emulation, each micro-kernel this CPU runs, and the errors.
+import { readFileSync } from 'node:fs';
+
 import test from 'ava';
 
 import { native } from '../lib/native.js';
@@ -147,6 +149,28 @@ for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
     }
   });
 }
+
+test('cpuBf16Support: run-time detection agrees with /proc/cpuinfo, and says bf16 is emulated', (t) => {
+  const s = native.cpuBf16Support();
+  t.is(typeof s.avx512bf16, 'boolean');
+  t.is(typeof s.amxBf16, 'boolean');
+  t.false(s.speedMode, 'no bf16 CPU kernel exists: the fp32 kernels with bf16 rounding are the path');
+  t.regex(s.note, /emulated/);
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    t.log('no /proc/cpuinfo: detection not cross-checked');
+    return;
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+  if (flags.size > 1) {
+    t.is(s.avx512bf16, flags.has('avx512_bf16'));
+    // The kernel lists amx_bf16 only where the OS enables the tiles, as the detection requires.
+    t.is(s.amxBf16, flags.has('amx_bf16') && flags.has('amx_tile'));
+  }
+  t.log(`avx512_bf16 ${s.avx512bf16}, amx_bf16 ${s.amxBf16}: ${s.note}`);
+});
 
 test('setGemmKernel rejects unknown names and leaves the kernel unchanged', (t) => {
   const before = native.gemmKernel();
