@@ -9,7 +9,8 @@
 // Training: warm-up steps then timed steps (forward, CLIP loss, backward, AdamW with OpenCLIP's
 // decay groups, logit-scale clamp) on one fixed batch, from the same initial weights on both
 // sides; the losses of every step are compared (they must agree to fp32 rounding). PyTorch runs
-// eager (default AdamW) and, with `compile`, torch.compile + fused AdamW. Inference: image and
+// eager (default AdamW), `eager-passive` (the same with OMP_WAIT_POLICY=PASSIVE: threads sleep
+// between ops rather than spin) and, with `compile`, torch.compile + fused AdamW. Inference: image and
 // text encoding of one batch; PyTorch under inference_mode, clipscale through the model's
 // forward (it has no inference mode yet: it keeps activations as training does).
 //
@@ -136,8 +137,17 @@ function torchRun(what: 'train' | 'infer', config: string, files: { weights: str
   const out = execFileSync(
     'python3',
     [join(here, 'cpu_side_by_side.py'), what, '--config', join(configDir, `${config}.json`), '--weights', files.weights, '--batch', files.batch,
-      '--warmup', String(warmup), '--steps', String(steps), '--threads', String(threads), '--mode', mode],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }, maxBuffer: 1 << 24 },
+      '--warmup', String(warmup), '--steps', String(steps), '--threads', String(threads), '--mode', mode === 'eager-passive' ? 'eager' : mode],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      // eager-passive: eager with OpenMP's threads sleeping between ops instead of spinning
+      // (PyTorch's default spins, which collapses on a loaded machine).
+      env: {
+        ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads),
+        ...(mode === 'eager-passive' ? { OMP_WAIT_POLICY: 'PASSIVE' } : {}),
+      },
+    },
   );
   return JSON.parse(out.trim().split('\n').pop()!) as SideRun;
 }
@@ -171,14 +181,14 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
     const ours: SideRun[] = [];
     const theirs = new Map<string, SideRun[]>(modes.map((m) => [m, []]));
     const loadBefore = loadavg();
-    let torchInfo: Record<string, unknown> = {};
+    const torchInfo: Record<string, unknown> = {};
     for (let r = 0; r < o.rounds; r++) {
       const runOurs = () => ours.push(what === 'train' ? clipscaleTrain(config, seed, host, o.warmup, o.steps) : clipscaleInfer(config, seed, host, o.warmup, o.steps));
       const runTorch = () => {
         for (const m of modes) {
           const res = torchRun(what, config, files, m, o.threads, o.warmup, o.steps);
           theirs.get(m)!.push(res);
-          torchInfo = { torch: res.torch, open_clip: res.open_clip, threads: res.threads };
+          torchInfo[m] = { torch: res.torch, open_clip: res.open_clip, threads: res.threads };
         }
       };
       if (r % 2 === 0) {
@@ -198,7 +208,7 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
     const ourMin = Math.min(...ours.flatMap((r) => r.step_times_s));
     for (const m of modes) {
       const runs = theirs.get(m)!;
-      const key = what === 'train' ? `torch_${m}` : 'torch_inference_mode';
+      const key = what === 'train' ? `torch_${m.replace('-', '_')}` : 'torch_inference_mode';
       line[key] = summary(runs, batch);
       const all = runs.flatMap((r) => r.step_times_s);
       line[`speedup_vs_${key}_median`] = round(median(all) / ourMed, 3);
