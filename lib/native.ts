@@ -54,6 +54,8 @@ export interface NativeBinding {
   gemmKernel(): string;
   /** Switch the CPU GEMM micro-kernel ('best' picks the fastest this CPU runs); returns the one in use. */
   setGemmKernel(name: 'avx512' | 'avx2' | 'portable' | 'best'): string;
+  /** bf16 matrix instructions this CPU has (run-time detection); speedMode is false: no bf16 CPU kernel yet, bf16 is emulated. */
+  cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
 
   // ── layers: linear, patch embedding, attention (layers group) ──
   linearForward(x: T, w: T, b: OptT, y: T): void;

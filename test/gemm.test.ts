@@ -1,5 +1,7 @@
 // The CPU GEMM (ops.matmul) against a float64 reference: every transpose, edge sizes,
 // alpha/beta, batches, bf16 emulation, each micro-kernel this CPU runs, and the errors.
+import { readFileSync } from 'node:fs';
+
 import test from 'ava';
 
 import { native } from '../lib/native.js';
@@ -148,6 +150,28 @@ for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
   });
 }
 
+test('cpuBf16Support: run-time detection agrees with /proc/cpuinfo, and says bf16 is emulated', (t) => {
+  const s = native.cpuBf16Support();
+  t.is(typeof s.avx512bf16, 'boolean');
+  t.is(typeof s.amxBf16, 'boolean');
+  t.false(s.speedMode, 'no bf16 CPU kernel exists: the fp32 kernels with bf16 rounding are the path');
+  t.regex(s.note, /emulated/);
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    t.log('no /proc/cpuinfo: detection not cross-checked');
+    return;
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+  if (flags.size > 1) {
+    t.is(s.avx512bf16, flags.has('avx512_bf16'));
+    // The kernel lists amx_bf16 only where the OS enables the tiles, as the detection requires.
+    t.is(s.amxBf16, flags.has('amx_bf16') && flags.has('amx_tile'));
+  }
+  t.log(`avx512_bf16 ${s.avx512bf16}, amx_bf16 ${s.amxBf16}: ${s.note}`);
+});
+
 test('setGemmKernel rejects unknown names and leaves the kernel unchanged', (t) => {
   const before = native.gemmKernel();
   t.throws(() => native.setGemmKernel('sse9' as 'best'), { message: /setGemmKernel: unknown kernel 'sse9'/ });
@@ -158,6 +182,28 @@ test('a product large enough to split over threads matches float64', (t) => {
   // Large enough for both threads and several row blocks (MC) and column panels.
   const { got, ref } = run({ m: 300, n: 260, k: 70, transA: false, transB: true, alpha: 1, beta: 0 });
   t.true(relErr(got, ref) <= 1e-5);
+});
+
+test('the layouts read in place (transposed A, plain B): long K over several k-blocks, full and edge panels', (t) => {
+  // The weight gradient dW += dYᵀ·X: transposed A, plain B, K = rows of the batch (past one
+  // k-block), M and N narrow; with and without edge panels, with beta = 1 (accumulating).
+  for (const [m, n, k] of [
+    [64, 64, 1000],
+    [70, 40, 900],
+    [14, 32, 2000],
+    [13, 31, 800],
+    [192, 64, 777],
+  ] as [number, number, number][]) {
+    for (const [transA, transB] of [
+      [true, false],
+      [false, false],
+    ] as [boolean, boolean][]) {
+      const { got, ref } = run({ m, n, k, transA, transB, alpha: 1, beta: 1 });
+      const e = relErr(got, ref);
+      if (!(e <= 1e-5)) t.fail(`${m}×${n}×${k} transA=${transA} transB=${transB}: relErr ${e}`);
+    }
+  }
+  t.pass();
 });
 
 test('zero sizes: empty outputs, and K = 0 gives beta·C (or zeros when beta = 0)', (t) => {

@@ -114,6 +114,29 @@ test('layernorm at a size split across threads matches float64 forward and backw
   t.true(relErr(f32(db), ref.db) < 1e-6, `dbeta relErr ${relErr(f32(db), ref.db)}`);
 });
 
+test('layernormBackward at the model width (64) over many rows: rows split between threads, in place too', (t) => {
+  const [R, W] = [1500, 64];
+  const x = randTensor([R, W], 61, 3);
+  const g = randTensor([W], 62);
+  const b = randTensor([W], 63);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  const dout = randTensor([R, W], 64);
+  const dx = Tensor.empty([R, W]);
+  const dg = Tensor.full([W], 5);
+  const db = Tensor.full([W], 5);
+  ops.layernormBackward(dout, x, g, mean, rstd, dx, dg, db);
+  const ref = layernormBackwardRef(f32(dout), f32(x), f32(g), R, W);
+  t.true(relErr(f32(dx), ref.dx) < 1e-5, `dx relErr ${relErr(f32(dx), ref.dx)}`);
+  t.true(relErr(f32(dg), ref.dg) < 1e-5, `dgamma relErr ${relErr(f32(dg), ref.dg)}`);
+  t.true(relErr(f32(db), ref.db) < 1e-6, `dbeta relErr ${relErr(f32(db), ref.db)}`);
+  const inPlace = dout.clone();
+  ops.layernormBackward(inPlace, x, g, mean, rstd, inPlace, null, null);
+  t.deepEqual(Array.from(f32(inPlace)), Array.from(f32(dx)));
+});
+
 test('layernormBackward: dx may be dout itself, dgamma/dbeta may be skipped, and they overwrite', (t) => {
   const [R, W] = [4, 16];
   const x = randTensor([R, W], 21);

@@ -55,6 +55,9 @@ const cases: { name: string; lead: number[]; K: number; N: number; bias: boolean
   { name: '3-D with bias', lead: [2, 7], K: 40, N: 33, bias: true },
   { name: '3-D without bias', lead: [3, 5], K: 8, N: 64, bias: false },
   { name: '1-D (one vector) with bias', lead: [], K: 12, N: 7, bias: true },
+  // Model-sized: the bias in the GEMM's epilogue over full and edge tiles (70 = 2·32 + 6), the
+  // bias gradient's rows split between threads, dW's transposed operand read in place.
+  { name: 'many rows, bias in the GEMM epilogue, threaded bias gradient', lead: [1000], K: 64, N: 70, bias: true },
 ];
 
 for (const [ci, c] of cases.entries()) {

@@ -8,9 +8,12 @@
 //       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
 //       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
 //
-// Packing makes the kernel's loads contiguous and aligned whatever the transposes
-// are, and zero-pads the edges so the kernel always computes a full tile; edge
-// tiles go through a small buffer and only their valid part is written to C.
+// Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
+// the edges so the kernel always computes a full tile; edge tiles go through a small
+// buffer and only their valid part is written to C. A plain B already gives the kernel its
+// NR values contiguously for each k (row k), so its full panels are read in place: the
+// weight gradient dW = dYᵀ·X of a narrow layer (K = every row of the batch, M and N a few
+// dozen) spent about as long packing its operands as multiplying them.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -147,6 +150,7 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
+  const float* bias = nullptr;  // N values added to every row of C (after alpha·AB + beta·C)
 };
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
@@ -182,13 +186,15 @@ void pack_a_panel(const Problem& p, const KernelSpec& ks, int64_t i0, int64_t k0
   }
 }
 
-// C = beta·C over M×N (beta = 0 writes zeros without reading).
+// C = beta·C (+ bias) over M×N (beta = 0 writes zeros without reading).
 void scale_c(const Problem& p) {
   for (int64_t i = 0; i < p.M; i++) {
     float* c = p.C + i * p.ldc;
     if (p.beta == 0.0f) std::fill(c, c + p.N, 0.0f);
     else if (p.beta != 1.0f)
       for (int64_t j = 0; j < p.N; j++) c[j] *= p.beta;
+    if (p.bias)
+      for (int64_t j = 0; j < p.N; j++) c[j] += p.bias[j];
   }
 }
 
@@ -256,8 +262,11 @@ void gemm_run(const Problem& p, int nt) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return packed_b + k0 * n_pad + jp * nr * kc;
   };
+  // A plain B's full panels are read in place (row k of the panel is contiguous).
+  auto b_in_place = [&](int64_t jp) { return !p.tb && (jp + 1) * nr <= p.N; };
   // Packs panel t = kb·npanels + jp unless another thread has claimed it; true if ready.
   auto try_pack = [&](int64_t t) {
+    if (b_in_place(t % npanels)) return true;
     std::atomic<int32_t>& state = b_state[t];
     int32_t expected = kPanelEmpty;
     if (!state.compare_exchange_strong(expected, kPanelPacking, std::memory_order_acq_rel))
@@ -270,6 +279,7 @@ void gemm_run(const Problem& p, int nt) {
   };
   auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
     const int64_t t = kb * npanels + jp;
+    if (b_in_place(jp)) return p.B + kb * kc_max * p.ldb + jp * nr;
     if (b_state[t].load(std::memory_order_acquire) != kPanelReady && !try_pack(t))
       while (b_state[t].load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
     return b_panel_at(kb, jp);
@@ -288,26 +298,33 @@ void gemm_run(const Problem& p, int nt) {
       for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
-        for (int64_t ip = mb; ip < me; ip++) pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
+        for (int64_t ip = mb; ip < me; ip++)
+          pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
           const float* bp = packed_b_panel(kb, jp);
+          const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
           for (int64_t ip = mb; ip < me; ip++) {
+            // A is always packed: a transposed A read in place (its MR values per k a row
+            // apart) measured slower than packing it.
             const float* ap = packed_a + (ip - mb) * mr * kc;
+            const int64_t a_ks = mr;
             const int64_t i0 = ip * mr, mv = std::min<int64_t>(mr, p.M - i0);
             float* c = p.C + i0 * p.ldc + j0;
+            // The bias goes in once, with the first k-block.
+            const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
             if (mv == mr && nv == nr) {
-              ks.fn(kc, ap, bp, c, p.ldc, p.alpha, beta);
+              ks.fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
               continue;
             }
-            ks.fn(kc, ap, bp, edge, nr, 1.0f, 0.0f);
+            ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
             for (int64_t r = 0; r < mv; r++) {
               float* cr = c + r * p.ldc;
               const float* er = edge + r * nr;
               if (beta == 0.0f)
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j];
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
               else
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + beta * cr[j];
+                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
             }
           }
         }
@@ -323,6 +340,13 @@ void gemm_run(const Problem& p, int nt) {
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, num_threads());
+}
+
+void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+  Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
+  p.bias = bias;
+  gemm_run(p, num_threads());
 }
 
 void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -14,28 +14,40 @@ namespace {
 constexpr int kMR = 6;
 constexpr int kNR = 16;
 
-__attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                                     float alpha, float beta) {
+__attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                     int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
+                                                     const float* bias) {
   __m256 acc[kMR][2];
 #pragma GCC unroll 6
   for (int r = 0; r < kMR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
 
   for (int64_t k = 0; k < kc; k++) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNR), _MM_HINT_T0);
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < kMR; r++) {
       const __m256 ar = _mm256_broadcast_ss(a + r);
       acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
-    a += kMR;
-    b += kNR;
+    a += a_ks;
+    b += b_ks;
   }
 
   const __m256 va = _mm256_set1_ps(alpha);
-  if (beta == 0.0f) {
+  if (bias) {
+    const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; r++) {
+      float* cr = c + r * ldc;
+      const __m256 c0 = beta == 0.0f ? bias0 : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(cr), bias0);
+      const __m256 c1 = beta == 0.0f ? bias1 : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(cr + 8), bias1);
+      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc[r][0], c0));
+      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc[r][1], c1));
+    }
+  } else if (beta == 0.0f) {
 #pragma GCC unroll 6
     for (int r = 0; r < kMR; r++) {
       _mm256_storeu_ps(c + r * ldc, _mm256_mul_ps(va, acc[r][0]));

@@ -1,18 +1,23 @@
 // Register-tiled SGEMM micro-kernels, one per instruction set, and the packed
 // panel layout they read. The driver in gemm.cpp packs, blocks and threads.
 //
-// A micro-kernel computes one MR×NR tile of C from packed panels:
-//   a: kc steps of MR values (column k of the MR rows of op(A)), 64-byte aligned
-//   b: kc steps of NR values (row k of the NR columns of op(B)), 64-byte aligned
-//   C[r, j] = alpha · Σ_k a[k·MR + r] · b[k·NR + j] + beta · C[r, j]
-// beta == 0 writes C without reading it. kc ≥ 1.
+// A micro-kernel computes one MR×NR tile of C from two operands that each give, for every
+// k, their values contiguously:
+//   a: kc steps of MR values (column k of the MR rows of op(A)), a_ks floats apart
+//   b: kc steps of NR values (row k of the NR columns of op(B)), b_ks floats apart
+//   C[r, j] = alpha · Σ_k a[k·a_ks + r] · b[k·b_ks + j] + beta · C[r, j]
+// Packed panels have a_ks = MR and b_ks = NR. The stride also lets the kernel read a plain
+// B (row k of a row-major matrix) where it lies, with no packing: for narrow products
+// packing costs about as much as the math.
+// beta == 0 writes C without reading it. bias (nullable, NR values) is added to every row
+// (a linear layer's bias as the epilogue, instead of a pass of its own). kc ≥ 1.
 #pragma once
 #include <cstdint>
 
 namespace cs::cpu::gemm_detail {
 
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-                             float beta);
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c,
+                             int64_t ldc, float alpha, float beta, const float* bias);
 
 // Packs `rows` rows (of `width`, the rest zero) of a row-major matrix, kc columns from src,
 // transposed: dst[k·width + r] = src[r·ld + k]. This is op(A) without a transpose, and

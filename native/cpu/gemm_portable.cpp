@@ -22,7 +22,8 @@ inline v4f load4(const float* p) {
 }
 inline void store4(float* p, v4f v) { std::memcpy(p, &v, sizeof v); }
 
-void kernel_6x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+void kernel_6x8(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c, int64_t ldc,
+                float alpha, float beta, const float* bias) {
   v4f acc[kMR][2] = {};
   for (int64_t k = 0; k < kc; k++) {
     const v4f b0 = load4(b), b1 = load4(b + 4);
@@ -31,26 +32,29 @@ void kernel_6x8(int64_t kc, const float* a, const float* b, float* c, int64_t ld
       acc[r][0] += ar * b0;
       acc[r][1] += ar * b1;
     }
-    a += kMR;
-    b += kNR;
+    a += a_ks;
+    b += b_ks;
   }
   for (int r = 0; r < kMR; r++) {
     float* cr = c + r * ldc;
     for (int h = 0; h < 2; h++) {
       v4f v = alpha * acc[r][h];
       if (beta != 0.0f) v += beta * load4(cr + 4 * h);
+      if (bias) v += load4(bias + 4 * h);
       store4(cr + 4 * h, v);
     }
   }
 }
 #else
-void kernel_6x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+void kernel_6x8(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c, int64_t ldc,
+                float alpha, float beta, const float* bias) {
   float acc[kMR][kNR] = {};
-  for (int64_t k = 0; k < kc; k++, a += kMR, b += kNR)
+  for (int64_t k = 0; k < kc; k++, a += a_ks, b += b_ks)
     for (int r = 0; r < kMR; r++)
       for (int j = 0; j < kNR; j++) acc[r][j] += a[r] * b[j];
   for (int r = 0; r < kMR; r++)
-    for (int j = 0; j < kNR; j++) c[r * ldc + j] = alpha * acc[r][j] + (beta == 0.0f ? 0.0f : beta * c[r * ldc + j]);
+    for (int j = 0; j < kNR; j++)
+      c[r * ldc + j] = alpha * acc[r][j] + (beta == 0.0f ? 0.0f : beta * c[r * ldc + j]) + (bias ? bias[j] : 0.0f);
 }
 #endif
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/numerics.h"
 #include "core/thread_pool.h"
@@ -85,47 +86,43 @@ void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma
   const float* mp = mean.data<float>();
   const float* rp = rstd.data<float>();
 
-  // Parameter gradients first (dx may overwrite dout). Columns are split between
-  // threads, so each column's sum over rows has one owner and needs no scratch.
-  if (dgamma || dbeta) {
-    float* dg = dgamma ? dgamma->data<float>() : nullptr;
-    float* db = dbeta ? dbeta->data<float>() : nullptr;
-    constexpr int64_t kBlock = 64;
-    parallel_for(w, kBlock, [&](int64_t c0, int64_t c1) {
-      for (int64_t cb = c0; cb < c1; cb += kBlock) {
-        const int64_t ce = std::min(c1, cb + kBlock);
-        double ag[kBlock] = {0}, ab[kBlock] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-          const float* dr = dop + r * w;
-          const float* xr = xp + r * w;
-          const float m = mp[r], rs = rp[r];
-          for (int64_t j = cb; j < ce; j++) {
-            ag[j - cb] += static_cast<double>(dr[j]) * ((xr[j] - m) * rs);
-            ab[j - cb] += dr[j];
-          }
-        }
-        for (int64_t j = cb; j < ce; j++) {
-          if (dg) dg[j] = static_cast<float>(ag[j - cb]);
-          if (db) db[j] = static_cast<float>(ab[j - cb]);
-        }
-      }
-    });
-  }
-
+  // One pass over the rows, split between threads: each row's dgamma/dbeta terms go into
+  // its thread's partial sums (float64), then dx is written (dx may be dout: the row is read
+  // in full first). The partials are added in thread order. (Splitting columns instead, as
+  // before, left one thread working at width ≤ 64.)
+  float* dg = dgamma ? dgamma->data<float>() : nullptr;
+  float* db = dbeta ? dbeta->data<float>() : nullptr;
   float* dxp = dx.data<float>();
-  parallel_for(rows, row_grain(w), [&](int64_t r0, int64_t r1) {
+  const bool params = dg || db;
+  const int nt = static_cast<int>(
+      std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * w / (1 << 14))));
+  static thread_local std::vector<double> partial;  // kept: a training step reuses the sizes
+  if (params) partial.assign(static_cast<size_t>(nt) * 2 * w, 0.0);
+  double* const part = partial.data();  // the workers' own thread_local would be a different vector
+  auto run_rows = [&](int t, int n_threads) {
+    const int64_t r0 = rows * t / n_threads, r1 = rows * (t + 1) / n_threads;
+    double* ag = params ? part + static_cast<size_t>(t) * 2 * w : nullptr;
+    double* ab = params ? ag + w : nullptr;
     for (int64_t r = r0; r < r1; r++) {
       const float* dr = dop + r * w;
       const float* xr = xp + r * w;
       float* dxr = dxp + r * w;
       const float m = mp[r], rs = rp[r];
       // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dout·gamma
-      double sg = 0, sgx = 0;
+      // Four running sums each (float64 adds are a chain of dependent latencies otherwise).
+      double sg4[4] = {0, 0, 0, 0}, sgx4[4] = {0, 0, 0, 0};
       for (int64_t j = 0; j < w; j++) {
+        const float xh = (xr[j] - m) * rs;
         const double gj = static_cast<double>(dr[j]) * g[j];
-        sg += gj;
-        sgx += gj * ((xr[j] - m) * rs);
+        sg4[j & 3] += gj;
+        sgx4[j & 3] += gj * xh;
       }
+      if (params)
+        for (int64_t j = 0; j < w; j++) {
+          ag[j] += static_cast<double>(dr[j]) * ((xr[j] - m) * rs);
+          ab[j] += dr[j];
+        }
+      const double sg = (sg4[0] + sg4[1]) + (sg4[2] + sg4[3]), sgx = (sgx4[0] + sgx4[1]) + (sgx4[2] + sgx4[3]);
       const float a = static_cast<float>(w ? sg / w : 0.0);
       const float bcoef = static_cast<float>(w ? sgx / w : 0.0);
       for (int64_t j = 0; j < w; j++) {
@@ -133,7 +130,20 @@ void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma
         dxr[j] = rs * (dr[j] * g[j] - a - xh * bcoef);
       }
     }
-  });
+  };
+  if (nt <= 1) run_rows(0, 1);
+  else parallel_run(nt, run_rows);
+  if (params) {
+    for (int64_t j = 0; j < w; j++) {
+      double sg = 0, sb = 0;
+      for (int t = 0; t < nt; t++) {
+        sg += part[static_cast<size_t>(t) * 2 * w + j];
+        sb += part[static_cast<size_t>(t) * 2 * w + w + j];
+      }
+      if (dg) dg[j] = static_cast<float>(sg);
+      if (db) db[j] = static_cast<float>(sb);
+    }
+  }
 }
 
 }  // namespace cs::cpu

@@ -7,6 +7,7 @@
 #include "cuda_dispatch/cuda_layers.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
+#include "cpu/cpu_bf16.h"
 #include "cpu/gemm.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -94,6 +95,24 @@ static Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::gemm_kernel_name());
 }
 CS_BINDING("setGemmKernel", SetGemmKernel);
+
+// cpuBf16Support(): { avx512bf16, amxBf16, speedMode, note }. What this CPU could run for bf16
+// matrix work, detected at run time. speedMode is false: no bf16 speed kernel exists yet, and
+// bf16 on the CPU is the rounding emulation over the fp32 kernels (the tested fallback).
+static Napi::Value CpuBf16Support(const Napi::CallbackInfo& info) {
+  const cpu::Bf16Support s = cpu::cpu_bf16_support();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("avx512bf16", s.avx512_bf16);
+  o.Set("amxBf16", s.amx_bf16);
+  o.Set("speedMode", false);
+  o.Set("note", std::string(s.avx512_bf16 || s.amx_bf16
+                                ? "this CPU has bf16 matrix instructions, but clipscale has no bf16 CPU kernel yet: "
+                                  "bf16 is emulated (fp32 math, rounded as on the GPU)"
+                                : "this CPU has no AVX-512 BF16 or AMX: bf16 on the CPU is emulated (fp32 math, "
+                                  "rounded as on the GPU)"));
+  return o;
+}
+CS_BINDING("cpuBf16Support", CpuBf16Support);
 
 // cudaGemmBackend(): the GPU GEMM engine in use, "cublaslt" or "own" (loads the CUDA backend).
 static Napi::Value CudaGemmBackend(const Napi::CallbackInfo& info) {
