@@ -92,6 +92,7 @@ test('inference memory is constant in depth; training memory grows with it', (t)
     }
     const inference = model.bufferBytes('inference');
     const untouched = model.bufferBytes('training');
+    t.false(model.parameters().some((p) => p.hasGrad), 'encoding alone makes no gradient tensors');
     encode(model, pixels, tokens, 4);
     const training = model.bufferBytes('training');
     model.dispose();

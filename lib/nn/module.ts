@@ -9,21 +9,27 @@ export class Parameter {
   readonly name: string;
   // Replaced only by moveTo (a model moved to a GPU); otherwise fixed for the parameter's life.
   private _data: Tensor;
-  private _grad: Tensor;
+  // Made on first use: a model that only encodes (embed, evaluation) never holds gradients.
+  private _grad: Tensor | null = null;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
     this._data = Tensor.zeros(shape);
-    this._grad = Tensor.zeros(shape);
   }
 
   get data(): Tensor {
     return this._data;
   }
 
-  /** Gradients accumulate into this until `zeroGrad()`. */
+  /** Gradients accumulate into this until `zeroGrad()`. Zeros, on the parameter's device, when first asked for. */
   get grad(): Tensor {
+    this._grad ??= Tensor.zeros(this._data.shape, 'f32', this._data.device);
     return this._grad;
+  }
+
+  /** Whether the gradient has been made yet (it is made on first use of `grad`). */
+  get hasGrad(): boolean {
+    return this._grad !== null;
   }
 
   /** 'cpu' or 'cuda:N'. */
@@ -35,11 +41,10 @@ export class Parameter {
   moveTo(device: string): void {
     if (device === this.device) return;
     const data = this._data.to(device);
-    const grad = Tensor.zeros(this.shape, 'f32', data.device);
     this._data.dispose();
-    this._grad.dispose();
+    this._grad?.dispose();
     this._data = data;
-    this._grad = grad;
+    this._grad = null; // zeros on the new device when next asked for
   }
 
   /** A copy of the values on the host, from any device. */
@@ -78,7 +83,7 @@ export class Parameter {
 
   dispose(): void {
     this._data.dispose();
-    this._grad.dispose();
+    this._grad?.dispose();
   }
 }
 
