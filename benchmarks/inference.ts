@@ -10,7 +10,8 @@
 // the model's weights, the input, and the activation buffers. `activation_bytes` is what the
 // model's buffers hold after encoding (Module.bufferBytes); `time_s` the median of --reps encodes
 // of one image batch and one text batch after one warm-up. One JSON line per measurement.
-// Timings on a shared machine are noisy; the load average is printed with each line.
+// Timings on a shared machine are noisy; the load average is printed with each line, and an
+// 'alternating' line times both paths turn about in one process (the fairer time comparison).
 import { execFileSync, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,7 +26,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-function child(config: string, mode: 'training' | 'inference', batch: number, reps: number): void {
+type Mode = 'training' | 'inference' | 'alternating';
+
+function child(config: string, mode: Mode, batch: number, reps: number): void {
   const model = createModel(config, { seed: 0 });
   const cfg = model.config;
   const size = cfg.vision_cfg.image_size;
@@ -34,9 +37,9 @@ function child(config: string, mode: 'training' | 'inference', batch: number, re
   using images = Tensor.from(Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()), [batch, 3, size, size]);
   using ids = Tensor.from(Int32Array.from({ length: batch * ctx }, () => Math.floor(rng.uniform() * cfg.text_cfg.vocab_size)), [batch, ctx]);
   const rssBefore = process.resourceUsage().maxRSS * 1024;
-  const encode = (): number => {
+  const encode = (inference = mode === 'inference'): number => {
     const t0 = process.hrtime.bigint();
-    if (mode === 'inference') {
+    if (inference) {
       using _ = model.inference();
       model.encodeImage(images);
       model.encodeText(ids);
@@ -46,8 +49,26 @@ function child(config: string, mode: 'training' | 'inference', batch: number, re
     }
     return Number(process.hrtime.bigint() - t0) / 1e9;
   };
+  if (mode === 'alternating') {
+    // Both paths in one process, turn about, so load changes on a shared machine hit both alike.
+    encode(false);
+    encode(true);
+    const training: number[] = [];
+    const inference: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      training.push(encode(false));
+      inference.push(encode(true));
+    }
+    console.log(JSON.stringify({
+      bench: 'inference', impl: 'clipscale', config, mode, batch,
+      training_time_s: round(median(training)), inference_time_s: round(median(inference)),
+      training_times_s: training.map((x) => round(x)), inference_times_s: inference.map((x) => round(x)),
+      loadavg: os.loadavg().map((x) => round(x, 2)),
+    }));
+    return;
+  }
   encode();
-  const times = Array.from({ length: reps }, encode);
+  const times = Array.from({ length: reps }, () => encode());
   const line = {
     bench: 'inference',
     impl: 'clipscale',
@@ -80,10 +101,10 @@ const batch = Number(values['batch-size']);
 const reps = Number(values.reps);
 
 if (values.child) {
-  child(values.child, values.mode as 'training' | 'inference', batch, reps);
+  child(values.child, values.mode as Mode, batch, reps);
 } else {
   for (const config of values.configs!.split(',')) {
-    for (const mode of ['training', 'inference']) {
+    for (const mode of ['training', 'inference', 'alternating']) {
       const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', config, '--mode', mode, '--batch-size', String(batch), '--reps', String(reps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       if (r.status !== 0) throw new Error(`benchmark child ${config}/${mode} failed with status ${r.status}`);
       process.stdout.write(r.stdout);

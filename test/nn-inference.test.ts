@@ -76,6 +76,7 @@ for (const name of configs) {
         // clipEncoder (evaluation, embed) gives the same features too.
         t.true(bitsEqual(await clipEncoder(model, 2).encodeImages(pixels, n), trained.image), `clipEncoder images, n=${n}`);
         t.true(bitsEqual(await clipEncoder(model, 2).encodeTexts(tokens, n), trained.text), `clipEncoder texts, n=${n}`);
+        t.is(model.bufferBytes('inference'), 0, 'clipEncoder releases its inference buffers when a call ends');
       }
       model.dispose();
     }

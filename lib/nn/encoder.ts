@@ -2,6 +2,8 @@
 // in batches so memory stays bounded. Encoding runs in inference mode (Module.inference):
 // no activations kept for backward, one set of buffers for the whole depth, and the
 // training buffers left as they were (an evaluation between training steps changes nothing).
+// The inference buffers are released at the end of each call, so an evaluation during training
+// does not leave its (evaluation batch-sized) buffers held beside training's.
 import type { ClipEncoder } from '../eval/encoder.js';
 import { Tensor } from '../tensor.js';
 import type { CLIP } from './clip.js';
@@ -17,6 +19,7 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
     host.dispose();
     return t;
   };
+  const releasingInferenceBuffers = (): Disposable => ({ [Symbol.dispose]: () => model.releaseInferenceBuffers() });
   const features = (t: Tensor): Float32Array => (t.device === 'cpu' ? (t.view() as Float32Array) : t.hostFloat32());
   return {
     embedDim: d,
@@ -24,6 +27,7 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
       const px = 3 * size * size;
       if (pixels.length !== n * px) throw new Error(`encodeImages: expected ${n}×3×${size}×${size} = ${n * px} values, got ${pixels.length}`);
       const out = new Float32Array(n * d);
+      using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using images = onDevice(Tensor.from(pixels.subarray(s * px, (s + m) * px), [m, 3, size, size]));
@@ -35,6 +39,7 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
     async encodeTexts(tokens: Int32Array, n: number): Promise<Float32Array> {
       if (tokens.length !== n * ctx) throw new Error(`encodeTexts: expected ${n}×${ctx} = ${n * ctx} token ids, got ${tokens.length}`);
       const out = new Float32Array(n * d);
+      using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using ids = onDevice(Tensor.from(tokens.subarray(s * ctx, (s + m) * ctx), [m, ctx]));
