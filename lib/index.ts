@@ -9,7 +9,7 @@ export { version } from './version.js';
 export { CLIP, createModel, INIT_LOGIT_SCALE, MAX_LOGIT_SCALE, type CreateModelOptions } from './nn/clip.js';
 export { loadModelConfig, listModelConfigs, parseModelConfig, type ClipConfig } from './nn/config.js';
 export { clipEncoder } from './nn/encoder.js';
-export { Module, Parameter } from './nn/module.js';
+export { Module, Parameter, noGrad } from './nn/module.js';
 
 // Training
 export { Trainer, type TrainerOptions, type Precision } from './train/trainer.js';

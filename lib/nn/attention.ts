@@ -45,13 +45,15 @@ export class Attention extends Module {
     const out = this.buffer('attn', [b, s, this.width]);
     const lse = this.buffer('lse', [b, this.heads, s]);
     ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
-    this.input = x;
-    this.qkv = qkv;
-    this.attnOut = out;
+    const keep = this.retainForBackward();
+    this.input = keep ? x : null;
+    this.qkv = keep ? qkv : null;
+    this.attnOut = keep ? out : null;
     return this.outProj.forward(out);
   }
 
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed(this.inProjWeight.name);
     const { input: x, qkv, attnOut } = this;
     if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);
     const [b, s] = x.shape;

@@ -126,6 +126,8 @@ export class AttentionalPooler extends Module {
     const [b, s, w] = tokens.shape;
     if (w !== this.contextDim) throw new Error(`AttentionalPooler: tokens of width ${w}, expected ${this.contextDim}`);
     const { dModel: d, queries: nq, heads, headDim } = this;
+    // Inference keeps no attention matrix: one row of it at a time is enough.
+    const keep = this.retainForBackward();
     const xk = this.lnK.forward(tokens);
     const qn = this.lnQ.forward(this.query.data);
     const xs = xk.view() as Float32Array;
@@ -133,7 +135,7 @@ export class AttentionalPooler extends Module {
     const k = this.project(xs, b * s, w, 1);
     const v = this.project(xs, b * s, w, 2);
     const scale = 1 / Math.sqrt(headDim);
-    const a = new Float64Array(b * heads * nq * s);
+    const a = new Float64Array(keep ? b * heads * nq * s : s);
     const o = this.buffer('attn', [b, nq, d]);
     const os = o.view() as Float32Array;
     const row = new Float64Array(s);
@@ -151,7 +153,7 @@ export class AttentionalPooler extends Module {
           }
           let sum = 0;
           for (let t = 0; t < s; t++) sum += (row[t] = Math.exp(row[t] - max));
-          const base = ((bi * heads + h) * nq + q) * s;
+          const base = keep ? ((bi * heads + h) * nq + q) * s : 0;
           for (let t = 0; t < s; t++) a[base + t] = row[t] / sum;
           for (let e = 0; e < headDim; e++) {
             let acc = 0;
@@ -161,12 +163,13 @@ export class AttentionalPooler extends Module {
         }
       }
     }
-    this.saved = { xk, qn, qp, k, v, a, b, s };
+    this.saved = keep ? { xk, qn, qp, k, v, a, b, s } : null;
     return this.outProj.forward(o);
   }
 
   /** dout [B, Q, D] → d tokens [B, S, W]; adds every parameter gradient. */
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed(this.query.name);
     const sv = this.saved;
     if (!sv) throw new Error(`${this.query.name}: backward before forward`);
     const { xk, qn, qp, k, v, a, b, s } = sv;

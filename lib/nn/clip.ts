@@ -60,7 +60,11 @@ export class CLIP extends Module {
     return this;
   }
 
-  /** Image features [B, embed_dim], not normalised, in a buffer the next call reuses. */
+  /**
+   * Image features [B, embed_dim], not normalised, in a buffer the next call reuses. Inside
+   * `using _ = model.inference()` nothing is kept for backward and the buffers are the
+   * inference set (constant in depth); the features are bit-identical.
+   */
   encodeImage(images: Tensor): Tensor {
     return this.visual.forward(images);
   }

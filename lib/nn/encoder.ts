@@ -1,5 +1,9 @@
 // A CLIP model as the evaluation code sees it: host arrays in, host features out,
-// in batches so memory stays bounded.
+// in batches so memory stays bounded. Encoding runs in inference mode (Module.inference):
+// no activations kept for backward, one set of buffers for the whole depth, and the
+// training buffers left as they were (an evaluation between training steps changes nothing).
+// The inference buffers are released at the end of each call, so an evaluation during training
+// does not leave its (evaluation batch-sized) buffers held beside training's.
 import type { ClipEncoder } from '../eval/encoder.js';
 import { Tensor } from '../tensor.js';
 import type { CLIP } from './clip.js';
@@ -8,26 +12,39 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
   const d = model.config.embed_dim;
   const size = model.config.vision_cfg.image_size;
   const ctx = model.config.text_cfg.context_length;
+  // Inputs go to the model's device; features come back to the host from any device.
+  const onDevice = (host: Tensor): Tensor => {
+    if (model.device === 'cpu') return host;
+    const t = host.to(model.device);
+    host.dispose();
+    return t;
+  };
+  const releasingInferenceBuffers = (): Disposable => ({ [Symbol.dispose]: () => model.releaseInferenceBuffers() });
+  const features = (t: Tensor): Float32Array => (t.device === 'cpu' ? (t.view() as Float32Array) : t.hostFloat32());
   return {
     embedDim: d,
     async encodeImages(pixels: Float32Array, n: number): Promise<Float32Array> {
       const px = 3 * size * size;
       if (pixels.length !== n * px) throw new Error(`encodeImages: expected ${n}×3×${size}×${size} = ${n * px} values, got ${pixels.length}`);
       const out = new Float32Array(n * d);
+      using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
-        using images = Tensor.from(pixels.subarray(s * px, (s + m) * px), [m, 3, size, size]);
-        out.set(model.encodeImage(images).view() as Float32Array, s * d);
+        using images = onDevice(Tensor.from(pixels.subarray(s * px, (s + m) * px), [m, 3, size, size]));
+        using _ = model.inference();
+        out.set(features(model.encodeImage(images)), s * d);
       }
       return out;
     },
     async encodeTexts(tokens: Int32Array, n: number): Promise<Float32Array> {
       if (tokens.length !== n * ctx) throw new Error(`encodeTexts: expected ${n}×${ctx} = ${n * ctx} token ids, got ${tokens.length}`);
       const out = new Float32Array(n * d);
+      using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
-        using ids = Tensor.from(tokens.subarray(s * ctx, (s + m) * ctx), [m, ctx]);
-        out.set(model.encodeText(ids).view() as Float32Array, s * d);
+        using ids = onDevice(Tensor.from(tokens.subarray(s * ctx, (s + m) * ctx), [m, ctx]));
+        using _ = model.inference();
+        out.set(features(model.encodeText(ids)), s * d);
       }
       return out;
     },

@@ -31,12 +31,13 @@ export class LayerScale extends Module {
     const g = this.gamma.values();
     const w = this.width;
     for (let i = 0; i < xs.length; i += w) for (let j = 0; j < w; j++) ys[i + j] = xs[i + j] * g[j];
-    this.input = x;
+    this.input = this.retainForBackward() ? x : null;
     return out;
   }
 
   /** Adds dgamma = Σ rows dout·x into gamma's gradient; returns dx = dout·gamma. */
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed(this.gamma.name);
     const x = this.input;
     if (!x) throw new Error(`${this.gamma.name}: backward before forward`);
     const dx = this.buffer('dx', x.shape);

@@ -28,7 +28,7 @@ export class LayerNorm extends Module {
     const out = this.buffer('out', x.shape);
     const [mean, rstd] = this.stats(x.numel / this.width);
     ops.layernormForward(x, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
-    this.input = x;
+    this.input = this.retainForBackward() ? x : null;
     return out;
   }
 
@@ -37,12 +37,13 @@ export class LayerNorm extends Module {
     const out = this.buffer('out', x.shape);
     const [mean, rstd] = this.stats(x.numel / this.width);
     ops.residualLayernormForward(x, residual, sum, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
-    this.input = sum;
+    this.input = this.retainForBackward() ? sum : null;
     return out;
   }
 
   /** Adds dγ, dβ into the gradients and returns dx in a buffer of this module. */
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = this.buffer('dx', x.shape);

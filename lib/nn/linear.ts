@@ -35,12 +35,13 @@ export class Linear extends Module {
     const shape = x.shape;
     const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
     ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y);
-    this.input = x;
+    this.input = this.retainForBackward() ? x : null;
     return y;
   }
 
   /** Adds dW, db into the parameters' gradients and returns dx (or null when not needed). */
   backward(dy: Tensor, needInputGrad = true): Tensor | null {
+    this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = needInputGrad ? this.buffer('dx', x.shape) : null;

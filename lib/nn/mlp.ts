@@ -39,11 +39,12 @@ export class Mlp extends Module {
     if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
     else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
     else ops.geluForward(h, a);
-    this.hidden = h;
+    this.hidden = this.retainForBackward() ? h : null;
     return this.cProj.forward(a);
   }
 
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed(this.cFc.weight.name);
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
     const da = this.cProj.backward(dout) as Tensor;

@@ -9,21 +9,27 @@ export class Parameter {
   readonly name: string;
   // Replaced only by moveTo (a model moved to a GPU); otherwise fixed for the parameter's life.
   private _data: Tensor;
-  private _grad: Tensor;
+  // Made on first use: a model that only encodes (embed, evaluation) never holds gradients.
+  private _grad: Tensor | null = null;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
     this._data = Tensor.zeros(shape);
-    this._grad = Tensor.zeros(shape);
   }
 
   get data(): Tensor {
     return this._data;
   }
 
-  /** Gradients accumulate into this until `zeroGrad()`. */
+  /** Gradients accumulate into this until `zeroGrad()`. Zeros, on the parameter's device, when first asked for. */
   get grad(): Tensor {
+    this._grad ??= Tensor.zeros(this._data.shape, 'f32', this._data.device);
     return this._grad;
+  }
+
+  /** Whether the gradient has been made yet (it is made on first use of `grad`). */
+  get hasGrad(): boolean {
+    return this._grad !== null;
   }
 
   /** 'cpu' or 'cuda:N'. */
@@ -35,11 +41,10 @@ export class Parameter {
   moveTo(device: string): void {
     if (device === this.device) return;
     const data = this._data.to(device);
-    const grad = Tensor.zeros(this.shape, 'f32', data.device);
     this._data.dispose();
-    this._grad.dispose();
+    this._grad?.dispose();
     this._data = data;
-    this._grad = grad;
+    this._grad = null; // zeros on the new device when next asked for
   }
 
   /** A copy of the values on the host, from any device. */
@@ -78,12 +83,21 @@ export class Parameter {
 
   dispose(): void {
     this._data.dispose();
-    this._grad.dispose();
+    this._grad?.dispose();
   }
 }
 
 export abstract class Module implements Disposable {
   private buffers = new Map<string, Tensor>();
+  /**
+   * The buffers of inference forwards (see `inference()`): a set apart from the training ones, so
+   * an evaluation between training steps leaves every activation a backward needs as it was.
+   * Transformer blocks share one set of internals and ping-pong their outputs between two.
+   */
+  private inferenceBuffers = new Map<string, Tensor>();
+  private inferring = false;
+  /** Whether this module's last forward was an inference one (its backward then refuses). */
+  private lastForwardInference = false;
   /** Where this module's parameters and activation buffers live ('cpu' or 'cuda:N'); see `to`. */
   private _device = 'cpu';
 
@@ -115,19 +129,77 @@ export abstract class Module implements Disposable {
    * shape asked for changes (a new batch size); its contents are not cleared.
    */
   protected buffer(key: string, shape: readonly number[], dtype: 'f32' | 'i32' = 'f32'): Tensor {
-    const have = this.buffers.get(key);
+    const map = this.inferring ? this.inferenceBuffers : this.buffers;
+    const have = map.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;
     have?.dispose();
     const t = Tensor.empty(shape, dtype, this._device);
-    this.buffers.set(key, t);
+    map.set(key, t);
     return t;
   }
 
-  /** Drops activation buffers (they are made again on the next forward). */
+  /** Drops activation buffers, training and inference ones (they are made again on the next forward). */
   releaseBuffers(): void {
     for (const t of this.buffers.values()) if (!t.disposed) t.dispose();
     this.buffers.clear();
+    this.releaseOwnInferenceBuffers();
     for (const c of this.children()) c.releaseBuffers();
+  }
+
+  /** Drops only the inference buffers (the training ones, and what a backward needs, stay). */
+  releaseInferenceBuffers(): void {
+    this.releaseOwnInferenceBuffers();
+    for (const c of this.children()) c.releaseInferenceBuffers();
+  }
+
+  private releaseOwnInferenceBuffers(): void {
+    for (const t of this.inferenceBuffers.values()) if (!t.disposed) t.dispose();
+    this.inferenceBuffers.clear();
+  }
+
+  /**
+   * Inference mode for this module and its children until the handle is disposed
+   * (`using _ = model.inference();`): forwards keep nothing for backward, write into the
+   * inference buffer set (one set of block internals for the whole depth, block outputs in two
+   * ping-pong buffers) and leave the training buffers alone; a backward after such a forward
+   * throws. The results are bit-identical to the training forward's (the same ops in the same
+   * order). Nested calls are fine: disposing restores the mode found.
+   */
+  inference(): Disposable & { dispose(): void } {
+    const before = this.inferring;
+    this.setInferring(true);
+    let done = false;
+    const dispose = (): void => {
+      if (done) return;
+      done = true;
+      this.setInferring(before);
+    };
+    return { dispose, [Symbol.dispose]: dispose };
+  }
+
+  /** Whether forwards run in inference mode now (see `inference()`). */
+  get inInference(): boolean {
+    return this.inferring;
+  }
+
+  private setInferring(on: boolean): void {
+    this.inferring = on;
+    for (const c of this.children()) c.setInferring(on);
+  }
+
+  /**
+   * Called by a forward: true when it must keep what its backward needs (a training forward);
+   * false in inference mode, where nothing is kept and a later backward throws.
+   */
+  protected retainForBackward(): boolean {
+    this.lastForwardInference = this.inferring;
+    return !this.inferring;
+  }
+
+  /** Called by a backward first: refuses when the last forward of this module was an inference one. */
+  protected assertBackwardAllowed(name: string): void {
+    if (this.inferring) throw new Error(`${name}: backward in inference mode (model.inference() / noGrad): inference forwards keep no activations; leave inference mode and run a training forward first`);
+    if (this.lastForwardInference) throw new Error(`${name}: backward after an inference forward (model.inference() / noGrad): it kept no activations; run a training forward before backward`);
   }
 
   protected children(): Module[] {
@@ -148,14 +220,38 @@ export abstract class Module implements Disposable {
     mine.forEach((c, i) => c.shareBuffersWith(theirs[i]));
   }
 
-  /** Bytes held in activation buffers by this module and its children (shared ones counted once). */
-  bufferBytes(seen = new Set<Map<string, Tensor>>()): number {
+  /**
+   * Makes this module and its children (recursively) use `other`'s inference buffers (see
+   * `inference()`); the training buffers are untouched.
+   */
+  shareInferenceBuffersWith(other: Module): void {
+    const mine = this.children();
+    const theirs = other.children();
+    if (mine.length !== theirs.length) throw new Error('shareInferenceBuffersWith: modules differ in structure');
+    this.shareOwnInferenceBuffersWith(other);
+    mine.forEach((c, i) => c.shareInferenceBuffersWith(theirs[i]));
+  }
+
+  /** Only this module's own inference buffers (not its children's) become `other`'s. */
+  protected shareOwnInferenceBuffersWith(other: Module): void {
+    if (this.inferenceBuffers === other.inferenceBuffers) return;
+    this.releaseOwnInferenceBuffers();
+    this.inferenceBuffers = other.inferenceBuffers;
+  }
+
+  /**
+   * Bytes held in activation buffers by this module and its children (shared ones counted once):
+   * 'training', 'inference' or 'all' (default) of them.
+   */
+  bufferBytes(which: 'training' | 'inference' | 'all' = 'all', seen = new Set<Map<string, Tensor>>()): number {
     let n = 0;
-    if (!seen.has(this.buffers)) {
-      seen.add(this.buffers);
-      for (const t of this.buffers.values()) if (!t.disposed) n += t.nbytes;
+    const maps = which === 'training' ? [this.buffers] : which === 'inference' ? [this.inferenceBuffers] : [this.buffers, this.inferenceBuffers];
+    for (const m of maps) {
+      if (seen.has(m)) continue;
+      seen.add(m);
+      for (const t of m.values()) if (!t.disposed) n += t.nbytes;
     }
-    for (const c of this.children()) n += c.bufferBytes(seen);
+    for (const c of this.children()) n += c.bufferBytes(which, seen);
     return n;
   }
 
@@ -175,4 +271,12 @@ export abstract class Module implements Disposable {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * `using _ = noGrad(model);` — the model's forwards run in inference mode until the end of the
+ * scope (see Module.inference).
+ */
+export function noGrad(module: Module): Disposable & { dispose(): void } {
+  return module.inference();
 }

@@ -110,8 +110,9 @@ export class TextTransformer extends Module {
     ops.gatherRows(z, eot, pooled);
     // ln_final is per token, so pooling first and normalising after gives OpenCLIP's result.
     const normed = this.lnFinal.forward(pooled);
-    this.ids = ids;
-    this.pooledNormed = normed;
+    const keep = this.retainForBackward();
+    this.ids = keep ? ids : null;
+    this.pooledNormed = keep ? normed : null;
     if (this.textProjectionLinear) return this.textProjectionLinear.forward(normed);
     if (!this.textProjection) return normed;
     const out = this.buffer('out', [b, this.outputDim]);
@@ -146,6 +147,7 @@ export class TextTransformer extends Module {
   }
 
   backward(dout: Tensor): void {
+    this.assertBackwardAllowed('TextTransformer');
     const { ids, pooledNormed } = this;
     if (!ids || !pooledNormed) throw new Error('TextTransformer: backward before forward');
     const [b, s] = ids.shape;

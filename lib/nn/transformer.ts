@@ -65,6 +65,24 @@ export class ResidualBlock extends Module {
     return [this.ln1, this.attn, this.ln2, this.mlp, ...(this.ls1 ? [this.ls1] : []), ...(this.ls2 ? [this.ls2] : [])];
   }
 
+  /**
+   * For inference: the sub-modules' inference buffers become `internals`'s (every block's are dead
+   * once its output is written), and the block's own (mid, out) become `outputs`'s — two blocks
+   * apart in depth share them, so a block never writes over its own input.
+   */
+  shareInferenceBuffers(internals: ResidualBlock, outputs: ResidualBlock): void {
+    const pairs: [Module | null, Module | null][] = [
+      [this.ln1, internals.ln1],
+      [this.attn, internals.attn],
+      [this.ln2, internals.ln2],
+      [this.mlp, internals.mlp],
+      [this.ls1, internals.ls1],
+      [this.ls2, internals.ls2],
+    ];
+    for (const [mine, theirs] of pairs) if (mine && theirs) mine.shareInferenceBuffersWith(theirs);
+    this.shareOwnInferenceBuffersWith(outputs);
+  }
+
   /** Shares the sub-modules' activations with `other` (the block's own input/output stay its own). */
   shareInternalsWith(other: ResidualBlock): void {
     this.ln1.shareBuffersWith(other.ln1);
@@ -77,6 +95,7 @@ export class ResidualBlock extends Module {
 
   // x = x + ls_1(attn(ln_1(x)));  x = x + ls_2(mlp(ln_2(x)))   (ls_* are identities when absent)
   forward(x: Tensor): Tensor {
+    this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
     let a = this.attn.forward(this.ln1.forward(x));
     if (this.ls1) a = this.ls1.forward(a);
     const mid = this.buffer('mid', x.shape);
@@ -88,6 +107,7 @@ export class ResidualBlock extends Module {
   }
 
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed('ResidualBlock');
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
     const dmid = this.ln2.backward(this.mlp.backward(dm));
     ops.add(dmid, dout, dmid);
@@ -108,6 +128,10 @@ export class Transformer extends Module {
     super();
     this.blocks = Array.from({ length: opts.layers }, (_, i) => new ResidualBlock(`${prefix}.resblocks.${i}`, opts));
     if (opts.recompute) for (const b of this.blocks.slice(1)) b.shareInternalsWith(this.blocks[0]);
+    // Inference: memory constant in depth (one set of internals, outputs in two ping-pong buffers).
+    this.blocks.forEach((b, i) => {
+      if (i > 0) b.shareInferenceBuffers(this.blocks[0], this.blocks[i % 2]);
+    });
   }
 
   parameters(): Parameter[] {
@@ -146,15 +170,17 @@ export class Transformer extends Module {
 
   forward(x: Tensor): Tensor {
     let h = x;
+    const keep = this.retainForBackward();
     this.inputs = [];
     for (const b of this.blocks) {
-      this.inputs.push(h);
+      if (keep) this.inputs.push(h);
       h = b.forward(h);
     }
     return h;
   }
 
   backward(dout: Tensor): Tensor {
+    this.assertBackwardAllowed('Transformer');
     let d = dout;
     const last = this.blocks.length - 1;
     for (let i = last; i >= 0; i--) {

@@ -115,13 +115,15 @@ export class VisionTransformer extends Module {
     const normed = this.pool(this.attnPool ? this.attnPool.forward(z) : z, b);
     const out = this.buffer('out', [b, this.outputDim]);
     ops.matmul(normed, this.proj.data, out);
-    this.images = images;
-    this.pooledNormed = normed;
+    const keep = this.retainForBackward();
+    this.images = keep ? images : null;
+    this.pooledNormed = keep ? normed : null;
     return out;
   }
 
   /** Accumulates every parameter gradient from d features [B, embed_dim]. */
   backward(dout: Tensor): void {
+    this.assertBackwardAllowed('VisionTransformer');
     const { images, pooledNormed } = this;
     if (!images || !pooledNormed) throw new Error('VisionTransformer: backward before forward');
     const b = images.shape[0];

@@ -1,0 +1,214 @@
+// Inference mode (Module.inference / noGrad): forwards that keep nothing for backward and reuse
+// one set of buffers for the whole depth. Checked: bit-identical features to the training
+// forward on configs covering the OpenCLIP fields (avg pooling, attentional pooler, LayerScale,
+// no causal mask, GELU tanh, proj_bias, recompute), inference memory constant in depth, backward
+// after an inference forward refused, training untouched by an evaluation in between, and the
+// same on the emulated CUDA device.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import test from 'ava';
+
+import { noGpuReason } from './_helpers/cuda.js';
+import { CLIP, createModel } from '../lib/nn/clip.js';
+import { parseModelConfig } from '../lib/nn/config.js';
+import { clipEncoder } from '../lib/nn/encoder.js';
+import { noGrad } from '../lib/nn/module.js';
+import { Tensor } from '../lib/tensor.js';
+import { Rng } from '../lib/util/rng.js';
+
+const fixtures = join(fileURLToPath(new URL('.', import.meta.url)), '_fixtures', 'openclip', 'models');
+
+/** A fixture's config (no weights: a random init) with deeper towers, so ping-pong buffers wrap around. */
+function deeper(name: string, layers = 5, recompute = false): CLIP {
+  const raw = JSON.parse(readFileSync(join(fixtures, `${name}.json`), 'utf8')).config as Record<string, Record<string, unknown>>;
+  const cfg = { ...raw, vision_cfg: { ...raw.vision_cfg, layers }, text_cfg: { ...raw.text_cfg, layers: layers - 1 } };
+  return new CLIP(parseModelConfig(cfg, name), { recompute }).init(3);
+}
+
+function inputs(model: CLIP, n: number, seed: number): { pixels: Float32Array; tokens: Int32Array } {
+  const rng = new Rng(seed);
+  const size = model.config.vision_cfg.image_size;
+  const ctx = model.config.text_cfg.context_length;
+  const vocab = model.config.text_cfg.vocab_size;
+  const pixels = Float32Array.from({ length: n * 3 * size * size }, () => rng.normal());
+  const tokens = Int32Array.from({ length: n * ctx }, () => Math.floor(rng.uniform() * vocab));
+  return { pixels, tokens };
+}
+
+/** Features from both towers; the input tensors go to `keep` (a backward reads them) or are disposed. */
+function encode(model: CLIP, pixels: Float32Array, tokens: Int32Array, n: number, keep?: Tensor[]): { image: Float32Array; text: Float32Array } {
+  const size = model.config.vision_cfg.image_size;
+  const images = Tensor.from(pixels, [n, 3, size, size]);
+  const ids = Tensor.from(tokens, [n, model.config.text_cfg.context_length]);
+  if (keep) keep.push(images, ids);
+  using _ = { [Symbol.dispose]: () => { if (!keep) { images.dispose(); ids.dispose(); } } };
+  const image = Float32Array.from(model.encodeImage(images).hostFloat32());
+  const text = Float32Array.from(model.encodeText(ids).hostFloat32());
+  return { image, text };
+}
+
+function bitsEqual(a: Float32Array, b: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+const configs = ['vit-b-32-small', 'vit-b-32-small-quickgelu', 'fields-avg-first', 'fields-attn-pool', 'fields-attn-pool-packed', 'fields-clipa', 'fields-gelu-tanh', 'fields-eos-noproj', 'siglip-small'];
+
+for (const name of configs) {
+  test(`${name} (5/4 layers): inference features are bit-identical to the training forward's`, async (t) => {
+    for (const recompute of [false, true]) {
+      const model = deeper(name, 5, recompute);
+      for (const n of [3, 2]) {
+        const { pixels, tokens } = inputs(model, n, 10 + n);
+        const trained = encode(model, pixels, tokens, n);
+        let inferred;
+        {
+          using _ = model.inference();
+          t.true(model.inInference);
+          inferred = encode(model, pixels, tokens, n);
+        }
+        t.false(model.inInference);
+        t.true(bitsEqual(inferred.image, trained.image), `image features, n=${n}, recompute=${recompute}`);
+        t.true(bitsEqual(inferred.text, trained.text), `text features, n=${n}, recompute=${recompute}`);
+        // clipEncoder (evaluation, embed) gives the same features too.
+        t.true(bitsEqual(await clipEncoder(model, 2).encodeImages(pixels, n), trained.image), `clipEncoder images, n=${n}`);
+        t.true(bitsEqual(await clipEncoder(model, 2).encodeTexts(tokens, n), trained.text), `clipEncoder texts, n=${n}`);
+        t.is(model.bufferBytes('inference'), 0, 'clipEncoder releases its inference buffers when a call ends');
+      }
+      model.dispose();
+    }
+  });
+}
+
+test('inference memory is constant in depth; training memory grows with it', (t) => {
+  const bytes = (layers: number) => {
+    const model = createModel('tiny', { overrides: { vision_cfg: { layers }, text_cfg: { layers } } });
+    const { pixels, tokens } = inputs(model, 4, 1);
+    {
+      using _ = noGrad(model);
+      encode(model, pixels, tokens, 4);
+    }
+    const inference = model.bufferBytes('inference');
+    const untouched = model.bufferBytes('training');
+    t.false(model.parameters().some((p) => p.hasGrad), 'encoding alone makes no gradient tensors');
+    encode(model, pixels, tokens, 4);
+    const training = model.bufferBytes('training');
+    model.dispose();
+    return { inference, untouched, training };
+  };
+  const two = bytes(2);
+  const eight = bytes(8);
+  t.is(two.untouched, 0, 'an inference forward makes no training buffers');
+  t.is(eight.inference, two.inference, 'inference buffers: the same for 2 and 8 layers');
+  t.true(eight.training > 2.5 * two.training, `training buffers grow with depth: ${two.training} → ${eight.training}`);
+  t.true(eight.inference < eight.training / 2, `inference ${eight.inference} B vs training ${eight.training} B at 8 layers`);
+  t.log(`tiny, batch 4: inference ${two.inference} B at 2 and 8 layers; training ${two.training} B → ${eight.training} B`);
+});
+
+test('backward after an inference forward, or in inference mode, throws a clear error', (t) => {
+  const model = createModel('tiny');
+  const { pixels, tokens } = inputs(model, 2, 2);
+  using dout = Tensor.zeros([2, model.config.embed_dim]);
+  {
+    using _ = model.inference();
+    encode(model, pixels, tokens, 2);
+    t.throws(() => model.visual.backward(dout), { message: /VisionTransformer: backward in inference mode/ });
+  }
+  t.throws(() => model.visual.backward(dout), { message: /VisionTransformer: backward after an inference forward.*run a training forward/ });
+  t.throws(() => model.text.backward(dout), { message: /TextTransformer: backward after an inference forward/ });
+  t.throws(() => model.visual.transformer.blocks[0].mlp.backward(dout), { message: /backward after an inference forward/ });
+  // A training forward makes backward possible again.
+  const kept: Tensor[] = [];
+  encode(model, pixels, tokens, 2, kept);
+  t.notThrows(() => model.visual.backward(dout));
+  t.notThrows(() => model.text.backward(dout));
+  // An inference forward leaves the training buffers (here the features returned) as they were.
+  const size = model.config.vision_cfg.image_size;
+  using images = Tensor.from(pixels.map((v) => -v), [2, 3, size, size]);
+  const trainingFeatures = model.encodeImage(images);
+  const before = Float32Array.from(trainingFeatures.view() as Float32Array);
+  {
+    using _ = model.inference();
+    const inferred = model.encodeImage(kept[0]);
+    t.not(inferred, trainingFeatures);
+  }
+  t.true(bitsEqual(trainingFeatures.view() as Float32Array, before), 'training features untouched by an inference forward');
+  for (const x of kept) x.dispose();
+  model.dispose();
+});
+
+/** Weights and gradients after two training steps (forward, backward, SGD), with or without evaluations before each. */
+function twoSteps(evaluate: boolean, name: string): Map<string, Float32Array> {
+  const model = deeper(name, 3);
+  const n = 3;
+  const a = inputs(model, n, 20);
+  const b = inputs(model, n, 21);
+  const rng = new Rng(7);
+  const d = model.config.embed_dim;
+  const px = 3 * model.config.vision_cfg.image_size ** 2;
+  const ctx = model.config.text_cfg.context_length;
+  using dImage = Tensor.from(Float32Array.from({ length: n * d }, () => rng.normal()), [n, d]);
+  using dText = Tensor.from(Float32Array.from({ length: n * d }, () => rng.normal()), [n, d]);
+  for (const step of [0, 1]) {
+    const x = step === 0 ? a : b;
+    if (evaluate) {
+      // The same batch size as training's (the buffers would collide if they were shared) and another one.
+      using _ = model.inference();
+      encode(model, b.pixels, b.tokens, n);
+      encode(model, a.pixels.subarray(0, 2 * px), a.tokens.subarray(0, 2 * ctx), 2);
+    }
+    const kept: Tensor[] = [];
+    encode(model, x.pixels, x.tokens, n, kept);
+    model.zeroGrad();
+    model.visual.backward(dImage);
+    model.text.backward(dText);
+    for (const k of kept) k.dispose();
+    // A plain SGD step so the second step starts from changed weights.
+    for (const p of model.parameters()) {
+      const v = p.values();
+      const g = p.grad.view() as Float32Array;
+      for (let i = 0; i < v.length; i++) v[i] -= 0.01 * g[i];
+    }
+  }
+  const state = new Map(model.parameters().map((p) => [`${p.name} (gradient)`, Float32Array.from(p.grad.view() as Float32Array)]));
+  for (const p of model.parameters()) state.set(p.name, Float32Array.from(p.values()));
+  model.dispose();
+  return state;
+}
+
+for (const name of ['vit-b-32-small', 'fields-clipa', 'fields-attn-pool']) {
+  test(`${name}: training steps with evaluations in between give bit-identical gradients and weights`, (t) => {
+    const plain = twoSteps(false, name);
+    const evaluated = twoSteps(true, name);
+    t.is(evaluated.size, plain.size);
+    for (const [k, v] of plain) t.true(bitsEqual(evaluated.get(k)!, v), k);
+  });
+}
+
+(noGpuReason === null ? test : test.skip)(`CUDA (${noGpuReason ?? 'available'}): inference features are bit-identical to the training forward's, and clipEncoder reads them back`, async (t) => {
+  const model = createModel('micro', { seed: 4, overrides: { vision_cfg: { layers: 3 }, text_cfg: { layers: 3 } } }).to('cuda');
+  const n = 2;
+  const { pixels, tokens } = inputs(model, n, 30);
+  const size = model.config.vision_cfg.image_size;
+  const encodeOn = () => {
+    using hostImages = Tensor.from(pixels, [n, 3, size, size]);
+    using hostIds = Tensor.from(tokens, [n, model.config.text_cfg.context_length]);
+    using images = hostImages.to(model.device);
+    using ids = hostIds.to(model.device);
+    return { image: model.encodeImage(images).hostFloat32(), text: model.encodeText(ids).hostFloat32() };
+  };
+  const trained = encodeOn();
+  let inferred;
+  {
+    using _ = model.inference();
+    inferred = encodeOn();
+  }
+  t.true(bitsEqual(inferred.image, trained.image));
+  t.true(bitsEqual(inferred.text, trained.text));
+  const viaEncoder = await clipEncoder(model, 2).encodeImages(pixels, n);
+  t.true(bitsEqual(viaEncoder, trained.image));
+  model.dispose();
+});
