@@ -96,7 +96,7 @@ test.serial('--resume compares the arguments with the saved run: changes are ref
     }
   };
   const err = await t.throwsAsync(() => resume({ batchSize: 16, lr: 2e-3 }), { instanceOf: ResumeMismatchError });
-  t.regex(err!.message, /batchSize: saved 8, now 16/);
+  t.regex(err!.message, /global batch \(batch size × ranks\): saved 8 × 1 rank\(s\), now 16 × 1 rank\(s\)/);
   t.regex(err!.message, /schedule baseLr: saved 0\.001, now 0\.002/);
   await t.throwsAsync(() => resume({ seed: 2 }), { message: /seed: saved 1, now 2/ });
   await t.throwsAsync(() => resume({ precision: 'bf16' }), { message: /precision: saved fp32, now bf16/ });
@@ -180,5 +180,5 @@ test.serial('clipscale train --resume with other arguments is a usage error (exi
   t.true(existsSync(first.checkpoint!));
   const err = await t.throwsAsync(() => runTrain([...base, '--batch-size', '4', '--resume']));
   t.true(err instanceof UsageError, String(err));
-  t.regex(err!.message, /batchSize: saved 8, now 4/);
+  t.regex(err!.message, /global batch \(batch size × ranks\): saved 8 × 1 rank\(s\), now 4 × 1 rank\(s\)/);
 });

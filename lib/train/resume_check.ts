@@ -62,7 +62,16 @@ export function resumeDifferences(saved: TrainingState, now: TrainingState, note
   const sc = obj(saved.config);
   const nc = obj(now.config);
   if (stable(sc.model) !== stable(nc.model)) out.push('model config: differs from the saved one');
-  compareFields('', sc, nc, new Set(['model', 'samples']), out);
+  // The global batch decides the run; how it is split over ranks may change (a checkpoint of 2
+  // ranks × 8 resumes in one process with batch 16, exactly).
+  compareFields('', sc, nc, new Set(['model', 'samples', 'batchSize', 'worldSize']), out);
+  const globalBatch = (c: Record<string, JsonValue>) => (typeof c.batchSize === 'number' ? c.batchSize * (typeof c.worldSize === 'number' ? c.worldSize : 1) : c.batchSize);
+  if (globalBatch(sc) !== globalBatch(nc)) {
+    const describe = (c: Record<string, JsonValue>) => `${stable(c.batchSize)} × ${stable(c.worldSize ?? 1)} rank(s)`;
+    out.push(`global batch (batch size × ranks): saved ${describe(sc)}, now ${describe(nc)}`);
+  } else if (sc.worldSize !== nc.worldSize) {
+    notes.push(`the global batch of ${String(globalBatch(nc))} is now split over ${stable(nc.worldSize ?? 1)} rank(s) (was ${stable(sc.worldSize ?? 1)})`);
+  }
   if (saved.precision !== now.precision) out.push(`precision: saved ${saved.precision}, now ${now.precision}`);
   compareFields('data ', obj(obj(saved.dataPosition).data), obj(obj(now.dataPosition).data), DATA_PROGRESS, out);
 
