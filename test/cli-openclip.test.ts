@@ -15,32 +15,16 @@ import { mapPrecision, parseReportTo, runFolder, splitResume } from '../lib/cli/
 import { closestOption } from '../lib/cli/suggest.js';
 import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { readNpy } from '../lib/eval/npy.js';
-import type { TextSink } from '../lib/train/logging.js';
-import { readSafetensors } from '../lib/train/safetensors.js';
 import { listEventFiles, readScalars } from '../lib/train/tensorboard.js';
 import { runJsonCommand } from './_helpers/cli.js';
+import { capture, weightsOf, writeMicroConfig } from './_helpers/train_cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-cli-openclip-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 const f = (name: string) => join(dir, name);
 
 const tokenizer = defaultSyntheticTokenizer();
-const microPath = f('micro.json');
-writeFileSync(microPath, JSON.stringify({
-  embed_dim: 16,
-  vision_cfg: { image_size: 16, layers: 1, width: 16, head_width: 8, patch_size: 8 },
-  text_cfg: { context_length: 16, vocab_size: tokenizer.vocabSize, width: 16, heads: 2, layers: 1 },
-}));
-
-function capture(): TextSink & { text: string } {
-  const s = { text: '', write(chunk: string) { s.text += chunk; return true; } };
-  return s;
-}
-
-async function weightsOf(path: string): Promise<Map<string, Float32Array>> {
-  const { tensors } = await readSafetensors(path);
-  return new Map([...tensors].map(([k, r]) => [k, r.data as Float32Array]));
-}
+const microPath = writeMicroConfig(f('micro.json'), tokenizer.vocabSize);
 
 test('--resume takes an optional value as OpenCLIP does', (t) => {
   t.deepEqual(splitResume(['--resume', '--out', 'x']), ['--resume', '--out', 'x']);

@@ -16,9 +16,8 @@ import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { TarWriter } from '../lib/data/tar_write.js';
 import { readNpy } from '../lib/eval/npy.js';
 import { loadCheckpoint } from '../lib/train/load.js';
-import { readSafetensors } from '../lib/train/safetensors.js';
-import type { TextSink } from '../lib/train/logging.js';
 import { WebDatasetData } from '../lib/train/webdataset_source.js';
+import { capture, weightsOf, writeMicroConfig } from './_helpers/train_cli.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'clipscale-cli-train-'));
@@ -26,24 +25,7 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 const f = (name: string) => join(dir, name);
 
 const tokenizer = defaultSyntheticTokenizer();
-// A config small enough that a step takes milliseconds; 16-pixel images, 16-token context.
-const microPath = f('micro.json');
-writeFileSync(microPath, JSON.stringify({
-  embed_dim: 16,
-  vision_cfg: { image_size: 16, layers: 1, width: 16, head_width: 8, patch_size: 8 },
-  text_cfg: { context_length: 16, vocab_size: tokenizer.vocabSize, width: 16, heads: 2, layers: 1 },
-}));
-
-/** A sink that keeps what is written (not a TTY: the command prints plain lines). */
-function capture(): TextSink & { text: string } {
-  const s = { text: '', write(chunk: string) { s.text += chunk; return true; } };
-  return s;
-}
-
-async function weightsOf(path: string): Promise<Map<string, Float32Array>> {
-  const { tensors } = await readSafetensors(path);
-  return new Map([...tensors].map(([k, r]) => [k, r.data as Float32Array]));
-}
+const microPath = writeMicroConfig(f('micro.json'), tokenizer.vocabSize);
 
 // Shards of the synthetic world (24-pixel PNGs, resized by the loader's crop to 16) with one
 // undecodable image, so the loader's source position runs ahead of the samples trained on.
