@@ -208,3 +208,36 @@ test('plot: log ticks and labels', (t) => {
   t.true(svg.includes('a &amp; b &lt;c&gt;'));
   t.throws(() => renderSvg({ title: 't', xLabel: 'x', yLabel: 'y', series: [] }), { message: /no points/ });
 });
+
+test('report: several seeds of a point are averaged before the frontier, and counted', (t) => {
+  const base = syntheticRecords();
+  // seed 1 of every point: its error differs from seed 0's by a factor alternating 1.3 and 0.8
+  const seed1 = base.map((r, i) => {
+    const factor = i % 2 ? 1.3 : 0.8;
+    const metrics = Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, 1 - (1 - v) * factor]));
+    return { ...r, seed: 1, metrics };
+  });
+  const report = buildReport([...base, ...seed1], { bootstrapSamples: 50, paper: false });
+  const law = report.laws.find((l) => l.task === 'retrieval' && l.distribution === 'precise')!;
+  t.is(law.n, 18, 'a point with two seeds counts once');
+  t.is(law.runs, 36);
+  t.deepEqual(law.seeds, [2, 2]);
+  // the same law as a fit on the averaged errors, one record a point
+  const averaged = base.map((r, i) => {
+    const factor = i % 2 ? 1.3 : 0.8;
+    return { ...r, metrics: { ...r.metrics, retrieval: 1 - ((1 - r.metrics.retrieval) * (1 + factor)) / 2 } };
+  });
+  const direct = fitPowerLaw(
+    averaged.filter((r) => r.distribution === 'precise').map((r) => r.gmacs * r.samples_seen),
+    averaged.filter((r) => r.distribution === 'precise').map((r) => 1 - r.metrics.retrieval),
+  );
+  t.true(Math.abs(law.fit!.alpha - direct.alpha) < 1e-9);
+  t.true(Math.abs(law.fit!.r2 - direct.r2) < 1e-9);
+  t.true(law.fit!.used.every((k) => !k.includes('seed=')), 'the frontier names points, not runs');
+  t.regex(report.markdown, /2 seeds per point: a point's error is the mean over its seeds/);
+  t.regex(report.markdown, /18 points \(36 runs: 2 seeds a point, errors averaged\)/);
+  // one seed only: as before
+  const single = buildReport(base, { bootstrapSamples: 50, paper: false });
+  t.deepEqual(single.laws.find((l) => l.task === 'retrieval' && l.distribution === 'precise')!.seeds, [1, 1]);
+  t.regex(single.markdown, /one seed per point/);
+});

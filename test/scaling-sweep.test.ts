@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { main } from '../lib/cli/main.js';
-import { gridPoints, loadSweepGrid, parseSweepGrid, sharedSettings, type SweepGrid } from '../lib/scaling/grid.js';
+import { gridPoints, loadSweepGrid, parseSeedList, parseSweepGrid, sharedSettings, withSeeds, type SweepGrid } from '../lib/scaling/grid.js';
 import { isPlateauLoss, isPlateauRecord } from '../lib/scaling/plateau.js';
 import { readResults, recordKey } from '../lib/scaling/record.js';
 import { writeReport } from '../lib/scaling/report.js';
@@ -241,5 +241,42 @@ test.serial('with --workers 2 points train in parallel child processes and land 
   t.deepEqual(records.map((r) => r.samples_seen).sort((a, b) => a - b), [32, 64]);
   for (const r of records) t.is(r.threads, Math.max(1, Math.floor(cpus().length / 2)), 'the cores are shared between the 2 workers');
   t.regex(progress.join(''), /on 2 workers/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('repetition seeds: each point once per seed; seed 0 of a multi-seed grid is the one-seed run; old grids still read', async (t) => {
+  const one = gridPoints(parseSweepGrid(microGrid));
+  const oldStyle = parseSweepGrid({ ...microGrid, seed: 0 });
+  t.deepEqual(oldStyle.seeds, [0], 'a grid with a scalar seed has that one seed');
+  const two = parseSweepGrid({ ...microGrid, seeds: [0, 1] });
+  t.is(two.seed, 0);
+  const points = gridPoints(two);
+  t.is(points.length, 2 * one.length);
+  const seed0 = points.filter((p) => p.seed === 0);
+  t.deepEqual(seed0.map((p) => [p.key, p.initSeed, p.dirName]), one.map((p) => [p.key, p.initSeed, p.dirName]), 'seed 0 is the same run');
+  const seed1 = gridPoints(parseSweepGrid({ ...microGrid, seed: 1 }));
+  t.deepEqual(points.filter((p) => p.seed === 1).map((p) => [p.key, p.initSeed]), seed1.map((p) => [p.key, p.initSeed]), 'seed 1 is what a grid with seed 1 runs');
+  t.deepEqual(points.slice(0, one.length).map((p) => p.seed), one.map(() => 0), 'seeds outermost: a stopped sweep holds whole seeds');
+  // a grid written with both fields (DIR/grid.json) reads back
+  t.deepEqual(parseSweepGrid(JSON.parse(JSON.stringify(two))).seeds, [0, 1]);
+  t.deepEqual(sharedSettings(two), sharedSettings(parseSweepGrid(microGrid)), 'adding seeds keeps the shared settings');
+  t.deepEqual(withSeeds(parseSweepGrid(microGrid), [2, 0]).seeds, [2, 0]);
+  t.deepEqual(parseSeedList('0, 1,3', '--seeds'), [0, 1, 3]);
+  t.throws(() => parseSweepGrid({ ...microGrid, seeds: [0, 0] }), { message: /'seeds\[1\]' repeats the seed 0/ });
+  t.throws(() => parseSweepGrid({ ...microGrid, seeds: [] }), { message: /'seeds' must be a non-empty list/ });
+  t.throws(() => parseSweepGrid({ ...microGrid, seeds: [0, -1] }), { message: /'seeds\[1\]' must be an integer ≥ 0, got -1/ });
+  t.throws(() => parseSweepGrid({ ...microGrid, seed: 1, seeds: [0, 1] }), { message: /'seed' \(1\) must be the first of 'seeds'/ });
+  t.throws(() => parseSeedList('0,x', '--seeds'), { message: /'x' is not one/ });
+  await t.throwsAsync(main(['study', '--quick', '--seeds', '1,,2']), { message: /--seeds: expected a comma-separated list/ });
+
+  // a one-seed sweep's finished point is kept when the sweep grows to two seeds; only seed 1 trains
+  const dir = tempDir('sweep-seeds');
+  const small = { ...microGrid, samples_seen: [32], models: ['micro'] };
+  t.is((await runSweep({ grid: parseSweepGrid(small), out: dir })).trained, 1);
+  const grown = await runSweep({ grid: withSeeds(parseSweepGrid(small), [0, 1]), out: dir });
+  t.is(grown.skipped, 1);
+  t.is(grown.trained, 1);
+  const { records } = readResults(join(dir, 'results.jsonl'));
+  t.deepEqual(records.map((r) => r.seed).sort(), [0, 1]);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@ import { bootstrapFit, quantile, type ConfidenceIntervals } from './bootstrap.js
 import { chanceScore, learnedThreshold } from './chance.js';
 import type { FitMethod } from './fit.js';
 import { lineBand } from './paper.js';
-import { recordCompute, recordKey, type ScalingRecord } from './record.js';
+import { pointKey, recordCompute, type ScalingRecord } from './record.js';
 
 export interface LawFit {
   alpha: number;
@@ -14,7 +14,7 @@ export interface LawFit {
   r2: number;
   method: FitMethod;
   ci: ConfidenceIntervals;
-  /** Keys (recordKey) of the points the line was fitted to: the frontier points of 'pareto-bins'. */
+  /** Keys (pointKey: seeds averaged) of the points the line was fitted to: the frontier points of 'pareto-bins'. */
   used: string[];
   /** Decades of compute between the first and last point used. */
   decades: number;
@@ -25,8 +25,12 @@ export interface LawFit {
 export interface LawRow {
   task: string;
   distribution: string;
-  /** Points with this task's metric that left the plateau (the fit's input, perfect scores aside). */
+  /** Points with this task's metric that left the plateau (the fit's input, perfect scores aside); a point's seeds count once. */
   n: number;
+  /** Runs behind those points (n × seeds where every point has every seed). */
+  runs: number;
+  /** Fewest and most seeds a fitted point averages (its error is the mean over them). */
+  seeds: [number, number];
   /** Of those, points left out of the fit because their score is perfect (E = 0 has no logarithm). */
   perfect?: number;
   /** Points that never left the plateau at ln(batch size): not fitted. */
@@ -72,6 +76,32 @@ export interface LawOptions {
 
 const unique = <T>(values: T[]): T[] => [...new Set(values)];
 
+/** One grid point of a task: the mean error over its seeds' runs. */
+export interface AveragedPoint {
+  /** pointKey of its runs. */
+  key: string;
+  compute: number;
+  error: number;
+  /** Runs (seeds) averaged. */
+  seeds: number;
+}
+
+/** Groups runs by grid point (pointKey) and averages each point's error 1 − score over its seeds, in first-seen order. */
+export function averageSeeds(records: ScalingRecord[], task: string): AveragedPoint[] {
+  const groups = new Map<string, ScalingRecord[]>();
+  for (const r of records) {
+    if (r.metrics[task] === undefined) continue;
+    const key = pointKey(r);
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.entries()].map(([key, runs]) => ({
+    key,
+    compute: recordCompute(runs[0]),
+    error: runs.reduce((s, r) => s + (1 - r.metrics[task]), 0) / runs.length,
+    seeds: runs.length,
+  }));
+}
+
 /** Fits one law per task and distribution on the given (non-plateau) records. */
 export function fitLaws(records: ScalingRecord[], tasks: string[], plateau: ScalingRecord[] = [], options: LawOptions = {}): LawRow[] {
   const rows: LawRow[] = [];
@@ -82,15 +112,21 @@ export function fitLaws(records: ScalingRecord[], tasks: string[], plateau: Scal
       const stuckRuns = plateau.filter((r) => r.distribution === distribution && r.metrics[task] !== undefined);
       const stuck = stuckRuns.length;
       if (all.length === 0 && stuck === 0) continue;
+      // Runs of one point with several seeds are one point: its error is their mean, so the frontier
+      // picks the better point, not the luckier seed.
+      const averaged = averageSeeds(all, task);
       // A perfect score (E = 0, e.g. recall@10 on a small retrieval set) cannot sit on log axes: it is left out and counted.
-      const points = all.filter((r) => 1 - r.metrics[task] > 0);
-      const perfect = all.length - points.length;
+      const points = averaged.filter((p) => p.error > 0);
+      const perfect = averaged.length - points.length;
       const chance = all.length ? chanceScore(task, all[0]) : chanceScore(task);
       const best = (all.length ? all : stuckRuns).reduce((m, r) => Math.max(m, r.metrics[task]), 0);
       const learned = all.length > 0 && (chance === null || best >= learnedThreshold(chance));
-      const row: LawRow = { task, distribution, n: points.length, ...(perfect ? { perfect } : {}), ...(stuck ? { plateau: stuck } : {}), fit: null, chance, best, learned };
-      const compute = points.map(recordCompute);
-      const error = points.map((r) => 1 - r.metrics[task]);
+      const seedCounts = points.map((p) => p.seeds);
+      const seeds: [number, number] = seedCounts.length ? [Math.min(...seedCounts), Math.max(...seedCounts)] : [0, 0];
+      const runs = points.reduce((s, p) => s + p.seeds, 0);
+      const row: LawRow = { task, distribution, n: points.length, runs, seeds, ...(perfect ? { perfect } : {}), ...(stuck ? { plateau: stuck } : {}), fit: null, chance, best, learned };
+      const compute = points.map((p) => p.compute);
+      const error = points.map((p) => p.error);
       const methods: FitMethod[] = options.method ? [options.method] : ['pareto-bins', 'all'];
       const reasons: string[] = [];
       if (points.length === 0) reasons.push(all.length ? 'every score is perfect' : 'every run of it never left the plateau');
@@ -106,7 +142,7 @@ export function fitLaws(records: ScalingRecord[], tasks: string[], plateau: Scal
             r2: b.fit.r2,
             method,
             ci: b.ci,
-            used: b.fit.used.map((i) => recordKey(points[i])),
+            used: b.fit.used.map((i) => points[i].key),
             decades: Math.log10(Math.max(...usedCompute) / Math.min(...usedCompute)),
             band: lineBand(b.draws, lo, hi, b.ci.level),
           };

@@ -49,8 +49,14 @@ export interface SweepGrid {
   schedule: LrScheduleName;
   weight_decay: number | null;
   grad_clip_norm: number | null;
-  /** Repetition seed: written to every record (recordKey) and mixed into each point's init seed. */
+  /** The first repetition seed (seeds[0]); kept so grids written before `seeds` existed still read. */
   seed: number;
+  /**
+   * Repetition seeds: every point trains once per seed. Each is written to its record (recordKey) and
+   * mixed into the point's init seed, so seed 0 of a multi-seed grid is the same run as a one-seed grid.
+   * Default: [seed].
+   */
+  seeds: number[];
   /** Seed of the synthetic world: training samples and held-out tasks (the same for all points). */
   world_seed: number;
   /** Checkpoint every N steps so an interrupted point resumes; 0 for only at the end. */
@@ -131,7 +137,7 @@ export function loadSweepGrid(nameOrPath: string): SweepGrid {
 
 const topKeys = [
   'name', 'description', 'models', 'data_sizes', 'samples_seen', 'distributions', 'batch_size', 'lr', 'warmup_fraction',
-  'schedule', 'weight_decay', 'grad_clip_norm', 'seed', 'world_seed', 'checkpoint_every', 'eval', 'exclude', 'device',
+  'schedule', 'weight_decay', 'grad_clip_norm', 'seed', 'seeds', 'world_seed', 'checkpoint_every', 'eval', 'exclude', 'device',
 ] as const;
 const excludeKeys = ['model', 'data_size', 'samples_seen', 'distribution'] as const;
 const evalKeys = ['tasks', 'zero_shot_images', 'retrieval_images', 'seed'] as const;
@@ -218,7 +224,11 @@ export function parseSweepGrid(raw: unknown, source = '<object>', fallbackName =
   if (!(LR_SCHEDULE_NAMES as readonly unknown[]).includes(schedule)) {
     throw new Error(`${where}: 'schedule' must be one of ${LR_SCHEDULE_NAMES.join(', ')}, got ${JSON.stringify(schedule)}`);
   }
-  const seed = int(raw, 'seed', 'seed', 0, 0);
+  const seeds = raw.seeds === undefined ? [int(raw, 'seed', 'seed', 0, 0)] : parseSeeds(raw.seeds, where);
+  if (raw.seeds !== undefined && raw.seed !== undefined && raw.seed !== seeds[0]) {
+    throw new Error(`${where}: 'seed' (${JSON.stringify(raw.seed)}) must be the first of 'seeds' (${JSON.stringify(seeds)}) when both are given; give only 'seeds'`);
+  }
+  const seed = seeds[0];
   const world_seed = int(raw, 'world_seed', 'world_seed', 0, 0);
   const checkpoint_every = int(raw, 'checkpoint_every', 'checkpoint_every', 0, 50);
   const device = raw.device ?? 'cpu';
@@ -309,12 +319,40 @@ export function parseSweepGrid(raw: unknown, source = '<object>', fallbackName =
     weight_decay: optionalNonNegative('weight_decay'),
     grad_clip_norm: optionalNonNegative('grad_clip_norm'),
     seed,
+    seeds,
     world_seed,
     checkpoint_every,
     device,
     eval: evalSettings,
     exclude,
   };
+}
+
+/** A list of repetition seeds: distinct integers ≥ 0, at least one. */
+export function parseSeeds(value: unknown, where: string, label = 'seeds'): number[] {
+  if (!Array.isArray(value) || value.length === 0) throw new Error(`${where}: '${label}' must be a non-empty list of integers ≥ 0 (repetition seeds), got ${JSON.stringify(value)}`);
+  const seen = new Set<number>();
+  return value.map((v, i) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) throw new Error(`${where}: '${label}[${i}]' must be an integer ≥ 0, got ${JSON.stringify(v)}`);
+    if (seen.has(v)) throw new Error(`${where}: '${label}[${i}]' repeats the seed ${v}`);
+    seen.add(v);
+    return v;
+  });
+}
+
+/** The grid with other repetition seeds (e.g. from `--seeds 0,1`); the seeds are checked. */
+export function withSeeds(grid: SweepGrid, seeds: number[], where = 'seeds'): SweepGrid {
+  const checked = parseSeeds(seeds, where);
+  return { ...grid, seed: checked[0], seeds: checked };
+}
+
+/** `--seeds 0,1` → [0, 1], with an error naming the option. */
+export function parseSeedList(text: string, where: string): number[] {
+  const parts = text.split(',').map((p) => p.trim());
+  const values = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : NaN));
+  const bad = parts.findIndex((p, i) => p === '' || !Number.isSafeInteger(values[i]));
+  if (bad >= 0) throw new Error(`${where}: expected a comma-separated list of integers ≥ 0 (e.g. 0,1), got '${text}' ('${parts[bad]}' is not one)`);
+  return parseSeeds(values, where, '--seeds');
 }
 
 function excluded(grid: SweepGrid, p: { model: string; data_size: number; samples_seen: number; distribution: CaptionStyle }): boolean {
@@ -342,25 +380,29 @@ export function modelLabel(model: string): string {
   return basename(model, '.json');
 }
 
-/** Every point of the grid, in the grid's order (models outermost, distributions innermost). */
+/**
+ * Every point of the grid, in the grid's order: seeds outermost (a stopped sweep holds whole seeds),
+ * then models, data sizes, budgets, distributions innermost.
+ */
 export function gridPoints(grid: SweepGrid): SweepPoint[] {
   const out: SweepPoint[] = [];
+  for (const seed of grid.seeds ?? [grid.seed]) {
   for (const model of grid.models) {
     const label = modelLabel(model);
     for (const data_size of grid.data_sizes) {
       for (const samples_seen of grid.samples_seen) {
         for (const distribution of grid.distributions) {
           if (excluded(grid, { model, data_size, samples_seen, distribution })) continue;
-          const key = recordKey({ model: label, data_size, samples_seen, distribution, seed: grid.seed });
+          const key = recordKey({ model: label, data_size, samples_seen, distribution, seed });
           const steps = samples_seen / grid.batch_size;
           out.push({
             model,
             data_size,
             samples_seen,
             distribution,
-            seed: grid.seed,
+            seed,
             key,
-            dirName: `${label}_d${data_size}_s${samples_seen}_${distribution}_seed${grid.seed}`.replace(/[^A-Za-z0-9._-]+/g, '_'),
+            dirName: `${label}_d${data_size}_s${samples_seen}_${distribution}_seed${seed}`.replace(/[^A-Za-z0-9._-]+/g, '_'),
             initSeed: hash32(key) % 1_000_000_007,
             steps,
             warmupSteps: Math.floor(grid.warmup_fraction * steps),
@@ -368,6 +410,7 @@ export function gridPoints(grid: SweepGrid): SweepPoint[] {
         }
       }
     }
+  }
   }
   const labels = new Map<string, string>();
   for (const model of grid.models) {
@@ -381,6 +424,7 @@ export function gridPoints(grid: SweepGrid): SweepPoint[] {
 
 /** The settings of a grid that every finished point was trained with (what a resumed sweep must not change). */
 export function sharedSettings(grid: SweepGrid): Record<string, unknown> {
-  const { name: _n, description: _d, models: _m, data_sizes: _ds, samples_seen: _s, distributions: _dist, checkpoint_every: _c, exclude: _x, ...rest } = grid;
+  // the seeds are an axis (each record keys its seed), so a sweep may add seeds to a finished one
+  const { name: _n, description: _d, models: _m, data_sizes: _ds, samples_seen: _s, distributions: _dist, checkpoint_every: _c, exclude: _x, seed: _seed, seeds: _seeds, ...rest } = grid;
   return rest;
 }

@@ -49,6 +49,11 @@ export function recordKey(r: Pick<ScalingRecord, 'model' | 'data_size' | 'sample
   return `${r.model}|data=${r.data_size}|samples=${r.samples_seen}|dist=${r.distribution}|seed=${r.seed ?? 0}`;
 }
 
+/** The grid point a record belongs to whatever its repetition seed: runs of one point with several seeds share it. */
+export function pointKey(r: Pick<ScalingRecord, 'model' | 'data_size' | 'samples_seen' | 'distribution'>): string {
+  return `${r.model}|data=${r.data_size}|samples=${r.samples_seen}|dist=${r.distribution}`;
+}
+
 /** Checks a parsed record; `where` names the file and line in errors. */
 export function validateRecord(value: unknown, where = 'record'): ScalingRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: expected a JSON object`);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { chanceScore, learnedThreshold } from './chance.js';
 import type { FitMethod } from './fit.js';
-import { findBottlenecks, fitLaws, gapsByBudget, gapTrend, slopesSeparate, type BottleneckRow, type GapAtBudget, type GapTrend, type LawRow } from './findings.js';
+import { averageSeeds, findBottlenecks, fitLaws, gapsByBudget, gapTrend, slopesSeparate, type AveragedPoint, type BottleneckRow, type GapAtBudget, type GapTrend, type LawRow } from './findings.js';
 import { foldDuplicates, isHeadlineMetric, readableMetric, type FoldedMetric } from './metrics.js';
 import { paperLaws, paperPlots, paperSentences, type PaperLaw } from './paper.js';
 import { splitPlateau } from './plateau.js';
@@ -56,6 +56,17 @@ const fmt = (v: number, digits = 3) => (Number.isFinite(v) ? Number(v.toPrecisio
 const pct = (v: number) => `${(100 * v).toFixed(v !== 0 && Math.abs(v) < 0.1 ? 1 : 0)}%`;
 const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
 const unique = <T>(values: T[]): T[] => [...new Set(values)];
+
+/** How many seeds the fitted points average, for the method note. */
+function seedsText(laws: LawRow[]): string {
+  const fitted = laws.filter((l) => l.n > 0);
+  if (!fitted.length) return 'one seed per point';
+  const lo = Math.min(...fitted.map((l) => l.seeds[0]));
+  const hi = Math.max(...fitted.map((l) => l.seeds[1]));
+  if (hi <= 1) return 'one seed per point';
+  const count = lo === hi ? `${hi} seeds` : `${lo} to ${hi} seeds (fewer where a seed's run stayed at the plateau)`;
+  return `${count} per point: a point's error is the mean over its seeds before the frontier is taken, and the bootstrap resamples points`;
+}
 
 function fmtCount(n: number): string {
   for (const [unit, v] of [['B', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (n >= v) return `${Number((n / v).toPrecision(3))}${unit}`;
@@ -115,9 +126,11 @@ function headlineFigure(metric: string, usable: ScalingRecord[], plateau: Scalin
       const mine = pts.filter((r) => r.distribution === dist && r.data_size === size);
       if (!mine.length) return;
       const marker = si === 0 ? 'circle' : markers[(si + 1) % markers.length];
-      const frontier = mine.filter((r) => used.has(recordKey(r)));
-      const others = mine.filter((r) => !used.has(recordKey(r)));
-      const xy = (rs: ScalingRecord[]) => rs.map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[metric] }));
+      // a point is drawn as the fit sees it: its error averaged over its seeds
+      const points = averageSeeds(mine, metric).filter((p) => p.error > 0);
+      const frontier = points.filter((p) => used.has(p.key));
+      const others = points.filter((p) => !used.has(p.key));
+      const xy = (ps: AveragedPoint[]) => ps.map((p) => ({ x: p.compute, y: p.error }));
       series.push({ label: `${dist}, data set of ${fmtCount(size)}`, points: xy(frontier), color, marker, hollow: frontier.length === 0 });
       if (others.length) series.push({ label: `${dist}, ${fmtCount(size)} (not on the frontier)`, points: xy(others), color, marker, hollow: true, hideInLegend: true });
     });
@@ -140,7 +153,8 @@ function headlineFigure(metric: string, usable: ScalingRecord[], plateau: Scalin
   if (stuck.length) {
     series.push({ label: 'never left the plateau (not fitted)', points: stuck.map((r) => ({ x: recordCompute(r), y: 1 - r.metrics[metric] })), color: '#999999', marker: 'diamond', hollow: true });
   }
-  notes.push('[ ]: 95% interval of α; band: 95% of the line', 'filled: frontier points the fit uses', 'hollow: the other runs');
+  const maxSeeds = Math.max(1, ...laws.filter((l) => l.task === metric).map((l) => l.seeds?.[1] ?? 1));
+  notes.push('[ ]: 95% interval of α; band: 95% of the line', 'filled: frontier points the fit uses', maxSeeds > 1 ? 'hollow: the other points; each point: mean over its seeds' : 'hollow: the other runs');
   const chance = chanceScore(metric, pts[0]);
   const title = `${readableMetric(metric)}: error vs compute`;
   const svg = renderSvg({
@@ -363,7 +377,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
   const lawNote =
     `E = β·C^α with C = GMACs per sample × samples seen and E = 1 − score, fitted in log₁₀–log₁₀ space ` +
     `(${method === 'pareto-bins' ? "the paper's method: the lowest error in each of 5 equal bins of log C, fitted at the bin centres" : 'least squares on every point'}) ` +
-    `on the runs that left the plateau; intervals are percentile bootstrap intervals over the points (${options.bootstrapSamples ?? 1000} resamples, seed ${options.seed ?? 0}), one seed per point.`;
+    `on the runs that left the plateau; intervals are percentile bootstrap intervals over the points (${options.bootstrapSamples ?? 1000} resamples, seed ${options.seed ?? 0}), ${seedsText(laws)}.`;
   const lawHeader = ['task', ...distributions.flatMap((d) => [`${d}: α (95% CI)`, `${d}: β`, `${d}: r²`]), 'status'];
   const lawRows = metrics.map((task) => [
     task,
@@ -375,7 +389,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
     headline.includes(task) ? 'headline' : notLearned.includes(task) ? 'not learned' : laws.some((l) => l.task === task && !l.learned) ? 'learned by some' : 'learned',
   ]);
   const lawLines = laws.map((l) => {
-    const tail = `${l.n} points${l.perfect ? ` (${l.perfect} with a perfect score left out)` : ''}${l.plateau ? `, ${l.plateau} stuck at the plateau left out` : ''}`;
+    const tail = `${l.n} points${l.seeds[1] > 1 ? ` (${l.runs} runs: ${l.seeds[0] === l.seeds[1] ? l.seeds[0] : `${l.seeds[0]} to ${l.seeds[1]}`} seeds a point, errors averaged)` : ''}${l.perfect ? ` (${l.perfect} with a perfect score left out)` : ''}${l.plateau ? `, ${l.plateau} stuck at the plateau left out` : ''}`;
     if (l.n === 0 && !l.perfect) return `${l.task} / ${l.distribution}: no law: every run never left the plateau; ${tail}.`;
     if (!l.learned) return `${l.task} / ${l.distribution}: not learned: best ${fmt(l.best)}, chance ${fmt(l.chance ?? 0)}; ${tail}.`;
     if (!l.fit) return `${l.task} / ${l.distribution}: no law fitted (${l.reason}); ${tail}.`;

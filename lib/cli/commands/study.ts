@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
-import { loadSweepGrid } from '../../scaling/grid.js';
+import { loadSweepGrid, parseSeedList, withSeeds } from '../../scaling/grid.js';
 import { writeReport, type LawRow } from '../../scaling/report.js';
 import { runSweep } from '../../scaling/sweep.js';
 import { formatDuration } from '../../train/logging.js';
@@ -37,7 +37,7 @@ export const command: Command = {
   name: 'study',
   summary: 'the main job: run the shipped scaling study on the synthetic world and write its report',
   usage: [
-    'usage: clipscale study [--preset cpu|full|quick|gpu] [--out DIR] [--grid NAME|FILE] [--workers N] [--json]',
+    'usage: clipscale study [--preset cpu|full|quick|gpu] [--out DIR] [--grid NAME|FILE] [--workers N] [--seeds 0,1] [--json]',
     '',
     'Trains a scaling study on the synthetic world, then writes its report (report.md, one figure per',
     'headline task, index.html) into DIR and prints the findings: the fitted laws E = β·C^α per task and',
@@ -56,6 +56,9 @@ export const command: Command = {
     '  --workers N      points trained at once, each in its own process with cores / N threads (default 2',
     '                   where there are 2 or more cores: the small models and the data rendering in JS use',
     '                   two processes better than two threads of one)',
+    '  --seeds LIST     repetition seeds, e.g. 0,1: every point trains once per seed and the fits average a',
+    '                   point\'s error over its seeds (default: the grid\'s, one seed). Seed 0 is the run of a',
+    '                   one-seed study, so its finished points are kept',
     '  --json           print {dir, report, index, points, laws} as JSON on stdout instead of the summary',
   ].join('\n'),
   async run(argv) {
@@ -65,6 +68,7 @@ export const command: Command = {
       preset: { type: 'string' },
       grid: { type: 'string' },
       workers: { type: 'string' },
+      seeds: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.quick && values.grid) throw new UsageError('clipscale study: give --quick or --grid, not both');
@@ -72,7 +76,8 @@ export const command: Command = {
     const presetName = values.preset ?? (values.quick ? 'quick' : 'cpu');
     const preset = PRESETS[presetName];
     if (!preset) throw new UsageError(`clipscale study: unknown --preset '${presetName}' (presets: ${Object.keys(PRESETS).join(', ')})`);
-    const grid = loadSweepGrid(values.grid ?? preset.grid);
+    const loaded = loadSweepGrid(values.grid ?? preset.grid);
+    const grid = values.seeds === undefined ? loaded : withSeeds(loaded, seedList('study', values.seeds));
     const out = resolve(values.out ?? (values.grid ? 'study' : preset.out));
     const workers = intOption('study', 'workers', values.workers, availableParallelism() >= 2 ? 2 : 1, { min: 0, max: 256 });
     if (workers < 1) throw new UsageError(`clipscale study: --workers must be ≥ 1, got ${workers}`);
@@ -104,3 +109,12 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --seeds 0,1 → [0, 1]; a bad list is a usage error. */
+function seedList(cmd: string, text: string): number[] {
+  try {
+    return parseSeedList(text, `clipscale ${cmd} --seeds`);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}

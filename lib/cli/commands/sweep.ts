@@ -1,4 +1,4 @@
-import { listSweepGrids, loadSweepGrid } from '../../scaling/grid.js';
+import { listSweepGrids, loadSweepGrid, parseSeedList, withSeeds } from '../../scaling/grid.js';
 import { runSweep } from '../../scaling/sweep.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
@@ -8,7 +8,7 @@ export const command: Command = {
   name: 'sweep',
   summary: 'train and evaluate every point of a scaling grid (resumable), appending to DIR/results.jsonl',
   usage: [
-    'usage: clipscale sweep --grid NAME|FILE.json --out DIR [--workers N] [--threads N] [--point KEY …] [--json] [--quiet]',
+    'usage: clipscale sweep --grid NAME|FILE.json --out DIR [--workers N] [--threads N] [--seeds 0,1] [--point KEY …] [--json] [--quiet]',
     '',
     'Trains every point of the grid (models × data_sizes × samples_seen × distributions on the synthetic',
     'world) with the schedule spanning that point\'s own samples (cosine to zero by default), evaluates it',
@@ -21,12 +21,14 @@ export const command: Command = {
     '  --out DIR          the sweep directory',
     '  --workers N        points trained at once, each in its own process (default 1)',
     '  --threads N        native threads per process (default: all cores; cores / workers with --workers)',
+    '  --seeds LIST       repetition seeds, e.g. 0,1: every point trains once per seed (default: the grid\'s seeds, or [seed]);',
+    '                     seed 0 is the same run as a one-seed grid, so finished seed-0 points are kept',
     '  --point KEY        run only this point (its recordKey or run directory name); repeatable',
     '  --json             print a JSON summary {dir, results, total, skipped, trained, records, wall_s} on stdout',
     '  --quiet            no progress on stderr',
     '',
     'Grid file fields: name, description, models, data_sizes, samples_seen, distributions (precise|noisy),',
-    'batch_size, lr, warmup_fraction, schedule, weight_decay, grad_clip_norm, seed, world_seed,',
+    'batch_size, lr, warmup_fraction, schedule, weight_decay, grad_clip_norm, seed or seeds, world_seed,',
     'checkpoint_every, eval {tasks, zero_shot_images, retrieval_images, seed}. See lib/scaling/grid.ts.',
   ].join('\n'),
   async run(argv) {
@@ -34,6 +36,7 @@ export const command: Command = {
       grid: { type: 'string' },
       out: { type: 'string' },
       workers: { type: 'string' },
+      seeds: { type: 'string' },
       threads: { type: 'string' },
       point: { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -51,7 +54,8 @@ export const command: Command = {
       // ...without keeping this process alive once its point is done
       (process.stdin as { unref?: () => void }).unref?.();
     }
-    const grid = loadSweepGrid(requireOption('sweep', 'grid', values.grid));
+    const loaded = loadSweepGrid(requireOption('sweep', 'grid', values.grid));
+    const grid = values.seeds === undefined ? loaded : withSeeds(loaded, seedList('sweep', values.seeds));
     const out = requireOption('sweep', 'out', values.out);
     const workers = intOption('sweep', 'workers', values.workers, 1, { min: 0, max: 256 });
     if (workers < 1) throw new UsageError(`clipscale sweep: --workers must be ≥ 1, got ${workers}`);
@@ -72,3 +76,12 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --seeds 0,1 → [0, 1]; a bad list is a usage error. */
+function seedList(cmd: string, text: string): number[] {
+  try {
+    return parseSeedList(text, `clipscale ${cmd} --seeds`);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
