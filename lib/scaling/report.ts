@@ -12,7 +12,7 @@ import { foldDuplicates, isHeadlineMetric, readableMetric, type FoldedMetric } f
 import { paperLaws, paperPlots, paperSentences, type PaperLaw } from './paper.js';
 import { splitPlateau } from './plateau.js';
 import { escapeXml, markers, palette, renderSvg, type LineStyle, type PlotSeries } from './plot.js';
-import { readResults, recordCompute, recordKey, type ScalingRecord } from './record.js';
+import { pointKey, readResults, recordCompute, recordKey, type ScalingRecord } from './record.js';
 
 export type { BottleneckRow, LawRow } from './findings.js';
 
@@ -181,10 +181,11 @@ function samplesPlot(metric: string, dist: string, records: ScalingRecord[], mod
   const series: PlotSeries[] = [];
   models.forEach((model, mi) => {
     sizes.forEach((size, si) => {
-      const mine = pts
-        .filter((r) => r.model === model && r.data_size === size)
-        .sort((a, b) => a.samples_seen - b.samples_seen)
-        .map((r) => ({ x: r.samples_seen, y: 1 - r.metrics[metric] }));
+      // one point per budget: the mean over its seeds (the line would zigzag between seeds otherwise)
+      const runs = pts.filter((r) => r.model === model && r.data_size === size);
+      const mine = averageSeeds(runs, metric)
+        .map((p) => ({ x: runs.find((r) => pointKey(r) === p.key)!.samples_seen, y: p.error }))
+        .sort((a, b) => a.x - b.x);
       if (mine.length) series.push({ label: `${model}, data ${fmtCount(size)}`, points: mine, color: palette[mi % palette.length], marker: markers[si % markers.length], line: styles[si % styles.length] });
     });
   });
