@@ -2,7 +2,7 @@
 // built from our config file), the same weights and the same batch (written here as safetensors
 // and loaded by benchmarks/cpu_side_by_side.py), fp32, the same thread count on both sides.
 //
-//   node --import=tsx benchmarks/cpu_side_by_side.ts [--train micro,tiny,small] [--batch-sizes 64,128]
+//   node --import=tsx benchmarks/cpu_side_by_side.ts [--train micro,tiny,small ('' for none)] [--batch-sizes 64,128]
 //        [--infer tiny,ViT-B-32] [--infer-batch 8] [--torch-modes eager,compile] [--threads 2]
 //        [--rounds 3] [--warmup 2] [--steps 10] [--save]
 //
@@ -11,8 +11,8 @@
 // sides; the losses of every step are compared (they must agree to fp32 rounding). PyTorch runs
 // eager (default AdamW), `eager-passive` (the same with OMP_WAIT_POLICY=PASSIVE: threads sleep
 // between ops rather than spin) and, with `compile`, torch.compile + fused AdamW. Inference: image and
-// text encoding of one batch; PyTorch under inference_mode, clipscale through the model's
-// forward (it has no inference mode yet: it keeps activations as training does).
+// text encoding of one batch; PyTorch under inference_mode, clipscale in its inference mode
+// (model.inference(): nothing kept for backward).
 //
 // Rounds are interleaved A/B (clipscale first in even rounds, PyTorch first in odd ones) so both
 // sides see the same machine. Each side's figure pools every timed step of every round: the
@@ -119,6 +119,8 @@ function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: n
   using model = createModel(config, { seed });
   using images = Tensor.from(host.images, host.imageShape);
   using ids = Tensor.from(host.ids, host.idsShape, 'i32');
+  // Inference mode: no activations kept for backward, one buffer set (as torch.inference_mode).
+  using _inference = model.inference();
   const times: number[] = [];
   let fi: Float32Array = new Float32Array(0), ft: Float32Array = new Float32Array(0);
   for (let i = 0; i < warmup + steps; i++) {
@@ -223,7 +225,7 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
         line.features_max_rel_diff = Number(rel.toExponential(2));
       }
     }
-    if (what === 'infer') line.clipscale_note = 'no inference mode yet: the training forward, keeping activations';
+    if (what === 'infer') line.clipscale_note = 'inference mode (model.inference())';
     Object.assign(line, {
       loadavg_before: loadBefore, loadavg_after: loadavg(), torch_settings: torchInfo,
       clipscale_threads: native.numThreads(), gemm_kernel: native.gemmKernel(),
