@@ -4,7 +4,7 @@ import { CLIP } from '../lib/nn/clip.js';
 import { parseModelConfig } from '../lib/nn/config.js';
 import { Tensor } from '../lib/tensor.js';
 import { StepRunner } from '../lib/train/step.js';
-import { randn, rng } from './_helpers/numeric.js';
+import { probeModelGradients, randn, rng } from './_helpers/numeric.js';
 
 const micro = parseModelConfig({
   embed_dim: 8,
@@ -33,32 +33,13 @@ test('whole-model gradients match central finite differences (micro config, fp32
   model.zeroGrad();
   const loss = runner.forwardBackward([b]);
   t.true(Number.isFinite(loss));
-  const r = rng(5);
-  let checked = 0;
+  const probes = probeModelGradients(model.parameters(), () => runner.lossOf(b), rng(5), 2e-3);
+  const checked = probes.length;
   let worst = 0;
-  let worstAt = "";
-  for (const p of model.parameters()) {
-    const v = p.values();
-    const g = p.grad.view() as Float32Array;
-    // Probe the coordinates with the largest gradients plus a random one. fp32 losses carry
-    // ~1e-7 noise, so differences below ~1e-4 absolute are not resolved: the error is
-    // relative to max(|numeric|, |analytic|, 1e-2).
-    const order = [...v.keys()].sort((a, c) => Math.abs(g[c]) - Math.abs(g[a]));
-    const probe = [...new Set([order[0], order[1] ?? order[0], Math.floor(r() * v.length)])];
-    for (const i of probe) {
-      const orig = v[i];
-      const eps = 2e-3 * Math.max(1, Math.abs(orig));
-      v[i] = orig + eps;
-      const up = runner.lossOf(b);
-      v[i] = orig - eps;
-      const down = runner.lossOf(b);
-      v[i] = orig;
-      const fd = (up - down) / (2 * eps);
-      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(fd), Math.abs(g[i]), 1e-2);
-      if (err > worst) { worst = err; worstAt = `${p.name}[${i}]: analytic ${g[i]}, numeric ${fd}`; }
-      if (err > 5e-2) t.fail(`${p.name}[${i}]: analytic ${g[i]}, numeric ${fd}`);
-      checked++;
-    }
+  let worstAt = '';
+  for (const q of probes) {
+    if (q.err > worst) { worst = q.err; worstAt = `${q.name}[${q.index}]: analytic ${q.analytic}, numeric ${q.numeric}`; }
+    if (q.err > 5e-2) t.fail(`${q.name}[${q.index}]: analytic ${q.analytic}, numeric ${q.numeric}`);
   }
   t.log(`checked ${checked} coordinates over ${model.parameters().length} parameters; worst relative error ${worst.toExponential(2)} at ${worstAt}`);
   t.true(worst < 5e-2);

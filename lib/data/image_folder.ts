@@ -5,7 +5,8 @@ import { extname, join } from 'node:path';
 
 import type { RawSample } from './sample.js';
 
-const IMAGE_FILE = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+/** File extensions read as images (folders, file lists), lower case with the dot. */
+export const IMAGE_FILE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
 export class ImageFolderSource implements Iterable<RawSample> {
   readonly classnames: string[];
@@ -22,7 +23,7 @@ export class ImageFolderSource implements Iterable<RawSample> {
     if (this.classnames.length === 0) throw new Error(`image folder '${root}' has no class folders`);
     this.classnames.forEach((name, label) => {
       for (const f of readdirSync(join(root, name)).sort()) {
-        if (IMAGE_FILE.has(extname(f).toLowerCase())) this.items.push({ path: join(root, name, f), label });
+        if (IMAGE_FILE_EXTENSIONS.has(extname(f).toLowerCase())) this.items.push({ path: join(root, name, f), label });
       }
     });
   }

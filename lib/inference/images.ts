@@ -2,7 +2,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+import { IMAGE_FILE_EXTENSIONS } from '../data/image_folder.js';
+
+/** The extensions listImageFiles takes (the image folder's). */
+export const IMAGE_EXTENSIONS = IMAGE_FILE_EXTENSIONS;
 
 /**
  * Image files under the given paths: files as given, folders searched recursively in sorted order.

@@ -44,14 +44,18 @@ function checkStats(path: string, st: Stats, limits: ReadLimits): number {
   return st.size;
 }
 
-/** Throws (naming the path) unless `path` is a regular file within the size limit; returns its size. */
-export function regularFileSize(path: string, limits: ReadLimits = {}): number {
-  let fd: number;
+/** Opens `path` for reading without blocking on a FIFO; errors name the path. */
+function openForRead(path: string, limits: ReadLimits): number {
   try {
-    fd = openSync(path, OPEN_FLAGS);
+    return openSync(path, OPEN_FLAGS);
   } catch (err) {
     throw openError(path, limits.what, err);
   }
+}
+
+/** Throws (naming the path) unless `path` is a regular file within the size limit; returns its size. */
+export function regularFileSize(path: string, limits: ReadLimits = {}): number {
+  const fd = openForRead(path, limits);
   try {
     return checkStats(path, fstatSync(fd), limits);
   } finally {
@@ -61,12 +65,7 @@ export function regularFileSize(path: string, limits: ReadLimits = {}): number {
 
 /** The whole of a regular file, read synchronously once its type and size are checked. */
 export function readRegularFileSync(path: string, limits: ReadLimits = {}): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, OPEN_FLAGS);
-  } catch (err) {
-    throw openError(path, limits.what, err);
-  }
+  const fd = openForRead(path, limits);
   try {
     const size = checkStats(path, fstatSync(fd), limits);
     const buf = Buffer.allocUnsafe(size);

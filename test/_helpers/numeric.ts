@@ -69,3 +69,47 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+/** One probed coordinate of a whole-model gradient check. */
+export interface GradientProbe {
+  name: string;
+  index: number;
+  analytic: number;
+  numeric: number;
+  /** |numeric − analytic| / max(|numeric|, |analytic|, 1e-2). */
+  err: number;
+}
+
+/**
+ * Central differences of `lossOf` at the two largest-gradient coordinates of every parameter plus a
+ * random one (`rand`), against the gradients already in `p.grad`. fp32 losses carry ~1e-7 noise, so
+ * differences below ~1e-4 absolute are not resolved: the error is relative to
+ * max(|numeric|, |analytic|, 1e-2). Steps are `epsScale`·max(1, |value|).
+ */
+export function probeModelGradients(
+  params: readonly { name: string; values(): Float32Array; grad: Tensor }[],
+  lossOf: () => number,
+  rand: () => number,
+  epsScale: number,
+): GradientProbe[] {
+  const out: GradientProbe[] = [];
+  for (const p of params) {
+    const v = p.values();
+    const g = p.grad.view() as Float32Array;
+    const order = [...v.keys()].sort((a, c) => Math.abs(g[c]) - Math.abs(g[a]));
+    const probe = [...new Set([order[0], order[1] ?? order[0], Math.floor(rand() * v.length)])];
+    for (const i of probe) {
+      const orig = v[i];
+      const eps = epsScale * Math.max(1, Math.abs(orig));
+      v[i] = orig + eps;
+      const up = lossOf();
+      v[i] = orig - eps;
+      const down = lossOf();
+      v[i] = orig;
+      const numeric = (up - down) / (2 * eps);
+      const err = Math.abs(numeric - g[i]) / Math.max(Math.abs(numeric), Math.abs(g[i]), 1e-2);
+      out.push({ name: p.name, index: i, analytic: g[i], numeric, err });
+    }
+  }
+  return out;
+}

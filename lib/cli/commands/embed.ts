@@ -1,7 +1,7 @@
 // `clipscale embed`: image and text features of a model with given weights, as .npy files —
 // OpenCLIP's encode_image / encode_text (float32, not normalised).
-import { mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 import { UsageError, type Command } from '../command.js';
 import { intOption, parse, requireOption } from '../args.js';
