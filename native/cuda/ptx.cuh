@@ -1,5 +1,6 @@
 // Every inline PTX instruction of the CUDA backend, behind one helper each:
 //   mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32     mma_bf16_16816
+//   mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32       mma_f16_16816
 //   ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16   ldmatrix_x1/x2/x4[_trans]
 //   cp.async.cg.shared.global (16 bytes), commit_group, wait_group   cp_async16 / _commit / _wait
 //
@@ -12,7 +13,7 @@
 // at the wait_group that retires their group: a missing wait reads stale shared memory.
 //
 // Fragment layouts (lane = 4·g + t, g = lane >> 2, t = lane & 3; a register holds two
-// bf16, the lower column / lower k in its low half):
+// bf16 or two f16, the lower column / lower k in its low half; the same for both types):
 //   A 16×16 (row-major): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]
 //   B 16×8 (B[k][n]):    b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
 //   C/D 16×8 (f32):      d0 = D[g][2t], d1 = D[g][2t+1], d2 = D[g+8][2t], d3 = D[g+8][2t+1]
@@ -22,6 +23,8 @@
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>
+
+#include "cuda/numerics.cuh"
 
 #if !defined(__CUDACC__) && !defined(CLIPSCALE_PTX_EMULATE)
 #error "host builds of the CUDA sources emulate PTX: define CLIPSCALE_PTX_EMULATE (native/cuda/emu)"
@@ -59,10 +62,18 @@ struct WarpGather {
 #endif
 };
 
-__device__ __forceinline__ float bf16_lo(uint32_t r) { return __uint_as_float(r << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+// The two 16-bit halves of a register as f32, for each operand type the mma takes.
+struct Bf16Halves {
+  __device__ static float lo(uint32_t r) { return __uint_as_float(r << 16); }
+  __device__ static float hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+};
+struct F16Halves {
+  __device__ static float lo(uint32_t r) { return f16_bits_to_f32(static_cast<uint16_t>(r & 0xffffu)); }
+  __device__ static float hi(uint32_t r) { return f16_bits_to_f32(static_cast<uint16_t>(r >> 16)); }
+};
 
-__device__ inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+template <class H>
+__device__ inline void mma_16816_emulated(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   const int lane = lane_index(), g = lane >> 2, t = lane & 3;
   const uint32_t mine[6] = {a[0], a[1], a[2], a[3], b0, b1};
   // Row g of A lives in a0/a2 of lanes 4g..4g+3, row g+8 in a1/a3; column n of B in b0/b1
@@ -85,23 +96,23 @@ __device__ inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uin
 #pragma unroll
   for (int tp = 0; tp < 4; tp++) {
     // a0: row g, k 2t'..; a1: row g+8, k 2t'..; a2: row g, k 2t'+8..; a3: row g+8, k 2t'+8..
-    A[0][2 * tp] = bf16_lo(ra[tp][0]);
-    A[0][2 * tp + 1] = bf16_hi(ra[tp][0]);
-    A[1][2 * tp] = bf16_lo(ra[tp][1]);
-    A[1][2 * tp + 1] = bf16_hi(ra[tp][1]);
-    A[0][2 * tp + 8] = bf16_lo(ra[tp][2]);
-    A[0][2 * tp + 9] = bf16_hi(ra[tp][2]);
-    A[1][2 * tp + 8] = bf16_lo(ra[tp][3]);
-    A[1][2 * tp + 9] = bf16_hi(ra[tp][3]);
+    A[0][2 * tp] = H::lo(ra[tp][0]);
+    A[0][2 * tp + 1] = H::hi(ra[tp][0]);
+    A[1][2 * tp] = H::lo(ra[tp][1]);
+    A[1][2 * tp + 1] = H::hi(ra[tp][1]);
+    A[0][2 * tp + 8] = H::lo(ra[tp][2]);
+    A[0][2 * tp + 9] = H::hi(ra[tp][2]);
+    A[1][2 * tp + 8] = H::lo(ra[tp][3]);
+    A[1][2 * tp + 9] = H::hi(ra[tp][3]);
 #pragma unroll
     for (int c = 0; c < 2; c++) {
-      B[c][2 * tp] = bf16_lo(rb[c][tp][0]);
-      B[c][2 * tp + 1] = bf16_hi(rb[c][tp][0]);
-      B[c][2 * tp + 8] = bf16_lo(rb[c][tp][1]);
-      B[c][2 * tp + 9] = bf16_hi(rb[c][tp][1]);
+      B[c][2 * tp] = H::lo(rb[c][tp][0]);
+      B[c][2 * tp + 1] = H::hi(rb[c][tp][0]);
+      B[c][2 * tp + 8] = H::lo(rb[c][tp][1]);
+      B[c][2 * tp + 9] = H::hi(rb[c][tp][1]);
     }
   }
-  // bf16 products are exact in f32; the sum's order differs from the tensor core's.
+  // bf16 and f16 products are exact in f32; the sum's order differs from the tensor core's.
 #pragma unroll
   for (int e = 0; e < 4; e++) {
     const int r = e >> 1, c = e & 1;
@@ -110,6 +121,13 @@ __device__ inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uin
     for (int k = 0; k < 16; k++) s += A[r][k] * B[c][k];
     d[e] = s;
   }
+}
+
+__device__ inline void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  mma_16816_emulated<Bf16Halves>(d, a, b0, b1);
+}
+__device__ inline void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  mma_16816_emulated<F16Halves>(d, a, b0, b1);
 }
 
 // One register of ldmatrix for matrix i: without .trans from row L>>2 of it, with .trans
@@ -175,6 +193,14 @@ __device__ __forceinline__ void cp_async_wait() {
 __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
