@@ -58,6 +58,12 @@ int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream and reports errors recorded by earlier kernels.
 int cs_cuda_synchronize(int device);
 
+// The operand precision of the matrix kernels (GEMM, attention) and of the values they
+// store: 0 fp32, 1 bf16 (the default), 2 fp16. Accumulation is fp32 in every mode.
+// Process-wide, like the CPU's bf16 emulation switch; set by a run before its first step.
+int cs_cuda_set_precision(int precision);
+int cs_cuda_get_precision(void);
+
 // 1 in the emulated device's library (libclipscale_cuda_emu.so, kernels compiled as host
 // C++ on a fiber runtime), 0 in the GPU build.
 int cs_cuda_emulated(void);

@@ -2,6 +2,7 @@
 // message of the C ABI (abi.h).
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -183,6 +184,11 @@ int launched(const char* op) {
 
 int current_device() { return t_device; }
 
+namespace {
+std::atomic<int> g_precision{static_cast<int>(Precision::BF16)};
+}
+Precision precision() { return static_cast<Precision>(g_precision.load(std::memory_order_relaxed)); }
+
 cudaStream_t stream() { return g_devices[t_device].stream; }
 
 KernelError* kernel_error_slot() { return g_devices[t_device].error_slot; }
@@ -208,6 +214,13 @@ using namespace cs_cuda;
 extern "C" {
 
 int cs_cuda_abi_version(void) { return CS_CUDA_ABI_VERSION; }
+
+int cs_cuda_set_precision(int p) {
+  if (p < 0 || p > 2) return fail("setPrecision: precision must be 0 (fp32), 1 (bf16) or 2 (fp16), got %d", p);
+  g_precision.store(p, std::memory_order_relaxed);
+  return 0;
+}
+int cs_cuda_get_precision(void) { return g_precision.load(std::memory_order_relaxed); }
 
 const char* cs_cuda_last_error(void) { return t_last_error.c_str(); }
 

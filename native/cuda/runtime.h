@@ -25,6 +25,11 @@ int launched(const char* op);
 int current_device();
 cudaStream_t stream();
 
+// The operand precision chosen by cs_cuda_set_precision (abi.h); kernels round their
+// operands and stored values to it (fp32: no rounding).
+enum class Precision : int { F32 = 0, BF16 = 1, F16 = 2 };
+Precision precision();
+
 // An error found inside a kernel (a bad id, an overflow), kept on the device until the
 // next synchronisation reports it. Codes: see runtime.cu (kernel_error_message).
 struct KernelError {
