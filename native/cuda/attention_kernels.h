@@ -1,8 +1,9 @@
 // Internal interface between the attention entry points (attention_ops.cu) and the
 // kernels, which are templated on the padded head width DP (a multiple of 16) and built
 // only for kAttentionWidths. The precision switch (runtime.h) picks the kernels:
-//   bf16, f16  tensor cores (attention_forward.cu, attention_backward.cu), operands
-//              rounded to the 16-bit type, fp32 accumulation and softmax
+//   bf16, f16  FlashAttention-2 on tensor cores (attention_forward.cu,
+//              attention_backward.cu) over a packed 16-bit copy of the operands, fp32
+//              accumulation and softmax
 //   fp32       SIMT kernels (attention_f32.cu), nothing rounded
 #pragma once
 #include <cuda_runtime.h>
@@ -27,14 +28,16 @@ inline int attention_width(int64_t d) {
   return 0;
 }
 
-// Tensor-core kernels, p is BF16 or F16.
-int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const float* qkv,
+// Tensor-core kernels (FlashAttention-2), p is BF16 or F16. Their operands are the packed
+// 16-bit copies attention_ops.cu makes (attention_tiles.cuh): qkv16 [3][B·heads][S][dp]
+// (Q, K, V planes) and do16 [B·heads][S][dp], columns d..dp-1 zero.
+int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const uint16_t* qkv16,
                                  float* out, float* lse, cudaStream_t stream);
 // D [B·heads·S] = Σ_c dO·O per row (from attention_ops' preprocess kernel); dQ columns of
 // dqkv must be zero on entry and are left unrounded (the caller rounds them).
-int attention_backward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const float* qkv,
-                                  const float* dout, const float* lse, const float* D, float* dqkv,
-                                  cudaStream_t stream);
+int attention_backward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s,
+                                  const uint16_t* qkv16, const uint16_t* do16, const float* lse, const float* D,
+                                  float* dqkv, cudaStream_t stream);
 // The fp32 kernels; the same contracts (nothing is rounded).
 int attention_forward_f32_launch(const char* op, int dp, const AttentionShape& s, const float* qkv, float* out,
                                  float* lse, cudaStream_t stream);
