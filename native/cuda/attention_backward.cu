@@ -19,8 +19,9 @@
 // varies between runs (not bit-reproducible).
 //
 // kQ is 64 queries, 32 at DP 128 so that dK, dV (DP/2 registers each), Pᵀ and dSᵀ
-// (kQ/2 each) fit the 255-register budget. To verify on a GPU: ptxas -v for spills at
-// DP 128, Nsight Compute for shared-memory bank conflicts, speed against SDPA.
+// (kQ/2 each) fit the 255-register budget. What remains to verify on a GPU (spills at
+// DP 128 with ptxas -v, bank conflicts with Nsight Compute, speed vs SDPA):
+// attention_kernels.h.
 #include <cmath>
 
 #include "cuda/attention_kernels.h"

@@ -9,10 +9,8 @@
 // the packed 16-bit copy of qkv (attention_tiles.cuh: global and shared layouts, why the
 // shared rows are padded). Scores are in the log2 domain (exp2); P enters P·V as T.
 //
-// To verify on a GPU (the emulated device cannot show them): registers and spills per
-// head width (ptxas -v; the accumulator is DP/2 + 32 + DP/4 registers per thread), shared
-// memory bank conflicts (Nsight Compute: l1tex__data_bank_conflicts_pipe_lsu_mem_shared),
-// and speed against PyTorch's scaled_dot_product_attention (benchmarks/gpu_layers.py).
+// Per thread: O (DP/2 fp32), scores (32 fp32) and Q fragments (DP/4 registers). What
+// remains to verify on a GPU (spills, bank conflicts, speed vs SDPA): attention_kernels.h.
 #include <cmath>
 
 #include "cuda/attention_kernels.h"

@@ -5,6 +5,22 @@
 //              attention_backward.cu) over a packed 16-bit copy of the operands, fp32
 //              accumulation and softmax
 //   fp32       SIMT kernels (attention_f32.cu), nothing rounded
+//
+// Verified so far only on the emulated device (every precision against a double
+// reference, under inorder, reversed and random schedules; planted missing barriers and
+// cp.async waits are caught). What remains to verify on a real GPU:
+//   - nvcc builds for sm_80 and sm_90a (no toolkit where this was written);
+//   - registers and spills: `ptxas -v` (or cuobjdump --dump-resource-usage) for every
+//     width, above all DP 128: the backward holds dK, dV (64 + 64 fp32), Pᵀ and dSᵀ
+//     (16 + 16 with kQ 32) per thread and must show 0 bytes spill stores;
+//   - shared-memory bank conflicts: Nsight Compute's
+//     l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld / _op_st on both kernels
+//     (ldmatrix, cp.async stores and the dSᵀ stores are laid out to have none);
+//   - the PTX emulation against the hardware: the same tests built with
+//     -DCLIPSCALE_PTX_EMULATE must agree with the real-instruction build;
+//   - speed: benchmarks/gpu_layers.py, forward+backward against PyTorch's
+//     scaled_dot_product_attention at S 50, 77 causal, 197, 257 and d 64, 80 (the goal is
+//     ≥ 1.0× SDPA); the fp32 kernels are built for correctness, not speed.
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>

@@ -30,17 +30,28 @@ int check_shape(const char* op, int64_t B, int64_t S, int64_t W, int64_t heads, 
 }
 
 // qkv [B, S, 3W] fp32 → qkv16 [3][B·heads][S][dp] in the precision's 16-bit type, columns
-// d..dp-1 zero: the tensor-core kernels' operands (attention_tiles.cuh). This pass goes
-// away when activations are stored in 16 bits.
+// d..dp-1 zero: the tensor-core kernels' operands (attention_tiles.cuh). A thread makes 8
+// consecutive columns, one 16-byte store (dp is a multiple of 16). This pass goes away
+// when activations are stored in 16 bits.
 __global__ void attention_pack_qkv_kernel(const float* __restrict__ qkv, uint16_t* __restrict__ qkv16,
                                           AttentionShape s, int dp, Precision p) {
-  const int64_t bhs = s.B * s.heads * s.S, total = 3 * bhs * dp;
+  const int64_t bhs = s.B * s.heads * s.S, chunks = dp / 8, total = 3 * bhs * chunks;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = i % dp, row = i / dp, which = row / bhs, r = row % bhs;
+    const int64_t c0 = (i % chunks) * 8, row = i / chunks, which = row / bhs, r = row % bhs;
     const int64_t si = r % s.S, bh = r / s.S, h = bh % s.heads, b = bh / s.heads;
-    const float v = c < s.d ? qkv[(b * s.S + si) * 3 * s.W + which * s.W + h * s.d + c] : 0.0f;
-    qkv16[i] = operand_bits(p, v);
+    const float* src = qkv + (b * s.S + si) * 3 * s.W + which * s.W + h * s.d;
+    uint32_t w[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int64_t c = c0 + 2 * e;
+      const uint32_t lo = operand_bits(p, c < s.d ? src[c] : 0.0f);
+      const uint32_t hi = operand_bits(p, c + 1 < s.d ? src[c + 1] : 0.0f);
+      w[e] = lo | (hi << 16);
+    }
+    uint4 v;
+    v.x = w[0], v.y = w[1], v.z = w[2], v.w = w[3];
+    *reinterpret_cast<uint4*>(qkv16 + row * dp + c0) = v;
   }
 }
 
@@ -93,7 +104,7 @@ int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t 
   const int64_t n16 = 3 * B * heads * S * dp;
   Scratch qkv16;
   if (int rc = qkv16.allocate(static_cast<size_t>(n16) * 2, op)) return rc;
-  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
+  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16 / 8, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
   if (int rc = launched(op)) return rc;
   return attention_forward_mma_launch(op, p, dp, s, qkv16.as<uint16_t>(), out, lse, stream());
 }
@@ -122,7 +133,7 @@ int cs_cuda_attention_backward(const float* qkv, const float* out, const float* 
   if (int rc = launched(op)) return rc;
   if (!mma)  // dQ stays fp32: nothing to round
     return attention_backward_f32_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream());
-  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
+  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16 / 8, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
   if (int rc = launched(op)) return rc;
   if (int rc = attention_backward_mma_launch(op, p, dp, s, qkv16.as<uint16_t>(), do16.as<uint16_t>(), lse,
                                              D.as<float>(), dqkv, stream()))
