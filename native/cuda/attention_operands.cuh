@@ -14,25 +14,25 @@ namespace cs_cuda {
 
 struct Bf16Operands {
   static constexpr Precision kPrecision = Precision::BF16;
-  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_bf16_bits(f); }
-  __device__ static __forceinline__ float round(float f) { return round_bf16(f); }
+  static __device__ __forceinline__ uint16_t bits(float f) { return f32_to_bf16_bits(f); }
+  static __device__ __forceinline__ float round(float f) { return round_bf16(f); }
   // lo at the lower address / lower column.
-  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     return static_cast<uint32_t>(f32_to_bf16_bits(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16);
   }
-  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     ptx::mma_bf16_16816(d, a, b0, b1);
   }
 };
 
 struct F16Operands {
   static constexpr Precision kPrecision = Precision::F16;
-  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_f16_bits(f); }
-  __device__ static __forceinline__ float round(float f) { return round_f16(f); }
-  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+  static __device__ __forceinline__ uint16_t bits(float f) { return f32_to_f16_bits(f); }
+  static __device__ __forceinline__ float round(float f) { return round_f16(f); }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     return static_cast<uint32_t>(f32_to_f16_bits(lo)) | (static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16);
   }
-  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     ptx::mma_f16_16816(d, a, b0, b1);
   }
 };
