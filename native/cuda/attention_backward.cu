@@ -18,8 +18,9 @@
 // spread over distinct addresses and absorbed by L2. The price is a summation order that
 // varies between runs (not bit-reproducible).
 //
-// kQ is 64 queries, 32 at DP 128 so that dK, dV (DP/2 registers each), Pᵀ and dSᵀ
-// (kQ/2 each) fit the 255-register budget. What remains to verify on a GPU (spills at
+// kQ is 64 queries, 32 at DP 96 and 128 so that dK, dV (DP/2 registers each), Pᵀ and dSᵀ
+// (kQ/2 each) fit the 255-register budget (ptxas -v, sm_80: 241-243 registers and no
+// spills at DP 64, 80, 128 with nvcc 13.0; kQ 64 spilled 16 bytes at DP 96). What remains to verify on a GPU (spills at
 // DP 128 with ptxas -v, bank conflicts with Nsight Compute, speed vs SDPA):
 // attention_kernels.h.
 #include <cmath>
@@ -39,7 +40,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 template <int DP>
 struct BwdSmem {
-  static constexpr int kQ = DP > 96 ? 32 : 64;  // queries per tile
+  static constexpr int kQ = DP > 80 ? 32 : 64;  // queries per tile (ptxas: 64 spills at DP 96)
   static constexpr int kLd = DP + 8;
   static constexpr int kLdS = kQ + 8;           // dSᵀ [key][query]
   static constexpr int kQTile = kQ * kLd;       // one Q or dO buffer
