@@ -17,7 +17,8 @@
 //     a plain nvcc -O3 build of each file);
 //   - shared-memory bank conflicts: Nsight Compute's
 //     l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld / _op_st on both kernels
-//     (ldmatrix, cp.async stores and the dSᵀ stores are laid out to have none);
+//     (ldmatrix and the dSᵀ stores are laid out to have none, cp.async stores too at DP
+//     64 and 128; attention_tiles.cuh);
 //   - the PTX emulation against the hardware: the same tests built with
 //     -DCLIPSCALE_PTX_EMULATE must agree with the real-instruction build;
 //   - speed: benchmarks/gpu_layers.py, forward+backward against PyTorch's

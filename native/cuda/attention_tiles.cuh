@@ -9,8 +9,11 @@
 // the row stride an odd number of 16-byte units (DP/8 + 1 with DP a multiple of 16), so
 // the 8 row addresses of one ldmatrix 8×8 matrix (16 bytes each, at one column) fall in 8
 // different 4-bank groups: every ldmatrix phase reads all 32 banks once, no conflicts.
-// cp.async writes 16-byte chunks along a row, consecutive threads on consecutive chunks,
-// also conflict-free. The dSᵀ tile of the backward uses the same rule with kQ + 8.
+// cp.async writes 16-byte chunks along a row, consecutive threads on consecutive chunks
+// (coalesced global reads): conflict-free at DP 64 and 128, where a phase's 8 chunks lie in
+// one row; at DP 80 and 96 a phase that wraps into the next row has one 2-way conflict
+// (Nsight Compute would show whether that matters). The dSᵀ tile of the backward uses the
+// same rule with kQ + 8.
 #pragma once
 #include <cuda_runtime.h>
 #include <stdint.h>
