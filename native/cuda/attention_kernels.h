@@ -20,7 +20,9 @@
 //     (ldmatrix and the dSᵀ stores are laid out to have none, cp.async stores too at DP
 //     64 and 128; attention_tiles.cuh);
 //   - the PTX emulation against the hardware: the same tests built with
-//     -DCLIPSCALE_PTX_EMULATE must agree with the real-instruction build;
+//     -DCLIPSCALE_PTX_EMULATE must agree with the real-instruction build (budget for
+//     the build: nvcc's cicc ran over 15 minutes on attention_forward.cu that way here,
+//     on 2 loaded cores, without finishing);
 //   - speed: benchmarks/gpu_layers.py, forward+backward against PyTorch's
 //     scaled_dot_product_attention at S 50, 77 causal, 197, 257 and d 64, 80 (the goal is
 //     ≥ 1.0× SDPA); the fp32 kernels are built for correctness, not speed.
