@@ -17,12 +17,6 @@ export interface Batch {
   ids: Tensor;
 }
 
-/** Rows [start, start + count) of a 2-D f32 tensor copied into `out`. */
-function copyRows(src: Tensor, start: number, count: number, out: Tensor): void {
-  const width = src.shape[1];
-  (out.view() as Float32Array).set((src.view() as Float32Array).subarray(start * width, (start + count) * width));
-}
-
 /** Which loss trains the model: OpenCLIP's ClipLoss, or SigLipLoss (its --siglip). */
 export type LossName = 'clip' | 'siglip';
 
@@ -87,14 +81,12 @@ export class StepRunner implements Disposable {
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
    * The caller zeroes gradients before and applies the optimizer after. `deferLossTo` (the CLIP
-   * loss, one micro-batch): the loss goes to that 1-element device tensor and NaN is returned,
+   * loss): the loss goes to that 1-element device tensor and NaN is returned,
    * so a GPU step reads nothing back.
    */
   forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
     const { model } = this;
-    if (deferLossTo && (microBatches.length !== 1 || this.lossName !== 'clip')) {
-      throw new Error('StepRunner: a deferred loss needs the CLIP loss and one micro-batch');
-    }
+    if (deferLossTo && this.lossName !== 'clip') throw new Error('StepRunner: a deferred loss needs the CLIP loss');
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
@@ -105,38 +97,36 @@ export class StepRunner implements Disposable {
       model.text.backward(r.dText);
       return r.loss;
     }
-    if (model.device !== 'cpu') {
-      throw new Error(`StepRunner: gradient accumulation (accumFreq > 1) runs on the CPU only for now; the model is on ${model.device}`);
-    }
+    // On any device: features are written into rows of one batch-sized tensor, and each
+    // micro-batch's rows of the feature gradients are read in place (row views, no copies).
     const sizes = microBatches.map((b) => b.images.shape[0]);
     const total = sizes.reduce((a, b) => a + b, 0);
     const dim = model.config.embed_dim;
-    if (!this.allImage || this.allImage.shape[0] !== total) {
+    if (!this.allImage || this.allImage.shape[0] !== total || this.allImage.device !== model.device) {
       this.allImage?.dispose();
       this.allText?.dispose();
-      this.allImage = Tensor.empty([total, dim]);
-      this.allText = Tensor.empty([total, dim]);
+      this.allImage = Tensor.empty([total, dim], 'f32', model.device);
+      this.allText = Tensor.empty([total, dim], 'f32', model.device);
     }
     const allImage = this.allImage;
     const allText = this.allText as Tensor;
     let row = 0;
     for (const { images, ids } of microBatches) {
       const n = images.shape[0];
-      const imgView = allImage.view() as Float32Array;
-      const txtView = allText.view() as Float32Array;
-      imgView.set(model.encodeImage(images).view() as Float32Array, row * dim);
-      txtView.set(model.encodeText(ids).view() as Float32Array, row * dim);
+      using imgRows = allImage.rows(row, n);
+      using txtRows = allText.rows(row, n);
+      ops.copy(model.encodeImage(images), imgRows);
+      ops.copy(model.encodeText(ids), txtRows);
       row += n;
     }
-    const r = this.lossAndGrads(allImage, allText, lossScale);
+    const r = this.lossAndGrads(allImage, allText, lossScale, deferLossTo);
     this.addScaleBiasGrads(r);
     row = 0;
     for (const { images, ids } of microBatches) {
       const n = images.shape[0];
-      const dImg = this.microBuf(`img${n}`, [n, dim]);
-      const dTxt = this.microBuf(`txt${n}`, [n, dim]);
-      copyRows(r.dImage, row, n, dImg);
-      copyRows(r.dText, row, n, dTxt);
+      // The towers keep the activations of their last forward: recompute this micro-batch's.
+      using dImg = r.dImage.rows(row, n);
+      using dTxt = r.dText.rows(row, n);
       model.encodeImage(images);
       model.visual.backward(dImg);
       model.encodeText(ids);

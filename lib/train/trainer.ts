@@ -131,7 +131,7 @@ export interface TrainerOptions {
    * On a GPU: read each step's loss and gradient norm after the next step is launched (records
    * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
    * step leaves weights and moments untouched there). Default: on where possible (the CLIP loss,
-   * one rank, accumFreq 1, no loss scaling); false reads them every step.
+   * one rank, no loss scaling); false reads them every step.
    */
   deferOutcomes?: boolean;
 }
@@ -224,7 +224,6 @@ export class Trainer implements Disposable {
     const device = o.device ?? 'cpu';
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
-    if (gpu && o.accumFreq > 1) throw new Error(`Trainer: gradient accumulation (accumFreq > 1) runs on the CPU only for now, not on '${device}'`);
     if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
     if (gpu && o.siglip) throw new Error(`Trainer: the SigLIP loss runs on the CPU only for now, not on '${device}'`);
     if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
@@ -273,12 +272,12 @@ export class Trainer implements Disposable {
     };
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
-    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank without
-    // loss scaling (the scaler's next scale depends on this step's outcome, on the host).
-    const deferrable = gpu && !siglip && world === 1 && o.accumFreq === 1 && !this.scaler;
+    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank (any
+    // accumFreq: its loss is computed once, over the whole batch) without loss scaling (the scaler's next scale depends on this step's outcome, on the host).
+    const deferrable = gpu && !siglip && world === 1 && !this.scaler;
     if (o.deferOutcomes === true && !deferrable) {
       throw new Error(
-        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank, accumFreq 1 and no loss scaling (got device '${device}'` +
+        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank and no loss scaling (got device '${device}'` +
           `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''}${this.scaler ? ', loss scaling' : ''})`,
       );
     }
