@@ -20,16 +20,15 @@ export interface Batch {
 /** Which loss trains the model: OpenCLIP's ClipLoss, or SigLipLoss (its --siglip). */
 export type LossName = 'clip' | 'siglip';
 
-/** What either loss gives back for a batch of unnormalised features. */
+/** What either loss gives back for a batch of unnormalised features (gradients on their device). */
 interface FeatureLoss {
   loss: number;
   dImage: Tensor;
   dText: Tensor;
-  /** d loss / d logit_scale as a number (the SigLIP loss, computed on the host's side)… */
-  dLogitScale?: number;
-  /** …or as a 1-element tensor on the features' device (ClipLoss: nothing is read back). */
-  dLogitScaleTensor?: Tensor;
-  dLogitBias: number;
+  /** d loss / d logit_scale, a 1-element tensor on the features' device: nothing is read back. */
+  dLogitScaleTensor: Tensor;
+  /** d loss / d logit_bias (the SigLIP loss; the CLIP loss does not depend on the bias). */
+  dLogitBiasTensor?: Tensor;
 }
 
 export class StepRunner implements Disposable {
@@ -50,22 +49,20 @@ export class StepRunner implements Disposable {
   private lossAndGrads(fi: Tensor, ft: Tensor, lossScale: number, deferLossTo?: Tensor): FeatureLoss {
     const { model } = this;
     if (this.lossName === 'siglip') {
-      const t = (model.logitScale.data.view() as Float32Array)[0];
-      const b = (model.logitBias!.data.view() as Float32Array)[0];
-      return this.sigLip.forwardBackward(fi, ft, t, b, lossScale);
+      const r = this.sigLip.forwardBackward(fi, ft, model.logitScale.data, model.logitBias!.data, lossScale, deferLossTo);
+      return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBiasTensor: r.dLogitBiasTensor };
     }
     // ClipLoss: a logit bias, if the model has one, shifts every logit of a softmax row equally
     // (OpenCLIP adds it), so it changes neither the loss nor any gradient: its gradient is 0.
     // (No spread of the result: its dLogitScale getter would read the device back.)
     const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale, deferLossTo);
-    return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBias: 0 };
+    return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor };
   }
 
   private addScaleBiasGrads(r: FeatureLoss): void {
-    // On the parameter's device: a GPU step reads nothing back here.
-    if (r.dLogitScaleTensor) ops.axpy(1, r.dLogitScaleTensor, this.model.logitScale.grad);
-    else (this.model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale ?? 0;
-    if (this.model.logitBias && this.lossName === 'siglip') (this.model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
+    // On the parameters' device: a GPU step reads nothing back here.
+    ops.axpy(1, r.dLogitScaleTensor, this.model.logitScale.grad);
+    if (this.model.logitBias && r.dLogitBiasTensor) ops.axpy(1, r.dLogitBiasTensor, this.model.logitBias.grad);
   }
 
   private microBuf(key: string, shape: number[]): Tensor {
@@ -80,13 +77,11 @@ export class StepRunner implements Disposable {
   /**
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
-   * The caller zeroes gradients before and applies the optimizer after. `deferLossTo` (the CLIP
-   * loss): the loss goes to that 1-element device tensor and NaN is returned,
+   * The caller zeroes gradients before and applies the optimizer after. `deferLossTo`: the loss goes to that 1-element device tensor and NaN is returned,
    * so a GPU step reads nothing back.
    */
   forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
     const { model } = this;
-    if (deferLossTo && this.lossName !== 'clip') throw new Error('StepRunner: a deferred loss needs the CLIP loss');
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
@@ -191,9 +186,7 @@ export class StepRunner implements Disposable {
   lossOf(batch: Batch): number {
     const fi = this.model.encodeImage(batch.images);
     const ft = this.model.encodeText(batch.ids);
-    if (this.lossName === 'siglip') {
-      return this.sigLip.forward(fi, ft, (this.model.logitScale.data.view() as Float32Array)[0], (this.model.logitBias!.data.view() as Float32Array)[0]);
-    }
+    if (this.lossName === 'siglip') return this.sigLip.forward(fi, ft, this.model.logitScale.data, this.model.logitBias!.data);
     return this.loss.forward(fi, ft, this.model.logitScale.data);
   }
 

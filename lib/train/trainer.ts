@@ -225,7 +225,6 @@ export class Trainer implements Disposable {
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
     if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.siglip) throw new Error(`Trainer: the SigLIP loss runs on the CPU only for now, not on '${device}'`);
     if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
     if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
     this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
@@ -272,8 +271,10 @@ export class Trainer implements Disposable {
     };
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
-    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank (any
-    // accumFreq: its loss is computed once, over the whole batch) without loss scaling (the scaler's next scale depends on this step's outcome, on the host).
+    // Deferred outcomes need the step decided on the device: the CLIP loss (a SigLIP record's
+    // logit bias would be read a step late) on one rank (any accumFreq: the loss is computed
+    // once, over the whole batch) without loss scaling (the scaler's next scale depends on
+    // this step's outcome, on the host).
     const deferrable = gpu && !siglip && world === 1 && !this.scaler;
     if (o.deferOutcomes === true && !deferrable) {
       throw new Error(
