@@ -225,7 +225,6 @@ export class Trainer implements Disposable {
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
     if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
     if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
     this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
     this.options = o;
