@@ -12,12 +12,18 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { ncclBlockers } from '../lib/distributed/create.js';
+import { NCCL_SHARED_GPU_MIN_VERSION, ncclSupport } from '../lib/distributed/nccl_communicator.js';
 import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { collect, repoRoot } from './_fixtures/dist-spawn.js';
 import { countCudaTests, cudaStatus, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
 
 const ran = countCudaTests(test, 'cuda-ddp.test.ts');
 const blockers = noGpuReason === null ? ncclBlockers(0) : [noGpuReason];
+// Two ranks on a machine with one GPU share it: NCCL ≥ 2.30 (the emulated device's stand-in, one "GPU" per process, always can).
+const nccl = ncclSupport();
+if (blockers.length === 0 && !cudaStatus.emulated && cudaStatus.deviceCount < 2 && (nccl.version ?? 0) < NCCL_SHARED_GPU_MIN_VERSION) {
+  blockers.push(`one GPU here, and NCCL ${nccl.versionString} < 2.30 cannot put 2 ranks on it`);
+}
 const ddpTest = blockers.length === 0 ? test.serial : test.serial.skip;
 const title = (s: string) => (blockers.length === 0 ? `${s} (${cudaDeviceKind})` : `${s} (skipped: ${blockers.join('; ')})`);
 
