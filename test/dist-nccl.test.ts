@@ -204,6 +204,8 @@ sharedTest(sharedTitle('2 ranks on one GPU (clipscale launch --nproc 2, NCCL_MUL
     t.deepEqual(result!.staged, add(v(3, 0), v(3, 1)), `rank ${rank} Float32Array staged`);
     t.deepEqual(result!.cpuTensor, add(v(3, 0), v(3, 1)).map((x) => x / 2), `rank ${rank} CPU tensor staged`);
     t.deepEqual(result!.big, [3, 3, true], `rank ${rank} 4 Mi floats`);
+    t.deepEqual(result!.bigGather, [true, true], `rank ${rank} allGather of 1.5 Mi floats a rank`);
+    t.deepEqual(result!.bigScatter, [3, true], `rank ${rank} reduceScatter of 1.5 Mi floats a rank`);
   }
 });
 
