@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { ncclBlockers } from '../lib/distributed/create.js';
+import { createInProcessGroup } from '../lib/distributed/in_process_communicator.js';
+import { SyntheticData } from '../lib/train/sources.js';
+import { Trainer } from '../lib/train/trainer.js';
 import { NCCL_SHARED_GPU_MIN_VERSION, ncclSupport } from '../lib/distributed/nccl_communicator.js';
 import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { collect, repoRoot } from './_fixtures/dist-spawn.js';
@@ -64,6 +67,16 @@ function weightDiff(a: RunResult, b: RunResult): number {
   }
   return Math.sqrt(num / den);
 }
+
+const cudaTest = noGpuReason === null ? test.serial : test.serial.skip;
+cudaTest('data parallel on CUDA with a communicator of CPU buffers is refused, saying what it needs', (t) => {
+  ran();
+  const [c0] = createInProcessGroup(2);
+  const data = new SyntheticData({ size: 40, imageSize: 32, contextLength: 32 });
+  t.throws(() => new Trainer({ model: 'micro', data, batchSize: 4, samples: 8, device: 'cuda', comm: c0 }), {
+    message: /^Trainer: data-parallel training on cuda:0 needs a communicator for tensors on cuda:0 \(NCCL: createCommunicator\(\{ device: 'cuda:0' \}\)\), got the in-process communicator \(CPU buffers\)/,
+  });
+});
 
 for (const loss of ['clip', 'siglip'] as const) {
   ddpTest(title(`${loss}: 2 ranks on CUDA (NCCL, launch --nproc 2) train as 1 process with the global batch; buckets all-reduced during backward`), async (t) => {
