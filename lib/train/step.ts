@@ -141,7 +141,7 @@ export class StepRunner implements Disposable {
    */
   async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
     const { model } = this;
-    if (model.device !== 'cpu') throw new Error(`StepRunner: data-parallel training runs on the CPU only for now; the model is on ${model.device}`);
+    if (model.device !== 'cpu') throw new Error(`StepRunner: forwardBackwardDistributed is the CPU path (communicators of host buffers); the model is on ${model.device}: use DeviceDataParallel (lib/train/device_data_parallel.ts), as the Trainer does`);
     const n = batch.images.shape[0];
     const dim = model.config.embed_dim;
     const fi = model.encodeImage(batch.images);
