@@ -58,6 +58,9 @@ const cases: { name: string; lead: number[]; K: number; N: number; bias: boolean
   // Model-sized: the bias in the GEMM's epilogue over full and edge tiles (70 = 2·32 + 6), the
   // bias gradient's rows split between threads, dW's transposed operand read in place.
   { name: 'many rows, bias in the GEMM epilogue, threaded bias gradient', lead: [1000], K: 64, N: 70, bias: true },
+  // dW with its rows split between threads (each a whole partial dW, summed), in both layouts:
+  // the case above is the transposed one (K < N), this one K ≥ N.
+  { name: 'many rows, K ≥ N: weight gradient split over rows', lead: [1200], K: 80, N: 48, bias: true },
 ];
 
 for (const [ci, c] of cases.entries()) {

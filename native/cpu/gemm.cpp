@@ -342,6 +342,11 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, num_threads());
 }
 
+void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, 1);
+}
+
 void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
   Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};

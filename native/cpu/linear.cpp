@@ -38,24 +38,55 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
     for (int64_t n = 0; n < N; n++) db[n] += part[t * N + n];
 }
 
-// dW[N×K] (+)= dYᵀ·X, a product over every row of the batch (M) with a narrow result. The
-// GEMM packs its A operand (here dYᵀ or Xᵀ, M values per row) and reads B in place, and each
-// packed value is used for as many columns as the result has: so the narrower of N and K goes
-// in A. With K < N (an MLP up-projection, qkv) that is dWᵀ[K×N] = Xᵀ·dY, into a scratch
-// matrix added to dW transposed (N·K values against 2·M·N·K flops).
+// One thread's dW over rows [m0, m1): dW[N×K] = dYᵀ·X, or its transpose dWᵀ[K×N] = Xᵀ·dY when
+// `transposed`. The GEMM packs its A operand (dYᵀ or Xᵀ, a row of A per output row) and reads
+// B in place, and each packed value is used for as many columns as the result has: so the
+// narrower of N and K goes in A (K < N: an MLP up-projection, qkv — the transposed form).
+void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, int64_t m1, int64_t N, int64_t K,
+                          bool transposed, float beta, float* out, bool serial) {
+  auto gemm = serial ? sgemm_serial : sgemm;
+  const float* dy = dY.ptr + m0 * dY.ld;
+  const float* x = X.ptr + m0 * X.ld;
+  if (transposed) gemm(true, false, K, N, m1 - m0, 1.0f, x, X.ld, dy, dY.ld, beta, out, N);
+  else gemm(true, false, N, K, m1 - m0, 1.0f, dy, dY.ld, x, X.ld, beta, out, K);
+}
+
+// dW[N×K] (+)= dYᵀ·X, a product over every row of the batch (M) with a narrow result.
+// A narrow result (a few hundred columns at most) gives too few tiles to share evenly between
+// threads, while M is long: so each thread takes a slice of the rows and computes a whole
+// partial dW of its own, and the partials are summed (N·K·threads adds against 2·M·N·K flops).
+// A wide result splits into tiles as any GEMM.
 void weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
                      bool accumulate) {
-  if (K >= N) {
-    sgemm(true, false, N, K, M, 1.0f, dY.ptr, dY.ld, X.ptr, X.ld, accumulate ? 1.0f : 0.0f, dw, K);
+  const bool transposed = K < N;
+  const int64_t out = N * K;
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), M / 256));
+  const bool split_rows = nt > 1 && out <= (1 << 18) && 2.0 * M * out >= 4e6;
+  if (!split_rows && !transposed) {
+    weight_gradient_rows(dY, X, 0, M, N, K, false, accumulate ? 1.0f : 0.0f, dw, false);
     return;
   }
+  const int parts = split_rows ? nt : 1;
   static thread_local std::vector<float> scratch;  // kept: a training step reuses the sizes
-  scratch.resize(static_cast<size_t>(K) * N);
-  float* const t = scratch.data();  // the workers' own thread_local would be a different vector
-  sgemm(true, false, K, N, M, 1.0f, X.ptr, X.ld, dY.ptr, dY.ld, 0.0f, t, N);
+  scratch.resize(static_cast<size_t>(parts) * out);
+  float* const part = scratch.data();  // the workers' own thread_local would be a different vector
+  if (split_rows) {
+    parallel_run(parts, [&](int t, int n_threads) {
+      const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
+      weight_gradient_rows(dY, X, m0, m1, N, K, transposed, 0.0f, part + t * out, true);
+    });
+  } else {
+    weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);
+  }
+  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order.
   parallel_for(N, std::max<int64_t>(1, 4096 / K), [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++)
-      for (int64_t k = 0; k < K; k++) dw[n * K + k] = (accumulate ? dw[n * K + k] : 0.0f) + t[k * N + n];
+      for (int64_t k = 0; k < K; k++) {
+        float s = accumulate ? dw[n * K + k] : 0.0f;
+        float p = 0.0f;
+        for (int t = 0; t < parts; t++) p += part[t * out + (transposed ? k * N + n : n * K + k)];
+        dw[n * K + k] = s + p;
+      }
   });
 }
 
