@@ -68,7 +68,7 @@ export interface NativeBinding {
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
   layernormForward(x: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
   residualLayernormForward(x: T, residual: T, sumOut: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
-  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT): void;
+  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT, dadd?: OptT, accumulate?: boolean): void;
   geluForward(x: T, out: T): void;
   geluBackward(x: T, dout: T, dx: T): void;
   quickGeluForward(x: T, out: T): void;

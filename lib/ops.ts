@@ -145,11 +145,18 @@ export function residualLayernormForward(
 ): void {
   native.residualLayernormForward(h(x), h(residual), h(sumOut), h(gamma), h(beta), h(out), h(mean), h(rstd), eps);
 }
-/** dx (may be dout), and dgamma/dbeta [W] when given: all overwritten. */
+/**
+ * dx (may be dout), and dgamma/dbeta [W] when given: all overwritten, unless (CPU only)
+ * `dadd` is given, added to dx in the same pass (a residual stream's other gradient; may be dx
+ * or dout), or `accumulate` is set: dgamma/dbeta are then added to (a parameter's gradient).
+ */
 export function layernormBackward(
   dout: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, dx: Tensor, dgamma: Tensor | null, dbeta: Tensor | null,
+  opts: { dadd?: Tensor | null; accumulate?: boolean } = {},
 ): void {
-  native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
+  if (opts.dadd || opts.accumulate)
+    native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta), ho(opts.dadd), opts.accumulate ?? false);
+  else native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
 }
 
 /** GELU, erf form: out = x·Φ(x). out may be x. */
