@@ -87,6 +87,23 @@ export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGr
 }
 
 /**
+ * A linear layer and its activation in one pass (CPU only): h = x·wᵀ + b, a = f(h), f GELU (erf
+ * form) or QuickGELU applied to each block of h as the GEMM finishes it. Equal to linearForward
+ * then geluForward / quickGeluForward, bit for bit.
+ */
+export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, h: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): void {
+  native.linearActivationForward(x.handle, w.handle, ho(b), h.handle, a.handle, activation);
+}
+/**
+ * The activation's backward and the bias gradient of the linear layer before it, in one pass
+ * (CPU only): dh = da·f'(h) (dh may be da), db (+)= Σ rows dh. Equal to geluBackward /
+ * quickGeluBackward then linearBackward's db, bit for bit.
+ */
+export function activationBackwardBias(h: Tensor, da: Tensor, dh: Tensor, db: Tensor | null, activation: 'gelu' | 'quick_gelu', accumulate = false): void {
+  native.activationBackwardBias(h.handle, da.handle, dh.handle, ho(db), accumulate, activation);
+}
+
+/**
  * Patch embedding (conv with stride = kernel = P, no bias; CLIP's visual.conv1).
  * images [B, C, H, W], weight [width, C, P, P], out [B, (H/P)·(W/P), width], patches row-major.
  */
