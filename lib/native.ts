@@ -17,6 +17,7 @@ export interface NativeTensor {
   view(): ArrayBuffer;
   dispose(): void;
   reshape(shape: readonly number[]): NativeTensor;
+  slice(offset: number, shape: readonly number[]): NativeTensor;
 }
 
 type T = NativeTensor;

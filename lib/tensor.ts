@@ -153,6 +153,11 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
   }
 
+  /** A tensor sharing numel(shape) elements of this one's memory, from element `offset` on. */
+  slice(offset: number, shape: readonly number[]): Tensor<D> {
+    return new Tensor<D>(this.live('Tensor.slice').slice(offset, checkShape(shape, 'Tensor.slice')));
+  }
+
   /**
    * A copy of this tensor on `device` ('cpu', 'cuda', 'cuda:1'): host ↔ GPU copies through
    * the CUDA backend, which must be built and find a GPU (the error says why not). Always a
