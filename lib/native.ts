@@ -17,6 +17,7 @@ export interface NativeTensor {
   view(): ArrayBuffer;
   dispose(): void;
   reshape(shape: readonly number[]): NativeTensor;
+  slice(offset: number, shape: readonly number[]): NativeTensor;
 }
 
 type T = NativeTensor;
@@ -60,6 +61,8 @@ export interface NativeBinding {
   // ── layers: linear, patch embedding, attention (layers group) ──
   linearForward(x: T, w: T, b: OptT, y: T): void;
   linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
+  linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu'): void;
+  activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
@@ -68,7 +71,7 @@ export interface NativeBinding {
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
   layernormForward(x: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
   residualLayernormForward(x: T, residual: T, sumOut: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
-  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT): void;
+  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT, dadd?: OptT, accumulate?: boolean): void;
   geluForward(x: T, out: T): void;
   geluBackward(x: T, dout: T, dx: T): void;
   quickGeluForward(x: T, out: T): void;

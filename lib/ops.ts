@@ -87,6 +87,23 @@ export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGr
 }
 
 /**
+ * A linear layer and its activation in one pass (CPU only): h = x·wᵀ + b, a = f(h), f GELU (erf
+ * form) or QuickGELU applied to each block of h as the GEMM finishes it. Equal to linearForward
+ * then geluForward / quickGeluForward, bit for bit.
+ */
+export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, h: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): void {
+  native.linearActivationForward(x.handle, w.handle, ho(b), h.handle, a.handle, activation);
+}
+/**
+ * The activation's backward and the bias gradient of the linear layer before it, in one pass
+ * (CPU only): dh = da·f'(h) (dh may be da), db (+)= Σ rows dh. Equal to geluBackward /
+ * quickGeluBackward then linearBackward's db, bit for bit.
+ */
+export function activationBackwardBias(h: Tensor, da: Tensor, dh: Tensor, db: Tensor | null, activation: 'gelu' | 'quick_gelu', accumulate = false): void {
+  native.activationBackwardBias(h.handle, da.handle, dh.handle, ho(db), accumulate, activation);
+}
+
+/**
  * Patch embedding (conv with stride = kernel = P, no bias; CLIP's visual.conv1).
  * images [B, C, H, W], weight [width, C, P, P], out [B, (H/P)·(W/P), width], patches row-major.
  */
@@ -145,11 +162,18 @@ export function residualLayernormForward(
 ): void {
   native.residualLayernormForward(h(x), h(residual), h(sumOut), h(gamma), h(beta), h(out), h(mean), h(rstd), eps);
 }
-/** dx (may be dout), and dgamma/dbeta [W] when given: all overwritten. */
+/**
+ * dx (may be dout), and dgamma/dbeta [W] when given: all overwritten, unless (CPU only)
+ * `dadd` is given, added to dx in the same pass (a residual stream's other gradient; may be dx
+ * or dout), or `accumulate` is set: dgamma/dbeta are then added to (a parameter's gradient).
+ */
 export function layernormBackward(
   dout: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, dx: Tensor, dgamma: Tensor | null, dbeta: Tensor | null,
+  opts: { dadd?: Tensor | null; accumulate?: boolean } = {},
 ): void {
-  native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
+  if (opts.dadd || opts.accumulate)
+    native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta), ho(opts.dadd), opts.accumulate ?? false);
+  else native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
 }
 
 /** GELU, erf form: out = x·Φ(x). out may be x. */

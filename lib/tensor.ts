@@ -153,6 +153,11 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
   }
 
+  /** A tensor sharing numel(shape) elements of this one's memory, from element `offset` on. */
+  slice(offset: number, shape: readonly number[]): Tensor<D> {
+    return new Tensor<D>(this.live('Tensor.slice').slice(offset, checkShape(shape, 'Tensor.slice')));
+  }
+
   /**
    * Rows start .. start + count along the first dimension, as a tensor sharing this one's memory
    * (on any device): write into it or read from it in place. Dispose it like any tensor.

@@ -39,13 +39,28 @@ export class Linear extends Module {
     return y;
   }
 
-  /** Adds dW, db into the parameters' gradients and returns dx (or null when not needed). */
-  backward(dy: Tensor, needInputGrad = true): Tensor | null {
+  /**
+   * y = x·Wᵀ + b and a = activation(y) in one pass (CPU only; see ops.linearActivationForward);
+   * returns y (kept by the caller for the activation's backward). x is kept as by forward.
+   */
+  forwardActivation(x: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): Tensor {
+    const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
+    ops.linearActivationForward(x, this.weight.data, this.bias?.data ?? null, y, a, activation);
+    this.input = this.retainForBackward() ? x : null;
+    return y;
+  }
+
+  /**
+   * Adds dW, db into the parameters' gradients and returns dx (or null when not needed).
+   * `biasGradDone`: the caller has already added db (ops.activationBackwardBias).
+   */
+  backward(dy: Tensor, needInputGrad = true, biasGradDone = false): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
-    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true });
+    const db = biasGradDone ? null : (this.bias?.grad ?? null);
+    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db, accumulate: true });
     return dx;
   }
 }

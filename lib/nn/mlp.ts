@@ -33,12 +33,23 @@ export class Mlp extends Module {
     return [this.cFc, this.cProj];
   }
 
+  /** On the CPU, GELU (erf form) and QuickGELU run fused with c_fc: the same numbers, fewer passes. */
+  private fused(x: Tensor): 'gelu' | 'quick_gelu' | null {
+    return x.device === 'cpu' && this.activation !== 'gelu_tanh' ? this.activation : null;
+  }
+
   forward(x: Tensor): Tensor {
-    const h = this.cFc.forward(x);
-    const a = this.buffer('act', h.shape);
-    if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
-    else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
-    else ops.geluForward(h, a);
+    const a = this.buffer('act', [...x.shape.slice(0, -1), this.cFc.outFeatures]);
+    const fused = this.fused(x);
+    let h: Tensor;
+    if (fused) {
+      h = this.cFc.forwardActivation(x, a, fused);
+    } else {
+      h = this.cFc.forward(x);
+      if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
+      else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
+      else ops.geluForward(h, a);
+    }
     this.hidden = this.retainForBackward() ? h : null;
     return this.cProj.forward(a);
   }
@@ -48,6 +59,12 @@ export class Mlp extends Module {
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
     const da = this.cProj.backward(dout) as Tensor;
+    const fused = this.fused(h);
+    if (fused) {
+      // GELU' · da and c_fc's bias gradient in one pass; c_fc's backward then skips its db.
+      ops.activationBackwardBias(h, da, da, this.cFc.bias?.grad ?? null, fused, true);
+      return this.cFc.backward(da, true, true) as Tensor;
+    }
     if (this.activation === 'quick_gelu') ops.quickGeluBackward(h, da, da);
     else if (this.activation === 'gelu_tanh') geluTanhBackward(h, da, da);
     else ops.geluBackward(h, da, da);

@@ -93,6 +93,23 @@ export class Parameter {
     return this.data.view() as Float32Array;
   }
 
+  /**
+   * Moves the values and the gradient (zeros if none yet) into `data` and `grad` (e.g. views of
+   * one flat buffer, see lib/optim/flat_parameters.ts), same device and shape; the old memory is
+   * freed, so a stale reference to the old tensors fails loudly rather than going unseen.
+   */
+  rebind(data: Tensor, grad: Tensor): void {
+    if (data.device !== this.device || grad.device !== this.device || !sameShape(data.shape, this.shape) || !sameShape(grad.shape, this.shape))
+      throw new Error(`${this.name}: rebind needs ${this.device} tensors of shape [${this.shape}]`);
+    data.copyFrom(this._data);
+    if (this._grad) grad.copyFrom(this._grad);
+    else ops.fill(grad, 0);
+    this._data.dispose();
+    this._grad?.dispose();
+    this._data = data;
+    this._grad = grad;
+  }
+
   dispose(): void {
     this._data.dispose();
     this._grad?.dispose();

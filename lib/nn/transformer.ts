@@ -109,12 +109,10 @@ export class ResidualBlock extends Module {
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('ResidualBlock');
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
-    const dmid = this.ln2.backward(this.mlp.backward(dm));
-    ops.add(dmid, dout, dmid);
+    // Each residual sum's gradient: its layernorm's input gradient plus what reaches it directly.
+    const dmid = this.ln2.backward(this.mlp.backward(dm), dout);
     const da = this.ls1 ? this.ls1.backward(dmid) : dmid;
-    const dx = this.ln1.backward(this.attn.backward(da));
-    ops.add(dx, dmid, dx);
-    return dx;
+    return this.ln1.backward(this.attn.backward(da), dmid);
   }
 }
 

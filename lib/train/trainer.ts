@@ -451,7 +451,7 @@ export class Trainer implements Disposable {
       const batches = this.batches.fill(host, o.accumFreq);
       const t1 = performance.now();
       const lr = this.lrAt(this.step);
-      this.model.zeroGrad();
+      if (!this.optimizer.zeroGrad()) this.model.zeroGrad(); // flat CPU gradients: one fill
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
       const lossScale = this.scaler?.scale ?? 1;
