@@ -13,8 +13,10 @@
 // MFU = 3 · 2 · MACs/sample · batch / step time / peak bf16 dense FLOP/s: MACs from
 // lib/scaling/flops.ts (the scaling-law paper's count, forward only; backward = 2 × forward),
 // peak 989 TFLOP/s for H100/H200 SXM unless --peak-tflops says otherwise.
-// Not measured yet: peak device memory (the addon has no memory-info binding) and a
-// per-phase step-time breakdown (needs CUDA events in the ABI).
+// Peak memory: the caching allocator's peak of bytes in live blocks (native.cudaMemoryStats,
+// reset before each config's model is made), i.e. weights, moments, gradients, activations and
+// scratch; the CUDA context and cuBLASLt's workspace are not in it (torch.cuda.max_memory_allocated
+// counts the same way on the PyTorch side). Not measured yet: a per-phase step-time breakdown.
 //
 // --dump DIR writes, per config, what the PyTorch side needs for its parity check: the initial
 // weights (OpenCLIP names), the batch, and this library's loss and gradients of one step from
@@ -87,6 +89,7 @@ for (const spec of values.configs!.split(',')) {
   const imageSize = cfg.vision_cfg.image_size;
   const context = cfg.text_cfg.context_length;
   const macs = computeCost(cfg).gmacs * 1e9;
+  native.cudaResetPeakMemory(device);
   const model = createModel(name, { seed: 0 });
   const initial = values.dump ? model.stateDict() : null;
   model.to(device);
@@ -126,7 +129,7 @@ for (const spec of values.configs!.split(',')) {
     bench: 'train_step', impl: 'clipscale', device: deviceName, config: name, batch, precision: 'bf16', image_size: imageSize, context,
     step_ms: Number((step * 1e3).toFixed(2)), samples_per_s: Number((batch / step).toFixed(1)),
     mfu: Number(((6 * macs * batch) / step / peak).toFixed(4)), peak_tflops: peak / 1e12, macs_per_sample: macs,
-    peak_memory_bytes: null, peak_memory_note: 'not measured: no device-memory binding yet', loss_last: loss,
+    peak_memory_bytes: native.cudaMemoryStats(device).peakAllocatedBytes, loss_last: loss,
   });
   runner.dispose();
   optimizer.dispose();

@@ -19,6 +19,21 @@ export interface NativeTensor {
   reshape(shape: readonly number[]): NativeTensor;
 }
 
+/** native.cudaMemoryStats(): what the CUDA caching allocator holds and has asked the driver for. */
+export interface CudaMemoryStats {
+  /** Bytes in live blocks (tensors, scratch in use). */
+  allocatedBytes: number;
+  /** Bytes in freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** The most bytes allocated at once since the device's init or the last cudaResetPeakMemory. */
+  peakAllocatedBytes: number;
+  /** cudaMalloc / cudaFree calls the allocator made since init. */
+  driverAllocs: number;
+  driverFrees: number;
+  /** Allocations asked of the allocator (served from its cache or the driver) since init. */
+  allocs: number;
+}
+
 type T = NativeTensor;
 type OptT = NativeTensor | null;
 
@@ -111,6 +126,11 @@ export interface NativeBinding {
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+
+  // ── CUDA runtime: the caching allocator's accounting (bytes in its size classes) ──
+  cudaMemoryStats(device?: string): CudaMemoryStats;
+  /** The peak starts again from the bytes allocated now. */
+  cudaResetPeakMemory(device?: string): void;
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

@@ -48,6 +48,21 @@ int cs_cuda_free(void* ptr, int device);
 int cs_cuda_memory_info(int device, size_t* free_bytes, size_t* total_bytes, size_t* cached_bytes);
 // Returns every cached block to the driver.
 int cs_cuda_empty_cache(int device);
+// The caching allocator's accounting of a device. Bytes are counted in the allocator's
+// size classes (what the blocks really hold). driver_allocs/frees count the cudaMalloc and
+// cudaFree calls the allocator made since init: none once the cache holds every size a
+// training step asks for.
+typedef struct CsCudaMemoryStats {
+  uint64_t allocated_bytes;       // in live blocks (tensors, scratch in use)
+  uint64_t cached_bytes;          // in freed blocks kept for reuse
+  uint64_t peak_allocated_bytes;  // the most allocated_bytes at once since init or the last reset
+  uint64_t driver_allocs;
+  uint64_t driver_frees;
+  uint64_t allocs;                // cs_cuda_malloc calls (from the cache or the driver)
+} CsCudaMemoryStats;
+int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out);
+// Starts a new peak: peak_allocated_bytes = allocated_bytes now.
+int cs_cuda_reset_peak_memory(int device);
 
 // Copies on the device's stream. h2d returns once the host buffer may be reused;
 // d2h waits for the stream (it is the synchronisation point) and reports any error

@@ -34,6 +34,10 @@ struct DeviceState {
   std::unordered_map<void*, size_t> live;                   // pointer → size class
   std::unordered_map<size_t, std::vector<void*>> free_blocks;  // size class → cached blocks
   size_t cached_bytes = 0, live_bytes = 0;
+  // Accounting (cs_cuda_memory_stats): the most bytes live at once since the last reset,
+  // and the driver calls the allocator made (a training step after the first should make none).
+  size_t peak_live_bytes = 0;
+  uint64_t driver_allocs = 0, driver_frees = 0, allocs = 0;
 };
 
 DeviceState g_devices[kMaxDevices];
@@ -108,7 +112,10 @@ int init_device(int device) {
 // Returns the cached blocks of a device to the driver (its lock held).
 void release_cache_locked(DeviceState& d) {
   for (auto& [cls, blocks] : d.free_blocks)
-    for (void* p : blocks) cudaFree(p);
+    for (void* p : blocks) {
+      cudaFree(p);
+      d.driver_frees++;
+    }
   d.free_blocks.clear();
   d.cached_bytes = 0;
 }
@@ -256,6 +263,7 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
   DeviceState& d = g_devices[device];
   const size_t cls = size_class(bytes);
   std::lock_guard<std::mutex> lock(d.mu);
+  d.allocs++;
   auto it = d.free_blocks.find(cls);
   if (it != d.free_blocks.end() && !it->second.empty()) {
     *ptr = it->second.back();
@@ -269,11 +277,13 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
   } else {
     DeviceScope scope(device);
     cudaError_t e = cudaMalloc(ptr, cls);
+    d.driver_allocs++;
     if (e == cudaErrorMemoryAllocation && d.cached_bytes > 0) {
       // Give the cache back (cudaFree waits for the device) and try once more.
       cudaGetLastError();
       release_cache_locked(d);
       e = cudaMalloc(ptr, cls);
+      d.driver_allocs++;
     }
     if (e != cudaSuccess) {
       cudaGetLastError();
@@ -292,6 +302,7 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
   }
   d.live[*ptr] = cls;
   d.live_bytes += cls;
+  if (d.live_bytes > d.peak_live_bytes) d.peak_live_bytes = d.live_bytes;
   return 0;
 }
 
@@ -317,6 +328,28 @@ int cs_cuda_memory_info(int device, size_t* free_bytes, size_t* total_bytes, siz
   if (int rc = check(cudaMemGetInfo(free_bytes, total_bytes), "memoryInfo", "cudaMemGetInfo")) return rc;
   std::lock_guard<std::mutex> lock(g_devices[device].mu);
   *cached_bytes = g_devices[device].cached_bytes;
+  return 0;
+}
+
+int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out) {
+  if (!out) return fail("memoryStats: no output struct");
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  std::lock_guard<std::mutex> lock(d.mu);
+  out->allocated_bytes = d.live_bytes;
+  out->cached_bytes = d.cached_bytes;
+  out->peak_allocated_bytes = d.peak_live_bytes;
+  out->driver_allocs = d.driver_allocs;
+  out->driver_frees = d.driver_frees;
+  out->allocs = d.allocs;
+  return 0;
+}
+
+int cs_cuda_reset_peak_memory(int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.peak_live_bytes = d.live_bytes;
   return 0;
 }
 
