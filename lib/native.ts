@@ -34,6 +34,10 @@ export interface CudaMemoryStats {
   allocs: number;
 }
 
+/** An opaque CUDA event handle (native.cudaEventCreate). */
+export type CudaEvent = { readonly __cudaEvent: unique symbol };
+export type CudaStreamName = 'compute' | 'copy';
+
 type T = NativeTensor;
 type OptT = NativeTensor | null;
 
@@ -131,6 +135,18 @@ export interface NativeBinding {
   cudaMemoryStats(device?: string): CudaMemoryStats;
   /** The peak starts again from the bytes allocated now. */
   cudaResetPeakMemory(device?: string): void;
+  // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.
+  /** An ArrayBuffer in page-locked host memory; a copy from it reads it when the copy runs. */
+  cudaPinnedBuffer(bytes: number, device?: string): ArrayBuffer;
+  cudaEventCreate(device?: string): CudaEvent;
+  cudaEventRecord(event: CudaEvent, stream: CudaStreamName): void;
+  /** Whether the work before the event has completed; never waits. */
+  cudaEventQuery(event: CudaEvent): boolean;
+  cudaEventSynchronize(event: CudaEvent): void;
+  cudaStreamWaitEvent(stream: CudaStreamName, event: CudaEvent): void;
+  cudaUploadAsync(dst: T, src: ArrayBufferView | ArrayBuffer, stream: CudaStreamName): void;
+  /** The tensor's bytes once the event's work has completed (no stream is waited for). */
+  cudaReadAfter(event: CudaEvent, tensor: T): ArrayBuffer;
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

@@ -31,6 +31,7 @@ import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
+import { PinnedDeviceBatches } from './pinned_batches.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
@@ -210,7 +211,7 @@ export class Trainer implements Disposable {
   /** Dynamic loss scaling, when asked for. */
   readonly scaler: LossScaler | null;
   private readonly runner: StepRunner;
-  private readonly batches: DeviceBatches;
+  private readonly batches: DeviceBatches | PinnedDeviceBatches;
   private readonly lrAt: (step: number) => number;
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
@@ -244,7 +245,8 @@ export class Trainer implements Disposable {
     });
     // Initialised on the host (the seeded initialisation is the CPU's), then moved once.
     if (gpu) this.model.to(device);
-    this.batches = new DeviceBatches(this.model.device, o.data.imageSize, o.data.contextLength);
+    // On a GPU: pinned staging, uploads on the copy stream while the previous step computes.
+    this.batches = new (gpu ? PinnedDeviceBatches : DeviceBatches)(this.model.device, o.data.imageSize, o.data.contextLength);
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
     check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);

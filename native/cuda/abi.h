@@ -73,6 +73,28 @@ int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream and reports errors recorded by earlier kernels.
 int cs_cuda_synchronize(int device);
 
+// Streams, events and page-locked memory, for uploads that overlap computation and reads
+// that wait for one step only. Each device has two streams: 0 the compute stream (every op
+// above), 1 the copy stream. Events are cudaEvent_t handles (no timing).
+// Page-locked (pinned) host memory: copies from it run asynchronously in stream order, so
+// the host must not rewrite it until an event recorded after the copy has completed.
+int cs_cuda_host_alloc(void** ptr, size_t bytes, int device);
+int cs_cuda_host_free(void* ptr, int device);
+int cs_cuda_event_create(void** event, int device);
+int cs_cuda_event_destroy(void* event, int device);
+// Marks the point in `stream` after everything queued on it so far.
+int cs_cuda_event_record(void* event, int stream, int device);
+// *done = 1 when the work before the event's last record has completed (or it was never recorded).
+int cs_cuda_event_query(void* event, int* done, int device);
+int cs_cuda_event_synchronize(void* event, int device);
+// Work queued on `stream` after this call starts once the event's work has completed (the host does not wait).
+int cs_cuda_stream_wait_event(int stream, void* event, int device);
+// A host-to-device copy queued on `stream`; from pinned memory it reads src when it runs.
+int cs_cuda_memcpy_h2d_async(void* dst, const void* src, size_t bytes, int stream, int device);
+// Waits for the event only (not for any stream: later work may still run), then copies
+// bytes device → host and reports any error kernels recorded before the event.
+int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* event, int device);
+
 // The operand precision of the matrix kernels (GEMM, attention) and of the values they
 // store: 0 fp32, 1 bf16 (the default), 2 fp16. Accumulation is fp32 in every mode.
 // Process-wide, like the CPU's bf16 emulation switch; set by a run before its first step.

@@ -28,7 +28,8 @@ struct DeviceState {
   std::once_flag once;
   int init_rc = 0;
   std::string init_error;
-  cudaStream_t stream = nullptr;
+  cudaStream_t stream = nullptr;       // the compute stream: every op
+  cudaStream_t copy_stream = nullptr;  // uploads that overlap the compute stream's work
   KernelError* error_slot = nullptr;
   std::mutex mu;
   std::unordered_map<void*, size_t> live;                   // pointer → size class
@@ -96,6 +97,12 @@ int init_device(int device) {
   std::call_once(d.once, [&] {
     DeviceScope scope(device);
     cudaError_t e = cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&d.copy_stream, cudaStreamNonBlocking);
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // Kernels on the compute stream run at launch (their faults name the op); the copy
+    // stream stays lazy, so work that reads an upload without waiting for it is caught.
+    if (e == cudaSuccess) e = cs_emu::set_stream_eager(d.stream, true);
+#endif
     if (e == cudaSuccess) e = cudaMalloc(&d.error_slot, sizeof(KernelError));
     if (e == cudaSuccess) e = cudaMemset(d.error_slot, 0, sizeof(KernelError));
     if (e == cudaSuccess) e = cudaDeviceSynchronize();
@@ -271,8 +278,9 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
     d.cached_bytes -= cls;
 #if defined(CLIPSCALE_EMULATED_DEVICE)
     // A reused block holds the last user's data; on the emulated device it holds NaN
-    // bytes instead, so a kernel that reads scratch it never wrote shows it.
-    cudaMemset(*ptr, 0xff, cls);
+    // bytes instead, so a kernel that reads scratch it never wrote shows it (in stream
+    // order, so that a graph being captured records it too).
+    cudaMemsetAsync(*ptr, 0xff, cls, d.stream);
 #endif
   } else {
     DeviceScope scope(device);
@@ -389,6 +397,111 @@ int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device) {
   DeviceScope scope(device);
   return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_devices[device].stream), "copy on GPU",
                "cudaMemcpyAsync");
+}
+
+int cs_cuda_host_alloc(void** ptr, size_t bytes, int device) {
+  *ptr = nullptr;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  cudaError_t e = cudaHostAlloc(ptr, bytes ? bytes : 1, cudaHostAllocDefault);
+  if (e != cudaSuccess) {
+    *ptr = nullptr;
+    return check(e, "hostAlloc", "cudaHostAlloc (page-locked host memory)");
+  }
+  return 0;
+}
+
+int cs_cuda_host_free(void* ptr, int device) {
+  if (!ptr) return 0;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  return check(cudaFreeHost(ptr), "hostFree", "cudaFreeHost");
+}
+
+namespace {
+int stream_of(int device, int which, cudaStream_t* s, const char* op) {
+  if (which != 0 && which != 1) return fail("%s: stream must be 0 (compute) or 1 (copy), got %d", op, which);
+  *s = which == 0 ? g_devices[device].stream : g_devices[device].copy_stream;
+  return 0;
+}
+}  // namespace
+
+int cs_cuda_event_create(void** event, int device) {
+  *event = nullptr;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  cudaEvent_t e = nullptr;
+  if (int rc = check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "eventCreate", "cudaEventCreate")) return rc;
+  *event = e;
+  return 0;
+}
+
+int cs_cuda_event_destroy(void* event, int device) {
+  if (!event) return 0;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  return check(cudaEventDestroy(static_cast<cudaEvent_t>(event)), "eventDestroy", "cudaEventDestroy");
+}
+
+int cs_cuda_event_record(void* event, int stream, int device) {
+  if (int rc = init_device(device)) return rc;
+  cudaStream_t s;
+  if (int rc = stream_of(device, stream, &s, "eventRecord")) return rc;
+  DeviceScope scope(device);
+  return check(cudaEventRecord(static_cast<cudaEvent_t>(event), s), "eventRecord", "cudaEventRecord");
+}
+
+int cs_cuda_event_query(void* event, int* done, int device) {
+  *done = 0;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (e == cudaErrorNotReady) return 0;
+  if (int rc = check(e, "eventQuery", "cudaEventQuery")) return rc;
+  *done = 1;
+  return 0;
+}
+
+int cs_cuda_event_synchronize(void* event, int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  return check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "eventSynchronize", "waiting for the event");
+}
+
+int cs_cuda_stream_wait_event(int stream, void* event, int device) {
+  if (int rc = init_device(device)) return rc;
+  cudaStream_t s;
+  if (int rc = stream_of(device, stream, &s, "streamWaitEvent")) return rc;
+  DeviceScope scope(device);
+  return check(cudaStreamWaitEvent(s, static_cast<cudaEvent_t>(event), 0), "streamWaitEvent", "cudaStreamWaitEvent");
+}
+
+int cs_cuda_memcpy_h2d_async(void* dst, const void* src, size_t bytes, int stream, int device) {
+  if (int rc = init_device(device)) return rc;
+  cudaStream_t s;
+  if (int rc = stream_of(device, stream, &s, "uploadAsync")) return rc;
+  if (bytes == 0) return 0;
+  DeviceScope scope(device);
+  return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "uploadAsync", "cudaMemcpyAsync");
+}
+
+int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* event, int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  const char* op = "copy from GPU after an event";
+  if (int rc = check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), op, "waiting for the event")) return rc;
+  // The work before the event is done; later work may still run: no stream is waited for.
+  if (bytes != 0)
+    if (int rc = check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), op, "cudaMemcpy")) return rc;
+  KernelError e{};
+  DeviceState& d = g_devices[device];
+  if (int rc = check(cudaMemcpy(&e, d.error_slot, sizeof e, cudaMemcpyDeviceToHost), op, "reading the kernel error slot"))
+    return rc;
+  if (e.code > 0) {
+    cudaMemset(d.error_slot, 0, sizeof(KernelError));
+    return fail("%s", kernel_error_message(e).c_str());
+  }
+  return 0;
 }
 
 int cs_cuda_synchronize(int device) {

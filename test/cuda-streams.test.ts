@@ -1,0 +1,102 @@
+// Streams, events and pinned uploads on CUDA: the copy stream's work is ordered against the
+// compute stream only by events, and the Trainer's batches go through pinned staging on the
+// copy stream (lib/train/pinned_batches.ts). The emulated device runs the copy stream lazily
+// (native/cuda/emu/streams.cpp), so a missing wait reads stale memory there every time; on a
+// GPU it would be a race, and the tests that plant one run on the emulated device only.
+import test from 'ava';
+
+import { countCudaTests, cudaDeviceKind, emulated, noGpuReason } from './_helpers/cuda.js';
+import { native } from '../lib/native.js';
+import { createModel } from '../lib/nn/clip.js';
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+import { DeviceBatches } from '../lib/train/device_placement.js';
+import { PinnedDeviceBatches } from '../lib/train/pinned_batches.js';
+import { SyntheticData } from '../lib/train/sources.js';
+import { type Batch, StepRunner } from '../lib/train/step.js';
+
+const ran = countCudaTests(test, 'cuda-streams.test.ts');
+const cudaTest = noGpuReason === null ? test.serial : test.serial.skip;
+const emuTest = noGpuReason === null && emulated ? test.serial : test.serial.skip;
+if (noGpuReason !== null) console.log(`cuda-streams: skipped: ${noGpuReason}`);
+
+cudaTest(`an upload on the copy stream is seen by the compute stream after it waits for the copy's event (${cudaDeviceKind})`, (t) => {
+  ran();
+  const n = 1000;
+  const pinned = new Float32Array(native.cudaPinnedBuffer(n * 4));
+  for (let i = 0; i < n; i++) pinned[i] = i + 0.5;
+  using dst = Tensor.zeros([n], 'f32', 'cuda');
+  using out = Tensor.zeros([n], 'f32', 'cuda');
+  const copied = native.cudaEventCreate();
+  native.cudaUploadAsync(dst.handle, pinned, 'copy');
+  native.cudaEventRecord(copied, 'copy');
+  native.cudaStreamWaitEvent('compute', copied);
+  ops.copy(dst, out);
+  const after = native.cudaReadAfter(copied, out.handle);
+  t.is(after.byteLength, 4 * n);
+  t.deepEqual(out.hostFloat32(), pinned);
+  t.true(native.cudaEventQuery(copied));
+  t.throws(() => native.cudaEventRecord(copied, 'side' as 'copy'), { message: /stream must be 'compute' or 'copy', got 'side'/ });
+  t.throws(() => native.cudaUploadAsync(dst.handle, new Float32Array(3), 'copy'), { message: /src has 12 bytes but dst \[1000\] holds 4000/ });
+});
+
+emuTest('emulated device: a kernel that does not wait for the copy reads the memory as it was; the copy lands when its event is waited for', (t) => {
+  ran();
+  const n = 64;
+  const pinned = new Float32Array(native.cudaPinnedBuffer(n * 4));
+  pinned.fill(7);
+  using dst = Tensor.zeros([n], 'f32', 'cuda');
+  using out = Tensor.zeros([n], 'f32', 'cuda');
+  const copied = native.cudaEventCreate();
+  native.cudaUploadAsync(dst.handle, pinned, 'copy');
+  native.cudaEventRecord(copied, 'copy');
+  // The host rewrites the pinned buffer before the copy has run: the copy carries the new bytes.
+  pinned.fill(9);
+  ops.copy(dst, out); // no wait: reads dst before the copy
+  t.deepEqual([...out.hostFloat32()].slice(0, 3), [0, 0, 0]);
+  t.false(native.cudaEventQuery(copied), 'pending work is reported not ready when first asked');
+  t.true(native.cudaEventQuery(copied));
+  t.deepEqual([...dst.hostFloat32()].slice(0, 3), [9, 9, 9]);
+});
+
+/** Pinned uploads with the compute stream's wait for the copy left out (a planted bug). */
+class NoWaitBatches extends PinnedDeviceBatches {
+  protected override waitForUpload(): void {}
+}
+
+async function losses(model: ReturnType<typeof createModel>, fill: (i: number) => Promise<Batch[]>, steps: number): Promise<number[]> {
+  using runner = new StepRunner(model);
+  const out: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const batches = await fill(i);
+    model.zeroGrad();
+    out.push(runner.forwardBackward(batches));
+  }
+  return out;
+}
+
+async function run(kind: 'pageable' | 'pinned' | 'pinned-no-wait'): Promise<number[]> {
+  const data = new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
+  using model = createModel('micro', { seed: 1 }).to('cuda');
+  const make = { pageable: DeviceBatches, pinned: PinnedDeviceBatches, 'pinned-no-wait': NoWaitBatches }[kind];
+  using batches = new make(model.device, 32, 32);
+  return await losses(model, async (i) => batches.fill(await data.batch(4 * i, 4), 1), 4);
+}
+
+cudaTest(`pinned uploads on the copy stream give the same losses bit for bit as uploads on the compute stream (${cudaDeviceKind})`, async (t) => {
+  ran();
+  const reference = await run('pageable');
+  const pinned = await run('pinned');
+  t.log(`losses ${pinned.join(', ')}`);
+  t.true(reference.every(Number.isFinite));
+  t.deepEqual(pinned, reference);
+  // Four different batches: a loss repeated would hide a stale batch.
+  t.is(new Set(reference).size, 4);
+});
+
+emuTest('emulated device: pinned uploads whose step does not wait for the copy are caught (the step reads unwritten ids)', async (t) => {
+  ran();
+  // The first step reads device buffers no copy has written yet: fresh memory holds all-ones
+  // bytes, so the token ids are -1, which the embedding kernel reports.
+  await t.throwsAsync(run('pinned-no-wait'), { message: /embeddingForward: ids \(flat index 0\) = -1 is out of range/ });
+});
