@@ -135,6 +135,10 @@ export interface NativeBinding {
   cudaMemoryStats(device?: string): CudaMemoryStats;
   /** The peak starts again from the bytes allocated now. */
   cudaResetPeakMemory(device?: string): void;
+  /** Host waits since init: for the whole compute stream (syncs, d2h copies) and for single events. */
+  cudaWaitStats(device?: string): { streamSyncs: number; eventWaits: number };
+  /** Emulated device only: makes the compute stream lazy (true) or eager (false; null keeps it); returns its queued works. */
+  cudaEmuComputeStream(lazy: boolean | null, device?: string): number;
   // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.
   /** An ArrayBuffer in page-locked host memory; a copy from it reads it when the copy runs. */
   cudaPinnedBuffer(bytes: number, device?: string): ArrayBuffer;

@@ -14,6 +14,7 @@ import { DeviceBatches } from '../lib/train/device_placement.js';
 import { PinnedDeviceBatches } from '../lib/train/pinned_batches.js';
 import { SyntheticData } from '../lib/train/sources.js';
 import { type Batch, StepRunner } from '../lib/train/step.js';
+import { Trainer } from '../lib/train/trainer.js';
 
 const ran = countCudaTests(test, 'cuda-streams.test.ts');
 const cudaTest = noGpuReason === null ? test.serial : test.serial.skip;
@@ -99,4 +100,34 @@ emuTest('emulated device: pinned uploads whose step does not wait for the copy a
   // The first step reads device buffers no copy has written yet: fresh memory holds all-ones
   // bytes, so the token ids are -1, which the embedding kernel reports.
   await t.throwsAsync(run('pinned-no-wait'), { message: /embeddingForward: ids \(flat index 0\) = -1 is out of range/ });
+});
+
+/** A deferred micro run: each record with the compute stream's queued works and host waits at that point. */
+async function deferredRun(): Promise<{ step: number; loss: number; pending: number; streamSyncs: number; eventWaits: number }[]> {
+  const data = new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
+  using trainer = new Trainer({ model: 'micro', data, batchSize: 4, samples: 24, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda' });
+  const out = [];
+  for await (const r of trainer.run()) out.push({ step: r.step, loss: r.loss, pending: native.cudaEmuComputeStream(null), ...native.cudaWaitStats() });
+  return out;
+}
+
+emuTest('emulated device: a deferred run reads step N after its own event while step N + 1 is still queued, never syncing the stream', async (t) => {
+  ran();
+  const eager = await deferredRun();
+  // A lazy compute stream stands for a busy GPU: its work runs only when something waits for it.
+  native.cudaEmuComputeStream(true);
+  let lazy;
+  try {
+    lazy = await deferredRun();
+  } finally {
+    native.cudaEmuComputeStream(false);
+  }
+  t.log(lazy.map((r) => `step ${r.step}: ${r.pending} works queued`).join('; '));
+  t.deepEqual(lazy.map((r) => r.loss), eager.map((r) => r.loss), 'the same losses bit for bit');
+  // Step N's record is made after step N + 1 was launched: its kernels are still queued then.
+  for (const r of lazy.slice(0, -1)) t.true(r.pending > 0, `step ${r.step + 1} had run when step ${r.step} was read`);
+  const first = lazy[0];
+  const last = lazy[lazy.length - 1];
+  t.is(last.streamSyncs, first.streamSyncs, 'the steps waited for the whole compute stream');
+  t.true(last.eventWaits > first.eventWaits);
 });

@@ -32,6 +32,7 @@ import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
 import { PinnedDeviceBatches } from './pinned_batches.js';
+import { DeferredOutcomes } from './step_outcomes.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
@@ -178,13 +179,6 @@ interface LaunchedStep {
   stepTime: number;
 }
 
-interface OutcomeBuffers {
-  loss: [Tensor, Tensor];
-  norm: [Tensor, Tensor];
-  logitScale: [Tensor, Tensor];
-  applied: Tensor;
-}
-
 /** open_clip_train's --siglip initial values: logit_scale ln 10, logit_bias -10. */
 export const SIGLIP_INIT_LOGIT_SCALE = Math.log(10);
 export const SIGLIP_INIT_LOGIT_BIAS = -10;
@@ -215,7 +209,7 @@ export class Trainer implements Disposable {
   private readonly lrAt: (step: number) => number;
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
-  private outcomes: OutcomeBuffers | null = null;
+  private outcomes: DeferredOutcomes | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -465,6 +459,7 @@ export class Trainer implements Disposable {
         ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
         // The logit scale of this step, for its record (the next step will have changed it).
         ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        deferred.stepQueued(slot);
       } else {
         if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
@@ -509,12 +504,13 @@ export class Trainer implements Disposable {
       let { loss, norm, outcome } = s;
       let logitScale: number | null = null;
       if (deferred) {
-        // The device has finished this step (the read waits for it); its outcome is final there.
-        loss = deferred.loss[s.slot].hostFloat32()[0];
-        norm = Number.isFinite(loss) ? ops.readNormOut(deferred.norm[s.slot]) / s.lossScale : NaN;
+        // Read once this step's event has completed (the next step may still run); final there.
+        const r = deferred.read(s.slot);
+        loss = r.loss;
+        norm = r.norm / s.lossScale;
         outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
         if (outcome === 'applied') this.optimizer.step++;
-        logitScale = deferred.logitScale[s.slot].hostFloat32()[0];
+        logitScale = r.logitScale;
       }
       if (outcome === 'overflow') {
         this.skippedSteps++;
@@ -637,25 +633,15 @@ export class Trainer implements Disposable {
     return last;
   }
 
-  /**
-   * The device tensors of deferred outcomes, made once: each step's loss, gradient norm (an
-   * f64 in an i64) and logit scale, in two slots (step N's are read while step N + 1 writes
-   * the other), and the count of AdamW updates applied, set from the optimizer's.
-   */
-  private outcomeBuffers(): OutcomeBuffers {
-    if (!this.outcomes) {
-      const dev = this.model.device;
-      const two = (dtype: 'f32' | 'i64'): [Tensor, Tensor] => [Tensor.zeros([1], dtype, dev), Tensor.zeros([1], dtype, dev)];
-      this.outcomes = { loss: two('f32'), norm: two('i64'), logitScale: two('f32'), applied: Tensor.zeros([1], 'i64', dev) };
-    }
-    const count = Tensor.from(new BigInt64Array([BigInt(this.optimizer.step)]), [1], 'i64');
-    this.outcomes.applied.copyFrom(count);
-    count.dispose();
+  /** The deferred outcomes' device slots and events, made once; the applied-update count set from the optimizer's. */
+  private outcomeBuffers(): DeferredOutcomes {
+    if (!this.outcomes) this.outcomes = new DeferredOutcomes(this.model.device, this.optimizer.step);
+    else this.outcomes.setApplied(this.optimizer.step);
     return this.outcomes;
   }
 
   dispose(): void {
-    if (this.outcomes) for (const t of [...this.outcomes.loss, ...this.outcomes.norm, ...this.outcomes.logitScale, this.outcomes.applied]) t.dispose();
+    this.outcomes?.dispose();
     this.batches.dispose();
     this.runner.dispose();
     this.optimizer.dispose();

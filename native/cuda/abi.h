@@ -63,6 +63,10 @@ typedef struct CsCudaMemoryStats {
 int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out);
 // Starts a new peak: peak_allocated_bytes = allocated_bytes now.
 int cs_cuda_reset_peak_memory(int device);
+// How often the host has waited for the device since init: for the whole compute stream
+// (cs_cuda_synchronize, every d2h copy) and for one event (cs_cuda_event_synchronize,
+// cs_cuda_memcpy_d2h_after). A training step that reads its outcome a step late waits for events only.
+int cs_cuda_wait_stats(int device, uint64_t* stream_syncs, uint64_t* event_waits);
 
 // Copies on the device's stream. h2d returns once the host buffer may be reused;
 // d2h waits for the stream (it is the synchronisation point) and reports any error
@@ -108,6 +112,10 @@ int cs_cuda_emulated(void);
 // the calling thread makes next: "inorder", "reversed", "random" or "random:<seed>".
 // Fails in the GPU build and for another name.
 int cs_cuda_emu_set_schedule(const char* schedule);
+// Emulated device only: lazy = 1 makes the device's compute stream lazy (its work runs when
+// waited for, like a busy GPU's), 0 eager again (the default: kernels run at launch), -1 keeps
+// it; *pending = the works queued on it and not yet run. Fails in the GPU build.
+int cs_cuda_emu_compute_stream(int device, int lazy, uint64_t* pending);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,8 @@ struct DeviceState {
   // and the driver calls the allocator made (a training step after the first should make none).
   size_t peak_live_bytes = 0;
   uint64_t driver_allocs = 0, driver_frees = 0, allocs = 0;
+  // Host waits (cs_cuda_wait_stats): for the whole compute stream, and for one event.
+  std::atomic<uint64_t> stream_syncs{0}, event_waits{0};
 };
 
 DeviceState g_devices[kMaxDevices];
@@ -161,6 +163,7 @@ std::string kernel_error_message(const KernelError& e) {
 int sync_and_report(int device, const char* op) {
   DeviceState& d = g_devices[device];
   DeviceScope scope(device);
+  d.stream_syncs++;
   if (int rc = check(cudaStreamSynchronize(d.stream), op, "waiting for the GPU")) return rc;
   KernelError e{};
   if (int rc = check(cudaMemcpy(&e, d.error_slot, sizeof e, cudaMemcpyDeviceToHost), op, "reading the kernel error slot"))
@@ -353,6 +356,13 @@ int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out) {
   return 0;
 }
 
+int cs_cuda_wait_stats(int device, uint64_t* stream_syncs, uint64_t* event_waits) {
+  if (int rc = init_device(device)) return rc;
+  *stream_syncs = g_devices[device].stream_syncs.load();
+  *event_waits = g_devices[device].event_waits.load();
+  return 0;
+}
+
 int cs_cuda_reset_peak_memory(int device) {
   if (int rc = init_device(device)) return rc;
   DeviceState& d = g_devices[device];
@@ -465,6 +475,7 @@ int cs_cuda_event_query(void* event, int* done, int device) {
 int cs_cuda_event_synchronize(void* event, int device) {
   if (int rc = init_device(device)) return rc;
   DeviceScope scope(device);
+  g_devices[device].event_waits++;
   return check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "eventSynchronize", "waiting for the event");
 }
 
@@ -489,6 +500,7 @@ int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* eve
   if (int rc = init_device(device)) return rc;
   DeviceScope scope(device);
   const char* op = "copy from GPU after an event";
+  g_devices[device].event_waits++;
   if (int rc = check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), op, "waiting for the event")) return rc;
   // The work before the event is done; later work may still run: no stream is waited for.
   if (bytes != 0)
@@ -502,6 +514,23 @@ int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* eve
     return fail("%s", kernel_error_message(e).c_str());
   }
   return 0;
+}
+
+int cs_cuda_emu_compute_stream(int device, int lazy, uint64_t* pending) {
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+  if (int rc = init_device(device)) return rc;
+  if (lazy != -1 && lazy != 0 && lazy != 1) return fail("emuComputeStream: lazy must be -1, 0 or 1, got %d", lazy);
+  cudaStream_t s = g_devices[device].stream;
+  if (lazy != -1)
+    if (int rc = check(cs_emu::set_stream_eager(s, lazy == 0), "emuComputeStream", "switching the stream")) return rc;
+  *pending = cs_emu::pending_work(s);
+  return 0;
+#else
+  (void)device;
+  (void)lazy;
+  *pending = 0;
+  return fail("emuComputeStream: this is the GPU build of the CUDA backend, not the emulated device");
+#endif
 }
 
 int cs_cuda_synchronize(int device) {

@@ -198,6 +198,34 @@ static Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("cudaMemoryStats", CudaMemoryStats);
 
+// cudaWaitStats(device?) → {streamSyncs, eventWaits}: how often the host has waited for the whole
+// compute stream, and for a single event.
+static Napi::Value CudaWaitStats(const Napi::CallbackInfo& info) {
+  const char* op = "cudaWaitStats";
+  const int device = cuda_index_arg(info, 0, op);
+  cuda_use_device(op, device);
+  uint64_t streams = 0, events = 0;
+  cuda_check(op, cuda_fn<decltype(cs_cuda_wait_stats)>("wait_stats", op)(device, &streams, &events));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("streamSyncs", static_cast<double>(streams));
+  o.Set("eventWaits", static_cast<double>(events));
+  return o;
+}
+CS_BINDING("cudaWaitStats", CudaWaitStats);
+
+// cudaEmuComputeStream(lazy: boolean | null, device?) → works queued on the compute stream and
+// not yet run (emulated device only; lazy true/false switches the stream, null keeps it).
+static Napi::Value CudaEmuComputeStream(const Napi::CallbackInfo& info) {
+  const char* op = "cudaEmuComputeStream";
+  const int lazy = info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined() ? -1 : arg_bool(info, 0, op, "lazy") ? 1 : 0;
+  const int device = cuda_index_arg(info, 1, op);
+  cuda_use_device(op, device);
+  uint64_t pending = 0;
+  cuda_check(op, cuda_fn<decltype(cs_cuda_emu_compute_stream)>("emu_compute_stream", op)(device, lazy, &pending));
+  return Napi::Number::New(info.Env(), static_cast<double>(pending));
+}
+CS_BINDING("cudaEmuComputeStream", CudaEmuComputeStream);
+
 // cudaResetPeakMemory(device?): the peak starts again from the bytes allocated now.
 static Napi::Value CudaResetPeakMemory(const Napi::CallbackInfo& info) {
   const char* op = "cudaResetPeakMemory";

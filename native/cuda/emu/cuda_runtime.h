@@ -182,6 +182,8 @@ cudaError_t func_set_attribute(const void* fn, cudaFuncAttribute attr, int value
 // Emulated device only: whether a stream runs its work at once (true) or lazily (the default
 // for streams made with cudaStreamCreate*: see the top of this file).
 cudaError_t set_stream_eager(cudaStream_t s, bool eager);
+// Emulated device only: works queued on the stream and not yet run.
+size_t pending_work(cudaStream_t s);
 }
 template <typename F>
 cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {

@@ -148,6 +148,11 @@ cudaError_t set_stream_eager(cudaStream_t stream, bool eager) {
   return e;
 }
 
+size_t pending_work(cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(g_smu);
+  return resolve(stream)->pending.size();
+}
+
 }  // namespace cs_emu
 
 using namespace cs_emu;
