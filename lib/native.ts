@@ -32,11 +32,15 @@ export interface CudaMemoryStats {
   driverFrees: number;
   /** Allocations asked of the allocator (served from its cache or the driver) since init. */
   allocs: number;
+  /** Freed blocks kept for captured CUDA graphs (their replays write them); not in cachedBytes. */
+  graphReservedBytes: number;
 }
 
 /** An opaque CUDA event handle (native.cudaEventCreate). */
 export type CudaEvent = { readonly __cudaEvent: unique symbol };
 export type CudaStreamName = 'compute' | 'copy';
+/** An opaque captured CUDA graph (native.cudaGraphEndCapture). */
+export type CudaGraph = { readonly __cudaGraph: unique symbol };
 
 type T = NativeTensor;
 type OptT = NativeTensor | null;
@@ -137,6 +141,18 @@ export interface NativeBinding {
   cudaResetPeakMemory(device?: string): void;
   /** Host waits since init: for the whole compute stream (syncs, d2h copies) and for single events. */
   cudaWaitStats(device?: string): { streamSyncs: number; eventWaits: number };
+  // CUDA graphs of the compute stream (lib/train/cuda_graph_step.ts).
+  cudaGraphBeginCapture(device?: string): void;
+  /** The recorded graph; throws with the reason when it cannot be replayed. */
+  cudaGraphEndCapture(device?: string): CudaGraph;
+  cudaGraphLaunch(graph: CudaGraph): void;
+  cudaGraphDestroy(graph: CudaGraph): void;
+  /** Queues the schedule record (a CUDA i64 [4] tensor) a scheduled AdamW step reads. */
+  adamwSchedule(schedule: T, lr: number, beta1: number, beta2: number, step: number): void;
+  adamwStepScheduled(
+    param: T, grad: T, m: T, v: T, paramBf16: OptT, beta1: number, beta2: number, eps: number, weightDecay: number,
+    gradScale: number, gateLoss: T, gateNorm: T, gateApplied: T, schedule: T,
+  ): void;
   /** Emulated device only: makes the compute stream lazy (true) or eager (false; null keeps it); returns its queued works. */
   cudaEmuComputeStream(lazy: boolean | null, device?: string): number;
   // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.

@@ -39,13 +39,23 @@ cudaTest(`memory stats count live, cached and peak bytes and the driver calls ($
   t.throws(() => native.cudaMemoryStats('cpu'), { message: /cudaMemoryStats: device must be a CUDA device/ });
 });
 
-cudaTest(`after its first 2 steps a micro training run on CUDA makes no driver allocation (${cudaDeviceKind})`, async (t) => {
-  ran();
+async function statsByStep(cudaGraphs: boolean): Promise<Map<number, CudaMemoryStats>> {
   const data = new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
-  using trainer = new Trainer({ model: 'micro', data, batchSize: 4, samples: 28, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda' });
+  using trainer = new Trainer({ model: 'micro', data, batchSize: 4, samples: 28, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda', cudaGraphs });
   const byStep = new Map<number, CudaMemoryStats>();
   // A record of step N is yielded once step N + 1 has been launched (deferred outcomes).
   for await (const r of trainer.run()) byStep.set(r.step, native.cudaMemoryStats());
+  if (cudaGraphs) assertGraphsUsed(trainer);
+  return byStep;
+}
+
+function assertGraphsUsed(trainer: Trainer): void {
+  if (trainer.cudaGraphs?.captures !== 2) throw new Error(`expected 2 captured graphs, got ${trainer.cudaGraphs?.captures} (${trainer.cudaGraphs?.fallbackReason})`);
+}
+
+cudaTest(`after its first 2 steps a micro training run on CUDA makes no driver allocation (eager steps) (${cudaDeviceKind})`, async (t) => {
+  ran();
+  const byStep = await statsByStep(false);
   t.is(byStep.size, 7);
   const warm = byStep.get(2)!;
   const end = byStep.get(7)!;
@@ -55,4 +65,17 @@ cudaTest(`after its first 2 steps a micro training run on CUDA makes no driver a
   t.is(end.driverFrees, warm.driverFrees, 'steps 3..7 called cudaFree');
   t.true(end.allocs > warm.allocs, 'the steps do take scratch blocks from the cache');
   t.true(end.peakAllocatedBytes >= end.allocatedBytes);
+});
+
+cudaTest(`with CUDA graphs, replayed steps allocate nothing at all (the captures share one pool of blocks) (${cudaDeviceKind})`, async (t) => {
+  ran();
+  const byStep = await statsByStep(true);
+  // Step N's record comes after step N + 1 was launched: the record of step 4 follows step 5's replay.
+  const captured = byStep.get(3)!;
+  const end = byStep.get(7)!;
+  t.log(`driver allocations ${captured.driverAllocs} after the captures, ${end.driverAllocs} at the end; ` +
+    `graph-reserved ${(captured.graphReservedBytes / 2 ** 20).toFixed(2)} MiB`);
+  t.is(end.driverAllocs, captured.driverAllocs, 'a replayed step called cudaMalloc');
+  t.is(end.allocs, captured.allocs, 'a replayed step asked the allocator for memory');
+  t.true(captured.graphReservedBytes > 0);
 });

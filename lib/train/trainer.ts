@@ -33,6 +33,7 @@ import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
 import { PinnedDeviceBatches } from './pinned_batches.js';
 import { DeferredOutcomes } from './step_outcomes.js';
+import { CudaGraphSteps, scheduledAdamwUpdate } from './cuda_graph_step.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
@@ -136,6 +137,12 @@ export interface TrainerOptions {
    * one rank, accumFreq 1, no loss scaling); false reads them every step.
    */
   deferOutcomes?: boolean;
+  /**
+   * On a GPU with deferred outcomes: capture the whole step in a CUDA graph after two eager steps
+   * and replay it (lib/train/cuda_graph_step.ts). Default on there; where a step cannot be
+   * captured the run goes on eagerly and says why in one line.
+   */
+  cudaGraphs?: boolean;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -210,6 +217,9 @@ export class Trainer implements Disposable {
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
   private outcomes: DeferredOutcomes | null = null;
+  /** CUDA graph capture and replay of deferred steps (null: eager steps); `cudaGraphsOff` says why not. */
+  readonly cudaGraphs: CudaGraphSteps | null = null;
+  readonly cudaGraphsOff: string | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -279,6 +289,12 @@ export class Trainer implements Disposable {
       );
     }
     this.deferOutcomes = o.deferOutcomes ?? deferrable;
+    if (gpu && o.cudaGraphs !== false) {
+      if (this.deferOutcomes) this.cudaGraphs = new CudaGraphSteps(this.model.device, this.optimizer);
+      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (the CLIP loss, one rank, accumFreq 1, no loss scaling)';
+    } else if (!gpu && o.cudaGraphs === true) {
+      this.cudaGraphsOff = `CUDA graphs are for CUDA devices, not '${device}'`;
+    }
   }
 
   private state(): TrainingState {
@@ -412,6 +428,7 @@ export class Trainer implements Disposable {
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
+    if (o.cudaGraphs === true && this.cudaGraphsOff) logger.message(`cuda graphs: off, steps run eagerly: ${this.cudaGraphsOff}`);
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
@@ -451,14 +468,25 @@ export class Trainer implements Disposable {
       const slot = this.step % 2;
       if (deferred) {
         const gate = { loss: deferred.loss[slot], norm: deferred.norm[slot], applied: deferred.applied };
-        this.runner.forwardBackward(batches, lossScale, gate.loss);
-        if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
-        else ops.gradNorm(grads, gate.norm);
-        this.optimizer.update(lr, 1 / lossScale, gate);
-        // A no-op after a skipped step (the logit scale is untouched and already in range).
-        ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
-        // The logit scale of this step, for its record (the next step will have changed it).
-        ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        const graphs = this.cudaGraphs;
+        const work = (): void => {
+          this.runner.forwardBackward(batches, lossScale, gate.loss);
+          if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
+          else ops.gradNorm(grads, gate.norm);
+          if (graphs) scheduledAdamwUpdate(this.optimizer, 1 / lossScale, gate, graphs.schedule);
+          else this.optimizer.update(lr, 1 / lossScale, gate);
+          // A no-op after a skipped step (the logit scale is untouched and already in range).
+          ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
+          // The logit scale of this step, for its record (the next step will have changed it).
+          ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        };
+        if (graphs) {
+          const off = graphs.fallbackReason;
+          graphs.run(slot, batches[0].images, lr, this.optimizer.step + 1, work);
+          if (off === null && graphs.fallbackReason !== null) this.notice(`cuda graphs: off, steps run eagerly: ${graphs.fallbackReason}`);
+        } else {
+          work();
+        }
         deferred.stepQueued(slot);
       } else {
         if (o.comm && this.world > 1) {
@@ -641,6 +669,7 @@ export class Trainer implements Disposable {
   }
 
   dispose(): void {
+    this.cudaGraphs?.dispose();
     this.outcomes?.dispose();
     this.batches.dispose();
     this.runner.dispose();

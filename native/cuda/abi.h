@@ -59,6 +59,7 @@ typedef struct CsCudaMemoryStats {
   uint64_t driver_allocs;
   uint64_t driver_frees;
   uint64_t allocs;                // cs_cuda_malloc calls (from the cache or the driver)
+  uint64_t graph_reserved_bytes;  // freed blocks kept for captured graphs (not in cached_bytes)
 } CsCudaMemoryStats;
 int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out);
 // Starts a new peak: peak_allocated_bytes = allocated_bytes now.
@@ -98,6 +99,17 @@ int cs_cuda_memcpy_h2d_async(void* dst, const void* src, size_t bytes, int strea
 // Waits for the event only (not for any stream: later work may still run), then copies
 // bytes device → host and reports any error kernels recorded before the event.
 int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* event, int device);
+
+// CUDA graphs of the compute stream. Between begin and end, the ops called are recorded, not
+// run; they must not synchronise, read back, copy from pageable memory or allocate beyond
+// the cache (the cache serves them; blocks freed inside become the graph's). end fails,
+// naming why, when the work was not capturable (*graph stays null), and ends the capture in
+// any case. launch replays the recorded work on the compute stream (same pointers, same
+// arguments): step-dependent values must come from device memory.
+int cs_cuda_graph_begin_capture(int device);
+int cs_cuda_graph_end_capture(void** graph, int device);
+int cs_cuda_graph_launch(void* graph, int device);
+int cs_cuda_graph_destroy(void* graph, int device);
 
 // The operand precision of the matrix kernels (GEMM, attention) and of the values they
 // store: 0 fp32, 1 bf16 (the default), 2 fp16. Accumulation is fp32 in every mode.

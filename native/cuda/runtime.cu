@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cuda/abi.h"
@@ -39,6 +40,17 @@ struct DeviceState {
   // and the driver calls the allocator made (a training step after the first should make none).
   size_t peak_live_bytes = 0;
   uint64_t driver_allocs = 0, driver_frees = 0, allocs = 0;
+  // Graph capture of the compute stream (cs_cuda_graph_*): while it captures, blocks come from
+  // the graphs' pool, else the cache, else the driver (in relaxed capture mode), and blocks
+  // freed go to the graphs' pool: the replays write them, so they stay out of the cache while
+  // a graph lives. Graphs share the pool: they replay one after another on the compute
+  // stream, and nothing in the pool outlives the graph that uses it (a block allocated in a
+  // capture and still live at its end makes the capture fail).
+  bool capturing = false;
+  std::unordered_map<size_t, std::vector<void*>> graph_pool;
+  std::unordered_set<void*> capture_taken;
+  size_t reserved_bytes = 0;  // in graph_pool
+  int graphs_alive = 0;
   // Host waits (cs_cuda_wait_stats): for the whole compute stream, and for one event.
   std::atomic<uint64_t> stream_syncs{0}, event_waits{0};
 };
@@ -274,8 +286,41 @@ int cs_cuda_malloc(void** ptr, size_t bytes, int device) {
   const size_t cls = size_class(bytes);
   std::lock_guard<std::mutex> lock(d.mu);
   d.allocs++;
-  auto it = d.free_blocks.find(cls);
-  if (it != d.free_blocks.end() && !it->second.empty()) {
+  if (d.capturing) {
+    // Inside a captured region: a block the capture freed, else one from the cache.
+    auto& pool = d.graph_pool[cls];
+    if (!pool.empty()) {
+      *ptr = pool.back();
+      pool.pop_back();
+      d.reserved_bytes -= cls;
+    } else {
+      auto c = d.free_blocks.find(cls);
+      if (c != d.free_blocks.end() && !c->second.empty()) {
+        *ptr = c->second.back();
+        c->second.pop_back();
+        d.cached_bytes -= cls;
+      } else {
+        // The graph's own block (another graph may hold the cache's): cudaMalloc is allowed
+        // during a capture in relaxed mode only, as PyTorch's allocator does it too.
+        DeviceScope scope(device);
+        cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+        cudaThreadExchangeStreamCaptureMode(&mode);
+        cudaError_t e = cudaMalloc(ptr, cls);
+        cudaThreadExchangeStreamCaptureMode(&mode);
+        d.driver_allocs++;
+        if (e != cudaSuccess) {
+          cudaGetLastError();
+          *ptr = nullptr;
+          return fail("out of GPU memory on cuda:%d asking for %zu bytes (%s) while capturing a CUDA graph: %s", device,
+                      bytes, mib(bytes).c_str(), cudaGetErrorString(e));
+        }
+      }
+      d.capture_taken.insert(*ptr);
+    }
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    cudaMemsetAsync(*ptr, 0xff, cls, d.stream);  // recorded: each replay starts from NaN bytes too
+#endif
+  } else if (auto it = d.free_blocks.find(cls); it != d.free_blocks.end() && !it->second.empty()) {
     *ptr = it->second.back();
     it->second.pop_back();
     d.cached_bytes -= cls;
@@ -327,6 +372,12 @@ int cs_cuda_free(void* ptr, int device) {
   const size_t cls = it->second;
   d.live.erase(it);
   d.live_bytes -= cls;
+  if (d.capturing) {
+    // The captured work may have read or written it: the graphs' pool keeps it.
+    d.graph_pool[cls].push_back(ptr);
+    d.reserved_bytes += cls;
+    return 0;
+  }
   // Stream order makes the block safe to reuse at once: every op runs on the one stream.
   d.free_blocks[cls].push_back(ptr);
   d.cached_bytes += cls;
@@ -353,6 +404,7 @@ int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out) {
   out->driver_allocs = d.driver_allocs;
   out->driver_frees = d.driver_frees;
   out->allocs = d.allocs;
+  out->graph_reserved_bytes = d.reserved_bytes;
   return 0;
 }
 
@@ -513,6 +565,117 @@ int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* eve
     cudaMemset(d.error_slot, 0, sizeof(KernelError));
     return fail("%s", kernel_error_message(e).c_str());
   }
+  return 0;
+}
+
+namespace {
+// An instantiated graph of the compute stream.
+struct GraphHandle {
+  cudaGraphExec_t exec = nullptr;
+  int device = 0;
+};
+
+// Returns the graphs' pool to the cache once no graph uses it.
+void release_graph_pool_locked(DeviceState& d) {
+  if (d.graphs_alive > 0 || d.capturing) return;
+  for (auto& [cls, blocks] : d.graph_pool)
+    for (void* p : blocks) {
+      d.free_blocks[cls].push_back(p);
+      d.cached_bytes += cls;
+    }
+  d.graph_pool.clear();
+  d.reserved_bytes = 0;
+}
+
+// Ends the allocator's capture mode; a new graph now uses the pool when `made`.
+void end_allocator_capture_locked(DeviceState& d, bool made) {
+  d.capturing = false;
+  d.capture_taken.clear();
+  if (made) d.graphs_alive++;
+  release_graph_pool_locked(d);
+}
+}  // namespace
+
+int cs_cuda_graph_begin_capture(int device) {
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  DeviceScope scope(device);
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.capturing) return fail("graphCapture: cuda:%d is capturing already", device);
+    d.capturing = true;
+  }
+  cudaError_t e = cudaStreamBeginCapture(d.stream, cudaStreamCaptureModeGlobal);
+  if (e != cudaSuccess) {
+    std::lock_guard<std::mutex> lock(d.mu);
+    end_allocator_capture_locked(d, false);
+    return check(e, "graphCapture", "cudaStreamBeginCapture");
+  }
+  return 0;
+}
+
+int cs_cuda_graph_end_capture(void** graph, int device) {
+  *graph = nullptr;
+  if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  DeviceScope scope(device);
+  cudaGraph_t g = nullptr;
+  cudaError_t e = cudaStreamEndCapture(d.stream, &g);
+  std::string why;
+  if (e != cudaSuccess) {
+    why = std::string("the capture was invalidated: ") + cudaGetErrorString(e);
+    cudaGetLastError();
+  }
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (why.empty()) {
+    size_t outliving = 0;
+    for (void* p : d.capture_taken)
+      if (d.live.count(p)) outliving++;
+    if (outliving)
+      why = "not capturable: " + std::to_string(outliving) +
+            " block(s) allocated inside the captured work are still in use after it (a tensor made in the step "
+            "outlives it; make it before capturing)";
+  }
+  if (!why.empty()) {
+    if (g) cudaGraphDestroy(g);
+    end_allocator_capture_locked(d, false);
+    return fail("graphCapture: %s", why.c_str());
+  }
+  auto* h = new GraphHandle();
+  h->device = device;
+  e = cudaGraphInstantiate(&h->exec, g, 0);
+  cudaGraphDestroy(g);
+  if (e != cudaSuccess) {
+    delete h;
+    end_allocator_capture_locked(d, false);
+    return check(e, "graphCapture", "cudaGraphInstantiate");
+  }
+  end_allocator_capture_locked(d, true);
+  *graph = h;
+  return 0;
+}
+
+int cs_cuda_graph_launch(void* graph, int device) {
+  if (!graph) return fail("graphLaunch: no graph");
+  auto* h = static_cast<GraphHandle*>(graph);
+  if (h->device != device) return fail("graphLaunch: the graph was captured on cuda:%d, not cuda:%d", h->device, device);
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  return check(cudaGraphLaunch(h->exec, g_devices[device].stream), "graphLaunch", "cudaGraphLaunch");
+}
+
+int cs_cuda_graph_destroy(void* graph, int device) {
+  if (!graph) return 0;
+  auto* h = static_cast<GraphHandle*>(graph);
+  DeviceState& d = g_devices[h->device];
+  DeviceScope scope(h->device);
+  cudaGraphExecDestroy(h->exec);
+  // Later users of the pool's blocks run on the compute stream after the graph's last replay.
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.graphs_alive--;
+  release_graph_pool_locked(d);
+  delete h;
+  (void)device;
   return 0;
 }
 

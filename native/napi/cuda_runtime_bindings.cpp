@@ -194,6 +194,7 @@ static Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
   o.Set("driverAllocs", static_cast<double>(s.driver_allocs));
   o.Set("driverFrees", static_cast<double>(s.driver_frees));
   o.Set("allocs", static_cast<double>(s.allocs));
+  o.Set("graphReservedBytes", static_cast<double>(s.graph_reserved_bytes));
   return o;
 }
 CS_BINDING("cudaMemoryStats", CudaMemoryStats);

@@ -172,6 +172,8 @@ cudaError_t cudaFreeHost(void* p);
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
 cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+// The calling thread's capture mode (global by default): in relaxed mode cudaMalloc may be called during a capture.
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
 cudaError_t cudaGraphDestroy(cudaGraph_t graph);
@@ -218,6 +220,11 @@ inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }
+// Round-to-nearest products that the compiler must not fuse into a multiply-add.
+inline double __dmul_rn(double a, double b) {
+  volatile double p = a * b;
+  return p;
+}
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 

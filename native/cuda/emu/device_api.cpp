@@ -257,7 +257,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
 
 cudaError_t cudaMalloc(void** out, size_t bytes) {
   *out = nullptr;
-  if (capture_active())
+  if (capture_forbids_unsafe_calls())
     return set_error(cudaErrorStreamCaptureUnsupported,
                      "emulated device: cudaMalloc while a stream captures a graph (not permitted in global capture mode)");
   const size_t page = page_size();
@@ -281,7 +281,7 @@ cudaError_t cudaMalloc(void** out, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
-  if (capture_active())
+  if (capture_forbids_unsafe_calls())
     return set_error(cudaErrorStreamCaptureUnsupported,
                      "emulated device: cudaFree while a stream captures a graph (not permitted in global capture mode)");
   std::lock_guard<std::mutex> lock(g_mu);

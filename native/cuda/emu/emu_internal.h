@@ -43,5 +43,7 @@ cudaError_t submit_launch(const char* name, dim3 grid, dim3 block, size_t smem, 
                           void* ctx, CloneCtx clone, FreeCtx free_ctx);
 // Whether some stream is capturing a graph (cudaMalloc, cudaFree and synchronous copies fail then).
 bool capture_active();
+// capture_active() unless the calling thread switched to relaxed mode (cudaMalloc/cudaFree are allowed then).
+bool capture_forbids_unsafe_calls();
 
 }  // namespace cs_emu

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/emu/emu_internal.h"
@@ -135,10 +136,16 @@ cudaError_t submit_launch(const char* name, dim3 grid, dim3 block, size_t smem, 
   return submit(s, [run, args] { return run(args.get()); });
 }
 
+namespace {
+thread_local cudaStreamCaptureMode t_capture_mode = cudaStreamCaptureModeGlobal;
+}
+
 bool capture_active() {
   std::lock_guard<std::recursive_mutex> lock(g_smu);
   return g_capturing > 0;
 }
+
+bool capture_forbids_unsafe_calls() { return capture_active() && t_capture_mode != cudaStreamCaptureModeRelaxed; }
 
 cudaError_t set_stream_eager(cudaStream_t stream, bool eager) {
   std::lock_guard<std::recursive_mutex> lock(g_smu);
@@ -359,6 +366,10 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
                      "emulated device: the capture was invalidated: " + stream->capture_error);
   }
   *graph = g;
+  return cudaSuccess;
+}
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
+  std::swap(*mode, t_capture_mode);
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
