@@ -136,7 +136,7 @@ if not rows and not parity:
 print("training steps (bf16; MFU = 6 · MACs/sample · batch / step time / peak bf16 dense, peak 989 TFLOP/s;")
 print("  step time = a window of steps queued back to back, ended when the last loss is on the host;")
 print("  peak memory = allocator peak: clipscale native.cudaMemoryStats, PyTorch max_memory_allocated)")
-print(f"  {'config':<10} {'batch':>5} {'implementation':<16} {'samples/s':>10} {'step ms':>9} {'MFU':>7} {'peak GiB':>9} {'vs eager':>9} {'vs compile':>10}")
+print(f"  {'config':<10} {'batch':>5} {'implementation':<20} {'samples/s':>10} {'step ms':>9} {'MFU':>7} {'peak GiB':>9} {'vs eager':>9} {'vs compile':>10}")
 by = {}
 for r in rows:
     by.setdefault(r['config'], {})[r['impl']] = r
@@ -150,7 +150,7 @@ for cfg, impls in by.items():
         vs = lambda ref: f"{r['samples_per_s'] / ref['samples_per_s']:.2f}x" if ref and ref['samples_per_s'] else '-'
         mfu = r.get('mfu')
         name = impl + (' (graphs)' if impl == 'clipscale' and r.get('graphs') == 'on' else '')
-        print(f"  {cfg:<10} {r['batch']:>5} {name:<16} {r['samples_per_s']:>10.1f} {r['step_ms']:>9.2f} "
+        print(f"  {cfg:<10} {r['batch']:>5} {name:<20} {r['samples_per_s']:>10.1f} {r['step_ms']:>9.2f} "
               f"{(f'{100 * mfu:.1f}%' if mfu is not None else '-'):>7} {(f'{mem / 2**30:.2f}' if mem else '-'):>9} {vs(eager):>9} {vs(comp):>10}")
     g = impls.get('clipscale', {}).get('graphs', '')
     if g and g != 'on':
