@@ -65,6 +65,61 @@ class NoWaitBatches extends PinnedDeviceBatches {
   protected override waitForUpload(): void {}
 }
 
+/** Pinned uploads with the host's wait before rewriting a set's staging left out (a planted bug). */
+class NoStagingWaitBatches extends PinnedDeviceBatches {
+  protected override waitForStaging(): void {}
+}
+
+/** Pinned uploads whose copy does not wait for the step that last read its buffers (a planted bug). */
+class NoReaderWaitBatches extends PinnedDeviceBatches {
+  protected override waitForReaders(): void {}
+}
+
+/**
+ * Four steps queued without reading anything back (each loss left in its own device tensor),
+ * read at the end; with `lazy`, the emulated compute stream runs its work only when waited for,
+ * as a busy GPU would, so uploads and steps are still queued when the host moves on.
+ */
+async function queuedLosses(kind: 'pageable' | 'pinned' | 'pinned-no-staging-wait' | 'pinned-no-reader-wait', lazy: boolean): Promise<number[]> {
+  const data = new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
+  using model = createModel('micro', { seed: 1 }).to('cuda');
+  const make = { pageable: DeviceBatches, pinned: PinnedDeviceBatches, 'pinned-no-staging-wait': NoStagingWaitBatches, 'pinned-no-reader-wait': NoReaderWaitBatches }[kind];
+  using batches = new make(model.device, 32, 32);
+  using runner = new StepRunner(model);
+  const out = Array.from({ length: 4 }, () => Tensor.zeros([1], 'f32', 'cuda'));
+  if (lazy) native.cudaEmuComputeStream(true);
+  try {
+    for (let i = 0; i < 4; i++) {
+      const b = batches.fill(await data.batch(4 * i, 4), 1);
+      model.zeroGrad();
+      runner.forwardBackward(b, 1, out[i]);
+    }
+  } finally {
+    if (lazy) native.cudaEmuComputeStream(false); // eager again: runs what is queued
+  }
+  const losses = out.map((t) => t.hostFloat32()[0]);
+  for (const t of out) t.dispose();
+  return losses;
+}
+
+emuTest('emulated device: with the steps still queued, a host that rewrites pinned staging before its copy ran is caught', async (t) => {
+  ran();
+  const reference = await queuedLosses('pageable', false);
+  t.deepEqual(await queuedLosses('pinned', true), reference, 'the waits keep queued uploads right');
+  const broken = await queuedLosses('pinned-no-staging-wait', true);
+  t.log(`without the staging wait: ${broken.join(', ')}; with it: ${reference.join(', ')}`);
+  // Step 1's copy ran only after the host had written step 3's batch into the same staging.
+  t.is(broken[0], reference[2]);
+  t.notDeepEqual(broken, reference);
+});
+
+emuTest('emulated device: with the steps still queued, an upload that does not wait for the buffers\' last reader is caught', async (t) => {
+  ran();
+  // The first upload lands before the allocator's (queued) fill of the fresh buffers: the step
+  // then reads the fill's bytes (ids -1), which the embedding kernel reports.
+  await t.throwsAsync(queuedLosses('pinned-no-reader-wait', true), { message: /ids \(flat index 0\) = -1 is out of range/ });
+});
+
 async function losses(model: ReturnType<typeof createModel>, fill: (i: number) => Promise<Batch[]>, steps: number): Promise<number[]> {
   using runner = new StepRunner(model);
   const out: number[] = [];
@@ -108,6 +163,8 @@ async function deferredRun(): Promise<{ step: number; loss: number; pending: num
   using trainer = new Trainer({ model: 'micro', data, batchSize: 4, samples: 24, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda' });
   const out = [];
   for await (const r of trainer.run()) out.push({ step: r.step, loss: r.loss, pending: native.cudaEmuComputeStream(null), ...native.cudaWaitStats() });
+  // Steps 3.. are CUDA graph replays (the Trainer's default on CUDA).
+  if (trainer.cudaGraphs?.captures !== 2) throw new Error(`CUDA graphs not used: ${trainer.cudaGraphs?.fallbackReason}`);
   return out;
 }
 

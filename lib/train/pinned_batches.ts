@@ -8,7 +8,8 @@
 //      read them: an event recorded on the compute stream right after that step was queued;
 //   3. the compute stream waits (on the device) for the copy's event before the step's kernels.
 // The emulated device runs the copy stream lazily, so a missing wait 3 makes the step read
-// the previous contents (test/cuda-streams.test.ts plants it).
+// the previous contents, and with its compute stream made lazy too a missing wait 1 or 2 shows
+// (test/cuda-streams.test.ts plants them).
 import { native, type CudaEvent } from '../native.js';
 import { Tensor } from '../tensor.js';
 import type { HostBatch } from './sources.js';
@@ -47,7 +48,12 @@ export class PinnedDeviceBatches implements Disposable {
     }));
     const images = device.map(() => new Float32Array(native.cudaPinnedBuffer(per * px * 4, dev)));
     const ids = device.map(() => new Int32Array(native.cudaPinnedBuffer(per * ctx * 4, dev)));
-    return { device, images, ids, copied: native.cudaEventCreate(dev), consumed: native.cudaEventCreate(dev) };
+    const consumed = native.cudaEventCreate(dev);
+    // The device buffers come from the caching allocator, whose blocks are reused in the compute
+    // stream's order: their last user may still be running there. The first upload into them
+    // waits for the compute stream as it is now.
+    native.cudaEventRecord(consumed, 'compute');
+    return { device, images, ids, copied: native.cudaEventCreate(dev), consumed };
   }
 
   /**
@@ -72,13 +78,13 @@ export class PinnedDeviceBatches implements Disposable {
     // other set's reader. Its next upload (a step from now) waits for this point.
     native.cudaEventRecord(previous.consumed, 'compute');
     // 1. The staging of this set may still be the source of its last copy.
-    native.cudaEventSynchronize(set.copied);
+    this.waitForStaging(set.copied);
     for (let j = 0; j < parts; j++) {
       set.images[j].set(host.images.subarray(j * per * px, (j + 1) * per * px));
       set.ids[j].set(host.tokens.subarray(j * per * ctx, (j + 1) * per * ctx));
     }
     // 2. The step that last read this set's device buffers must be done before they are overwritten.
-    native.cudaStreamWaitEvent('copy', set.consumed);
+    this.waitForReaders(set.consumed);
     for (let j = 0; j < parts; j++) {
       native.cudaUploadAsync(set.device[j].images.handle, set.images[j], 'copy');
       native.cudaUploadAsync(set.device[j].ids.handle, set.ids[j], 'copy');
@@ -87,6 +93,16 @@ export class PinnedDeviceBatches implements Disposable {
     // 3. The step's kernels, queued next on the compute stream, start after the upload.
     this.waitForUpload(set.copied);
     return set.device;
+  }
+
+  /** The host waits until a set's last copy has read its staging (a test plants its absence). */
+  protected waitForStaging(copied: CudaEvent): void {
+    native.cudaEventSynchronize(copied);
+  }
+
+  /** The copy stream waits until the set's device buffers are free to overwrite (a test plants its absence). */
+  protected waitForReaders(consumed: CudaEvent): void {
+    native.cudaStreamWaitEvent('copy', consumed);
   }
 
   /** The compute stream waits for a set's upload (a test plants its absence). */
