@@ -124,8 +124,8 @@ for (const spec of configs.split(',')) {
   const lr = 5e-4;
   // One deferred step (the Trainer's): nothing is read back; AdamW applies it only if finite.
   const queueStep = () => {
-    model.zeroGrad();
     const work = () => {
+      model.zeroGrad();
       runner.forwardBackward([onDevice], 1, gate.loss);
       ops.gradNorm(grads, gate.norm);
       if (graphs) scheduledAdamwUpdate(optimizer, 1, gate, graphs.schedule);

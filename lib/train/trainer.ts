@@ -458,7 +458,8 @@ export class Trainer implements Disposable {
       const batches = this.batches.fill(host, o.accumFreq);
       const t1 = performance.now();
       const lr = this.lrAt(this.step);
-      this.model.zeroGrad();
+      // In a deferred step the zeroing is part of the step's work (and of its CUDA graph).
+      if (!deferred) this.model.zeroGrad();
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
       const lossScale = this.scaler?.scale ?? 1;
@@ -470,6 +471,7 @@ export class Trainer implements Disposable {
         const gate = { loss: deferred.loss[slot], norm: deferred.norm[slot], applied: deferred.applied };
         const graphs = this.cudaGraphs;
         const work = (): void => {
+          this.model.zeroGrad();
           this.runner.forwardBackward(batches, lossScale, gate.loss);
           if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
           else ops.gradNorm(grads, gate.norm);

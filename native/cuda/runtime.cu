@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -115,7 +116,10 @@ int init_device(int device) {
 #if defined(CLIPSCALE_EMULATED_DEVICE)
     // Kernels on the compute stream run at launch (their faults name the op); the copy
     // stream stays lazy, so work that reads an upload without waiting for it is caught.
-    if (e == cudaSuccess) e = cs_emu::set_stream_eager(d.stream, true);
+    // CLIPSCALE_EMU_LAZY_COMPUTE=1 makes the compute stream lazy too (work runs when waited
+    // for, like a busy GPU's): host code that touches device memory out of stream order shows.
+    const char* lazy = std::getenv("CLIPSCALE_EMU_LAZY_COMPUTE");
+    if (e == cudaSuccess && !(lazy && std::string(lazy) == "1")) e = cs_emu::set_stream_eager(d.stream, true);
 #endif
     if (e == cudaSuccess) e = cudaMalloc(&d.error_slot, sizeof(KernelError));
     if (e == cudaSuccess) e = cudaMemset(d.error_slot, 0, sizeof(KernelError));
