@@ -86,6 +86,23 @@ cudaTest(`graph-replayed steps give the same losses, weights and moments bit for
   t.true(native.cudaMemoryStats().graphReservedBytes === 0, 'the graphs gave their blocks back when disposed');
 });
 
+cudaTest(`with gradient accumulation (accumFreq 2) the step is captured and replays bit for bit too (${cudaDeviceKind})`, async (t) => {
+  ran();
+  const run = async (cudaGraphs: boolean) => {
+    const data = new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
+    using trainer = new Trainer({ model: 'micro', data, batchSize: 4, accumFreq: 2, samples: 20, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda', cudaGraphs });
+    const losses: number[] = [];
+    for await (const r of trainer.run()) losses.push(r.loss);
+    return { losses, captures: trainer.cudaGraphs?.captures ?? 0, replays: trainer.cudaGraphs?.replays ?? 0, why: trainer.cudaGraphs?.fallbackReason ?? null };
+  };
+  const eager = await run(false);
+  const graphs = await run(true);
+  t.is(graphs.why, null);
+  t.is(graphs.captures, 2);
+  t.is(graphs.replays, 3);
+  t.deepEqual(graphs.losses, eager.losses);
+});
+
 /** A parameter on the device with a gradient, and an optimizer over it, for CudaGraphSteps. */
 function tiny() {
   const p = new Parameter('w', [8]);
