@@ -152,6 +152,10 @@ for cfg, impls in by.items():
         name = impl + (' (graphs)' if impl == 'clipscale' and r.get('graphs') == 'on' else '')
         print(f"  {cfg:<10} {r['batch']:>5} {name:<20} {r['samples_per_s']:>10.1f} {r['step_ms']:>9.2f} "
               f"{(f'{100 * mfu:.1f}%' if mfu is not None else '-'):>7} {(f'{mem / 2**30:.2f}' if mem else '-'):>9} {vs(eager):>9} {vs(comp):>10}")
+    bd = impls.get('clipscale', {}).get('eager_breakdown_ms')
+    if bd:
+        print(f"  {cfg:<10} clipscale eager step, ms: " + ', '.join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in bd.items())
+              + f" (sum {sum(bd.values()):.2f})")
     g = impls.get('clipscale', {}).get('graphs', '')
     if g and g != 'on':
         print(f"  {cfg:<10} clipscale CUDA graphs {g}")

@@ -22,7 +22,9 @@
 // reset before each config's model is made): weights, moments, gradients, activations, scratch
 // and the graphs' pool; the CUDA context and cuBLASLt's workspace are not in it
 // (torch.cuda.max_memory_allocated counts the same way on the PyTorch side).
-// Not measured yet: a per-phase step-time breakdown.
+// Breakdown: after the timed window, 3 eager steps with timed events between their phases
+// (image tower forward, text tower forward, loss, image backward, text backward, optimizer: norm,
+// AdamW, clamp); medians in ms (on the emulated device: the host's time running the emulation).
 //
 // --dump DIR writes, per config, what the PyTorch side needs for its parity check: the initial
 // weights (OpenCLIP names), the batch, and this library's loss and gradients of one step from
@@ -40,6 +42,7 @@ import { createModel } from '../lib/nn/clip.js';
 import { loadModelConfig } from '../lib/nn/config.js';
 import { MAX_LOGIT_SCALE } from '../lib/nn/clip.js';
 import { AdamW } from '../lib/optim/adamw.js';
+import { ClipLoss } from '../lib/loss/contrastive.js';
 import * as ops from '../lib/ops.js';
 import { computeCost } from '../lib/scaling/flops.js';
 import { Tensor } from '../lib/tensor.js';
@@ -175,12 +178,41 @@ for (const spec of configs.split(',')) {
   loss = readLoss();
   const step = (performance.now() - t0) / 1000 / steps;
   if (!Number.isFinite(loss)) throw new Error(`${name}: non-finite loss after the timed steps`);
+  // The step-time breakdown: eager steps with a timed event between phases (the StepRunner's
+  // single-micro-batch path, spelled out).
+  const phases = ['image_forward', 'text_forward', 'loss', 'image_backward', 'text_backward', 'optimizer'] as const;
+  const marks = Array.from({ length: phases.length + 1 }, () => native.cudaEventCreate(device, true));
+  const spent: Record<string, number[]> = Object.fromEntries(phases.map((p) => [p, []]));
+  using clipLoss = new ClipLoss();
+  for (let i = 0; i < 3; i++) {
+    native.cudaEventRecord(marks[0], 'compute');
+    model.zeroGrad();
+    const fi = model.encodeImage(onDevice.images);
+    native.cudaEventRecord(marks[1], 'compute');
+    const ft = model.encodeText(onDevice.ids);
+    native.cudaEventRecord(marks[2], 'compute');
+    const r = clipLoss.forwardBackward(fi, ft, model.logitScale.data, 1, gate.loss);
+    ops.axpy(1, r.dLogitScaleTensor!, model.logitScale.grad);
+    native.cudaEventRecord(marks[3], 'compute');
+    model.visual.backward(r.dImage);
+    native.cudaEventRecord(marks[4], 'compute');
+    model.text.backward(r.dText);
+    native.cudaEventRecord(marks[5], 'compute');
+    ops.gradNorm(grads, gate.norm);
+    optimizer.update(lr, 1, gate);
+    ops.clamp(model.logitScale.data, 0, MAX_LOGIT_SCALE);
+    native.cudaEventRecord(marks[6], 'compute');
+    optimizer.step++;
+    phases.forEach((p, k) => spent[p].push(native.cudaEventElapsedMs(marks[k], marks[k + 1])));
+  }
+  const breakdown = Object.fromEntries(phases.map((p) => [p, Number(median(spent[p]).toFixed(3))]));
   emit({
     bench: 'train_step', impl: 'clipscale', device: deviceName, config: name, batch, precision: 'bf16', image_size: imageSize, context,
     graphs: graphs ? (graphs.fallbackReason === null ? 'on' : `off: ${graphs.fallbackReason}`) : 'off',
     step_ms: Number((step * 1e3).toFixed(2)), launch_ms: Number(median(launchTimes).toFixed(2)), samples_per_s: Number((batch / step).toFixed(1)),
     mfu: Number(((6 * macs * batch) / step / peak).toFixed(4)), peak_tflops: peak / 1e12, macs_per_sample: macs,
-    peak_memory_bytes: native.cudaMemoryStats(device).peakAllocatedBytes, loss_last: loss, dry_run: dryRun,
+    peak_memory_bytes: native.cudaMemoryStats(device).peakAllocatedBytes, loss_last: loss,
+    eager_breakdown_ms: breakdown, dry_run: dryRun,
   });
   graphs?.dispose();
   runner.dispose();

@@ -158,7 +158,10 @@ export interface NativeBinding {
   // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.
   /** An ArrayBuffer in page-locked host memory; a copy from it reads it when the copy runs. */
   cudaPinnedBuffer(bytes: number, device?: string): ArrayBuffer;
-  cudaEventCreate(device?: string): CudaEvent;
+  /** An event; with `timed` it keeps its time for cudaEventElapsedMs. */
+  cudaEventCreate(device?: string, timed?: boolean): CudaEvent;
+  /** Milliseconds between two timed events (waits for the end one). */
+  cudaEventElapsedMs(start: CudaEvent, end: CudaEvent): number;
   cudaEventRecord(event: CudaEvent, stream: CudaStreamName): void;
   /** Whether the work before the event has completed; never waits. */
   cudaEventQuery(event: CudaEvent): boolean;

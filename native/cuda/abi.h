@@ -87,6 +87,10 @@ int cs_cuda_host_alloc(void** ptr, size_t bytes, int device);
 int cs_cuda_host_free(void* ptr, int device);
 int cs_cuda_event_create(void** event, int device);
 int cs_cuda_event_destroy(void* event, int device);
+// An event that keeps its time, and the milliseconds between two such events once the end one
+// has completed (waits for it). On the emulated device: the host's time running the work.
+int cs_cuda_event_create_timed(void** event, int device);
+int cs_cuda_event_elapsed_ms(void* start, void* end, float* ms, int device);
 // Marks the point in `stream` after everything queued on it so far.
 int cs_cuda_event_record(void* event, int stream, int device);
 // *done = 1 when the work before the event's last record has completed (or it was never recorded).

@@ -502,6 +502,26 @@ int cs_cuda_event_create(void** event, int device) {
   return 0;
 }
 
+int cs_cuda_event_create_timed(void** event, int device) {
+  *event = nullptr;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  cudaEvent_t e = nullptr;
+  if (int rc = check(cudaEventCreate(&e), "eventCreate", "cudaEventCreate (with timing)")) return rc;
+  *event = e;
+  return 0;
+}
+
+int cs_cuda_event_elapsed_ms(void* start, void* end, float* ms, int device) {
+  *ms = 0;
+  if (int rc = init_device(device)) return rc;
+  DeviceScope scope(device);
+  if (int rc = check(cudaEventSynchronize(static_cast<cudaEvent_t>(end)), "eventElapsed", "waiting for the end event"))
+    return rc;
+  return check(cudaEventElapsedTime(ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)), "eventElapsed",
+               "cudaEventElapsedTime");
+}
+
 int cs_cuda_event_destroy(void* event, int device) {
   if (!event) return 0;
   if (int rc = init_device(device)) return rc;

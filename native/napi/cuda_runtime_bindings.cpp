@@ -89,8 +89,11 @@ static Napi::Value CudaEventCreate(const Napi::CallbackInfo& info) {
   const char* op = "cudaEventCreate";
   const int device = cuda_index_arg(info, 0, op);
   cuda_use_device(op, device);
+  const bool timed = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   auto* h = new EventHandle{nullptr, device};
-  if (cuda_fn<decltype(cs_cuda_event_create)>("event_create", op)(&h->event, device) != 0) {
+  const int rc = timed ? cuda_fn<decltype(cs_cuda_event_create_timed)>("event_create_timed", op)(&h->event, device)
+                       : cuda_fn<decltype(cs_cuda_event_create)>("event_create", op)(&h->event, device);
+  if (rc != 0) {
     delete h;
     cuda_check(op, 1);
   }
@@ -101,6 +104,19 @@ static Napi::Value CudaEventCreate(const Napi::CallbackInfo& info) {
   });
 }
 CS_BINDING("cudaEventCreate", CudaEventCreate);
+
+// cudaEventElapsedMs(start, end) → milliseconds between two timed events (waits for end).
+static Napi::Value CudaEventElapsedMs(const Napi::CallbackInfo& info) {
+  const char* op = "cudaEventElapsedMs";
+  EventHandle& a = event_arg(info, 0, op);
+  EventHandle& b = event_arg(info, 1, op);
+  if (a.device != b.device) fail(op, ": the events are on cuda:", a.device, " and cuda:", b.device);
+  cuda_use_device(op, a.device);
+  float ms = 0;
+  cuda_check(op, cuda_fn<decltype(cs_cuda_event_elapsed_ms)>("event_elapsed_ms", op)(a.event, b.event, &ms, a.device));
+  return Napi::Number::New(info.Env(), ms);
+}
+CS_BINDING("cudaEventElapsedMs", CudaEventElapsedMs);
 
 // cudaEventRecord(event, stream): marks the point after the work queued on 'compute' or 'copy' so far.
 static Napi::Value CudaEventRecord(const Napi::CallbackInfo& info) {

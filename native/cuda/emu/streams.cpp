@@ -20,6 +20,7 @@
 //   stream. While a stream captures, cudaMalloc/cudaFree/synchronous copies fail, and a
 //   synchronisation of the capturing stream or a copy from or to pageable memory invalidates
 //   the capture (EndCapture then fails with the reason), as CUDA's global capture mode does.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -55,6 +56,10 @@ struct CUevent_st {
   CUstream_st* stream = nullptr;  // where it was last recorded (null: never)
   uint64_t seq = 0;               // complete once stream->done >= seq
   bool queried_pending = false;
+  // The host clock when the event was seen complete (ms): recorded on an eager stream, or at
+  // the query or synchronisation that found it done. The emulated device's elapsed times are
+  // the host's time running the emulated work.
+  double done_ms = -1;
 };
 
 namespace cs_emu {
@@ -105,6 +110,14 @@ cudaError_t submit(CUstream_st* s, Work work) {
 }
 
 bool event_complete(const CUevent_st* e) { return !e->stream || e->stream->done >= e->seq; }
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void stamp_if_done(CUevent_st* e) {
+  if (e->done_ms < 0 && event_complete(e)) e->done_ms = now_ms();
+}
 
 bool pinned_range(const void* p, size_t n) {
   std::lock_guard<std::mutex> lock(g_pinned_mu);
@@ -293,14 +306,20 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
   e->stream = s;
   e->seq = s->submitted;
   e->queried_pending = false;
+  e->done_ms = -1;
+  stamp_if_done(e);
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) {
   std::lock_guard<std::recursive_mutex> lock(g_smu);
   if (!e) return set_error(cudaErrorInvalidResourceHandle, "emulated device: cudaEventQuery of a null event");
-  if (event_complete(e)) return cudaSuccess;
+  if (event_complete(e)) {
+    stamp_if_done(e);
+    return cudaSuccess;
+  }
   // Still pending when asked: the device goes on with it meanwhile.
   cudaError_t err = drain(e->stream, e->seq);
+  stamp_if_done(e);
   return err != cudaSuccess ? err : cudaErrorNotReady;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
@@ -309,10 +328,19 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (e->stream && e->stream->capture)
     return invalidate_capture(e->stream, cudaErrorStreamCaptureUnsupported, "cudaEventSynchronize while capturing");
   if (!e->stream) return cudaSuccess;
-  return drain(e->stream, e->seq);
+  cudaError_t err = drain(e->stream, e->seq);
+  stamp_if_done(e);
+  return err;
 }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
-  *ms = 0.0f;  // the emulated device has no clock of its own
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  std::lock_guard<std::recursive_mutex> lock(g_smu);
+  *ms = 0.0f;
+  if (!a || !b || !a->stream || !b->stream)
+    return set_error(cudaErrorInvalidResourceHandle, "emulated device: cudaEventElapsedTime of an event never recorded");
+  stamp_if_done(a);
+  stamp_if_done(b);
+  if (a->done_ms < 0 || b->done_ms < 0) return cudaErrorNotReady;
+  *ms = static_cast<float>(b->done_ms - a->done_ms);
   return cudaSuccess;
 }
 
