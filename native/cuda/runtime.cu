@@ -52,6 +52,7 @@ struct DeviceState {
   std::unordered_set<void*> capture_taken;
   size_t reserved_bytes = 0;  // in graph_pool
   int graphs_alive = 0;
+  std::vector<void*> host_frees_pending;  // pinned buffers freed during a capture
   // Host waits (cs_cuda_wait_stats): for the whole compute stream, and for one event.
   std::atomic<uint64_t> stream_syncs{0}, event_waits{0};
 };
@@ -480,8 +481,21 @@ int cs_cuda_host_alloc(void** ptr, size_t bytes, int device) {
 int cs_cuda_host_free(void* ptr, int device) {
   if (!ptr) return 0;
   if (int rc = init_device(device)) return rc;
+  DeviceState& d = g_devices[device];
+  std::vector<void*> now;
+  {
+    // A garbage collector may free a pinned buffer at any moment, a capture included, where
+    // cudaFreeHost (which synchronises) is not permitted: those wait for the capture's end.
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.host_frees_pending.push_back(ptr);
+    if (d.capturing) return 0;
+    now.swap(d.host_frees_pending);
+  }
   DeviceScope scope(device);
-  return check(cudaFreeHost(ptr), "hostFree", "cudaFreeHost");
+  int rc = 0;
+  for (void* p : now)
+    if (int r = check(cudaFreeHost(p), "hostFree", "cudaFreeHost")) rc = r;
+  return rc;
 }
 
 namespace {
@@ -679,8 +693,23 @@ int cs_cuda_graph_end_capture(void** graph, int device) {
   return 0;
 }
 
+namespace {
+// Frees the pinned buffers whose release waited for a capture to end.
+void free_pending_host(int device) {
+  DeviceState& d = g_devices[device];
+  std::vector<void*> now;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.capturing) return;
+    now.swap(d.host_frees_pending);
+  }
+  for (void* p : now) cudaFreeHost(p);
+}
+}  // namespace
+
 int cs_cuda_graph_launch(void* graph, int device) {
   if (!graph) return fail("graphLaunch: no graph");
+  free_pending_host(device);
   auto* h = static_cast<GraphHandle*>(graph);
   if (h->device != device) return fail("graphLaunch: the graph was captured on cuda:%d, not cuda:%d", h->device, device);
   if (int rc = init_device(device)) return rc;

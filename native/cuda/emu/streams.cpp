@@ -346,7 +346,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
 
 cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
   *p = nullptr;
-  if (capture_active())
+  if (capture_forbids_unsafe_calls())
     return set_error(cudaErrorStreamCaptureUnsupported, "emulated device: cudaHostAlloc while a stream captures");
   void* q = nullptr;
   if (posix_memalign(&q, 4096, bytes ? bytes : 1) != 0)
@@ -359,6 +359,8 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
 }
 cudaError_t cudaFreeHost(void* p) {
   if (!p) return cudaSuccess;
+  if (capture_forbids_unsafe_calls())
+    return set_error(cudaErrorStreamCaptureUnsupported, "emulated device: cudaFreeHost while a stream captures a graph");
   {
     std::lock_guard<std::mutex> lock(g_pinned_mu);
     auto it = g_pinned.find(reinterpret_cast<uintptr_t>(p));
