@@ -162,6 +162,27 @@ cudaTest(`a captured step that keeps a tensor made inside it is refused; a plain
   p.dispose();
 });
 
+cudaTest(`a graph whose tensor was freed after its capture is not replayed: the step runs eagerly and says why (${cudaDeviceKind})`, (t) => {
+  ran();
+  const { p, optimizer } = tiny();
+  using steps = new CudaGraphSteps('cuda:0', optimizer);
+  using x = Tensor.zeros([8], 'f32', 'cuda');
+  let one = Tensor.from(new Float32Array(8).fill(1)).to('cuda');
+  const add = () => ops.axpy(1, one, x);
+  for (let i = 0; i < 4; i++) steps.run(0, x, 1e-3, 1, add);
+  t.is(steps.captures, 1);
+  // The graph reads `one`'s memory: re-making it leaves the graph pointing at a freed block.
+  one.dispose();
+  one = Tensor.from(new Float32Array(8).fill(1)).to('cuda');
+  for (let i = 0; i < 2; i++) steps.run(0, x, 1e-3, 1, add);
+  t.log(steps.fallbackReason);
+  t.regex(steps.fallbackReason ?? '', /not replayable: a block that was in use when the graph was captured has been freed/);
+  t.deepEqual([...x.hostFloat32()], new Array(8).fill(6), 'every step still added once');
+  one.dispose();
+  optimizer.dispose();
+  p.dispose();
+});
+
 cudaTest(`clipscale train --cuda-graphs on|off: the same run either way; a bad value and an impossible request are explained (${cudaDeviceKind})`, async (t) => {
   ran();
   const args = ['--model', 'micro', '--data', 'synthetic:size=64,seed=2', '--batch-size', '4', '--samples', '20', '--device', 'cuda', '--log-every', '1'];

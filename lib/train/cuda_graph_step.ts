@@ -55,9 +55,16 @@ export class CudaGraphSteps implements Disposable {
     native.adamwSchedule(this.schedule.handle, lr, beta1, beta2, step);
     const known = this.graphs.get(slot);
     if (known && known.input === input) {
-      native.cudaGraphLaunch(known.graph);
-      this.replays++;
-      return;
+      try {
+        native.cudaGraphLaunch(known.graph);
+        this.replays++;
+        return;
+      } catch (err) {
+        // Not replayable any more (a tensor it uses was freed): this step runs eagerly.
+        this.fallBack(firstLine(err));
+        work();
+        return;
+      }
     }
     if (known) this.fallBack(`slot ${slot}'s batch buffer changed since its capture`);
     if (this.fallbackReason !== null || this.eagerSteps < WARM_STEPS) {

@@ -53,6 +53,10 @@ struct DeviceState {
   size_t reserved_bytes = 0;  // in graph_pool
   int graphs_alive = 0;
   std::vector<void*> host_frees_pending;  // pinned buffers freed during a capture
+  // Blocks live when a graph was captured (it may write them at every replay): freeing one
+  // while graphs exist makes them unsafe to replay (graph_stale), as its memory may be reused.
+  std::unordered_set<void*> graph_live;
+  bool graph_stale = false;
   // Host waits (cs_cuda_wait_stats): for the whole compute stream, and for one event.
   std::atomic<uint64_t> stream_syncs{0}, event_waits{0};
 };
@@ -377,6 +381,7 @@ int cs_cuda_free(void* ptr, int device) {
   const size_t cls = it->second;
   d.live.erase(it);
   d.live_bytes -= cls;
+  if (d.graphs_alive > 0 && d.graph_live.erase(ptr)) d.graph_stale = true;
   if (d.capturing) {
     // The captured work may have read or written it: the graphs' pool keeps it.
     d.graph_pool[cls].push_back(ptr);
@@ -616,6 +621,8 @@ struct GraphHandle {
 // Returns the graphs' pool to the cache once no graph uses it.
 void release_graph_pool_locked(DeviceState& d) {
   if (d.graphs_alive > 0 || d.capturing) return;
+  d.graph_live.clear();
+  d.graph_stale = false;
   for (auto& [cls, blocks] : d.graph_pool)
     for (void* p : blocks) {
       d.free_blocks[cls].push_back(p);
@@ -689,6 +696,7 @@ int cs_cuda_graph_end_capture(void** graph, int device) {
     return check(e, "graphCapture", "cudaGraphInstantiate");
   }
   end_allocator_capture_locked(d, true);
+  for (const auto& [p, cls] : d.live) d.graph_live.insert(p);
   *graph = h;
   return 0;
 }
@@ -713,6 +721,13 @@ int cs_cuda_graph_launch(void* graph, int device) {
   auto* h = static_cast<GraphHandle*>(graph);
   if (h->device != device) return fail("graphLaunch: the graph was captured on cuda:%d, not cuda:%d", h->device, device);
   if (int rc = init_device(device)) return rc;
+  {
+    std::lock_guard<std::mutex> lock(g_devices[device].mu);
+    if (g_devices[device].graph_stale)
+      return fail("graphLaunch: not replayable: a block that was in use when the graph was captured has been freed "
+                  "since (a tensor the step reads or writes was disposed or re-made), so its memory may hold something "
+                  "else; capture the step again");
+  }
   DeviceScope scope(device);
   return check(cudaGraphLaunch(h->exec, g_devices[device].stream), "graphLaunch", "cudaGraphLaunch");
 }
