@@ -302,6 +302,10 @@ ava_run() {  # ava_run <label> <log> <files...>: any skipped or failed test fail
 }
 if command -v node >/dev/null && [ -d node_modules/ava ]; then
   ava_run "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "$OUT/ava.log" test/cuda-ops.test.ts test/cuda-layers.test.ts test/cuda-backend.test.ts test/dist-nccl.test.ts
+  # Training on the GPU: CUDA graph capture and replay, pinned uploads on the copy stream, the
+  # per-step event read, no allocation in a step (micro/tiny models: seconds each).
+  ava_run "ava training on CUDA (graphs, streams, memory)" "$OUT/ava_train.log" test/cuda-graphs.test.ts \
+    test/cuda-streams.test.ts test/cuda-memory.test.ts test/cuda-train.test.ts test/cuda-train-async.test.ts
   # The same op tests with every PTX instruction emulated: they must agree with the real ones.
   CLIPSCALE_CUDA_LIB=$PWD/build-cuda-ptxemu/libclipscale_cuda.so \
     ava_run "ava cuda-layers+ops, PTX emulated" "$OUT/ava_ptxemu.log" test/cuda-layers.test.ts test/cuda-ops.test.ts
