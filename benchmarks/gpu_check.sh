@@ -120,6 +120,7 @@ train_benches() {
 }
 # The training table: one row per (config, implementation), the parity check below it.
 train_table() {
+  [ -s "$OUT/train.jsonl" ] || return 0
   python3 - "$OUT/train.jsonl" <<'PY'
 import json, sys
 rows, parity = [], []
