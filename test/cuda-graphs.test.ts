@@ -179,6 +179,13 @@ cudaTest(`a captured step that keeps a tensor made inside it is refused; a plain
   t.is(steps.captures, 1);
   t.is(steps.replays, 4);
   t.deepEqual([...x.hostFloat32()], new Array(8).fill(6));
+  // The same slot with another batch tensor (a resumed run may pair them anew): a graph of its own.
+  using other = Tensor.zeros([8], 'f32', 'cuda');
+  for (let i = 0; i < 3; i++) steps.run(0, other, 1e-3, 1, add);
+  steps.run(0, x, 1e-3, 1, add);
+  t.is(steps.fallbackReason, null);
+  t.is(steps.captures, 2);
+  t.deepEqual([...x.hostFloat32()], new Array(8).fill(10));
   optimizer.dispose();
   p.dispose();
 });

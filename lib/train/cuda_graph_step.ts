@@ -16,6 +16,8 @@ import { Tensor } from '../tensor.js';
 
 /** Eager steps before the first capture (they fill the allocator's cache). */
 const WARM_STEPS = 2;
+/** Two slots × two batch buffers. */
+const MAX_GRAPHS = 4;
 
 /** The gated AdamW update of every parameter, lr and step numbers read from `schedule` on the device. */
 export function scheduledAdamwUpdate(optimizer: AdamW, gradScale: number, gate: ops.AdamWGate, schedule: Tensor): void {
@@ -33,7 +35,9 @@ export function scheduledAdamwUpdate(optimizer: AdamW, gradScale: number, gate: 
 export class CudaGraphSteps implements Disposable {
   /** The schedule record (32 bytes) the scheduled AdamW update reads. */
   readonly schedule: Tensor;
-  private readonly graphs = new Map<number, { graph: CudaGraph; input: Tensor }>();
+  /** Graphs by outcome slot and batch tensor (a run resumed in the same Trainer may pair them anew). */
+  private readonly graphs = new Map<number, Map<Tensor, CudaGraph>>();
+  private graphCount = 0;
   private eagerSteps = 0;
   /** Why steps run eagerly from now on (null while graphs are in use). */
   fallbackReason: string | null = null;
@@ -45,18 +49,18 @@ export class CudaGraphSteps implements Disposable {
   }
 
   /**
-   * Queues one step. `work(update)` queues the step's kernels, calling `update()` for the
-   * optimizer; `input` is the batch tensor the step reads (a replay needs the captured one).
+   * Queues one step. `work()` queues the step's kernels; `input` is the batch tensor the step
+   * reads: a graph is captured per (slot, input) pair and replayed for that pair.
    * `lr` and `step` (1-based, the optimizer's known count + 1) go to the schedule record.
    */
   run(slot: number, input: Tensor, lr: number, step: number, work: () => void): void {
     const { beta1, beta2 } = this.optimizer.hyper;
     // In stream order before the step's kernels (eager or replayed); never inside a capture.
     native.adamwSchedule(this.schedule.handle, lr, beta1, beta2, step);
-    const known = this.graphs.get(slot);
-    if (known && known.input === input) {
+    const known = this.graphs.get(slot)?.get(input);
+    if (known) {
       try {
-        native.cudaGraphLaunch(known.graph);
+        native.cudaGraphLaunch(known);
         this.replays++;
         return;
       } catch (err) {
@@ -66,7 +70,7 @@ export class CudaGraphSteps implements Disposable {
         return;
       }
     }
-    if (known) this.fallBack(`slot ${slot}'s batch buffer changed since its capture`);
+    if (this.graphCount >= MAX_GRAPHS) this.fallBack(`more than ${MAX_GRAPHS} (slot, batch buffer) pairs to capture`);
     if (this.fallbackReason !== null || this.eagerSteps < WARM_STEPS) {
       work();
       this.eagerSteps++;
@@ -89,7 +93,9 @@ export class CudaGraphSteps implements Disposable {
       work();
       return;
     }
-    this.graphs.set(slot, { graph, input });
+    if (!this.graphs.has(slot)) this.graphs.set(slot, new Map());
+    this.graphs.get(slot)!.set(input, graph);
+    this.graphCount++;
     this.captures++;
     native.cudaGraphLaunch(graph); // capturing ran nothing: this is the step
     this.replays++;
@@ -109,8 +115,9 @@ export class CudaGraphSteps implements Disposable {
   }
 
   private disposeGraphs(): void {
-    for (const { graph } of this.graphs.values()) native.cudaGraphDestroy(graph);
+    for (const bySlot of this.graphs.values()) for (const graph of bySlot.values()) native.cudaGraphDestroy(graph);
     this.graphs.clear();
+    this.graphCount = 0;
   }
 
   dispose(): void {
