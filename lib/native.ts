@@ -20,6 +20,29 @@ export interface NativeTensor {
   slice(offset: number, shape: readonly number[]): NativeTensor;
 }
 
+/** native.cudaMemoryStats(): what the CUDA caching allocator holds and has asked the driver for. */
+export interface CudaMemoryStats {
+  /** Bytes in live blocks (tensors, scratch in use). */
+  allocatedBytes: number;
+  /** Bytes in freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** The most bytes allocated at once since the device's init or the last cudaResetPeakMemory. */
+  peakAllocatedBytes: number;
+  /** cudaMalloc / cudaFree calls the allocator made since init. */
+  driverAllocs: number;
+  driverFrees: number;
+  /** Allocations asked of the allocator (served from its cache or the driver) since init. */
+  allocs: number;
+  /** Freed blocks kept for captured CUDA graphs (their replays write them); not in cachedBytes. */
+  graphReservedBytes: number;
+}
+
+/** An opaque CUDA event handle (native.cudaEventCreate). */
+export type CudaEvent = { readonly __cudaEvent: unique symbol };
+export type CudaStreamName = 'compute' | 'copy';
+/** An opaque captured CUDA graph (native.cudaGraphEndCapture). */
+export type CudaGraph = { readonly __cudaGraph: unique symbol };
+
 type T = NativeTensor;
 type OptT = NativeTensor | null;
 
@@ -114,6 +137,42 @@ export interface NativeBinding {
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+
+  // ── CUDA runtime: the caching allocator's accounting (bytes in its size classes) ──
+  cudaMemoryStats(device?: string): CudaMemoryStats;
+  /** The peak starts again from the bytes allocated now. */
+  cudaResetPeakMemory(device?: string): void;
+  /** Host waits since init: for the whole compute stream (syncs, d2h copies) and for single events. */
+  cudaWaitStats(device?: string): { streamSyncs: number; eventWaits: number };
+  // CUDA graphs of the compute stream (lib/train/cuda_graph_step.ts).
+  cudaGraphBeginCapture(device?: string): void;
+  /** The recorded graph; throws with the reason when it cannot be replayed. */
+  cudaGraphEndCapture(device?: string): CudaGraph;
+  cudaGraphLaunch(graph: CudaGraph): void;
+  cudaGraphDestroy(graph: CudaGraph): void;
+  /** Queues the schedule record (a CUDA i64 [4] tensor) a scheduled AdamW step reads. */
+  adamwSchedule(schedule: T, lr: number, beta1: number, beta2: number, step: number): void;
+  adamwStepScheduled(
+    param: T, grad: T, m: T, v: T, paramBf16: OptT, beta1: number, beta2: number, eps: number, weightDecay: number,
+    gradScale: number, gateLoss: T, gateNorm: T, gateApplied: T, schedule: T,
+  ): void;
+  /** Emulated device only: makes the compute stream lazy (true) or eager (false; null keeps it); returns its queued works. */
+  cudaEmuComputeStream(lazy: boolean | null, device?: string): number;
+  // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.
+  /** An ArrayBuffer in page-locked host memory; a copy from it reads it when the copy runs. */
+  cudaPinnedBuffer(bytes: number, device?: string): ArrayBuffer;
+  /** An event; with `timed` it keeps its time for cudaEventElapsedMs. */
+  cudaEventCreate(device?: string, timed?: boolean): CudaEvent;
+  /** Milliseconds between two timed events (waits for the end one). */
+  cudaEventElapsedMs(start: CudaEvent, end: CudaEvent): number;
+  cudaEventRecord(event: CudaEvent, stream: CudaStreamName): void;
+  /** Whether the work before the event has completed; never waits. */
+  cudaEventQuery(event: CudaEvent): boolean;
+  cudaEventSynchronize(event: CudaEvent): void;
+  cudaStreamWaitEvent(stream: CudaStreamName, event: CudaEvent): void;
+  cudaUploadAsync(dst: T, src: ArrayBufferView | ArrayBuffer, stream: CudaStreamName): void;
+  /** The tensor's bytes once the event's work has completed (no stream is waited for). */
+  cudaReadAfter(event: CudaEvent, tensor: T): ArrayBuffer;
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

@@ -42,11 +42,10 @@ export function resolvePrecision(requested: Precision | undefined, gpu: boolean)
 /**
  * The step's input tensors on the run's device, refilled from each host batch. On a GPU there
  * are two sets, used in turn (double buffering): step N + 1's batch is uploaded into the set
- * step N is not reading, so the upload never has to wait for step N's kernels. Uploads are
- * queued on the device's one stream today, from ordinary (pageable) host staging; pinned
- * staging and a copy stream, which let the copy itself run while step N computes, are not
- * done yet (the emulated device copies synchronously in any case). What already overlaps
- * with deferred outcomes: the host prepares the next batch while the GPU runs the step.
+ * step N is not reading. Here uploads are queued on the device's compute stream from ordinary
+ * (pageable) host staging; the Trainer's GPU runs use PinnedDeviceBatches instead
+ * (pinned_batches.ts: pinned staging, uploads on a copy stream while the previous step
+ * computes). This class stays the CPU's, and the reference the pinned path is tested against.
  */
 export class DeviceBatches implements Disposable {
   private sets: { device: Batch[]; staging: Batch[] }[] = [];

@@ -31,6 +31,9 @@ import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
+import { PinnedDeviceBatches } from './pinned_batches.js';
+import { DeferredOutcomes } from './step_outcomes.js';
+import { CudaGraphSteps, scheduledAdamwUpdate } from './cuda_graph_step.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
 import { DeviceDataParallel } from './device_data_parallel.js';
@@ -137,6 +140,12 @@ export interface TrainerOptions {
    * one rank, no loss scaling); false reads them every step.
    */
   deferOutcomes?: boolean;
+  /**
+   * On a GPU with deferred outcomes: capture the whole step in a CUDA graph after two eager steps
+   * and replay it (lib/train/cuda_graph_step.ts). Default on there; where a step cannot be
+   * captured the run goes on eagerly and says why in one line.
+   */
+  cudaGraphs?: boolean;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -180,13 +189,6 @@ interface LaunchedStep {
   stepTime: number;
 }
 
-interface OutcomeBuffers {
-  loss: [Tensor, Tensor];
-  norm: [Tensor, Tensor];
-  logitScale: [Tensor, Tensor];
-  applied: Tensor;
-}
-
 /** open_clip_train's --siglip initial values: logit_scale ln 10, logit_bias -10. */
 export const SIGLIP_INIT_LOGIT_SCALE = Math.log(10);
 export const SIGLIP_INIT_LOGIT_BIAS = -10;
@@ -213,11 +215,14 @@ export class Trainer implements Disposable {
   /** Dynamic loss scaling, when asked for. */
   readonly scaler: LossScaler | null;
   private readonly runner: StepRunner;
-  private readonly batches: DeviceBatches;
+  private readonly batches: DeviceBatches | PinnedDeviceBatches;
   private readonly lrAt: (step: number) => number;
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
-  private outcomes: OutcomeBuffers | null = null;
+  private outcomes: DeferredOutcomes | null = null;
+  /** CUDA graph capture and replay of deferred steps (null: eager steps); `cudaGraphsOff` says why not. */
+  readonly cudaGraphs: CudaGraphSteps | null = null;
+  readonly cudaGraphsOff: string | null = null;
   /** Data parallelism on device buffers (a GPU and an NCCL communicator). */
   private readonly ddp: DeviceDataParallel | null = null;
 
@@ -245,7 +250,8 @@ export class Trainer implements Disposable {
     });
     // Initialised on the host (the seeded initialisation is the CPU's), then moved once.
     if (gpu) this.model.to(device);
-    this.batches = new DeviceBatches(this.model.device, o.data.imageSize, o.data.contextLength);
+    // On a GPU: pinned staging, uploads on the copy stream while the previous step computes.
+    this.batches = new (gpu ? PinnedDeviceBatches : DeviceBatches)(this.model.device, o.data.imageSize, o.data.contextLength);
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
     check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);
@@ -287,6 +293,12 @@ export class Trainer implements Disposable {
       );
     }
     this.deferOutcomes = o.deferOutcomes ?? deferrable;
+    if (gpu && o.cudaGraphs !== false) {
+      if (this.deferOutcomes) this.cudaGraphs = new CudaGraphSteps(this.model.device, this.optimizer);
+      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (the CLIP loss, one rank, no loss scaling)';
+    } else if (!gpu && o.cudaGraphs === true) {
+      this.cudaGraphsOff = `CUDA graphs are for CUDA devices, not '${device}'`;
+    }
   }
 
   private state(): TrainingState {
@@ -422,6 +434,7 @@ export class Trainer implements Disposable {
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
+    if (o.cudaGraphs === true && this.cudaGraphsOff) logger.message(`cuda graphs: off, steps run eagerly: ${this.cudaGraphsOff}`);
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
@@ -451,7 +464,9 @@ export class Trainer implements Disposable {
       const batches = this.batches.fill(host, o.accumFreq);
       const t1 = performance.now();
       const lr = this.lrAt(this.step);
-      if (!this.optimizer.zeroGrad()) this.model.zeroGrad(); // flat CPU gradients: one fill
+      // In a deferred step the zeroing is part of the step's work (and of its CUDA graph);
+      // flat CPU gradients are zeroed by the optimizer in one fill.
+      if (!deferred && !this.optimizer.zeroGrad()) this.model.zeroGrad();
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
       const lossScale = this.scaler?.scale ?? 1;
@@ -461,14 +476,27 @@ export class Trainer implements Disposable {
       const slot = this.step % 2;
       if (deferred) {
         const gate = { loss: deferred.loss[slot], norm: deferred.norm[slot], applied: deferred.applied };
-        this.runner.forwardBackward(batches, lossScale, gate.loss);
-        if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
-        else ops.gradNorm(grads, gate.norm);
-        this.optimizer.update(lr, 1 / lossScale, gate);
-        // A no-op after a skipped step (the logit scale is untouched and already in range).
-        ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
-        // The logit scale of this step, for its record (the next step will have changed it).
-        ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        const graphs = this.cudaGraphs;
+        const work = (): void => {
+          this.model.zeroGrad();
+          this.runner.forwardBackward(batches, lossScale, gate.loss);
+          if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
+          else ops.gradNorm(grads, gate.norm);
+          if (graphs) scheduledAdamwUpdate(this.optimizer, 1 / lossScale, gate, graphs.schedule);
+          else this.optimizer.update(lr, 1 / lossScale, gate);
+          // A no-op after a skipped step (the logit scale is untouched and already in range).
+          ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
+          // The logit scale of this step, for its record (the next step will have changed it).
+          ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        };
+        if (graphs) {
+          const off = graphs.fallbackReason;
+          graphs.run(slot, batches[0].images, lr, this.optimizer.step + 1, work);
+          if (off === null && graphs.fallbackReason !== null) this.notice(`cuda graphs: off, steps run eagerly: ${graphs.fallbackReason}`);
+        } else {
+          work();
+        }
+        deferred.stepQueued(slot);
       } else {
         if (this.ddp) {
           loss = await this.ddp.forwardBackward(batches[0]);
@@ -515,12 +543,13 @@ export class Trainer implements Disposable {
       let { loss, norm, outcome } = s;
       let logitScale: number | null = null;
       if (deferred) {
-        // The device has finished this step (the read waits for it); its outcome is final there.
-        loss = deferred.loss[s.slot].hostFloat32()[0];
-        norm = Number.isFinite(loss) ? ops.readNormOut(deferred.norm[s.slot]) / s.lossScale : NaN;
+        // Read once this step's event has completed (the next step may still run); final there.
+        const r = deferred.read(s.slot);
+        loss = r.loss;
+        norm = r.norm / s.lossScale;
         outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
         if (outcome === 'applied') this.optimizer.step++;
-        logitScale = deferred.logitScale[s.slot].hostFloat32()[0];
+        logitScale = r.logitScale;
       }
       if (outcome === 'overflow') {
         this.skippedSteps++;
@@ -643,25 +672,16 @@ export class Trainer implements Disposable {
     return last;
   }
 
-  /**
-   * The device tensors of deferred outcomes, made once: each step's loss, gradient norm (an
-   * f64 in an i64) and logit scale, in two slots (step N's are read while step N + 1 writes
-   * the other), and the count of AdamW updates applied, set from the optimizer's.
-   */
-  private outcomeBuffers(): OutcomeBuffers {
-    if (!this.outcomes) {
-      const dev = this.model.device;
-      const two = (dtype: 'f32' | 'i64'): [Tensor, Tensor] => [Tensor.zeros([1], dtype, dev), Tensor.zeros([1], dtype, dev)];
-      this.outcomes = { loss: two('f32'), norm: two('i64'), logitScale: two('f32'), applied: Tensor.zeros([1], 'i64', dev) };
-    }
-    const count = Tensor.from(new BigInt64Array([BigInt(this.optimizer.step)]), [1], 'i64');
-    this.outcomes.applied.copyFrom(count);
-    count.dispose();
+  /** The deferred outcomes' device slots and events, made once; the applied-update count set from the optimizer's. */
+  private outcomeBuffers(): DeferredOutcomes {
+    if (!this.outcomes) this.outcomes = new DeferredOutcomes(this.model.device, this.optimizer.step);
+    else this.outcomes.setApplied(this.optimizer.step);
     return this.outcomes;
   }
 
   dispose(): void {
-    if (this.outcomes) for (const t of [...this.outcomes.loss, ...this.outcomes.norm, ...this.outcomes.logitScale, this.outcomes.applied]) t.dispose();
+    this.cudaGraphs?.dispose();
+    this.outcomes?.dispose();
     this.batches.dispose();
     this.ddp?.dispose();
     this.runner.dispose();

@@ -100,6 +100,21 @@ int cs_cuda_adamw_step_gated(float* param, const float* grad, float* m, float* v
 // *applied += 1 when *loss and *norm are finite (after every gated update of a step).
 int cs_cuda_adamw_commit(const float* loss, const double* norm, int64_t* applied);
 
+// The gated step of a CUDA graph: every step-dependent value is read on the device from a
+// schedule record (32 bytes of device memory) that cs_cuda_adamw_schedule writes before each
+// replay (in stream order, from the host): lr, known = step - 1, and the bias corrections of
+// steps `step` and step + 1 as cs_cuda_adamw_step_gated computes them (bit for bit the same update).
+typedef struct CsAdamWSchedule {
+  double lr;
+  int64_t known;
+  float step_size_a, inv_sqrt_bc2_a, step_size_b, inv_sqrt_bc2_b;
+} CsAdamWSchedule;
+int cs_cuda_adamw_schedule(CsAdamWSchedule* sched, double lr, double beta1, double beta2, int64_t step);
+int cs_cuda_adamw_step_scheduled(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                                 double beta1, double beta2, double eps, double weight_decay, double grad_scale,
+                                 const float* loss, const double* norm, const int64_t* applied,
+                                 const CsAdamWSchedule* sched);
+
 // ── global gradient norm over `count` tensors (host arrays of device pointers and sizes) ──
 // sqrt(Σ g²) summed in double, two passes with fixed chunking (deterministic).
 // norm_device (nullable): a device double that receives the norm, no synchronisation.

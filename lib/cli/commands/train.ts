@@ -71,6 +71,8 @@ optimisation (OpenCLIP's defaults):
                            only precision; bf16 is emulated on the CPU); amp (fp16) is not offered
   --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
                            backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
+  --cuda-graphs on|off     on CUDA, capture the whole step in a CUDA graph after 2 steps and replay it (on;
+                           a step that cannot be captured runs eagerly, saying why)
   --loss-scaling dynamic   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
                            double it after 2000 good steps
   --seed S                 initialisation seed; also the data order's seed (0)
@@ -228,6 +230,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     'grad-checkpointing': { type: 'boolean' },
     precision: { type: 'string' },
     device: { type: 'string' },
+    'cuda-graphs': { type: 'string' },
     'loss-scaling': { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
@@ -409,6 +412,9 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('accumFreq', accumFreq);
   put('gradClipNorm', optNumber('grad-clip-norm', { above: 0 }));
   put('gradCheckpointing', values['grad-checkpointing']);
+  const graphs = values['cuda-graphs'];
+  if (graphs !== undefined && graphs !== 'on' && graphs !== 'off') throw new UsageError(`clipscale train: --cuda-graphs must be on or off, got '${graphs}'`);
+  if (graphs !== undefined) put('cudaGraphs', graphs === 'on');
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
