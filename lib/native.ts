@@ -111,6 +111,10 @@ export interface NativeBinding {
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+  /** The CUDA backend's precision: GEMM operand type and stored-activation rounding (process-wide). */
+  cudaPrecision(): 'fp32' | 'bf16' | 'fp16';
+  /** Sets it; returns the previous one. */
+  cudaSetPrecision(precision: 'fp32' | 'bf16' | 'fp16'): 'fp32' | 'bf16' | 'fp16';
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

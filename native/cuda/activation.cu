@@ -1,6 +1,6 @@
 // GELU (erf form) and QuickGELU, forward and backward. The erf is the one in
 // core/gelu_math.h, shared with the CPU backend, so both compute the same function;
-// forward outputs are rounded to bf16.
+// forward outputs are rounded to the run's precision (round_to).
 #include <cuda_runtime.h>
 
 #include "core/gelu_math.h"
@@ -35,9 +35,9 @@ struct QuickGelu {
 
 // out may be x (each element read, then written, by one thread).
 template <typename F>
-__global__ void forward_kernel(const float* x, float* out, int64_t n) {
+__global__ void forward_kernel(const float* x, float* out, int64_t n, int prec) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = round_bf16(F::f(x[i]));
+    out[i] = round_to(prec, F::f(x[i]));
 }
 
 template <typename F>
@@ -49,7 +49,7 @@ __global__ void backward_kernel(const float* x, const float* dout, float* dx, in
 template <typename F>
 int forward(const char* op, const float* x, float* out, int64_t n) {
   if (n <= 0) return 0;
-  CS_LAUNCH(forward_kernel<F>, grid_for(n, kThreads), kThreads, 0, stream(), x, out, n);
+  CS_LAUNCH(forward_kernel<F>, grid_for(n, kThreads), kThreads, 0, stream(), x, out, n, stored_precision());
   return launched(op);
 }
 template <typename F>

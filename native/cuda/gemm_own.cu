@@ -1,7 +1,7 @@
-// Our own bf16 tensor-core GEMM (mma.sync m16n8k16, fp32 accumulation), for when
-// cuBLASLt is absent or CLIPSCALE_GEMM=own. Operands are K-major bf16 (gemm_core.h),
+// Our own 16-bit tensor-core GEMM (mma.sync m16n8k16 on bf16 or fp16 operands, fp32
+// accumulation), for when cuBLASLt is absent or CLIPSCALE_GEMM=own. Operands are K-major (gemm_core.h),
 // staged through shared memory by a 3-stage cp.async pipeline; the epilogue applies
-// alpha/beta, bias, GELU and the bf16 rounding of stored outputs.
+// alpha/beta, bias, GELU (erf or tanh) and the rounding of stored outputs.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +27,7 @@ struct NtParams {
   int M, N, K;
   float alpha, beta;
   const float* bias;
+  float* pre_gelu;
   int gelu, round;
 };
 
@@ -35,7 +36,8 @@ constexpr int smem_bytes() {
   return kStages * (BM + BN) * kSK * 2;
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N>
+// F16: the operands are fp16 (mma.f16), else bf16.
+template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams p) {
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int TM = BM / WARPS_M / 16;  // m16 tiles per warp
@@ -105,7 +107,12 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
 #pragma unroll
       for (int i = 0; i < TM; i++)
 #pragma unroll
-        for (int j = 0; j < TN; j++) mma_bf16_16816(acc[i][j], af[i], bf[j][0], bf[j][1]);
+        for (int j = 0; j < TN; j++) {
+          if (F16)
+            mma_f16_16816(acc[i][j], af[i], bf[j][0], bf[j][1]);
+          else
+            mma_bf16_16816(acc[i][j], af[i], bf[j][0], bf[j][1]);
+        }
     }
   }
   cp_async_wait<0>();
@@ -120,20 +127,19 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
         const int r = m0 + (wm * TM + i) * 16 + g + (e >> 1) * 8;
         const int c = n0 + (wn * TN + j) * 8 + 2 * t + (e & 1);
         if (r >= p.M || c >= p.N) continue;
-        float* dst = C + static_cast<int64_t>(r) * p.ldc + c;
+        const int64_t at = static_cast<int64_t>(r) * p.ldc + c;
+        float* dst = C + at;
         float v = p.alpha * acc[i][j][e];
         if (p.beta != 0.0f) v += p.beta * *dst;
         if (p.bias) v += p.bias[c];
-        if (p.gelu) v = gelu_tanh(v);
-        if (p.round) v = round_bf16(v);
-        *dst = v;
+        *dst = epilogue_value(v, p.gelu, p.pre_gelu ? p.pre_gelu + batch * p.sc + at : nullptr, p.round);
       }
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N>
+template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16>
 int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream) {
   constexpr int bytes = smem_bytes<BM, BN, WARPS_M, WARPS_N>();
-  auto kernel = gemm_nt_kernel<BM, BN, WARPS_M, WARPS_N>;
+  auto kernel = gemm_nt_kernel<BM, BN, WARPS_M, WARPS_N, F16>;
   if (bytes > 48 * 1024) {
     // Opting in to more than 48 KiB of shared memory is per device; cheap to repeat.
     if (int rc = check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), op,
@@ -147,6 +153,7 @@ int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream
     q.A += b0 * p.sa;
     q.B += b0 * p.sb;
     q.C += b0 * p.sc;
+    if (q.pre_gelu) q.pre_gelu += b0 * p.sc;
     dim3 grid((p.N + BN - 1) / BN, static_cast<unsigned>(gy), static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
     CS_LAUNCH(kernel, grid, WARPS_M * WARPS_N * 32, bytes, stream, q);
     if (int rc = launched(op)) return rc;
@@ -169,21 +176,24 @@ int sm_count() {
 
 }  // namespace
 
-int own_gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, KMajor A, KMajor B, float* C, int64_t ldc,
+int own_gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand B, float* C, int64_t ldc,
                 int64_t sc, int64_t batch, const Epilogue& ep, cudaStream_t stream) {
+  if (A.type == kF32) return own_gemm_f32(op, M, N, K, A, B, C, ldc, sc, batch, ep, stream);
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
     return fail("%s: GEMM dimensions %lld×%lld×%lld exceed the own kernel's 32-bit indexing", op, (long long)M,
                 (long long)N, (long long)K);
-  NtParams p{A.ptr, B.ptr, C, A.ld, B.ld, ldc, A.stride, B.stride, sc, static_cast<int>(M), static_cast<int>(N),
-             static_cast<int>(K), ep.alpha, ep.beta, ep.bias, ep.gelu ? 1 : 0, ep.round ? 1 : 0};
+  NtParams p{static_cast<const uint16_t*>(A.ptr), static_cast<const uint16_t*>(B.ptr), C, A.ld, B.ld, ldc, A.stride,
+             B.stride, sc, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ep.alpha, ep.beta, ep.bias,
+             ep.pre_gelu, ep.gelu, ep.round};
+  const bool f16 = A.type == kF16;
   // 128×128 tiles (8 warps, 64×32 each) when they fill the GPU; 64×64 (4 warps) for
   // the small GEMMs of short sequences and small widths.
   // CLIPSCALE_GEMM_TILE=128|64 forces one (the tests run both on small problems).
   const char* force = std::getenv("CLIPSCALE_GEMM_TILE");
   const int64_t big_tiles = ((M + 127) / 128) * ((N + 127) / 128) * batch;
   const bool big = force && *force ? std::strcmp(force, "128") == 0 : big_tiles >= sm_count();
-  if (big) return launch<128, 128, 2, 4>(op, p, batch, stream);
-  return launch<64, 64, 2, 2>(op, p, batch, stream);
+  if (big) return f16 ? launch<128, 128, 2, 4, true>(op, p, batch, stream) : launch<128, 128, 2, 4, false>(op, p, batch, stream);
+  return f16 ? launch<64, 64, 2, 2, true>(op, p, batch, stream) : launch<64, 64, 2, 2, false>(op, p, batch, stream);
 }
 
 }  // namespace cs_cuda

@@ -1,0 +1,254 @@
+// The CUDA backend's precision switch (native.cudaSetPrecision): fp32, bf16 and fp16 ops
+// against the CPU on fresh random inputs, GPU outputs poisoned with NaN first.
+// - fp32: the CPU ops in fp32 (no emulation); fp32 operands and arithmetic on the GPU, so the
+//   only difference is the order of fp32 sums (bound 1e-5, relative to the output's norm).
+// - fp16: the CPU ops in fp32 on inputs rounded to fp16 on the host, outputs rounded to fp16
+//   where the GPU stores fp16 (the CPU has no fp16 emulation; this builds it from outside).
+//   Differences: summation order, and a value on a rounding boundary going the other way.
+// - bf16 (the default): cuda-layers / cuda-ops check it against the CPU's bf16 emulation;
+//   here only that the switch moves between the modes (bf16 ≠ fp32 ≠ fp16 results).
+// GEMM ops run on each engine that loads (cuBLASLt only on a GPU).
+import test, { type ExecutionContext } from 'ava';
+
+import { native } from '../lib/native.js';
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+import { countCudaTests, noGpuReason } from './_helpers/cuda.js';
+import { randn, relErr } from './_helpers/numeric.js';
+
+type Precision = 'fp32' | 'bf16' | 'fp16';
+
+const counted = countCudaTests(test, 'cuda-precision');
+const gpuTest = (title: string, fn: (t: ExecutionContext) => void) =>
+  noGpuReason === null
+    ? test.serial(title, (t) => {
+        counted();
+        fn(t);
+      })
+    : test.skip(`${title} (skipped: ${noGpuReason})`, fn);
+
+// Measured on the emulated device (own kernels): fp32 ≤ 4.1e-7; fp16 0 (the own kernel sums the
+// exact fp16 products in fp32 as the CPU does; a one-ulp fp16 flip would be 4.9e-4 of the
+// element); the same matmuls in bf16 vs fp32 ≥ 2.8e-3.
+const FP32_TOL = 1e-5;
+const FP16_TOL = 1e-3;
+
+let seed = 7000;
+const fresh = (shape: number[], scale = 1): Tensor => Tensor.from(randn(shape.reduce((a, b) => a * b, 1), seed++, scale), shape);
+const poisoned = (shape: number[]): Tensor =>
+  Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN), shape).to('cuda');
+const values = (t: Tensor): Float32Array => Float32Array.from(t.device === 'cpu' ? t.toArray() : t.to('cpu').toArray());
+
+/** IEEE binary16 rounding (nearest even, overflow to ±inf, subnormals), as a double. */
+export function f16round(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  let e = Math.max(Math.floor(Math.log2(a)), -14);
+  if (2 ** e > a && e > -14) e--;
+  if (2 ** (e + 1) <= a) e++;
+  const q = 2 ** (e - 10);
+  const v = a / q;
+  let r = Math.round(v);
+  if (v - Math.floor(v) === 0.5) r = 2 * Math.round(v / 2);
+  return Math.sign(x) * r * q;
+}
+const toF16 = (t: Tensor): Tensor => Tensor.from(Float32Array.from(values(t), f16round), t.shape);
+
+function inPrecision<T>(p: Precision, fn: () => T): T {
+  const previous = native.cudaSetPrecision(p);
+  try {
+    return fn();
+  } finally {
+    native.cudaSetPrecision(previous);
+  }
+}
+
+function eachEngine(t: ExecutionContext, body: (engine: string) => void): void {
+  for (const engine of ['own', 'cublaslt']) {
+    try {
+      native.setCudaGemmBackend(engine as 'own' | 'cublaslt');
+    } catch (e) {
+      t.log(`${engine} GEMM engine skipped: ${(e as Error).message}`);
+      continue;
+    }
+    try {
+      body(engine);
+    } finally {
+      native.setCudaGemmBackend('auto');
+    }
+  }
+}
+
+/** Checks and returns the error; `f16` rounds the reference to fp16 first (a stored fp16 output). */
+function close(t: ExecutionContext, gpu: Tensor, ref: Tensor, tol: number, what: string, f16 = false): number {
+  const g = values(gpu);
+  const r = f16 ? Float32Array.from(values(ref), f16round) : values(ref);
+  const err = relErr(g, r);
+  t.true(err <= tol, `${what}: relErr ${err.toExponential(2)} > ${tol}`);
+  return err;
+}
+
+gpuTest('cuda precision switch: bf16 by default, set/get by name, a bad name is refused saying what is accepted', (t) => {
+  t.is(native.cudaPrecision(), 'bf16');
+  t.is(native.cudaSetPrecision('fp32'), 'bf16');
+  t.is(native.cudaPrecision(), 'fp32');
+  t.is(native.cudaSetPrecision('fp16'), 'fp32');
+  t.is(native.cudaSetPrecision('bf16'), 'fp16');
+  t.throws(() => native.cudaSetPrecision('fp8' as Precision), { message: /cudaSetPrecision: precision must be 'fp32', 'bf16' or 'fp16', got 'fp8'/ });
+  t.is(native.cudaPrecision(), 'bf16');
+});
+
+const matmulCases = [
+  { a: [1, 1], b: [1, 1], c: [1, 1] },
+  { a: [77, 64], b: [96, 64], c: [77, 96], transB: true },
+  { a: [37, 130], b: [37, 200], c: [130, 200], transA: true, alpha: 0.7 },
+  { a: [3, 64, 72], b: [3, 96, 72], c: [3, 64, 96], transA: false, transB: true, beta: 0.5 },
+  { a: [3, 72, 64], b: [3, 72, 96], c: [3, 64, 96], transA: true, beta: 0.5 },
+  { a: [5, 33, 129], b: [129, 65], c: [5, 33, 65] },
+];
+
+gpuTest('cuda fp32: matmul, linear and patch embedding equal the CPU in fp32 (fp32 operands, nothing rounded)', (t) => {
+  let worst = 0;
+  let bf16Gap = Infinity;
+  eachEngine(t, (engine) => {
+    for (const cs of matmulCases) {
+      const a = fresh(cs.a), b = fresh(cs.b), c0 = fresh(cs.c);
+      const opts = { transA: cs.transA, transB: cs.transB, alpha: cs.alpha, beta: cs.beta };
+      const cpu = c0.to('cpu');
+      ops.matmul(a, b, cpu, opts);
+      const gpu = cs.beta ? c0.to('cuda') : poisoned(cs.c);
+      inPrecision('fp32', () => ops.matmul(a.to('cuda'), b.to('cuda'), gpu, opts));
+      worst = Math.max(worst, close(t, gpu, cpu, FP32_TOL, `[${engine}] fp32 matmul ${JSON.stringify(cs)}`));
+      if (cs.a[0] > 1) {
+        // The same product in bf16 is visibly further from fp32: the switch really switched.
+        const g16 = cs.beta ? c0.to('cuda') : poisoned(cs.c);
+        inPrecision('bf16', () => ops.matmul(a.to('cuda'), b.to('cuda'), g16, opts));
+        bf16Gap = Math.min(bf16Gap, relErr(values(g16), values(cpu)));
+      }
+    }
+    for (const [M, K, N] of [[1, 1, 1], [100, 64, 192], [257, 80, 37]]) {
+      const x = fresh([M, K]), w = fresh([N, K], 0.1), b = fresh([N]), dy = fresh([M, N]);
+      const what = `[${engine}] fp32 linear ${M}×${K}→${N}`;
+      const y = Tensor.empty([M, N]);
+      ops.linearForward(x, w, b, y);
+      const dx = Tensor.empty([M, K]), dw = Tensor.empty([N, K]), db = Tensor.empty([N]);
+      ops.linearBackward(x, w, dy, { dx, dw, db });
+      const [xg, wg, bg, dyg] = [x, w, b, dy].map((v) => v.to('cuda'));
+      const yg = poisoned([M, N]), dxg = poisoned([M, K]), dwg = poisoned([N, K]), dbg = poisoned([N]);
+      inPrecision('fp32', () => {
+        ops.linearForward(xg, wg, bg, yg);
+        ops.linearBackward(xg, wg, dyg, { dx: dxg, dw: dwg, db: dbg });
+      });
+      for (const [g, c, n] of [[yg, y, 'y'], [dxg, dx, 'dx'], [dwg, dw, 'dw'], [dbg, db, 'db']] as const)
+        worst = Math.max(worst, close(t, g, c, FP32_TOL, `${what} ${n}`));
+    }
+    const [B, C, H, W, P, width] = [2, 3, 32, 48, 8, 40];
+    const gridN = (H / P) * (W / P);
+    const images = fresh([B, C, H, W]), weight = fresh([width, C, P, P], 0.05), dout = fresh([B, gridN, width]);
+    const out = Tensor.empty([B, gridN, width]), dweight = Tensor.empty([width, C, P, P]), dimages = Tensor.empty([B, C, H, W]);
+    ops.patchEmbedForward(images, weight, out);
+    ops.patchEmbedBackward(images, weight, dout, { dweight, dimages });
+    const [ig, wg, dg] = [images, weight, dout].map((v) => v.to('cuda'));
+    const outg = poisoned([B, gridN, width]), dwg = poisoned([width, C, P, P]), dig = poisoned([B, C, H, W]);
+    inPrecision('fp32', () => {
+      ops.patchEmbedForward(ig, wg, outg);
+      ops.patchEmbedBackward(ig, wg, dg, { dweight: dwg, dimages: dig });
+    });
+    for (const [g, c, n] of [[outg, out, 'out'], [dwg, dweight, 'dweight'], [dig, dimages, 'dimages']] as const)
+      worst = Math.max(worst, close(t, g, c, FP32_TOL, `[${engine}] fp32 patch embed ${n}`));
+  });
+  t.log(`fp32 GEMM ops: worst relErr vs the CPU in fp32 ${worst.toExponential(2)}; the same matmuls in bf16: ≥ ${bf16Gap.toExponential(2)}`);
+  t.true(bf16Gap > 100 * FP32_TOL);
+});
+
+gpuTest('cuda fp16: matmul, linear and patch embedding equal fp32 math on fp16-rounded operands, outputs rounded to fp16', (t) => {
+  let worst = 0;
+  let worstUnrounded = 0;
+  eachEngine(t, (engine) => {
+    for (const cs of matmulCases) {
+      const a = fresh(cs.a), b = fresh(cs.b), c0 = fresh(cs.c);
+      const opts = { transA: cs.transA, transB: cs.transB, alpha: cs.alpha, beta: cs.beta };
+      const ref = c0.to('cpu');
+      ops.matmul(toF16(a), toF16(b), ref, opts);
+      const gpu = cs.beta ? c0.to('cuda') : poisoned(cs.c);
+      inPrecision('fp16', () => ops.matmul(a.to('cuda'), b.to('cuda'), gpu, opts));
+      worst = Math.max(worst, close(t, gpu, ref, FP16_TOL, `[${engine}] fp16 matmul ${JSON.stringify(cs)}`, true));
+      t.true(values(gpu).every((v) => f16round(v) === v), 'fp16 matmul outputs are fp16 values');
+    }
+    for (const [M, K, N] of [[1, 1, 1], [100, 64, 192], [257, 80, 37]]) {
+      const x = fresh([M, K]), w = fresh([N, K], 0.1), b = fresh([N]), dy = fresh([M, N]);
+      const what = `[${engine}] fp16 linear ${M}×${K}→${N}`;
+      const [x16, w16, b16, dy16] = [x, w, b, dy].map(toF16);
+      const y = Tensor.empty([M, N]), dx = Tensor.empty([M, K]), dw = Tensor.empty([N, K]), db = Tensor.empty([N]);
+      ops.linearForward(x16, w16, b16, y);
+      ops.linearBackward(x16, w16, dy16, { dx, dw, db });
+      const [xg, wg, bg, dyg] = [x, w, b, dy].map((v) => v.to('cuda'));
+      const yg = poisoned([M, N]), dxg = poisoned([M, K]), dwg = poisoned([N, K]), dbg = poisoned([N]);
+      inPrecision('fp16', () => {
+        ops.linearForward(xg, wg, bg, yg);
+        ops.linearBackward(xg, wg, dyg, { dx: dxg, dw: dwg, db: dbg });
+      });
+      worst = Math.max(worst, close(t, yg, y, FP16_TOL, `${what} y`, true), close(t, dxg, dx, FP16_TOL, `${what} dx`, true));
+      // Parameter gradients are fp32 sums of fp16 products (not rounded).
+      worstUnrounded = Math.max(worstUnrounded, close(t, dwg, dw, FP32_TOL * 10, `${what} dw`), close(t, dbg, db, FP32_TOL * 10, `${what} db`));
+    }
+    const [B, C, H, W, P, width] = [2, 3, 32, 48, 8, 40];
+    const gridN = (H / P) * (W / P);
+    const images = fresh([B, C, H, W]), weight = fresh([width, C, P, P], 0.05), dout = fresh([B, gridN, width]);
+    const out = Tensor.empty([B, gridN, width]), dweight = Tensor.empty([width, C, P, P]), dimages = Tensor.empty([B, C, H, W]);
+    ops.patchEmbedForward(toF16(images), toF16(weight), out);
+    ops.patchEmbedBackward(toF16(images), toF16(weight), toF16(dout), { dweight, dimages });
+    const [ig, wg, dg] = [images, weight, dout].map((v) => v.to('cuda'));
+    const outg = poisoned([B, gridN, width]), dwg = poisoned([width, C, P, P]), dig = poisoned([B, C, H, W]);
+    inPrecision('fp16', () => {
+      ops.patchEmbedForward(ig, wg, outg);
+      ops.patchEmbedBackward(ig, wg, dg, { dweight: dwg, dimages: dig });
+    });
+    worst = Math.max(worst, close(t, outg, out, FP16_TOL, `[${engine}] fp16 patch embed out`, true), close(t, dig, dimages, FP16_TOL, `[${engine}] fp16 patch embed dimages`, true));
+    worstUnrounded = Math.max(worstUnrounded, close(t, dwg, dweight, FP32_TOL * 10, `[${engine}] fp16 patch embed dweight`));
+  });
+  t.log(`fp16 GEMM ops: worst relErr vs the fp16 reference ${worst.toExponential(2)} (stored outputs), ${worstUnrounded.toExponential(2)} (fp32 parameter gradients)`);
+});
+
+gpuTest('cuda fp32 / fp16: layernorm, GELU, embeddings and pooling store fp32 / fp16-rounded values', (t) => {
+  const rows = 37, width = 48, vocab = 50, seq = 5, batch = 3;
+  const x = fresh([rows, width]), res = fresh([rows, width]), gamma = fresh([width]), beta = fresh([width]);
+  const table = fresh([vocab, width]), pos = fresh([seq, width]), cls = fresh([width]), seqx = fresh([batch, seq, width]);
+  const ids = Tensor.from(Int32Array.from({ length: batch * seq }, (_, i) => (i * 7) % vocab), [batch, seq]);
+  const index = Tensor.from(Int32Array.from([4, 0, 2]), [batch]);
+  type Outs = Record<string, Tensor>;
+  const run = (dev: 'cpu' | 'cuda'): Outs => {
+    const on = (v: Tensor) => (dev === 'cpu' ? v : v.to('cuda'));
+    const mk = (shape: number[]) => (dev === 'cpu' ? Tensor.empty(shape) : poisoned(shape));
+    const o: Outs = {
+      ln: mk([rows, width]), mean: mk([rows]), rstd: mk([rows]), sum: mk([rows, width]), rln: mk([rows, width]), rmean: mk([rows]), rrstd: mk([rows]),
+      gelu: mk([rows, width]), qgelu: mk([rows, width]), emb: mk([batch, seq, width]), posed: mk([batch, seq, width]),
+      cat: mk([batch, seq + 1, width]), picked: mk([batch, width]),
+    };
+    ops.layernormForward(on(x), on(gamma), on(beta), o.ln, o.mean, o.rstd);
+    ops.residualLayernormForward(on(x), on(res), o.sum, on(gamma), on(beta), o.rln, o.rmean, o.rrstd);
+    ops.geluForward(on(x), o.gelu);
+    ops.quickGeluForward(on(x), o.qgelu);
+    ops.embeddingForward(on(ids), on(table), o.emb);
+    ops.posEmbedForward(on(seqx), on(pos), o.posed);
+    ops.classTokenConcat(on(seqx), on(cls), o.cat);
+    ops.gatherRows(on(seqx), on(index), o.picked);
+    return o;
+  };
+  const cpu = run('cpu');
+  const gpu32 = inPrecision('fp32', () => run('cuda'));
+  const gpu16 = inPrecision('fp16', () => run('cuda'));
+  const stored = new Set(['ln', 'sum', 'rln', 'gelu', 'qgelu', 'emb', 'posed', 'cat', 'picked']);
+  for (const name of Object.keys(cpu)) {
+    close(t, gpu32[name], cpu[name], FP32_TOL, `fp32 ${name}`);
+    if (stored.has(name)) {
+      // Stored values are fp16 values; statistics stay fp32. The residual sum is rounded
+      // before it is normalised, so the layernorm after it sees fp16 inputs: one fp16 step.
+      t.true(values(gpu16[name]).every((v) => f16round(v) === v), `fp16 ${name} holds fp16 values`);
+      close(t, gpu16[name], cpu[name], name === 'rln' ? 2 * FP16_TOL : FP16_TOL, `fp16 ${name}`, true);
+    } else {
+      close(t, gpu16[name], cpu[name], name === 'rmean' || name === 'rrstd' ? FP16_TOL : FP32_TOL, `fp16 ${name} (fp32 statistic)`);
+    }
+  }
+});
