@@ -60,6 +60,7 @@ export interface NativeBinding {
   // ── layers: linear, patch embedding, attention (layers group) ──
   linearForward(x: T, w: T, b: OptT, y: T): void;
   linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
+  linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;

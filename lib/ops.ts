@@ -72,6 +72,14 @@ export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor)
   native.linearForward(h(x), h(w), ho(b), h(y));
 }
 
+/**
+ * pre = x·wᵀ + b and y = GELU(pre): 'erf' (nn.GELU()) or 'tanh' (approximate='tanh', CUDA only).
+ * On CUDA one GEMM with the GELU in its epilogue; the values are the linear's then the GELU's.
+ */
+export function linearGeluForward(x: Tensor, w: Tensor, b: Tensor | null, pre: Tensor, y: Tensor, form: 'erf' | 'tanh'): void {
+  native.linearGeluForward(h(x), h(w), ho(b), h(pre), h(y), form);
+}
+
 export interface LinearGrads {
   /** [..., in]: dy·w */
   dx?: Tensor | null;

@@ -13,6 +13,7 @@ import test, { type ExecutionContext } from 'ava';
 import { native } from '../lib/native.js';
 import * as ops from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
+import { bf16BitsFromF32, f32FromBf16Bits } from '../lib/train/safetensors.js';
 import { countCudaTests, noGpuReason } from './_helpers/cuda.js';
 import { randn, relErr } from './_helpers/numeric.js';
 
@@ -251,4 +252,52 @@ gpuTest('cuda fp32 / fp16: layernorm, GELU, embeddings and pooling store fp32 / 
       close(t, gpu16[name], cpu[name], name === 'rmean' || name === 'rrstd' ? FP16_TOL : FP32_TOL, `fp16 ${name} (fp32 statistic)`);
     }
   }
+});
+
+gpuTest('cuda linearGeluForward: the GEMM epilogue\'s erf GELU equals the CPU\'s linear then GELU (bf16, fp32, fp16); tanh form too', (t) => {
+  const emulating = <T>(on: boolean, fn: () => T): T => {
+    const was = native.bf16Emulation();
+    native.setBf16Emulation(on);
+    try {
+      return fn();
+    } finally {
+      native.setBf16Emulation(was);
+    }
+  };
+  const tanhGelu = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+  const lines: string[] = [];
+  eachEngine(t, (engine) => {
+    for (const [M, K, N] of [[1, 1, 1], [100, 64, 192], [257, 80, 37]]) {
+      const x = fresh([M, K]), w = fresh([N, K], 0.2), b = fresh([N]);
+      const [xg, wg, bg] = [x, w, b].map((v) => v.to('cuda'));
+      for (const p of ['bf16', 'fp32', 'fp16'] as const) {
+        const what = `[${engine}] ${p} linear+GELU ${M}×${K}→${N}`;
+        // The CPU reference: linear, then GELU, in fp32 (bf16: emulated; fp16: on fp16-rounded operands, outputs rounded).
+        const [xr, wr, br] = p === 'fp16' ? [x, w, b].map(toF16) : [x, w, b];
+        const pre = Tensor.empty([M, N]), y = Tensor.empty([M, N]);
+        emulating(p === 'bf16', () => {
+          ops.linearForward(xr, wr, br, pre);
+          if (p === 'fp16') pre.copyFrom(toF16(pre));
+          ops.geluForward(pre, y);
+        });
+        const preg = poisoned([M, N]), yg = poisoned([M, N]);
+        inPrecision(p, () => ops.linearGeluForward(xg, wg, bg, preg, yg, 'erf'));
+        const tol = p === 'fp32' ? FP32_TOL : p === 'fp16' ? FP16_TOL : 1e-2;
+        const e1 = close(t, preg, pre, tol, `${what} pre`);
+        const e2 = close(t, yg, y, tol, `${what} y`, p === 'fp16');
+        // The tanh form (cuBLASLt's own GELU epilogue): the same pre, then tanh-GELU.
+        const yt = poisoned([M, N]), pret = poisoned([M, N]);
+        inPrecision(p, () => ops.linearGeluForward(xg, wg, bg, pret, yt, 'tanh'));
+        const pv = values(pret);
+        const round = p === 'fp16' ? f16round : p === 'bf16' ? (v: number) => f32FromBf16Bits(bf16BitsFromF32(v)) : (v: number) => v;
+        const e3 = close(t, yt, Tensor.from(Float32Array.from(pv, (v) => round(Math.fround(tanhGelu(v)))), [M, N]), tol, `${what} tanh y`);
+        if (M > 1) lines.push(`${what}: pre ${e1.toExponential(1)}, y ${e2.toExponential(1)}, tanh y ${e3.toExponential(1)}`);
+      }
+    }
+  });
+  t.log(lines.join('; '));
+  const x = fresh([4, 8]).to('cuda'), w = fresh([6, 8]).to('cuda'), out = poisoned([4, 6]);
+  t.throws(() => ops.linearGeluForward(x, w, null, out, out, 'erf'), { message: /linearGeluForward: pre and y must be different tensors/ });
+  t.throws(() => ops.linearGeluForward(x, w, null, poisoned([4, 6]), out, 'sigmoid' as 'erf'), { message: /form must be 'erf' or 'tanh', got 'sigmoid'/ });
+  t.throws(() => ops.linearGeluForward(x, w, null, poisoned([4, 5]), out, 'erf'), { message: /linearGeluForward|linearForward/ });
 });

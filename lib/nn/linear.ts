@@ -39,6 +39,17 @@ export class Linear extends Module {
     return y;
   }
 
+  /**
+   * GELU(x·Wᵀ + b) into `out` in one op (on CUDA the GELU is the GEMM's epilogue); returns the
+   * pre-activation x·Wᵀ + b, which backward's GELU derivative needs. Backward is `backward`'s.
+   */
+  forwardGelu(x: Tensor, form: 'erf' | 'tanh', out: Tensor): Tensor {
+    const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
+    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form);
+    this.input = this.retainForBackward() ? x : null;
+    return y;
+  }
+
   /** Adds dW, db into the parameters' gradients and returns dx (or null when not needed). */
   backward(dy: Tensor, needInputGrad = true): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);

@@ -34,6 +34,13 @@ export class Mlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (x.device !== 'cpu' && this.activation !== 'quick_gelu') {
+      // On CUDA the GELU (erf or tanh) is the c_fc GEMM's epilogue: no separate pass.
+      const a = this.buffer('act', [...x.shape.slice(0, -1), this.cFc.outFeatures]);
+      const h = this.cFc.forwardGelu(x, this.activation === 'gelu' ? 'erf' : 'tanh', a);
+      this.hidden = this.retainForBackward() ? h : null;
+      return this.cProj.forward(a);
+    }
     const h = this.cFc.forward(x);
     const a = this.buffer('act', h.shape);
     if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);

@@ -18,6 +18,7 @@ namespace {
 using GemmFn = int(int, int, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
                    int64_t, float, float*, int64_t, int64_t, int64_t);
 using LinearForwardFn = int(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, int);
+using LinearGeluForwardFn = int(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t, int);
 using LinearBackwardFn = int(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t,
                              int64_t, int);
 using PatchForwardFn = int(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
@@ -54,6 +55,14 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   const char* op = "linearForward";
   const LinearDims d = check_linear_forward(kDevice, x, w, b, y);
   cuda_check(op, cuda_fn<LinearForwardFn>("linear_forward", op)(f(x), f(w), f(b), f(y), d.M, d.K, d.N, 0));
+}
+
+void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& pre, Tensor& y, int form) {
+  const char* op = "linearGeluForward";
+  const LinearDims d = check_linear_forward(kDevice, x, w, b, pre);
+  check_linear_forward(kDevice, x, w, b, y);
+  cuda_check(op, cuda_fn<LinearGeluForwardFn>("linear_gelu_forward", op)(f(x), f(w), f(b), f(pre), f(y), d.M, d.K, d.N,
+                                                                           form));
 }
 
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,

@@ -14,6 +14,8 @@ namespace cs::cuda {
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, float alpha, float beta);
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+// y = GELU(h), pre = h = x·wᵀ + b, in one GEMM (the GELU in its epilogue); form 1 erf, 2 tanh.
+void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& pre, Tensor& y, int form);
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
                      bool accumulate);
 

@@ -1,5 +1,7 @@
 #include "core/backend.h"
+#include "core/error.h"
 #include "cuda_dispatch/cuda_layers.h"
+#include "cpu/activation.h"
 #include "cpu/linear.h"
 #include "napi/args.h"
 #include "napi/registry.h"
@@ -18,6 +20,30 @@ static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 CS_BINDING("linearForward", LinearForward);
+
+// linearGeluForward(x, w, b | null, pre, y, form): pre = x·wᵀ + b and y = GELU(pre), form 'erf'
+// (nn.GELU()) or 'tanh' (CUDA only: the CPU's tanh GELU is lib/nn/gelu_tanh.ts). On CUDA one
+// GEMM with the GELU in its epilogue; on the CPU the linear then the GELU (the same values).
+static Napi::Value LinearGeluForward(const Napi::CallbackInfo& info) {
+  const char* op = "linearGeluForward";
+  Tensor& x = arg_tensor(info, 0, op, "x");
+  Tensor& w = arg_tensor(info, 1, op, "w");
+  Tensor* b = arg_optional_tensor(info, 2, op, "b");
+  Tensor& pre = arg_tensor(info, 3, op, "pre");
+  Tensor& y = arg_tensor(info, 4, op, "y");
+  const std::string form = arg_string(info, 5, op, "form");
+  if (form != "erf" && form != "tanh") fail(op, ": form must be 'erf' or 'tanh', got '", form, "'");
+  if (pre.raw() == y.raw()) fail(op, ": pre and y must be different tensors");
+  if (on_cuda(op, {&x, &w, b, &pre, &y})) {
+    cuda::linear_gelu_forward(x, w, b, pre, y, form == "erf" ? 1 : 2);
+  } else {
+    if (form != "erf") fail(op, ": the tanh form runs on CUDA only (on the CPU: linearForward, then geluTanhForward)");
+    cpu::linear_forward(x, w, b, pre);
+    cpu::gelu_forward(pre, y);
+  }
+  return info.Env().Undefined();
+}
+CS_BINDING("linearGeluForward", LinearGeluForward);
 
 // linearBackward(x, w, dy, dx | null, dw | null, db | null, accumulate)
 static Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
