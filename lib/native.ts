@@ -58,9 +58,9 @@ export interface NativeBinding {
   cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
 
   // ── layers: linear, patch embedding, attention (layers group) ──
-  linearForward(x: T, w: T, b: OptT, y: T): void;
-  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
-  linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh'): void;
+  linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT): void;
+  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean, w16?: OptT): void;
+  linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
@@ -114,6 +114,8 @@ export interface NativeBinding {
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
   /** The CUDA backend's precision: GEMM operand type and stored-activation rounding (process-wide). */
   cudaPrecision(): 'fp32' | 'bf16' | 'fp16';
+  /** Operand conversion passes into 16-bit scratch and GEMMs run since the CUDA library loaded. */
+  cudaGemmCounters(): { conversions: number; gemms: number };
   /** Sets it; returns the previous one. */
   cudaSetPrecision(precision: 'fp32' | 'bf16' | 'fp16'): 'fp32' | 'bf16' | 'fp16';
 

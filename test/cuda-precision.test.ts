@@ -301,3 +301,41 @@ gpuTest('cuda linearGeluForward: the GEMM epilogue\'s erf GELU equals the CPU\'s
   t.throws(() => ops.linearGeluForward(x, w, null, poisoned([4, 6]), out, 'sigmoid' as 'erf'), { message: /form must be 'erf' or 'tanh', got 'sigmoid'/ });
   t.throws(() => ops.linearGeluForward(x, w, null, poisoned([4, 5]), out, 'erf'), { message: /linearGeluForward|linearForward/ });
 });
+
+gpuTest('cuda bf16 linear with the weight\'s bf16 copy (w16): forward, GELU forward and dx read it directly (dx through ldmatrix.trans), bit-identical to converting w; both tile sizes', (t) => {
+  const cases = [[100, 64, 192], [257, 80, 40], [33, 136, 72], [5, 12, 20]]; // the last: K not a multiple of 8 (w16 unused)
+  const toBf16 = (w: Tensor): Tensor => {
+    const c = Tensor.empty(w.shape, 'bf16', w.device);
+    ops.convert(w, c);
+    return c;
+  };
+  eachEngine(t, (engine) => {
+    for (const tile of ['64', '128']) {
+      process.env.CLIPSCALE_GEMM_TILE = tile;
+      try {
+        for (const [M, K, N] of cases) {
+          const what = `[${engine}, tile ${tile}] linear ${M}×${K}→${N}`;
+          const [x, w, b, dy] = [fresh([M, K]), fresh([N, K], 0.2), fresh([N]), fresh([M, N])].map((v) => v.to('cuda'));
+          const w16 = toBf16(w);
+          const outs = (withCopy: boolean) => {
+            const y = poisoned([M, N]), pre = poisoned([M, N]), a = poisoned([M, N]), dx = poisoned([M, K]), dw = poisoned([N, K]), db = poisoned([N]);
+            ops.linearForward(x, w, b, y, withCopy ? w16 : null);
+            ops.linearGeluForward(x, w, b, pre, a, 'erf', withCopy ? w16 : null);
+            ops.linearBackward(x, w, dy, { dx, dw, db, w16: withCopy ? w16 : null });
+            return [y, pre, a, dx, dw, db].map(values);
+          };
+          const [plain, copy] = [outs(false), outs(true)];
+          ['y', 'pre', 'gelu', 'dx', 'dw', 'db'].forEach((n, i) => {
+            t.false(copy[i].some(Number.isNaN), `${what} ${n}: NaN`);
+            t.deepEqual(copy[i], plain[i], `${what} ${n}`);
+          });
+        }
+      } finally {
+        delete process.env.CLIPSCALE_GEMM_TILE;
+      }
+    }
+  });
+  const x = fresh([4, 8]).to('cuda'), w = fresh([6, 8]).to('cuda'), y = poisoned([4, 6]);
+  t.throws(() => ops.linearForward(x, w, null, y, toBf16(fresh([8, 6]).to('cuda'))), { message: /linearForward: w16 must be a bf16 tensor of w's shape \[6, 8\]/ });
+  t.throws(() => ops.linearForward(x, w, null, y, fresh([6, 8]).to('cuda')), { message: /w16 must be a bf16 tensor.*got f32/ });
+});

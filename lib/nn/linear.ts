@@ -21,6 +21,10 @@ export class Linear extends Module {
     return this.bias ? [this.weight, this.bias] : [this.weight];
   }
 
+  override linearWeights(): Parameter[] {
+    return [this.weight];
+  }
+
   /** PyTorch's default initialisation (weight and bias U(±1/√in)); `zeroBias` as nn.MultiheadAttention's out_proj. */
   initDefault(rng: Rng, zeroBias = false): void {
     torchDefault(this.weight, this.inFeatures, rng);
@@ -34,7 +38,7 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const shape = x.shape;
     const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
-    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y);
+    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.bf16Copy);
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
@@ -45,7 +49,7 @@ export class Linear extends Module {
    */
   forwardGelu(x: Tensor, form: 'erf' | 'tanh', out: Tensor): Tensor {
     const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
-    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form);
+    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form, this.weight.bf16Copy);
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
@@ -56,7 +60,7 @@ export class Linear extends Module {
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
-    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true });
+    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true, w16: this.weight.bf16Copy });
     return dx;
   }
 }

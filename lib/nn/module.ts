@@ -11,6 +11,8 @@ export class Parameter {
   private _data: Tensor;
   // Made on first use: a model that only encodes (embed, evaluation) never holds gradients.
   private _grad: Tensor | null = null;
+  // The bf16 copy a bf16 run on a GPU keeps (see makeBf16Copy).
+  private _bf16: Tensor | null = null;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
@@ -27,6 +29,27 @@ export class Parameter {
     return this._grad;
   }
 
+  /**
+   * bf16(values) on the parameter's device, or null: the copy the GEMMs of a bf16 run read
+   * instead of converting the f32 values per call. The optimizer rewrites it with each update
+   * (AdamW's paramBf16, in the same kernel); setValues and moveTo drop it (it would be stale).
+   */
+  get bf16Copy(): Tensor | null {
+    return this._bf16;
+  }
+
+  /** Makes (or refreshes) the bf16 copy from the current values. */
+  makeBf16Copy(): Tensor {
+    this._bf16 ??= Tensor.empty(this._data.shape, 'bf16', this._data.device);
+    ops.convert(this._data, this._bf16);
+    return this._bf16;
+  }
+
+  dropBf16Copy(): void {
+    this._bf16?.dispose();
+    this._bf16 = null;
+  }
+
   /** Whether the gradient has been made yet (it is made on first use of `grad`). */
   get hasGrad(): boolean {
     return this._grad !== null;
@@ -40,6 +63,7 @@ export class Parameter {
   /** Moves the values to `device` (a copy there; the old memory is freed) and gives a zero gradient there. */
   moveTo(device: string): void {
     if (device === this.device) return;
+    this.dropBf16Copy();
     const data = this._data.to(device);
     this._data.dispose();
     this._grad?.dispose();
@@ -55,6 +79,7 @@ export class Parameter {
   /** Sets the values from the host, on any device. */
   setValues(values: ArrayLike<number>): void {
     if (values.length !== this.numel) throw new Error(`${this.name}: ${values.length} values given, the parameter holds ${this.numel}`);
+    this.dropBf16Copy();
     if (this.device === 'cpu') {
       this.values().set(values);
       return;
@@ -84,6 +109,7 @@ export class Parameter {
   dispose(): void {
     this._data.dispose();
     this._grad?.dispose();
+    this.dropBf16Copy();
   }
 }
 
@@ -175,6 +201,14 @@ export abstract class Module implements Disposable {
       this.setInferring(before);
     };
     return { dispose, [Symbol.dispose]: dispose };
+  }
+
+  /**
+   * The weights linear layers multiply by (x·Wᵀ, W [out, in]): the ones worth a bf16 copy that
+   * the GEMMs read directly (Parameter.makeBf16Copy). Modules with such weights add theirs.
+   */
+  linearWeights(): Parameter[] {
+    return this.children().flatMap((c) => c.linearWeights());
   }
 
   /** Whether forwards run in inference mode now (see `inference()`). */

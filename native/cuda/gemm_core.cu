@@ -65,6 +65,8 @@ const void* offset(const Operand& o, int64_t b0) {
   return static_cast<const char*>(o.ptr) + b0 * o.stride * bytes;
 }
 
+std::atomic<long long> g_conversions{0}, g_gemms{0};
+
 std::mutex engine_mutex;
 int g_engine = -1;  // -1: not chosen yet
 
@@ -99,10 +101,16 @@ constexpr size_t kCublasLtWorkspace = size_t{32} << 20;
 
 }  // namespace
 
+void count_conversion() { g_conversions++; }
+void count_gemm() { g_gemms++; }
+long long conversion_count() { return g_conversions.load(); }
+long long gemm_count() { return g_gemms.load(); }
+
 int to_kmajor_16(const char* op, const float* src, int64_t src_ld, int64_t src_stride, bool transposed, int64_t rows,
                  int64_t K, int64_t batch, uint16_t* dst, int64_t ld, int type, cudaStream_t stream) {
   if (rows <= 0 || batch <= 0 || ld <= 0) return 0;
   if (type != kBF16 && type != kF16) return fail("%s: 16-bit operands are bf16 or fp16 (type %d)", op, type);
+  count_conversion();
   const int64_t gx = (ld + 31) / 32;
   if (gx > 65535 * 1024LL) return fail("%s: operand rows of %lld elements are too long", op, (long long)ld);
   const unsigned gy = static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535));
@@ -169,9 +177,9 @@ const char* gemm_engine_name() {
 int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand B, float* C, int64_t ldc, int64_t sc,
             int64_t batch, const Epilogue& ep) {
   if (M <= 0 || N <= 0 || batch <= 0) return 0;
+  count_gemm();
   if (A.type != B.type) return fail("%s: GEMM operands of different types (%d, %d)", op, A.type, B.type);
-  if (A.type != kF32 && (!A.kmajor || !B.kmajor))
-    return fail("%s: 16-bit GEMM operands must be K-major", op);
+  if (A.type != kF32 && !A.kmajor) return fail("%s: a 16-bit A operand must be K-major", op);
   cudaStream_t s = stream();
   GemmEngine engine;
   if (int rc = gemm_engine(op, &engine)) return rc;

@@ -25,7 +25,7 @@ inline int64_t kmajor_ld(int64_t K) { return (K + 7) / 8 * 8; }
 enum OperandType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
 
 // An operand of gemm_nt: element (r, k) of batch entry b is at
-//   ptr[b·stride + r·ld + k] (kmajor) or ptr[b·stride + k·ld + r] (not kmajor; f32 only).
+//   ptr[b·stride + r·ld + k] (kmajor) or ptr[b·stride + k·ld + r] (not kmajor: f32, or a 16-bit B).
 struct Operand {
   const void* ptr;
   int64_t ld;
@@ -39,6 +39,13 @@ struct Operand {
 // (transposed = false) or src[k·src_ld + r] (true).
 int to_kmajor_16(const char* op, const float* src, int64_t src_ld, int64_t src_stride, bool transposed, int64_t rows,
                  int64_t K, int64_t batch, uint16_t* dst, int64_t ld, int type, cudaStream_t stream);
+
+// Calls counted since the library loaded (cs_cuda_gemm_counters): conversion passes into
+// 16-bit scratch (to_kmajor_16 and im2col's, one per operand) and GEMMs run.
+void count_conversion();
+void count_gemm();
+long long conversion_count();
+long long gemm_count();
 
 struct Epilogue {
   float alpha = 1.0f;
@@ -61,7 +68,8 @@ const char* gemm_engine_name();
 std::string gemm_fallback_note();
 
 // C (f32, ldc, batch stride sc) per the epilogue; M, N ≥ 1, K ≥ 0, batch ≥ 1. A and B have
-// the same type; 16-bit operands must be K-major with ld a multiple of 8.
+// the same type; 16-bit operands have ld a multiple of 8, A K-major, B K-major or (with N a
+// multiple of 8) MN-major.
 int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand B, float* C, int64_t ldc, int64_t sc,
             int64_t batch, const Epilogue& ep);
 

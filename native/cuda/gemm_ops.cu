@@ -153,6 +153,7 @@ int im2col(const char* op, const float* images, const PatchGeometry& g, void* ds
   const int64_t ld = kmajor_ld(transposed ? g.rows() : g.cols());
   const int64_t total = rows * ld;
   if (total == 0) return 0;
+  if (prec != kF32) count_conversion();
   if (prec == kF32) {
     auto k = im2col_kernel<float>;
     CS_LAUNCH(k, grid_for(total, 256), 256, 0, stream(), images, static_cast<float*>(dst), g, ld, transposed ? 1 : 0,
@@ -222,8 +223,10 @@ int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 
 // The linear forward with the epilogue's GELU: gelu 0 none, 1 erf, 2 tanh; pre (or null)
 // receives the pre-GELU values.
-static int linear_forward(const char* op, const float* x, const float* w, const float* b, float* pre, float* y,
-                          int64_t M, int64_t K, int64_t N, int gelu) {
+// w16: bf16(w) (the optimizer's bf16 copy) or null; read in place of converting w when the run
+// is bf16 and its rows suit the kernels (K a multiple of 8, 16-byte aligned).
+static int linear_forward(const char* op, const float* x, const float* w, const uint16_t* w16, const float* b,
+                          float* pre, float* y, int64_t M, int64_t K, int64_t N, int gelu) {
   if (int rc = negative(op, {M, K, N})) return rc;
   if (M == 0 || N == 0) return 0;
   const int prec = stored_precision();
@@ -232,7 +235,11 @@ static int linear_forward(const char* op, const float* x, const float* w, const 
     return rc;
   Operand xa, wb;
   if (int rc = operand(op, x, K, 0, false, M, K, 1, prec, s, &xa)) return rc;
-  if (int rc = operand(op, w, K, 0, false, N, K, 1, prec, s, &wb)) return rc;
+  if (w16 && prec == kBF16 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+    wb = Operand{w16, K, 0, kBF16, true};
+  } else if (int rc = operand(op, w, K, 0, false, N, K, 1, prec, s, &wb)) {
+    return rc;
+  }
   const float* bias = b;
   if (b && prec != kF32) {
     float* rounded = s.take<float>(static_cast<size_t>(N) * 4);
@@ -251,18 +258,32 @@ static int linear_forward(const char* op, const float* x, const float* w, const 
 int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t K, int64_t N,
                            int gelu) {
   // gelu = 1 is the tanh form here (abi_gemm.h); the epilogue's code for it is 2.
-  return linear_forward("linearForward", x, w, b, nullptr, y, M, K, N, gelu ? 2 : 0);
+  return linear_forward("linearForward", x, w, nullptr, b, nullptr, y, M, K, N, gelu ? 2 : 0);
 }
 
 int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, float* pre, float* y, int64_t M,
                                 int64_t K, int64_t N, int form) {
   const char* op = "linearGeluForward";
   if (form != 1 && form != 2) return fail("%s: GELU form must be 1 (erf) or 2 (tanh), got %d", op, form);
-  return linear_forward(op, x, w, b, pre, y, M, K, N, form);
+  return linear_forward(op, x, w, nullptr, b, pre, y, M, K, N, form);
 }
 
-int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                            int64_t M, int64_t K, int64_t N, int accumulate) {
+int cs_cuda_linear_forward_w16(const float* x, const float* w, const uint16_t* w16, const float* b, float* pre,
+                               float* y, int64_t M, int64_t K, int64_t N, int gelu) {
+  const char* op = gelu ? "linearGeluForward" : "linearForward";
+  if (gelu < 0 || gelu > 2) return fail("%s: GELU form must be 0 (none), 1 (erf) or 2 (tanh), got %d", op, gelu);
+  return linear_forward(op, x, w, w16, b, pre, y, M, K, N, gelu);
+}
+
+int cs_cuda_gemm_counters(long long* conversions, long long* gemms) {
+  if (conversions) *conversions = conversion_count();
+  if (gemms) *gemms = gemm_count();
+  return 0;
+}
+
+// w16: bf16(w) or null (as linear_forward's); dx reads it MN-major in place of converting wᵀ.
+static int linear_backward(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
+                           float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
   const char* op = "linearBackward";
   if (int rc = negative(op, {M, K, N})) return rc;
   const int prec = stored_precision();
@@ -286,7 +307,11 @@ int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, flo
     // dx[M×K] = dy[M×N] · w[N×K]: A = dy as [m][n], B = wᵀ as [k][n].
     Operand dya, wt;
     if (int rc = operand(op, dy, N, 0, false, M, N, 1, prec, s, &dya)) return rc;
-    if (int rc = operand(op, w, K, 0, true, K, N, 1, prec, s, &wt)) return rc;
+    if (w16 && prec == kBF16 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+      wt = Operand{w16, K, 0, kBF16, false};  // element (k, n) at w16[n·K + k]: wᵀ, MN-major
+    } else if (int rc = operand(op, w, K, 0, true, K, N, 1, prec, s, &wt)) {
+      return rc;
+    }
     Epilogue ep;
     ep.round = prec;
     if (int rc = gemm_nt(op, M, K, N, dya, wt, dx, K, 0, 1, ep)) return rc;
@@ -301,6 +326,16 @@ int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, flo
     if (int rc = gemm_nt(op, N, K, M, dyt, xt, dw, K, 0, 1, ep)) return rc;
   }
   return 0;
+}
+
+int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                            int64_t M, int64_t K, int64_t N, int accumulate) {
+  return linear_backward(x, w, nullptr, dy, dx, dw, db, M, K, N, accumulate);
+}
+
+int cs_cuda_linear_backward_w16(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
+                                float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
+  return linear_backward(x, w, w16, dy, dx, dw, db, M, K, N, accumulate);
 }
 
 static int patch_geometry(const char* op, int64_t B, int64_t C, int64_t H, int64_t W, int64_t P, int64_t width,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "cuda/gemm_core.h"
 #include "cuda/gemm_mma.cuh"
@@ -31,13 +32,21 @@ struct NtParams {
   int gelu, round;
 };
 
-template <int BM, int BN, int WARPS_M, int WARPS_N>
-constexpr int smem_bytes() {
-  return kStages * (BM + BN) * kSK * 2;
+// B's shared row stride when B is stored MN-major ([k][n] rows of BN, +8 against bank conflicts).
+template <int BN>
+constexpr int mn_ld() {
+  return BN + 8;
 }
 
-// F16: the operands are fp16 (mma.f16), else bf16.
-template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16>
+template <int BM, int BN, bool B_KMAJOR>
+constexpr int smem_bytes() {
+  return kStages * (BM * kSK + (B_KMAJOR ? BN * kSK : kBK * mn_ld<BN>())) * 2;
+}
+
+// F16: the operands are fp16 (mma.f16), else bf16. B_KMAJOR: B stored [n][k] (K-major), else
+// [k][n] (element (n, k) at B[k·ldb + n]; N and ldb multiples of 8), read with ldmatrix.trans —
+// so a weight's bf16 copy w [N_out][K_in] serves as wᵀ without a transposing conversion.
+template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16, bool B_KMAJOR>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams p) {
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int TM = BM / WARPS_M / 16;  // m16 tiles per warp
@@ -45,7 +54,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
   static_assert(TM >= 1 && TN >= 1 && BM % (WARPS_M * 16) == 0 && BN % (WARPS_N * 8) == 0, "tile shape");
   CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* As = smem;                        // [kStages][BM][kSK]
-  uint16_t* Bs = smem + kStages * BM * kSK;   // [kStages][BN][kSK]
+  uint16_t* Bs = smem + kStages * BM * kSK;   // [kStages][BN][kSK], or [kStages][kBK][mn_ld] (MN-major)
+  constexpr int kBStage = B_KMAJOR ? BN * kSK : kBK * mn_ld<BN>();
 
   const int64_t batch = blockIdx.z;
   const uint16_t* A = p.A + batch * p.sa;
@@ -69,18 +79,28 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
   auto load_tile = [&](int stage, int kt) {
     const int k0 = kt * kBK;
     uint16_t* as = As + stage * BM * kSK;
-    uint16_t* bs = Bs + stage * BN * kSK;
+    uint16_t* bs = Bs + stage * kBStage;
 #pragma unroll
     for (int c = tid; c < BM * (kBK / 8); c += kThreads) {
       const int r = c / (kBK / 8), kc = (c % (kBK / 8)) * 8;
       const bool ok = m0 + r < p.M && k0 + kc < p.K;
       cp_async16(as + r * kSK + kc, ok ? A + static_cast<int64_t>(m0 + r) * p.lda + k0 + kc : A, ok);
     }
+    if (B_KMAJOR) {
 #pragma unroll
-    for (int c = tid; c < BN * (kBK / 8); c += kThreads) {
-      const int r = c / (kBK / 8), kc = (c % (kBK / 8)) * 8;
-      const bool ok = n0 + r < p.N && k0 + kc < p.K;
-      cp_async16(bs + r * kSK + kc, ok ? B + static_cast<int64_t>(n0 + r) * p.ldb + k0 + kc : B, ok);
+      for (int c = tid; c < BN * (kBK / 8); c += kThreads) {
+        const int r = c / (kBK / 8), kc = (c % (kBK / 8)) * 8;
+        const bool ok = n0 + r < p.N && k0 + kc < p.K;
+        cp_async16(bs + r * kSK + kc, ok ? B + static_cast<int64_t>(n0 + r) * p.ldb + k0 + kc : B, ok);
+      }
+    } else {
+      // Rows of k, 8 columns of n a chunk (N is a multiple of 8: a chunk is all in or all out).
+#pragma unroll
+      for (int c = tid; c < kBK * (BN / 8); c += kThreads) {
+        const int r = c / (BN / 8), nc = (c % (BN / 8)) * 8;
+        const bool ok = k0 + r < p.K && n0 + nc < p.N;
+        cp_async16(bs + r * mn_ld<BN>() + nc, ok ? B + static_cast<int64_t>(k0 + r) * p.ldb + n0 + nc : B, ok);
+      }
     }
   };
 
@@ -96,14 +116,24 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
     if (next < KT) load_tile(next % kStages, next);
     cp_async_commit();
     const uint16_t* as = As + (kt % kStages) * BM * kSK;
-    const uint16_t* bs = Bs + (kt % kStages) * BN * kSK;
+    const uint16_t* bs = Bs + (kt % kStages) * kBStage;
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 16) {
       uint32_t af[TM][4], bf[TN][2];
 #pragma unroll
       for (int i = 0; i < TM; i++) load_a_frag(af[i], as, kSK, (wm * TM + i) * 16, kk, lane);
 #pragma unroll
-      for (int j = 0; j < TN; j++) load_b_frag(bf[j][0], bf[j][1], bs, kSK, (wn * TN + j) * 8, kk, lane);
+      for (int j = 0; j < TN; j++) {
+        if (B_KMAJOR) {
+          load_b_frag(bf[j][0], bf[j][1], bs, kSK, (wn * TN + j) * 8, kk, lane);
+        } else {
+          // Two 8×8 blocks (k kk..kk+7 and kk+8..kk+15 at columns n): lanes 0–15 give their rows.
+          uint32_t r[2];
+          ptx::ldmatrix_x2_trans(r, bs + (kk + (lane & 15)) * mn_ld<BN>() + (wn * TN + j) * 8);
+          bf[j][0] = r[0];
+          bf[j][1] = r[1];
+        }
+      }
 #pragma unroll
       for (int i = 0; i < TM; i++)
 #pragma unroll
@@ -136,10 +166,10 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
       }
 }
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16>
+template <int BM, int BN, int WARPS_M, int WARPS_N, bool F16, bool B_KMAJOR>
 int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream) {
-  constexpr int bytes = smem_bytes<BM, BN, WARPS_M, WARPS_N>();
-  auto kernel = gemm_nt_kernel<BM, BN, WARPS_M, WARPS_N, F16>;
+  constexpr int bytes = smem_bytes<BM, BN, B_KMAJOR>();
+  auto kernel = gemm_nt_kernel<BM, BN, WARPS_M, WARPS_N, F16, B_KMAJOR>;
   if (bytes > 48 * 1024) {
     // Opting in to more than 48 KiB of shared memory is per device; cheap to repeat.
     if (int rc = check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), op,
@@ -186,14 +216,23 @@ int own_gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Oper
              B.stride, sc, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ep.alpha, ep.beta, ep.bias,
              ep.pre_gelu, ep.gelu, ep.round};
   const bool f16 = A.type == kF16;
+  if (!A.kmajor) return fail("%s: the own 16-bit GEMM kernel takes A K-major", op);
+  if (!B.kmajor && (N % 8 != 0 || B.ld % 8 != 0 || reinterpret_cast<uintptr_t>(B.ptr) % 16 != 0))
+    return fail("%s: an MN-major 16-bit B needs N and ldb multiples of 8 and 16-byte alignment", op);
   // 128×128 tiles (8 warps, 64×32 each) when they fill the GPU; 64×64 (4 warps) for
   // the small GEMMs of short sequences and small widths.
   // CLIPSCALE_GEMM_TILE=128|64 forces one (the tests run both on small problems).
   const char* force = std::getenv("CLIPSCALE_GEMM_TILE");
   const int64_t big_tiles = ((M + 127) / 128) * ((N + 127) / 128) * batch;
   const bool big = force && *force ? std::strcmp(force, "128") == 0 : big_tiles >= sm_count();
-  if (big) return f16 ? launch<128, 128, 2, 4, true>(op, p, batch, stream) : launch<128, 128, 2, 4, false>(op, p, batch, stream);
-  return f16 ? launch<64, 64, 2, 2, true>(op, p, batch, stream) : launch<64, 64, 2, 2, false>(op, p, batch, stream);
+  auto run = [&](auto f16_tag, auto kmajor_tag) {
+    constexpr bool F = decltype(f16_tag)::value, KM = decltype(kmajor_tag)::value;
+    return big ? launch<128, 128, 2, 4, F, KM>(op, p, batch, stream) : launch<64, 64, 2, 2, F, KM>(op, p, batch, stream);
+  };
+  using T = std::true_type;
+  using F = std::false_type;
+  if (f16) return B.kmajor ? run(T{}, T{}) : run(T{}, F{});
+  return B.kmajor ? run(F{}, T{}) : run(F{}, F{});
 }
 
 }  // namespace cs_cuda

@@ -18,7 +18,11 @@ namespace {
 using GemmFn = int(int, int, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
                    int64_t, float, float*, int64_t, int64_t, int64_t);
 using LinearForwardFn = int(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, int);
-using LinearGeluForwardFn = int(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t, int);
+using LinearW16Fn = int(const float*, const float*, const uint16_t*, const float*, float*, float*, int64_t, int64_t,
+                        int64_t, int);
+using CountersFn = int(long long*, long long*);
+using LinearBackwardW16Fn = int(const float*, const float*, const uint16_t*, const float*, float*, float*, float*,
+                                int64_t, int64_t, int64_t, int);
 using LinearBackwardFn = int(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t,
                              int64_t, int);
 using PatchForwardFn = int(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
@@ -51,24 +55,49 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float
                                               b_shared ? 0 : K * N, beta, f(c), N, M * N, batch));
 }
 
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
-  const char* op = "linearForward";
-  const LinearDims d = check_linear_forward(kDevice, x, w, b, y);
-  cuda_check(op, cuda_fn<LinearForwardFn>("linear_forward", op)(f(x), f(w), f(b), f(y), d.M, d.K, d.N, 0));
+// The bf16 copy of w must be w's shape, bf16, on its device.
+static const uint16_t* checked_w16(const char* op, const Tensor& w, const Tensor* w16) {
+  if (!w16) return nullptr;
+  if (w16->dtype != DType::BF16 || w16->shape != w.shape || !(w16->device() == w.device()))
+    fail(op, ": w16 must be a bf16 tensor of w's shape ", shape_str(w.shape), " on w's device, got ",
+         dtype_name(w16->dtype), " ", shape_str(w16->shape));
+  return w16->data<uint16_t>();
 }
 
-void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& pre, Tensor& y, int form) {
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* w16) {
+  const char* op = "linearForward";
+  const LinearDims d = check_linear_forward(kDevice, x, w, b, y);
+  const uint16_t* w16p = checked_w16(op, w, w16);
+  if (!w16p) {
+    cuda_check(op, cuda_fn<LinearForwardFn>("linear_forward", op)(f(x), f(w), f(b), f(y), d.M, d.K, d.N, 0));
+    return;
+  }
+  cuda_check(op, cuda_fn<LinearW16Fn>("linear_forward_w16", op)(f(x), f(w), w16p, f(b), nullptr, f(y), d.M, d.K, d.N, 0));
+}
+
+void gemm_counters(long long* conversions, long long* gemms) {
+  const char* op = "cudaGemmCounters";
+  cuda_check(op, cuda_fn<CountersFn>("gemm_counters", op)(conversions, gemms));
+}
+
+void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& pre, Tensor& y, int form,
+                         const Tensor* w16) {
   const char* op = "linearGeluForward";
   const LinearDims d = check_linear_forward(kDevice, x, w, b, pre);
   check_linear_forward(kDevice, x, w, b, y);
-  cuda_check(op, cuda_fn<LinearGeluForwardFn>("linear_gelu_forward", op)(f(x), f(w), f(b), f(pre), f(y), d.M, d.K, d.N,
-                                                                           form));
+  cuda_check(op, cuda_fn<LinearW16Fn>("linear_forward_w16", op)(f(x), f(w), checked_w16(op, w, w16), f(b), f(pre),
+                                                                  f(y), d.M, d.K, d.N, form));
 }
 
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
-                     bool accumulate) {
+                     bool accumulate, const Tensor* w16) {
   const char* op = "linearBackward";
   const LinearDims d = check_linear_backward(kDevice, x, w, dy, dx, dw, db);
+  if (const uint16_t* w16p = checked_w16(op, w, w16)) {
+    cuda_check(op, cuda_fn<LinearBackwardW16Fn>("linear_backward_w16", op)(f(x), f(w), w16p, f(dy), f(dx), f(dw), f(db),
+                                                                             d.M, d.K, d.N, accumulate ? 1 : 0));
+    return;
+  }
   cuda_check(op, cuda_fn<LinearBackwardFn>("linear_backward", op)(f(x), f(w), f(dy), f(dx), f(dw), f(db), d.M, d.K,
                                                                    d.N, accumulate ? 1 : 0));
 }
