@@ -302,7 +302,7 @@ gpuTest('cuda linearGeluForward: the GEMM epilogue\'s erf GELU equals the CPU\'s
   t.throws(() => ops.linearGeluForward(x, w, null, poisoned([4, 5]), out, 'erf'), { message: /linearGeluForward|linearForward/ });
 });
 
-gpuTest('cuda bf16 linear with the weight\'s bf16 copy (w16): forward, GELU forward and dx read it directly (dx through ldmatrix.trans), bit-identical to converting w; both tile sizes', (t) => {
+gpuTest('cuda bf16 linear with the weight\'s bf16 copy (w16): forward, GELU forward and dx read it directly (dx through ldmatrix.trans), bit-identical to converting w (own kernel); both tile sizes', (t) => {
   const cases = [[100, 64, 192], [257, 80, 40], [33, 136, 72], [5, 12, 20]]; // the last: K not a multiple of 8 (w16 unused)
   const toBf16 = (w: Tensor): Tensor => {
     const c = Tensor.empty(w.shape, 'bf16', w.device);
@@ -327,7 +327,10 @@ gpuTest('cuda bf16 linear with the weight\'s bf16 copy (w16): forward, GELU forw
           const [plain, copy] = [outs(false), outs(true)];
           ['y', 'pre', 'gelu', 'dx', 'dw', 'db'].forEach((n, i) => {
             t.false(copy[i].some(Number.isNaN), `${what} ${n}: NaN`);
-            t.deepEqual(copy[i], plain[i], `${what} ${n}`);
+            // Our kernel multiplies the same fragments either way: bit for bit. cuBLASLt may pick
+            // another algorithm (another summation order) for a transposed operand.
+            if (engine === 'own') t.deepEqual(copy[i], plain[i], `${what} ${n}`);
+            else t.true(relErr(copy[i], plain[i]) < 1e-5, `${what} ${n}: ${relErr(copy[i], plain[i])}`);
           });
         }
       } finally {

@@ -211,8 +211,14 @@ cudaTest('bf16 on CUDA: the linears read the optimizer\'s bf16 weight copies (fe
   for (const p of weights) p.makeBf16Copy();
   const copies = counted(() => step(model, host.images, host.tokens, n, 'bf16'));
   t.log(`micro forward+backward, bf16: ${plain.gemms} GEMMs; operand conversion passes ${plain.conversions} converting every weight, ${copies.conversions} reading the ${weights.length} linear weights' bf16 copies`);
-  t.is(copies.r.loss, plain.r.loss);
-  for (const [name, g] of plain.r.grads) t.deepEqual(copies.r.grads.get(name), g, name);
+  if (native.cudaGemmBackend() === 'own') {
+    t.is(copies.r.loss, plain.r.loss);
+    for (const [name, g] of plain.r.grads) t.deepEqual(copies.r.grads.get(name), g, name);
+  } else {
+    // cuBLASLt may sum a transposed operand's product in another order: within fp32 rounding.
+    t.true(Math.abs(copies.r.loss - plain.r.loss) < 1e-6 * Math.abs(plain.r.loss));
+    for (const [name, g] of plain.r.grads) t.true(relErr(copies.r.grads.get(name)!, g) < 1e-4, name);
+  }
   t.is(copies.gemms, plain.gemms);
   t.is(plain.conversions - copies.conversions, 2 * weights.length, 'two conversions less per linear weight (its forward GEMM and dx = dy·w)');
 

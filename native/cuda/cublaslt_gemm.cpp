@@ -161,7 +161,8 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
   if (!a.handle) return "cuBLASLt is not loaded: " + a.error;
 #if defined(CLIPSCALE_EMULATED_DEVICE)
   if (no_algorithm) *no_algorithm = true;  // the stand-in: no algorithm for anything
-  return std::string("cuBLASLt (the emulated stand-in) has no algorithm for ") + type_name(type) + " GEMM M=" + std::to_string(M) +
+  return std::string("cuBLASLt (the emulated stand-in) has no algorithm for ") + type_name(type) +
+         " GEMM M=" + std::to_string(M) +
          " N=" + std::to_string(N) + " K=" + std::to_string(K) + " batch=" + std::to_string(batch);
 #endif
   // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = (its A: N×K) · (its B: K×M).
@@ -218,7 +219,8 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     if (s || returned == 0) {
       if (no_algorithm) *no_algorithm = true;
       std::ostringstream os;
-      os << "cuBLASLt has no algorithm for " << type_name(type) << " GEMM M=" << M << " N=" << N << " K=" << K << " batch=" << batch
+      os << "cuBLASLt has no algorithm for " << type_name(type) << " GEMM M=" << M << " N=" << N << " K=" << K
+         << " batch=" << batch
          << " (status " << s << ")";
       return os.str();
     }

@@ -1,5 +1,5 @@
-// The GEMM layer: f32 → K-major 16-bit conversion, the epilogue steps cuBLASLt leaves, the choice of engine (cuBLASLt or our
-// own kernel) and the call into it.
+// The GEMM layer: f32 → K-major 16-bit conversion, the epilogue steps cuBLASLt leaves, the
+// choice of engine (cuBLASLt or our own kernels) and the call into it.
 #include <atomic>
 #include <cstdlib>
 #include <cstring>

@@ -388,7 +388,9 @@ int cs_cuda_patch_embed_backward(const float* images, const float* weight, const
   const int prec = stored_precision();
   Carver s;
   const size_t bytes = (dweight ? kmajor_bytes(N, M, prec) + cols_bytes(K, M, prec) : 0) +
-                       (dimages ? kmajor_bytes(M, N, prec) + kmajor_bytes(K, N, prec) + static_cast<size_t>(M * K) * 4 : 0) + 1280;
+                       (dimages ? kmajor_bytes(M, N, prec) + kmajor_bytes(K, N, prec) + static_cast<size_t>(M * K) * 4
+                                : 0) +
+                       1280;
   if (int rc = s.allocate(bytes, op)) return rc;
   if (dweight) {
     // dweight[N×K] = doutᵀ · cols: A = doutᵀ as [n][m], B = colsᵀ as [k][m] (16-bit: im2col

@@ -101,7 +101,8 @@ int own_gemm_f32(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Ope
                  int64_t sc, int64_t batch, const Epilogue& ep, cudaStream_t stream) {
   if (A.type != kF32 || B.type != kF32) return fail("%s: the fp32 GEMM kernel takes f32 operands", op);
   const int64_t gy = (M + kTile - 1) / kTile, gx = (N + kTile - 1) / kTile;
-  if (gy > 65535 || gx > INT32_MAX) return fail("%s: GEMM %lld×%lld is too large for one launch", op, (long long)M, (long long)N);
+  if (gy > 65535 || gx > INT32_MAX)
+    return fail("%s: GEMM %lld×%lld is too large for one launch", op, (long long)M, (long long)N);
   SimtParams p{static_cast<const float*>(A.ptr), static_cast<const float*>(B.ptr), C, A.ld, B.ld, ldc, A.stride,
                B.stride, sc, M, N, K, A.kmajor ? 1 : 0, B.kmajor ? 1 : 0, ep.alpha, ep.beta, ep.bias, ep.pre_gelu,
                ep.gelu, ep.round};
@@ -111,7 +112,8 @@ int own_gemm_f32(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Ope
     q.B += b0 * p.sb;
     q.C += b0 * p.sc;
     if (q.pre_gelu) q.pre_gelu += b0 * p.sc;
-    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
+    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+              static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
     CS_LAUNCH(gemm_simt_kernel, grid, kThreads, 0, stream, q);
     if (int rc = launched(op)) return rc;
   }
