@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type DType = 'f32' | 'bf16' | 'i32' | 'i64';
+export type DType = 'f32' | 'bf16' | 'i32' | 'i64' | 'f16';
 export type DeviceName = 'cpu' | `cuda:${number}` | 'cuda';
 
 /** The native tensor handle. Use `Tensor` from `tensor.ts` instead. */

@@ -69,7 +69,8 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
 
 /**
  * y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out].
- * w16 (optional): bf16(w), kept by the optimizer; a bf16 run on CUDA reads it instead of converting w.
+ * w16 (optional): w in the CUDA precision's 16-bit type (bf16, or f16 in fp16), kept by the optimizer;
+ * a bf16/fp16 run on CUDA reads it instead of converting w.
  */
 export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, w16?: Tensor | null): void {
   native.linearForward(h(x), h(w), ho(b), h(y), ho(w16 ?? null));
@@ -92,7 +93,7 @@ export interface LinearGrads {
   db?: Tensor | null;
   /** add into dw and db instead of overwriting them */
   accumulate?: boolean;
-  /** bf16(w), kept by the optimizer: a bf16 run on CUDA reads it for dx instead of converting wᵀ */
+  /** w's 16-bit copy (as linearForward's): a bf16/fp16 run on CUDA reads it for dx instead of converting wᵀ */
   w16?: Tensor | null;
 }
 export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGrads): void {
@@ -288,7 +289,7 @@ export interface AdamWStepOptions {
   weightDecay?: number;
   /** Multiplies grad first (e.g. 1 / loss scale). Default 1. */
   gradScale?: number;
-  /** A bf16 tensor with param's element count that receives the updated parameter rounded to bf16. */
+  /** A bf16 or f16 tensor with param's element count that receives the updated parameter rounded to its type (on CUDA: the precision's 16-bit type). */
   paramBf16?: Tensor;
   /** Decide on the device whether the step is applied (see AdamWGate). */
   gate?: AdamWGate;

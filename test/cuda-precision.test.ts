@@ -339,6 +339,44 @@ gpuTest('cuda bf16 linear with the weight\'s bf16 copy (w16): forward, GELU forw
     }
   });
   const x = fresh([4, 8]).to('cuda'), w = fresh([6, 8]).to('cuda'), y = poisoned([4, 6]);
-  t.throws(() => ops.linearForward(x, w, null, y, toBf16(fresh([8, 6]).to('cuda'))), { message: /linearForward: w16 must be a bf16 tensor of w's shape \[6, 8\]/ });
-  t.throws(() => ops.linearForward(x, w, null, y, fresh([6, 8]).to('cuda')), { message: /w16 must be a bf16 tensor.*got f32/ });
+  t.throws(() => ops.linearForward(x, w, null, y, toBf16(fresh([8, 6]).to('cuda'))), { message: /linearForward: w16 must be a bf16 or f16 tensor of w's shape \[6, 8\]/ });
+  t.throws(() => ops.linearForward(x, w, null, y, fresh([6, 8]).to('cuda')), { message: /w16 must be a bf16 or f16 tensor.*got f32/ });
+});
+
+/** The f16 bits of a value, through f16round (exact for every f16 value). */
+function f16Bits(v: number): number {
+  if (Number.isNaN(v)) return 0x7e00;
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a === Infinity) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | Math.round(a / 2 ** -24);
+  const e = Math.floor(Math.log2(a));
+  return sign | ((e + 15) << 10) | Math.round((a / 2 ** e - 1) * 1024);
+}
+
+test('f16 tensors: convert (f32 ⇄ f16) and fill round to nearest even as IEEE half, on the CPU and on CUDA; AdamW writes an f16 copy', (t) => {
+  const special = [0, -0, 1, -1, 65504, 65519.99, 65520, -70000, 2 ** -14, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0001, 3 * 2 ** -26, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0.1, -2.5e-6, Infinity, -Infinity, NaN];
+  const values = Float32Array.from([...special, ...randn(4000, 91, 3), ...randn(1000, 92, 1e-5), ...randn(1000, 93, 3e4)]);
+  const expect = Uint16Array.from(values, (v) => f16Bits(f16round(v)));
+  const devices = noGpuReason === null ? ['cpu', 'cuda'] : ['cpu'];
+  for (const dev of devices) {
+    const src = Tensor.from(values, [values.length]);
+    const s = dev === 'cpu' ? src : src.to(dev);
+    const h = Tensor.empty([values.length], 'f16', dev);
+    ops.convert(s, h);
+    const bits = new Uint16Array((dev === 'cpu' ? h : h.to('cpu')).view());
+    const bad = [...bits].findIndex((b, i) => b !== expect[i]);
+    t.is(bad, -1, `${dev}: f16(${values[bad]}) = 0x${bits[bad]?.toString(16)}, expected 0x${expect[bad]?.toString(16)}`);
+    const back = Tensor.empty([values.length], 'f32', dev);
+    ops.convert(h, back);
+    const wide = Float32Array.from((dev === 'cpu' ? back : back.to('cpu')).view() as Float32Array);
+    t.true(wide.every((v, i) => Object.is(v, f16round(values[i])) || (Number.isNaN(v) && Number.isNaN(values[i]))), `${dev}: f16 → f32 is exact`);
+    ops.fill(h, 1 / 3);
+    t.true(new Uint16Array((dev === 'cpu' ? h : h.to('cpu')).view()).every((b) => b === f16Bits(f16round(1 / 3))), `${dev}: fill`);
+  }
+  // The CPU's AdamW writes the updated parameter into an f16 copy (CUDA's is checked with training).
+  const p = Tensor.from(randn(64, 94), [64]), g = Tensor.from(randn(64, 95), [64]);
+  const copy = Tensor.empty([64], 'f16');
+  ops.adamwStep(p, g, Tensor.zeros([64]), Tensor.zeros([64]), { lr: 1e-2, step: 1, paramBf16: copy });
+  t.deepEqual(new Uint16Array(copy.view()), Uint16Array.from(p.view() as Float32Array, (v) => f16Bits(f16round(v))));
 });

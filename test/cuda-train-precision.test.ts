@@ -14,6 +14,8 @@ import { native } from '../lib/native.js';
 import { runTrain } from '../lib/cli/commands/train.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
 import { parseModelConfig } from '../lib/nn/config.js';
+import * as ops from '../lib/ops.js';
+import { AdamW } from '../lib/optim/adamw.js';
 import { Tensor } from '../lib/tensor.js';
 import { findLatestCheckpoint, loadTrainingCheckpoint } from '../lib/train/checkpoint.js';
 import type { Precision } from '../lib/train/device_placement.js';
@@ -195,71 +197,80 @@ cudaTest('clipscale train --device cuda --precision amp: fp16 with dynamic loss 
   t.true([...ck.weights.values()].every((w) => (w.data as Float32Array).every(Number.isFinite)));
 });
 
-cudaTest('bf16 on CUDA: the linears read the optimizer\'s bf16 weight copies (fewer conversion passes a step, bit-identical results); AdamW keeps them equal to bf16(weights)', async (t) => {
-  ran();
-  const n = 4;
-  const host = await data().batch(0, n);
-  const model = createModel('micro', { seed: 1 }).to('cuda');
-  const counted = (fn: () => StepResult) => {
-    const before = native.cudaGemmCounters();
-    const r = fn();
-    const after = native.cudaGemmCounters();
-    return { r, conversions: after.conversions - before.conversions, gemms: after.gemms - before.gemms };
-  };
-  const plain = counted(() => step(model, host.images, host.tokens, n, 'bf16'));
-  const weights = model.linearWeights();
-  for (const p of weights) p.makeBf16Copy();
-  const copies = counted(() => step(model, host.images, host.tokens, n, 'bf16'));
-  t.log(`micro forward+backward, bf16: ${plain.gemms} GEMMs; operand conversion passes ${plain.conversions} converting every weight, ${copies.conversions} reading the ${weights.length} linear weights' bf16 copies`);
-  if (native.cudaGemmBackend() === 'own') {
-    t.is(copies.r.loss, plain.r.loss);
-    for (const [name, g] of plain.r.grads) t.deepEqual(copies.r.grads.get(name), g, name);
-  } else {
-    // cuBLASLt may sum a transposed operand's product in another order: within fp32 rounding.
-    t.true(Math.abs(copies.r.loss - plain.r.loss) < 1e-6 * Math.abs(plain.r.loss));
-    for (const [name, g] of plain.r.grads) t.true(relErr(copies.r.grads.get(name)!, g) < 1e-4, name);
-  }
-  t.is(copies.gemms, plain.gemms);
-  t.is(plain.conversions - copies.conversions, 2 * weights.length, 'two conversions less per linear weight (its forward GEMM and dx = dy·w)');
+for (const precision of ['bf16', 'fp16'] as const) {
+  const dtype = precision === 'fp16' ? 'f16' : 'bf16';
+  cudaTest(`${precision} on CUDA: the linears read the optimizer's ${dtype} weight copies (fewer conversion passes a step, bit-identical results); AdamW keeps them equal to ${dtype}(weights)`, async (t) => {
+    ran();
+    const n = 4;
+    const host = await data().batch(0, n);
+    const model = createModel('micro', { seed: 1 }).to('cuda');
+    const counted = (fn: () => StepResult) => {
+      const before = native.cudaGemmCounters();
+      const r = fn();
+      const after = native.cudaGemmCounters();
+      return { r, conversions: after.conversions - before.conversions, gemms: after.gemms - before.gemms };
+    };
+    const plain = counted(() => step(model, host.images, host.tokens, n, precision));
+    const weights = model.linearWeights();
+    for (const p of weights) p.makeHalfCopy(dtype);
+    const copies = counted(() => step(model, host.images, host.tokens, n, precision));
+    t.log(`micro forward+backward, ${precision}: ${plain.gemms} GEMMs; operand conversion passes ${plain.conversions} converting every weight, ${copies.conversions} reading the ${weights.length} linear weights' ${dtype} copies`);
+    if (native.cudaGemmBackend() === 'own') {
+      t.is(copies.r.loss, plain.r.loss);
+      for (const [name, g] of plain.r.grads) t.deepEqual(copies.r.grads.get(name), g, name);
+    } else {
+      // cuBLASLt may sum a transposed operand's product in another order: within fp32 rounding.
+      t.true(Math.abs(copies.r.loss - plain.r.loss) < 1e-6 * Math.abs(plain.r.loss));
+      for (const [name, g] of plain.r.grads) t.true(relErr(copies.r.grads.get(name)!, g) < 1e-4, name);
+    }
+    t.is(copies.gemms, plain.gemms);
+    t.is(plain.conversions - copies.conversions, 2 * weights.length, 'two conversions less per linear weight (its forward GEMM and dx = dy·w)');
 
-  // AdamW rewrites each copy in the kernel that updates the master weights: still bf16(weights).
-  const { AdamW } = await import('../lib/optim/adamw.js');
-  using opt = new AdamW(model.parameters(), { lr: 1e-2 });
-  opt.update(1e-2);
-  for (const p of weights) {
-    const fresh = Tensor.empty(p.shape, 'bf16', p.device);
-    fresh.copyFrom(p.bf16Copy!);
-    const expect = Tensor.empty(p.shape, 'bf16', p.device);
-    (await import('../lib/ops.js')).convert(p.data, expect);
-    t.deepEqual(new Uint16Array(fresh.to('cpu').view()), new Uint16Array(expect.to('cpu').view()), `${p.name}: the copy is bf16 of the updated weights`);
-    fresh.dispose();
-    expect.dispose();
-  }
-  // setValues drops the copy (it would be stale).
-  weights[0].setValues(weights[0].hostValues());
-  t.is(weights[0].bf16Copy, null);
-  model.dispose();
-});
+    // AdamW rewrites each copy in the kernel that updates the master weights: still the 16-bit weights.
+    const previous = native.cudaSetPrecision(precision);
+    try {
+      using opt = new AdamW(model.parameters(), { lr: 1e-2 });
+      opt.update(1e-2);
+      for (const p of weights) {
+        const expect = Tensor.empty(p.shape, dtype, p.device);
+        ops.convert(p.data, expect);
+        t.deepEqual(new Uint16Array(p.halfCopy!.to('cpu').view()), new Uint16Array(expect.to('cpu').view()), `${p.name}: the copy is ${dtype} of the updated weights`);
+        expect.dispose();
+      }
+      // A copy of the other 16-bit type is refused, saying why.
+      const other = Tensor.empty(weights[0].shape, dtype === 'f16' ? 'bf16' : 'f16', 'cuda');
+      t.throws(() => ops.adamwStep(weights[0].data, weights[0].grad, Tensor.zeros(weights[0].shape, 'f32', 'cuda'), Tensor.zeros(weights[0].shape, 'f32', 'cuda'), { lr: 1e-3, step: 1, paramBf16: other }),
+        { message: new RegExp(`adamwStep: paramBf16 is ${dtype === 'f16' ? 'bf16' : 'f16'} but the CUDA precision is ${precision}`) });
+      other.dispose();
+    } finally {
+      native.cudaSetPrecision(previous);
+    }
+    // setValues drops the copy (it would be stale).
+    weights[0].setValues(weights[0].hostValues());
+    t.is(weights[0].halfCopy, null);
+    model.dispose();
+  });
 
-cudaTest('a bf16 Trainer run on CUDA keeps the linear weights\' bf16 copies during the run only, and its steps convert that much less', async (t) => {
-  ran();
-  using trainer = new Trainer({ model: 'micro', data: data(), batchSize: 4, samples: 8, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda' });
-  const weights = trainer.model.linearWeights();
-  let during = 0;
-  let steps = 0;
-  const before = native.cudaGemmCounters().conversions;
-  for await (const _ of trainer.run()) {
-    during = weights.filter((p) => p.bf16Copy !== null).length;
-    steps++;
-  }
-  const perStep = (native.cudaGemmCounters().conversions - before) / steps;
-  t.is(during, weights.length);
-  t.true(weights.every((p) => p.bf16Copy === null), 'dropped after the run');
-  // The same step without the copies (the run is over, so they are gone): two conversions more per linear weight.
-  const host = await data().batch(0, 4);
-  const c0 = native.cudaGemmCounters().conversions;
-  step(trainer.model, host.images, host.tokens, 4, 'bf16');
-  const without = native.cudaGemmCounters().conversions - c0;
-  t.log(`conversion passes per step (micro, bf16): ${perStep} in the Trainer with the ${weights.length} copies, ${without} without`);
-  t.is(perStep, without - 2 * weights.length);
-});
+  cudaTest(`a ${precision} Trainer run on CUDA keeps the linear weights' ${dtype} copies during the run only, and its steps convert that much less`, async (t) => {
+    ran();
+    using trainer = new Trainer({ model: 'micro', data: data(), batchSize: 4, samples: 8, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda', precision });
+    const weights = trainer.model.linearWeights();
+    let during = 0;
+    let steps = 0;
+    const before = native.cudaGemmCounters().conversions;
+    for await (const _ of trainer.run()) {
+      during = weights.filter((p) => p.halfCopy?.dtype === dtype).length;
+      steps++;
+    }
+    const perStep = (native.cudaGemmCounters().conversions - before) / steps;
+    t.is(during, weights.length);
+    t.true(weights.every((p) => p.halfCopy === null), 'dropped after the run');
+    // The same step without the copies (the run is over, so they are gone): two conversions more per linear weight.
+    const host = await data().batch(0, 4);
+    const c0 = native.cudaGemmCounters().conversions;
+    step(trainer.model, host.images, host.tokens, 4, precision);
+    const without = native.cudaGemmCounters().conversions - c0;
+    t.log(`conversion passes per step (micro, ${precision}): ${perStep} in the Trainer with the ${weights.length} copies, ${without} without`);
+    t.is(perStep, without - 2 * weights.length);
+  });
+}

@@ -38,7 +38,7 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const shape = x.shape;
     const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
-    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.bf16Copy);
+    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.halfCopy);
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
@@ -49,7 +49,7 @@ export class Linear extends Module {
    */
   forwardGelu(x: Tensor, form: 'erf' | 'tanh', out: Tensor): Tensor {
     const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
-    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form, this.weight.bf16Copy);
+    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form, this.weight.halfCopy);
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
@@ -60,7 +60,7 @@ export class Linear extends Module {
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
-    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true, w16: this.weight.bf16Copy });
+    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true, w16: this.weight.halfCopy });
     return dx;
   }
 }

@@ -11,8 +11,8 @@ export class Parameter {
   private _data: Tensor;
   // Made on first use: a model that only encodes (embed, evaluation) never holds gradients.
   private _grad: Tensor | null = null;
-  // The bf16 copy a bf16 run on a GPU keeps (see makeBf16Copy).
-  private _bf16: Tensor | null = null;
+  // The 16-bit copy a bf16 / fp16 run on a GPU keeps (see makeHalfCopy).
+  private _half: Tensor | null = null;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
@@ -30,24 +30,26 @@ export class Parameter {
   }
 
   /**
-   * bf16(values) on the parameter's device, or null: the copy the GEMMs of a bf16 run read
-   * instead of converting the f32 values per call. The optimizer rewrites it with each update
-   * (AdamW's paramBf16, in the same kernel); setValues and moveTo drop it (it would be stale).
+   * The values in 16 bits (bf16 or f16) on the parameter's device, or null: the copy the GEMMs of
+   * a bf16 / fp16 run read instead of converting the f32 values per call. The optimizer rewrites
+   * it with each update (AdamW's paramBf16, in the same kernel); setValues and moveTo drop it (it
+   * would be stale).
    */
-  get bf16Copy(): Tensor | null {
-    return this._bf16;
+  get halfCopy(): Tensor | null {
+    return this._half;
   }
 
-  /** Makes (or refreshes) the bf16 copy from the current values. */
-  makeBf16Copy(): Tensor {
-    this._bf16 ??= Tensor.empty(this._data.shape, 'bf16', this._data.device);
-    ops.convert(this._data, this._bf16);
-    return this._bf16;
+  /** Makes (or refreshes) the 16-bit copy from the current values. */
+  makeHalfCopy(dtype: 'bf16' | 'f16'): Tensor {
+    if (this._half && this._half.dtype !== dtype) this.dropHalfCopy();
+    this._half ??= Tensor.empty(this._data.shape, dtype, this._data.device);
+    ops.convert(this._data, this._half);
+    return this._half;
   }
 
-  dropBf16Copy(): void {
-    this._bf16?.dispose();
-    this._bf16 = null;
+  dropHalfCopy(): void {
+    this._half?.dispose();
+    this._half = null;
   }
 
   /** Whether the gradient has been made yet (it is made on first use of `grad`). */
@@ -63,7 +65,7 @@ export class Parameter {
   /** Moves the values to `device` (a copy there; the old memory is freed) and gives a zero gradient there. */
   moveTo(device: string): void {
     if (device === this.device) return;
-    this.dropBf16Copy();
+    this.dropHalfCopy();
     const data = this._data.to(device);
     this._data.dispose();
     this._grad?.dispose();
@@ -79,7 +81,7 @@ export class Parameter {
   /** Sets the values from the host, on any device. */
   setValues(values: ArrayLike<number>): void {
     if (values.length !== this.numel) throw new Error(`${this.name}: ${values.length} values given, the parameter holds ${this.numel}`);
-    this.dropBf16Copy();
+    this.dropHalfCopy();
     if (this.device === 'cpu') {
       this.values().set(values);
       return;
@@ -109,7 +111,7 @@ export class Parameter {
   dispose(): void {
     this._data.dispose();
     this._grad?.dispose();
-    this.dropBf16Copy();
+    this.dropHalfCopy();
   }
 }
 
@@ -204,8 +206,8 @@ export abstract class Module implements Disposable {
   }
 
   /**
-   * The weights linear layers multiply by (x·Wᵀ, W [out, in]): the ones worth a bf16 copy that
-   * the GEMMs read directly (Parameter.makeBf16Copy). Modules with such weights add theirs.
+   * The weights linear layers multiply by (x·Wᵀ, W [out, in]): the ones worth a 16-bit copy that
+   * the GEMMs read directly (Parameter.makeHalfCopy). Modules with such weights add theirs.
    */
   linearWeights(): Parameter[] {
     return this.children().flatMap((c) => c.linearWeights());

@@ -33,7 +33,7 @@ import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
-import { enterPrecision, keepBf16Copies, lossScalerFor } from './precision_mode.js';
+import { enterPrecision, lossScalerFor } from './precision_mode.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type { Precision } from './device_placement.js';
@@ -421,8 +421,7 @@ export class Trainer implements Disposable {
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
-    const restorePrecision = enterPrecision(this.precision, isGpuDevice(o.device ?? 'cpu'));
-    const dropBf16Copies = keepBf16Copies(this.model, this.precision, isGpuDevice(o.device ?? 'cpu'));
+    const restorePrecision = enterPrecision(this.precision, isGpuDevice(o.device ?? 'cpu'), this.model);
     const grads = this.model.parameters().map((p) => p.grad);
     const deferred = this.deferOutcomes ? this.outcomeBuffers() : null;
     let consecutiveBad = 0;
@@ -624,7 +623,6 @@ export class Trainer implements Disposable {
       if (o.out && stepsThisCall > 0) await this.save();
     } finally {
       restorePrecision();
-      dropBf16Copies();
       logger.finish();
       events?.close();
       await logFile?.close();

@@ -223,8 +223,9 @@ int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 
 // The linear forward with the epilogue's GELU: gelu 0 none, 1 erf, 2 tanh; pre (or null)
 // receives the pre-GELU values.
-// w16: bf16(w) (the optimizer's bf16 copy) or null; read in place of converting w when the run
-// is bf16 and its rows suit the kernels (K a multiple of 8, 16-byte aligned).
+// w16: w in the precision's 16-bit type (the optimizer's copy) or null; read in place of
+// converting w when the run is bf16 or fp16 and its rows suit the kernels (K a multiple of 8,
+// 16-byte aligned).
 static int linear_forward(const char* op, const float* x, const float* w, const uint16_t* w16, const float* b,
                           float* pre, float* y, int64_t M, int64_t K, int64_t N, int gelu) {
   if (int rc = negative(op, {M, K, N})) return rc;
@@ -235,8 +236,8 @@ static int linear_forward(const char* op, const float* x, const float* w, const 
     return rc;
   Operand xa, wb;
   if (int rc = operand(op, x, K, 0, false, M, K, 1, prec, s, &xa)) return rc;
-  if (w16 && prec == kBF16 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
-    wb = Operand{w16, K, 0, kBF16, true};
+  if (w16 && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+    wb = Operand{w16, K, 0, prec, true};
   } else if (int rc = operand(op, w, K, 0, false, N, K, 1, prec, s, &wb)) {
     return rc;
   }
@@ -281,7 +282,7 @@ int cs_cuda_gemm_counters(long long* conversions, long long* gemms) {
   return 0;
 }
 
-// w16: bf16(w) or null (as linear_forward's); dx reads it MN-major in place of converting wᵀ.
+// w16: as linear_forward's; dx reads it MN-major in place of converting wᵀ.
 static int linear_backward(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
                            float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
   const char* op = "linearBackward";
@@ -307,8 +308,8 @@ static int linear_backward(const float* x, const float* w, const uint16_t* w16, 
     // dx[M×K] = dy[M×N] · w[N×K]: A = dy as [m][n], B = wᵀ as [k][n].
     Operand dya, wt;
     if (int rc = operand(op, dy, N, 0, false, M, N, 1, prec, s, &dya)) return rc;
-    if (w16 && prec == kBF16 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
-      wt = Operand{w16, K, 0, kBF16, false};  // element (k, n) at w16[n·K + k]: wᵀ, MN-major
+    if (w16 && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+      wt = Operand{w16, K, 0, prec, false};  // element (k, n) at w16[n·K + k]: wᵀ, MN-major
     } else if (int rc = operand(op, w, K, 0, true, K, N, 1, prec, s, &wt)) {
       return rc;
     }

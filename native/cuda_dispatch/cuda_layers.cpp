@@ -5,6 +5,7 @@
 
 #include "core/attention_checks.h"
 #include "cuda_dispatch/cuda_backend.h"
+#include "cuda_dispatch/cuda_precision.h"
 #include "core/error.h"
 #include "core/linear_checks.h"
 #include "core/matmul_checks.h"
@@ -55,12 +56,19 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool ta, bool tb, float
                                               b_shared ? 0 : K * N, beta, f(c), N, M * N, batch));
 }
 
-// The bf16 copy of w must be w's shape, bf16, on its device.
+// The 16-bit copy of w must be w's shape, on its device, in the precision's 16-bit type (bf16,
+// or f16 in fp16); in fp32 it is not read.
 static const uint16_t* checked_w16(const char* op, const Tensor& w, const Tensor* w16) {
   if (!w16) return nullptr;
-  if (w16->dtype != DType::BF16 || w16->shape != w.shape || !(w16->device() == w.device()))
-    fail(op, ": w16 must be a bf16 tensor of w's shape ", shape_str(w.shape), " on w's device, got ",
+  if ((w16->dtype != DType::BF16 && w16->dtype != DType::F16) || w16->shape != w.shape ||
+      !(w16->device() == w.device()))
+    fail(op, ": w16 must be a bf16 or f16 tensor of w's shape ", shape_str(w.shape), " on w's device, got ",
          dtype_name(w16->dtype), " ", shape_str(w16->shape));
+  const std::string p = precision();
+  if (p == "fp32") return nullptr;
+  if ((w16->dtype == DType::F16) != (p == "fp16"))
+    fail(op, ": w16 is ", dtype_name(w16->dtype), " but the CUDA precision is ", p, " (its copies are ",
+         p == "fp16" ? "f16" : "bf16", ")");
   return w16->data<uint16_t>();
 }
 
