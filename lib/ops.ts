@@ -276,6 +276,42 @@ export function contrastiveLossLocal(
   return { loss };
 }
 
+// ── the SigLIP loss ──
+export interface SigmoidLossGrads {
+  /** Each is overwritten (times gradScale); leave one out to skip it. */
+  dImage?: Tensor;
+  dText?: Tensor;
+  /** d loss / d logitScale, d loss / d logitBias (1 element each). */
+  dLogitScale?: Tensor;
+  dLogitBias?: Tensor;
+}
+export interface SigmoidLossOptions {
+  grads?: SigmoidLossGrads;
+  /** Positives at text row i + positiveOffset for image row i; -1: none (a block of other ranks' texts). Default 0. */
+  positiveOffset?: number;
+  /** Multiplies every gradient (gradient accumulation, loss scaling); the loss is unscaled. Default 1. */
+  gradScale?: number;
+  /** A 1-element f32 tensor that receives the loss. */
+  lossOut?: Tensor;
+  /** On a GPU with lossOut: leave the loss there and wait for nothing (the returned loss is NaN). */
+  deferLoss?: boolean;
+  /** f32 scratch of ≥ R·C values for the logits; allocated per call when absent. */
+  workspace?: Tensor;
+}
+/**
+ * The SigLIP loss (OpenCLIP's SigLipLoss) of normalised image [R, D] and text [C, D] features:
+ * z_ij = exp(logitScale)·⟨I_i, T_j⟩ + logitBias, loss = Σ_ij −log σ(y_ij z_ij) / R with y = +1 on
+ * the positives, −1 elsewhere. fp32 logits, stable log-sigmoid, double sums (CPU and CUDA).
+ */
+export function sigmoidLoss(image: Tensor, text: Tensor, logitScale: Tensor, logitBias: Tensor, opts: SigmoidLossOptions = {}): { loss: number } {
+  const g = opts.grads ?? {};
+  const loss = fn<(...a: unknown[]) => number>('sigmoidLoss')(
+    h(image), h(text), h(logitScale), h(logitBias), opts.positiveOffset ?? 0, ho(g.dImage), ho(g.dText), ho(g.dLogitScale), ho(g.dLogitBias),
+    ho(opts.lossOut), ho(opts.workspace), opts.gradScale ?? 1, opts.deferLoss ?? false,
+  );
+  return { loss };
+}
+
 // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
 export interface AdamWStepOptions {
   lr: number;

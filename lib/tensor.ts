@@ -156,6 +156,15 @@ export class Tensor<D extends DType = DType> implements Disposable {
   }
 
   /**
+   * Rows start .. start + count along the first dimension, as a tensor sharing this one's memory
+   * (on any device): write into it or read from it in place. Dispose it like any tensor.
+   */
+  rows(start: number, count: number): Tensor<D> {
+    const rows = native.tensorRows as (t: NativeTensor, start: number, count: number) => NativeTensor;
+    return new Tensor<D>(rows(this.live('Tensor.rows'), start, count));
+  }
+
+  /**
    * A copy of this tensor on `device` ('cpu', 'cuda', 'cuda:1'): host ↔ GPU copies through
    * the CUDA backend, which must be built and find a GPU (the error says why not). Always a
    * new tensor, also for the device it is already on. A copy to the CPU waits for the GPU

@@ -52,6 +52,18 @@ export class Parameter {
     this._half = null;
   }
 
+  /**
+   * Keeps the gradient in `storage` from now on (an f32 tensor of the parameter's shape on its
+   * device, e.g. a view into one flat buffer, so that data-parallel buckets are contiguous and
+   * all-reduced in place). The values start as they are in `storage`.
+   */
+  useGradStorage(storage: Tensor): void {
+    const same = storage.dtype === 'f32' && storage.device === this.device && storage.shape.length === this.shape.length && storage.shape.every((d, i) => d === this.shape[i]);
+    if (!same) throw new Error(`${this.name}: gradient storage must be f32 [${this.shape.join(', ')}] on ${this.device}, got ${storage.toString()}`);
+    this._grad?.dispose();
+    this._grad = storage;
+  }
+
   /** Whether the gradient has been made yet (it is made on first use of `grad`). */
   get hasGrad(): boolean {
     return this._grad !== null;

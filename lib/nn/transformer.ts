@@ -179,6 +179,12 @@ export class Transformer extends Module {
     return h;
   }
 
+  /**
+   * Called after each block's backward with its index (last block first): that block's
+   * parameter gradients are final then (data parallelism launches their all-reduce at once).
+   */
+  onBlockBackward: ((index: number) => void) | null = null;
+
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('Transformer');
     let d = dout;
@@ -188,6 +194,7 @@ export class Transformer extends Module {
       // other block recomputes its own from its saved input first.
       if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
       d = this.blocks[i].backward(d);
+      this.onBlockBackward?.(i);
     }
     return d;
   }

@@ -34,6 +34,7 @@ import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
 import { enterPrecision, lossScalerFor } from './precision_mode.js';
+import { DeviceDataParallel } from './device_data_parallel.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type { Precision } from './device_placement.js';
@@ -129,11 +130,13 @@ export interface TrainerOptions {
    * only rank 0 writes checkpoints and logs.
    */
   comm?: Communicator;
+  /** Data parallelism on a GPU: gradient buckets of about this many MB, each all-reduced as soon as backward has written it (PyTorch DDP's bucket_cap_mb). Default 25. */
+  bucketCapMb?: number;
   /**
    * On a GPU: read each step's loss and gradient norm after the next step is launched (records
    * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
    * step leaves weights and moments untouched there). Default: on where possible (the CLIP loss,
-   * one rank, accumFreq 1, no loss scaling); false reads them every step.
+   * one rank, no loss scaling); false reads them every step.
    */
   deferOutcomes?: boolean;
 }
@@ -217,6 +220,8 @@ export class Trainer implements Disposable {
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
   private outcomes: OutcomeBuffers | null = null;
+  /** Data parallelism on device buffers (a GPU and an NCCL communicator). */
+  private readonly ddp: DeviceDataParallel | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -226,12 +231,13 @@ export class Trainer implements Disposable {
     const device = o.device ?? 'cpu';
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
-    if (gpu && o.accumFreq > 1) throw new Error(`Trainer: gradient accumulation (accumFreq > 1) runs on the CPU only for now, not on '${device}'`);
-    if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.siglip) throw new Error(`Trainer: the SigLIP loss runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
-    if (o.lossScaling !== undefined && o.lossScaling !== 'none' && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
     this.scaler = lossScalerFor(o.lossScaling, this.precision);
+    if (this.scaler && (o.comm?.size ?? 1) > 1) {
+      throw new Error(
+        'Trainer: loss scaling is not supported together with data parallelism yet' +
+          (o.lossScaling === undefined ? " (fp16 turns it on by default: pass lossScaling: 'none', or use bf16)" : ''),
+      );
+    }
     this.options = o;
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
     const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
@@ -275,12 +281,15 @@ export class Trainer implements Disposable {
     };
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
-    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank without
-    // loss scaling (the scaler's next scale depends on this step's outcome, on the host).
-    const deferrable = gpu && !siglip && world === 1 && o.accumFreq === 1 && !this.scaler;
+    if (gpu && world > 1) this.ddp = new DeviceDataParallel(this.model, siglip ? 'siglip' : 'clip', o.comm!, o.bucketCapMb);
+    // Deferred outcomes need the step decided on the device: the CLIP loss (a SigLIP record's
+    // logit bias would be read a step late) on one rank (any accumFreq: the loss is computed
+    // once, over the whole batch) without loss scaling (the scaler's next scale depends on
+    // this step's outcome, on the host).
+    const deferrable = gpu && !siglip && world === 1 && !this.scaler;
     if (o.deferOutcomes === true && !deferrable) {
       throw new Error(
-        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank, accumFreq 1 and no loss scaling (got device '${device}'` +
+        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank and no loss scaling (got device '${device}'` +
           `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''}${this.scaler ? ', loss scaling' : ''})`,
       );
     }
@@ -413,7 +422,9 @@ export class Trainer implements Disposable {
       const report = await loadWeightsInto(this.model, o.pretrained);
       if (lead) pretrainedFrom = report.path;
     }
-    if (o.comm && this.world > 1) {
+    if (this.ddp) {
+      await this.ddp.broadcast([...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
+    } else if (o.comm && this.world > 1) {
       // Every rank starts from rank 0's parameters and optimizer state.
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
@@ -465,7 +476,9 @@ export class Trainer implements Disposable {
         // The logit scale of this step, for its record (the next step will have changed it).
         ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
       } else {
-        if (o.comm && this.world > 1) {
+        if (this.ddp) {
+          loss = await this.ddp.forwardBackward(batches[0]);
+        } else if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
@@ -656,6 +669,7 @@ export class Trainer implements Disposable {
   dispose(): void {
     if (this.outcomes) for (const t of [...this.outcomes.loss, ...this.outcomes.norm, ...this.outcomes.logitScale, this.outcomes.applied]) t.dispose();
     this.batches.dispose();
+    this.ddp?.dispose();
     this.runner.dispose();
     this.optimizer.dispose();
     this.model.dispose();

@@ -16,6 +16,7 @@ import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs, loadModelConfig, type NamedClipConfig } from '../../nn/config.js';
 import { createCommunicator } from '../../distributed/create.js';
 import { readDistEnvironment } from '../../distributed/environment.js';
+import { rankDevice } from '../../distributed/rank_device.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../../optim/schedules.js';
 import { findLatestCheckpoint } from '../../train/checkpoint.js';
@@ -411,8 +412,10 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
-  // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism.
-  const comm = dist.worldSize > 1 ? await createCommunicator() : undefined;
+  // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism, with
+  // NCCL on a GPU ('cuda' is this rank's: cuda:LOCAL_RANK, wrapped around the GPUs there are).
+  if (dist.worldSize > 1 && options.device !== 'cpu') options.device = rankDevice(options.device ?? 'cpu', dist);
+  const comm = dist.worldSize > 1 ? await createCommunicator({ device: options.device ?? 'cpu' }) : undefined;
   if (comm) options.comm = comm;
 
   const t0 = performance.now();
