@@ -72,6 +72,9 @@ export interface NativeBinding {
   layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT): void;
   geluForward(x: T, out: T): void;
   geluBackward(x: T, dout: T, dx: T): void;
+  /** GELU's tanh form, on CUDA (the CPU's is lib/nn/gelu_tanh.ts). */
+  geluTanhForward(x: T, out: T): void;
+  geluTanhBackward(x: T, dout: T, dx: T): void;
   quickGeluForward(x: T, out: T): void;
   quickGeluBackward(x: T, dout: T, dx: T): void;
   embeddingForward(ids: T, table: T, out: T): void;

@@ -11,6 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 
 import { native } from '../lib/native.js';
+import { geluTanhBackward, geluTanhForward } from '../lib/nn/gelu_tanh.js';
 import * as ops from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
 import { bf16BitsFromF32, f32FromBf16Bits } from '../lib/train/safetensors.js';
@@ -379,4 +380,29 @@ test('f16 tensors: convert (f32 ⇄ f16) and fill round to nearest even as IEEE 
   const copy = Tensor.empty([64], 'f16');
   ops.adamwStep(p, g, Tensor.zeros([64]), Tensor.zeros([64]), { lr: 1e-2, step: 1, paramBf16: copy });
   t.deepEqual(new Uint16Array(copy.view()), Uint16Array.from(p.view() as Float32Array, (v) => f16Bits(f16round(v))));
+});
+
+gpuTest('cuda GELU tanh form (approximate=\'tanh\'): forward and backward equal the CPU\'s (lib/nn/gelu_tanh.ts) in fp32 and bf16', (t) => {
+  const x = fresh([33, 70], 2), dout = fresh([33, 70]);
+  for (const p of ['fp32', 'bf16'] as const) {
+    const was = native.bf16Emulation();
+    native.setBf16Emulation(p === 'bf16');
+    const y = Tensor.empty([33, 70]), dx = Tensor.empty([33, 70]);
+    try {
+      geluTanhForward(x, y);
+      geluTanhBackward(x, dout, dx);
+    } finally {
+      native.setBf16Emulation(was);
+    }
+    const yg = poisoned([33, 70]), dxg = poisoned([33, 70]);
+    inPrecision(p, () => {
+      geluTanhForward(x.to('cuda'), yg);
+      geluTanhBackward(x.to('cuda'), dout.to('cuda'), dxg);
+    });
+    // f32 tanhf vs the CPU's double: a few ulp; in bf16 a rare rounding boundary flips.
+    const ey = close(t, yg, y, p === 'fp32' ? 1e-6 : 1e-2, `${p} gelu_tanh forward`);
+    const ed = close(t, dxg, dx, 1e-6, `${p} gelu_tanh backward`);
+    t.log(`${p}: forward ${ey.toExponential(1)}, backward ${ed.toExponential(1)}`);
+  }
+  t.throws(() => native.geluTanhForward(x.handle, Tensor.empty([33, 70]).handle), { message: /geluTanhForward: the native op runs on CUDA/ });
 });

@@ -274,3 +274,21 @@ for (const precision of ['bf16', 'fp16'] as const) {
     t.is(perStep, without - 2 * weights.length);
   });
 }
+
+cudaTest('a tanh-GELU model (act_kwargs approximate=\'tanh\') trains a step on CUDA: fp32 agrees with the CPU in fp32 like the erf model does', async (t) => {
+  ran();
+  const config = JSON.parse(readFileSync(new URL('../lib/configs/models/micro.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const tower of ['vision_cfg', 'text_cfg']) config[tower].act_kwargs = { approximate: 'tanh' };
+  const n = 4;
+  const host = await data().batch(0, n);
+  const cpu = createModel(config as never, { seed: 1 });
+  const gpu = createModel(config as never, { seed: 1 }).to('cuda');
+  const ref = step(cpu, host.images, host.tokens, n, 'fp32');
+  const fp32 = compare(step(gpu, host.images, host.tokens, n, 'fp32'), ref);
+  const bf16 = compare(step(gpu, host.images, host.tokens, n, 'bf16'), ref);
+  cpu.dispose();
+  gpu.dispose();
+  t.log(`tanh-GELU micro vs CPU fp32: fp32 loss ${fp32.loss.toExponential(2)}, worst gradient ${fp32.grad.toExponential(2)} (${fp32.worst}); bf16 ${bf16.loss.toExponential(2)} / ${bf16.grad.toExponential(2)}`);
+  t.true(fp32.loss < FP32.loss && fp32.grad < FP32.grad);
+  t.true(bf16.grad < 1e-1);
+});

@@ -37,6 +37,9 @@ int cs_cuda_layernorm_backward(const float* dout, const float* x, const float* g
 // ── activations: out rounded to bf16; dx = dout·f'(x), may be dout ──
 int cs_cuda_gelu_forward(const float* x, float* out, int64_t n);
 int cs_cuda_gelu_backward(const float* x, const float* dout, float* dx, int64_t n);
+// GELU's tanh form (nn.GELU(approximate='tanh')): forward rounded as the others, backward fp32.
+int cs_cuda_gelu_tanh_forward(const float* x, float* out, int64_t n);
+int cs_cuda_gelu_tanh_backward(const float* x, const float* dout, float* dx, int64_t n);
 int cs_cuda_quick_gelu_forward(const float* x, float* out, int64_t n);
 int cs_cuda_quick_gelu_backward(const float* x, const float* dout, float* dx, int64_t n);
 

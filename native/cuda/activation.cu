@@ -1,4 +1,4 @@
-// GELU (erf form) and QuickGELU, forward and backward. The erf is the one in
+// GELU (erf and tanh forms) and QuickGELU, forward and backward. The erf is the one in
 // core/gelu_math.h, shared with the CPU backend, so both compute the same function;
 // forward outputs are rounded to the run's precision (round_to).
 #include <cuda_runtime.h>
@@ -22,6 +22,15 @@ struct Gelu {
   __device__ static float f(float x) { return 0.5f * x * (1.0f + erf_f32(x * kInvSqrt2)); }
   __device__ static float df(float x) {
     return 0.5f * (1.0f + erf_f32(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+  }
+};
+// nn.GELU(approximate='tanh') (SigLIP 2's act_kwargs): the CPU's is lib/nn/gelu_tanh.ts.
+struct GeluTanh {
+  static constexpr float kK = 0.7978845608028654f, kC = 0.044715f;  // √(2/π)
+  __device__ static float f(float x) { return 0.5f * x * (1.0f + tanhf(kK * (x + kC * x * x * x))); }
+  __device__ static float df(float x) {
+    const float t = tanhf(kK * (x + kC * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kK * (1.0f + 3.0f * kC * x * x);
   }
 };
 struct QuickGelu {
@@ -69,6 +78,12 @@ extern "C" {
 int cs_cuda_gelu_forward(const float* x, float* out, int64_t n) { return forward<Gelu>("geluForward", x, out, n); }
 int cs_cuda_gelu_backward(const float* x, const float* dout, float* dx, int64_t n) {
   return backward<Gelu>("geluBackward", x, dout, dx, n);
+}
+int cs_cuda_gelu_tanh_forward(const float* x, float* out, int64_t n) {
+  return forward<GeluTanh>("geluTanhForward", x, out, n);
+}
+int cs_cuda_gelu_tanh_backward(const float* x, const float* dout, float* dx, int64_t n) {
+  return backward<GeluTanh>("geluTanhBackward", x, dout, dx, n);
 }
 int cs_cuda_quick_gelu_forward(const float* x, float* out, int64_t n) {
   return forward<QuickGelu>("quickGeluForward", x, out, n);

@@ -119,6 +119,14 @@ void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   check_activation_backward(kDevice, "geluBackward", x, dout, dx);
   CS_CUDA_CALL("geluBackward", gelu_backward, F(x), F(dout), F(dx), x.numel());
 }
+void gelu_tanh_forward(const Tensor& x, Tensor& out) {
+  check_activation_forward(kDevice, "geluTanhForward", x, out);
+  CS_CUDA_CALL("geluTanhForward", gelu_tanh_forward, F(x), F(out), x.numel());
+}
+void gelu_tanh_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  check_activation_backward(kDevice, "geluTanhBackward", x, dout, dx);
+  CS_CUDA_CALL("geluTanhBackward", gelu_tanh_backward, F(x), F(dout), F(dx), x.numel());
+}
 void quick_gelu_forward(const Tensor& x, Tensor& out) {
   check_activation_forward(kDevice, "quickGeluForward", x, out);
   CS_CUDA_CALL("quickGeluForward", quick_gelu_forward, F(x), F(out), x.numel());
