@@ -292,3 +292,35 @@ cudaTest('a tanh-GELU model (act_kwargs approximate=\'tanh\') trains a step on C
   t.true(fp32.loss < FP32.loss && fp32.grad < FP32.grad);
   t.true(bf16.grad < 1e-1);
 });
+
+for (const precision of ['fp16', 'fp32'] as const) {
+  cudaTest(`resume on CUDA in ${precision} is exact: 2 steps + resume + 1 step equals 3 steps, bit for bit (weights, moments${precision === 'fp16' ? ', loss scale' : ''})`, async (t) => {
+    ran();
+    const opts = { model: 'micro', data: data(), batchSize: 4, samples: 12, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, device: 'cuda', precision };
+    const whole = join(dir, `whole-${precision}`);
+    const split = join(dir, `split-${precision}`);
+    const scales: number[] = [];
+    {
+      using trainer = new Trainer({ ...opts, out: whole });
+      await trainer.train();
+      scales.push(trainer.scaler?.scale ?? 0);
+    }
+    {
+      using trainer = new Trainer({ ...opts, out: split, stopAfterSteps: 2 });
+      await trainer.train();
+    }
+    {
+      using trainer = new Trainer({ ...opts, out: split, resume: true });
+      await trainer.train();
+      t.is(trainer.step, 3);
+      scales.push(trainer.scaler?.scale ?? 0);
+    }
+    t.is(scales[1], scales[0]);
+    const a = await loadTrainingCheckpoint((await findLatestCheckpoint(whole))!, { asF32: true });
+    const b = await loadTrainingCheckpoint((await findLatestCheckpoint(split))!, { asF32: true });
+    t.is(a.state.precision, precision);
+    for (const [name, w] of a.weights) t.deepEqual(b.weights.get(name)!.data, w.data, name);
+    for (const [name, m] of a.optimizer.m) t.deepEqual(b.optimizer.m.get(name)!.data, m.data, `m ${name}`);
+    for (const [name, v] of a.optimizer.v) t.deepEqual(b.optimizer.v.get(name)!.data, v.data, `v ${name}`);
+  });
+}
