@@ -406,3 +406,35 @@ gpuTest('cuda GELU tanh form (approximate=\'tanh\'): forward and backward equal 
   }
   t.throws(() => native.geluTanhForward(x.handle, Tensor.empty([33, 70]).handle), { message: /geluTanhForward: the native op runs on CUDA/ });
 });
+
+gpuTest('cuda 16-bit activations: linearGeluForward stores the GELU output in bf16/f16, and the next linear reads it in place (forward and dw through an MN-major B): bit-identical to f32 activations', (t) => {
+  for (const p of ['bf16', 'fp16'] as const) {
+    const dtype = p === 'fp16' ? 'f16' : 'bf16';
+    eachEngine(t, (engine) => {
+      for (const [M, K, H, N] of [[100, 64, 192, 40], [37, 24, 96, 72]]) {
+        const what = `[${engine}] ${p} ${M}×${K}→${H}→${N}`;
+        const [x, w1, b1, w2, b2, dy] = [fresh([M, K]), fresh([H, K], 0.2), fresh([H]), fresh([N, H], 0.1), fresh([N]), fresh([M, N])].map((v) => v.to('cuda'));
+        const run = (act16: boolean) => {
+          const pre = poisoned([M, H]), y = poisoned([M, N]), dx = poisoned([M, H]), dw = poisoned([N, H]), db = poisoned([N]);
+          const a = act16 ? Tensor.empty([M, H], dtype, 'cuda') : poisoned([M, H]);
+          inPrecision(p, () => {
+            ops.linearGeluForward(x, w1, b1, pre, a, 'erf');
+            ops.linearForward(a, w2, b2, y);
+            ops.linearBackward(a, w2, dy, { dx, dw, db });
+          });
+          const aWide = Tensor.empty([M, H], 'f32', 'cuda');
+          ops.convert(a, aWide);
+          return [pre, aWide, y, dx, dw, db].map(values);
+        };
+        const [f32, half] = [run(false), run(true)];
+        ['pre', 'act', 'y', 'dx', 'dw', 'db'].forEach((n, i) => {
+          if (engine === 'own') t.deepEqual(half[i], f32[i], `${what} ${n}`);
+          else t.true(relErr(half[i], f32[i]) < 1e-5, `${what} ${n}`);
+        });
+      }
+    });
+    // The wrong 16-bit type for the precision is refused, saying why.
+    const x = Tensor.empty([4, 8], dtype === 'f16' ? 'bf16' : 'f16', 'cuda'), w = fresh([6, 8]).to('cuda');
+    t.throws(() => inPrecision(p, () => ops.linearForward(x, w, null, poisoned([4, 6]))), { message: new RegExp(`linearForward: x is ${dtype === 'f16' ? 'bf16' : 'f16'}\\[4, 8\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
+  }
+});

@@ -168,7 +168,7 @@ export abstract class Module implements Disposable {
    * A buffer kept between calls. It is made on first use and again only when the
    * shape asked for changes (a new batch size); its contents are not cleared.
    */
-  protected buffer(key: string, shape: readonly number[], dtype: 'f32' | 'i32' = 'f32'): Tensor {
+  protected buffer(key: string, shape: readonly number[], dtype: 'f32' | 'i32' | 'bf16' | 'f16' = 'f32'): Tensor {
     const map = this.inferring ? this.inferenceBuffers : this.buffers;
     const have = map.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;

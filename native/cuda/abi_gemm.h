@@ -44,16 +44,20 @@ int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float
 // cuBLASLt: its bias epilogue then our GELU, or its GELU epilogue for the tanh form without pre.
 int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, float* pre, float* y, int64_t M,
                                 int64_t K, int64_t N, int form);
-// linear_forward (gelu 0; pre unused) or linear_gelu_forward (gelu 1 erf, 2 tanh) that reads
-// w16, the copy of w in the precision's 16-bit type (exactly bf16(w) or fp16(w), as AdamW's
-// param_bf16 output keeps it), in place of converting w, when the precision is bf16 or fp16 and
-// K is a multiple of 8; otherwise w. w16 may be null.
-int cs_cuda_linear_forward_w16(const float* x, const float* w, const uint16_t* w16, const float* b, float* pre,
-                               float* y, int64_t M, int64_t K, int64_t N, int gelu);
-// linear_backward reading w16 (as above, or null) for dx = dy·w in place of converting wᵀ, when
-// the precision is bf16 or fp16 and K is a multiple of 8.
-int cs_cuda_linear_backward_w16(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
-                                float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate);
+// linear_forward (gelu 0; pre unused) or linear_gelu_forward (gelu 1 erf, 2 tanh) with 16-bit
+// operands and output where given (in the precision's 16-bit type; each may be null):
+// w16, the copy of w (exactly bf16(w) or fp16(w), as AdamW's param_bf16 output keeps it), read
+// in place of converting w when the precision is bf16 or fp16 and K is a multiple of 8;
+// x16, the input in 16 bits, read in place of x (x null; needs the same); y16 (with gelu), the
+// GELU output in 16 bits [M, N] — y then receives the pre-GELU value and pre is unused.
+int cs_cuda_linear_forward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                              const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                              int gelu);
+// linear_backward reading w16 (as above, or null) for dx = dy·w in place of converting wᵀ, and
+// x16 (the input in 16 bits, x null) for dw = dyᵀ·x in place of converting xᵀ.
+int cs_cuda_linear_backward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                               const float* dy, float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N,
+                               int accumulate);
 // Counts since the library loaded: operand conversion passes into 16-bit scratch (one per
 // operand converted) and GEMMs run. Either pointer may be null.
 int cs_cuda_gemm_counters(long long* conversions, long long* gemms);

@@ -50,12 +50,12 @@ __global__ void to_kmajor_kernel(const float* __restrict__ src, int64_t src_ld, 
 
 // The epilogue steps cuBLASLt did not do, on its f32 output (bias already added).
 __global__ void finish_kernel(float* C, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t total,
-                              int gelu, float* pre_gelu, int round) {
+                              int gelu, float* pre_gelu, uint16_t* act16, int round) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t per = rows * cols, b = i / per, rc = i % per, r = rc / cols, c = rc % cols;
     const int64_t at = b * stride + r * ld + c;
-    C[at] = epilogue_value(C[at], gelu, pre_gelu ? pre_gelu + at : nullptr, round);
+    store_epilogue(C[at], C, pre_gelu, act16, at, gelu, round);
   }
 }
 
@@ -124,10 +124,11 @@ int to_kmajor_16(const char* op, const float* src, int64_t src_ld, int64_t src_s
 }
 
 int finish_epilogue(const char* op, float* C, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch,
-                    int gelu, float* pre_gelu, int round, cudaStream_t stream) {
+                    int gelu, float* pre_gelu, uint16_t* act16, int round, cudaStream_t stream) {
   const int64_t total = rows * cols * batch;
   if (total <= 0 || (!gelu && !round)) return 0;
-  CS_LAUNCH(finish_kernel, grid_for(total, 256), 256, 0, stream, C, rows, cols, ld, stride, total, gelu, pre_gelu, round);
+  CS_LAUNCH(finish_kernel, grid_for(total, 256), 256, 0, stream, C, rows, cols, ld, stride, total, gelu, pre_gelu,
+            act16, round);
   return launched(op);
 }
 
@@ -180,6 +181,8 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
   count_gemm();
   if (A.type != B.type) return fail("%s: GEMM operands of different types (%d, %d)", op, A.type, B.type);
   if (A.type != kF32 && !A.kmajor) return fail("%s: a 16-bit A operand must be K-major", op);
+  if (ep.act16 && (!ep.gelu || (ep.round != kBF16 && ep.round != kF16)))
+    return fail("%s: a 16-bit activation output needs the GELU epilogue and 16-bit rounding", op);
   cudaStream_t s = stream();
   GemmEngine engine;
   if (int rc = gemm_engine(op, &engine)) return rc;
@@ -194,6 +197,7 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
     b2.ptr = offset(B, b0);
     Epilogue e2 = ep;
     if (e2.pre_gelu) e2.pre_gelu += b0 * sc;
+    if (e2.act16) e2.act16 += b0 * sc;
     return A.type == kF32 ? own_gemm_f32(op, M, N, K, a2, b2, C + b0 * sc, ldc, sc, batch - b0, e2, s)
                           : own_gemm_nt(op, M, N, K, a2, b2, C + b0 * sc, ldc, sc, batch - b0, e2, s);
   };
@@ -201,7 +205,7 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
 
   // cuBLASLt's GELU epilogue is the tanh form: used for a tanh-GELU model when the pre-GELU
   // value is not wanted; otherwise its bias epilogue, then our GELU (erf or tanh) and rounding.
-  const bool lt_gelu = ep.gelu == 2 && !ep.pre_gelu;
+  const bool lt_gelu = ep.gelu == 2 && !ep.pre_gelu && !ep.act16;
   Scratch workspace;
   if (int rc = workspace.allocate(kCublasLtWorkspace, op)) return rc;
   for (int64_t b0 = 0; b0 < batch; b0 += INT32_MAX) {
@@ -219,7 +223,7 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
     }
     if (!err.empty()) return fail("%s: %s", op, err.c_str());
   }
-  return finish_epilogue(op, C, M, N, ldc, sc, batch, lt_gelu ? 0 : ep.gelu, ep.pre_gelu, ep.round, s);
+  return finish_epilogue(op, C, M, N, ldc, sc, batch, lt_gelu ? 0 : ep.gelu, ep.pre_gelu, ep.act16, ep.round, s);
 }
 
 }  // namespace cs_cuda

@@ -53,6 +53,8 @@ struct Epilogue {
   const float* bias = nullptr;  // f32 [N], added after alpha/beta
   int gelu = 0;                 // after the bias: 0 none, 1 GELU (erf form, the model's), 2 GELU (tanh form)
   float* pre_gelu = nullptr;    // with gelu: the value before it is stored here too (ldc, sc), rounded likewise
+  uint16_t* act16 = nullptr;    // with gelu and 16-bit rounding: the GELU output goes here (16-bit, ldc, sc)
+                                // and C receives the pre-GELU value (pre_gelu unused)
   int round = 0;                // stored values rounded: 0 no, 1 bf16, 2 fp16 (round_to)
 };
 
@@ -82,6 +84,6 @@ int own_gemm_f32(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Ope
 // Applies what cuBLASLt's epilogue could not (rounding; the erf GELU after its bias epilogue,
 // keeping the pre-GELU value when asked) to a rows×cols block (row stride ld, batch stride).
 int finish_epilogue(const char* op, float* C, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch,
-                    int gelu, float* pre_gelu, int round, cudaStream_t stream);
+                    int gelu, float* pre_gelu, uint16_t* act16, int round, cudaStream_t stream);
 
 }  // namespace cs_cuda

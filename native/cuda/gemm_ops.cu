@@ -223,20 +223,35 @@ int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 
 // The linear forward with the epilogue's GELU: gelu 0 none, 1 erf, 2 tanh; pre (or null)
 // receives the pre-GELU values.
+// Whether a 16-bit matrix with rows of K elements can be read in place (16-byte rows).
+static bool usable16(const uint16_t* p, int64_t K, int prec) {
+  return p && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
 // w16: w in the precision's 16-bit type (the optimizer's copy) or null; read in place of
 // converting w when the run is bf16 or fp16 and its rows suit the kernels (K a multiple of 8,
-// 16-byte aligned).
-static int linear_forward(const char* op, const float* x, const float* w, const uint16_t* w16, const float* b,
-                          float* pre, float* y, int64_t M, int64_t K, int64_t N, int gelu) {
+// 16-byte aligned). x16: the input itself in 16 bits (then x is null; it must suit them too).
+// y16: with gelu, the GELU output in 16 bits (y then receives the pre-GELU value, pre unused).
+static int linear_forward(const char* op, const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                          const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                          int gelu) {
   if (int rc = negative(op, {M, K, N})) return rc;
   if (M == 0 || N == 0) return 0;
   const int prec = stored_precision();
+  if (x16 && !usable16(x16, K, prec))
+    return fail("%s: a 16-bit x needs a bf16/fp16 run and rows of a multiple of 8 elements (K = %lld)", op,
+                (long long)K);
+  if (y16 && (!gelu || prec == kF32)) return fail("%s: a 16-bit output needs the GELU epilogue in a bf16/fp16 run", op);
   Carver s;
   if (int rc = s.allocate(kmajor_bytes(M, K, prec) + kmajor_bytes(N, K, prec) + static_cast<size_t>(N) * 4 + 768, op))
     return rc;
   Operand xa, wb;
-  if (int rc = operand(op, x, K, 0, false, M, K, 1, prec, s, &xa)) return rc;
-  if (w16 && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+  if (x16) {
+    xa = Operand{x16, K, 0, prec, true};
+  } else if (int rc = operand(op, x, K, 0, false, M, K, 1, prec, s, &xa)) {
+    return rc;
+  }
+  if (usable16(w16, K, prec)) {
     wb = Operand{w16, K, 0, prec, true};
   } else if (int rc = operand(op, w, K, 0, false, N, K, 1, prec, s, &wb)) {
     return rc;
@@ -251,7 +266,8 @@ static int linear_forward(const char* op, const float* x, const float* w, const 
   Epilogue ep;
   ep.bias = bias;
   ep.gelu = gelu;
-  ep.pre_gelu = gelu ? pre : nullptr;
+  ep.pre_gelu = gelu && !y16 ? pre : nullptr;
+  ep.act16 = y16;
   ep.round = prec;
   return gemm_nt(op, M, N, K, xa, wb, y, N, 0, 1, ep);
 }
@@ -259,21 +275,23 @@ static int linear_forward(const char* op, const float* x, const float* w, const 
 int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t K, int64_t N,
                            int gelu) {
   // gelu = 1 is the tanh form here (abi_gemm.h); the epilogue's code for it is 2.
-  return linear_forward("linearForward", x, w, nullptr, b, nullptr, y, M, K, N, gelu ? 2 : 0);
+  return linear_forward("linearForward", x, nullptr, w, nullptr, b, nullptr, y, nullptr, M, K, N, gelu ? 2 : 0);
 }
 
 int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, float* pre, float* y, int64_t M,
                                 int64_t K, int64_t N, int form) {
   const char* op = "linearGeluForward";
   if (form != 1 && form != 2) return fail("%s: GELU form must be 1 (erf) or 2 (tanh), got %d", op, form);
-  return linear_forward(op, x, w, nullptr, b, pre, y, M, K, N, form);
+  return linear_forward(op, x, nullptr, w, nullptr, b, pre, y, nullptr, M, K, N, form);
 }
 
-int cs_cuda_linear_forward_w16(const float* x, const float* w, const uint16_t* w16, const float* b, float* pre,
-                               float* y, int64_t M, int64_t K, int64_t N, int gelu) {
+int cs_cuda_linear_forward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                              const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                              int gelu) {
   const char* op = gelu ? "linearGeluForward" : "linearForward";
   if (gelu < 0 || gelu > 2) return fail("%s: GELU form must be 0 (none), 1 (erf) or 2 (tanh), got %d", op, gelu);
-  return linear_forward(op, x, w, w16, b, pre, y, M, K, N, gelu);
+  if (!x == !x16) return fail("%s: give x or x16 (one of them)", op);
+  return linear_forward(op, x, x16, w, w16, b, pre, y, y16, M, K, N, gelu);
 }
 
 int cs_cuda_gemm_counters(long long* conversions, long long* gemms) {
@@ -282,10 +300,14 @@ int cs_cuda_gemm_counters(long long* conversions, long long* gemms) {
   return 0;
 }
 
-// w16: as linear_forward's; dx reads it MN-major in place of converting wᵀ.
-static int linear_backward(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
-                           float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
+// w16: as linear_forward's; dx reads it MN-major in place of converting wᵀ. x16: the input in
+// 16 bits (then x is null): dw reads it MN-major as xᵀ.
+static int linear_backward(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16, const float* dy,
+                           float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
   const char* op = "linearBackward";
+  if (x16 && !usable16(x16, K, stored_precision()))
+    return fail("%s: a 16-bit x needs a bf16/fp16 run and rows of a multiple of 8 elements (K = %lld)", op,
+                (long long)K);
   if (int rc = negative(op, {M, K, N})) return rc;
   const int prec = stored_precision();
   if (db)
@@ -308,7 +330,7 @@ static int linear_backward(const float* x, const float* w, const uint16_t* w16, 
     // dx[M×K] = dy[M×N] · w[N×K]: A = dy as [m][n], B = wᵀ as [k][n].
     Operand dya, wt;
     if (int rc = operand(op, dy, N, 0, false, M, N, 1, prec, s, &dya)) return rc;
-    if (w16 && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(w16) % 16 == 0) {
+    if (usable16(w16, K, prec)) {
       wt = Operand{w16, K, 0, prec, false};  // element (k, n) at w16[n·K + k]: wᵀ, MN-major
     } else if (int rc = operand(op, w, K, 0, true, K, N, 1, prec, s, &wt)) {
       return rc;
@@ -321,7 +343,11 @@ static int linear_backward(const float* x, const float* w, const uint16_t* w16, 
     // dw[N×K] = dyᵀ · x: A = dyᵀ as [n][m], B = xᵀ as [k][m]; fp32 output, not rounded.
     Operand dyt, xt;
     if (int rc = operand(op, dy, N, 0, true, N, M, 1, prec, s, &dyt)) return rc;
-    if (int rc = operand(op, x, K, 0, true, K, M, 1, prec, s, &xt)) return rc;
+    if (x16) {
+      xt = Operand{x16, K, 0, prec, false};  // element (k, m) at x16[m·K + k]: xᵀ, MN-major
+    } else if (int rc = operand(op, x, K, 0, true, K, M, 1, prec, s, &xt)) {
+      return rc;
+    }
     Epilogue ep;
     ep.beta = accumulate ? 1.0f : 0.0f;
     if (int rc = gemm_nt(op, N, K, M, dyt, xt, dw, K, 0, 1, ep)) return rc;
@@ -331,12 +357,14 @@ static int linear_backward(const float* x, const float* w, const uint16_t* w16, 
 
 int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t M, int64_t K, int64_t N, int accumulate) {
-  return linear_backward(x, w, nullptr, dy, dx, dw, db, M, K, N, accumulate);
+  return linear_backward(x, nullptr, w, nullptr, dy, dx, dw, db, M, K, N, accumulate);
 }
 
-int cs_cuda_linear_backward_w16(const float* x, const float* w, const uint16_t* w16, const float* dy, float* dx,
-                                float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
-  return linear_backward(x, w, w16, dy, dx, dw, db, M, K, N, accumulate);
+int cs_cuda_linear_backward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                               const float* dy, float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N,
+                               int accumulate) {
+  if (!x == !x16) return fail("linearBackward: give x or x16 (one of them)");
+  return linear_backward(x, x16, w, w16, dy, dx, dw, db, M, K, N, accumulate);
 }
 
 static int patch_geometry(const char* op, int64_t B, int64_t C, int64_t H, int64_t W, int64_t P, int64_t width,

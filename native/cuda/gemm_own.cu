@@ -29,6 +29,7 @@ struct NtParams {
   float alpha, beta;
   const float* bias;
   float* pre_gelu;
+  uint16_t* act16;
   int gelu, round;
 };
 
@@ -162,7 +163,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32) gemm_nt_kernel(NtParams
         float v = p.alpha * acc[i][j][e];
         if (p.beta != 0.0f) v += p.beta * *dst;
         if (p.bias) v += p.bias[c];
-        *dst = epilogue_value(v, p.gelu, p.pre_gelu ? p.pre_gelu + batch * p.sc + at : nullptr, p.round);
+        store_epilogue(v, C, p.pre_gelu ? p.pre_gelu + batch * p.sc : nullptr,
+                       p.act16 ? p.act16 + batch * p.sc : nullptr, at, p.gelu, p.round);
       }
 }
 
@@ -184,6 +186,7 @@ int launch(const char* op, const NtParams& p, int64_t batch, cudaStream_t stream
     q.B += b0 * p.sb;
     q.C += b0 * p.sc;
     if (q.pre_gelu) q.pre_gelu += b0 * p.sc;
+    if (q.act16) q.act16 += b0 * p.sc;
     dim3 grid((p.N + BN - 1) / BN, static_cast<unsigned>(gy), static_cast<unsigned>(std::min<int64_t>(65535, batch - b0)));
     CS_LAUNCH(kernel, grid, WARPS_M * WARPS_N * 32, bytes, stream, q);
     if (int rc = launched(op)) return rc;
@@ -214,7 +217,7 @@ int own_gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Oper
                 (long long)N, (long long)K);
   NtParams p{static_cast<const uint16_t*>(A.ptr), static_cast<const uint16_t*>(B.ptr), C, A.ld, B.ld, ldc, A.stride,
              B.stride, sc, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ep.alpha, ep.beta, ep.bias,
-             ep.pre_gelu, ep.gelu, ep.round};
+             ep.pre_gelu, ep.act16, ep.gelu, ep.round};
   const bool f16 = A.type == kF16;
   if (!A.kmajor) return fail("%s: the own 16-bit GEMM kernel takes A K-major", op);
   if (!B.kmajor && (N % 8 != 0 || B.ld % 8 != 0 || reinterpret_cast<uintptr_t>(B.ptr) % 16 != 0))

@@ -100,6 +100,7 @@ __global__ void __launch_bounds__(kThreads) gemm_simt_kernel(SimtParams p) {
 int own_gemm_f32(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand B, float* C, int64_t ldc,
                  int64_t sc, int64_t batch, const Epilogue& ep, cudaStream_t stream) {
   if (A.type != kF32 || B.type != kF32) return fail("%s: the fp32 GEMM kernel takes f32 operands", op);
+  if (ep.act16) return fail("%s: the fp32 GEMM kernel stores no 16-bit activations", op);
   const int64_t gy = (M + kTile - 1) / kTile, gx = (N + kTile - 1) / kTile;
   if (gy > 65535 || gx > INT32_MAX)
     return fail("%s: GEMM %lld×%lld is too large for one launch", op, (long long)M, (long long)N);
