@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type DType = 'f32' | 'bf16' | 'i32' | 'i64';
+export type DType = 'f32' | 'bf16' | 'i32' | 'i64' | 'f16';
 export type DeviceName = 'cpu' | `cuda:${number}` | 'cuda';
 
 /** The native tensor handle. Use `Tensor` from `tensor.ts` instead. */
@@ -82,8 +82,9 @@ export interface NativeBinding {
   cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
 
   // ── layers: linear, patch embedding, attention (layers group) ──
-  linearForward(x: T, w: T, b: OptT, y: T): void;
-  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
+  linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT): void;
+  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean, w16?: OptT): void;
+  linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
   linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu'): void;
   activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
@@ -97,6 +98,9 @@ export interface NativeBinding {
   layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT, dadd?: OptT, accumulate?: boolean): void;
   geluForward(x: T, out: T): void;
   geluBackward(x: T, dout: T, dx: T): void;
+  /** GELU's tanh form, on CUDA (the CPU's is lib/nn/gelu_tanh.ts). */
+  geluTanhForward(x: T, out: T): void;
+  geluTanhBackward(x: T, dout: T, dx: T): void;
   quickGeluForward(x: T, out: T): void;
   quickGeluBackward(x: T, dout: T, dx: T): void;
   embeddingForward(ids: T, table: T, out: T): void;
@@ -137,6 +141,12 @@ export interface NativeBinding {
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+  /** The CUDA backend's precision: GEMM operand type and stored-activation rounding (process-wide). */
+  cudaPrecision(): 'fp32' | 'bf16' | 'fp16';
+  /** Operand conversion passes into 16-bit scratch and GEMMs run since the CUDA library loaded. */
+  cudaGemmCounters(): { conversions: number; gemms: number };
+  /** Sets it; returns the previous one. */
+  cudaSetPrecision(precision: 'fp32' | 'bf16' | 'fp16'): 'fp32' | 'bf16' | 'fp16';
 
   // ── CUDA runtime: the caching allocator's accounting (bytes in its size classes) ──
   cudaMemoryStats(device?: string): CudaMemoryStats;

@@ -67,9 +67,21 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
 // which case they are added to (gradient accumulation). Activation gradients (dx,
 // dimages, dqkv) are always overwritten.
 
-/** y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out]. */
-export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
-  native.linearForward(h(x), h(w), ho(b), h(y));
+/**
+ * y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out].
+ * w16 (optional): w in the CUDA precision's 16-bit type (bf16, or f16 in fp16), kept by the optimizer;
+ * a bf16/fp16 run on CUDA reads it instead of converting w.
+ */
+export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, w16?: Tensor | null): void {
+  native.linearForward(h(x), h(w), ho(b), h(y), ho(w16 ?? null));
+}
+
+/**
+ * pre = x·wᵀ + b and y = GELU(pre): 'erf' (nn.GELU()) or 'tanh' (approximate='tanh', CUDA only).
+ * On CUDA one GEMM with the GELU in its epilogue; the values are the linear's then the GELU's.
+ */
+export function linearGeluForward(x: Tensor, w: Tensor, b: Tensor | null, pre: Tensor, y: Tensor, form: 'erf' | 'tanh', w16?: Tensor | null): void {
+  native.linearGeluForward(h(x), h(w), ho(b), h(pre), h(y), form, ho(w16 ?? null));
 }
 
 export interface LinearGrads {
@@ -81,9 +93,11 @@ export interface LinearGrads {
   db?: Tensor | null;
   /** add into dw and db instead of overwriting them */
   accumulate?: boolean;
+  /** w's 16-bit copy (as linearForward's): a bf16/fp16 run on CUDA reads it for dx instead of converting wᵀ */
+  w16?: Tensor | null;
 }
 export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGrads): void {
-  native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false);
+  native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false, ho(grads.w16 ?? null));
 }
 
 /**
@@ -335,7 +349,7 @@ export interface AdamWStepOptions {
   weightDecay?: number;
   /** Multiplies grad first (e.g. 1 / loss scale). Default 1. */
   gradScale?: number;
-  /** A bf16 tensor with param's element count that receives the updated parameter rounded to bf16. */
+  /** A bf16 or f16 tensor with param's element count that receives the updated parameter rounded to its type (on CUDA: the precision's 16-bit type). */
   paramBf16?: Tensor;
   /** Decide on the device whether the step is applied (see AdamWGate). */
   gate?: AdamWGate;

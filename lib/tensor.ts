@@ -5,7 +5,7 @@ import { native, type DType, type NativeTensor } from './native.js';
 export type { DType } from './native.js';
 export type TypedArrayFor<D extends DType> = D extends 'f32'
   ? Float32Array
-  : D extends 'bf16'
+  : D extends 'bf16' | 'f16'
     ? Uint16Array
     : D extends 'i32'
       ? Int32Array
@@ -109,14 +109,16 @@ export class Tensor<D extends DType = DType> implements Disposable {
 
   /**
    * A zero-copy typed array over this tensor's CPU memory (bf16 shows its raw bits): Float32Array
-   * for f32, Int32Array for i32, BigInt64Array for i64, Uint16Array for bf16.
+   * for f32, Int32Array for i32, BigInt64Array for i64, Uint16Array for bf16 and f16 (raw bits).
    */
   view(): TypedArrayFor<D> {
     const buf = this.live('Tensor.view').view();
     const dtype: DType = this.dtype;
     switch (dtype) {
       case 'f32': return new Float32Array(buf) as TypedArrayFor<D>;
-      case 'bf16': return new Uint16Array(buf) as TypedArrayFor<D>;
+      case 'bf16':
+      case 'f16':
+        return new Uint16Array(buf) as TypedArrayFor<D>;
       case 'i32': return new Int32Array(buf) as TypedArrayFor<D>;
       case 'i64': return new BigInt64Array(buf) as TypedArrayFor<D>;
     }

@@ -75,6 +75,8 @@ export class AdamW implements Disposable {
         eps,
         weightDecay: this.decays[i] ? weightDecay : 0,
         gradScale,
+        // The parameter's 16-bit copy (when it keeps one) is rewritten in the same kernel.
+        ...(p.halfCopy ? { paramBf16: p.halfCopy } : {}),
         ...(gate ? { gate } : {}),
       });
     }

@@ -36,6 +36,7 @@ import { DeferredOutcomes } from './step_outcomes.js';
 import { CudaGraphSteps, scheduledAdamwUpdate } from './cuda_graph_step.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
+import { enterPrecision, lossScalerFor } from './precision_mode.js';
 import { DeviceDataParallel } from './device_data_parallel.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
@@ -78,15 +79,16 @@ export interface TrainerOptions {
   gradCheckpointing?: boolean;
   /** Clip gradients to this global norm (OpenCLIP's --grad-clip-norm). */
   gradClipNorm?: number;
-  /** Default fp32 on the CPU, bf16 on CUDA (the only precision its kernels offer). */
+  /** Default fp32 on the CPU, bf16 on CUDA; fp16 on CUDA only (with dynamic loss scaling by default). */
   precision?: Precision;
   /** 'cpu' (default), 'cuda' or 'cuda:N': parameters, gradients, moments and activations live there. */
   device?: string;
   /**
    * Dynamic loss scaling (GradScaler's rule, see lib/train/loss_scaler.ts): 'dynamic' for the
-   * defaults or the scaler's options. Steps with non-finite gradients are skipped and counted.
+   * defaults or the scaler's options, 'none' for none. Steps with non-finite gradients are skipped
+   * and counted. Default: dynamic in fp16, none otherwise.
    */
-  lossScaling?: 'dynamic' | LossScalerOptions;
+  lossScaling?: 'dynamic' | 'none' | LossScalerOptions;
   /** Seed of the initialisation. Default 0. */
   seed?: number;
   /** Output directory: checkpoints and log.jsonl. */
@@ -234,8 +236,13 @@ export class Trainer implements Disposable {
     const device = o.device ?? 'cpu';
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
-    if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
-    this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
+    this.scaler = lossScalerFor(o.lossScaling, this.precision);
+    if (this.scaler && (o.comm?.size ?? 1) > 1) {
+      throw new Error(
+        'Trainer: loss scaling is not supported together with data parallelism yet' +
+          (o.lossScaling === undefined ? " (fp16 turns it on by default: pass lossScaling: 'none', or use bf16)" : ''),
+      );
+    }
     this.options = o;
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
     const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
@@ -438,8 +445,7 @@ export class Trainer implements Disposable {
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
-    const previousEmulation = native.bf16Emulation();
-    native.setBf16Emulation(this.precision === 'bf16');
+    const restorePrecision = enterPrecision(this.precision, isGpuDevice(o.device ?? 'cpu'), this.model);
     const grads = this.model.parameters().map((p) => p.grad);
     const deferred = this.deferOutcomes ? this.outcomeBuffers() : null;
     let consecutiveBad = 0;
@@ -658,7 +664,7 @@ export class Trainer implements Disposable {
       // them too (not saving lost every good step since the last checkpoint).
       if (o.out && stepsThisCall > 0) await this.save();
     } finally {
-      native.setBf16Emulation(previousEmulation);
+      restorePrecision();
       logger.finish();
       events?.close();
       await logFile?.close();

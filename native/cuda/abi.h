@@ -11,9 +11,10 @@
 // out of range, an overflowing scale) are recorded on the device and reported by the
 // next cs_cuda_synchronize or cs_cuda_memcpy_d2h on that device.
 //
-// Numerics: the ops take f32 tensors and round to bf16 at the points where the GPU
-// will store bf16 (stored activations, matrix operands), as the CPU backend does with
-// bf16 emulation on; statistics, softmax, losses and optimizer state are fp32.
+// Numerics: the ops take f32 tensors and, in the precision set by cs_cuda_set_precision, round
+// to bf16 (or fp16) at the points where the GPU will store 16-bit values (stored activations,
+// matrix operands), as the CPU backend does with bf16 emulation on; fp32 rounds nothing;
+// statistics, softmax, losses and optimizer state are fp32.
 // (bf16 storage itself is a later step; the rounding points already match it.)
 //
 // Dtype codes are cs::DType's: 0 f32, 1 bf16, 2 i32, 3 i64.
@@ -23,7 +24,7 @@
 #include <stdint.h>
 
 // Bumped whenever an existing entry point changes its arguments or meaning.
-#define CS_CUDA_ABI_VERSION 1
+#define CS_CUDA_ABI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,8 +1,11 @@
 // C ABI of the fused attention group: multi-head self-attention from packed QKV, flash
-// style (online softmax; no S×S matrix in global memory), forward and backward. Each
-// equals the CPU op (native/cpu/attention.h) with bf16 emulation on: Q, K, V, dO and
-// the probabilities enter the tensor cores as bf16, scores/softmax/lse stay fp32, and
-// out and dqkv are stored bf16-rounded. Head dimensions up to 128 (kernels are built
+// style (online softmax; no S×S matrix in global memory), forward and backward, in the
+// precision cs_cuda_set_precision chose (abi.h). In bf16 (the default) each equals the
+// CPU op (native/cpu/attention.h) with bf16 emulation on: Q, K, V, dO and the
+// probabilities (forward P, backward P and dS) enter the tensor cores as bf16,
+// scores/softmax/lse stay fp32, and out and dqkv are stored bf16-rounded. fp16 rounds at
+// the same points to IEEE half (f16 tensor cores); fp32 rounds nowhere (SIMT kernels).
+// Head dimensions up to 128 (kernels are built
 // for padded widths 32, 64, 80, 96 and 128; CLIP's 64, 80, 88 and 128 among them).
 // Shapes are checked by the addon; pointers are device pointers on the calling
 // thread's current device (abi.h).

@@ -1,4 +1,4 @@
-// Fused AdamW on fp32 master weights with an optional bf16 copy of the result, the
+// Fused AdamW on fp32 master weights with an optional 16-bit copy of the result, the
 // global gradient norm (two passes, fixed chunking, so the sum does not depend on
 // timing) and norm clipping without a host round trip (cpu/adamw.h).
 #include <cuda_runtime.h>
@@ -38,7 +38,8 @@ __device__ inline bool gate_open(const float* loss, const double* norm) {
 
 __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                              float* __restrict__ v, uint16_t* __restrict__ pb, int64_t n, float b1, float b2,
-                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs, Gate gate) {
+                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs, Gate gate,
+                             int copy_type) {
   if (gate.loss) {
     // Every thread reads the same three words: a skipped step writes nothing.
     if (!gate_open(gate.loss, gate.norm)) return;
@@ -67,7 +68,7 @@ __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g,
     v[i] = vi;
     const float pi = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
     p[i] = pi;
-    if (pb) pb[i] = f32_to_bf16_bits(pi);
+    if (pb) pb[i] = to_16bit(copy_type, pi);
   }
 }
 
@@ -181,7 +182,8 @@ int adamw_launch(float* param, const float* grad, float* m, float* v, uint16_t* 
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   CS_LAUNCH(adamw_kernel, grid_for(n, kThreads), kThreads, 0, stream(), param, grad, m, v, param_bf16, n, b1, b2, decay,
                                                                  step_size_at(lr, beta1, step), inv_sqrt_bc2_at(beta2, step),
-                                                                 static_cast<float>(eps), static_cast<float>(grad_scale), gate);
+                                                                 static_cast<float>(eps), static_cast<float>(grad_scale), gate,
+                                                                 precision() == Precision::F16 ? 2 : 1);
   return launched("adamwStep");
 }
 }  // namespace

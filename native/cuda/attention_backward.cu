@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "cuda/attention_kernels.h"
+#include "cuda/attention_operands.cuh"
 #include "cuda/gemm_mma.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
@@ -35,7 +36,7 @@ struct BwdSmem {
   static constexpr int kBytes = kBf16 * 2 + 2 * kRows * 4;
 };
 
-template <int DP>
+template <int DP, class T>
 __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const float* __restrict__ qkv,
                                                                       const float* __restrict__ dout,
                                                                       const float* __restrict__ lse,
@@ -69,10 +70,10 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
     const int j = i / DP, c = i % DP;
     const bool ok = k0 + j < S && c < d;
     const float* p = base + static_cast<int64_t>(k0 + j) * ld + c;
-    const uint16_t kv = f32_to_bf16_bits(ok ? p[sh.W] : 0.0f);
+    const uint16_t kv = T::bits(ok ? p[sh.W] : 0.0f);
     Ks[j * L::kLd + c] = kv;
     Kt[c * L::kLdT + j] = kv;
-    Vs[j * L::kLd + c] = f32_to_bf16_bits(ok ? p[2 * sh.W] : 0.0f);
+    Vs[j * L::kLd + c] = T::bits(ok ? p[2 * sh.W] : 0.0f);
   }
 
   float dk[DP / 8][4], dv[DP / 8][4];
@@ -88,8 +89,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
     for (int i = tid; i < kRows * DP; i += kThreads) {
       const int r = i / DP, c = i % DP;
       const bool ok = q0 + r < S && c < d;
-      const uint16_t q = f32_to_bf16_bits(ok ? base[static_cast<int64_t>(q0 + r) * ld + c] : 0.0f);
-      const uint16_t o = f32_to_bf16_bits(ok ? dobase[static_cast<int64_t>(q0 + r) * sh.W + c] : 0.0f);
+      const uint16_t q = T::bits(ok ? base[static_cast<int64_t>(q0 + r) * ld + c] : 0.0f);
+      const uint16_t o = T::bits(ok ? dobase[static_cast<int64_t>(q0 + r) * sh.W + c] : 0.0f);
       Qs[r * L::kLd + c] = q;
       Qt[c * L::kLdT + r] = q;
       dOs[r * L::kLd + c] = o;
@@ -117,9 +118,9 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
       for (int j = 0; j < kRows / 8; j++) {
         uint32_t b0, b1;
         load_b_frag(b0, b1, Qs, L::kLd, j * 8, kk * 16, lane);
-        mma_bf16_16816(p[j], ka, b0, b1);
+        T::mma(p[j], ka, b0, b1);
         load_b_frag(b0, b1, dOs, L::kLd, j * 8, kk * 16, lane);
-        mma_bf16_16816(ds[j], va, b0, b1);
+        T::mma(ds[j], va, b0, b1);
       }
     }
     // Pᵀ from lse (0 where masked or out of range), dSᵀ = Pᵀ∘(dPᵀ − D).
@@ -136,21 +137,21 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
 #pragma unroll
     for (int kk = 0; kk < kRows / 16; kk++) {
       uint32_t pa[4], sa[4];
-      pa[0] = pack_bf16(p[2 * kk][0], p[2 * kk][1]);
-      pa[1] = pack_bf16(p[2 * kk][2], p[2 * kk][3]);
-      pa[2] = pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]);
-      pa[3] = pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
-      sa[0] = pack_bf16(ds[2 * kk][0], ds[2 * kk][1]);
-      sa[1] = pack_bf16(ds[2 * kk][2], ds[2 * kk][3]);
-      sa[2] = pack_bf16(ds[2 * kk + 1][0], ds[2 * kk + 1][1]);
-      sa[3] = pack_bf16(ds[2 * kk + 1][2], ds[2 * kk + 1][3]);
+      pa[0] = T::pack(p[2 * kk][0], p[2 * kk][1]);
+      pa[1] = T::pack(p[2 * kk][2], p[2 * kk][3]);
+      pa[2] = T::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+      pa[3] = T::pack(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+      sa[0] = T::pack(ds[2 * kk][0], ds[2 * kk][1]);
+      sa[1] = T::pack(ds[2 * kk][2], ds[2 * kk][3]);
+      sa[2] = T::pack(ds[2 * kk + 1][0], ds[2 * kk + 1][1]);
+      sa[3] = T::pack(ds[2 * kk + 1][2], ds[2 * kk + 1][3]);
 #pragma unroll
       for (int n = 0; n < DP / 8; n++) {
         uint32_t b0, b1;
         load_b_frag(b0, b1, dOt, L::kLdT, n * 8, kk * 16, lane);
-        mma_bf16_16816(dv[n], pa, b0, b1);
+        T::mma(dv[n], pa, b0, b1);
         load_b_frag(b0, b1, Qt, L::kLdT, n * 8, kk * 16, lane);
-        mma_bf16_16816(dk[n], sa, b0, b1);
+        T::mma(dk[n], sa, b0, b1);
       }
     }
     // dS (queries × keys) to shared memory for dQ.
@@ -159,7 +160,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int ql = j * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
-        dSs[ql * L::kLdT + kl] = f32_to_bf16_bits(ds[j][e]);
+        dSs[ql * L::kLdT + kl] = T::bits(ds[j][e]);
       }
     __syncthreads();
     // dQ[16 queries of this warp × DP] += dS·K·scale.
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
       for (int kk = 0; kk < kKeys / 16; kk++) {
         uint32_t b0, b1;
         load_b_frag(b0, b1, Kt, L::kLdT, n * 8, kk * 16, lane);
-        mma_bf16_16816(acc, da[kk], b0, b1);
+        T::mma(acc, da[kk], b0, b1);
       }
       const int c = n * 8 + 2 * t;
 #pragma unroll
@@ -196,18 +197,18 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(const floa
       for (int e = 0; e < 2; e++) {
         const int c = n * 8 + 2 * t + e;
         if (c < d) {
-          dkrow[c] = round_bf16(dk[n][r * 2 + e] * sh.scale);
-          dvrow[c] = round_bf16(dv[n][r * 2 + e]);
+          dkrow[c] = T::round(dk[n][r * 2 + e] * sh.scale);
+          dvrow[c] = T::round(dv[n][r * 2 + e]);
         }
       }
   }
 }
 
-template <int DP>
+template <int DP, class T>
 int launch(const char* op, const AttentionShape& s, const float* qkv, const float* dout, const float* lse,
            const float* D, float* dqkv, cudaStream_t stream) {
   constexpr int bytes = BwdSmem<DP>::kBytes;
-  auto kernel = attention_backward_kernel<DP>;
+  auto kernel = attention_backward_kernel<DP, T>;
   if (bytes > 48 * 1024)
     if (int rc = check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), op,
                        "raising the attention kernel's shared memory limit"))
@@ -222,18 +223,26 @@ int launch(const char* op, const AttentionShape& s, const float* qkv, const floa
   return 0;
 }
 
-}  // namespace
-
-int attention_backward_launch(const char* op, int dp, const AttentionShape& s, const float* qkv, const float* dout,
-                              const float* lse, const float* D, float* dqkv, cudaStream_t stream) {
+template <class T>
+int launch_width(const char* op, int dp, const AttentionShape& s, const float* qkv, const float* dout,
+                 const float* lse, const float* D, float* dqkv, cudaStream_t stream) {
   switch (dp) {
-    case 32: return launch<32>(op, s, qkv, dout, lse, D, dqkv, stream);
-    case 64: return launch<64>(op, s, qkv, dout, lse, D, dqkv, stream);
-    case 80: return launch<80>(op, s, qkv, dout, lse, D, dqkv, stream);
-    case 96: return launch<96>(op, s, qkv, dout, lse, D, dqkv, stream);
-    case 128: return launch<128>(op, s, qkv, dout, lse, D, dqkv, stream);
+    case 32: return launch<32, T>(op, s, qkv, dout, lse, D, dqkv, stream);
+    case 64: return launch<64, T>(op, s, qkv, dout, lse, D, dqkv, stream);
+    case 80: return launch<80, T>(op, s, qkv, dout, lse, D, dqkv, stream);
+    case 96: return launch<96, T>(op, s, qkv, dout, lse, D, dqkv, stream);
+    case 128: return launch<128, T>(op, s, qkv, dout, lse, D, dqkv, stream);
     default: return fail("%s: no attention kernel for padded head width %d", op, dp);
   }
+}
+
+}  // namespace
+
+int attention_backward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const float* qkv,
+                                  const float* dout, const float* lse, const float* D, float* dqkv,
+                                  cudaStream_t stream) {
+  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv, dout, lse, D, dqkv, stream);
+  return launch_width<Bf16Operands>(op, dp, s, qkv, dout, lse, D, dqkv, stream);
 }
 
 }  // namespace cs_cuda

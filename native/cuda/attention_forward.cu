@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "cuda/attention_kernels.h"
+#include "cuda/attention_operands.cuh"
 #include "cuda/gemm_mma.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
@@ -30,7 +31,7 @@ struct FwdSmem {
   static constexpr int kBytes = (kRows * kLd + kKeys * kLd + DP * kLdT) * 2;
 };
 
-template <int DP>
+template <int DP, class T>
 __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float* __restrict__ qkv,
                                                                      float* __restrict__ out, float* __restrict__ lse,
                                                                      AttentionShape sh, int64_t bh0) {
@@ -50,7 +51,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
   for (int i = tid; i < kRows * DP; i += kThreads) {
     const int r = i / DP, c = i % DP;
     const float v = (q0 + r < S && c < d) ? base[static_cast<int64_t>(q0 + r) * ld + c] : 0.0f;
-    Qs[r * L::kLd + c] = f32_to_bf16_bits(v);
+    Qs[r * L::kLd + c] = T::bits(v);
   }
   __syncthreads();
   uint32_t qf[DP / 16][4];
@@ -75,8 +76,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
       const int j = i / DP, c = i % DP;
       const bool ok = k0 + j < S && c < d;
       const float* p = base + static_cast<int64_t>(k0 + j) * ld + c;
-      Ks[j * L::kLd + c] = f32_to_bf16_bits(ok ? p[sh.W] : 0.0f);
-      Vt[c * L::kLdT + j] = f32_to_bf16_bits(ok ? p[2 * sh.W] : 0.0f);
+      Ks[j * L::kLd + c] = T::bits(ok ? p[sh.W] : 0.0f);
+      Vt[c * L::kLdT + j] = T::bits(ok ? p[2 * sh.W] : 0.0f);
     }
     __syncthreads();
 
@@ -92,7 +93,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
       for (int j = 0; j < kKeys / 8; j++) {
         uint32_t b0, b1;
         load_b_frag(b0, b1, Ks, L::kLd, j * 8, kk * 16, lane);
-        mma_bf16_16816(s[j], qf[kk], b0, b1);
+        T::mma(s[j], qf[kk], b0, b1);
       }
 
     // Mask, then the online softmax of each of this thread's two rows.
@@ -136,15 +137,15 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) {
       uint32_t a[4];
-      a[0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      a[0] = T::pack(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = T::pack(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = T::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = T::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
       for (int n = 0; n < DP / 8; n++) {
         uint32_t b0, b1;
         load_b_frag(b0, b1, Vt, L::kLdT, n * 8, kk * 16, lane);
-        mma_bf16_16816(o[n], a, b0, b1);
+        T::mma(o[n], a, b0, b1);
       }
     }
   }
@@ -166,16 +167,16 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
 #pragma unroll
       for (int e = 0; e < 2; e++) {
         const int c = n * 8 + 2 * t + e;
-        if (c < d) orow[c] = round_bf16(o[n][r * 2 + e] * inv);
+        if (c < d) orow[c] = T::round(o[n][r * 2 + e] * inv);
       }
     if (lse && t == 0) lse[bh * sh.S + row[r]] = (m_run[r] + log2f(l_run[r])) * kLn2;
   }
 }
 
-template <int DP>
+template <int DP, class T>
 int launch(const char* op, const AttentionShape& s, const float* qkv, float* out, float* lse, cudaStream_t stream) {
   constexpr int bytes = FwdSmem<DP>::kBytes;
-  auto kernel = attention_forward_kernel<DP>;
+  auto kernel = attention_forward_kernel<DP, T>;
   if (bytes > 48 * 1024)
     if (int rc = check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), op,
                        "raising the attention kernel's shared memory limit"))
@@ -190,18 +191,25 @@ int launch(const char* op, const AttentionShape& s, const float* qkv, float* out
   return 0;
 }
 
-}  // namespace
-
-int attention_forward_launch(const char* op, int dp, const AttentionShape& s, const float* qkv, float* out, float* lse,
-                             cudaStream_t stream) {
+template <class T>
+int launch_width(const char* op, int dp, const AttentionShape& s, const float* qkv, float* out, float* lse,
+                 cudaStream_t stream) {
   switch (dp) {
-    case 32: return launch<32>(op, s, qkv, out, lse, stream);
-    case 64: return launch<64>(op, s, qkv, out, lse, stream);
-    case 80: return launch<80>(op, s, qkv, out, lse, stream);
-    case 96: return launch<96>(op, s, qkv, out, lse, stream);
-    case 128: return launch<128>(op, s, qkv, out, lse, stream);
+    case 32: return launch<32, T>(op, s, qkv, out, lse, stream);
+    case 64: return launch<64, T>(op, s, qkv, out, lse, stream);
+    case 80: return launch<80, T>(op, s, qkv, out, lse, stream);
+    case 96: return launch<96, T>(op, s, qkv, out, lse, stream);
+    case 128: return launch<128, T>(op, s, qkv, out, lse, stream);
     default: return fail("%s: no attention kernel for padded head width %d", op, dp);
   }
+}
+
+}  // namespace
+
+int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const float* qkv,
+                                 float* out, float* lse, cudaStream_t stream) {
+  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv, out, lse, stream);
+  return launch_width<Bf16Operands>(op, dp, s, qkv, out, lse, stream);
 }
 
 }  // namespace cs_cuda

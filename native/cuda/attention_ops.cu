@@ -1,10 +1,11 @@
-// The fused attention group's C ABI (abi_attention.h): argument checks, the head-width
-// dispatch, and the small passes around the backward kernel (D = rowsum(dO∘O) with dQ
-// cleared before it, dQ rounded after it).
+// The fused attention group's C ABI (abi_attention.h): argument checks, the precision and
+// head-width dispatch, and the small passes around the backward kernel (D = rowsum(dO∘O)
+// with dQ cleared before it, dQ rounded after it).
 #include <cmath>
 
 #include "cuda/abi_attention.h"
 #include "cuda/attention_kernels.h"
+#include "cuda/attention_operands.cuh"
 #include "cuda/numerics.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
@@ -27,9 +28,11 @@ int check_shape(const char* op, int64_t B, int64_t S, int64_t W, int64_t heads, 
   return 0;
 }
 
-// One warp per (b, h, i): D = Σ_c bf16(dO)·bf16(O), and dQ's row cleared for the atomics.
+// One warp per (b, h, i): D = Σ_c round(dO)·round(O) (rounded to the precision's operand
+// type, as the kernels see dO), and dQ's row cleared for the atomics.
 __global__ void attention_preprocess_kernel(const float* __restrict__ out, const float* __restrict__ dout,
-                                            float* __restrict__ D, float* __restrict__ dqkv, AttentionShape s) {
+                                            float* __restrict__ D, float* __restrict__ dqkv, AttentionShape s,
+                                            Precision p) {
   const int64_t rows = s.B * s.heads * s.S;
   const int lane = threadIdx.x & 31;
   for (int64_t w = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5; w < rows;
@@ -37,7 +40,7 @@ __global__ void attention_preprocess_kernel(const float* __restrict__ out, const
     const int64_t i = w % s.S, bh = w / s.S, h = bh % s.heads, b = bh / s.heads;
     const int64_t at = (b * s.S + i) * s.W + h * s.d;
     float acc = 0.0f;
-    for (int64_t c = lane; c < s.d; c += 32) acc += round_bf16(dout[at + c]) * round_bf16(out[at + c]);
+    for (int64_t c = lane; c < s.d; c += 32) acc += round_to(p, dout[at + c]) * round_to(p, out[at + c]);
     acc = warp_sum(acc);
     if (lane == 0) D[w] = acc;
     float* dq = dqkv + (b * s.S + i) * 3 * s.W + h * s.d;
@@ -45,12 +48,12 @@ __global__ void attention_preprocess_kernel(const float* __restrict__ out, const
   }
 }
 
-__global__ void round_dq_kernel(float* __restrict__ dqkv, int64_t rows, int64_t W) {
+__global__ void round_dq_kernel(float* __restrict__ dqkv, int64_t rows, int64_t W, Precision p) {
   const int64_t total = rows * W;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float* p = dqkv + (i / W) * 3 * W + i % W;
-    *p = round_bf16(*p);
+    float* q = dqkv + (i / W) * 3 * W + i % W;
+    *q = round_to(p, *q);
   }
 }
 
@@ -66,7 +69,9 @@ int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t 
   if (int rc = check_shape(op, B, S, W, heads, &s, &dp)) return rc;
   if (B == 0 || S == 0) return 0;
   s.causal = causal ? 1 : 0;
-  return attention_forward_launch(op, dp, s, qkv, out, lse, stream());
+  const Precision p = precision();
+  if (p == Precision::F32) return attention_forward_f32_launch(op, dp, s, qkv, out, lse, stream());
+  return attention_forward_mma_launch(op, p, dp, s, qkv, out, lse, stream());
 }
 
 int cs_cuda_attention_backward(const float* qkv, const float* out, const float* dout, const float* lse, float* dqkv,
@@ -80,10 +85,14 @@ int cs_cuda_attention_backward(const float* qkv, const float* out, const float* 
   const int64_t rows = B * heads * S;
   Scratch D;
   if (int rc = D.allocate(static_cast<size_t>(rows) * sizeof(float), op)) return rc;
-  CS_LAUNCH(attention_preprocess_kernel, grid_for(rows * 32, 256), 256, 0, stream(), out, dout, D.as<float>(), dqkv, s);
+  const Precision p = precision();
+  CS_LAUNCH(attention_preprocess_kernel, grid_for(rows * 32, 256), 256, 0, stream(), out, dout, D.as<float>(), dqkv, s,
+            p);
   if (int rc = launched(op)) return rc;
-  if (int rc = attention_backward_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream())) return rc;
-  CS_LAUNCH(round_dq_kernel, grid_for(B * S * W, 256), 256, 0, stream(), dqkv, B * S, W);
+  if (p == Precision::F32)  // dQ stays fp32: nothing to round
+    return attention_backward_f32_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream());
+  if (int rc = attention_backward_mma_launch(op, p, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream())) return rc;
+  CS_LAUNCH(round_dq_kernel, grid_for(B * S * W, 256), 256, 0, stream(), dqkv, B * S, W, p);
   return launched(op);
 }
 

@@ -67,14 +67,14 @@ optimisation (OpenCLIP's defaults):
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
-  --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 (default: fp32 on the CPU, bf16 on CUDA, its
-                           only precision; bf16 is emulated on the CPU); amp (fp16) is not offered
+  --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 | amp = fp16 (default: fp32 on the CPU, bf16 on
+                           CUDA; bf16 is emulated on the CPU; fp16 on CUDA only, with dynamic loss scaling)
   --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
                            backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
   --cuda-graphs on|off     on CUDA, capture the whole step in a CUDA graph after 2 steps and replay it (on;
                            a step that cannot be captured runs eagerly, saying why)
-  --loss-scaling dynamic   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
-                           double it after 2000 good steps
+  --loss-scaling dynamic|none   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
+                           double it after 2000 good steps (default: dynamic with fp16, none otherwise)
   --seed S                 initialisation seed; also the data order's seed (0)
 
 output:
@@ -514,7 +514,7 @@ export const command: Command = {
   },
 };
 
-function lossScalingOption(value: string): 'dynamic' {
-  if (value !== 'dynamic') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic', got '${value}'`);
+function lossScalingOption(value: string): 'dynamic' | 'none' {
+  if (value !== 'dynamic' && value !== 'none') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic' or 'none', got '${value}'`);
   return value;
 }

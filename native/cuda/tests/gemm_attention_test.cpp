@@ -3,7 +3,9 @@
 // outputs rounded where the CPU rounds). Outputs are poisoned with NaN first, NaN never
 // passes, and the relative error ‖out − ref‖/‖ref‖ must be ≤ 1e-2.
 // Argument errors are checked first and need no GPU; the rest exits 77 (skipped) when
-// no GPU is found. Usage: gemm_attention_test [--quick]
+// no GPU is found. Attention runs in each precision (bf16, fp16, fp32) against a reference
+// that rounds where that precision rounds.
+// Usage: gemm_attention_test [--quick] [--gemm-only | --attention-only] [--precision=bf16|fp16|fp32]
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -35,6 +37,22 @@ float round_bf16(float f) {
   return r;
 }
 
+// IEEE half, round to nearest even (overflow to inf, subnormals kept), as numerics.cuh's
+// round_f16: 10 fraction bits in the normal range, multiples of 2^-24 below 2^-14.
+float round_f16(float f) {
+  const float a = std::fabs(f);
+  if (!(a < 65520.0f)) return std::isnan(f) ? f : std::copysign(INFINITY, f);
+  if (a < 6.103515625e-05f) return std::nearbyint(f * 16777216.0f) / 16777216.0f;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0xfffu + ((u >> 13) & 1u);
+  u &= 0xffffe000u;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+float round_none(float f) { return f; }
+
 std::vector<float> randn(size_t n, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
   std::vector<float> v(n);
@@ -59,7 +77,7 @@ void expect_rc(int rc, const std::string& what) {
 }
 
 // relErr ≤ 1e-2 and no NaN (a NaN anywhere fails, even where ref is NaN).
-void compare(const std::vector<float>& out, const std::vector<float>& ref, const std::string& what, double tol = 1e-2) {
+double compare(const std::vector<float>& out, const std::vector<float>& ref, const std::string& what, double tol = 1e-2) {
   double num = 0, den = 0;
   size_t nans = 0;
   for (size_t i = 0; i < out.size(); i++) {
@@ -74,6 +92,7 @@ void compare(const std::vector<float>& out, const std::vector<float>& ref, const
   if (!ok) g_failures++;
   std::printf("%s %-60s relErr %.2e%s\n", ok ? "ok  " : "FAIL", what.c_str(), rel,
               nans ? (" (" + std::to_string(nans) + " non-finite)").c_str() : "");
+  return nans ? INFINITY : rel;
 }
 
 struct Dev {
@@ -241,9 +260,11 @@ void test_patch_embed(const char* engine) {
   compare(dDI.get(), dimg, what + " dimages");
 }
 
-// The CPU op's semantics (native/cpu/attention.cpp) with bf16 emulation, in double.
+// The CPU op's semantics (native/cpu/attention.cpp) in double, with operands rounded by
+// rnd where the kernels round them (bf16: the CPU's bf16 emulation; f16 the same points;
+// fp32: nowhere).
 void ref_attention(const std::vector<float>& qkv, const std::vector<float>& dout, int64_t B, int64_t S, int64_t Wd,
-                   int64_t heads, bool causal, std::vector<float>& out, std::vector<float>& lse,
+                   int64_t heads, bool causal, float (*rnd)(float), std::vector<float>& out, std::vector<float>& lse,
                    std::vector<float>& dqkv) {
   const int64_t d = Wd / heads, ld = 3 * Wd;
   const double scale = 1.0 / std::sqrt(double(d));
@@ -253,10 +274,10 @@ void ref_attention(const std::vector<float>& qkv, const std::vector<float>& dout
   std::vector<double> P(S * S), dP(S * S);
   for (int64_t b = 0; b < B; b++)
     for (int64_t h = 0; h < heads; h++) {
-      auto q = [&](int64_t i, int64_t c) { return double(round_bf16(qkv[(b * S + i) * ld + h * d + c])); };
-      auto k = [&](int64_t i, int64_t c) { return double(round_bf16(qkv[(b * S + i) * ld + Wd + h * d + c])); };
-      auto v = [&](int64_t i, int64_t c) { return double(round_bf16(qkv[(b * S + i) * ld + 2 * Wd + h * d + c])); };
-      auto dO = [&](int64_t i, int64_t c) { return double(round_bf16(dout[(b * S + i) * Wd + h * d + c])); };
+      auto q = [&](int64_t i, int64_t c) { return double(rnd(qkv[(b * S + i) * ld + h * d + c])); };
+      auto k = [&](int64_t i, int64_t c) { return double(rnd(qkv[(b * S + i) * ld + Wd + h * d + c])); };
+      auto v = [&](int64_t i, int64_t c) { return double(rnd(qkv[(b * S + i) * ld + 2 * Wd + h * d + c])); };
+      auto dO = [&](int64_t i, int64_t c) { return double(rnd(dout[(b * S + i) * Wd + h * d + c])); };
       for (int64_t i = 0; i < S; i++) {
         const int64_t n = causal ? i + 1 : S;
         double mx = -INFINITY;
@@ -272,17 +293,17 @@ void ref_attention(const std::vector<float>& qkv, const std::vector<float>& dout
         lse[(b * heads + h) * S + i] = float(mx + std::log(sum));
         for (int64_t c = 0; c < d; c++) {
           double o = 0;
-          for (int64_t j = 0; j < n; j++) o += double(round_bf16(float(P[i * S + j]))) * v(j, c);
-          out[(b * S + i) * Wd + h * d + c] = round_bf16(float(o));
+          for (int64_t j = 0; j < n; j++) o += double(rnd(float(P[i * S + j]))) * v(j, c);
+          out[(b * S + i) * Wd + h * d + c] = rnd(float(o));
         }
       }
       for (int64_t i = 0; i < S; i++) {
         double D = 0;
-        for (int64_t c = 0; c < d; c++) D += dO(i, c) * round_bf16(out[(b * S + i) * Wd + h * d + c]);
+        for (int64_t c = 0; c < d; c++) D += dO(i, c) * rnd(out[(b * S + i) * Wd + h * d + c]);
         for (int64_t j = 0; j < S; j++) {
           double dp = 0;
           for (int64_t c = 0; c < d; c++) dp += dO(i, c) * v(j, c);
-          dP[i * S + j] = round_bf16(float(P[i * S + j] * (dp - D)));  // dS, rounded as the CPU does
+          dP[i * S + j] = rnd(float(P[i * S + j] * (dp - D)));  // dS, rounded as the CPU does
         }
       }
       for (int64_t i = 0; i < S; i++)
@@ -291,42 +312,71 @@ void ref_attention(const std::vector<float>& qkv, const std::vector<float>& dout
           for (int64_t j = 0; j < S; j++) {
             dq += dP[i * S + j] * k(j, c);
             dk += dP[j * S + i] * q(j, c);
-            dv += double(round_bf16(float(P[j * S + i]))) * dO(j, c);
+            dv += double(rnd(float(P[j * S + i]))) * dO(j, c);
           }
           float* row = dqkv.data() + (b * S + i) * ld + h * d + c;
-          row[0] = round_bf16(float(dq * scale));
-          row[Wd] = round_bf16(float(dk * scale));
-          row[2 * Wd] = round_bf16(float(dv));
+          row[0] = rnd(float(dq * scale));
+          row[Wd] = rnd(float(dk * scale));
+          row[2 * Wd] = rnd(float(dv));
         }
     }
 }
 
-void test_attention(bool quick) {
-  struct Case { int64_t B, S, heads, d; };
+struct PrecisionCase {
+  int code;  // cs_cuda_set_precision's
+  const char* name;
+  float (*rnd)(float);
+  double tol, lse_tol;
+};
+// Tolerances on ‖gpu − ref‖/‖ref‖: bf16 as the other ops; f16 keeps 3 more bits; fp32
+// differs from the double reference by summation order only.
+const PrecisionCase kPrecisions[] = {
+    {1, "bf16", round_bf16, 1e-2, 1e-3},
+    {2, "fp16", round_f16, 2e-3, 1e-4},
+    {0, "fp32", round_none, 1e-5, 5e-6},
+};
+
+// Each precision against its reference; the largest error per quantity is printed.
+// --quick on the emulated device runs every case in bf16 (the default precision) and, in
+// fp16 and fp32, CLIP's head dims at S 50, 77 causal, 197 and 257 causal (every tile edge).
+void test_attention(bool quick, const PrecisionCase& pc) {
+  struct Case { int64_t B, S, heads, d; int causal; };  // causal -1: both
   std::vector<Case> cases;
-  for (int64_t d : {64, 80, 88, 128, 32, 16})
-    for (int64_t S : {1, 50, 77, 197, 257}) cases.push_back({g_emulated && S > 100 ? 1 : 2, S, 2, d});
-  if (!quick && !g_emulated) cases.push_back({1, 1024, 2, 64});
+  if (quick && g_emulated && pc.code != 1) {
+    for (int64_t d : {64, 80, 88, 128})
+      for (Case c : {Case{2, 50, 2, d, 0}, Case{2, 77, 2, d, 1}, Case{1, 197, 2, d, 0}, Case{1, 257, 2, d, 1}})
+        cases.push_back(c);
+  } else {
+    for (int64_t d : {64, 80, 88, 128, 32, 16})
+      for (int64_t S : {1, 50, 77, 197, 257}) cases.push_back({g_emulated && S > 100 ? 1 : 2, S, 2, d, -1});
+    if (!quick && !g_emulated) cases.push_back({1, 1024, 2, 64, -1});
+  }
+  expect_rc(cs_cuda_set_precision(pc.code), std::string("set precision ") + pc.name);
+  double worst[3] = {0, 0, 0};
   for (const Case& c : cases)
     for (bool causal : {false, true}) {
+      if (c.causal >= 0 && causal != (c.causal == 1)) continue;
       const int64_t Wd = c.heads * c.d;
       auto qkv = randn(c.B * c.S * 3 * Wd), dout = randn(c.B * c.S * Wd);
       std::vector<float> out, lse, dqkv;
-      ref_attention(qkv, dout, c.B, c.S, Wd, c.heads, causal, out, lse, dqkv);
+      ref_attention(qkv, dout, c.B, c.S, Wd, c.heads, causal, pc.rnd, out, lse, dqkv);
       Dev dQKV(qkv), dO(out.size()), dL(lse.size()), dDO(dout), dD(dqkv.size()), dOref(out);
       char what[120];
-      std::snprintf(what, sizeof what, "attention B%lld S%lld heads %lld d%lld %s", (long long)c.B, (long long)c.S,
-                    (long long)c.heads, (long long)c.d, causal ? "causal" : "full");
+      std::snprintf(what, sizeof what, "[%s] attention B%lld S%lld heads %lld d%lld %s", pc.name, (long long)c.B,
+                    (long long)c.S, (long long)c.heads, (long long)c.d, causal ? "causal" : "full");
       dO.poison(), dL.poison();
       expect_rc(cs_cuda_attention_forward(dQKV.p, dO.p, dL.p, c.B, c.S, Wd, c.heads, causal), what);
-      compare(dO.get(), out, std::string(what) + " out");
-      compare(dL.get(), lse, std::string(what) + " lse", 1e-3);
+      worst[0] = std::max(worst[0], compare(dO.get(), out, std::string(what) + " out", pc.tol));
+      worst[1] = std::max(worst[1], compare(dL.get(), lse, std::string(what) + " lse", pc.lse_tol));
       // Backward from the reference's out and lse, so only the backward is measured.
       dD.poison();
       Dev dLref(lse);
       expect_rc(cs_cuda_attention_backward(dQKV.p, dOref.p, dDO.p, dLref.p, dD.p, c.B, c.S, Wd, c.heads, causal), what);
-      compare(dD.get(), dqkv, std::string(what) + " dqkv");
+      worst[2] = std::max(worst[2], compare(dD.get(), dqkv, std::string(what) + " dqkv", pc.tol));
     }
+  std::printf("attention %s: largest relErr out %.2e, lse %.2e, dqkv %.2e (tolerance %.0e, lse %.0e)\n", pc.name,
+              worst[0], worst[1], worst[2], pc.tol, pc.lse_tol);
+  expect_rc(cs_cuda_set_precision(1), "precision back to bf16");
 }
 
 // Argument errors: checked before any device work, so they run without a GPU.
@@ -361,10 +411,13 @@ void test_argument_errors() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, gemm_only = false;
+  bool quick = false, gemm_only = false, attention_only = false;
+  const char* only_precision = nullptr;
   for (int i = 1; i < argc; i++) {
     quick |= std::strcmp(argv[i], "--quick") == 0;
     gemm_only |= std::strcmp(argv[i], "--gemm-only") == 0;  // GEMM, linear and patch embedding only
+    attention_only |= std::strcmp(argv[i], "--attention-only") == 0;
+    if (std::strncmp(argv[i], "--precision=", 12) == 0) only_precision = argv[i] + 12;  // bf16, fp16 or fp32
   }
   g_emulated = cs_cuda_emulated() == 1;
   test_argument_errors();
@@ -382,6 +435,7 @@ int main(int argc, char** argv) {
   cs_cuda_device_name(0, name, sizeof name);
   std::printf("device: %s%s\n", name, g_emulated ? " (emulated: the kernels run on the CPU)" : "");
   for (const char* engine : {"own", "cublaslt"}) {
+    if (attention_only) break;
     if (cs_cuda_gemm_set_backend(engine) != 0) {
       std::printf("SKIP %s GEMM tests: %s\n", engine, cs_cuda_last_error());
       continue;
@@ -391,7 +445,9 @@ int main(int argc, char** argv) {
     test_patch_embed(engine);
   }
   cs_cuda_gemm_set_backend("auto");
-  if (!gemm_only) test_attention(quick);
+  if (!gemm_only)
+    for (const PrecisionCase& pc : kPrecisions)
+      if (!only_precision || std::strcmp(only_precision, pc.name) == 0) test_attention(quick, pc);
   expect_rc(cs_cuda_synchronize(0), "no kernel errors");
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;

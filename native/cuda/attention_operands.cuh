@@ -1,0 +1,46 @@
+// The 16-bit operand types of the attention kernels' tensor-core paths, as one trait each
+// (bf16 and f16 under the precision switch, runtime.h), and the rounding the small passes
+// around them apply per precision. Accumulation, scores, softmax and lse are fp32 in
+// every mode; only what enters an mma (and what is stored) is rounded.
+#pragma once
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "cuda/numerics.cuh"
+#include "cuda/ptx.cuh"
+#include "cuda/runtime.h"
+
+namespace cs_cuda {
+
+struct Bf16Operands {
+  static constexpr Precision kPrecision = Precision::BF16;
+  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_bf16_bits(f); }
+  __device__ static __forceinline__ float round(float f) { return round_bf16(f); }
+  // lo at the lower address / lower column.
+  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+    return static_cast<uint32_t>(f32_to_bf16_bits(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16);
+  }
+  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    ptx::mma_bf16_16816(d, a, b0, b1);
+  }
+};
+
+struct F16Operands {
+  static constexpr Precision kPrecision = Precision::F16;
+  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_f16_bits(f); }
+  __device__ static __forceinline__ float round(float f) { return round_f16(f); }
+  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+    return static_cast<uint32_t>(f32_to_f16_bits(lo)) | (static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16);
+  }
+  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    ptx::mma_f16_16816(d, a, b0, b1);
+  }
+};
+
+// A value rounded to the precision's operand type (fp32: unchanged), for the passes that
+// take the precision at run time.
+__device__ __forceinline__ float round_to(Precision p, float f) {
+  return p == Precision::BF16 ? round_bf16(f) : p == Precision::F16 ? round_f16(f) : f;
+}
+
+}  // namespace cs_cuda
