@@ -25,7 +25,8 @@ export function scheduledAdamwUpdate(optimizer: AdamW, gradScale: number, gate: 
   optimizer.params.forEach((p, i) => {
     const wd = optimizer.usesDecay(p.name) ? weightDecay : 0;
     native.adamwStepScheduled(
-      p.data.handle, p.grad.handle, optimizer.m[i].handle, optimizer.v[i].handle, null,
+      // The parameter's 16-bit copy (the linears' GEMM operand) is rewritten in the same kernel.
+      p.data.handle, p.grad.handle, optimizer.m[i].handle, optimizer.v[i].handle, p.halfCopy?.handle ?? null,
       beta1, beta2, eps, wd, gradScale, gate.loss.handle, gate.norm.handle, gate.applied.handle, schedule.handle,
     );
   });
