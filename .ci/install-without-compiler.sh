@@ -13,6 +13,16 @@ work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/clipscale-install-XXXXXX")}"
 mkdir -p "$work/src" "$work/release"
 cd "$repo"
 
+# npm install of TARBALL into the current folder, its time printed as a JSON line labelled LABEL.
+timed_install() {
+  local label="$1" tarball="$2" t0 t1
+  printf '{"name":"app","version":"1.0.0","private":true,"type":"module"}\n' > package.json
+  t0=$(date +%s.%N)
+  npm install --no-audit --no-fund --prefer-offline "./$tarball"
+  t1=$(date +%s.%N)
+  echo "{\"install\":\"$label\",\"seconds\":$(node -p "($t1 - $t0).toFixed(1)")}"
+}
+
 echo "== npm pack (source package) into $work/src"
 npm pack --silent --pack-destination "$work/src" >/dev/null
 src_tgz="$(ls "$work"/src/clipscale-*.tgz)"
@@ -56,11 +66,7 @@ app="$work/app"
 mkdir -p "$app"
 cp "$release_tgz" "$app/"
 cd "$app"
-printf '{"name":"app","version":"1.0.0","private":true,"type":"module"}\n' > package.json
-t0=$(date +%s.%N)
-PATH="$nocc" npm install --no-audit --no-fund --prefer-offline "./$(basename "$release_tgz")"
-t1=$(date +%s.%N)
-echo "{\"install\":\"tarball with prebuilds, no compiler\",\"seconds\":$(node -p "($t1 - $t0).toFixed(1)")}"
+PATH="$nocc" timed_install "tarball with prebuilds, no compiler" "$(basename "$release_tgz")"
 [ ! -d node_modules/clipscale/build ] || { echo "node_modules/clipscale/build exists: the addon was compiled, not taken from prebuilds/" >&2; exit 1; }
 PATH="$nocc" npx clipscale info
 PATH="$nocc" npx clipscale info --json | node -e "const i=JSON.parse(require('fs').readFileSync(0,'utf8')); if(i.clipscale!=='$(node -p "require('$repo/package.json').version")') process.exit(1)"
@@ -74,9 +80,5 @@ if [ "${CLIPSCALE_TIME_SOURCE_INSTALL:-0}" = 1 ]; then
   mkdir -p "$src_app"
   cp "$src_tgz" "$src_app/"
   cd "$src_app"
-  printf '{"name":"app","version":"1.0.0","private":true,"type":"module"}\n' > package.json
-  t0=$(date +%s.%N)
-  JOBS="${JOBS:-2}" npm install --no-audit --no-fund --prefer-offline "./$(basename "$src_tgz")"
-  t1=$(date +%s.%N)
-  echo "{\"install\":\"source package, compiled by node-gyp\",\"seconds\":$(node -p "($t1 - $t0).toFixed(1)")}"
+  JOBS="${JOBS:-2}" timed_install "source package, compiled by node-gyp" "$(basename "$src_tgz")"
 fi

@@ -103,7 +103,7 @@ function clipscaleTrain(config: string, seed: number, host: HostBatch, warmup: n
   const losses: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
-    model.zeroGrad();
+    if (!opt.zeroGrad()) model.zeroGrad(); // flat CPU gradients: one fill (as the Trainer)
     const loss = runner.forwardBackward([{ images, ids }]);
     opt.update(5e-4);
     logitScale[0] = Math.min(Math.max(logitScale[0], 0), MAX_LOGIT_SCALE);

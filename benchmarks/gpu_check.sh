@@ -3,8 +3,10 @@
 # same sources with every PTX instruction emulated by warp shuffles, CLIPSCALE_PTX_EMULATE),
 # runs the native GPU tests (no Node) on both builds and the Node tests test/cuda-*.test.ts
 # and test/dist-nccl.test.ts on the real one and on the emulated-PTX one, then benchmarks
-# against PyTorch on the same GPU. Writes everything under $OUT (or ./gpu-check-results)
-# and prints the benchmark table, then the pass/fail table LAST.
+# against PyTorch on the same GPU: full training steps (benchmarks/train_gpu.ts against
+# benchmarks/train_gpu_pytorch.py, eager and torch.compile, with the ViT-B-32 parity check),
+# then pointwise and layer kernels. Writes everything under $OUT (or ./gpu-check-results)
+# and prints the benchmark tables, then the pass/fail table LAST.
 #
 # It cannot pass by skipping: on a machine with a GPU, a test that skips, a native test
 # that exits 77, the CUDA backend not using the GPU, the GEMM not using cuBLASLt (PyTorch's
@@ -23,7 +25,14 @@
 #      kCudaBackendVerifiedOnGpu (native/cuda_dispatch/cuda_backend.h) once everything passed.
 #
 # Environment: CLIPSCALE_CUDA_ARCH (default 90a on the GPU machine: only the chip at hand,
-# for a fast build); SKIP_BENCH=1 skips the benchmarks.
+# for a fast build); SKIP_BENCH=1 skips the benchmarks; SKIP_TESTS=1 skips the native and ava
+# tests (for a second call that benchmarks only; it still fails); TRAIN_DEADLINE (default 540): the
+# training cases start only while their estimate fits before this many seconds since the
+# start, and are cut there (a case that does not fit is a NOT RUN row: the check fails).
+#
+# Training benchmarks alone, as a dry run (tiny `micro` shapes; the emulated device when
+# there is no GPU, PyTorch on the CPU), to show the scripts run — measures nothing:
+#   benchmarks/gpu_check.sh train-dry-run
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +43,12 @@ if [ "${1:-}" = "pack" ]; then
   tar -cf - --exclude='node_modules/@typescript' --exclude='node_modules/typescript' --exclude='node_modules/@img' \
     --exclude='node_modules/sharp' --exclude='node_modules/@types' node_modules build/Release/clipscale.node |
     xz -T2 -3 > .device/bundle.tar.xz
-  ls -la .device/
+  # open_clip_torch (and its ftfy, wcwidth) are not in the GPU machine's image: carry wheels.
+  rm -rf .device/whl
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    --index-url file:///opt/pypi/simple -d .device/whl open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth
+  ls -la .device/ .device/whl
   echo "packed; now one device call: bash benchmarks/gpu_check.sh (carry .device)"
   exit 0
 fi
@@ -44,6 +58,8 @@ mkdir -p "$OUT"
 summary="$OUT/summary.txt"
 : > "$summary"
 failures=0
+DRY_RUN=
+[ "${1:-}" = "train-dry-run" ] && DRY_RUN=--dry-run
 # One row of the pass/fail table; a row that says FAILED, SKIPPED, MISSING or NOT RUN counts.
 status() {
   printf '%-44s %s\n' "$1" "$2" | tee -a "$summary"
@@ -51,6 +67,124 @@ status() {
 }
 t0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - t0 )); }
+
+# ── training steps: clipscale against PyTorch eager and torch.compile, ViT-L-14 last ──
+# One process per case, so a case cut by its time limit loses only itself. Each case starts
+# only when its estimate (seconds on an H100/H200) fits before TRAIN_DEADLINE.
+train_case() {  # train_case <label> <estimate s> <limit s> <command...>
+  local label=$1 est=$2 cap=$3
+  shift 3
+  local left=$(( ${TRAIN_DEADLINE:-540} - $(elapsed) ))
+  if [ -z "$DRY_RUN" ] && [ "$left" -lt "$est" ]; then
+    status "$label" "NOT RUN (time budget: $left s left of TRAIN_DEADLINE, needs ~$est s)"
+    return
+  fi
+  [ -z "$DRY_RUN" ] && [ "$cap" -gt "$left" ] && cap=$left
+  local t1
+  t1=$(date +%s)
+  echo "== $label: $*" >> "$OUT/train.log"
+  timeout "$cap" "$@" >> "$OUT/train.jsonl" 2>> "$OUT/train.log"
+  local rc=$?
+  local took=$(( $(date +%s) - t1 ))
+  case $rc in
+    0) status "$label" "ok ($took s)" ;;
+    124) status "$label" "FAILED (cut at its $cap s limit; see train.log)" ;;
+    *) status "$label" "FAILED rc=$rc ($took s; see train.log)" ;;
+  esac
+}
+train_benches() {
+  : > "$OUT/train.jsonl"
+  : > "$OUT/train.log"
+  local specs="ViT-B-32:256 ViT-B-16:128 ViT-L-14:64"
+  [ -n "$DRY_RUN" ] && specs="micro:4"
+  local dump="$OUT/train_dump"
+  for spec in $specs; do
+    local name=${spec%%:*}
+    # Our weights, batch, loss and gradients of one step for PyTorch's parity check (ViT-B-32);
+    # MACs per sample for every config's MFU.
+    local ours=(--meta "$dump") eager_extra=(--meta "$dump") eager_label="pytorch eager"
+    if [ "$name" = ViT-B-32 ] || [ -n "$DRY_RUN" ]; then
+      ours=(--dump "$dump")
+      eager_extra=(--parity "$dump")
+      eager_label="pytorch eager + parity"
+    fi
+    local est_cs=40 est_eager=30 est_compile=90
+    [ "$name" = ViT-L-14 ] && { est_cs=60; est_eager=40; est_compile=120; }
+    train_case "train $spec clipscale (CUDA graphs)" $est_cs 180 \
+      node --import=tsx benchmarks/train_gpu.ts --configs "$spec" "${ours[@]}" $DRY_RUN
+    train_case "train $spec $eager_label" $est_eager 150 \
+      python3 benchmarks/train_gpu_pytorch.py --configs "$spec" --modes eager "${eager_extra[@]}" $DRY_RUN
+    train_case "train $spec pytorch torch.compile" $est_compile 240 \
+      python3 benchmarks/train_gpu_pytorch.py --configs "$spec" --modes compile --meta "$dump" $DRY_RUN
+  done
+}
+# The training table: one row per (config, implementation), the parity check below it.
+train_table() {
+  [ -s "$OUT/train.jsonl" ] || return 0
+  python3 - "$OUT/train.jsonl" <<'PY'
+import json, sys
+rows, parity = [], []
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith('{'):
+        continue
+    r = json.loads(line)
+    if r.get('bench') == 'train_step' and 'step_ms' in r:
+        rows.append(r)
+    elif r.get('bench') == 'parity':
+        parity.append(r)
+if not rows and not parity:
+    sys.exit()
+print("training steps (bf16; MFU = 6 · MACs/sample · batch / step time / peak bf16 dense, peak 989 TFLOP/s;")
+print("  step time = a window of steps queued back to back, ended when the last loss is on the host;")
+print("  peak memory = allocator peak: clipscale native.cudaMemoryStats, PyTorch max_memory_allocated)")
+print(f"  {'config':<10} {'batch':>5} {'implementation':<20} {'samples/s':>10} {'step ms':>9} {'MFU':>7} {'peak GiB':>9} {'vs eager':>9} {'vs compile':>10}")
+by = {}
+for r in rows:
+    by.setdefault(r['config'], {})[r['impl']] = r
+for cfg, impls in by.items():
+    eager, comp = impls.get('pytorch-eager'), impls.get('pytorch-compile')
+    for impl in ('clipscale', 'pytorch-eager', 'pytorch-compile'):
+        r = impls.get(impl)
+        if not r:
+            continue
+        mem = r.get('peak_memory_bytes')
+        vs = lambda ref: f"{r['samples_per_s'] / ref['samples_per_s']:.2f}x" if ref and ref['samples_per_s'] else '-'
+        mfu = r.get('mfu')
+        name = impl + (' (graphs)' if impl == 'clipscale' and r.get('graphs') == 'on' else '')
+        print(f"  {cfg:<10} {r['batch']:>5} {name:<20} {r['samples_per_s']:>10.1f} {r['step_ms']:>9.2f} "
+              f"{(f'{100 * mfu:.1f}%' if mfu is not None else '-'):>7} {(f'{mem / 2**30:.2f}' if mem else '-'):>9} {vs(eager):>9} {vs(comp):>10}")
+    bd = impls.get('clipscale', {}).get('eager_breakdown_ms')
+    if bd:
+        print(f"  {cfg:<10} clipscale eager step, ms: " + ', '.join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in bd.items())
+              + f" (sum {sum(bd.values()):.2f})")
+    g = impls.get('clipscale', {}).get('graphs', '')
+    if g and g != 'on':
+        print(f"  {cfg:<10} clipscale CUDA graphs {g}")
+for p in parity:
+    print(f"  parity {p['config']} b{p['batch']}: loss clipscale {p['loss_clipscale']:.5f} vs torch bf16 {p['loss_torch_bf16']:.5f} "
+          f"(rel {p['loss_rel_err']:.1e}); max grad rel err vs torch fp32 {p['grad_rel_err_vs_torch_fp32']:.3f} "
+          f"({p['worst_tensor_vs_torch_fp32']}); torch bf16 vs fp32 {p['torch_bf16_vs_fp32']:.3f}: {'PASS' if p['pass'] else 'FAIL'}")
+PY
+}
+
+if [ -n "$DRY_RUN" ]; then
+  # The training benchmarks' dry run on this machine: emulated device unless a GPU is here.
+  t0=$(date +%s)
+  elapsed() { echo $(( $(date +%s) - t0 )); }
+  nvidia-smi -L > /dev/null 2>&1 || export CLIPSCALE_CUDA=emulate
+  status "device" "${CLIPSCALE_CUDA:-gpu} (dry run: micro at batch 4, nothing measured)"
+  train_benches
+  echo
+  train_table | tee "$OUT/train_table.txt"
+  status "total" "$(elapsed) s"
+  echo
+  echo "── pass/fail (train dry run) ──"
+  cat "$summary"
+  [ "$failures" -gt 0 ] && { echo "TRAIN DRY RUN FAILED: $failures row(s)"; exit 1; }
+  echo "TRAIN DRY RUN PASSED"
+  exit 0
+fi
 
 # ── Node and the addon from the dev machine ──
 if [ -f .device/node.xz ]; then
@@ -61,6 +195,12 @@ fi
 if [ -f .device/bundle.tar.xz ]; then
   xz -dc .device/bundle.tar.xz | tar -xf - || python3 -c "import lzma,tarfile;tarfile.open(fileobj=lzma.open('.device/bundle.tar.xz')).extractall('.')"
 fi
+if ls .device/whl/*.whl > /dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl &&
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+python3 -c "import open_clip" > /dev/null 2>&1 && status "open_clip (PyTorch peer)" "ok" ||
+  status "open_clip (PyTorch peer)" "MISSING (no open_clip_torch: run 'benchmarks/gpu_check.sh pack' here and carry .device)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader 2>&1 | tee "$OUT/device.txt"
 if nvidia-smi -L > /dev/null 2>&1; then
   device=$(head -1 "$OUT/device.txt" | cut -d, -f1)
@@ -132,8 +272,15 @@ else
 fi
 
 # ── native GPU tests (no Node), on the real build and on the emulated-PTX one ──
+# SKIP_TESTS=1 (a second call on a warm machine, the builds kept): benchmarks only; the tests
+# then show as NOT RUN, so that call exits non-zero.
 : > "$OUT/native_tests.log"
-for dir in build-cuda build-cuda-ptxemu; do
+tests_dirs="build-cuda build-cuda-ptxemu"
+if [ "${SKIP_TESTS:-0}" = 1 ]; then
+  tests_dirs=
+  status "native GPU tests and ava tests" "NOT RUN (SKIP_TESTS=1)"
+fi
+for dir in $tests_dirs; do
   for t in "$dir"/*_test; do
     [ -x "$t" ] || continue
     echo "== $t" >> "$OUT/native_tests.log"
@@ -162,8 +309,14 @@ ava_run() {  # ava_run <label> <log> <files...>: any skipped or failed test fail
   else status "$label" "passed $counts"; fi
   grep -E "✘|\[skip\]|SKIPPED|\(skipped: " "$log" | head -20
 }
-if command -v node >/dev/null && [ -d node_modules/ava ]; then
+if [ "${SKIP_TESTS:-0}" = 1 ]; then
+  :
+elif command -v node >/dev/null && [ -d node_modules/ava ]; then
   ava_run "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "$OUT/ava.log" test/cuda-ops.test.ts test/cuda-layers.test.ts test/cuda-backend.test.ts test/dist-nccl.test.ts
+  # Training on the GPU: CUDA graph capture and replay, pinned uploads on the copy stream, the
+  # per-step event read, no allocation in a step (micro/tiny models: seconds each).
+  ava_run "ava training on CUDA (graphs, streams, memory)" "$OUT/ava_train.log" test/cuda-graphs.test.ts \
+    test/cuda-streams.test.ts test/cuda-memory.test.ts test/cuda-train.test.ts test/cuda-train-async.test.ts
   # The same op tests with every PTX instruction emulated: they must agree with the real ones.
   CLIPSCALE_CUDA_LIB=$PWD/build-cuda-ptxemu/libclipscale_cuda.so \
     ava_run "ava cuda-layers+ops, PTX emulated" "$OUT/ava_ptxemu.log" test/cuda-layers.test.ts test/cuda-ops.test.ts
@@ -171,8 +324,15 @@ else
   status "ava test/cuda-*.test.ts test/dist-nccl.test.ts" "NOT RUN (no node or node_modules)"
 fi
 
-# ── benchmarks against PyTorch on this GPU (when the build worked and time is left) ──
-if [ "${SKIP_BENCH:-0}" != 1 ] && [ $build_rc = 0 ] && [ "$(elapsed)" -lt 420 ]; then
+# ── training benchmarks (budgeted: see train_benches) ──
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ $build_rc = 0 ] && command -v node >/dev/null; then
+  train_benches
+else
+  status "training benchmarks" "NOT RUN (SKIP_BENCH, a failed build or no node)"
+fi
+
+# ── kernel benchmarks against PyTorch on this GPU (when the build worked and time is left) ──
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ $build_rc = 0 ] && [ "$(elapsed)" -lt 480 ]; then
   timeout 60 python3 benchmarks/gpu_pointwise.py --out "$OUT/pointwise.jsonl" > "$OUT/bench.log" 2>&1 ||
     status "gpu_pointwise.py" "FAILED (see bench.log)"
   timeout 60 python3 benchmarks/gpu_layers.py --quick --out "$OUT/layers.jsonl" >> "$OUT/bench.log" 2>&1 ||
@@ -182,6 +342,8 @@ else
   echo "benchmarks not run (SKIP_BENCH, a failed build, or past 420 s)" | tee -a "$OUT/bench.log"
 fi
 
+echo
+train_table | tee "$OUT/train_table.txt"
 echo
 python3 - "$OUT" <<'PY' | tee "$OUT/bench_table.txt"
 import json, os, sys

@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
 """PyTorch's side of the GPU training benchmark (clipscale's side: benchmarks/train_gpu.ts).
 
-PREPARED, NOT YET RUN ON A GPU (this development machine has no GPU, and its open_clip does not
-import: torchvision::nms is missing from its CPU torch build). Run in the GPU check after
+PREPARED, NOT YET RUN ON A GPU: only its dry run (--dry-run) has run, on a development machine's
+CPU. Run in the GPU check (benchmarks/gpu_check.sh) after
 `node --import=tsx benchmarks/train_gpu.ts --dump DIR`:
 
     python3 benchmarks/train_gpu_pytorch.py --parity DIR [--configs ViT-B-32:256,ViT-B-16:128,ViT-L-14:64]
-        [--steps 10] [--warmup 3] [--peak-tflops 989] [--no-compile] [--out FILE]
+        [--steps 10] [--warmup 3] [--peak-tflops 989] [--no-compile] [--modes eager,compile] [--out FILE] [--dry-run]
+
+open_clip_torch is not in the GPU machine's image: gpu_check.sh carries its wheel (and ftfy's,
+wcwidth's) in .device/whl and puts them on PYTHONPATH.
+--dry-run: micro at batch 4, 2 steps, on the CPU when PyTorch sees no GPU (bf16 autocast on the
+CPU, torch.compile with the 'eager' backend there: the script's paths run, nothing is measured).
+Where torchvision cannot load (this development machine: its torchvision build lacks
+torchvision::nms for the installed torch), the dry run puts an inert torchvision stand-in in
+sys.modules: OpenCLIP's model and loss do not use torchvision, only its package imports do.
 
 The model is OpenCLIP's own CLIP class built from our config files (lib/configs/models/*.json,
 OpenCLIP's schema), trained as OpenCLIP trains: bf16 autocast, attention through
 nn.MultiheadAttention (need_weights=False, which runs scaled_dot_product_attention), ClipLoss,
 AdamW (lr 5e-4, betas 0.9/0.98, eps 1e-6, wd 0.2 except gains, biases and logit_scale; fused),
 the global gradient norm, logit scale clamped to ln 100, loss.item() each step (as clipscale reads
-its loss). Eager, then torch.compile of the model. One JSON line per (config, mode):
-samples/s, step ms (median), peak memory (torch.cuda.max_memory_allocated), MFU with the same
-formula as clipscale's (3 · 2 · MACs/sample · batch / step time / peak; MACs from DIR/meta.json,
-written by our flops module).
+its loss a step late: the timed steps are queued back to back and the window ends when the last
+loss is on the host, as clipscale's side is timed). Eager, then torch.compile of the model. One
+JSON line per (config, mode): samples/s, step ms (window / steps), peak memory
+(torch.cuda.max_memory_allocated), MFU with the same formula as clipscale's (6 · MACs/sample ·
+batch / step time / peak bf16 dense FLOP/s; MACs from DIR/meta.json, written by our flops module).
 
 Parity (--parity DIR): our initial weights and batch, loaded into OpenCLIP's model, must give our
 loss within 1e-2 relative and each gradient within the bf16 bound (max |Δ| / max |g| ≤ 8e-2, the
@@ -34,6 +43,48 @@ import time
 import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+
+
+def torchvision_stand_in():
+    """Inert torchvision modules for the dry run where torchvision cannot load (see the top)."""
+    import types
+
+    class Meta(type):
+        def __getattr__(cls, n):
+            if n.startswith('__'):
+                raise AttributeError(n)
+            return cls.__name__ + '.' + n
+
+    class Stub(types.ModuleType):
+        def __getattr__(self, n):
+            if n.startswith('__'):
+                raise AttributeError(n)
+            return sys.modules.get(self.__name__ + '.' + n) or Meta(n, (object,), {})
+
+    names = ['torchvision', 'torchvision.ops', 'torchvision.ops.misc', 'torchvision.transforms',
+             'torchvision.transforms.functional', 'torchvision.transforms.v2', 'torchvision.transforms.v2.functional',
+             'torchvision.datasets', 'torchvision.models', 'torchvision.io']
+    for n in names:
+        m = Stub(n)
+        m.__path__ = []
+        sys.modules[n] = m
+    for n in names:
+        if '.' in n:
+            parent, child = n.rsplit('.', 1)
+            setattr(sys.modules[parent], child, sys.modules[n])
+
+
+def import_open_clip(dry_run):
+    try:
+        import open_clip  # noqa: F401
+    except RuntimeError as e:
+        if not dry_run or 'torchvision' not in str(e):
+            raise
+        for k in [k for k in sys.modules if k == 'torchvision' or k.startswith('torchvision.') or k.startswith('open_clip')]:
+            del sys.modules[k]
+        torchvision_stand_in()
+        import open_clip  # noqa: F401
+        print(json.dumps({'note': 'dry run: torchvision does not load here; an inert stand-in is used'}), flush=True)
 
 
 def load_config(name):
@@ -82,6 +133,11 @@ def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
+def sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
 def parity(name, dump_dir, device):
     from safetensors.torch import load_file
     d = os.path.join(dump_dir, name)
@@ -95,10 +151,10 @@ def parity(name, dump_dir, device):
     for mode in ('bf16', 'fp32'):
         model = build_model(load_config(name)).to(device)
         model.load_state_dict({k: v.reshape(model.state_dict()[k].shape) for k, v in weights.items()}, strict=True)
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=mode == 'bf16'):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == 'bf16'):
             loss = forward_loss(model, images, ids)
         loss.backward()
-        result[f'loss_torch_{mode}'] = float(loss)
+        result[f'loss_torch_{mode}'] = float(loss.detach())
         grads[mode] = {n: p.grad.float() for n, p in model.named_parameters()}
     worst = {m: max(((rel_err(ours[n].to(device).reshape(g.shape), g), n) for n, g in grads[m].items()), key=lambda x: x[0]) for m in grads}
     result['grad_rel_err_vs_torch_bf16'], result['worst_tensor_vs_torch_bf16'] = worst['bf16']
@@ -114,68 +170,96 @@ def bench(name, batch, steps, warmup, peak, macs, compile_model, device):
     cfg = load_config(name)
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
-    opt = torch.optim.AdamW(param_groups(model, 0.2), lr=5e-4, betas=(0.9, 0.98), eps=1e-6, fused=True)
-    run = torch.compile(model) if compile_model else model
+    opt = torch.optim.AdamW(param_groups(model, 0.2), lr=5e-4, betas=(0.9, 0.98), eps=1e-6, fused=device == 'cuda')
+    # torch.compile's default backend (inductor) on a GPU; 'eager' (dynamo only) on the CPU's dry run.
+    run = torch.compile(model, backend='inductor' if device == 'cuda' else 'eager') if compile_model else model
     images, ids = random_batch(cfg, batch, device)
     params = [p for p in model.parameters()]
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
+
+    def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast('cuda', dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16):
             loss = forward_loss(run, images, ids)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, float('inf'))
+        torch.nn.utils.clip_grad_norm_(params, float('inf'))  # the global norm, as clipscale computes it
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        value = loss.item()  # waits for the GPU, as clipscale's step does
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    step = statistics.median(times)
+        return loss
+
+    for _ in range(warmup):
+        value = step().item()
+    sync(device)
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    value = loss.item()  # the window ends when the last loss is on the host
+    step_s = (time.perf_counter() - t0) / steps
     return {
-        'bench': 'train_step', 'impl': 'pytorch-compile' if compile_model else 'pytorch-eager', 'device': torch.cuda.get_device_name(),
-        'config': name, 'batch': batch, 'precision': 'bf16-autocast', 'step_ms': round(step * 1e3, 2),
-        'samples_per_s': round(batch / step, 1), 'peak_memory_bytes': torch.cuda.max_memory_allocated(),
-        'mfu': round(6 * macs * batch / step / peak, 4) if macs else None, 'macs_per_sample': macs,
+        'bench': 'train_step', 'impl': 'pytorch-compile' if compile_model else 'pytorch-eager',
+        'device': torch.cuda.get_device_name() if device == 'cuda' else 'cpu',
+        'config': name, 'batch': batch, 'precision': 'bf16-autocast', 'step_ms': round(step_s * 1e3, 2),
+        'samples_per_s': round(batch / step_s, 1),
+        'peak_memory_bytes': torch.cuda.max_memory_allocated() if device == 'cuda' else None,
+        'mfu': round(6 * macs * batch / step_s / peak, 4) if macs else None, 'macs_per_sample': macs,
         'torch': torch.__version__, 'loss_last': value,
     }
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--configs', default='ViT-B-32:256,ViT-B-16:128,ViT-L-14:64')
-    ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--configs')
+    ap.add_argument('--steps', type=int)
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--peak-tflops', type=float, default=989.0)
     ap.add_argument('--parity', help="the --dump DIR of benchmarks/train_gpu.ts")
+    ap.add_argument('--meta', help="the --meta (or --dump) DIR of benchmarks/train_gpu.ts: MACs per sample for the MFU")
     ap.add_argument('--no-compile', action='store_true')
+    ap.add_argument('--modes', default='eager,compile', help='eager, compile or both (comma-separated)')
+    ap.add_argument('--dry-run', action='store_true')
     ap.add_argument('--out')
     a = ap.parse_args()
-    if not torch.cuda.is_available():
+    configs = a.configs or ('micro:4' if a.dry_run else 'ViT-B-32:256,ViT-B-16:128,ViT-L-14:64')
+    steps = a.steps or (2 if a.dry_run else 10)
+    if torch.cuda.is_available():
+        device = 'cuda'
+    elif a.dry_run:
+        device = 'cpu'
+    else:
         print(json.dumps({'bench': 'train_step', 'skipped': 'no CUDA device visible to PyTorch'}))
-        return 0
-    device = 'cuda'
+        return 1
+    import_open_clip(a.dry_run)
+    modes = [m for m in a.modes.split(',') if m]
+    if a.no_compile:
+        modes = [m for m in modes if m != 'compile']
     lines = []
-    for spec in a.configs.split(','):
+    failed = False
+    for spec in configs.split(','):
         name, batch = spec.split(':')
         macs = None
+        meta_dir = a.meta or a.parity
+        if meta_dir and os.path.exists(os.path.join(meta_dir, name, 'meta.json')):
+            macs = json.load(open(os.path.join(meta_dir, name, 'meta.json')))['macs_per_sample']
         if a.parity:
             meta_path = os.path.join(a.parity, name, 'meta.json')
             if os.path.exists(meta_path):
                 macs = json.load(open(meta_path))['macs_per_sample']
                 lines.append(parity(name, a.parity, device))
+                failed |= not lines[-1]['pass']
                 print(json.dumps(lines[-1]), flush=True)
-        for compiled in ([False] if a.no_compile else [False, True]):
-            lines.append(bench(name, int(batch), a.steps, a.warmup + (3 if compiled else 0), a.peak_tflops * 1e12, macs, compiled, device))
+        for mode in modes:
+            compiled = mode == 'compile'
+            lines.append(bench(name, int(batch), steps, a.warmup + (3 if compiled else 0), a.peak_tflops * 1e12, macs, compiled, device))
+            lines[-1]['dry_run'] = a.dry_run
             print(json.dumps(lines[-1]), flush=True)
-            torch.cuda.empty_cache()
+            if device == 'cuda':
+                torch.cuda.empty_cache()
     if a.out:
         with open(a.out, 'w') as f:
             f.write(''.join(json.dumps(l) + '\n' for l in lines))
-    return 0
+    return 1 if failed and not a.dry_run else 0
 
 
 if __name__ == '__main__':

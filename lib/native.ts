@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type DType = 'f32' | 'bf16' | 'i32' | 'i64';
+export type DType = 'f32' | 'bf16' | 'i32' | 'i64' | 'f16';
 export type DeviceName = 'cpu' | `cuda:${number}` | 'cuda';
 
 /** The native tensor handle. Use `Tensor` from `tensor.ts` instead. */
@@ -17,7 +17,31 @@ export interface NativeTensor {
   view(): ArrayBuffer;
   dispose(): void;
   reshape(shape: readonly number[]): NativeTensor;
+  slice(offset: number, shape: readonly number[]): NativeTensor;
 }
+
+/** native.cudaMemoryStats(): what the CUDA caching allocator holds and has asked the driver for. */
+export interface CudaMemoryStats {
+  /** Bytes in live blocks (tensors, scratch in use). */
+  allocatedBytes: number;
+  /** Bytes in freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** The most bytes allocated at once since the device's init or the last cudaResetPeakMemory. */
+  peakAllocatedBytes: number;
+  /** cudaMalloc / cudaFree calls the allocator made since init. */
+  driverAllocs: number;
+  driverFrees: number;
+  /** Allocations asked of the allocator (served from its cache or the driver) since init. */
+  allocs: number;
+  /** Freed blocks kept for captured CUDA graphs (their replays write them); not in cachedBytes. */
+  graphReservedBytes: number;
+}
+
+/** An opaque CUDA event handle (native.cudaEventCreate). */
+export type CudaEvent = { readonly __cudaEvent: unique symbol };
+export type CudaStreamName = 'compute' | 'copy';
+/** An opaque captured CUDA graph (native.cudaGraphEndCapture). */
+export type CudaGraph = { readonly __cudaGraph: unique symbol };
 
 type T = NativeTensor;
 type OptT = NativeTensor | null;
@@ -58,8 +82,11 @@ export interface NativeBinding {
   cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
 
   // ── layers: linear, patch embedding, attention (layers group) ──
-  linearForward(x: T, w: T, b: OptT, y: T): void;
-  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean): void;
+  linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT): void;
+  linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean, w16?: OptT): void;
+  linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
+  linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu'): void;
+  activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
@@ -68,9 +95,12 @@ export interface NativeBinding {
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
   layernormForward(x: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
   residualLayernormForward(x: T, residual: T, sumOut: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;
-  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT): void;
+  layernormBackward(dout: T, x: T, gamma: T, mean: T, rstd: T, dx: T, dgamma: OptT, dbeta: OptT, dadd?: OptT, accumulate?: boolean): void;
   geluForward(x: T, out: T): void;
   geluBackward(x: T, dout: T, dx: T): void;
+  /** GELU's tanh form, on CUDA (the CPU's is lib/nn/gelu_tanh.ts). */
+  geluTanhForward(x: T, out: T): void;
+  geluTanhBackward(x: T, dout: T, dx: T): void;
   quickGeluForward(x: T, out: T): void;
   quickGeluBackward(x: T, dout: T, dx: T): void;
   embeddingForward(ids: T, table: T, out: T): void;
@@ -111,6 +141,48 @@ export interface NativeBinding {
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;
   setCudaGemmBackend(name: 'own' | 'cublaslt' | 'auto'): string;
+  /** The CUDA backend's precision: GEMM operand type and stored-activation rounding (process-wide). */
+  cudaPrecision(): 'fp32' | 'bf16' | 'fp16';
+  /** Operand conversion passes into 16-bit scratch and GEMMs run since the CUDA library loaded. */
+  cudaGemmCounters(): { conversions: number; gemms: number };
+  /** Sets it; returns the previous one. */
+  cudaSetPrecision(precision: 'fp32' | 'bf16' | 'fp16'): 'fp32' | 'bf16' | 'fp16';
+
+  // ── CUDA runtime: the caching allocator's accounting (bytes in its size classes) ──
+  cudaMemoryStats(device?: string): CudaMemoryStats;
+  /** The peak starts again from the bytes allocated now. */
+  cudaResetPeakMemory(device?: string): void;
+  /** Host waits since init: for the whole compute stream (syncs, d2h copies) and for single events. */
+  cudaWaitStats(device?: string): { streamSyncs: number; eventWaits: number };
+  // CUDA graphs of the compute stream (lib/train/cuda_graph_step.ts).
+  cudaGraphBeginCapture(device?: string): void;
+  /** The recorded graph; throws with the reason when it cannot be replayed. */
+  cudaGraphEndCapture(device?: string): CudaGraph;
+  cudaGraphLaunch(graph: CudaGraph): void;
+  cudaGraphDestroy(graph: CudaGraph): void;
+  /** Queues the schedule record (a CUDA i64 [4] tensor) a scheduled AdamW step reads. */
+  adamwSchedule(schedule: T, lr: number, beta1: number, beta2: number, step: number): void;
+  adamwStepScheduled(
+    param: T, grad: T, m: T, v: T, paramBf16: OptT, beta1: number, beta2: number, eps: number, weightDecay: number,
+    gradScale: number, gateLoss: T, gateNorm: T, gateApplied: T, schedule: T,
+  ): void;
+  /** Emulated device only: makes the compute stream lazy (true) or eager (false; null keeps it); returns its queued works. */
+  cudaEmuComputeStream(lazy: boolean | null, device?: string): number;
+  // Streams ('compute': every op; 'copy': uploads), events and page-locked host memory.
+  /** An ArrayBuffer in page-locked host memory; a copy from it reads it when the copy runs. */
+  cudaPinnedBuffer(bytes: number, device?: string): ArrayBuffer;
+  /** An event; with `timed` it keeps its time for cudaEventElapsedMs. */
+  cudaEventCreate(device?: string, timed?: boolean): CudaEvent;
+  /** Milliseconds between two timed events (waits for the end one). */
+  cudaEventElapsedMs(start: CudaEvent, end: CudaEvent): number;
+  cudaEventRecord(event: CudaEvent, stream: CudaStreamName): void;
+  /** Whether the work before the event has completed; never waits. */
+  cudaEventQuery(event: CudaEvent): boolean;
+  cudaEventSynchronize(event: CudaEvent): void;
+  cudaStreamWaitEvent(stream: CudaStreamName, event: CudaEvent): void;
+  cudaUploadAsync(dst: T, src: ArrayBufferView | ArrayBuffer, stream: CudaStreamName): void;
+  /** The tensor's bytes once the event's work has completed (no stream is waited for). */
+  cudaReadAfter(event: CudaEvent, tensor: T): ArrayBuffer;
 
   // Ops are also reachable by name (for ops.ts's lookups).
   [name: string]: unknown;

@@ -67,9 +67,21 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
 // which case they are added to (gradient accumulation). Activation gradients (dx,
 // dimages, dqkv) are always overwritten.
 
-/** y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out]. */
-export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
-  native.linearForward(h(x), h(w), ho(b), h(y));
+/**
+ * y = x·wᵀ + b. x [..., in], w [out, in] (PyTorch layout), b [out] or null, y [..., out].
+ * w16 (optional): w in the CUDA precision's 16-bit type (bf16, or f16 in fp16), kept by the optimizer;
+ * a bf16/fp16 run on CUDA reads it instead of converting w.
+ */
+export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, w16?: Tensor | null): void {
+  native.linearForward(h(x), h(w), ho(b), h(y), ho(w16 ?? null));
+}
+
+/**
+ * pre = x·wᵀ + b and y = GELU(pre): 'erf' (nn.GELU()) or 'tanh' (approximate='tanh', CUDA only).
+ * On CUDA one GEMM with the GELU in its epilogue; the values are the linear's then the GELU's.
+ */
+export function linearGeluForward(x: Tensor, w: Tensor, b: Tensor | null, pre: Tensor, y: Tensor, form: 'erf' | 'tanh', w16?: Tensor | null): void {
+  native.linearGeluForward(h(x), h(w), ho(b), h(pre), h(y), form, ho(w16 ?? null));
 }
 
 export interface LinearGrads {
@@ -81,9 +93,28 @@ export interface LinearGrads {
   db?: Tensor | null;
   /** add into dw and db instead of overwriting them */
   accumulate?: boolean;
+  /** w's 16-bit copy (as linearForward's): a bf16/fp16 run on CUDA reads it for dx instead of converting wᵀ */
+  w16?: Tensor | null;
 }
 export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGrads): void {
-  native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false);
+  native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false, ho(grads.w16 ?? null));
+}
+
+/**
+ * A linear layer and its activation in one pass (CPU only): h = x·wᵀ + b, a = f(h), f GELU (erf
+ * form) or QuickGELU applied to each block of h as the GEMM finishes it. Equal to linearForward
+ * then geluForward / quickGeluForward, bit for bit.
+ */
+export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, h: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): void {
+  native.linearActivationForward(x.handle, w.handle, ho(b), h.handle, a.handle, activation);
+}
+/**
+ * The activation's backward and the bias gradient of the linear layer before it, in one pass
+ * (CPU only): dh = da·f'(h) (dh may be da), db (+)= Σ rows dh. Equal to geluBackward /
+ * quickGeluBackward then linearBackward's db, bit for bit.
+ */
+export function activationBackwardBias(h: Tensor, da: Tensor, dh: Tensor, db: Tensor | null, activation: 'gelu' | 'quick_gelu', accumulate = false): void {
+  native.activationBackwardBias(h.handle, da.handle, dh.handle, ho(db), accumulate, activation);
 }
 
 /**
@@ -145,11 +176,18 @@ export function residualLayernormForward(
 ): void {
   native.residualLayernormForward(h(x), h(residual), h(sumOut), h(gamma), h(beta), h(out), h(mean), h(rstd), eps);
 }
-/** dx (may be dout), and dgamma/dbeta [W] when given: all overwritten. */
+/**
+ * dx (may be dout), and dgamma/dbeta [W] when given: all overwritten, unless (CPU only)
+ * `dadd` is given, added to dx in the same pass (a residual stream's other gradient; may be dx
+ * or dout), or `accumulate` is set: dgamma/dbeta are then added to (a parameter's gradient).
+ */
 export function layernormBackward(
   dout: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor, dx: Tensor, dgamma: Tensor | null, dbeta: Tensor | null,
+  opts: { dadd?: Tensor | null; accumulate?: boolean } = {},
 ): void {
-  native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
+  if (opts.dadd || opts.accumulate)
+    native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta), ho(opts.dadd), opts.accumulate ?? false);
+  else native.layernormBackward(h(dout), h(x), h(gamma), h(mean), h(rstd), h(dx), ho(dgamma), ho(dbeta));
 }
 
 /** GELU, erf form: out = x·Φ(x). out may be x. */
@@ -262,6 +300,42 @@ export function contrastiveLossLocal(
   return { loss };
 }
 
+// ── the SigLIP loss ──
+export interface SigmoidLossGrads {
+  /** Each is overwritten (times gradScale); leave one out to skip it. */
+  dImage?: Tensor;
+  dText?: Tensor;
+  /** d loss / d logitScale, d loss / d logitBias (1 element each). */
+  dLogitScale?: Tensor;
+  dLogitBias?: Tensor;
+}
+export interface SigmoidLossOptions {
+  grads?: SigmoidLossGrads;
+  /** Positives at text row i + positiveOffset for image row i; -1: none (a block of other ranks' texts). Default 0. */
+  positiveOffset?: number;
+  /** Multiplies every gradient (gradient accumulation, loss scaling); the loss is unscaled. Default 1. */
+  gradScale?: number;
+  /** A 1-element f32 tensor that receives the loss. */
+  lossOut?: Tensor;
+  /** On a GPU with lossOut: leave the loss there and wait for nothing (the returned loss is NaN). */
+  deferLoss?: boolean;
+  /** f32 scratch of ≥ R·C values for the logits; allocated per call when absent. */
+  workspace?: Tensor;
+}
+/**
+ * The SigLIP loss (OpenCLIP's SigLipLoss) of normalised image [R, D] and text [C, D] features:
+ * z_ij = exp(logitScale)·⟨I_i, T_j⟩ + logitBias, loss = Σ_ij −log σ(y_ij z_ij) / R with y = +1 on
+ * the positives, −1 elsewhere. fp32 logits, stable log-sigmoid, double sums (CPU and CUDA).
+ */
+export function sigmoidLoss(image: Tensor, text: Tensor, logitScale: Tensor, logitBias: Tensor, opts: SigmoidLossOptions = {}): { loss: number } {
+  const g = opts.grads ?? {};
+  const loss = fn<(...a: unknown[]) => number>('sigmoidLoss')(
+    h(image), h(text), h(logitScale), h(logitBias), opts.positiveOffset ?? 0, ho(g.dImage), ho(g.dText), ho(g.dLogitScale), ho(g.dLogitBias),
+    ho(opts.lossOut), ho(opts.workspace), opts.gradScale ?? 1, opts.deferLoss ?? false,
+  );
+  return { loss };
+}
+
 // ── optimizer: AdamW, gradient norm, clipping (pointwise group) ──
 export interface AdamWStepOptions {
   lr: number;
@@ -275,7 +349,7 @@ export interface AdamWStepOptions {
   weightDecay?: number;
   /** Multiplies grad first (e.g. 1 / loss scale). Default 1. */
   gradScale?: number;
-  /** A bf16 tensor with param's element count that receives the updated parameter rounded to bf16. */
+  /** A bf16 or f16 tensor with param's element count that receives the updated parameter rounded to its type (on CUDA: the precision's 16-bit type). */
   paramBf16?: Tensor;
   /** Decide on the device whether the step is applied (see AdamWGate). */
   gate?: AdamWGate;

@@ -5,7 +5,7 @@ import { native, type DType, type NativeTensor } from './native.js';
 export type { DType } from './native.js';
 export type TypedArrayFor<D extends DType> = D extends 'f32'
   ? Float32Array
-  : D extends 'bf16'
+  : D extends 'bf16' | 'f16'
     ? Uint16Array
     : D extends 'i32'
       ? Int32Array
@@ -109,14 +109,16 @@ export class Tensor<D extends DType = DType> implements Disposable {
 
   /**
    * A zero-copy typed array over this tensor's CPU memory (bf16 shows its raw bits): Float32Array
-   * for f32, Int32Array for i32, BigInt64Array for i64, Uint16Array for bf16.
+   * for f32, Int32Array for i32, BigInt64Array for i64, Uint16Array for bf16 and f16 (raw bits).
    */
   view(): TypedArrayFor<D> {
     const buf = this.live('Tensor.view').view();
     const dtype: DType = this.dtype;
     switch (dtype) {
       case 'f32': return new Float32Array(buf) as TypedArrayFor<D>;
-      case 'bf16': return new Uint16Array(buf) as TypedArrayFor<D>;
+      case 'bf16':
+      case 'f16':
+        return new Uint16Array(buf) as TypedArrayFor<D>;
       case 'i32': return new Int32Array(buf) as TypedArrayFor<D>;
       case 'i64': return new BigInt64Array(buf) as TypedArrayFor<D>;
     }
@@ -151,6 +153,20 @@ export class Tensor<D extends DType = DType> implements Disposable {
   /** A tensor sharing this one's memory with another shape of the same size. */
   reshape(shape: readonly number[]): Tensor<D> {
     return new Tensor<D>(this.live('Tensor.reshape').reshape(checkShape(shape, 'Tensor.reshape')));
+  }
+
+  /** A tensor sharing numel(shape) elements of this one's memory, from element `offset` on. */
+  slice(offset: number, shape: readonly number[]): Tensor<D> {
+    return new Tensor<D>(this.live('Tensor.slice').slice(offset, checkShape(shape, 'Tensor.slice')));
+  }
+
+  /**
+   * Rows start .. start + count along the first dimension, as a tensor sharing this one's memory
+   * (on any device): write into it or read from it in place. Dispose it like any tensor.
+   */
+  rows(start: number, count: number): Tensor<D> {
+    const rows = native.tensorRows as (t: NativeTensor, start: number, count: number) => NativeTensor;
+    return new Tensor<D>(rows(this.live('Tensor.rows'), start, count));
   }
 
   /**

@@ -38,8 +38,9 @@ test('precision, report-to and run folder names map to what runs here', (t) => {
   t.is(mapPrecision('amp_bf16', 'cpu'), 'bf16');
   t.is(mapPrecision('pure_bf16', 'cpu'), 'bf16');
   t.is(mapPrecision('bf16', 'cpu'), 'bf16');
-  t.throws(() => mapPrecision('amp', 'cpu'), { instanceOf: UsageError, message: /--precision amp \(fp16\) is not offered on the CPU: .*use --precision amp_bf16/ });
-  t.throws(() => mapPrecision('fp16', 'cuda'), { instanceOf: UsageError, message: /--precision fp16 \(fp16\) is not offered on cuda: .*CUDA in bf16/ });
+  t.throws(() => mapPrecision('amp', 'cpu'), { instanceOf: UsageError, message: /--precision amp \(fp16\) is not offered on the CPU: .*--device cuda for fp16, or --precision amp_bf16/ });
+  t.is(mapPrecision('fp16', 'cuda'), 'fp16');
+  t.is(mapPrecision('amp', 'cuda:1'), 'fp16');
   t.throws(() => mapPrecision('fp8', 'cpu'), { message: /--precision must be one of/ });
   t.deepEqual(parseReportTo('tensorboard'), ['tensorboard']);
   t.deepEqual(parseReportTo('all'), ['tensorboard']);

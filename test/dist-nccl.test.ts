@@ -1,7 +1,7 @@
 // The NCCL communicator (GPU collectives). Without a GPU or libnccl.so.2 these check
-// the errors that say so and the id exchange; with a GPU and NCCL, a 1-rank communicator
-// runs every collective, and with NCCL ≥ 2.30 two ranks share the GPU
-// (NCCL_MULTI_RANK_GPU_ENABLE=1) through `clipscale launch --nproc 2`.
+// the errors that say so and the id exchange; with NCCL (or, on the emulated device, its
+// stand-in: native/cuda/nccl_standin.h), a 1-rank communicator runs every collective, and
+// two ranks share the GPU (NCCL_MULTI_RANK_GPU_ENABLE=1; NCCL ≥ 2.30) through `clipscale launch --nproc 2`.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -36,7 +36,9 @@ test('ncclSupport says whether NCCL loads, and why not', (t) => {
   t.log(support.available ? `NCCL ${support.versionString} at ${support.path}` : `NCCL not usable: ${support.reason}`);
   if (support.available) {
     t.true(support.version! >= 21400, `version ${support.version}`);
-    t.regex(support.path!, /libnccl\.so\.2$/);
+    // The emulated device's stand-in takes libnccl.so.2's place (CLIPSCALE_EMU_NCCL=absent turns it off).
+    if (cudaStatus.emulated) t.regex(support.path!, /emulated device's NCCL stand-in/);
+    else t.regex(support.path!, /libnccl\.so\.2$/);
     t.is(support.versionString, formatNcclVersion(support.version!));
   } else if (!cudaStatus.loaded) {
     t.regex(support.reason!, /CUDA backend is not available/);
@@ -115,6 +117,21 @@ test('CLIPSCALE_NCCL_PATH is searched first, and a file there that does not load
   else t.true(s.reason!.includes(`a candidate failed to load: ${join(dir, 'libnccl.so.2')}`), s.reason);
 });
 
+test('on the emulated device, CLIPSCALE_EMU_NCCL=absent turns the NCCL stand-in off and says so', async (t) => {
+  if (!cudaStatus.loaded || !cudaStatus.emulated) return t.pass('not the emulated device: its stand-in is not used here');
+  const code = "import { ncclSupport } from './lib/distributed/nccl_communicator.ts'; console.log(JSON.stringify(ncclSupport()));";
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], {
+    cwd: repoRoot,
+    env: { ...process.env, CLIPSCALE_CUDA: 'emulate', CLIPSCALE_EMU_NCCL: 'absent' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r = await collect(child);
+  t.is(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as ReturnType<typeof ncclSupport>;
+  t.false(s.available);
+  t.regex(s.reason!, /NCCL is absent on the emulated CUDA device \(CLIPSCALE_EMU_NCCL=absent/);
+});
+
 // ── with a GPU and NCCL ──
 
 const gpuTest = ncclUsable ? test : test.skip;
@@ -187,6 +204,8 @@ sharedTest(sharedTitle('2 ranks on one GPU (clipscale launch --nproc 2, NCCL_MUL
     t.deepEqual(result!.staged, add(v(3, 0), v(3, 1)), `rank ${rank} Float32Array staged`);
     t.deepEqual(result!.cpuTensor, add(v(3, 0), v(3, 1)).map((x) => x / 2), `rank ${rank} CPU tensor staged`);
     t.deepEqual(result!.big, [3, 3, true], `rank ${rank} 4 Mi floats`);
+    t.deepEqual(result!.bigGather, [true, true], `rank ${rank} allGather of 1.5 Mi floats a rank`);
+    t.deepEqual(result!.bigScatter, [3, true], `rank ${rank} reduceScatter of 1.5 Mi floats a rank`);
   }
 });
 

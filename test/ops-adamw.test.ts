@@ -78,7 +78,7 @@ test('adamwStep errors name the argument', (t) => {
     message: /adamwStep: step must be a 1-based step number, got 0/,
   });
   t.throws(() => ops.adamwStep(p, Tensor.zeros([4]), Tensor.zeros([4]), Tensor.zeros([4]), { lr: 1, step: 1, paramBf16: Tensor.zeros([4]) }), {
-    message: /adamwStep: paramBf16 must be bf16, got f32/,
+    message: /adamwStep: paramBf16 \(the 16-bit copy\) must be bf16 or f16, got f32/,
   });
   t.throws(() => ops.adamwStep(p, Tensor.zeros([4]), p, Tensor.zeros([4]), { lr: 1, step: 1 }), { message: /adamwStep: output m overlaps input param/ });
 });

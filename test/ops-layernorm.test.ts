@@ -137,6 +137,47 @@ test('layernormBackward at the model width (64) over many rows: rows split betwe
   t.deepEqual(Array.from(f32(inPlace)), Array.from(f32(dx)));
 });
 
+test('layernormBackward with dadd and accumulate: a residual sum\'s gradient and the parameters\' in one pass, in place too', (t) => {
+  // Width 100: 6 full 16-lane steps and a tail; 700 rows: rows split between threads, 32-row blocks.
+  const [R, W] = [700, 100];
+  const x = randTensor([R, W], 71, 3);
+  const g = randTensor([W], 72);
+  const b = randTensor([W], 73);
+  const out = Tensor.empty([R, W]);
+  const mean = Tensor.empty([R]);
+  const rstd = Tensor.empty([R]);
+  ops.layernormForward(x, g, b, out, mean, rstd);
+  const dout = randTensor([R, W], 74);
+  const dadd = randTensor([R, W], 75);
+  const ref = layernormBackwardRef(f32(dout), f32(x), f32(g), R, W);
+  const refDx = ref.dx.map((v, i) => v + f32(dadd)[i]);
+  const dx = Tensor.empty([R, W]);
+  const dg = Tensor.full([W], 0.5);
+  const db = Tensor.full([W], -0.25);
+  ops.layernormBackward(dout, x, g, mean, rstd, dx, dg, db, { dadd, accumulate: true });
+  t.true(relErr(f32(dx), refDx) < 1e-5, `dx relErr ${relErr(f32(dx), refDx)}`);
+  t.true(relErr(f32(dg), ref.dg.map((v) => v + 0.5)) < 1e-5, `dgamma relErr ${relErr(f32(dg), ref.dg.map((v) => v + 0.5))}`);
+  t.true(relErr(f32(db), ref.db.map((v) => v - 0.25)) < 1e-6, `dbeta relErr ${relErr(f32(db), ref.db.map((v) => v - 0.25))}`);
+  // Against the unfused ops: backward, then the add — equal within one fp32 rounding of the sum.
+  const plain = Tensor.empty([R, W]);
+  ops.layernormBackward(dout, x, g, mean, rstd, plain, null, null);
+  ops.add(plain, dadd, plain);
+  const maxDiff = f32(plain).reduce((m, v, i) => Math.max(m, Math.abs(v - f32(dx)[i]) / (Math.abs(v) + 1e-6)), 0);
+  t.true(maxDiff < 1e-6, `fused vs unfused: max relative difference ${maxDiff}`);
+  // dadd may be dx itself (accumulate the layernorm gradient into a residual gradient) or dout.
+  const intoDadd = dadd.clone();
+  ops.layernormBackward(dout, x, g, mean, rstd, intoDadd, null, null, { dadd: intoDadd });
+  t.deepEqual(Array.from(f32(intoDadd)), Array.from(f32(dx)));
+  const same = dout.clone();
+  const dxSame = Tensor.empty([R, W]);
+  ops.layernormBackward(same, x, g, mean, rstd, dxSame, null, null, { dadd: same });
+  const refSame = ref.dx.map((v, i) => v + f32(dout)[i]);
+  t.true(relErr(f32(dxSame), refSame) < 1e-5);
+  t.throws(() => ops.layernormBackward(dout, x, g, mean, rstd, dx, null, null, { dadd: Tensor.zeros([R, W - 1]) }), {
+    message: /layernormBackward: dadd and x must have the same shape/,
+  });
+});
+
 test('layernormBackward: dx may be dout itself, dgamma/dbeta may be skipped, and they overwrite', (t) => {
   const [R, W] = [4, 16];
   const x = randTensor([R, W], 21);

@@ -58,6 +58,9 @@ const cases: { name: string; lead: number[]; K: number; N: number; bias: boolean
   // Model-sized: the bias in the GEMM's epilogue over full and edge tiles (70 = 2·32 + 6), the
   // bias gradient's rows split between threads, dW's transposed operand read in place.
   { name: 'many rows, bias in the GEMM epilogue, threaded bias gradient', lead: [1000], K: 64, N: 70, bias: true },
+  // dW with its rows split between threads (each a whole partial dW, summed), in both layouts:
+  // the case above is the transposed one (K < N), this one K ≥ N.
+  { name: 'many rows, K ≥ N: weight gradient split over rows', lead: [1200], K: 80, N: 48, bias: true },
 ];
 
 for (const [ci, c] of cases.entries()) {
@@ -112,6 +115,24 @@ test('linearBackward with accumulate adds into dw and db and still overwrites dx
   const dwOnly = Tensor.zeros([4, 10]);
   ops.linearBackward(x, w, dy, { dw: dwOnly });
   t.deepEqual(f32(dwOnly), dw1);
+});
+
+test('linearBackward with accumulate over many rows: dW split over threads and db summed with it add onto the gradients', (t) => {
+  // 1200 rows: the weight gradient's rows are split between threads, and the bias gradient is
+  // summed in the same parallel region; both must add onto what the gradients held.
+  for (const [K, N] of [[80, 48], [64, 70]]) {
+    const M = 1200;
+    const x = randTensor([M, K], 301), w = randTensor([N, K], 302, 0.2), dy = randTensor([M, N], 303);
+    const dw = Tensor.full([N, K], 0.5), db = Tensor.full([N], -2);
+    ops.linearBackward(x, w, dy, { dw, db, accumulate: true });
+    const ref = refBackward(f32(x), f32(w), f32(dy), M, K, N);
+    t.true(relErr(f32(dw), ref.dw.map((v) => v + 0.5)) <= 1e-5, `dw ${K}x${N}`);
+    t.true(relErr(f32(db), ref.db.map((v) => v - 2)) <= 1e-5, `db ${K}x${N}`);
+    // The same db as the bias gradient alone (no dW asked for), bit for bit.
+    const dbAlone = Tensor.full([N], -2);
+    ops.linearBackward(x, w, dy, { db: dbAlone, accumulate: true });
+    t.deepEqual(Array.from(f32(db)), Array.from(f32(dbAlone)));
+  }
 });
 
 test('linear shape, dtype and alias errors name the op and the argument', (t) => {

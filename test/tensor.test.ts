@@ -81,7 +81,7 @@ test('bad arguments give errors naming the op, the argument and what was wrong',
   t.throws(() => native.scale(a.handle, 'x' as never), { message: 'scale: alpha must be a number, got string' });
   const cuda = (native.cudaBackendStatus as () => { devicesUsable: boolean })();
   if (!cuda.devicesUsable) t.throws(() => Tensor.empty([2], 'f32', 'cuda:0'), { message: /CUDA backend/ });
-  t.throws(() => Tensor.empty([2], 'f16' as never), { message: /empty: dtype must be one of f32, bf16, i32, i64, got 'f16'/ });
+  t.throws(() => Tensor.empty([2], 'f8' as never), { message: /empty: dtype must be one of f32, bf16, f16, i32, i64, got 'f8'/ });
   t.throws(() => Tensor.from(new Float32Array(3), [2, 2]), { message: /needs 16 bytes, the array has 12/ });
   t.throws(() => new (native.NativeTensor as new () => unknown)(), { message: /cannot be constructed directly/ });
 });

@@ -4,6 +4,7 @@ import test from 'ava';
 
 import { parseModelConfig } from '../lib/nn/config.js';
 import { LossScaler } from '../lib/train/loss_scaler.js';
+import { lossScalerFor } from '../lib/train/precision_mode.js';
 import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer, type TrainerOptions } from '../lib/train/trainer.js';
 import type { TrainLogRecord } from '../lib/train/logging.js';
@@ -89,8 +90,11 @@ test('an overflowing loss scale skips steps (parameters untouched, skips counted
   await overflowAndRecover(t, 'cpu');
 });
 
-test('precision fp16 and fp32-on-CUDA are refused with the reason; loss scaling is named as the way', (t) => {
-  t.throws(() => new Trainer(options({ precision: 'fp16' })), { message: /fp16' is not available: neither backend has fp16 kernels.*lossScaling: 'dynamic'/s });
-  t.throws(() => new Trainer(options({ device: 'cuda', precision: 'fp32' })), { message: /'fp32' is not available on CUDA: its GEMMs and attention multiply bf16 operands/ });
+test('precision fp16 on the CPU is refused with the reason; fp16 loss scaling is dynamic by default, none elsewhere', (t) => {
+  t.throws(() => new Trainer(options({ precision: 'fp16' })), { message: /'fp16' is not available on the CPU: .*no fp16 rounding emulation.*train fp16 on 'cuda'/s });
+  t.is(lossScalerFor(undefined, 'fp16')?.scale, 2 ** 16);
+  t.is(lossScalerFor('none', 'fp16'), null);
+  t.is(lossScalerFor(undefined, 'bf16'), null);
+  t.is(lossScalerFor({ initScale: 8 }, 'fp32')?.scale, 8);
   t.throws(() => new Trainer(options({ device: 'tpu' })), { message: /device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'/ });
 });

@@ -1,6 +1,7 @@
 // The distributed layer's public surface, for lib/index.ts to re-export.
 export { readDistEnvironment, describeDistEnvironment, type DistEnvironment, type Launcher } from './environment.js';
 export type { Communicator, CommBuffer, CommBackend, ReduceOp } from './communicator.js';
+export { rankDevice } from './rank_device.js';
 export { createCommunicator, ncclBlockers, type CreateCommunicatorOptions, type BackendChoice } from './create.js';
 export { SingleProcessCommunicator } from './single_communicator.js';
 export { InProcessCommunicator, createInProcessGroup } from './in_process_communicator.js';

@@ -234,7 +234,9 @@ export class NcclCommunicator implements Communicator {
     return x instanceof Float32Array ? x.length : x.numel;
   }
 
-  allReduce(x: CommBuffer, op: ReduceOp = 'sum'): Promise<void> {
+  // async: a bad argument rejects the promise, as with every other communicator (the
+  // collective is still queued in call order: the body runs at once up to run()).
+  async allReduce(x: CommBuffer, op: ReduceOp = 'sum'): Promise<void> {
     checkReduceOp(op, 'allReduce');
     return this.run('allReduce', () =>
       this.withStaged([{ x, arg: 'x', copyIn: true, out: true }], 'allReduce', async ([t]) => {
@@ -243,7 +245,7 @@ export class NcclCommunicator implements Communicator {
     );
   }
 
-  allGather(input: CommBuffer, output: CommBuffer): Promise<void> {
+  async allGather(input: CommBuffer, output: CommBuffer): Promise<void> {
     const n = NcclCommunicator.numel(input);
     const m = NcclCommunicator.numel(output);
     if (m !== this.size * n) throw new RangeError(`allGather: output must hold ${this.size} × ${n} = ${this.size * n} floats (world size × input), got ${m}`);
@@ -261,7 +263,7 @@ export class NcclCommunicator implements Communicator {
     );
   }
 
-  reduceScatter(input: CommBuffer, output: CommBuffer, op: ReduceOp = 'sum'): Promise<void> {
+  async reduceScatter(input: CommBuffer, output: CommBuffer, op: ReduceOp = 'sum'): Promise<void> {
     checkReduceOp(op, 'reduceScatter');
     const n = NcclCommunicator.numel(output);
     const m = NcclCommunicator.numel(input);
@@ -280,7 +282,7 @@ export class NcclCommunicator implements Communicator {
     );
   }
 
-  broadcast(x: CommBuffer, root = 0): Promise<void> {
+  async broadcast(x: CommBuffer, root = 0): Promise<void> {
     checkRoot(root, this.size, 'broadcast');
     return this.run('broadcast', () =>
       this.withStaged([{ x, arg: 'x', copyIn: true, out: true }], 'broadcast', async ([t]) => {

@@ -192,7 +192,6 @@ export async function finetune(model: CLIP, o: FinetuneOptions): Promise<Finetun
   const before = await testAccuracy();
 
   const params = model.visual.parameters();
-  const grads = params.map((p) => p.grad);
   const hyper = {
     lr: o.lr ?? 3e-5,
     weightDecay: o.weightDecay ?? 0.1,
@@ -201,6 +200,8 @@ export async function finetune(model: CLIP, o: FinetuneOptions): Promise<Finetun
     ...(o.eps !== undefined ? { eps: o.eps } : {}),
   };
   using optimizer = new AdamW(params, hyper);
+  // After the optimizer: on the CPU it rebinds the parameters' tensors to views of flat buffers.
+  const grads = params.map((p) => p.grad);
   const lrAt = makeLrSchedule({ name: o.schedule ?? 'cosine', baseLr: optimizer.hyper.lr, warmupSteps: o.warmup ?? 0, totalSteps: steps });
 
   const size = o.train.imageSize;

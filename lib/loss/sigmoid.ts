@@ -2,9 +2,10 @@
 // classification, positive on the diagonal, with logits s·⟨I_i, T_j⟩ + b (s = exp(logit_scale),
 // b the learned logit_bias) over L2-normalised features:
 //   loss = −Σ_ij log σ(y_ij · z_ij) / N,   y_ij = +1 if i = j else −1.
-// The N×N similarities come from the native matmul; the element-wise part (loss, its gradient
-// w.r.t. each logit, the scale's and bias's gradients) is a host loop in double; the feature
-// gradients are two more matmuls. Distributed: see distributedSigLipLoss.
+// The fused native op (ops.sigmoidLoss: fp32 logits, stable log-sigmoid, double sums; a CPU op
+// and a CUDA kernel) gives the loss and the gradients of the normalised features, the scale and
+// the bias; the normalisation's backward brings them to the features. Distributed: see
+// distributedSigLipLoss.
 import type { Communicator } from '../distributed/communicator.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
@@ -21,61 +22,31 @@ function sigmoid(x: number): number {
   return e / (1 + e);
 }
 
-export interface SigLipBlock {
-  /** This block's contribution to the loss. */
-  loss: number;
-  /** d loss / d logit_scale (the log of the scale). */
-  dLogitScale: number;
-  /** d loss / d logit_bias. */
-  dLogitBias: number;
-}
-
-/**
- * The element-wise part over one block of logits: dots [R·C] (row-major ⟨I_i, T_j⟩) are turned
- * into the loss of the block and, in place, into G_ij = s · d loss / d z_ij (ready for the feature
- * gradients dI = G·T, dT = Gᵀ·I). Positives are the pairs with j = i + diagonalOffset (none when
- * `negativeOnly`). Every term is divided by `n` (OpenCLIP divides by the local batch size).
- */
-export function sigLipBlock(dots: Float32Array, rows: number, cols: number, logitScale: number, logitBias: number, n: number, diagonalOffset: number, negativeOnly: boolean, gradScale = 1): SigLipBlock {
-  const s = Math.exp(logitScale);
-  let loss = 0;
-  let dt = 0;
-  let db = 0;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const k = i * cols + j;
-      const z = s * dots[k] + logitBias;
-      const y = !negativeOnly && j === i + diagonalOffset ? 1 : -1;
-      loss += negLogSigmoid(y * z);
-      // d/dz −log σ(y z) = −y σ(−y z)
-      const g = (-y * sigmoid(-y * z)) / n;
-      dt += g * (z - logitBias); // dz/dt = s·dot
-      db += g;
-      dots[k] = g * s * gradScale;
-    }
-  }
-  return { loss: loss / n, dLogitScale: dt, dLogitBias: db };
-}
-
 export interface SigLipLossResult {
+  /** NaN when the loss was left on the device (deferLossTo). */
   loss: number;
   /** d loss / d image features (unnormalised), [N, D]; valid until the next call. */
   dImage: Tensor;
   /** d loss / d text features (unnormalised), [N, D]. */
   dText: Tensor;
-  dLogitScale: number;
-  dLogitBias: number;
+  /** d loss / d logit_scale and d loss / d logit_bias (read from the device on first use). */
+  readonly dLogitScale: number;
+  readonly dLogitBias: number;
+  /** The same as 1-element tensors on the features' device; valid until the next call. */
+  dLogitScaleTensor: Tensor;
+  dLogitBiasTensor: Tensor;
 }
 
-/** The local SigLIP loss on unnormalised features (normalises them, as OpenCLIP's model does). */
+/** The local SigLIP loss on unnormalised features (normalises them, as OpenCLIP's model does), on their device. */
 export class SigLipLoss implements Disposable {
   private bufs = new Map<string, Tensor>();
+  private device = 'cpu';
 
   private buf(key: string, shape: number[]): Tensor {
     const t = this.bufs.get(key);
-    if (t && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+    if (t && t.device === this.device && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
     t?.dispose();
-    const n = Tensor.empty(shape);
+    const n = Tensor.empty(shape, 'f32', this.device);
     this.bufs.set(key, n);
     return n;
   }
@@ -85,45 +56,73 @@ export class SigLipLoss implements Disposable {
     if (image.shape.length !== 2 || text.shape.length !== 2 || text.shape[0] !== n || text.shape[1] !== d) {
       throw new Error(`SigLipLoss: image features [${image.shape.join(', ')}] and text features [${text.shape.join(', ')}] must both be [N, D]`);
     }
+    this.device = image.device;
     return [n, d];
   }
 
-  /**
-   * Loss and gradients for features [N, D], the log of the scale and the bias. `lossScale`
-   * multiplies every gradient (not the returned loss).
-   */
-  forwardBackward(image: Tensor, text: Tensor, logitScale: number, logitBias: number, lossScale = 1): SigLipLossResult {
-    const [n, d] = this.check(image, text);
-    const imgN = this.buf('imgN', [n, d]);
-    const txtN = this.buf('txtN', [n, d]);
-    const imgNorm = this.buf('imgNorm', [n]);
-    const txtNorm = this.buf('txtNorm', [n]);
-    ops.l2normalizeForward(image, imgN, imgNorm);
-    ops.l2normalizeForward(text, txtN, txtNorm);
-    const logits = this.buf('logits', [n, n]);
-    ops.matmul(imgN, txtN, logits, { transB: true });
-    const r = sigLipBlock(logits.view() as Float32Array, n, n, logitScale, logitBias, n, 0, false, lossScale);
-    const dImgN = this.buf('dImgN', [n, d]);
-    const dTxtN = this.buf('dTxtN', [n, d]);
-    ops.matmul(logits, txtN, dImgN);
-    ops.matmul(logits, imgN, dTxtN, { transA: true });
-    const dImage = this.buf('dImage', [n, d]);
-    const dText = this.buf('dText', [n, d]);
-    ops.l2normalizeBackward(dImgN, imgN, imgNorm, dImage);
-    ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dText);
-    return { loss: r.loss, dImage, dText, dLogitScale: r.dLogitScale * lossScale, dLogitBias: r.dLogitBias * lossScale };
+  /** A number as a 1-element tensor on the features' device (a tensor is used as it is). */
+  private scalar(key: string, v: number | Tensor): Tensor {
+    if (v instanceof Tensor) return v;
+    const t = this.buf(key, [1]);
+    if (t.device === 'cpu') (t.view() as Float32Array)[0] = v;
+    else {
+      using host = Tensor.from(new Float32Array([v]));
+      t.copyFrom(host);
+    }
+    return t;
   }
 
-  /** The loss alone. */
-  forward(image: Tensor, text: Tensor, logitScale: number, logitBias: number): number {
-    const [n, d] = this.check(image, text);
+  private normalised(image: Tensor, text: Tensor, n: number, d: number): [Tensor, Tensor] {
     const imgN = this.buf('imgN', [n, d]);
     const txtN = this.buf('txtN', [n, d]);
     ops.l2normalizeForward(image, imgN, this.buf('imgNorm', [n]));
     ops.l2normalizeForward(text, txtN, this.buf('txtNorm', [n]));
-    const logits = this.buf('logits', [n, n]);
-    ops.matmul(imgN, txtN, logits, { transB: true });
-    return sigLipBlock(logits.view() as Float32Array, n, n, logitScale, logitBias, n, 0, false).loss;
+    return [imgN, txtN];
+  }
+
+  /**
+   * Loss and gradients for features [N, D], the log of the scale and the bias (numbers, or
+   * 1-element tensors on the features' device: a GPU step then reads nothing back). `lossScale`
+   * multiplies every gradient (not the returned loss). `deferLossTo` (a 1-element f32 tensor on
+   * the features' device): the loss goes there and, on a GPU, is not read back (loss is NaN).
+   */
+  forwardBackward(image: Tensor, text: Tensor, logitScale: number | Tensor, logitBias: number | Tensor, lossScale = 1, deferLossTo?: Tensor): SigLipLossResult {
+    const [n, d] = this.check(image, text);
+    const [imgN, txtN] = this.normalised(image, text, n, d);
+    const dImgN = this.buf('dImgN', [n, d]);
+    const dTxtN = this.buf('dTxtN', [n, d]);
+    const dScale = this.buf('dScale', [1]);
+    const dBias = this.buf('dBias', [1]);
+    const { loss } = ops.sigmoidLoss(imgN, txtN, this.scalar('scale', logitScale), this.scalar('bias', logitBias), {
+      grads: { dImage: dImgN, dText: dTxtN, dLogitScale: dScale, dLogitBias: dBias },
+      gradScale: lossScale,
+      workspace: this.buf('logits', [n, n]),
+      ...(deferLossTo ? { lossOut: deferLossTo, deferLoss: true } : {}),
+    });
+    const dImage = this.buf('dImage', [n, d]);
+    const dText = this.buf('dText', [n, d]);
+    ops.l2normalizeBackward(dImgN, imgN, this.buf('imgNorm', [n]), dImage);
+    ops.l2normalizeBackward(dTxtN, txtN, this.buf('txtNorm', [n]), dText);
+    return {
+      loss,
+      dImage,
+      dText,
+      dLogitScaleTensor: dScale,
+      dLogitBiasTensor: dBias,
+      get dLogitScale(): number {
+        return dScale.hostFloat32()[0];
+      },
+      get dLogitBias(): number {
+        return dBias.hostFloat32()[0];
+      },
+    };
+  }
+
+  /** The loss alone. */
+  forward(image: Tensor, text: Tensor, logitScale: number | Tensor, logitBias: number | Tensor): number {
+    const [n, d] = this.check(image, text);
+    const [imgN, txtN] = this.normalised(image, text, n, d);
+    return ops.sigmoidLoss(imgN, txtN, this.scalar('scale', logitScale), this.scalar('bias', logitBias), { workspace: this.buf('logits', [n, n]) }).loss;
   }
 
   dispose(): void {
@@ -213,17 +212,17 @@ export async function distributedSigLipLoss(
 
   using img = Tensor.from(image, [B, dim]);
   using txt = Tensor.from(allText, [N, dim]);
-  using logits = Tensor.empty([B, N]);
-  ops.matmul(img, txt, logits, { transB: true });
-  const g = logits.view() as Float32Array;
-  // Columns of rank r' are texts r'·B .. r'·B + B; positives only in this rank's own block.
-  const r = sigLipBlock(g, B, N, logitScale, logitBias, B, rank * B, false);
-  // sigLipBlock marks j = i + rank·B positive; every other column (other ranks' texts) negative,
-  // which is OpenCLIP's negative_only=True for the blocks received from neighbours.
+  using scale = Tensor.from(new Float32Array([logitScale]));
+  using bias = Tensor.from(new Float32Array([logitBias]));
   using dImg = Tensor.empty([B, dim]);
   using dAllText = Tensor.empty([N, dim]);
-  ops.matmul(logits, txt, dImg);
-  ops.matmul(logits, img, dAllText, { transA: true });
+  using dScale = Tensor.empty([1]);
+  using dBias = Tensor.empty([1]);
+  // This rank's images against every rank's texts: positives only in its own block (columns
+  // rank·B ..), every other column negative (OpenCLIP's negative_only=True for the blocks
+  // received from neighbours).
+  const { loss } = ops.sigmoidLoss(img, txt, scale, bias, { positiveOffset: rank * B, grads: { dImage: dImg, dText: dAllText, dLogitScale: dScale, dLogitBias: dBias } });
+  const r = { loss, dLogitScale: (dScale.view() as Float32Array)[0], dLogitBias: (dBias.view() as Float32Array)[0] };
   const dText = new Float32Array(B * dim);
   await comm.reduceScatter(dAllText.view() as Float32Array, dText, 'sum');
 

@@ -31,6 +31,10 @@ export class Attention extends Module {
     return [this.outProj];
   }
 
+  override linearWeights(): Parameter[] {
+    return [this.inProjWeight, ...super.linearWeights()];
+  }
+
   /** nn.MultiheadAttention's own initialisation. */
   initDefault(rng: Rng): void {
     xavierUniform(this.inProjWeight, this.width, 3 * this.width, rng);
@@ -41,7 +45,7 @@ export class Attention extends Module {
   forward(x: Tensor): Tensor {
     const [b, s] = x.shape;
     const qkv = this.buffer('qkv', [b, s, 3 * this.width]);
-    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv);
+    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
     const out = this.buffer('attn', [b, s, this.width]);
     const lse = this.buffer('lse', [b, this.heads, s]);
     ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
@@ -61,7 +65,7 @@ export class Attention extends Module {
     const dqkv = this.buffer('dqkv', qkv.shape);
     ops.attentionBackward(qkv, attnOut, dattn, this.buffer('lse', [b, this.heads, s]), dqkv, { heads: this.heads, causal: this.causal });
     const dx = this.buffer('dx', x.shape);
-    ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true });
+    ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true, w16: this.inProjWeight.halfCopy });
     return dx;
   }
 }

@@ -3,8 +3,11 @@
 // no activations kept for backward, one set of buffers for the whole depth, and the
 // training buffers left as they were (an evaluation between training steps changes nothing).
 // The inference buffers are released at the end of each call, so an evaluation during training
-// does not leave its (evaluation batch-sized) buffers held beside training's.
+// does not leave its (evaluation batch-sized) buffers held beside training's. On a GPU the
+// batches are uploaded, the features of every batch gather in one device tensor, and that is
+// copied back once per call (one wait for the device, not one per batch).
 import type { ClipEncoder } from '../eval/encoder.js';
+import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 import type { CLIP } from './clip.js';
 
@@ -20,33 +23,54 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
     return t;
   };
   const releasingInferenceBuffers = (): Disposable => ({ [Symbol.dispose]: () => model.releaseInferenceBuffers() });
-  const features = (t: Tensor): Float32Array => (t.device === 'cpu' ? (t.view() as Float32Array) : t.hostFloat32());
+  /** Where a call's features gather: the host array itself on the CPU, else a device tensor read back once. */
+  const gather = (n: number) => {
+    const out = new Float32Array(n * d);
+    const onGpu = model.device === 'cpu' ? null : Tensor.empty([n, d], 'f32', model.device);
+    return {
+      put(features: Tensor, row: number): void {
+        if (!onGpu) {
+          out.set(features.view() as Float32Array, row * d);
+          return;
+        }
+        using rows = onGpu.rows(row, features.shape[0]);
+        ops.copy(features, rows);
+      },
+      done(): Float32Array {
+        if (onGpu) out.set(onGpu.hostFloat32());
+        return out;
+      },
+      [Symbol.dispose](): void {
+        onGpu?.dispose();
+      },
+    };
+  };
   return {
     embedDim: d,
     async encodeImages(pixels: Float32Array, n: number): Promise<Float32Array> {
       const px = 3 * size * size;
       if (pixels.length !== n * px) throw new Error(`encodeImages: expected ${n}×3×${size}×${size} = ${n * px} values, got ${pixels.length}`);
-      const out = new Float32Array(n * d);
+      using out = gather(n);
       using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using images = onDevice(Tensor.from(pixels.subarray(s * px, (s + m) * px), [m, 3, size, size]));
         using _ = model.inference();
-        out.set(features(model.encodeImage(images)), s * d);
+        out.put(model.encodeImage(images), s);
       }
-      return out;
+      return out.done();
     },
     async encodeTexts(tokens: Int32Array, n: number): Promise<Float32Array> {
       if (tokens.length !== n * ctx) throw new Error(`encodeTexts: expected ${n}×${ctx} = ${n * ctx} token ids, got ${tokens.length}`);
-      const out = new Float32Array(n * d);
+      using out = gather(n);
       using _release = releasingInferenceBuffers();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using ids = onDevice(Tensor.from(tokens.subarray(s * ctx, (s + m) * ctx), [m, ctx]));
         using _ = model.inference();
-        out.set(features(model.encodeText(ids)), s * d);
+        out.put(model.encodeText(ids), s);
       }
-      return out;
+      return out.done();
     },
   };
 }

@@ -41,18 +41,27 @@ export class LayerNorm extends Module {
     return out;
   }
 
-  /** Adds dγ, dβ into the gradients and returns dx in a buffer of this module. */
-  backward(dout: Tensor): Tensor {
+  /**
+   * Adds dγ, dβ into the gradients and returns dx in a buffer of this module; with `dadd`, dx
+   * plus dadd (the gradient a residual sum gets from its other use), in the same pass on the CPU.
+   */
+  backward(dout: Tensor, dadd: Tensor | null = null): Tensor {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = this.buffer('dx', x.shape);
+    const [mean, rstd] = this.stats(x.numel / this.width);
+    if (x.device === 'cpu') {
+      // One pass: dx (+ dadd), dγ and dβ added straight into the gradients.
+      ops.layernormBackward(dout, x, this.weight.data, mean, rstd, dx, this.weight.grad, this.bias.grad, { dadd, accumulate: true });
+      return dx;
+    }
     const dgamma = this.buffer('dgamma', [this.width]);
     const dbeta = this.buffer('dbeta', [this.width]);
-    const [mean, rstd] = this.stats(x.numel / this.width);
     ops.layernormBackward(dout, x, this.weight.data, mean, rstd, dx, dgamma, dbeta);
     ops.axpy(1, dgamma, this.weight.grad);
     ops.axpy(1, dbeta, this.bias.grad);
+    if (dadd) ops.add(dx, dadd, dx);
     return dx;
   }
 }

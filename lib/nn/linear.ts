@@ -21,6 +21,10 @@ export class Linear extends Module {
     return this.bias ? [this.weight, this.bias] : [this.weight];
   }
 
+  override linearWeights(): Parameter[] {
+    return [this.weight];
+  }
+
   /** PyTorch's default initialisation (weight and bias U(±1/√in)); `zeroBias` as nn.MultiheadAttention's out_proj. */
   initDefault(rng: Rng, zeroBias = false): void {
     torchDefault(this.weight, this.inFeatures, rng);
@@ -34,18 +38,44 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const shape = x.shape;
     const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
-    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y);
+    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.halfCopy);
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
 
-  /** Adds dW, db into the parameters' gradients and returns dx (or null when not needed). */
-  backward(dy: Tensor, needInputGrad = true): Tensor | null {
+  /**
+   * GELU(x·Wᵀ + b) into `out` in one op (on CUDA the GELU is the GEMM's epilogue); returns the
+   * pre-activation x·Wᵀ + b, which backward's GELU derivative needs. Backward is `backward`'s.
+   */
+  forwardGelu(x: Tensor, form: 'erf' | 'tanh', out: Tensor): Tensor {
+    const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
+    ops.linearGeluForward(x, this.weight.data, this.bias?.data ?? null, y, out, form, this.weight.halfCopy);
+    this.input = this.retainForBackward() ? x : null;
+    return y;
+  }
+
+  /**
+   * y = x·Wᵀ + b and a = activation(y) in one pass (CPU only; see ops.linearActivationForward);
+   * returns y (kept by the caller for the activation's backward). x is kept as by forward.
+   */
+  forwardActivation(x: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): Tensor {
+    const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
+    ops.linearActivationForward(x, this.weight.data, this.bias?.data ?? null, y, a, activation);
+    this.input = this.retainForBackward() ? x : null;
+    return y;
+  }
+
+  /**
+   * Adds dW, db into the parameters' gradients and returns dx (or null when not needed).
+   * `biasGradDone`: the caller has already added db (ops.activationBackwardBias).
+   */
+  backward(dy: Tensor, needInputGrad = true, biasGradDone = false): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
     const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
-    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db: this.bias?.grad ?? null, accumulate: true });
+    const db = biasGradDone ? null : (this.bias?.grad ?? null);
+    ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db, accumulate: true, w16: this.weight.halfCopy });
     return dx;
   }
 }

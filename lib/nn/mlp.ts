@@ -1,4 +1,5 @@
 // The transformer MLP: c_fc → GELU (erf or tanh form, or QuickGELU) → c_proj.
+import { native } from '../native.js';
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 import { geluTanhBackward, geluTanhForward } from './gelu_tanh.js';
@@ -33,12 +34,35 @@ export class Mlp extends Module {
     return [this.cFc, this.cProj];
   }
 
+  /** On the CPU, GELU (erf form) and QuickGELU run fused with c_fc: the same numbers, fewer passes. */
+  private fused(x: Tensor): 'gelu' | 'quick_gelu' | null {
+    return x.device === 'cpu' && this.activation !== 'gelu_tanh' ? this.activation : null;
+  }
+
   forward(x: Tensor): Tensor {
-    const h = this.cFc.forward(x);
-    const a = this.buffer('act', h.shape);
-    if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
-    else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
-    else ops.geluForward(h, a);
+    if (x.device !== 'cpu' && this.activation !== 'quick_gelu') {
+      // On CUDA the GELU (erf or tanh) is the c_fc GEMM's epilogue: no separate pass. In a bf16 /
+      // fp16 run its output (c_proj's input) is stored in that 16-bit type: half the memory, and
+      // c_proj reads it in place (forward, and dw = dyᵀ·a) instead of converting it.
+      const hidden = this.cFc.outFeatures;
+      const precision = native.cudaPrecision();
+      const dtype = precision === 'fp32' || hidden % 8 !== 0 ? 'f32' : precision === 'fp16' ? 'f16' : 'bf16';
+      const a = this.buffer('act', [...x.shape.slice(0, -1), hidden], dtype);
+      const h = this.cFc.forwardGelu(x, this.activation === 'gelu' ? 'erf' : 'tanh', a);
+      this.hidden = this.retainForBackward() ? h : null;
+      return this.cProj.forward(a);
+    }
+    const a = this.buffer('act', [...x.shape.slice(0, -1), this.cFc.outFeatures]);
+    const fused = this.fused(x);
+    let h: Tensor;
+    if (fused) {
+      h = this.cFc.forwardActivation(x, a, fused);
+    } else {
+      h = this.cFc.forward(x);
+      if (this.activation === 'quick_gelu') ops.quickGeluForward(h, a);
+      else if (this.activation === 'gelu_tanh') geluTanhForward(h, a);
+      else ops.geluForward(h, a);
+    }
     this.hidden = this.retainForBackward() ? h : null;
     return this.cProj.forward(a);
   }
@@ -48,6 +72,12 @@ export class Mlp extends Module {
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
     const da = this.cProj.backward(dout) as Tensor;
+    const fused = this.fused(h);
+    if (fused) {
+      // GELU' · da and c_fc's bias gradient in one pass; c_fc's backward then skips its db.
+      ops.activationBackwardBias(h, da, da, this.cFc.bias?.grad ?? null, fused, true);
+      return this.cFc.backward(da, true, true) as Tensor;
+    }
     if (this.activation === 'quick_gelu') ops.quickGeluBackward(h, da, da);
     else if (this.activation === 'gelu_tanh') geluTanhBackward(h, da, da);
     else ops.geluBackward(h, da, da);

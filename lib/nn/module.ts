@@ -11,6 +11,8 @@ export class Parameter {
   private _data: Tensor;
   // Made on first use: a model that only encodes (embed, evaluation) never holds gradients.
   private _grad: Tensor | null = null;
+  // The 16-bit copy a bf16 / fp16 run on a GPU keeps (see makeHalfCopy).
+  private _half: Tensor | null = null;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
@@ -27,6 +29,41 @@ export class Parameter {
     return this._grad;
   }
 
+  /**
+   * The values in 16 bits (bf16 or f16) on the parameter's device, or null: the copy the GEMMs of
+   * a bf16 / fp16 run read instead of converting the f32 values per call. The optimizer rewrites
+   * it with each update (AdamW's paramBf16, in the same kernel); setValues and moveTo drop it (it
+   * would be stale).
+   */
+  get halfCopy(): Tensor | null {
+    return this._half;
+  }
+
+  /** Makes (or refreshes) the 16-bit copy from the current values. */
+  makeHalfCopy(dtype: 'bf16' | 'f16'): Tensor {
+    if (this._half && this._half.dtype !== dtype) this.dropHalfCopy();
+    this._half ??= Tensor.empty(this._data.shape, dtype, this._data.device);
+    ops.convert(this._data, this._half);
+    return this._half;
+  }
+
+  dropHalfCopy(): void {
+    this._half?.dispose();
+    this._half = null;
+  }
+
+  /**
+   * Keeps the gradient in `storage` from now on (an f32 tensor of the parameter's shape on its
+   * device, e.g. a view into one flat buffer, so that data-parallel buckets are contiguous and
+   * all-reduced in place). The values start as they are in `storage`.
+   */
+  useGradStorage(storage: Tensor): void {
+    const same = storage.dtype === 'f32' && storage.device === this.device && storage.shape.length === this.shape.length && storage.shape.every((d, i) => d === this.shape[i]);
+    if (!same) throw new Error(`${this.name}: gradient storage must be f32 [${this.shape.join(', ')}] on ${this.device}, got ${storage.toString()}`);
+    this._grad?.dispose();
+    this._grad = storage;
+  }
+
   /** Whether the gradient has been made yet (it is made on first use of `grad`). */
   get hasGrad(): boolean {
     return this._grad !== null;
@@ -40,6 +77,7 @@ export class Parameter {
   /** Moves the values to `device` (a copy there; the old memory is freed) and gives a zero gradient there. */
   moveTo(device: string): void {
     if (device === this.device) return;
+    this.dropHalfCopy();
     const data = this._data.to(device);
     this._data.dispose();
     this._grad?.dispose();
@@ -55,6 +93,7 @@ export class Parameter {
   /** Sets the values from the host, on any device. */
   setValues(values: ArrayLike<number>): void {
     if (values.length !== this.numel) throw new Error(`${this.name}: ${values.length} values given, the parameter holds ${this.numel}`);
+    this.dropHalfCopy();
     if (this.device === 'cpu') {
       this.values().set(values);
       return;
@@ -81,9 +120,27 @@ export class Parameter {
     return this.data.view() as Float32Array;
   }
 
+  /**
+   * Moves the values and the gradient (zeros if none yet) into `data` and `grad` (e.g. views of
+   * one flat buffer, see lib/optim/flat_parameters.ts), same device and shape; the old memory is
+   * freed, so a stale reference to the old tensors fails loudly rather than going unseen.
+   */
+  rebind(data: Tensor, grad: Tensor): void {
+    if (data.device !== this.device || grad.device !== this.device || !sameShape(data.shape, this.shape) || !sameShape(grad.shape, this.shape))
+      throw new Error(`${this.name}: rebind needs ${this.device} tensors of shape [${this.shape}]`);
+    data.copyFrom(this._data);
+    if (this._grad) grad.copyFrom(this._grad);
+    else ops.fill(grad, 0);
+    this._data.dispose();
+    this._grad?.dispose();
+    this._data = data;
+    this._grad = grad;
+  }
+
   dispose(): void {
     this._data.dispose();
     this._grad?.dispose();
+    this.dropHalfCopy();
   }
 }
 
@@ -128,7 +185,7 @@ export abstract class Module implements Disposable {
    * A buffer kept between calls. It is made on first use and again only when the
    * shape asked for changes (a new batch size); its contents are not cleared.
    */
-  protected buffer(key: string, shape: readonly number[], dtype: 'f32' | 'i32' = 'f32'): Tensor {
+  protected buffer(key: string, shape: readonly number[], dtype: 'f32' | 'i32' | 'bf16' | 'f16' = 'f32'): Tensor {
     const map = this.inferring ? this.inferenceBuffers : this.buffers;
     const have = map.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;
@@ -175,6 +232,14 @@ export abstract class Module implements Disposable {
       this.setInferring(before);
     };
     return { dispose, [Symbol.dispose]: dispose };
+  }
+
+  /**
+   * The weights linear layers multiply by (x·Wᵀ, W [out, in]): the ones worth a 16-bit copy that
+   * the GEMMs read directly (Parameter.makeHalfCopy). Modules with such weights add theirs.
+   */
+  linearWeights(): Parameter[] {
+    return this.children().flatMap((c) => c.linearWeights());
   }
 
   /** Whether forwards run in inference mode now (see `inference()`). */

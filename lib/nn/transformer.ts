@@ -109,12 +109,10 @@ export class ResidualBlock extends Module {
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('ResidualBlock');
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
-    const dmid = this.ln2.backward(this.mlp.backward(dm));
-    ops.add(dmid, dout, dmid);
+    // Each residual sum's gradient: its layernorm's input gradient plus what reaches it directly.
+    const dmid = this.ln2.backward(this.mlp.backward(dm), dout);
     const da = this.ls1 ? this.ls1.backward(dmid) : dmid;
-    const dx = this.ln1.backward(this.attn.backward(da));
-    ops.add(dx, dmid, dx);
-    return dx;
+    return this.ln1.backward(this.attn.backward(da), dmid);
   }
 }
 
@@ -179,6 +177,12 @@ export class Transformer extends Module {
     return h;
   }
 
+  /**
+   * Called after each block's backward with its index (last block first): that block's
+   * parameter gradients are final then (data parallelism launches their all-reduce at once).
+   */
+  onBlockBackward: ((index: number) => void) | null = null;
+
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('Transformer');
     let d = dout;
@@ -188,6 +192,7 @@ export class Transformer extends Module {
       // other block recomputes its own from its saved input first.
       if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
       d = this.blocks[i].backward(d);
+      this.onBlockBackward?.(i);
     }
     return d;
   }

@@ -15,25 +15,19 @@ export function isGpuDevice(device: string): boolean {
 }
 
 /**
- * The precision a run uses on a device, or an error saying why not. The CPU computes in fp32
- * and can round at the GPU's points (bf16); the CUDA kernels always multiply bf16 operands
- * with fp32 accumulation and keep fp32 storage and master weights, so on a GPU the run is
- * bf16 (the default there) and fp32 is refused rather than silently being bf16. fp16 kernels
- * do not exist yet on either backend; dynamic loss scaling is its own option (lossScaling).
+ * The precision a run uses on a device, or an error saying why not. fp32 master weights and
+ * optimizer state in every mode. The CPU computes in fp32 and can round at the GPU's points
+ * (bf16, emulated); it has no fp16 emulation. CUDA: fp32 (fp32 GEMM operands, nothing
+ * rounded), bf16 (the default there: bf16 GEMM operands and stored activations, fp32
+ * accumulation) and fp16 (the same in fp16; dynamic loss scaling is on by default with it).
  */
 export function resolvePrecision(requested: Precision | undefined, gpu: boolean): Precision {
   const precision = requested ?? (gpu ? 'bf16' : 'fp32');
   if (!['fp32', 'bf16', 'fp16'].includes(precision)) throw new Error(`Trainer: precision must be fp32, bf16 or fp16, got '${precision}'`);
-  if (precision === 'fp16') {
+  if (precision === 'fp16' && !gpu) {
     throw new Error(
-      "Trainer: precision 'fp16' is not available: neither backend has fp16 kernels yet (the CPU offers fp32 and bf16-emulated, " +
-        "CUDA bf16). Dynamic loss scaling, fp16's companion, works with any precision: pass lossScaling: 'dynamic' (--loss-scaling dynamic)",
-    );
-  }
-  if (gpu && precision === 'fp32') {
-    throw new Error(
-      "Trainer: precision 'fp32' is not available on CUDA: its GEMMs and attention multiply bf16 operands (fp32 accumulation, fp32 " +
-        "master weights and optimizer state). Use precision 'bf16' there (the default on CUDA); fp32 matrix kernels are not built yet",
+      "Trainer: precision 'fp16' is not available on the CPU: it computes in fp32 and emulates bf16 only (no fp16 rounding " +
+        "emulation); use 'fp32' or 'bf16' there, or train fp16 on 'cuda'",
     );
   }
   return precision;
@@ -42,11 +36,10 @@ export function resolvePrecision(requested: Precision | undefined, gpu: boolean)
 /**
  * The step's input tensors on the run's device, refilled from each host batch. On a GPU there
  * are two sets, used in turn (double buffering): step N + 1's batch is uploaded into the set
- * step N is not reading, so the upload never has to wait for step N's kernels. Uploads are
- * queued on the device's one stream today, from ordinary (pageable) host staging; pinned
- * staging and a copy stream, which let the copy itself run while step N computes, are not
- * done yet (the emulated device copies synchronously in any case). What already overlaps
- * with deferred outcomes: the host prepares the next batch while the GPU runs the step.
+ * step N is not reading. Here uploads are queued on the device's compute stream from ordinary
+ * (pageable) host staging; the Trainer's GPU runs use PinnedDeviceBatches instead
+ * (pinned_batches.ts: pinned staging, uploads on a copy stream while the previous step
+ * computes). This class stays the CPU's, and the reference the pinned path is tested against.
  */
 export class DeviceBatches implements Disposable {
   private sets: { device: Batch[]; staging: Batch[] }[] = [];

@@ -17,25 +17,18 @@ export interface Batch {
   ids: Tensor;
 }
 
-/** Rows [start, start + count) of a 2-D f32 tensor copied into `out`. */
-function copyRows(src: Tensor, start: number, count: number, out: Tensor): void {
-  const width = src.shape[1];
-  (out.view() as Float32Array).set((src.view() as Float32Array).subarray(start * width, (start + count) * width));
-}
-
 /** Which loss trains the model: OpenCLIP's ClipLoss, or SigLipLoss (its --siglip). */
 export type LossName = 'clip' | 'siglip';
 
-/** What either loss gives back for a batch of unnormalised features. */
+/** What either loss gives back for a batch of unnormalised features (gradients on their device). */
 interface FeatureLoss {
   loss: number;
   dImage: Tensor;
   dText: Tensor;
-  /** d loss / d logit_scale as a number (the SigLIP loss, computed on the host's side)… */
-  dLogitScale?: number;
-  /** …or as a 1-element tensor on the features' device (ClipLoss: nothing is read back). */
-  dLogitScaleTensor?: Tensor;
-  dLogitBias: number;
+  /** d loss / d logit_scale, a 1-element tensor on the features' device: nothing is read back. */
+  dLogitScaleTensor: Tensor;
+  /** d loss / d logit_bias (the SigLIP loss; the CLIP loss does not depend on the bias). */
+  dLogitBiasTensor?: Tensor;
 }
 
 export class StepRunner implements Disposable {
@@ -56,22 +49,20 @@ export class StepRunner implements Disposable {
   private lossAndGrads(fi: Tensor, ft: Tensor, lossScale: number, deferLossTo?: Tensor): FeatureLoss {
     const { model } = this;
     if (this.lossName === 'siglip') {
-      const t = (model.logitScale.data.view() as Float32Array)[0];
-      const b = (model.logitBias!.data.view() as Float32Array)[0];
-      return this.sigLip.forwardBackward(fi, ft, t, b, lossScale);
+      const r = this.sigLip.forwardBackward(fi, ft, model.logitScale.data, model.logitBias!.data, lossScale, deferLossTo);
+      return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBiasTensor: r.dLogitBiasTensor };
     }
     // ClipLoss: a logit bias, if the model has one, shifts every logit of a softmax row equally
     // (OpenCLIP adds it), so it changes neither the loss nor any gradient: its gradient is 0.
     // (No spread of the result: its dLogitScale getter would read the device back.)
     const r = this.loss.forwardBackward(fi, ft, model.logitScale.data, lossScale, deferLossTo);
-    return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor, dLogitBias: 0 };
+    return { loss: r.loss, dImage: r.dImage, dText: r.dText, dLogitScaleTensor: r.dLogitScaleTensor };
   }
 
   private addScaleBiasGrads(r: FeatureLoss): void {
-    // On the parameter's device: a GPU step reads nothing back here.
-    if (r.dLogitScaleTensor) ops.axpy(1, r.dLogitScaleTensor, this.model.logitScale.grad);
-    else (this.model.logitScale.grad.view() as Float32Array)[0] += r.dLogitScale ?? 0;
-    if (this.model.logitBias && this.lossName === 'siglip') (this.model.logitBias.grad.view() as Float32Array)[0] += r.dLogitBias;
+    // On the parameters' device: a GPU step reads nothing back here.
+    ops.axpy(1, r.dLogitScaleTensor, this.model.logitScale.grad);
+    if (this.model.logitBias && r.dLogitBiasTensor) ops.axpy(1, r.dLogitBiasTensor, this.model.logitBias.grad);
   }
 
   private microBuf(key: string, shape: number[]): Tensor {
@@ -86,15 +77,11 @@ export class StepRunner implements Disposable {
   /**
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
-   * The caller zeroes gradients before and applies the optimizer after. `deferLossTo` (the CLIP
-   * loss, one micro-batch): the loss goes to that 1-element device tensor and NaN is returned,
+   * The caller zeroes gradients before and applies the optimizer after. `deferLossTo`: the loss goes to that 1-element device tensor and NaN is returned,
    * so a GPU step reads nothing back.
    */
   forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
     const { model } = this;
-    if (deferLossTo && (microBatches.length !== 1 || this.lossName !== 'clip')) {
-      throw new Error('StepRunner: a deferred loss needs the CLIP loss and one micro-batch');
-    }
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
@@ -105,38 +92,36 @@ export class StepRunner implements Disposable {
       model.text.backward(r.dText);
       return r.loss;
     }
-    if (model.device !== 'cpu') {
-      throw new Error(`StepRunner: gradient accumulation (accumFreq > 1) runs on the CPU only for now; the model is on ${model.device}`);
-    }
+    // On any device: features are written into rows of one batch-sized tensor, and each
+    // micro-batch's rows of the feature gradients are read in place (row views, no copies).
     const sizes = microBatches.map((b) => b.images.shape[0]);
     const total = sizes.reduce((a, b) => a + b, 0);
     const dim = model.config.embed_dim;
-    if (!this.allImage || this.allImage.shape[0] !== total) {
+    if (!this.allImage || this.allImage.shape[0] !== total || this.allImage.device !== model.device) {
       this.allImage?.dispose();
       this.allText?.dispose();
-      this.allImage = Tensor.empty([total, dim]);
-      this.allText = Tensor.empty([total, dim]);
+      this.allImage = Tensor.empty([total, dim], 'f32', model.device);
+      this.allText = Tensor.empty([total, dim], 'f32', model.device);
     }
     const allImage = this.allImage;
     const allText = this.allText as Tensor;
     let row = 0;
     for (const { images, ids } of microBatches) {
       const n = images.shape[0];
-      const imgView = allImage.view() as Float32Array;
-      const txtView = allText.view() as Float32Array;
-      imgView.set(model.encodeImage(images).view() as Float32Array, row * dim);
-      txtView.set(model.encodeText(ids).view() as Float32Array, row * dim);
+      using imgRows = allImage.rows(row, n);
+      using txtRows = allText.rows(row, n);
+      ops.copy(model.encodeImage(images), imgRows);
+      ops.copy(model.encodeText(ids), txtRows);
       row += n;
     }
-    const r = this.lossAndGrads(allImage, allText, lossScale);
+    const r = this.lossAndGrads(allImage, allText, lossScale, deferLossTo);
     this.addScaleBiasGrads(r);
     row = 0;
     for (const { images, ids } of microBatches) {
       const n = images.shape[0];
-      const dImg = this.microBuf(`img${n}`, [n, dim]);
-      const dTxt = this.microBuf(`txt${n}`, [n, dim]);
-      copyRows(r.dImage, row, n, dImg);
-      copyRows(r.dText, row, n, dTxt);
+      // The towers keep the activations of their last forward: recompute this micro-batch's.
+      using dImg = r.dImage.rows(row, n);
+      using dTxt = r.dText.rows(row, n);
       model.encodeImage(images);
       model.visual.backward(dImg);
       model.encodeText(ids);
@@ -156,7 +141,7 @@ export class StepRunner implements Disposable {
    */
   async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
     const { model } = this;
-    if (model.device !== 'cpu') throw new Error(`StepRunner: data-parallel training runs on the CPU only for now; the model is on ${model.device}`);
+    if (model.device !== 'cpu') throw new Error(`StepRunner: forwardBackwardDistributed is the CPU path (communicators of host buffers); the model is on ${model.device}: use DeviceDataParallel (lib/train/device_data_parallel.ts), as the Trainer does`);
     const n = batch.images.shape[0];
     const dim = model.config.embed_dim;
     const fi = model.encodeImage(batch.images);
@@ -201,9 +186,7 @@ export class StepRunner implements Disposable {
   lossOf(batch: Batch): number {
     const fi = this.model.encodeImage(batch.images);
     const ft = this.model.encodeText(batch.ids);
-    if (this.lossName === 'siglip') {
-      return this.sigLip.forward(fi, ft, (this.model.logitScale.data.view() as Float32Array)[0], (this.model.logitBias!.data.view() as Float32Array)[0]);
-    }
+    if (this.lossName === 'siglip') return this.sigLip.forward(fi, ft, this.model.logitScale.data, this.model.logitBias!.data);
     return this.loss.forward(fi, ft, this.model.logitScale.data);
   }
 

@@ -31,8 +31,13 @@ import { TensorBoardWriter } from './tensorboard.js';
 import type { TensorRecord } from './safetensors.js';
 import type { HostBatch, TrainingData } from './sources.js';
 import { DeviceBatches, isGpuDevice, type Precision, resolvePrecision } from './device_placement.js';
+import { PinnedDeviceBatches } from './pinned_batches.js';
+import { DeferredOutcomes } from './step_outcomes.js';
+import { CudaGraphSteps, scheduledAdamwUpdate } from './cuda_graph_step.js';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss_scaler.js';
 import { StepRunner } from './step.js';
+import { enterPrecision, lossScalerFor } from './precision_mode.js';
+import { DeviceDataParallel } from './device_data_parallel.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type { Precision } from './device_placement.js';
@@ -74,15 +79,16 @@ export interface TrainerOptions {
   gradCheckpointing?: boolean;
   /** Clip gradients to this global norm (OpenCLIP's --grad-clip-norm). */
   gradClipNorm?: number;
-  /** Default fp32 on the CPU, bf16 on CUDA (the only precision its kernels offer). */
+  /** Default fp32 on the CPU, bf16 on CUDA; fp16 on CUDA only (with dynamic loss scaling by default). */
   precision?: Precision;
   /** 'cpu' (default), 'cuda' or 'cuda:N': parameters, gradients, moments and activations live there. */
   device?: string;
   /**
    * Dynamic loss scaling (GradScaler's rule, see lib/train/loss_scaler.ts): 'dynamic' for the
-   * defaults or the scaler's options. Steps with non-finite gradients are skipped and counted.
+   * defaults or the scaler's options, 'none' for none. Steps with non-finite gradients are skipped
+   * and counted. Default: dynamic in fp16, none otherwise.
    */
-  lossScaling?: 'dynamic' | LossScalerOptions;
+  lossScaling?: 'dynamic' | 'none' | LossScalerOptions;
   /** Seed of the initialisation. Default 0. */
   seed?: number;
   /** Output directory: checkpoints and log.jsonl. */
@@ -127,13 +133,21 @@ export interface TrainerOptions {
    * only rank 0 writes checkpoints and logs.
    */
   comm?: Communicator;
+  /** Data parallelism on a GPU: gradient buckets of about this many MB, each all-reduced as soon as backward has written it (PyTorch DDP's bucket_cap_mb). Default 25. */
+  bucketCapMb?: number;
   /**
    * On a GPU: read each step's loss and gradient norm after the next step is launched (records
    * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
    * step leaves weights and moments untouched there). Default: on where possible (the CLIP loss,
-   * one rank, accumFreq 1, no loss scaling); false reads them every step.
+   * one rank, no loss scaling); false reads them every step.
    */
   deferOutcomes?: boolean;
+  /**
+   * On a GPU with deferred outcomes: capture the whole step in a CUDA graph after two eager steps
+   * and replay it (lib/train/cuda_graph_step.ts). Default on there; where a step cannot be
+   * captured the run goes on eagerly and says why in one line.
+   */
+  cudaGraphs?: boolean;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -177,13 +191,6 @@ interface LaunchedStep {
   stepTime: number;
 }
 
-interface OutcomeBuffers {
-  loss: [Tensor, Tensor];
-  norm: [Tensor, Tensor];
-  logitScale: [Tensor, Tensor];
-  applied: Tensor;
-}
-
 /** open_clip_train's --siglip initial values: logit_scale ln 10, logit_bias -10. */
 export const SIGLIP_INIT_LOGIT_SCALE = Math.log(10);
 export const SIGLIP_INIT_LOGIT_BIAS = -10;
@@ -210,11 +217,16 @@ export class Trainer implements Disposable {
   /** Dynamic loss scaling, when asked for. */
   readonly scaler: LossScaler | null;
   private readonly runner: StepRunner;
-  private readonly batches: DeviceBatches;
+  private readonly batches: DeviceBatches | PinnedDeviceBatches;
   private readonly lrAt: (step: number) => number;
   /** Whether each step's loss and gradient norm are read a step late, the step decided on the device. */
   readonly deferOutcomes: boolean;
-  private outcomes: OutcomeBuffers | null = null;
+  private outcomes: DeferredOutcomes | null = null;
+  /** CUDA graph capture and replay of deferred steps (null: eager steps); `cudaGraphsOff` says why not. */
+  readonly cudaGraphs: CudaGraphSteps | null = null;
+  readonly cudaGraphsOff: string | null = null;
+  /** Data parallelism on device buffers (a GPU and an NCCL communicator). */
+  private readonly ddp: DeviceDataParallel | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -224,12 +236,13 @@ export class Trainer implements Disposable {
     const device = o.device ?? 'cpu';
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
-    if (gpu && o.accumFreq > 1) throw new Error(`Trainer: gradient accumulation (accumFreq > 1) runs on the CPU only for now, not on '${device}'`);
-    if (gpu && (o.comm?.size ?? 1) > 1) throw new Error(`Trainer: data-parallel training runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.siglip) throw new Error(`Trainer: the SigLIP loss runs on the CPU only for now, not on '${device}'`);
-    if (gpu && o.evaluate) throw new Error(`Trainer: evaluation during training runs on the CPU only for now (its batches are host tensors), not on '${device}'; evaluate the saved checkpoint instead`);
-    if (o.lossScaling !== undefined && (o.comm?.size ?? 1) > 1) throw new Error('Trainer: loss scaling is not supported together with data parallelism yet');
-    this.scaler = o.lossScaling === undefined ? null : new LossScaler(o.lossScaling === 'dynamic' ? {} : o.lossScaling);
+    this.scaler = lossScalerFor(o.lossScaling, this.precision);
+    if (this.scaler && (o.comm?.size ?? 1) > 1) {
+      throw new Error(
+        'Trainer: loss scaling is not supported together with data parallelism yet' +
+          (o.lossScaling === undefined ? " (fp16 turns it on by default: pass lossScaling: 'none', or use bf16)" : ''),
+      );
+    }
     this.options = o;
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
     const planned = typeof o.model === 'string' ? loadModelConfig(o.model, o.modelOverrides ?? {}) : parseModelConfig(o.model);
@@ -244,7 +257,8 @@ export class Trainer implements Disposable {
     });
     // Initialised on the host (the seeded initialisation is the CPU's), then moved once.
     if (gpu) this.model.to(device);
-    this.batches = new DeviceBatches(this.model.device, o.data.imageSize, o.data.contextLength);
+    // On a GPU: pinned staging, uploads on the copy stream while the previous step computes.
+    this.batches = new (gpu ? PinnedDeviceBatches : DeviceBatches)(this.model.device, o.data.imageSize, o.data.contextLength);
     const cfg = this.model.config;
     check(cfg.vision_cfg.image_size === o.data.imageSize, `the model takes ${cfg.vision_cfg.image_size}-pixel images but the data gives ${o.data.imageSize}`);
     check(cfg.text_cfg.context_length === o.data.contextLength, `the model's context length is ${cfg.text_cfg.context_length} but the data's is ${o.data.contextLength}`);
@@ -273,16 +287,25 @@ export class Trainer implements Disposable {
     };
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
-    // Deferred outcomes need the step decided on the device: the CLIP loss on one rank without
-    // loss scaling (the scaler's next scale depends on this step's outcome, on the host).
-    const deferrable = gpu && !siglip && world === 1 && o.accumFreq === 1 && !this.scaler;
+    if (gpu && world > 1) this.ddp = new DeviceDataParallel(this.model, siglip ? 'siglip' : 'clip', o.comm!, o.bucketCapMb);
+    // Deferred outcomes need the step decided on the device: the CLIP loss (a SigLIP record's
+    // logit bias would be read a step late) on one rank (any accumFreq: the loss is computed
+    // once, over the whole batch) without loss scaling (the scaler's next scale depends on
+    // this step's outcome, on the host).
+    const deferrable = gpu && !siglip && world === 1 && !this.scaler;
     if (o.deferOutcomes === true && !deferrable) {
       throw new Error(
-        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank, accumFreq 1 and no loss scaling (got device '${device}'` +
+        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank and no loss scaling (got device '${device}'` +
           `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''}${this.scaler ? ', loss scaling' : ''})`,
       );
     }
     this.deferOutcomes = o.deferOutcomes ?? deferrable;
+    if (gpu && o.cudaGraphs !== false) {
+      if (this.deferOutcomes) this.cudaGraphs = new CudaGraphSteps(this.model.device, this.optimizer);
+      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (the CLIP loss, one rank, no loss scaling)';
+    } else if (!gpu && o.cudaGraphs === true) {
+      this.cudaGraphsOff = `CUDA graphs are for CUDA devices, not '${device}'`;
+    }
   }
 
   private state(): TrainingState {
@@ -411,16 +434,18 @@ export class Trainer implements Disposable {
       const report = await loadWeightsInto(this.model, o.pretrained);
       if (lead) pretrainedFrom = report.path;
     }
-    if (o.comm && this.world > 1) {
+    if (this.ddp) {
+      await this.ddp.broadcast([...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
+    } else if (o.comm && this.world > 1) {
       // Every rank starts from rank 0's parameters and optimizer state.
       await broadcastTensors(o.comm, [...this.model.parameters().map((p) => p.data), ...this.optimizer.m, ...this.optimizer.v]);
     }
     const logger = new TrainingLogger({ totalSamples: this.totalSteps * this.globalBatch, startSamples: this.samplesSeen, console: lead ? (o.console ?? null) : null, jsonl });
+    if (o.cudaGraphs === true && this.cudaGraphsOff) logger.message(`cuda graphs: off, steps run eagerly: ${this.cudaGraphsOff}`);
     if (this.resumedFrom) logger.message(`resumed from step ${this.step} (checkpoint ${this.resumedFrom.weights})`);
     else if (pretrainedFrom) logger.message(`starting from pretrained weights ${pretrainedFrom}`);
     const events = tensorboard && lead ? new TensorBoardWriter(tensorboardDir!) : null;
-    const previousEmulation = native.bf16Emulation();
-    native.setBf16Emulation(this.precision === 'bf16');
+    const restorePrecision = enterPrecision(this.precision, isGpuDevice(o.device ?? 'cpu'), this.model);
     const grads = this.model.parameters().map((p) => p.grad);
     const deferred = this.deferOutcomes ? this.outcomeBuffers() : null;
     let consecutiveBad = 0;
@@ -445,7 +470,9 @@ export class Trainer implements Disposable {
       const batches = this.batches.fill(host, o.accumFreq);
       const t1 = performance.now();
       const lr = this.lrAt(this.step);
-      this.model.zeroGrad();
+      // In a deferred step the zeroing is part of the step's work (and of its CUDA graph);
+      // flat CPU gradients are zeroed by the optimizer in one fill.
+      if (!deferred && !this.optimizer.zeroGrad()) this.model.zeroGrad();
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
       const lossScale = this.scaler?.scale ?? 1;
@@ -455,16 +482,31 @@ export class Trainer implements Disposable {
       const slot = this.step % 2;
       if (deferred) {
         const gate = { loss: deferred.loss[slot], norm: deferred.norm[slot], applied: deferred.applied };
-        this.runner.forwardBackward(batches, lossScale, gate.loss);
-        if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
-        else ops.gradNorm(grads, gate.norm);
-        this.optimizer.update(lr, 1 / lossScale, gate);
-        // A no-op after a skipped step (the logit scale is untouched and already in range).
-        ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
-        // The logit scale of this step, for its record (the next step will have changed it).
-        ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        const graphs = this.cudaGraphs;
+        const work = (): void => {
+          this.model.zeroGrad();
+          this.runner.forwardBackward(batches, lossScale, gate.loss);
+          if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
+          else ops.gradNorm(grads, gate.norm);
+          if (graphs) scheduledAdamwUpdate(this.optimizer, 1 / lossScale, gate, graphs.schedule);
+          else this.optimizer.update(lr, 1 / lossScale, gate);
+          // A no-op after a skipped step (the logit scale is untouched and already in range).
+          ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
+          // The logit scale of this step, for its record (the next step will have changed it).
+          ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+        };
+        if (graphs) {
+          const off = graphs.fallbackReason;
+          graphs.run(slot, batches[0].images, lr, this.optimizer.step + 1, work);
+          if (off === null && graphs.fallbackReason !== null) this.notice(`cuda graphs: off, steps run eagerly: ${graphs.fallbackReason}`);
+        } else {
+          work();
+        }
+        deferred.stepQueued(slot);
       } else {
-        if (o.comm && this.world > 1) {
+        if (this.ddp) {
+          loss = await this.ddp.forwardBackward(batches[0]);
+        } else if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
@@ -507,12 +549,13 @@ export class Trainer implements Disposable {
       let { loss, norm, outcome } = s;
       let logitScale: number | null = null;
       if (deferred) {
-        // The device has finished this step (the read waits for it); its outcome is final there.
-        loss = deferred.loss[s.slot].hostFloat32()[0];
-        norm = Number.isFinite(loss) ? ops.readNormOut(deferred.norm[s.slot]) / s.lossScale : NaN;
+        // Read once this step's event has completed (the next step may still run); final there.
+        const r = deferred.read(s.slot);
+        loss = r.loss;
+        norm = r.norm / s.lossScale;
         outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
         if (outcome === 'applied') this.optimizer.step++;
-        logitScale = deferred.logitScale[s.slot].hostFloat32()[0];
+        logitScale = r.logitScale;
       }
       if (outcome === 'overflow') {
         this.skippedSteps++;
@@ -621,7 +664,7 @@ export class Trainer implements Disposable {
       // them too (not saving lost every good step since the last checkpoint).
       if (o.out && stepsThisCall > 0) await this.save();
     } finally {
-      native.setBf16Emulation(previousEmulation);
+      restorePrecision();
       logger.finish();
       events?.close();
       await logFile?.close();
@@ -635,26 +678,18 @@ export class Trainer implements Disposable {
     return last;
   }
 
-  /**
-   * The device tensors of deferred outcomes, made once: each step's loss, gradient norm (an
-   * f64 in an i64) and logit scale, in two slots (step N's are read while step N + 1 writes
-   * the other), and the count of AdamW updates applied, set from the optimizer's.
-   */
-  private outcomeBuffers(): OutcomeBuffers {
-    if (!this.outcomes) {
-      const dev = this.model.device;
-      const two = (dtype: 'f32' | 'i64'): [Tensor, Tensor] => [Tensor.zeros([1], dtype, dev), Tensor.zeros([1], dtype, dev)];
-      this.outcomes = { loss: two('f32'), norm: two('i64'), logitScale: two('f32'), applied: Tensor.zeros([1], 'i64', dev) };
-    }
-    const count = Tensor.from(new BigInt64Array([BigInt(this.optimizer.step)]), [1], 'i64');
-    this.outcomes.applied.copyFrom(count);
-    count.dispose();
+  /** The deferred outcomes' device slots and events, made once; the applied-update count set from the optimizer's. */
+  private outcomeBuffers(): DeferredOutcomes {
+    if (!this.outcomes) this.outcomes = new DeferredOutcomes(this.model.device, this.optimizer.step);
+    else this.outcomes.setApplied(this.optimizer.step);
     return this.outcomes;
   }
 
   dispose(): void {
-    if (this.outcomes) for (const t of [...this.outcomes.loss, ...this.outcomes.norm, ...this.outcomes.logitScale, this.outcomes.applied]) t.dispose();
+    this.cudaGraphs?.dispose();
+    this.outcomes?.dispose();
     this.batches.dispose();
+    this.ddp?.dispose();
     this.runner.dispose();
     this.optimizer.dispose();
     this.model.dispose();

@@ -26,7 +26,8 @@ int64_t check_adamw_step(DeviceCheck device, const Tensor& param, const Tensor& 
   check_no_alias(op, "v", v, "m", m);
   if (param_bf16) {
     device(op, "paramBf16", *param_bf16);
-    check_dtype(op, "paramBf16", *param_bf16, DType::BF16);
+    if (param_bf16->dtype != DType::BF16 && param_bf16->dtype != DType::F16)
+      fail(op, ": paramBf16 (the 16-bit copy) must be bf16 or f16, got ", param_bf16->describe());
     if (param_bf16->numel() != n)
       fail(op, ": paramBf16 must have as many elements as param (", param.describe(), "), got ",
            param_bf16->describe());

@@ -13,7 +13,7 @@ struct AdamWConfig {
   double grad_scale = 1.0;  // multiplies grad first (e.g. 1 / loss scale)
 };
 
-// adamwStep: param, grad, m, v f32 of one element count, paramBf16 (optional) bf16 of that
+// adamwStep: param, grad, m, v f32 of one element count, paramBf16 (optional) bf16 or f16 of that
 // count, none overlapping; the settings in range. Returns the element count.
 int64_t check_adamw_step(DeviceCheck device, const Tensor& param, const Tensor& grad, const Tensor& m,
                          const Tensor& v, const Tensor* param_bf16, const AdamWConfig& cfg);

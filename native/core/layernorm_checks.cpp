@@ -62,7 +62,7 @@ RowDims check_residual_layernorm_forward(DeviceCheck device, const Tensor& x, co
 
 RowDims check_layernorm_backward(DeviceCheck device, const Tensor& dout, const Tensor& x, const Tensor& gamma,
                                  const Tensor& mean, const Tensor& rstd, const Tensor& dx, const Tensor* dgamma,
-                                 const Tensor* dbeta) {
+                                 const Tensor* dbeta, const Tensor* dadd) {
   const char* op = "layernormBackward";
   check_f32(device, op, "dout", dout);
   check_f32(device, op, "x", x);
@@ -86,6 +86,13 @@ RowDims check_layernorm_backward(DeviceCheck device, const Tensor& dout, const T
     check_no_alias(op, name, *t, "dx", dx);
   }
   if (dgamma && dbeta) check_no_alias(op, "dgamma", *dgamma, "dbeta", *dbeta);
+  if (dadd) {
+    check_f32(device, op, "dadd", *dadd);
+    check_same_shape(op, "dadd", *dadd, "x", x);
+    check_same_or_disjoint(op, "dx", dx, "dadd", *dadd);
+    for (auto [name, t] : {std::pair<const char*, const Tensor*>{"dgamma", dgamma}, {"dbeta", dbeta}})
+      if (t) check_no_alias(op, name, *t, "dadd", *dadd);
+  }
   return {rows, w};
 }
 

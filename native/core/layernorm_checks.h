@@ -14,9 +14,9 @@ RowDims check_residual_layernorm_forward(DeviceCheck device, const Tensor& x, co
                                          const Tensor& sum_out, const Tensor& gamma, const Tensor& beta,
                                          const Tensor& out, const Tensor& mean, const Tensor& rstd, float eps);
 
-// layernormBackward: dgamma and dbeta are optional.
+// layernormBackward: dgamma, dbeta and dadd (added to dx; like x, may be dx or dout) are optional.
 RowDims check_layernorm_backward(DeviceCheck device, const Tensor& dout, const Tensor& x, const Tensor& gamma,
                                  const Tensor& mean, const Tensor& rstd, const Tensor& dx, const Tensor* dgamma,
-                                 const Tensor* dbeta);
+                                 const Tensor* dbeta, const Tensor* dadd = nullptr);
 
 }  // namespace cs

@@ -127,6 +127,20 @@ void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   float* gp = dx.data<float>();
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { gelu_grad_range(xp + b, dp + b, gp + b, e - b); });
 }
+void activation_span(Activation kind, const float* x, float* out, int64_t n) {
+  if (kind == Activation::Gelu) {
+    gelu_range(x, out, n, false);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) out[i] = quick_gelu(x[i]);
+}
+void activation_grad_span(Activation kind, const float* x, const float* dout, float* dx, int64_t n) {
+  if (kind == Activation::Gelu) {
+    gelu_grad_range(x, dout, dx, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * quick_gelu_grad(x[i]);
+}
 void quick_gelu_forward(const Tensor& x, Tensor& out) { forward<quick_gelu>("quickGeluForward", x, out); }
 void quick_gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   backward<quick_gelu_grad>("quickGeluBackward", x, dout, dx);

@@ -13,4 +13,10 @@ void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx);
 void quick_gelu_forward(const Tensor& x, Tensor& out);
 void quick_gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx);
 
+// The same math over n contiguous values, fp32 (no bf16 rounding), for fused ops
+// (linear_activation.cpp): out[i] = f(x[i]); dx[i] = dout[i] · f'(x[i]) (dx may be dout).
+enum class Activation { Gelu, QuickGelu };
+void activation_span(Activation kind, const float* x, float* out, int64_t n);
+void activation_grad_span(Activation kind, const float* x, const float* dout, float* dx, int64_t n);
+
 }  // namespace cs::cpu

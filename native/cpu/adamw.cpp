@@ -51,6 +51,7 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
   float* mp = m.data<float>();
   float* vp = v.data<float>();
   uint16_t* pb = param_bf16 ? param_bf16->data<uint16_t>() : nullptr;
+  const bool f16 = param_bf16 && param_bf16->dtype == DType::F16;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) {
       const float gi = g[i] * gs;
@@ -60,7 +61,7 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
       vp[i] = vi;
       const float pi = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
       p[i] = pi;
-      if (pb) pb[i] = f32_to_bf16_bits(pi);
+      if (pb) pb[i] = f16 ? f32_to_f16_bits(pi) : f32_to_bf16_bits(pi);
     }
   });
 }

@@ -14,7 +14,8 @@ namespace cs::cpu {
 
 using AdamWConfig = cs::AdamWConfig;  // core/adamw_checks.h: shared with the CUDA dispatch
 
-// param, grad, m, v: f32 of the same element count; param_bf16 (optional): bf16, same count.
+// param, grad, m, v: f32 of the same element count; param_bf16 (optional): bf16 or f16, same
+// count, receives the updated parameter rounded to its type.
 // With a gate (core/adamw_checks.h), the step is applied only when the gate's loss and norm
 // are finite, at step number applied + 1.
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,

@@ -20,8 +20,10 @@ void fill(Tensor& x, double value) {
       parallel_for(n, kGrain, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) p[i] = v; });
       break;
     }
-    case DType::BF16: {
-      uint16_t v = f32_to_bf16_bits(static_cast<float>(value));
+    case DType::BF16:
+    case DType::F16: {
+      uint16_t v = x.dtype == DType::F16 ? f32_to_f16_bits(static_cast<float>(value))
+                                         : f32_to_bf16_bits(static_cast<float>(value));
       uint16_t* p = x.data<uint16_t>();
       parallel_for(n, kGrain, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; i++) p[i] = v; });
       break;
@@ -91,12 +93,14 @@ void convert(const Tensor& src, Tensor& dst) {
       switch (src.dtype) {
         case DType::F32: v = load<float>(s, i); break;
         case DType::BF16: v = bf16_bits_to_f32(static_cast<const uint16_t*>(s)[i]); break;
+        case DType::F16: v = f16_bits_to_f32(static_cast<const uint16_t*>(s)[i]); break;
         case DType::I32: v = load<int32_t>(s, i); break;
         default: v = load<int64_t>(s, i); break;
       }
       switch (dst.dtype) {
         case DType::F32: static_cast<float*>(d)[i] = static_cast<float>(v); break;
         case DType::BF16: static_cast<uint16_t*>(d)[i] = f32_to_bf16_bits(static_cast<float>(v)); break;
+        case DType::F16: static_cast<uint16_t*>(d)[i] = f32_to_f16_bits(static_cast<float>(v)); break;
         // Float to integer truncates toward zero, as a C cast and torch's .to() do.
         case DType::I32: static_cast<int32_t*>(d)[i] = static_cast<int32_t>(v); break;
         case DType::I64: static_cast<int64_t*>(d)[i] = static_cast<int64_t>(v); break;

@@ -151,6 +151,7 @@ struct Problem {
   float* C;
   int64_t ldc;
   const float* bias = nullptr;  // N values added to every row of C (after alpha·AB + beta·C)
+  const GemmEpilogue* epilogue = nullptr;  // run on each finished block of C
 };
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
@@ -217,6 +218,7 @@ void gemm_run(const Problem& p, int nt) {
       q.M = m1 - m0;
       q.C = p.C + m0 * p.ldc;
       scale_c(q);
+      if (p.epilogue) p.epilogue->fn(p.epilogue->ctx, m0, m1, 0, p.N);
     });
     return;
   }
@@ -329,6 +331,8 @@ void gemm_run(const Problem& p, int nt) {
           }
         }
       }
+      if (p.epilogue)
+        p.epilogue->fn(p.epilogue->ctx, mb * mr, std::min(me * mr, p.M), np0 * nr, std::min(np1 * nr, p.N));
     }
   };
   if (nt <= 1) work(0, 1);
@@ -342,10 +346,24 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, num_threads());
 }
 
+void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_run(Problem{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, 1);
+}
+
 void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
   Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
   p.bias = bias;
+  gemm_run(p, num_threads());
+}
+
+void sgemm_bias_epilogue(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                         const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
+                         const GemmEpilogue& epilogue) {
+  Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
+  p.bias = bias;
+  p.epilogue = &epilogue;
   gemm_run(p, num_threads());
 }
 

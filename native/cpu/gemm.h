@@ -15,6 +15,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc);
 
+// Called on each finished block of C, rows [row0, row1) × columns [col0, col1), by the thread
+// that computed it, while the block is still in cache (e.g. an activation of a linear layer).
+struct GemmEpilogue {
+  void (*fn)(void* ctx, int64_t row0, int64_t row1, int64_t col0, int64_t col1);
+  void* ctx;
+};
+
+// sgemm_bias, then the epilogue over every block of C (each element exactly once).
+void sgemm_bias_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                         int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
+                         const GemmEpilogue& epilogue);
+
+// sgemm on the calling thread only (for callers that split the work between threads themselves).
+void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
 // `batch` independent GEMMs with element strides between consecutive A, B and C.
 void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,

@@ -1,3 +1,7 @@
+// The backward loops are also built for AVX2/AVX-512, where GCC would fuse a*b+c into one FMA;
+// kept off so every target computes what the baseline build does.
+#pragma GCC optimize("fp-contract=off")
+
 #include "cpu/layernorm.h"
 
 #include <algorithm>
@@ -9,6 +13,12 @@
 #include "core/layernorm_checks.h"
 
 namespace cs::cpu {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CS_LAYERNORM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CS_LAYERNORM_CLONES
+#endif
 
 namespace {
 
@@ -35,6 +45,84 @@ void normalize_rows(const float* xp, const float* g, const float* b, float* op, 
     rp[r] = rs;
     float* orow = op + r * w;
     for (int64_t j = 0; j < w; j++) orow[j] = maybe_round_bf16((xr[j] - m) * rs * g[j] + b[j], emulate);
+  }
+}
+
+// ── backward ──
+
+constexpr int kLanes = 16;      // independent partial sums per row reduction (one AVX-512 vector)
+constexpr int64_t kBlockRows = 32;  // rows summed in fp32 before a block joins the fp64 totals
+
+struct BackwardArgs {
+  const float* dout;
+  const float* x;
+  const float* gamma;
+  const float* mean;
+  const float* rstd;
+  const float* dadd;  // nullable: added to dx (a residual branch's gradient)
+  float* dx;
+  int64_t w;
+};
+
+// Rows [r0, r1): dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)) (+ dadd), g = dout·gamma.
+// totals (nullable): 2w doubles, dgamma then dbeta terms added; work: 2w + w floats (block
+// sums of dgamma and dbeta, then one row of x̂). The row sums use kLanes fixed lanes, so every
+// instruction set adds in the same order.
+CS_LAYERNORM_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r1, double* totals, float* work) {
+  const int64_t w = a.w;
+  float* bg = work;          // dgamma terms of the current block of rows
+  float* bb = work + w;      // dbeta terms
+  float* xh = work + 2 * w;  // x̂ of the current row
+  for (int64_t j = 0; j < 2 * w; j++) work[j] = 0.0f;
+  int64_t in_block = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    const float* dr = a.dout + r * w;
+    const float* xr = a.x + r * w;
+    const float m = a.mean[r], rs = a.rstd[r];
+    float sg[kLanes] = {}, sgx[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= w; j += kLanes)
+      for (int l = 0; l < kLanes; l++) {
+        const float h = (xr[j + l] - m) * rs;
+        const float gj = dr[j + l] * a.gamma[j + l];
+        xh[j + l] = h;
+        sg[l] += gj;
+        sgx[l] += gj * h;
+      }
+    for (int l = 0; j < w; j++, l++) {
+      const float h = (xr[j] - m) * rs;
+      const float gj = dr[j] * a.gamma[j];
+      xh[j] = h;
+      sg[l] += gj;
+      sgx[l] += gj * h;
+    }
+    if (totals)
+      for (int64_t k = 0; k < w; k++) {
+        bg[k] += dr[k] * xh[k];
+        bb[k] += dr[k];
+      }
+    float tg = 0.0f, tgx = 0.0f;
+    for (int l = 0; l < kLanes; l++) {
+      tg += sg[l];
+      tgx += sgx[l];
+    }
+    const float ca = w ? tg / static_cast<float>(w) : 0.0f;
+    const float cb = w ? tgx / static_cast<float>(w) : 0.0f;
+    float* dxr = a.dx + r * w;
+    if (a.dadd) {
+      const float* ar = a.dadd + r * w;
+      for (int64_t k = 0; k < w; k++) dxr[k] = rs * (dr[k] * a.gamma[k] - ca - xh[k] * cb) + ar[k];
+    } else {
+      for (int64_t k = 0; k < w; k++) dxr[k] = rs * (dr[k] * a.gamma[k] - ca - xh[k] * cb);
+    }
+    if (totals && (++in_block == kBlockRows || r + 1 == r1)) {
+      for (int64_t k = 0; k < w; k++) {
+        totals[k] += bg[k];
+        totals[w + k] += bb[k];
+        bg[k] = bb[k] = 0.0f;
+      }
+      in_block = 0;
+    }
   }
 }
 
@@ -77,72 +165,44 @@ void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor&
 
 void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                         const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta) {
-  const RowDims d = check_layernorm_backward(check_cpu, dout, x, gamma, mean, rstd, dx, dgamma, dbeta);
+  layernorm_backward_add(dout, x, gamma, mean, rstd, dx, dgamma, dbeta, nullptr, false);
+}
+
+void layernorm_backward_add(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                            const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta, const Tensor* dadd,
+                            bool accumulate) {
+  const RowDims d = check_layernorm_backward(check_cpu, dout, x, gamma, mean, rstd, dx, dgamma, dbeta, dadd);
   const int64_t rows = d.rows, w = d.width;
-
-  const float* dop = dout.data<float>();
-  const float* xp = x.data<float>();
-  const float* g = gamma.data<float>();
-  const float* mp = mean.data<float>();
-  const float* rp = rstd.data<float>();
-
-  // One pass over the rows, split between threads: each row's dgamma/dbeta terms go into
-  // its thread's partial sums (float64), then dx is written (dx may be dout: the row is read
-  // in full first). The partials are added in thread order. (Splitting columns instead, as
-  // before, left one thread working at width ≤ 64.)
+  BackwardArgs a{dout.data<float>(), x.data<float>(), gamma.data<float>(), mean.data<float>(), rstd.data<float>(),
+                 dadd ? dadd->data<float>() : nullptr, dx.data<float>(), w};
   float* dg = dgamma ? dgamma->data<float>() : nullptr;
   float* db = dbeta ? dbeta->data<float>() : nullptr;
-  float* dxp = dx.data<float>();
   const bool params = dg || db;
-  const int nt = static_cast<int>(
-      std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * w / (1 << 14))));
-  static thread_local std::vector<double> partial;  // kept: a training step reuses the sizes
-  if (params) partial.assign(static_cast<size_t>(nt) * 2 * w, 0.0);
-  double* const part = partial.data();  // the workers' own thread_local would be a different vector
+
+  // Rows split between threads; each thread sums its rows' dgamma/dbeta terms into partials
+  // of its own, which are added in thread order. (Splitting columns, as once, left one
+  // thread working at width ≤ 64.)
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * w / (1 << 14))));
+  const size_t per_thread = static_cast<size_t>(4 * w + kLanes);  // float block sums, double totals, a row of x̂
+  static thread_local std::vector<double> scratch;  // kept: a training step reuses the sizes
+  scratch.assign(static_cast<size_t>(nt) * per_thread, 0.0);
+  double* const part = scratch.data();  // the workers' own thread_local would be a different vector
   auto run_rows = [&](int t, int n_threads) {
-    const int64_t r0 = rows * t / n_threads, r1 = rows * (t + 1) / n_threads;
-    double* ag = params ? part + static_cast<size_t>(t) * 2 * w : nullptr;
-    double* ab = params ? ag + w : nullptr;
-    for (int64_t r = r0; r < r1; r++) {
-      const float* dr = dop + r * w;
-      const float* xr = xp + r * w;
-      float* dxr = dxp + r * w;
-      const float m = mp[r], rs = rp[r];
-      // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dout·gamma
-      // Four running sums each (float64 adds are a chain of dependent latencies otherwise).
-      double sg4[4] = {0, 0, 0, 0}, sgx4[4] = {0, 0, 0, 0};
-      for (int64_t j = 0; j < w; j++) {
-        const float xh = (xr[j] - m) * rs;
-        const double gj = static_cast<double>(dr[j]) * g[j];
-        sg4[j & 3] += gj;
-        sgx4[j & 3] += gj * xh;
-      }
-      if (params)
-        for (int64_t j = 0; j < w; j++) {
-          ag[j] += static_cast<double>(dr[j]) * ((xr[j] - m) * rs);
-          ab[j] += dr[j];
-        }
-      const double sg = (sg4[0] + sg4[1]) + (sg4[2] + sg4[3]), sgx = (sgx4[0] + sgx4[1]) + (sgx4[2] + sgx4[3]);
-      const float a = static_cast<float>(w ? sg / w : 0.0);
-      const float bcoef = static_cast<float>(w ? sgx / w : 0.0);
-      for (int64_t j = 0; j < w; j++) {
-        const float xh = (xr[j] - m) * rs;
-        dxr[j] = rs * (dr[j] * g[j] - a - xh * bcoef);
-      }
-    }
+    double* mine = part + static_cast<size_t>(t) * per_thread;
+    backward_rows(a, rows * t / n_threads, rows * (t + 1) / n_threads, params ? mine : nullptr,
+                  reinterpret_cast<float*>(mine + 2 * w));
   };
   if (nt <= 1) run_rows(0, 1);
   else parallel_run(nt, run_rows);
-  if (params) {
-    for (int64_t j = 0; j < w; j++) {
-      double sg = 0, sb = 0;
-      for (int t = 0; t < nt; t++) {
-        sg += part[static_cast<size_t>(t) * 2 * w + j];
-        sb += part[static_cast<size_t>(t) * 2 * w + w + j];
-      }
-      if (dg) dg[j] = static_cast<float>(sg);
-      if (db) db[j] = static_cast<float>(sb);
+  if (!params) return;
+  for (int64_t j = 0; j < w; j++) {
+    double sg = 0, sb = 0;
+    for (int t = 0; t < nt; t++) {
+      sg += part[static_cast<size_t>(t) * per_thread + j];
+      sb += part[static_cast<size_t>(t) * per_thread + w + j];
     }
+    if (dg) dg[j] = static_cast<float>(accumulate ? dg[j] + sg : sg);
+    if (db) db[j] = static_cast<float>(accumulate ? db[j] + sb : sb);
   }
 }
 

@@ -24,4 +24,12 @@ void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor&
 void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                         const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta);
 
+// layernorm_backward with a residual stream's two gradients joined in the same pass: dx =
+// layernorm's input gradient + dadd (nullable; the gradient reaching the residual sum from its
+// other use; may be dx or dout itself), and dgamma/dbeta added to instead of overwritten when
+// `accumulate` (a parameter's gradient directly).
+void layernorm_backward_add(const Tensor& dout, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                            const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta, const Tensor* dadd,
+                            bool accumulate);
+
 }  // namespace cs::cpu

@@ -16,11 +16,15 @@ namespace {
 // db (+)= Σ_m dY[m, :]. Rows are split between threads (a layer has few output columns and
 // many rows: splitting columns left one thread working for N ≤ 64); each thread sums its rows
 // into a partial of its own, and the partials are added in thread order.
+int bias_gradient_threads(int64_t M, int64_t N) {
+  return static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(1, M * N / (1 << 15))));
+}
+
 void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db, bool accumulate) {
   if (!accumulate)
     for (int64_t n = 0; n < N; n++) db[n] = 0.0f;
   if (M <= 0 || N <= 0) return;
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(1, M * N / (1 << 15))));
+  const int nt = bias_gradient_threads(M, N);
   static thread_local std::vector<float> partial;  // kept: a training step reuses the sizes
   partial.assign(static_cast<size_t>(nt) * N, 0.0f);
   float* const part = partial.data();  // the workers' own thread_local would be a different vector
@@ -38,25 +42,77 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
     for (int64_t n = 0; n < N; n++) db[n] += part[t * N + n];
 }
 
-// dW[N×K] (+)= dYᵀ·X, a product over every row of the batch (M) with a narrow result. The
-// GEMM packs its A operand (here dYᵀ or Xᵀ, M values per row) and reads B in place, and each
-// packed value is used for as many columns as the result has: so the narrower of N and K goes
-// in A. With K < N (an MLP up-projection, qkv) that is dWᵀ[K×N] = Xᵀ·dY, into a scratch
-// matrix added to dW transposed (N·K values against 2·M·N·K flops).
-void weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
-                     bool accumulate) {
-  if (K >= N) {
-    sgemm(true, false, N, K, M, 1.0f, dY.ptr, dY.ld, X.ptr, X.ld, accumulate ? 1.0f : 0.0f, dw, K);
-    return;
+// One thread's dW over rows [m0, m1): dW[N×K] = dYᵀ·X, or its transpose dWᵀ[K×N] = Xᵀ·dY when
+// `transposed`. The GEMM packs its A operand (dYᵀ or Xᵀ, a row of A per output row) and reads
+// B in place, and each packed value is used for as many columns as the result has: so the
+// narrower of N and K goes in A (K < N: an MLP up-projection, qkv — the transposed form).
+void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, int64_t m1, int64_t N, int64_t K,
+                          bool transposed, float beta, float* out, bool serial) {
+  auto gemm = serial ? sgemm_serial : sgemm;
+  const float* dy = dY.ptr + m0 * dY.ld;
+  const float* x = X.ptr + m0 * X.ld;
+  if (transposed) gemm(true, false, K, N, m1 - m0, 1.0f, x, X.ld, dy, dY.ld, beta, out, N);
+  else gemm(true, false, N, K, m1 - m0, 1.0f, dy, dY.ld, x, X.ld, beta, out, K);
+}
+
+// dW[N×K] (+)= dYᵀ·X, a product over every row of the batch (M) with a narrow result.
+// A narrow result (a few hundred columns at most) gives too few tiles to share evenly between
+// threads, while M is long: so each thread takes a slice of the rows and computes a whole
+// partial dW of its own, and the partials are summed (N·K·threads adds against 2·M·N·K flops).
+// A wide result splits into tiles as any GEMM.
+// With db (nullable) given and the rows split, each thread also sums its rows of dY into a
+// bias partial in the same parallel region (no second hand-off to the pool), the same sums as
+// bias_gradient; returns whether it did (otherwise the caller runs bias_gradient).
+bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
+                     bool accumulate, float* db) {
+  const bool transposed = K < N;
+  const int64_t out = N * K;
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), M / 256));
+  const bool split_rows = nt > 1 && out <= (1 << 18) && 2.0 * M * out >= 4e6;
+  if (!split_rows && !transposed) {
+    weight_gradient_rows(dY, X, 0, M, N, K, false, accumulate ? 1.0f : 0.0f, dw, false);
+    return false;
   }
+  const int parts = split_rows ? nt : 1;
+  // Only where bias_gradient would split the rows the same way, so db is the same sum either way.
+  const bool bias = split_rows && db && bias_gradient_threads(M, N) == parts;
   static thread_local std::vector<float> scratch;  // kept: a training step reuses the sizes
-  scratch.resize(static_cast<size_t>(K) * N);
-  float* const t = scratch.data();  // the workers' own thread_local would be a different vector
-  sgemm(true, false, K, N, M, 1.0f, X.ptr, X.ld, dY.ptr, dY.ld, 0.0f, t, N);
-  parallel_for(N, std::max<int64_t>(1, 4096 / K), [&](int64_t n0, int64_t n1) {
+  scratch.resize(static_cast<size_t>(parts) * (out + (bias ? N : 0)));
+  float* const part = scratch.data();  // the workers' own thread_local would be a different vector
+  float* const bias_part = part + static_cast<size_t>(parts) * out;
+  if (split_rows) {
+    parallel_run(parts, [&](int t, int n_threads) {
+      const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
+      weight_gradient_rows(dY, X, m0, m1, N, K, transposed, 0.0f, part + t * out, true);
+      if (!bias) return;
+      float* acc = bias_part + t * N;
+      for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
+      for (int64_t m = m0; m < m1; m++) {
+        const float* row = dY.ptr + m * dY.ld;
+        for (int64_t n = 0; n < N; n++) acc[n] += row[n];
+      }
+    });
+  } else {
+    weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);
+  }
+  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order;
+  // on threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking the pool).
+  parallel_for(N, std::max<int64_t>(1, (1 << 15) / K), [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++)
-      for (int64_t k = 0; k < K; k++) dw[n * K + k] = (accumulate ? dw[n * K + k] : 0.0f) + t[k * N + n];
+      for (int64_t k = 0; k < K; k++) {
+        float s = accumulate ? dw[n * K + k] : 0.0f;
+        float p = 0.0f;
+        for (int t = 0; t < parts; t++) p += part[t * out + (transposed ? k * N + n : n * K + k)];
+        dw[n * K + k] = s + p;
+      }
   });
+  if (bias) {  // as bias_gradient adds its partials: in thread order onto db (or zero)
+    if (!accumulate)
+      for (int64_t n = 0; n < N; n++) db[n] = 0.0f;
+    for (int t = 0; t < parts; t++)
+      for (int64_t n = 0; n < N; n++) db[n] += bias_part[t * N + n];
+  }
+  return bias;
 }
 
 }  // namespace
@@ -100,17 +156,18 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   const bool emu = bf16_emulation();
   std::vector<float> dys, xs, ws;
   MatrixRef dY = matmul_operand(dy.data<float>(), M, N, N, emu, dys);
+  bool bias_done = false;  // the weight gradient's threads may sum db on the way
 
   if (dw) {
     float* dwp = dw->data<float>();
     if (M > 0 && N > 0 && K > 0) {
       MatrixRef X = matmul_operand(x.data<float>(), M, K, K, emu, xs);
-      weight_gradient(dY, X, M, N, K, dwp, accumulate);
+      bias_done = weight_gradient(dY, X, M, N, K, dwp, accumulate, db ? db->data<float>() : nullptr);
     } else if (!accumulate) {
       for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
     }
   }
-  if (db) bias_gradient(dY.ptr, dY.ld, M, N, db->data<float>(), accumulate);
+  if (db && !bias_done) bias_gradient(dY.ptr, dY.ld, M, N, db->data<float>(), accumulate);
   if (dx) {
     float* dxp = dx->data<float>();
     if (M > 0 && K > 0 && N > 0) {

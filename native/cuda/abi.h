@@ -11,9 +11,10 @@
 // out of range, an overflowing scale) are recorded on the device and reported by the
 // next cs_cuda_synchronize or cs_cuda_memcpy_d2h on that device.
 //
-// Numerics: the ops take f32 tensors and round to bf16 at the points where the GPU
-// will store bf16 (stored activations, matrix operands), as the CPU backend does with
-// bf16 emulation on; statistics, softmax, losses and optimizer state are fp32.
+// Numerics: the ops take f32 tensors and, in the precision set by cs_cuda_set_precision, round
+// to bf16 (or fp16) at the points where the GPU will store 16-bit values (stored activations,
+// matrix operands), as the CPU backend does with bf16 emulation on; fp32 rounds nothing;
+// statistics, softmax, losses and optimizer state are fp32.
 // (bf16 storage itself is a later step; the rounding points already match it.)
 //
 // Dtype codes are cs::DType's: 0 f32, 1 bf16, 2 i32, 3 i64.
@@ -23,7 +24,7 @@
 #include <stdint.h>
 
 // Bumped whenever an existing entry point changes its arguments or meaning.
-#define CS_CUDA_ABI_VERSION 1
+#define CS_CUDA_ABI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,26 @@ int cs_cuda_free(void* ptr, int device);
 int cs_cuda_memory_info(int device, size_t* free_bytes, size_t* total_bytes, size_t* cached_bytes);
 // Returns every cached block to the driver.
 int cs_cuda_empty_cache(int device);
+// The caching allocator's accounting of a device. Bytes are counted in the allocator's
+// size classes (what the blocks really hold). driver_allocs/frees count the cudaMalloc and
+// cudaFree calls the allocator made since init: none once the cache holds every size a
+// training step asks for.
+typedef struct CsCudaMemoryStats {
+  uint64_t allocated_bytes;       // in live blocks (tensors, scratch in use)
+  uint64_t cached_bytes;          // in freed blocks kept for reuse
+  uint64_t peak_allocated_bytes;  // the most allocated_bytes at once since init or the last reset
+  uint64_t driver_allocs;
+  uint64_t driver_frees;
+  uint64_t allocs;                // cs_cuda_malloc calls (from the cache or the driver)
+  uint64_t graph_reserved_bytes;  // freed blocks kept for captured graphs (not in cached_bytes)
+} CsCudaMemoryStats;
+int cs_cuda_memory_stats(int device, CsCudaMemoryStats* out);
+// Starts a new peak: peak_allocated_bytes = allocated_bytes now.
+int cs_cuda_reset_peak_memory(int device);
+// How often the host has waited for the device since init: for the whole compute stream
+// (cs_cuda_synchronize, every d2h copy) and for one event (cs_cuda_event_synchronize,
+// cs_cuda_memcpy_d2h_after). A training step that reads its outcome a step late waits for events only.
+int cs_cuda_wait_stats(int device, uint64_t* stream_syncs, uint64_t* event_waits);
 
 // Copies on the device's stream. h2d returns once the host buffer may be reused;
 // d2h waits for the stream (it is the synchronisation point) and reports any error
@@ -57,6 +78,43 @@ int cs_cuda_memcpy_d2h(void* dst, const void* src, size_t bytes, int device);
 int cs_cuda_memcpy_d2d(void* dst, const void* src, size_t bytes, int device);
 // Waits for the device's stream and reports errors recorded by earlier kernels.
 int cs_cuda_synchronize(int device);
+
+// Streams, events and page-locked memory, for uploads that overlap computation and reads
+// that wait for one step only. Each device has two streams: 0 the compute stream (every op
+// above), 1 the copy stream. Events are cudaEvent_t handles (no timing).
+// Page-locked (pinned) host memory: copies from it run asynchronously in stream order, so
+// the host must not rewrite it until an event recorded after the copy has completed.
+int cs_cuda_host_alloc(void** ptr, size_t bytes, int device);
+int cs_cuda_host_free(void* ptr, int device);
+int cs_cuda_event_create(void** event, int device);
+int cs_cuda_event_destroy(void* event, int device);
+// An event that keeps its time, and the milliseconds between two such events once the end one
+// has completed (waits for it). On the emulated device: the host's time running the work.
+int cs_cuda_event_create_timed(void** event, int device);
+int cs_cuda_event_elapsed_ms(void* start, void* end, float* ms, int device);
+// Marks the point in `stream` after everything queued on it so far.
+int cs_cuda_event_record(void* event, int stream, int device);
+// *done = 1 when the work before the event's last record has completed (or it was never recorded).
+int cs_cuda_event_query(void* event, int* done, int device);
+int cs_cuda_event_synchronize(void* event, int device);
+// Work queued on `stream` after this call starts once the event's work has completed (the host does not wait).
+int cs_cuda_stream_wait_event(int stream, void* event, int device);
+// A host-to-device copy queued on `stream`; from pinned memory it reads src when it runs.
+int cs_cuda_memcpy_h2d_async(void* dst, const void* src, size_t bytes, int stream, int device);
+// Waits for the event only (not for any stream: later work may still run), then copies
+// bytes device → host and reports any error kernels recorded before the event.
+int cs_cuda_memcpy_d2h_after(void* dst, const void* src, size_t bytes, void* event, int device);
+
+// CUDA graphs of the compute stream. Between begin and end, the ops called are recorded, not
+// run; they must not synchronise, read back, copy from pageable memory or allocate beyond
+// the cache (the cache serves them; blocks freed inside become the graph's). end fails,
+// naming why, when the work was not capturable (*graph stays null), and ends the capture in
+// any case. launch replays the recorded work on the compute stream (same pointers, same
+// arguments): step-dependent values must come from device memory.
+int cs_cuda_graph_begin_capture(int device);
+int cs_cuda_graph_end_capture(void** graph, int device);
+int cs_cuda_graph_launch(void* graph, int device);
+int cs_cuda_graph_destroy(void* graph, int device);
 
 // The operand precision of the matrix kernels (GEMM, attention) and of the values they
 // store: 0 fp32, 1 bf16 (the default), 2 fp16. Accumulation is fp32 in every mode.
@@ -71,6 +129,10 @@ int cs_cuda_emulated(void);
 // the calling thread makes next: "inorder", "reversed", "random" or "random:<seed>".
 // Fails in the GPU build and for another name.
 int cs_cuda_emu_set_schedule(const char* schedule);
+// Emulated device only: lazy = 1 makes the device's compute stream lazy (its work runs when
+// waited for, like a busy GPU's), 0 eager again (the default: kernels run at launch), -1 keeps
+// it; *pending = the works queued on it and not yet run. Fails in the GPU build.
+int cs_cuda_emu_compute_stream(int device, int lazy, uint64_t* pending);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,10 @@
-// C ABI of the GEMM group: matmul, linear and patch embedding on the GPU. Each equals
-// the CPU op of the same name (native/cpu/{gemm,linear,patch_embed}.h) with bf16
-// emulation on: operands rounded to bf16 (nearest even), fp32 accumulation on bf16
-// tensor cores, outputs rounded where the CPU rounds them. Shapes, dtypes and aliasing
+// C ABI of the GEMM group: matmul, linear and patch embedding on the GPU, in the precision
+// set by cs_cuda_set_precision (abi.h). In bf16 each equals the CPU op of the same name
+// (native/cpu/{gemm,linear,patch_embed}.h) with bf16 emulation on: operands rounded to bf16
+// (nearest even), fp32 accumulation on bf16 tensor cores, outputs rounded where the CPU
+// rounds them. fp16: the same with fp16 operands and roundings. fp32: fp32 operands and
+// arithmetic (no TF32), nothing rounded — the CPU op without emulation. Below, "bf16(...)"
+// means "rounded to the run's 16-bit type, or not in fp32". Shapes, dtypes and aliasing
 // are checked by the addon before the call; these check only what they need to run.
 // All pointers are device pointers on the calling thread's current device (abi.h).
 //
@@ -36,6 +39,28 @@ int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 // tanh-GELU before the rounding (cuBLASLt's GELU epilogue; the CPU linear has no GELU).
 int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t K, int64_t N,
                            int gelu);
+// y = GELU(h) and pre = h (pre may be null) where h = bf16(x · wᵀ + bf16(b)), both rounded;
+// form 1 is the erf GELU (nn.GELU(), the model's, core/gelu_math.h), 2 the tanh form. On
+// cuBLASLt: its bias epilogue then our GELU, or its GELU epilogue for the tanh form without pre.
+int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, float* pre, float* y, int64_t M,
+                                int64_t K, int64_t N, int form);
+// linear_forward (gelu 0; pre unused) or linear_gelu_forward (gelu 1 erf, 2 tanh) with 16-bit
+// operands and output where given (in the precision's 16-bit type; each may be null):
+// w16, the copy of w (exactly bf16(w) or fp16(w), as AdamW's param_bf16 output keeps it), read
+// in place of converting w when the precision is bf16 or fp16 and K is a multiple of 8;
+// x16, the input in 16 bits, read in place of x (x null; needs the same); y16 (with gelu), the
+// GELU output in 16 bits [M, N] — y then receives the pre-GELU value and pre is unused.
+int cs_cuda_linear_forward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                              const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                              int gelu);
+// linear_backward reading w16 (as above, or null) for dx = dy·w in place of converting wᵀ, and
+// x16 (the input in 16 bits, x null) for dw = dyᵀ·x in place of converting xᵀ.
+int cs_cuda_linear_backward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                               const float* dy, float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N,
+                               int accumulate);
+// Counts since the library loaded: operand conversion passes into 16-bit scratch (one per
+// operand converted) and GEMMs run. Either pointer may be null.
+int cs_cuda_gemm_counters(long long* conversions, long long* gemms);
 // dx = bf16(dy·w) (overwritten), dw = dyᵀ·x and db = Σ_rows dy in fp32, overwritten or,
 // with accumulate, added to. dx, dw, db may each be null.
 int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,

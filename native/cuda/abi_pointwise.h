@@ -37,6 +37,9 @@ int cs_cuda_layernorm_backward(const float* dout, const float* x, const float* g
 // ── activations: out rounded to bf16; dx = dout·f'(x), may be dout ──
 int cs_cuda_gelu_forward(const float* x, float* out, int64_t n);
 int cs_cuda_gelu_backward(const float* x, const float* dout, float* dx, int64_t n);
+// GELU's tanh form (nn.GELU(approximate='tanh')): forward rounded as the others, backward fp32.
+int cs_cuda_gelu_tanh_forward(const float* x, float* out, int64_t n);
+int cs_cuda_gelu_tanh_backward(const float* x, const float* dout, float* dx, int64_t n);
 int cs_cuda_quick_gelu_forward(const float* x, float* out, int64_t n);
 int cs_cuda_quick_gelu_backward(const float* x, const float* dout, float* dx, int64_t n);
 
@@ -87,7 +90,9 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
                              float* dlogit_scale, float* loss_out, float* workspace, float loss_scale,
                              double* loss_host);
 
-// ── AdamW on fp32 master weights (torch.optim.AdamW), optional bf16 copy of the result ──
+// ── AdamW on fp32 master weights (torch.optim.AdamW), optional 16-bit copy of the result ──
+// The copy (param_bf16) is written in the precision's 16-bit type (cs_cuda_set_precision):
+// fp16 bits when it is fp16, bf16 bits otherwise (the caller passes a copy of that type).
 int cs_cuda_adamw_step(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
                        double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
                        double grad_scale);
@@ -99,6 +104,21 @@ int cs_cuda_adamw_step_gated(float* param, const float* grad, float* m, float* v
                              double grad_scale, const float* loss, const double* norm, const int64_t* applied);
 // *applied += 1 when *loss and *norm are finite (after every gated update of a step).
 int cs_cuda_adamw_commit(const float* loss, const double* norm, int64_t* applied);
+
+// The gated step of a CUDA graph: every step-dependent value is read on the device from a
+// schedule record (32 bytes of device memory) that cs_cuda_adamw_schedule writes before each
+// replay (in stream order, from the host): lr, known = step - 1, and the bias corrections of
+// steps `step` and step + 1 as cs_cuda_adamw_step_gated computes them (bit for bit the same update).
+typedef struct CsAdamWSchedule {
+  double lr;
+  int64_t known;
+  float step_size_a, inv_sqrt_bc2_a, step_size_b, inv_sqrt_bc2_b;
+} CsAdamWSchedule;
+int cs_cuda_adamw_schedule(CsAdamWSchedule* sched, double lr, double beta1, double beta2, int64_t step);
+int cs_cuda_adamw_step_scheduled(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                                 double beta1, double beta2, double eps, double weight_decay, double grad_scale,
+                                 const float* loss, const double* norm, const int64_t* applied,
+                                 const CsAdamWSchedule* sched);
 
 // ── global gradient norm over `count` tensors (host arrays of device pointers and sizes) ──
 // sqrt(Σ g²) summed in double, two passes with fixed chunking (deterministic).

@@ -1,4 +1,4 @@
-// Fused AdamW on fp32 master weights with an optional bf16 copy of the result, the
+// Fused AdamW on fp32 master weights with an optional 16-bit copy of the result, the
 // global gradient norm (two passes, fixed chunking, so the sum does not depend on
 // timing) and norm clipping without a host round trip (cpu/adamw.h).
 #include <cuda_runtime.h>
@@ -26,6 +26,10 @@ struct Gate {
   const int64_t* applied;
   int64_t known;
   float step_size_b, inv_sqrt_bc2_b;
+  // A CUDA graph's step (cs_cuda_adamw_step_scheduled): lr, known and both sets of bias
+  // corrections are read from the device, written before each replay; decay from this.
+  const CsAdamWSchedule* sched;
+  double weight_decay;
 };
 
 __device__ inline bool gate_open(const float* loss, const double* norm) {
@@ -34,13 +38,26 @@ __device__ inline bool gate_open(const float* loss, const double* norm) {
 
 __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                              float* __restrict__ v, uint16_t* __restrict__ pb, int64_t n, float b1, float b2,
-                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs, Gate gate) {
+                             float decay, float step_size, float inv_sqrt_bc2, float eps, float gs, Gate gate,
+                             int copy_type) {
   if (gate.loss) {
     // Every thread reads the same three words: a skipped step writes nothing.
     if (!gate_open(gate.loss, gate.norm)) return;
-    if (*gate.applied != gate.known) {
-      step_size = gate.step_size_b;
-      inv_sqrt_bc2 = gate.inv_sqrt_bc2_b;
+    int64_t known = gate.known;
+    float step_size_b = gate.step_size_b, inv_sqrt_bc2_b = gate.inv_sqrt_bc2_b;
+    if (gate.sched) {
+      const CsAdamWSchedule sc = *gate.sched;
+      // Rounded as the host rounds 1 - lr * wd (no fused multiply-add).
+      decay = static_cast<float>(1.0 - __dmul_rn(sc.lr, gate.weight_decay));
+      step_size = sc.step_size_a;
+      inv_sqrt_bc2 = sc.inv_sqrt_bc2_a;
+      known = sc.known;
+      step_size_b = sc.step_size_b;
+      inv_sqrt_bc2_b = sc.inv_sqrt_bc2_b;
+    }
+    if (*gate.applied != known) {
+      step_size = step_size_b;
+      inv_sqrt_bc2 = inv_sqrt_bc2_b;
     }
   }
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
@@ -51,7 +68,7 @@ __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g,
     v[i] = vi;
     const float pi = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
     p[i] = pi;
-    if (pb) pb[i] = f32_to_bf16_bits(pi);
+    if (pb) pb[i] = to_16bit(copy_type, pi);
   }
 }
 
@@ -165,7 +182,8 @@ int adamw_launch(float* param, const float* grad, float* m, float* v, uint16_t* 
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   CS_LAUNCH(adamw_kernel, grid_for(n, kThreads), kThreads, 0, stream(), param, grad, m, v, param_bf16, n, b1, b2, decay,
                                                                  step_size_at(lr, beta1, step), inv_sqrt_bc2_at(beta2, step),
-                                                                 static_cast<float>(eps), static_cast<float>(grad_scale), gate);
+                                                                 static_cast<float>(eps), static_cast<float>(grad_scale), gate,
+                                                                 precision() == Precision::F16 ? 2 : 1);
   return launched("adamwStep");
 }
 }  // namespace
@@ -180,8 +198,28 @@ int cs_cuda_adamw_step_gated(float* param, const float* grad, float* m, float* v
                              double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step,
                              double grad_scale, const float* loss, const double* norm, const int64_t* applied) {
   if (!loss || !norm || !applied) return fail("adamwStep: a gated step needs loss, norm and applied on the device");
-  Gate gate{loss, norm, applied, step - 1, step_size_at(lr, beta1, step + 1), inv_sqrt_bc2_at(beta2, step + 1)};
+  Gate gate{loss, norm, applied, step - 1, step_size_at(lr, beta1, step + 1), inv_sqrt_bc2_at(beta2, step + 1), nullptr, 0.0};
   return adamw_launch(param, grad, m, v, param_bf16, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale, gate);
+}
+
+int cs_cuda_adamw_schedule(CsAdamWSchedule* sched, double lr, double beta1, double beta2, int64_t step) {
+  if (!sched) return fail("adamwSchedule: no schedule record");
+  if (step < 1) return fail("adamwSchedule: step must be a 1-based step number, got %lld", static_cast<long long>(step));
+  // The same numbers cs_cuda_adamw_step_gated computes for this step, queued in stream order.
+  CsAdamWSchedule h{lr, step - 1, step_size_at(lr, beta1, step), inv_sqrt_bc2_at(beta2, step),
+                    step_size_at(lr, beta1, step + 1), inv_sqrt_bc2_at(beta2, step + 1)};
+  return cs_cuda_memcpy_h2d(sched, &h, sizeof h, current_device());
+}
+
+int cs_cuda_adamw_step_scheduled(float* param, const float* grad, float* m, float* v, uint16_t* param_bf16, int64_t n,
+                                 double beta1, double beta2, double eps, double weight_decay, double grad_scale,
+                                 const float* loss, const double* norm, const int64_t* applied,
+                                 const CsAdamWSchedule* sched) {
+  if (!loss || !norm || !applied || !sched)
+    return fail("adamwStep: a scheduled step needs loss, norm, applied and the schedule on the device");
+  // lr and step here only shape the launch's host-side values, which the schedule replaces.
+  Gate gate{loss, norm, applied, 0, 0.0f, 0.0f, sched, weight_decay};
+  return adamw_launch(param, grad, m, v, param_bf16, n, 0.0, beta1, beta2, eps, weight_decay, 1, grad_scale, gate);
 }
 
 int cs_cuda_adamw_commit(const float* loss, const double* norm, int64_t* applied) {

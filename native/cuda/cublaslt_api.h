@@ -26,6 +26,7 @@ struct HeuristicResult {
 
 // cudaDataType_t
 constexpr int kR32F = 0;
+constexpr int kR16F = 2;
 constexpr int kR16BF = 14;
 // cublasComputeType_t
 constexpr int kCompute32F = 68;

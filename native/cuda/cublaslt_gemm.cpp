@@ -126,7 +126,7 @@ struct Descriptors {
 
 // Heuristic answers, kept per shape so a training step asks once per GEMM shape.
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int, bool, bool, size_t>;
+                       int64_t, int, bool, bool, size_t, int, bool, bool>;
 std::mutex cache_mutex;
 std::map<Key, lt::MatmulAlgo>& algo_cache() {
   static std::map<Key, lt::MatmulAlgo> m;
@@ -149,27 +149,32 @@ bool cublaslt_load(std::string* why) {
 std::string cublaslt_loaded_path() { return api().handle ? api().path : std::string(); }
 size_t cublaslt_version() { return api().handle ? api().version : 0; }
 
-std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, const void* A, int64_t lda,
-                             int64_t sa, const void* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
-                             int64_t sc, int64_t batch, const float* bias, bool gelu, void* workspace,
-                             size_t workspace_bytes, bool* no_algorithm) {
+static const char* type_name(int type) { return type == 0 ? "fp32" : type == 2 ? "fp16" : "bf16"; }
+
+std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, float alpha, int type, const void* A,
+                             int64_t lda, int64_t sa, bool a_kmajor, const void* B, int64_t ldb, int64_t sb,
+                             bool b_kmajor, float beta, float* C, int64_t ldc, int64_t sc, int64_t batch,
+                             const float* bias, bool gelu, void* workspace, size_t workspace_bytes,
+                             bool* no_algorithm) {
   if (no_algorithm) *no_algorithm = false;
   Api& a = api();
   if (!a.handle) return "cuBLASLt is not loaded: " + a.error;
 #if defined(CLIPSCALE_EMULATED_DEVICE)
   if (no_algorithm) *no_algorithm = true;  // the stand-in: no algorithm for anything
-  return "cuBLASLt (the emulated stand-in) has no algorithm for bf16 GEMM M=" + std::to_string(M) +
+  return std::string("cuBLASLt (the emulated stand-in) has no algorithm for ") + type_name(type) +
+         " GEMM M=" + std::to_string(M) +
          " N=" + std::to_string(N) + " K=" + std::to_string(K) + " batch=" + std::to_string(batch);
 #endif
-  // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = Bᵀ-side · A-side,
-  // i.e. its "A" is our B read transposed (N×K from a K×N column-major block) and its
-  // "B" is our A (K×M column-major), the TN layout cuBLASLt serves best.
+  // cuBLASLt is column-major: row-major C[M×N] is column-major Cᵀ[N×M] = (its A: N×K) · (its B: K×M).
+  // Its A is our B: K-major, that is a K×N column-major block read transposed; otherwise an
+  // N×K column-major block as it is. Its B is our A: K-major, a K×M column-major block;
+  // otherwise M×K read transposed. K-major both ways is TN, the layout cuBLASLt serves best.
   Descriptors d(a);
   lt::Status s;
   if ((s = a.desc_create(&d.op, lt::kCompute32F, lt::kR32F))) return status_error("cublasLtMatmulDescCreate", s);
-  const int32_t opT = lt::kOpT, opN = lt::kOpN;
-  a.desc_set(d.op, lt::kDescTransA, &opT, sizeof opT);
-  a.desc_set(d.op, lt::kDescTransB, &opN, sizeof opN);
+  const int32_t op_a = b_kmajor ? lt::kOpT : lt::kOpN, op_b = a_kmajor ? lt::kOpN : lt::kOpT;
+  a.desc_set(d.op, lt::kDescTransA, &op_a, sizeof op_a);
+  a.desc_set(d.op, lt::kDescTransB, &op_b, sizeof op_b);
   const int32_t epilogue = bias ? (gelu ? lt::kEpilogueGeluBias : lt::kEpilogueBias)
                                 : (gelu ? lt::kEpilogueGelu : lt::kEpilogueDefault);
   if ((s = a.desc_set(d.op, lt::kDescEpilogue, &epilogue, sizeof epilogue)))
@@ -179,8 +184,11 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     const int32_t bias_type = lt::kR32F;
     a.desc_set(d.op, lt::kDescBiasDataType, &bias_type, sizeof bias_type);  // the default already, on older versions
   }
-  if ((s = a.layout_create(&d.la, lt::kR16BF, K, N, ldb))) return status_error("cublasLtMatrixLayoutCreate(A)", s);
-  if ((s = a.layout_create(&d.lb, lt::kR16BF, K, M, lda))) return status_error("cublasLtMatrixLayoutCreate(B)", s);
+  const int dtype = type == 0 ? lt::kR32F : type == 2 ? lt::kR16F : lt::kR16BF;
+  if ((s = b_kmajor ? a.layout_create(&d.la, dtype, K, N, ldb) : a.layout_create(&d.la, dtype, N, K, ldb)))
+    return status_error("cublasLtMatrixLayoutCreate(A)", s);
+  if ((s = a_kmajor ? a.layout_create(&d.lb, dtype, K, M, lda) : a.layout_create(&d.lb, dtype, M, K, lda)))
+    return status_error("cublasLtMatrixLayoutCreate(B)", s);
   if ((s = a.layout_create(&d.lc, lt::kR32F, N, M, ldc))) return status_error("cublasLtMatrixLayoutCreate(C)", s);
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
@@ -190,7 +198,7 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     }
   }
   Key key{M, N, K, lda, ldb, ldc, sa, sb, sc, batch, reinterpret_cast<uintptr_t>(bias) % 16, epilogue, beta != 0.0f,
-          (reinterpret_cast<uintptr_t>(C) % 16) == 0, workspace_bytes};
+          (reinterpret_cast<uintptr_t>(C) % 16) == 0, workspace_bytes, type, a_kmajor, b_kmajor};
   lt::MatmulAlgo algo;
   bool cached = false;
   {
@@ -211,7 +219,8 @@ std::string cublaslt_gemm_nt(void* stream, int64_t M, int64_t N, int64_t K, floa
     if (s || returned == 0) {
       if (no_algorithm) *no_algorithm = true;
       std::ostringstream os;
-      os << "cuBLASLt has no algorithm for bf16 GEMM M=" << M << " N=" << N << " K=" << K << " batch=" << batch
+      os << "cuBLASLt has no algorithm for " << type_name(type) << " GEMM M=" << M << " N=" << N << " K=" << K
+         << " batch=" << batch
          << " (status " << s << ")";
       return os.str();
     }

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/dtype.h"
 #include "cuda/abi_pointwise.h"
 #include "cuda/numerics.cuh"
 #include "cuda/launch.cuh"
@@ -47,6 +48,7 @@ __device__ __forceinline__ double load_as_double(const void* p, int dtype, int64
     case 0: return static_cast<const float*>(p)[i];
     case 1: return bf16_bits_to_f32(static_cast<const uint16_t*>(p)[i]);
     case 2: return static_cast<const int32_t*>(p)[i];
+    case 4: return f16_bits_to_f32(static_cast<const uint16_t*>(p)[i]);
     default: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
   }
 }
@@ -58,6 +60,7 @@ __global__ void convert_kernel(const void* src, int sd, void* dst, int dd, int64
       case 0: static_cast<float*>(dst)[i] = static_cast<float>(v); break;
       case 1: static_cast<uint16_t*>(dst)[i] = f32_to_bf16_bits(static_cast<float>(v)); break;
       case 2: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); break;  // truncates toward zero
+      case 4: static_cast<uint16_t*>(dst)[i] = f32_to_f16_bits(static_cast<float>(v)); break;
       default: static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); break;
     }
   }
@@ -90,6 +93,10 @@ int cs_cuda_fill(void* x, int64_t n, int dtype, double value) {
       break;
     case 2: CS_LAUNCH(fill_kernel<int32_t>, g, kThreads, 0, stream(), static_cast<int32_t*>(x), n, static_cast<int32_t>(value)); break;
     case 3: CS_LAUNCH(fill_kernel<int64_t>, g, kThreads, 0, stream(), static_cast<int64_t*>(x), n, static_cast<int64_t>(value)); break;
+    case 4:
+      CS_LAUNCH(fill_kernel<uint16_t>, g, kThreads, 0, stream(), static_cast<uint16_t*>(x), n,
+                cs::f32_to_f16_bits(static_cast<float>(value)));
+      break;
     default: return fail("fill: unknown dtype code %d", dtype);
   }
   return launched("fill");
@@ -120,7 +127,7 @@ int cs_cuda_add(const float* a, const float* b, float* out, int64_t n) {
 }
 
 int cs_cuda_convert(const void* src, int src_dtype, void* dst, int dst_dtype, int64_t n) {
-  if (src_dtype < 0 || src_dtype > 3 || dst_dtype < 0 || dst_dtype > 3)
+  if (src_dtype < 0 || src_dtype > 4 || dst_dtype < 0 || dst_dtype > 4)
     return fail("convert: unknown dtype codes %d, %d", src_dtype, dst_dtype);
   if (n <= 0) return 0;
   CS_LAUNCH(convert_kernel, grid_for(n, kThreads), kThreads, 0, stream(), src, src_dtype, dst, dst_dtype, n);

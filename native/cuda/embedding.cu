@@ -1,6 +1,6 @@
 // Token embedding lookup and its scatter-add gradient, the positional embedding add,
 // and the class token put in front of the patch tokens (cpu/embedding.h). Forward
-// outputs are rounded to bf16; ids out of range are reported at the next sync.
+// outputs are rounded to the run's precision; ids out of range are reported at the next sync.
 #include <cuda_runtime.h>
 
 #include "cuda/abi_pointwise.h"
@@ -14,7 +14,7 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void embedding_forward_kernel(const int32_t* __restrict__ ids, int64_t n, const float* __restrict__ table,
-                                         int64_t vocab, int64_t width, float* __restrict__ out, KernelError* err) {
+                                         int64_t vocab, int64_t width, float* __restrict__ out, KernelError* err, int prec) {
   const int64_t total = n * width;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t t = i / width, j = i - t * width;
@@ -23,7 +23,7 @@ __global__ void embedding_forward_kernel(const int32_t* __restrict__ ids, int64_
       out[i] = __int_as_float(0x7fc00000);
       if (j == 0) record_kernel_error(err, kEmbeddingForwardId, t, id, vocab);
     } else {
-      out[i] = round_bf16(table[static_cast<int64_t>(id) * width + j]);
+      out[i] = round_to(prec, table[static_cast<int64_t>(id) * width + j]);
     }
   }
 }
@@ -43,9 +43,9 @@ __global__ void embedding_backward_kernel(const int32_t* __restrict__ ids, int64
 }
 
 __global__ void pos_embed_forward_kernel(const float* x, const float* __restrict__ pos, float* out, int64_t total,
-                                         int64_t sw) {
+                                         int64_t sw, int prec) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = round_bf16(x[i] + pos[i % sw]);
+    out[i] = round_to(prec, x[i] + pos[i % sw]);
 }
 
 // out[i] = Σ_b in[b·stride + i] for i < count: one thread a column, coalesced rows.
@@ -59,11 +59,11 @@ __global__ void sum_over_batch_kernel(const float* __restrict__ in, float* __res
 }
 
 __global__ void class_token_concat_kernel(const float* __restrict__ x, const float* __restrict__ cls,
-                                          float* __restrict__ out, int64_t batch, int64_t seq, int64_t width) {
+                                          float* __restrict__ out, int64_t batch, int64_t seq, int64_t width, int prec) {
   const int64_t per = (seq + 1) * width, total = batch * per;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = i / per, k = i - b * per;
-    out[i] = round_bf16(k < width ? cls[k] : x[b * seq * width + (k - width)]);
+    out[i] = round_to(prec, k < width ? cls[k] : x[b * seq * width + (k - width)]);
   }
 }
 
@@ -87,7 +87,7 @@ int cs_cuda_embedding_forward(const int32_t* ids, int64_t n, const float* table,
                               float* out) {
   if (n <= 0 || width <= 0) return 0;
   CS_LAUNCH(embedding_forward_kernel, grid_for(n * width, kThreads), kThreads, 0, stream(), ids, n, table, vocab, width, out,
-                                                                                     kernel_error_slot());
+                                                                                     kernel_error_slot(), stored_precision());
   return launched("embeddingForward");
 }
 
@@ -106,7 +106,7 @@ int cs_cuda_embedding_backward(const int32_t* ids, int64_t n, const float* dout,
 int cs_cuda_pos_embed_forward(const float* x, const float* pos, float* out, int64_t batch, int64_t seq_width) {
   if (batch <= 0 || seq_width <= 0) return 0;
   CS_LAUNCH(pos_embed_forward_kernel, grid_for(batch * seq_width, kThreads), kThreads, 0, stream(), x, pos, out,
-                                                                                             batch * seq_width, seq_width);
+                                                                                             batch * seq_width, seq_width, stored_precision());
   return launched("posEmbedForward");
 }
 
@@ -121,7 +121,7 @@ int cs_cuda_class_token_concat(const float* x, const float* cls, float* out, int
                                int64_t width) {
   if (batch <= 0 || width <= 0) return 0;
   CS_LAUNCH(class_token_concat_kernel, grid_for(batch * (seq + 1) * width, kThreads), kThreads, 0, stream(), x, cls, out,
-                                                                                                      batch, seq, width);
+                                                                                                      batch, seq, width, stored_precision());
   return launched("classTokenConcat");
 }
 

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "core/gelu_math.h"
 #include "cuda/numerics.cuh"
 #include "cuda/ptx.cuh"
 
@@ -22,6 +23,7 @@ using ptx::cp_async16;
 using ptx::cp_async_commit;
 using ptx::cp_async_wait;
 using ptx::mma_bf16_16816;
+using ptx::mma_f16_16816;
 
 // Two adjacent bf16 (the lower address in the low half) as one register.
 __device__ __forceinline__ uint32_t lds32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
@@ -52,10 +54,45 @@ __device__ __forceinline__ void load_b_frag(uint32_t& b0, uint32_t& b1, const ui
   b1 = lds32(p + 8);
 }
 
+// Two floats rounded to fp16 and packed (lo at the lower address / lower column).
+__device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
+  return static_cast<uint32_t>(f32_to_f16_bits(lo)) | (static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16);
+}
+
 // GELU, tanh approximation (what cuBLASLt's GELU epilogue computes).
 __device__ __forceinline__ float gelu_tanh(float x) {
   const float k = 0.7978845608028654f;  // √(2/π)
   return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+// GELU, erf form (nn.GELU(), the model's): the CPU's function (core/gelu_math.h).
+__device__ __forceinline__ float gelu_erf(float x) {
+  return 0.5f * x * (1.0f + cs::gelu_math::erf_f32(x * cs::gelu_math::kInvSqrt2));
+}
+
+// The stored value of a GEMM epilogue after alpha/beta/bias (v): rounded to the run's
+// precision (round: round_to's code), or with gelu (1 erf, 2 tanh) the GELU of that rounded
+// value, rounded again — what the unfused linear then GELU stores; the pre-GELU value goes to
+// *pre when asked.
+__device__ __forceinline__ float epilogue_value(float v, int gelu, float* pre, int round) {
+  const float h = round_to(round, v);
+  if (!gelu) return h;
+  if (pre) *pre = h;
+  return round_to(round, gelu == 1 ? gelu_erf(h) : gelu_tanh(h));
+}
+
+// Stores an epilogue's value v (after alpha/beta/bias) at offset `at` of C (and of pre /
+// act16 when given): as epilogue_value; or, with act16 (a 16-bit activation, gelu on), the
+// rounded pre-GELU value into C and the GELU of it into act16 in the 16-bit type `round`.
+__device__ __forceinline__ void store_epilogue(float v, float* C, float* pre, uint16_t* act16, int64_t at, int gelu,
+                                               int round) {
+  if (act16) {
+    const float h = round_to(round, v);
+    C[at] = h;
+    act16[at] = to_16bit(round, gelu == 1 ? gelu_erf(h) : gelu_tanh(h));
+    return;
+  }
+  C[at] = epilogue_value(v, gelu, pre ? pre + at : nullptr, round);
 }
 
 }  // namespace cs_cuda

@@ -1,5 +1,6 @@
-// The GEMM group's C ABI (abi_gemm.h): matmul, linear and patch embedding, each as
-// conversions into K-major bf16 scratch (gemm_core.h) and one GEMM per product.
+// The GEMM group's C ABI (abi_gemm.h): matmul, linear and patch embedding, each as one
+// GEMM per product (gemm_core.h) in the run's precision: in bf16/fp16 on operands converted
+// into K-major 16-bit scratch, in fp32 on the f32 tensors themselves.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -16,9 +17,16 @@ using namespace cs_cuda;
 
 namespace {
 
-// Bytes of a K-major bf16 matrix of `rows` rows, rounded up so carved pieces stay aligned.
-size_t kmajor_bytes(int64_t rows, int64_t K) {
+// Bytes of a K-major 16-bit matrix of `rows` rows, rounded up so carved pieces stay aligned;
+// none in fp32 (prec 0), where operands are used where they are.
+size_t kmajor_bytes(int64_t rows, int64_t K, int prec) {
+  if (prec == kF32) return 0;
   const size_t b = static_cast<size_t>(rows) * static_cast<size_t>(kmajor_ld(K)) * 2;
+  return (b + 255) / 256 * 256;
+}
+// Bytes of im2col's matrix: 16-bit K-major, or f32 in fp32.
+size_t cols_bytes(int64_t rows, int64_t K, int prec) {
+  const size_t b = static_cast<size_t>(rows) * static_cast<size_t>(kmajor_ld(K)) * (prec == kF32 ? 4 : 2);
   return (b + 255) / 256 * 256;
 }
 
@@ -35,28 +43,44 @@ struct Carver {
   }
 };
 
+// An f32 tensor as a GEMM operand in the run's precision. Element (r, k) of batch entry b is
+// src[b·src_stride + r·src_ld + k] (transposed = false) or src[b·src_stride + k·src_ld + r].
+// fp32: the tensor itself; bf16/fp16: converted into K-major scratch taken from `s` (sized
+// with kmajor_bytes(rows · batch, K, prec)).
+int operand(const char* op, const float* src, int64_t src_ld, int64_t src_stride, bool transposed, int64_t rows,
+            int64_t K, int64_t batch, int prec, Carver& s, Operand* out) {
+  if (prec == kF32) {
+    *out = Operand{src, src_ld, src_stride, kF32, !transposed};
+    return 0;
+  }
+  const int64_t ld = kmajor_ld(K);
+  uint16_t* dst = s.take<uint16_t>(kmajor_bytes(rows * batch, K, prec));
+  *out = Operand{dst, ld, src_stride == 0 ? 0 : rows * ld, prec, true};
+  return to_kmajor_16(op, src, src_ld, src_stride, transposed, rows, K, batch, dst, ld, prec, stream());
+}
+
 int negative(const char* op, std::initializer_list<int64_t> sizes) {
   for (int64_t s : sizes)
     if (s < 0) return fail("%s: sizes must not be negative (got %lld)", op, (long long)s);
   return 0;
 }
 
-__global__ void round_copy_kernel(const float* __restrict__ src, float* __restrict__ dst, int64_t n) {
+__global__ void round_copy_kernel(const float* __restrict__ src, float* __restrict__ dst, int64_t n, int prec) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    dst[i] = round_bf16(src[i]);
+    dst[i] = round_to(prec, src[i]);
 }
 
-// db[n] += Σ_m bf16(dy[m][n]) over a block of rows; 32 columns × 8 row lanes per block.
+// db[n] += Σ_m round(dy[m][n]) over a block of rows; 32 columns × 8 row lanes per block.
 __global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ db, int64_t M, int64_t N,
-                                 int64_t rows_per_block) {
+                                 int64_t rows_per_block, int prec) {
   __shared__ float part[8][33];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t n = static_cast<int64_t>(blockIdx.x) * 32 + tx;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rows_per_block, r1 = r0 + rows_per_block < M ? r0 + rows_per_block : M;
   float s = 0.0f;
   if (n < N)
-    for (int64_t r = r0 + ty; r < r1; r += 8) s += round_bf16(dy[r * N + n]);
+    for (int64_t r = r0 + ty; r < r1; r += 8) s += round_to(prec, dy[r * N + n]);
   part[ty][tx] = s;
   __syncthreads();
   if (ty == 0 && n < N) {
@@ -79,28 +103,32 @@ struct PatchGeometry {
   }
 };
 
-// im2col into K-major bf16: dst[m][k] (transposed = 0, row length ld ≥ K) or dst[k][m]
-// (transposed = 1, ld ≥ M); the padding columns get zeros.
-__global__ void im2col_kernel(const float* __restrict__ img, uint16_t* __restrict__ dst, PatchGeometry g, int64_t ld,
-                              int transposed, int64_t total) {
+__device__ __forceinline__ void store_as(float* d, int64_t i, float v, int) { d[i] = v; }
+__device__ __forceinline__ void store_as(uint16_t* d, int64_t i, float v, int prec) { d[i] = to_16bit(prec, v); }
+
+// im2col: dst[m][k] (transposed = 0, row length ld ≥ K) or dst[k][m] (transposed = 1,
+// ld ≥ M), 16-bit (T = uint16_t, in precision prec) or f32; the padding columns get zeros.
+template <typename T>
+__global__ void im2col_kernel(const float* __restrict__ img, T* __restrict__ dst, PatchGeometry g, int64_t ld,
+                              int transposed, int64_t total, int prec) {
   const int64_t M = g.rows(), K = g.cols();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t row = i / ld, col = i % ld;
     const int64_t m = transposed ? col : row, k = transposed ? row : col;
-    dst[i] = (m < M && k < K) ? f32_to_bf16_bits(img[g.pixel(m, k)]) : 0;
+    store_as(dst, i, (m < M && k < K) ? img[g.pixel(m, k)] : 0.0f, prec);
   }
 }
 
-// dimages = bf16(dcols) scattered back; a permutation (stride = kernel), one thread per pixel.
-__global__ void col2im_kernel(const float* __restrict__ dcols, float* __restrict__ dimg, PatchGeometry g) {
+// dimages = round(dcols) scattered back; a permutation (stride = kernel), one thread per pixel.
+__global__ void col2im_kernel(const float* __restrict__ dcols, float* __restrict__ dimg, PatchGeometry g, int prec) {
   const int64_t total = g.B * g.C * g.H * g.W, K = g.cols();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t x = i % g.W, y = (i / g.W) % g.H, c = (i / (g.W * g.H)) % g.C, b = i / (g.W * g.H * g.C);
     const int64_t m = (b * g.gh + y / g.P) * g.gw + x / g.P;
     const int64_t k = (c * g.P + y % g.P) * g.P + x % g.P;
-    dimg[i] = round_bf16(dcols[m * K + k]);
+    dimg[i] = round_to(prec, dcols[m * K + k]);
   }
 }
 
@@ -109,22 +137,32 @@ int zero(const char* op, float* p, int64_t n) {
   return check(cudaMemsetAsync(p, 0, static_cast<size_t>(n) * sizeof(float), stream()), op, "clearing the output");
 }
 
-int bias_grad(const char* op, const float* dy, float* db, int64_t M, int64_t N, bool accumulate) {
+int bias_grad(const char* op, const float* dy, float* db, int64_t M, int64_t N, bool accumulate, int prec) {
   if (!accumulate)
     if (int rc = zero(op, db, N)) return rc;
   if (M == 0 || N == 0) return 0;
   const int64_t rows_per_block = std::max<int64_t>(128, (M + 65534) / 65535);
   dim3 grid(static_cast<unsigned>((N + 31) / 32), static_cast<unsigned>((M + rows_per_block - 1) / rows_per_block));
-  CS_LAUNCH(bias_grad_kernel, grid, dim3(32, 8), 0, stream(), dy, db, M, N, rows_per_block);
+  CS_LAUNCH(bias_grad_kernel, grid, dim3(32, 8), 0, stream(), dy, db, M, N, rows_per_block, prec);
   return launched(op);
 }
 
-int im2col(const char* op, const float* images, const PatchGeometry& g, uint16_t* dst, bool transposed) {
+// im2col into dst (16-bit in prec, or f32 when prec is fp32), row length kmajor_ld.
+int im2col(const char* op, const float* images, const PatchGeometry& g, void* dst, bool transposed, int prec) {
   const int64_t rows = transposed ? g.cols() : g.rows();
   const int64_t ld = kmajor_ld(transposed ? g.rows() : g.cols());
   const int64_t total = rows * ld;
   if (total == 0) return 0;
-  CS_LAUNCH(im2col_kernel, grid_for(total, 256), 256, 0, stream(), images, dst, g, ld, transposed ? 1 : 0, total);
+  if (prec != kF32) count_conversion();
+  if (prec == kF32) {
+    auto k = im2col_kernel<float>;
+    CS_LAUNCH(k, grid_for(total, 256), 256, 0, stream(), images, static_cast<float*>(dst), g, ld, transposed ? 1 : 0,
+              total, prec);
+  } else {
+    auto k = im2col_kernel<uint16_t>;
+    CS_LAUNCH(k, grid_for(total, 256), 256, 0, stream(), images, static_cast<uint16_t*>(dst), g, ld,
+              transposed ? 1 : 0, total, prec);
+  }
   return launched(op);
 }
 
@@ -168,53 +206,112 @@ int cs_cuda_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
   if (lda < (trans_a ? M : K) || ldb < (trans_b ? K : N))
     return fail("%s: leading dimensions too small (lda %lld, ldb %lld)", op, (long long)lda, (long long)ldb);
   const int64_t batch_a = stride_a == 0 ? 1 : batch, batch_b = stride_b == 0 ? 1 : batch;
+  const int prec = stored_precision();
   Carver s;
-  if (int rc = s.allocate(kmajor_bytes(M * batch_a, K) + kmajor_bytes(N * batch_b, K) + 512, op)) return rc;
-  uint16_t* a = s.take<uint16_t>(kmajor_bytes(M * batch_a, K));
-  uint16_t* b = s.take<uint16_t>(kmajor_bytes(N * batch_b, K));
-  const int64_t ldk = kmajor_ld(K);
+  if (int rc = s.allocate(kmajor_bytes(M * batch_a, K, prec) + kmajor_bytes(N * batch_b, K, prec) + 512, op)) return rc;
+  Operand a, b;
   // op(A) row m, column k: A[m·lda + k], or A[k·lda + m] when transposed.
-  if (int rc = to_kmajor_bf16(op, A, lda, stride_a, trans_a != 0, M, K, batch_a, a, ldk, stream())) return rc;
+  if (int rc = operand(op, A, lda, stride_a, trans_a != 0, M, K, batch_a, prec, s, &a)) return rc;
   // B as [n][k]: B[n·ldb + k] when trans_b, else B[k·ldb + n].
-  if (int rc = to_kmajor_bf16(op, B, ldb, stride_b, trans_b == 0, N, K, batch_b, b, ldk, stream())) return rc;
+  if (int rc = operand(op, B, ldb, stride_b, trans_b == 0, N, K, batch_b, prec, s, &b)) return rc;
   Epilogue ep;
   ep.alpha = alpha;
   ep.beta = beta;
-  ep.round = true;
-  return gemm_nt(op, M, N, K, {a, ldk, stride_a == 0 ? 0 : M * ldk}, {b, ldk, stride_b == 0 ? 0 : N * ldk}, C, ldc,
-                 stride_c, batch, ep);
+  ep.round = prec;
+  return gemm_nt(op, M, N, K, a, b, C, ldc, stride_c, batch, ep);
+}
+
+// The linear forward with the epilogue's GELU: gelu 0 none, 1 erf, 2 tanh; pre (or null)
+// receives the pre-GELU values.
+// Whether a 16-bit matrix with rows of K elements can be read in place (16-byte rows).
+static bool usable16(const uint16_t* p, int64_t K, int prec) {
+  return p && prec != kF32 && K % 8 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// w16: w in the precision's 16-bit type (the optimizer's copy) or null; read in place of
+// converting w when the run is bf16 or fp16 and its rows suit the kernels (K a multiple of 8,
+// 16-byte aligned). x16: the input itself in 16 bits (then x is null; it must suit them too).
+// y16: with gelu, the GELU output in 16 bits (y then receives the pre-GELU value, pre unused).
+static int linear_forward(const char* op, const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                          const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                          int gelu) {
+  if (int rc = negative(op, {M, K, N})) return rc;
+  if (M == 0 || N == 0) return 0;
+  const int prec = stored_precision();
+  if (x16 && !usable16(x16, K, prec))
+    return fail("%s: a 16-bit x needs a bf16/fp16 run and rows of a multiple of 8 elements (K = %lld)", op,
+                (long long)K);
+  if (y16 && (!gelu || prec == kF32)) return fail("%s: a 16-bit output needs the GELU epilogue in a bf16/fp16 run", op);
+  Carver s;
+  if (int rc = s.allocate(kmajor_bytes(M, K, prec) + kmajor_bytes(N, K, prec) + static_cast<size_t>(N) * 4 + 768, op))
+    return rc;
+  Operand xa, wb;
+  if (x16) {
+    xa = Operand{x16, K, 0, prec, true};
+  } else if (int rc = operand(op, x, K, 0, false, M, K, 1, prec, s, &xa)) {
+    return rc;
+  }
+  if (usable16(w16, K, prec)) {
+    wb = Operand{w16, K, 0, prec, true};
+  } else if (int rc = operand(op, w, K, 0, false, N, K, 1, prec, s, &wb)) {
+    return rc;
+  }
+  const float* bias = b;
+  if (b && prec != kF32) {
+    float* rounded = s.take<float>(static_cast<size_t>(N) * 4);
+    CS_LAUNCH(round_copy_kernel, grid_for(N, 256), 256, 0, stream(), b, rounded, N, prec);
+    if (int rc = launched(op)) return rc;
+    bias = rounded;
+  }
+  Epilogue ep;
+  ep.bias = bias;
+  ep.gelu = gelu;
+  ep.pre_gelu = gelu && !y16 ? pre : nullptr;
+  ep.act16 = y16;
+  ep.round = prec;
+  return gemm_nt(op, M, N, K, xa, wb, y, N, 0, 1, ep);
 }
 
 int cs_cuda_linear_forward(const float* x, const float* w, const float* b, float* y, int64_t M, int64_t K, int64_t N,
                            int gelu) {
-  const char* op = "linearForward";
-  if (int rc = negative(op, {M, K, N})) return rc;
-  if (M == 0 || N == 0) return 0;
-  Carver s;
-  if (int rc = s.allocate(kmajor_bytes(M, K) + kmajor_bytes(N, K) + static_cast<size_t>(N) * 4 + 768, op)) return rc;
-  uint16_t* xa = s.take<uint16_t>(kmajor_bytes(M, K));
-  uint16_t* wb = s.take<uint16_t>(kmajor_bytes(N, K));
-  float* bias = b ? s.take<float>(static_cast<size_t>(N) * 4) : nullptr;
-  const int64_t ldk = kmajor_ld(K);
-  if (int rc = to_kmajor_bf16(op, x, K, 0, false, M, K, 1, xa, ldk, stream())) return rc;
-  if (int rc = to_kmajor_bf16(op, w, K, 0, false, N, K, 1, wb, ldk, stream())) return rc;
-  if (b) {
-    CS_LAUNCH(round_copy_kernel, grid_for(N, 256), 256, 0, stream(), b, bias, N);
-    if (int rc = launched(op)) return rc;
-  }
-  Epilogue ep;
-  ep.bias = bias;
-  ep.gelu = gelu != 0;
-  ep.round = true;
-  return gemm_nt(op, M, N, K, {xa, ldk, 0}, {wb, ldk, 0}, y, N, 0, 1, ep);
+  // gelu = 1 is the tanh form here (abi_gemm.h); the epilogue's code for it is 2.
+  return linear_forward("linearForward", x, nullptr, w, nullptr, b, nullptr, y, nullptr, M, K, N, gelu ? 2 : 0);
 }
 
-int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                            int64_t M, int64_t K, int64_t N, int accumulate) {
+int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, float* pre, float* y, int64_t M,
+                                int64_t K, int64_t N, int form) {
+  const char* op = "linearGeluForward";
+  if (form != 1 && form != 2) return fail("%s: GELU form must be 1 (erf) or 2 (tanh), got %d", op, form);
+  return linear_forward(op, x, nullptr, w, nullptr, b, pre, y, nullptr, M, K, N, form);
+}
+
+int cs_cuda_linear_forward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                              const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
+                              int gelu) {
+  const char* op = gelu ? "linearGeluForward" : "linearForward";
+  if (gelu < 0 || gelu > 2) return fail("%s: GELU form must be 0 (none), 1 (erf) or 2 (tanh), got %d", op, gelu);
+  if (!x == !x16) return fail("%s: give x or x16 (one of them)", op);
+  return linear_forward(op, x, x16, w, w16, b, pre, y, y16, M, K, N, gelu);
+}
+
+int cs_cuda_gemm_counters(long long* conversions, long long* gemms) {
+  if (conversions) *conversions = conversion_count();
+  if (gemms) *gemms = gemm_count();
+  return 0;
+}
+
+// w16: as linear_forward's; dx reads it MN-major in place of converting wᵀ. x16: the input in
+// 16 bits (then x is null): dw reads it MN-major as xᵀ.
+static int linear_backward(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16, const float* dy,
+                           float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N, int accumulate) {
   const char* op = "linearBackward";
+  if (x16 && !usable16(x16, K, stored_precision()))
+    return fail("%s: a 16-bit x needs a bf16/fp16 run and rows of a multiple of 8 elements (K = %lld)", op,
+                (long long)K);
   if (int rc = negative(op, {M, K, N})) return rc;
+  const int prec = stored_precision();
   if (db)
-    if (int rc = bias_grad(op, dy, db, M, N, accumulate != 0)) return rc;
+    if (int rc = bias_grad(op, dy, db, M, N, accumulate != 0, prec)) return rc;
   if (dw && (M == 0 || K == 0 || N == 0)) {
     if (!accumulate)
       if (int rc = zero(op, dw, N * K)) return rc;
@@ -226,32 +323,48 @@ int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, flo
   }
   if (!dw && !dx) return 0;
   Carver s;
-  const size_t bytes = (dx ? kmajor_bytes(M, N) + kmajor_bytes(K, N) : 0) +
-                       (dw ? kmajor_bytes(N, M) + kmajor_bytes(K, M) : 0) + 1024;
+  const size_t bytes = (dx ? kmajor_bytes(M, N, prec) + kmajor_bytes(K, N, prec) : 0) +
+                       (dw ? kmajor_bytes(N, M, prec) + kmajor_bytes(K, M, prec) : 0) + 1024;
   if (int rc = s.allocate(bytes, op)) return rc;
   if (dx) {
     // dx[M×K] = dy[M×N] · w[N×K]: A = dy as [m][n], B = wᵀ as [k][n].
-    uint16_t* dya = s.take<uint16_t>(kmajor_bytes(M, N));
-    uint16_t* wt = s.take<uint16_t>(kmajor_bytes(K, N));
-    const int64_t ldn = kmajor_ld(N);
-    if (int rc = to_kmajor_bf16(op, dy, N, 0, false, M, N, 1, dya, ldn, stream())) return rc;
-    if (int rc = to_kmajor_bf16(op, w, K, 0, true, K, N, 1, wt, ldn, stream())) return rc;
+    Operand dya, wt;
+    if (int rc = operand(op, dy, N, 0, false, M, N, 1, prec, s, &dya)) return rc;
+    if (usable16(w16, K, prec)) {
+      wt = Operand{w16, K, 0, prec, false};  // element (k, n) at w16[n·K + k]: wᵀ, MN-major
+    } else if (int rc = operand(op, w, K, 0, true, K, N, 1, prec, s, &wt)) {
+      return rc;
+    }
     Epilogue ep;
-    ep.round = true;
-    if (int rc = gemm_nt(op, M, K, N, {dya, ldn, 0}, {wt, ldn, 0}, dx, K, 0, 1, ep)) return rc;
+    ep.round = prec;
+    if (int rc = gemm_nt(op, M, K, N, dya, wt, dx, K, 0, 1, ep)) return rc;
   }
   if (dw) {
     // dw[N×K] = dyᵀ · x: A = dyᵀ as [n][m], B = xᵀ as [k][m]; fp32 output, not rounded.
-    uint16_t* dyt = s.take<uint16_t>(kmajor_bytes(N, M));
-    uint16_t* xt = s.take<uint16_t>(kmajor_bytes(K, M));
-    const int64_t ldm = kmajor_ld(M);
-    if (int rc = to_kmajor_bf16(op, dy, N, 0, true, N, M, 1, dyt, ldm, stream())) return rc;
-    if (int rc = to_kmajor_bf16(op, x, K, 0, true, K, M, 1, xt, ldm, stream())) return rc;
+    Operand dyt, xt;
+    if (int rc = operand(op, dy, N, 0, true, N, M, 1, prec, s, &dyt)) return rc;
+    if (x16) {
+      xt = Operand{x16, K, 0, prec, false};  // element (k, m) at x16[m·K + k]: xᵀ, MN-major
+    } else if (int rc = operand(op, x, K, 0, true, K, M, 1, prec, s, &xt)) {
+      return rc;
+    }
     Epilogue ep;
     ep.beta = accumulate ? 1.0f : 0.0f;
-    if (int rc = gemm_nt(op, N, K, M, {dyt, ldm, 0}, {xt, ldm, 0}, dw, K, 0, 1, ep)) return rc;
+    if (int rc = gemm_nt(op, N, K, M, dyt, xt, dw, K, 0, 1, ep)) return rc;
   }
   return 0;
+}
+
+int cs_cuda_linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                            int64_t M, int64_t K, int64_t N, int accumulate) {
+  return linear_backward(x, nullptr, w, nullptr, dy, dx, dw, db, M, K, N, accumulate);
+}
+
+int cs_cuda_linear_backward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
+                               const float* dy, float* dx, float* dw, float* db, int64_t M, int64_t K, int64_t N,
+                               int accumulate) {
+  if (!x == !x16) return fail("linearBackward: give x or x16 (one of them)");
+  return linear_backward(x, x16, w, w16, dy, dx, dw, db, M, K, N, accumulate);
 }
 
 static int patch_geometry(const char* op, int64_t B, int64_t C, int64_t H, int64_t W, int64_t P, int64_t width,
@@ -271,16 +384,17 @@ int cs_cuda_patch_embed_forward(const float* images, const float* weight, float*
   if (int rc = patch_geometry(op, B, C, H, W, P, width, &g)) return rc;
   const int64_t M = g.rows(), N = width, K = g.cols();
   if (M == 0 || N == 0) return 0;
+  const int prec = stored_precision();
   Carver s;
-  if (int rc = s.allocate(kmajor_bytes(M, K) + kmajor_bytes(N, K) + 512, op)) return rc;
-  uint16_t* cols = s.take<uint16_t>(kmajor_bytes(M, K));
-  uint16_t* wb = s.take<uint16_t>(kmajor_bytes(N, K));
+  if (int rc = s.allocate(cols_bytes(M, K, prec) + kmajor_bytes(N, K, prec) + 512, op)) return rc;
   const int64_t ldk = kmajor_ld(K);
-  if (int rc = im2col(op, images, g, cols, false)) return rc;
-  if (int rc = to_kmajor_bf16(op, weight, K, 0, false, N, K, 1, wb, ldk, stream())) return rc;
+  void* cols = s.take<char>(cols_bytes(M, K, prec));
+  if (int rc = im2col(op, images, g, cols, false, prec)) return rc;
+  Operand wb;
+  if (int rc = operand(op, weight, K, 0, false, N, K, 1, prec, s, &wb)) return rc;
   Epilogue ep;
-  ep.round = true;
-  return gemm_nt(op, M, N, K, {cols, ldk, 0}, {wb, ldk, 0}, out, N, 0, 1, ep);
+  ep.round = prec;
+  return gemm_nt(op, M, N, K, Operand{cols, ldk, 0, prec, true}, wb, out, N, 0, 1, ep);
 }
 
 int cs_cuda_patch_embed_backward(const float* images, const float* weight, const float* dout, float* dweight,
@@ -300,32 +414,35 @@ int cs_cuda_patch_embed_backward(const float* images, const float* weight, const
     dimages = nullptr;
   }
   if (!dweight && !dimages) return 0;
+  const int prec = stored_precision();
   Carver s;
-  const size_t bytes = (dweight ? kmajor_bytes(N, M) + kmajor_bytes(K, M) : 0) +
-                       (dimages ? kmajor_bytes(M, N) + kmajor_bytes(K, N) + static_cast<size_t>(M * K) * 4 : 0) + 1280;
+  const size_t bytes = (dweight ? kmajor_bytes(N, M, prec) + cols_bytes(K, M, prec) : 0) +
+                       (dimages ? kmajor_bytes(M, N, prec) + kmajor_bytes(K, N, prec) + static_cast<size_t>(M * K) * 4
+                                : 0) +
+                       1280;
   if (int rc = s.allocate(bytes, op)) return rc;
   if (dweight) {
-    // dweight[N×K] = doutᵀ · cols: A = doutᵀ as [n][m], B = colsᵀ as [k][m].
-    uint16_t* dot = s.take<uint16_t>(kmajor_bytes(N, M));
-    uint16_t* colst = s.take<uint16_t>(kmajor_bytes(K, M));
-    const int64_t ldm = kmajor_ld(M);
-    if (int rc = to_kmajor_bf16(op, dout, N, 0, true, N, M, 1, dot, ldm, stream())) return rc;
-    if (int rc = im2col(op, images, g, colst, true)) return rc;
+    // dweight[N×K] = doutᵀ · cols: A = doutᵀ as [n][m], B = colsᵀ as [k][m] (16-bit: im2col
+    // written transposed, K-major; fp32: cols [m][k] read as it is).
+    Operand dot;
+    if (int rc = operand(op, dout, N, 0, true, N, M, 1, prec, s, &dot)) return rc;
+    void* cols = s.take<char>(cols_bytes(K, M, prec));
+    const bool f32 = prec == kF32;
+    if (int rc = im2col(op, images, g, cols, !f32, prec)) return rc;
+    const Operand colst = f32 ? Operand{cols, kmajor_ld(K), 0, kF32, false} : Operand{cols, kmajor_ld(M), 0, prec, true};
     Epilogue ep;
     ep.beta = accumulate ? 1.0f : 0.0f;
-    if (int rc = gemm_nt(op, N, K, M, {dot, ldm, 0}, {colst, ldm, 0}, dweight, K, 0, 1, ep)) return rc;
+    if (int rc = gemm_nt(op, N, K, M, dot, colst, dweight, K, 0, 1, ep)) return rc;
   }
   if (dimages) {
     // dcols[M×K] = dout · weight: A = dout as [m][n], B = weightᵀ as [k][n]; then scattered.
-    uint16_t* doa = s.take<uint16_t>(kmajor_bytes(M, N));
-    uint16_t* wt = s.take<uint16_t>(kmajor_bytes(K, N));
+    Operand doa, wt;
+    if (int rc = operand(op, dout, N, 0, false, M, N, 1, prec, s, &doa)) return rc;
+    if (int rc = operand(op, weight, K, 0, true, K, N, 1, prec, s, &wt)) return rc;
     float* dcols = s.take<float>(static_cast<size_t>(M * K) * 4);
-    const int64_t ldn = kmajor_ld(N);
-    if (int rc = to_kmajor_bf16(op, dout, N, 0, false, M, N, 1, doa, ldn, stream())) return rc;
-    if (int rc = to_kmajor_bf16(op, weight, K, 0, true, K, N, 1, wt, ldn, stream())) return rc;
     Epilogue ep;
-    if (int rc = gemm_nt(op, M, K, N, {doa, ldn, 0}, {wt, ldn, 0}, dcols, K, 0, 1, ep)) return rc;
-    CS_LAUNCH(col2im_kernel, grid_for(B * C * H * W, 256), 256, 0, stream(), dcols, dimages, g);
+    if (int rc = gemm_nt(op, M, K, N, doa, wt, dcols, K, 0, 1, ep)) return rc;
+    CS_LAUNCH(col2im_kernel, grid_for(B * C * H * W, 256), 256, 0, stream(), dcols, dimages, g, prec);
     if (int rc = launched(op)) return rc;
   }
   return 0;

@@ -1,6 +1,6 @@
 // Layer normalisation, forward (plain and with the residual add) and backward.
 // One warp per row, fp32 statistics, 16-byte loads when the row allows them; the
-// output is rounded to bf16 (the CPU's bf16-emulation points). Backward: parameter
+// output is rounded to the run's precision (bf16: the CPU's bf16-emulation points). Backward: parameter
 // gradients as column sums over row chunks (deterministic), then dx a warp per row.
 #include <cuda_runtime.h>
 
@@ -36,13 +36,13 @@ struct Vec<4> {
   __device__ void store(float* p, int64_t i) const { reinterpret_cast<float4*>(p)[i] = make_float4(v[0], v[1], v[2], v[3]); }
 };
 
-// RESIDUAL: first sum = bf16(x + residual) into sum_out, then normalise sum_out.
+// RESIDUAL: first sum = round(x + residual) into sum_out, then normalise sum_out.
 template <int V, bool RESIDUAL>
 __global__ void __launch_bounds__(kThreads) layernorm_forward_kernel(const float* x, const float* residual,
                                                                      float* sum_out, const float* __restrict__ gamma,
                                                                      const float* __restrict__ beta, float* out,
                                                                      float* mean, float* rstd, int64_t rows,
-                                                                     int64_t width, float eps) {
+                                                                     int64_t width, float eps, int prec) {
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (row >= rows) return;
@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) layernorm_forward_kernel(const float
       Vec<V> a = Vec<V>::load(xr, k), b = Vec<V>::load(rr, k);
 #pragma unroll
       for (int u = 0; u < V; u++) {
-        a.v[u] = round_bf16(a.v[u] + b.v[u]);
+        a.v[u] = round_to(prec, a.v[u] + b.v[u]);
         acc += a.v[u];
       }
       a.store(sr, k);
@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(kThreads) layernorm_forward_kernel(const float
     Vec<V> a = Vec<V>::load(xr, k);
     const Vec<V> g = Vec<V>::load(gamma, k), b = Vec<V>::load(beta, k);
 #pragma unroll
-    for (int u = 0; u < V; u++) a.v[u] = round_bf16((a.v[u] - mu) * rs * g.v[u] + b.v[u]);
+    for (int u = 0; u < V; u++) a.v[u] = round_to(prec, (a.v[u] - mu) * rs * g.v[u] + b.v[u]);
     a.store(orow, k);
   }
   if (lane == 0) {
@@ -199,7 +199,8 @@ int forward(const char* op, const float* x, const float* residual, float* sum_ou
   const unsigned blocks = row_blocks(rows);
   auto kernel = residual ? (vec ? layernorm_forward_kernel<4, true> : layernorm_forward_kernel<1, true>)
                          : (vec ? layernorm_forward_kernel<4, false> : layernorm_forward_kernel<1, false>);
-  CS_LAUNCH(kernel, blocks, kThreads, 0, stream(), x, residual, sum_out, gamma, beta, out, mean, rstd, rows, width, eps);
+  CS_LAUNCH(kernel, blocks, kThreads, 0, stream(), x, residual, sum_out, gamma, beta, out, mean, rstd, rows, width, eps,
+            stored_precision());
   return launched(op);
 }
 

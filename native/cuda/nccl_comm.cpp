@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cuda/abi.h"
+#include "cuda/nccl_standin.h"
 #include "cuda/runtime.h"
 
 namespace cs_cuda {
@@ -89,10 +90,46 @@ bool bind(NcclApi& a, Fn* slot, const char* name, bool required = true) {
   return *slot != nullptr || !required;
 }
 
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+// The emulated device's stand-in in place of libnccl.so.2; true when the choice is made (a.lib
+// is left null, with the reason, when CLIPSCALE_EMU_NCCL=absent).
+bool bind_standin(NcclApi& a) {
+  namespace st = nccl_standin;
+  if (const char* e = std::getenv("CLIPSCALE_EMU_NCCL"); e && std::string(e) == "absent") {
+    a.error = "NCCL is absent on the emulated CUDA device (CLIPSCALE_EMU_NCCL=absent turned its stand-in off)";
+    return true;
+  }
+  static int marker;
+  a.lib = &marker;  // not a dlopen handle: nothing is dlsym'ed from it
+  a.path = "the emulated device's NCCL stand-in (processes meet in POSIX shared memory; CLIPSCALE_EMU_NCCL=absent turns it off)";
+  a.get_version = st::get_version;
+  a.get_error_string = st::get_error_string;
+  a.get_last_error = st::get_last_error;
+  a.get_unique_id = [](ncclUniqueId* u) { return st::get_unique_id(u->internal); };
+  a.comm_init_rank = [](ncclComm_t* c, int n, ncclUniqueId id, int r) { return st::comm_init_rank(c, n, id.internal, r); };
+  a.comm_get_async_error = st::comm_get_async_error;
+  a.comm_finalize = st::comm_finalize;
+  a.comm_destroy = st::comm_destroy;
+  a.comm_abort = st::comm_abort;
+  a.all_reduce = st::all_reduce;
+  a.all_gather = st::all_gather;
+  a.reduce_scatter = st::reduce_scatter;
+  a.broadcast = st::broadcast;
+  a.get_version(&a.version);
+  return true;
+}
+#endif
+
 NcclApi& api() {
   static NcclApi a;
   static std::once_flag once;
   std::call_once(once, [] {
+#if defined(CLIPSCALE_EMULATED_DEVICE)
+    // NCCL needs a real GPU: the emulated device has a stand-in with NCCL's semantics between
+    // processes (nccl_standin.h), unless CLIPSCALE_EMU_NCCL=absent asks for none (then NCCL is
+    // missing, as on a machine without it).
+    if (bind_standin(a)) return;
+#endif
     const char* name = "libnccl.so.2";
     std::vector<std::string> candidates;
     if (const char* dirs = std::getenv("CLIPSCALE_NCCL_PATH")) {
@@ -121,13 +158,6 @@ NcclApi& api() {
                 (first_error.empty() ? std::string() : "; a candidate failed to load: " + first_error);
       return;
     }
-#if defined(CLIPSCALE_EMULATED_DEVICE)
-    // NCCL needs a real GPU: on the emulated device it is absent (the CPU communicators stand in).
-    dlclose(a.lib);
-    a.lib = nullptr;
-    a.error = "NCCL (found at " + a.path + ") is absent on the emulated CUDA device: it needs a GPU; use a CPU communicator";
-    return;
-#endif
     bool ok = bind(a, &a.get_version, "ncclGetVersion") && bind(a, &a.get_error_string, "ncclGetErrorString") &&
               bind(a, &a.get_unique_id, "ncclGetUniqueId") && bind(a, &a.comm_init_rank, "ncclCommInitRank") &&
               bind(a, &a.comm_get_async_error, "ncclCommGetAsyncError") &&
@@ -191,6 +221,11 @@ struct Comm {
   bool broken = false;
   std::string broken_why;
   cudaEvent_t done = nullptr;
+  // Collectives run on a stream of their own, after the work queued on the device's stream
+  // when they start (the `ready` event): on a GPU, an all-reduce of gradients already written
+  // runs while the device's stream goes on with the rest of the backward pass.
+  cudaStream_t comm_stream = nullptr;
+  cudaEvent_t ready = nullptr;
 };
 
 // Aborts the communicator after a failure; every later call reports `why`.
@@ -234,7 +269,7 @@ int settle(Comm& c, const char* op, const char* call, ncclResult_t rc, std::chro
 // watching NCCL's asynchronous errors (a peer's connection closed) and the clock.
 int wait_done(Comm& c, const char* op, const char* call, std::chrono::steady_clock::time_point t0) {
   NcclApi& a = api();
-  if (int rc = check(cudaEventRecord(c.done, stream()), op, "cudaEventRecord after the collective")) return rc;
+  if (int rc = check(cudaEventRecord(c.done, c.comm_stream), op, "cudaEventRecord after the collective")) return rc;
   Backoff backoff;
   for (;;) {
     cudaError_t e = cudaEventQuery(c.done);
@@ -264,7 +299,10 @@ int collective(void* handle, const char* op, const char* call, Enqueue enqueue) 
   if (c.broken) return fail("%s: the communicator is unusable after an earlier failure: %s", where(c, op).c_str(), c.broken_why.c_str());
   if (int rc = cs_cuda_init(c.device)) return rc;  // this thread's device and stream
   const auto t0 = std::chrono::steady_clock::now();
-  ncclResult_t rc = enqueue(c, stream());
+  // After everything queued on the device's stream so far (the kernels that wrote the inputs).
+  if (int rc = check(cudaEventRecord(c.ready, stream()), op, "cudaEventRecord before the collective")) return rc;
+  if (int rc = check(cudaStreamWaitEvent(c.comm_stream, c.ready, 0), op, "cudaStreamWaitEvent before the collective")) return rc;
+  ncclResult_t rc = enqueue(c, c.comm_stream);
   if (rc != ncclSuccess && rc != ncclInProgress)
     return break_comm(c, where(c, op) + ": " + call + " failed: " + describe(api(), rc, c.comm));
   if (int r = settle(c, op, call, rc, t0)) return r;
@@ -318,6 +356,17 @@ int cs_cuda_nccl_init_rank(void** handle, int device, int nranks, int rank, cons
     delete c;
     return rc;
   }
+  if (int rc = check(cudaEventCreateWithFlags(&c->ready, cudaEventDisableTiming), "nccl init", "cudaEventCreate")) {
+    cudaEventDestroy(c->done);
+    delete c;
+    return rc;
+  }
+  if (int rc = check(cudaStreamCreateWithFlags(&c->comm_stream, cudaStreamNonBlocking), "nccl init", "cudaStreamCreate")) {
+    cudaEventDestroy(c->done);
+    cudaEventDestroy(c->ready);
+    delete c;
+    return rc;
+  }
   ncclUniqueId u{};
   std::memcpy(u.internal, id, sizeof u.internal);
   const auto t0 = std::chrono::steady_clock::now();
@@ -332,6 +381,8 @@ int cs_cuda_nccl_init_rank(void** handle, int device, int nranks, int rank, cons
   }
   if (r) {
     cudaEventDestroy(c->done);
+    cudaEventDestroy(c->ready);
+    cudaStreamDestroy(c->comm_stream);
     delete c;
     return r;
   }
@@ -409,6 +460,8 @@ int cs_cuda_nccl_destroy(void* handle) {
       c->comm = nullptr;
     }
     if (c->done) cudaEventDestroy(c->done);
+    if (c->ready) cudaEventDestroy(c->ready);
+    if (c->comm_stream) cudaStreamDestroy(c->comm_stream);
   }
   delete c;
   return r;
@@ -423,6 +476,8 @@ int cs_cuda_nccl_abort(void* handle) {
     if (c->comm) api().comm_abort(c->comm);
     c->comm = nullptr;
     if (c->done) cudaEventDestroy(c->done);
+    if (c->ready) cudaEventDestroy(c->ready);
+    if (c->comm_stream) cudaStreamDestroy(c->comm_stream);
   }
   delete c;
   return 0;

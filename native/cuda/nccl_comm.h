@@ -13,10 +13,14 @@
 // waiting forever. With NCCL_COMM_BLOCKING=1 set by the user, initialisation and
 // enqueues block inside NCCL and only the wait for the GPU is bounded.
 //
-// Collectives take device pointers to f32 on the communicator's device, run on the
-// library's stream for that device (abi.h: the same stream as every op, so they are
-// ordered after the kernels that produced their inputs), and return when the
-// collective has finished on the GPU. One call at a time per communicator.
+// Collectives take device pointers to f32 on the communicator's device, run on a
+// stream of the communicator's own after the work queued on the library's stream for
+// that device when they start (abi.h: the stream of every op, so they are ordered after
+// the kernels that produced their inputs, while later kernels may run beside them), and
+// return when the collective has finished on the GPU. One call at a time per communicator.
+//
+// On the emulated device, a stand-in takes libnccl.so.2's place (nccl_standin.h: ranks in
+// separate processes meet in POSIX shared memory); CLIPSCALE_EMU_NCCL=absent turns it off.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

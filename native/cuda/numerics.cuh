@@ -4,7 +4,12 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "cuda/runtime.h"
+
 namespace cs_cuda {
+
+// The precision code kernels are launched with (round_to below).
+inline int stored_precision() { return static_cast<int>(precision()); }
 
 // Round to nearest even, NaN stays NaN (the CPU's f32_to_bf16_bits).
 __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
@@ -43,6 +48,20 @@ __device__ __forceinline__ float f16_bits_to_f32(uint16_t h) {
   return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
 }
 __device__ __forceinline__ float round_f16(float f) { return f16_bits_to_f32(f32_to_f16_bits(f)); }
+
+// A stored value in the run's precision (cs_cuda_set_precision; runtime.h's Precision codes):
+// 0 fp32 (unchanged), 1 bf16, 2 fp16. Kernels take the code as an argument (stored_precision()
+// on the host at launch), since the switch lives in host memory.
+__device__ __forceinline__ float round_to(int precision, float x) {
+  return precision == 1 ? round_bf16(x) : precision == 2 ? round_f16(x) : x;
+}
+// The 16-bit bits of x in a 16-bit precision (1 bf16, 2 fp16), for 16-bit operands and copies.
+__device__ __forceinline__ uint16_t to_16bit(int precision, float x) {
+  return precision == 2 ? f32_to_f16_bits(x) : f32_to_bf16_bits(x);
+}
+__device__ __forceinline__ float from_16bit(int precision, uint16_t h) {
+  return precision == 2 ? f16_bits_to_f32(h) : bf16_bits_to_f32(h);
+}
 
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {

@@ -14,7 +14,7 @@ constexpr int kThreads = 256;
 
 __global__ void gather_rows_kernel(const float* __restrict__ x, const int32_t* __restrict__ index,
                                    float* __restrict__ out, int64_t batch, int64_t seq, int64_t width,
-                                   KernelError* err) {
+                                   KernelError* err, int prec) {
   const int64_t total = batch * width;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = i / width, j = i - b * width;
@@ -23,7 +23,7 @@ __global__ void gather_rows_kernel(const float* __restrict__ x, const int32_t* _
       out[i] = __int_as_float(0x7fc00000);
       if (j == 0) record_kernel_error(err, kGatherRowsIndex, b, s, seq);
     } else {
-      out[i] = round_bf16(x[(b * seq + s) * width + j]);
+      out[i] = round_to(prec, x[(b * seq + s) * width + j]);
     }
   }
 }
@@ -79,7 +79,7 @@ int cs_cuda_gather_rows(const float* x, const int32_t* index, float* out, int64_
                         int64_t width) {
   if (batch <= 0 || width <= 0) return 0;
   CS_LAUNCH(gather_rows_kernel, grid_for(batch * width, kThreads), kThreads, 0, stream(), x, index, out, batch, seq, width,
-                                                                                   kernel_error_slot());
+                                                                                   kernel_error_slot(), stored_precision());
   return launched("gatherRows");
 }
 

@@ -13,9 +13,15 @@ namespace cs::cuda {
 // c = alpha·op(a)·op(b) + beta·c, 2-D or batched 3-D (b may be 2-D, shared), as `matmul`.
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, float alpha, float beta);
 
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+// w16 (or null): the bf16 copy of w, read in place of converting w in a bf16 run.
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* w16 = nullptr);
+// y = GELU(h), pre = h = x·wᵀ + b, in one GEMM (the GELU in its epilogue); form 1 erf, 2 tanh.
+void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& pre, Tensor& y, int form,
+                         const Tensor* w16 = nullptr);
+// The GEMM layer's counters: operand conversion passes and GEMMs since the library loaded.
+void gemm_counters(long long* conversions, long long* gemms);
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
-                     bool accumulate);
+                     bool accumulate, const Tensor* w16 = nullptr);
 
 void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out);
 void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tensor& dout, Tensor* dweight,

@@ -15,6 +15,7 @@
 #include "core/normalize_checks.h"
 #include "core/pooling_checks.h"
 #include "cuda_dispatch/cuda_backend.h"
+#include "cuda_dispatch/cuda_precision.h"
 #include "cuda/abi_pointwise.h"
 
 namespace cs::cuda {
@@ -118,6 +119,14 @@ void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   check_activation_backward(kDevice, "geluBackward", x, dout, dx);
   CS_CUDA_CALL("geluBackward", gelu_backward, F(x), F(dout), F(dx), x.numel());
 }
+void gelu_tanh_forward(const Tensor& x, Tensor& out) {
+  check_activation_forward(kDevice, "geluTanhForward", x, out);
+  CS_CUDA_CALL("geluTanhForward", gelu_tanh_forward, F(x), F(out), x.numel());
+}
+void gelu_tanh_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
+  check_activation_backward(kDevice, "geluTanhBackward", x, dout, dx);
+  CS_CUDA_CALL("geluTanhBackward", gelu_tanh_backward, F(x), F(dout), F(dx), x.numel());
+}
 void quick_gelu_forward(const Tensor& x, Tensor& out) {
   check_activation_forward(kDevice, "quickGeluForward", x, out);
   CS_CUDA_CALL("quickGeluForward", quick_gelu_forward, F(x), F(out), x.numel());
@@ -220,6 +229,10 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
                 const AdamWConfig& cfg, const AdamWGate* gate) {
   const char* op = "adamwStep";
   const int64_t n = check_adamw_step(kDevice, param, grad, m, v, param_bf16, cfg);
+  // The library writes the copy in the CUDA precision's 16-bit type (f16 in fp16, else bf16).
+  if (param_bf16 && (param_bf16->dtype == DType::F16) != (precision() == "fp16"))
+    fail(op, ": paramBf16 is ", dtype_name(param_bf16->dtype), " but the CUDA precision is ", precision(),
+         " (its 16-bit copies are ", precision() == "fp16" ? "f16" : "bf16", ")");
   uint16_t* pb = param_bf16 ? param_bf16->data<uint16_t>() : nullptr;
   if (gate) {
     check_adamw_gate(kDevice, op, *gate);

@@ -31,6 +31,8 @@ void layernorm_backward(const Tensor& dout, const Tensor& x, const Tensor& gamma
 
 void gelu_forward(const Tensor& x, Tensor& out);
 void gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx);
+void gelu_tanh_forward(const Tensor& x, Tensor& out);
+void gelu_tanh_backward(const Tensor& x, const Tensor& dout, Tensor& dx);
 void quick_gelu_forward(const Tensor& x, Tensor& out);
 void quick_gelu_backward(const Tensor& x, const Tensor& dout, Tensor& dx);
 

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/error.h"
 #include "cuda_dispatch/cuda_pointwise.h"
 #include "cpu/activation.h"
 #include "napi/args.h"
@@ -38,6 +39,21 @@ static Napi::Value GeluForward(const Napi::CallbackInfo& info) { return forward<
 CS_BINDING("geluForward", GeluForward);
 static Napi::Value GeluBackward(const Napi::CallbackInfo& info) { return backward<cpu::gelu_backward, cuda::gelu_backward>(info, "geluBackward"); }
 CS_BINDING("geluBackward", GeluBackward);
+// The tanh form on CUDA (the CPU's is lib/nn/gelu_tanh.ts, on the host).
+static void cpu_gelu_tanh_forward(const Tensor&, Tensor&) {
+  fail("geluTanhForward: the native op runs on CUDA; on the CPU use lib/nn/gelu_tanh.ts's geluTanhForward");
+}
+static void cpu_gelu_tanh_backward(const Tensor&, const Tensor&, Tensor&) {
+  fail("geluTanhBackward: the native op runs on CUDA; on the CPU use lib/nn/gelu_tanh.ts's geluTanhBackward");
+}
+static Napi::Value GeluTanhForward(const Napi::CallbackInfo& info) {
+  return forward<cpu_gelu_tanh_forward, cuda::gelu_tanh_forward>(info, "geluTanhForward");
+}
+CS_BINDING("geluTanhForward", GeluTanhForward);
+static Napi::Value GeluTanhBackward(const Napi::CallbackInfo& info) {
+  return backward<cpu_gelu_tanh_backward, cuda::gelu_tanh_backward>(info, "geluTanhBackward");
+}
+CS_BINDING("geluTanhBackward", GeluTanhBackward);
 static Napi::Value QuickGeluForward(const Napi::CallbackInfo& info) {
   return forward<cpu::quick_gelu_forward, cuda::quick_gelu_forward>(info, "quickGeluForward");
 }

@@ -80,7 +80,7 @@ Shape arg_shape(const Napi::CallbackInfo& info, size_t i, const char* op, const 
 DType arg_dtype(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   std::string s = arg_string(info, i, op, name);
   DType d;
-  if (!parse_dtype(s, &d)) fail(op, ": ", name, " must be one of f32, bf16, i32, i64, got '", s, "'");
+  if (!parse_dtype(s, &d)) fail(op, ": ", name, " must be one of f32, bf16, f16, i32, i64, got '", s, "'");
   return d;
 }
 

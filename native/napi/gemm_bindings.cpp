@@ -126,6 +126,18 @@ static Napi::Value CudaGemmBackendInfo(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("cudaGemmBackendInfo", CudaGemmBackendInfo);
 
+// cudaGemmCounters(): { conversions, gemms } since the CUDA library loaded — operand conversion
+// passes into 16-bit scratch (one per operand converted) and GEMMs run.
+static Napi::Value CudaGemmCounters(const Napi::CallbackInfo& info) {
+  long long conversions = 0, gemms = 0;
+  cuda::gemm_counters(&conversions, &gemms);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("conversions", static_cast<double>(conversions));
+  o.Set("gemms", static_cast<double>(gemms));
+  return o;
+}
+CS_BINDING("cudaGemmCounters", CudaGemmCounters);
+
 // setCudaGemmBackend(name): "own" | "cublaslt" | "auto"; returns the engine now in use.
 static Napi::Value SetCudaGemmBackend(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cuda::set_gemm_backend(arg_string(info, 0, "setCudaGemmBackend", "name")));

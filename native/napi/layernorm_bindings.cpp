@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/error.h"
 #include "cuda_dispatch/cuda_pointwise.h"
 #include "cpu/layernorm.h"
 #include "napi/args.h"
@@ -44,7 +45,7 @@ static Napi::Value ResidualLayernormForward(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("residualLayernormForward", ResidualLayernormForward);
 
-// layernormBackward(dout, x, gamma, mean, rstd, dx, dgamma | null, dbeta | null)
+// layernormBackward(dout, x, gamma, mean, rstd, dx, dgamma | null, dbeta | null[, dadd | null, accumulate])
 static Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
   const char* op = "layernormBackward";
   Tensor& dout = arg_tensor(info, 0, op, "dout");
@@ -55,10 +56,15 @@ static Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
   Tensor& dx = arg_tensor(info, 5, op, "dx");
   Tensor* dg = arg_optional_tensor(info, 6, op, "dgamma");
   Tensor* db = arg_optional_tensor(info, 7, op, "dbeta");
-  if (on_cuda(op, {&dout, &x, &g, &mean, &rstd, &dx, dg, db}))
+  Tensor* dadd = info.Length() > 8 ? arg_optional_tensor(info, 8, op, "dadd") : nullptr;
+  const bool accumulate = info.Length() > 9 && arg_bool(info, 9, op, "accumulate");
+  if (on_cuda(op, {&dout, &x, &g, &mean, &rstd, &dx, dg, db, dadd})) {
+    if (dadd || accumulate)
+      fail(op, ": dadd and accumulate are CPU-only (the CUDA backend's layernorm backward overwrites dx, dgamma and dbeta)");
     cuda::layernorm_backward(dout, x, g, mean, rstd, dx, dg, db);
-  else
-    cpu::layernorm_backward(dout, x, g, mean, rstd, dx, dg, db);
+  } else {
+    cpu::layernorm_backward_add(dout, x, g, mean, rstd, dx, dg, db, dadd, accumulate);
+  }
   return info.Env().Undefined();
 }
 CS_BINDING("layernormBackward", LayernormBackward);

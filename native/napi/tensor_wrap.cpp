@@ -28,6 +28,7 @@ Napi::Function TensorWrap::Init(Napi::Env env) {
     InstanceMethod<&TensorWrap::View>("view"),
     InstanceMethod<&TensorWrap::Dispose>("dispose"),
     InstanceMethod<&TensorWrap::Reshape>("reshape"),
+    InstanceMethod<&TensorWrap::Slice>("slice"),
   });
   auto* data = new InstanceData();
   data->tensor_ctor = Napi::Persistent(ctor);
@@ -133,6 +134,22 @@ Napi::Value TensorWrap::Reshape(const Napi::CallbackInfo& info) {
     if (shape_numel(s) != t.numel())
       fail("reshape: cannot view ", t.describe(), " as shape ", shape_str(s), " (", t.numel(), " vs ", shape_numel(s), " elements)");
     Tensor v = t;
+    v.shape = s;
+    return Create(info.Env(), v);
+  });
+}
+
+// slice(offset, shape): a tensor over numel(shape) elements of the same storage, starting
+// `offset` elements into this tensor (parameters as views of one flat buffer).
+Napi::Value TensorWrap::Slice(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Tensor& t = tensor("slice", "tensor");
+    const int64_t offset = arg_int(info, 0, "slice", "offset");
+    cs::Shape s = arg_shape(info, 1, "slice", "shape");
+    if (offset < 0 || offset + shape_numel(s) > t.numel())
+      fail("slice: elements [", offset, ", ", offset + shape_numel(s), ") are outside ", t.describe());
+    Tensor v = t;
+    v.offset = t.offset + static_cast<size_t>(offset) * dtype_size(t.dtype);
     v.shape = s;
     return Create(info.Env(), v);
   });

@@ -29,6 +29,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Reshape(const Napi::CallbackInfo& info);
+  Napi::Value Slice(const Napi::CallbackInfo& info);
   void release(Napi::Env env);
 
   Tensor tensor_;

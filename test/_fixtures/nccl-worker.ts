@@ -42,6 +42,14 @@ async function collectives(comm: NcclCommunicator): Promise<Record<string, unkno
   const big = Tensor.full([1 << 22], r + 1, 'f32', device);
   await comm.allReduce(big, 'sum');
   const bigHost = big.to('cpu').view() as Float32Array;
+  // All-gather and reduce-scatter above 1 Mi floats a rank (several chunks of the emulated device's stand-in).
+  const m = 3 << 19;
+  const bigGathered = Tensor.zeros([m * comm.size], 'f32', device);
+  await comm.allGather(Tensor.full([m], r + 1, 'f32', device), bigGathered);
+  const g = bigGathered.to('cpu').view() as Float32Array;
+  const bigScattered = Tensor.zeros([m], 'f32', device);
+  await comm.reduceScatter(Tensor.full([m * comm.size], r + 1, 'f32', device), bigScattered, 'sum');
+  const rs = bigScattered.to('cpu').view() as Float32Array;
   return {
     backend: comm.backend,
     size: comm.size,
@@ -55,6 +63,8 @@ async function collectives(comm: NcclCommunicator): Promise<Record<string, unkno
     staged: Array.from(staged),
     cpuTensor: Array.from(cpuTensor.view() as Float32Array),
     big: [bigHost[0], bigHost[bigHost.length - 1], bigHost.every((v) => v === bigHost[0])],
+    bigGather: Array.from({ length: comm.size }, (_, q) => g.subarray(q * m, (q + 1) * m).every((v) => v === q + 1)),
+    bigScatter: [rs[0], rs.every((v) => v === rs[0])],
   };
 }
 

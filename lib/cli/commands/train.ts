@@ -16,6 +16,7 @@ import type { CLIP } from '../../nn/clip.js';
 import { listModelConfigs, loadModelConfig, type NamedClipConfig } from '../../nn/config.js';
 import { createCommunicator } from '../../distributed/create.js';
 import { readDistEnvironment } from '../../distributed/environment.js';
+import { rankDevice } from '../../distributed/rank_device.js';
 import { clipEncoder } from '../../nn/encoder.js';
 import { LR_SCHEDULE_NAMES, type LrScheduleName } from '../../optim/schedules.js';
 import { findLatestCheckpoint } from '../../train/checkpoint.js';
@@ -66,12 +67,14 @@ optimisation (OpenCLIP's defaults):
   --accum-freq K           micro-batches per step, exact (features cached, recomputed per micro-batch) (1)
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
-  --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 (default: fp32 on the CPU, bf16 on CUDA, its
-                           only precision; bf16 is emulated on the CPU); amp (fp16) is not offered
+  --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 | amp = fp16 (default: fp32 on the CPU, bf16 on
+                           CUDA; bf16 is emulated on the CPU; fp16 on CUDA only, with dynamic loss scaling)
   --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
                            backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
-  --loss-scaling dynamic   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
-                           double it after 2000 good steps
+  --cuda-graphs on|off     on CUDA, capture the whole step in a CUDA graph after 2 steps and replay it (on;
+                           a step that cannot be captured runs eagerly, saying why)
+  --loss-scaling dynamic|none   dynamic loss scaling: skip steps whose gradients overflow, halve the scale,
+                           double it after 2000 good steps (default: dynamic with fp16, none otherwise)
   --seed S                 initialisation seed; also the data order's seed (0)
 
 output:
@@ -227,6 +230,7 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     'grad-checkpointing': { type: 'boolean' },
     precision: { type: 'string' },
     device: { type: 'string' },
+    'cuda-graphs': { type: 'string' },
     'loss-scaling': { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
@@ -408,11 +412,16 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
   put('accumFreq', accumFreq);
   put('gradClipNorm', optNumber('grad-clip-norm', { above: 0 }));
   put('gradCheckpointing', values['grad-checkpointing']);
+  const graphs = values['cuda-graphs'];
+  if (graphs !== undefined && graphs !== 'on' && graphs !== 'off') throw new UsageError(`clipscale train: --cuda-graphs must be on or off, got '${graphs}'`);
+  if (graphs !== undefined) put('cudaGraphs', graphs === 'on');
   put('logEvery', optInt('log-every', 1));
   put('checkpointEvery', optInt('checkpoint-every', 1));
 
-  // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism.
-  const comm = dist.worldSize > 1 ? await createCommunicator() : undefined;
+  // Launched as one of several ranks (clipscale launch, srun, mpirun): data parallelism, with
+  // NCCL on a GPU ('cuda' is this rank's: cuda:LOCAL_RANK, wrapped around the GPUs there are).
+  if (dist.worldSize > 1 && options.device !== 'cpu') options.device = rankDevice(options.device ?? 'cpu', dist);
+  const comm = dist.worldSize > 1 ? await createCommunicator({ device: options.device ?? 'cpu' }) : undefined;
   if (comm) options.comm = comm;
 
   const t0 = performance.now();
@@ -505,7 +514,7 @@ export const command: Command = {
   },
 };
 
-function lossScalingOption(value: string): 'dynamic' {
-  if (value !== 'dynamic') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic', got '${value}'`);
+function lossScalingOption(value: string): 'dynamic' | 'none' {
+  if (value !== 'dynamic' && value !== 'none') throw new UsageError(`clipscale train: --loss-scaling takes 'dynamic' or 'none', got '${value}'`);
   return value;
 }

@@ -5,7 +5,12 @@
 // Each thread block runs as fibers on the calling thread, in warps of 32 lanes
 // (emu/fiber.cpp); __syncthreads is a counting barrier, warp collectives synchronise the
 // lanes of their warp only. Device memory is host memory that ends at a guard page
-// (emu/device_api.cpp). Kernels run to completion at launch, so streams are in order.
+// (emu/device_api.cpp). Streams (emu/device_api.cpp): a stream made with cudaStreamCreate*
+// is LAZY: its work runs only when something waits for it (a synchronisation, an event it
+// recorded being waited on, synchronised or queried), so a kernel on another stream that
+// does not wait for it sees memory as it was before; the null stream, and a stream the
+// runtime marks eager (cs_emu::set_stream_eager: the compute stream), run work at once.
+// Graph capture records launches and copies and replays them (cudaGraphLaunch).
 #pragma once
 #if defined(__CUDACC__)
 #error "native/cuda/emu is for host builds of the CUDA sources; nvcc uses the toolkit's cuda_runtime.h"
@@ -77,12 +82,23 @@ enum cudaError_t : int {
   cudaErrorNotReady = 600,
   cudaErrorLaunchOutOfResources = 701,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnmatched = 903,
 };
 using cudaError = cudaError_t;
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 struct CUevent_st;
 using cudaEvent_t = CUevent_st*;
+struct CUgraph_st;
+using cudaGraph_t = CUgraph_st*;
+struct CUgraphExec_st;
+using cudaGraphExec_t = CUgraphExec_st*;
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1, cudaStreamCaptureModeRelaxed = 2 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1, cudaStreamCaptureStatusInvalidated = 2 };
+constexpr unsigned cudaHostAllocDefault = 0;
 enum cudaMemcpyKind { cudaMemcpyHostToHost = 0, cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3, cudaMemcpyDefault = 4 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
 enum cudaDeviceAttr {
@@ -148,9 +164,28 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventQuery(cudaEvent_t e);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b);
+// Page-locked host memory: copies from it on a lazy stream read it when they run.
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned flags);
+cudaError_t cudaFreeHost(void* p);
+// Graphs: capture records the stream's launches, copies and memsets (no synchronisation,
+// no cudaMalloc, no copy from pageable memory may happen while a stream captures).
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+// The calling thread's capture mode (global by default): in relaxed mode cudaMalloc may be called during a capture.
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 
 namespace cs_emu {
 cudaError_t func_set_attribute(const void* fn, cudaFuncAttribute attr, int value);
+// Emulated device only: whether a stream runs its work at once (true) or lazily (the default
+// for streams made with cudaStreamCreate*: see the top of this file).
+cudaError_t set_stream_eager(cudaStream_t s, bool eager);
+// Emulated device only: works queued on the stream and not yet run.
+size_t pending_work(cudaStream_t s);
 }
 template <typename F>
 cudaError_t cudaFuncSetAttribute(F* fn, cudaFuncAttribute attr, int value) {
@@ -185,6 +220,11 @@ inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }
+// Round-to-nearest products that the compiler must not fuse into a multiply-add.
+inline double __dmul_rn(double a, double b) {
+  volatile double p = a * b;
+  return p;
+}
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
@@ -230,8 +270,11 @@ void cp_async_wait(int n);
 
 // Runs `body(block, thread)` for every thread of every block: the launch itself.
 using ThreadBody = void (*)(void* ctx);
+// A launch's arguments copied for later (a lazy stream, a captured graph) and freed.
+using CloneCtx = void* (*)(const void* ctx);
+using FreeCtx = void (*)(void* ctx);
 cudaError_t launch(const char* name, const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                   ThreadBody body, void* ctx);
+                   ThreadBody body, void* ctx, CloneCtx clone, FreeCtx free_ctx);
 
 template <typename T>
 inline void to_words(const T& v, uint32_t (&w)[2]) {
@@ -264,6 +307,8 @@ struct KernelCall {
     auto* c = static_cast<KernelCall*>(ctx);
     std::apply(c->fn, c->args);
   }
+  static void* clone(const void* ctx) { return new KernelCall(*static_cast<const KernelCall*>(ctx)); }
+  static void free(void* ctx) { delete static_cast<KernelCall*>(ctx); }
 };
 
 template <typename... P, typename... A>
@@ -271,7 +316,8 @@ cudaError_t launch_kernel(const char* name, void (*fn)(P...), dim3 grid, dim3 bl
                           A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
   KernelCall<P...> call{fn, std::tuple<std::decay_t<P>...>(static_cast<std::decay_t<P>>(std::forward<A>(args))...)};
-  return launch(name, reinterpret_cast<const void*>(fn), grid, block, smem, stream, &KernelCall<P...>::run, &call);
+  return launch(name, reinterpret_cast<const void*>(fn), grid, block, smem, stream, &KernelCall<P...>::run, &call,
+                &KernelCall<P...>::clone, &KernelCall<P...>::free);
 }
 
 }  // namespace cs_emu

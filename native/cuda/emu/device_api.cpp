@@ -1,8 +1,8 @@
 // The emulated device's runtime API: one device with an H100 SXM's properties; device
 // memory is host memory whose end touches a PROT_NONE guard page, so a kernel that reads
 // or writes past the end of a buffer faults and the launch fails naming the allocation;
-// copies and memsets check their ranges against the allocations they touch. Kernels run
-// to completion at launch, so every stream and event is already in order and complete.
+// copies and memsets check their ranges against the allocations they touch. Streams,
+// events, pinned host memory and graphs are in emu/streams.cpp.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -38,22 +38,11 @@ thread_local cudaError_t t_last = cudaSuccess;
 thread_local std::string t_last_message;
 thread_local int t_device = 0;
 
-struct CUstream_fake {
-  int id;
-};
-
 size_t page_size() {
   static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return p;
 }
 
-cudaError_t set_error(cudaError_t e, std::string message) {
-  if (e != cudaSuccess && t_last == cudaSuccess) {
-    t_last = e;
-    t_last_message = std::move(message);
-  }
-  return e;
-}
 
 const Allocation* find_locked(const void* p, uintptr_t* base) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -81,15 +70,37 @@ bool range_ok(const void* p, size_t n, std::string* why) {
   return false;
 }
 
-cudaError_t copy_checked(void* dst, const void* src, size_t bytes, const char* what) {
+}  // namespace
+
+cudaError_t set_error(cudaError_t e, std::string message) {
+  if (e != cudaSuccess && t_last == cudaSuccess) {
+    t_last = e;
+    t_last_message = std::move(message);
+  }
+  return e;
+}
+
+cudaError_t last_error() { return t_last; }
+
+bool is_device_memory(const void* p) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  uintptr_t base = 0;
+  const Allocation* a = find_locked(p, &base);
+  return a && reinterpret_cast<uintptr_t>(p) < reinterpret_cast<uintptr_t>(a->map) + a->map_bytes;
+}
+
+cudaError_t check_ranges(void* dst, const void* src, size_t bytes, const char* what) {
   std::string why;
-  if (!range_ok(dst, bytes, &why) || !range_ok(src, bytes, &why))
+  if (!range_ok(dst, bytes, &why) || (src && !range_ok(src, bytes, &why)))
     return set_error(cudaErrorInvalidValue, std::string("emulated device: ") + what + ": " + why);
-  if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 
-}  // namespace
+cudaError_t copy_checked(void* dst, const void* src, size_t bytes, const char* what) {
+  if (cudaError_t e = check_ranges(dst, src, bytes, what)) return e;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
 
 std::string describe_address(const void* addr) {
   const uintptr_t x = reinterpret_cast<uintptr_t>(addr);
@@ -117,8 +128,8 @@ cudaError_t func_set_attribute(const void* fn, cudaFuncAttribute attr, int value
   return cudaSuccess;
 }
 
-cudaError_t launch(const char* name, const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t,
-                   ThreadBody body, void* ctx) {
+cudaError_t launch(const char* name, const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   ThreadBody body, void* ctx, CloneCtx clone, FreeCtx free_ctx) {
   const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
   char buf[512];
   if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
@@ -140,9 +151,7 @@ cudaError_t launch(const char* name, const void* fn, dim3 grid, dim3 block, size
                   name, smem, limit);
     return set_error(cudaErrorInvalidValue, buf);
   }
-  std::string error;
-  cudaError_t e = run_launch(name, grid, block, smem, body, ctx, &error);
-  return set_error(e, error);
+  return submit_launch(name, grid, block, smem, stream, body, ctx, clone, free_ctx);
 }
 
 }  // namespace cs_emu
@@ -159,6 +168,11 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
     default: return "cudaErrorUnknown";
   }
 }
@@ -241,10 +255,11 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return t_last; }
-
 cudaError_t cudaMalloc(void** out, size_t bytes) {
   *out = nullptr;
+  if (capture_forbids_unsafe_calls())
+    return set_error(cudaErrorStreamCaptureUnsupported,
+                     "emulated device: cudaMalloc while a stream captures a graph (not permitted in global capture mode)");
   const size_t page = page_size();
   const size_t body = (bytes + 15) / 16 * 16;  // 16-byte aligned starts, as float4 loads want
   const size_t pages = (body + page - 1) / page * page;
@@ -266,6 +281,9 @@ cudaError_t cudaMalloc(void** out, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  if (capture_forbids_unsafe_calls())
+    return set_error(cudaErrorStreamCaptureUnsupported,
+                     "emulated device: cudaFree while a stream captures a graph (not permitted in global capture mode)");
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == g_allocs.end()) return set_error(cudaErrorInvalidValue, "emulated device: cudaFree of a pointer cudaMalloc did not return");
@@ -282,45 +300,3 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
-  return copy_checked(dst, src, bytes, "cudaMemcpy");
-}
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
-  return copy_checked(dst, src, bytes, "cudaMemcpyAsync");
-}
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
-  std::string why;
-  if (!range_ok(p, bytes, &why)) return set_error(cudaErrorInvalidValue, "emulated device: cudaMemset: " + why);
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
-
-cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = reinterpret_cast<cudaStream_t>(new CUstream_fake{1});
-  return cudaSuccess;
-}
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete reinterpret_cast<CUstream_fake*>(s);
-  return cudaSuccess;
-}
-// Kernels ran at launch: a synchronisation only reports a launch's pending error.
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return t_last; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
-cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, 0); }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
-  *e = reinterpret_cast<cudaEvent_t>(new CUstream_fake{2});
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  delete reinterpret_cast<CUstream_fake*>(e);
-  return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
-  *ms = 0.0f;
-  return cudaSuccess;
-}

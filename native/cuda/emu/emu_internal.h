@@ -26,4 +26,24 @@ cudaError_t run_launch(const char* name, dim3 grid, dim3 block, size_t smem, Thr
 // safe enough to call from the fault handler (no allocation happens on that path but strings).
 std::string describe_address(const void* addr);
 
+// device_api.cpp: records e (with its message) as the calling thread's last error unless one
+// is pending already; returns e.
+cudaError_t set_error(cudaError_t e, std::string message);
+cudaError_t last_error();
+// Whether p lies in a device allocation (else it is host memory).
+bool is_device_memory(const void* p);
+// Checks that [dst, dst+bytes) (and [src, src+bytes) unless src is null) stay inside the
+// device allocations they start in; sets and returns an error naming `what` otherwise.
+cudaError_t check_ranges(void* dst, const void* src, size_t bytes, const char* what);
+cudaError_t copy_checked(void* dst, const void* src, size_t bytes, const char* what);
+
+// streams.cpp: queues a checked launch on its stream (runs it now on an eager stream, records
+// it while the stream captures a graph).
+cudaError_t submit_launch(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, ThreadBody body,
+                          void* ctx, CloneCtx clone, FreeCtx free_ctx);
+// Whether some stream is capturing a graph (cudaMalloc, cudaFree and synchronous copies fail then).
+bool capture_active();
+// capture_active() unless the calling thread switched to relaxed mode (cudaMalloc/cudaFree are allowed then).
+bool capture_forbids_unsafe_calls();
+
 }  // namespace cs_emu

@@ -1,0 +1,158 @@
+// The linear layers inside a real training step against the standalone GEMMs at the same
+// shapes (issue 17: "the linear layers in a `tiny` step at ≥ 90% of the standalone GEMM rate").
+//
+// A Trainer runs `steps` timed steps with native.linearForward / linearBackward wrapped by a
+// timer that records each call's shape; then, for every shape seen, the GEMMs the op is made
+// of (forward x·Wᵀ, input gradient dY·W, weight gradient dYᵀ·X) and the whole op are timed
+// standalone (operands hot in cache) between the timed steps. One JSON line per
+// (layer shape, direction), then a total line: in-step GFLOP/s ÷ standalone GEMM GFLOP/s.
+//
+//   node --import=tsx benchmarks/linear_in_step.ts [--config tiny] [--batch-size 128] [--steps 8]
+//
+// The machine this runs on may be shared: the load average is recorded on every line, and
+// the standalone products are timed between the steps (interleaved), each a best of three
+// calls, and the per-shape figures are medians over calls and rounds.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
+import { native } from '../lib/native.js';
+import { loadModelConfig } from '../lib/nn/config.js';
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+import { SyntheticData } from '../lib/train/sources.js';
+import { Trainer } from '../lib/train/trainer.js';
+
+interface Shape { m: number; k: number; n: number; dx: boolean }
+interface InStep { ms: number[]; shape: Shape }
+
+const { values } = parseArgs({
+  options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' } },
+});
+const config = values.config ?? 'tiny';
+const batchSize = Number(values['batch-size'] ?? 128);
+const steps = Number(values.steps ?? 8);
+const warmup = 2;
+
+const r2 = (x: number) => Number(x.toFixed(2));
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const load = () => os.loadavg().map(r2);
+
+// ── in the step ──
+const forward = new Map<string, InStep>();
+const backward = new Map<string, InStep>();
+let recording = false;
+const binding = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+type Handle = { shape: number[] } | null;
+for (const [name, table] of [['linearForward', forward], ['linearBackward', backward]] as const) {
+  const original = binding[name];
+  binding[name] = (...args: unknown[]) => {
+    if (!recording) return original(...args);
+    const x = args[0] as Handle, w = args[1] as Handle;
+    const dxWanted = name === 'linearForward' ? false : args[3] !== null && args[3] !== undefined;
+    const shape: Shape = { m: numel(x!.shape) / x!.shape.at(-1)!, k: w!.shape[1], n: w!.shape[0], dx: dxWanted };
+    const key = `${shape.m}x${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
+    const t0 = performance.now();
+    try {
+      return original(...args);
+    } finally {
+      const e = table.get(key) ?? { ms: [], shape };
+      e.ms.push(performance.now() - t0);
+      table.set(key, e);
+    }
+  };
+}
+
+// ── standalone, same shapes: timed between the steps (interleaved, so both see the same load) ──
+function rand(shape: number[], seed: number): Tensor {
+  let s = seed >>> 0;
+  const d = new Float32Array(numel(shape));
+  for (let i = 0; i < d.length; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    d[i] = s / 2 ** 32 - 0.5;
+  }
+  return Tensor.from(d, shape);
+}
+// Best of three calls (after one warm call): what the product costs with its operands in cache.
+function best(fn: () => void): number {
+  fn();
+  let b = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    fn();
+    b = Math.min(b, performance.now() - t0);
+  }
+  return b;
+}
+interface Standalone { gemm: number[]; op: number[]; run: () => void; dispose: () => void }
+const standalone = new Map<string, Standalone>();
+function standaloneFor(direction: 'forward' | 'backward', key: string, s: Shape): Standalone {
+  const id = `${direction}:${key}`;
+  let e = standalone.get(id);
+  if (e) return e;
+  const { m, k, n } = s;
+  const x = rand([m, k], 1), w = rand([n, k], 2), b = rand([n], 3), dy = rand([m, n], 4);
+  const y = Tensor.empty([m, n]), dx = Tensor.empty([m, k]), dw = Tensor.zeros([n, k]), db = Tensor.zeros([n]);
+  const gemm: number[] = [], op: number[] = [];
+  const run = direction === 'forward'
+    ? () => {
+        gemm.push(best(() => ops.matmul(x, w, y, { transB: true })));
+        op.push(best(() => ops.linearForward(x, w, b, y)));
+      }
+    : () => {
+        gemm.push(best(() => ops.matmul(dy, x, dw, { transA: true, beta: 1 })) + (s.dx ? best(() => ops.matmul(dy, w, dx)) : 0));
+        op.push(best(() => ops.linearBackward(x, w, dy, { dx: s.dx ? dx : null, dw, db, accumulate: true })));
+      };
+  e = { gemm, op, run, dispose: () => { for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose(); } };
+  standalone.set(id, e);
+  return e;
+}
+
+const cfg = loadModelConfig(config);
+const data = new SyntheticData({ size: 50_000, imageSize: cfg.vision_cfg.image_size, contextLength: cfg.text_cfg.context_length, tokenizer: defaultSyntheticTokenizer() });
+const loadStart = load();
+const stepMsList: number[] = [];
+{
+  using trainer = new Trainer({ model: config, data, batchSize, samples: (warmup + steps) * batchSize, logEvery: 1, precision: 'fp32', lr: 5e-4 });
+  for await (const r of trainer.run()) {
+    recording = false;
+    if (r.step > warmup) {
+      stepMsList.push(r.step_time_s * 1000);
+      for (const [direction, table] of [['forward', forward], ['backward', backward]] as const)
+        for (const [key, e] of table) standaloneFor(direction, key, e.shape).run();
+    }
+    if (r.step >= warmup) recording = true;
+  }
+  recording = false;
+}
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const min = (a: number[]) => Math.min(...a);
+const cpu = os.cpus()[0]?.model ?? 'unknown';
+const common = { bench: 'linear-in-step', config, batch_size: batchSize, steps, threads: native.numThreads(), kernel: native.gemmKernel(), cpu };
+// Per step: in-step time by median call, standalone by median round (each round a best of 3).
+let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, opTotal = 0, flopTotal = 0;
+for (const [direction, table] of [['forward', forward], ['backward', backward]] as const) {
+  for (const [key, e] of table) {
+    const { m, k, n, dx } = e.shape;
+    const sa = standalone.get(`${direction}:${key}`)!;
+    const flops = (direction === 'backward' && dx ? 2 : 1) * 2 * m * n * k;
+    const calls = e.ms.length / steps;
+    const inStep = median(e.ms), inStepBest = min(e.ms), gemm = median(sa.gemm), op = median(sa.op);
+    stepTotal += inStep * calls; stepBestTotal += inStepBest * calls; gemmTotal += gemm * calls; opTotal += op * calls; flopTotal += flops * calls;
+    const gf = (ms: number) => r2(flops / (ms * 1e6));
+    console.log(JSON.stringify({
+      ...common, direction, shape: key, m, k, n, calls_per_step: calls,
+      gflops: { in_step_median: gf(inStep), in_step_best: gf(inStepBest), standalone_gemm: gf(gemm), standalone_gemm_best: gf(min(sa.gemm)), standalone_op: gf(op) },
+      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(min(sa.gemm) / inStepBest),
+      loadavg: load(),
+    }));
+  }
+}
+for (const e of standalone.values()) e.dispose();
+console.log(JSON.stringify({
+  ...common, direction: 'total', step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
+  gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
+  in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
+  loadavg_start: loadStart, loadavg: load(),
+}));

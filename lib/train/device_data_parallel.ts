@@ -1,0 +1,140 @@
+// Data-parallel training on device buffers (GPU ranks with NCCL, or the emulated device with its
+// NCCL stand-in): each rank's features are all-gathered on the device, the rank's share of the
+// global loss is computed there against every rank's features (OpenCLIP's --local-loss
+// --gather-with-grad for the CLIP loss; its distributed SigLipLoss for SigLIP), the gradients of
+// the gathered features come back by reduce-scatter, and the parameter gradients are averaged in
+// buckets launched while backward still runs (grad_buckets.ts). The same numbers as the CPU path
+// (StepRunner.forwardBackwardDistributed), with nothing staged through the host.
+import type { Communicator } from '../distributed/communicator.js';
+import type { CLIP } from '../nn/clip.js';
+import * as ops from '../ops.js';
+import { Tensor } from '../tensor.js';
+import { DEFAULT_BUCKET_MB, GradientBuckets } from './grad_buckets.js';
+import type { Batch, LossName } from './step.js';
+
+/** A communicator whose collectives take tensors on `device` (NCCL's: `device` is its GPU). */
+function checkDeviceComm(comm: Communicator, device: string): void {
+  const commDevice = (comm as { device?: string }).device;
+  if (comm.backend !== 'nccl' || commDevice !== device) {
+    throw new Error(
+      `Trainer: data-parallel training on ${device} needs a communicator for tensors on ${device} (NCCL: ` +
+        `createCommunicator({ device: '${device}' })), got the ${comm.backend} communicator${commDevice ? ` of ${commDevice}` : ' (CPU buffers)'}`,
+    );
+  }
+}
+
+export class DeviceDataParallel implements Disposable {
+  readonly buckets: GradientBuckets;
+  private bufs = new Map<string, Tensor>();
+
+  constructor(
+    readonly model: CLIP,
+    readonly lossName: LossName,
+    readonly comm: Communicator,
+    bucketMb = DEFAULT_BUCKET_MB,
+  ) {
+    checkDeviceComm(comm, model.device);
+    if (!(bucketMb > 0)) throw new RangeError(`Trainer: bucketCapMb must be positive, got ${bucketMb}`);
+    this.buckets = new GradientBuckets(model, comm, bucketMb * 1024 * 1024, 'mean');
+  }
+
+  private buf(key: string, shape: number[]): Tensor {
+    const t = this.bufs.get(key);
+    if (t && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+    t?.dispose();
+    const n = Tensor.empty(shape, 'f32', this.model.device);
+    this.bufs.set(key, n);
+    return n;
+  }
+
+  /** Rank 0's values into every rank's tensors (parameters and moments at the start), on the device. */
+  async broadcast(tensors: readonly Tensor[]): Promise<void> {
+    await Promise.all(tensors.map((t) => this.comm.broadcast(t, 0)));
+  }
+
+  /**
+   * Forward and backward of this rank's part of the global batch; the parameter gradients are
+   * the global-batch loss's (averaged over ranks) when it returns. Returns the global loss (the
+   * CLIP loss of the whole batch; for SigLIP the mean of the ranks' losses, as the CPU path).
+   */
+  async forwardBackward(batch: Batch): Promise<number> {
+    const { model, comm } = this;
+    const W = comm.size;
+    const B = batch.images.shape[0];
+    const N = W * B;
+    const D = model.config.embed_dim;
+    const fi = model.encodeImage(batch.images);
+    const ft = model.encodeText(batch.ids);
+    const imgN = this.buf('imgN', [B, D]);
+    const txtN = this.buf('txtN', [B, D]);
+    const imgNorm = this.buf('imgNorm', [B]);
+    const txtNorm = this.buf('txtNorm', [B]);
+    ops.l2normalizeForward(fi, imgN, imgNorm);
+    ops.l2normalizeForward(ft, txtN, txtNorm);
+    const allText = this.buf('allText', [N, D]);
+    const dImgN = this.buf('dImgN', [B, D]);
+    const dTxtN = this.buf('dTxtN', [B, D]);
+    const dAllText = this.buf('dAllText', [N, D]);
+    const dScale = this.buf('dScale', [1]);
+    const lossOut = this.buf('loss', [1]);
+    const workspace = this.buf('logits', [B, N]);
+    this.buckets.begin();
+    if (this.lossName === 'siglip') {
+      await comm.allGather(txtN, allText);
+      const dBias = this.buf('dBias', [1]);
+      // This rank's images against every rank's texts, positives in its own block.
+      ops.sigmoidLoss(imgN, allText, model.logitScale.data, model.logitBias!.data, {
+        positiveOffset: comm.rank * B,
+        grads: { dImage: dImgN, dText: dAllText, dLogitScale: dScale, dLogitBias: dBias },
+        lossOut,
+        deferLoss: true,
+        workspace,
+      });
+      ops.axpy(1, dBias, model.logitBias!.grad);
+      // The other ranks' losses reach this rank's texts: their gradients are summed here.
+      await comm.reduceScatter(dAllText, dTxtN, 'sum');
+      await comm.allReduce(lossOut, 'mean');
+    } else {
+      const allImage = this.buf('allImage', [N, D]);
+      const dAllImage = this.buf('dAllImage', [N, D]);
+      await Promise.all([comm.allGather(imgN, allImage), comm.allGather(txtN, allText)]);
+      // This rank's rows of the global loss (its contribution C_r) against all N columns; the
+      // gradients are W·∂C_r so that averaging over ranks gives the global loss's (OpenCLIP's
+      // local loss is a mean over the rank's rows, W·C_r).
+      ops.contrastiveLossLocal(allImage, allText, model.logitScale.data, comm.rank * B, B, {
+        grads: { dImage: dAllImage, dText: dAllText, dLogitScale: dScale },
+        lossScale: W,
+        lossOut,
+        deferLoss: true,
+        workspace,
+      });
+      await Promise.all([comm.reduceScatter(dAllImage, dImgN, 'sum'), comm.reduceScatter(dAllText, dTxtN, 'sum')]);
+      // The global loss: Σ_r C_r.
+      await comm.allReduce(lossOut, 'sum');
+    }
+    ops.axpy(1, dScale, model.logitScale.grad);
+    this.buckets.ready('loss');
+    const dfi = this.buf('dfi', [B, D]);
+    const dft = this.buf('dft', [B, D]);
+    ops.l2normalizeBackward(dImgN, imgN, imgNorm, dfi);
+    ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dft);
+    // The towers still hold this batch's activations. Each finished bucket's all-reduce starts
+    // while the rest of backward runs.
+    model.visual.backward(dfi);
+    this.buckets.ready('visual');
+    model.text.backward(dft);
+    this.buckets.ready('text');
+    await this.buckets.wait();
+    return lossOut.hostFloat32()[0];
+  }
+
+  dispose(): void {
+    this.buckets.dispose();
+    for (const t of this.bufs.values()) t.dispose();
+    this.bufs.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
