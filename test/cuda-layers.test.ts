@@ -191,6 +191,53 @@ for (const causal of [false, true])
     }
   });
 
+// The precision switch (native.cudaSetPrecision, from the precision-modes work): fp32 runs
+// the SIMT kernels and must equal the CPU's fp32 op to fp32 rounding; fp16 rounds the
+// operands to IEEE half (3 more bits than bf16). Both against the CPU without bf16 emulation.
+const precisionSwitch = (native as unknown as { cudaSetPrecision?: (p: string) => string }).cudaSetPrecision;
+for (const [precision, tol] of [['fp32', 1e-5], ['fp16', 1.5e-3]] as const) {
+  const title = `cuda: fused attention in ${precision} equals the CPU's fp32 op (d 64, 80, 88, 128; S 50, 77 causal, 197, 257 causal)`;
+  if (!precisionSwitch) {
+    test.skip(`${title} (skipped: this build has no native.cudaSetPrecision)`, () => {});
+    continue;
+  }
+  gpuTest(title, (t) => {
+    const previous = precisionSwitch(precision);
+    const worst: Record<string, number> = { out: 0, lse: 0, dqkv: 0 };
+    try {
+      for (const d of [64, 80, 88, 128])
+        for (const [S, causal] of [[50, false], [77, true], [197, false], [257, true]] as const) {
+          const B = emulated && S > 100 ? 1 : 2, heads = 2, W = heads * d;
+          const what = `[${precision}] attention B${B} S${S} d${d} ${causal ? 'causal' : 'full'}`;
+          const qkv = fresh([B, S, 3 * W]), dout = fresh([B, S, W]);
+          const out = Tensor.empty([B, S, W]), lse = Tensor.empty([B, heads, S]), dqkv = Tensor.empty([B, S, 3 * W]);
+          const was = native.bf16Emulation();
+          native.setBf16Emulation(false);
+          try {
+            ops.attentionForward(qkv, out, lse, { heads, causal });
+            ops.attentionBackward(qkv, out, dout, lse, dqkv, { heads, causal });
+          } finally {
+            native.setBf16Emulation(was);
+          }
+          const qg = qkv.to('cuda');
+          const outg = poisoned([B, S, W]), lseg = poisoned([B, heads, S]), dqkvg = poisoned([B, S, 3 * W]);
+          ops.attentionForward(qg, outg, lseg, { heads, causal });
+          ops.attentionBackward(qg, out.to('cuda'), dout.to('cuda'), lse.to('cuda'), dqkvg, { heads, causal });
+          for (const [g, c, name] of [[outg, out, 'out'], [lseg, lse, 'lse'], [dqkvg, dqkv, 'dqkv']] as const) {
+            const got = values(g);
+            const err = relErr(got, values(c));
+            t.false(got.some((v) => Number.isNaN(v)), `${what} ${name}: NaN in the GPU output`);
+            t.true(err <= tol, `${what} ${name}: relErr ${err.toExponential(2)} > ${tol}`);
+            worst[name] = Math.max(worst[name]!, err);
+          }
+        }
+      t.log(`largest relErr: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')} (tolerance ${tol})`);
+    } finally {
+      precisionSwitch(previous);
+    }
+  });
+}
+
 gpuTest('cuda: attention rejects head dims above 128 with a clear error', (t) => {
   const qkv = Tensor.zeros([1, 4, 3 * 256], 'f32', 'cuda');
   const out = Tensor.zeros([1, 4, 256], 'f32', 'cuda');

@@ -226,6 +226,17 @@ for (const [label, r0, rows] of [['whole batch', 0, 150], ['one rank of three (l
     }));
 }
 
+// The column log-sum-exp runs over row chunks of 256 and combines them: one chunk, a
+// partial one, several.
+for (const N of [1, 33, 256, 1000]) {
+  gpuTest(`contrastiveLoss, whole batch of ${N} (column log-sum-exp over row chunks)`, (t) =>
+    runCase(t, {
+      build: () => ({ img: features(N, 32), txt: features(N, 32), ls: Tensor.from([Math.log(1 / 0.07)]), di: empty([N, 32]), dt: empty([N, 32]), ds: empty([1]), lo: empty([1]) }),
+      outputs: ['di', 'dt', 'ds', 'lo'], compare: ['di', 'dt', 'ds', 'lo'],
+      run: (s) => ops.contrastiveLossLocal(s.img!, s.txt!, s.ls!, 0, N, { grads: { dImage: s.di!, dText: s.dt!, dLogitScale: s.ds! }, lossOut: s.lo! }).loss,
+    }));
+}
+
 // ── optimizer ──
 gpuTest('adamwStep with the bf16 copy', (t) =>
   runCase(t, {

@@ -1,16 +1,21 @@
-// Fused attention forward (flash attention 2 style) on bf16 tensor cores.
+// Fused attention forward, FlashAttention-2 style, on 16-bit tensor cores (bf16 or f16,
+// the operand trait T; attention_operands.cuh).
 //
-// A block owns 64 query rows of one (batch, head) and walks the key blocks of 64 with
-// an online softmax; each of its 4 warps owns 16 query rows, keeps its Q fragments and
-// its output accumulator in registers, and never writes scores to global memory.
-// Q and K are staged K-major ([row][d]) and V transposed ([d][key]), all bf16, so every
-// mma fragment is a 32-bit shared load (gemm_mma.cuh). Scores are fp32 in the log2
-// domain (exp2); P enters P·V as bf16.
+// A block (4 warps) owns 64 query rows of one (batch, head) and walks the key tiles of 64
+// with an online softmax in fp32; each warp owns 16 query rows, keeps its Q fragments and
+// its output accumulator in registers and never writes scores to memory. K and V tiles are
+// staged by cp.async into two buffers, tile j+1 in flight while tile j is used
+// (commit/wait groups); fragments come from ldmatrix (.trans for V in P·V). Operands are
+// the packed 16-bit copy of qkv (attention_tiles.cuh: global and shared layouts, why the
+// shared rows are padded). Scores are in the log2 domain (exp2); P enters P·V as T.
+//
+// Per thread: O (DP/2 fp32), scores (32 fp32) and Q fragments (DP/4 registers). What
+// remains to verify on a GPU (spills, bank conflicts, speed vs SDPA): attention_kernels.h.
 #include <cmath>
 
 #include "cuda/attention_kernels.h"
 #include "cuda/attention_operands.cuh"
-#include "cuda/gemm_mma.cuh"
+#include "cuda/attention_tiles.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
@@ -18,68 +23,75 @@ namespace cs_cuda {
 
 namespace {
 
-constexpr int kRows = 64;   // query rows per block
-constexpr int kKeys = 64;   // keys per step
-constexpr int kThreads = 128;
+constexpr int kRows = 64;  // query rows per block
+constexpr int kKeys = 64;  // keys per tile
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <int DP>
 struct FwdSmem {
-  static constexpr int kLd = DP + 8;      // Q, K rows (bf16)
-  static constexpr int kLdT = kKeys + 8;  // Vᵀ rows
-  static constexpr int kBytes = (kRows * kLd + kKeys * kLd + DP * kLdT) * 2;
+  static constexpr int kLd = DP + 8;
+  static constexpr int kTile = kKeys * kLd;        // elements of one K or V buffer
+  static constexpr int kBytes = (kRows * kLd + 4 * kTile) * 2;  // Q, K×2, V×2
 };
 
 template <int DP, class T>
-__global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float* __restrict__ qkv,
-                                                                     float* __restrict__ out, float* __restrict__ lse,
-                                                                     AttentionShape sh, int64_t bh0) {
+__global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(const uint16_t* __restrict__ qkv16,
+                                                                         float* __restrict__ out,
+                                                                         float* __restrict__ lse, AttentionShape sh,
+                                                                         int64_t bh0) {
   using L = FwdSmem<DP>;
+  constexpr int ld = L::kLd;
   CS_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t* Qs = smem;
-  uint16_t* Ks = Qs + kRows * L::kLd;
-  uint16_t* Vt = Ks + kKeys * L::kLd;
+  uint16_t* Ks = Qs + kRows * ld;  // [2][kKeys][ld]
+  uint16_t* Vs = Ks + 2 * L::kTile;
 
   const int64_t bh = bh0 + blockIdx.y, b = bh / sh.heads, h = bh % sh.heads;
   const int S = static_cast<int>(sh.S), d = static_cast<int>(sh.d);
-  const int64_t ld = 3 * sh.W;
-  const float* base = qkv + b * sh.S * ld + h * sh.d;  // Q of row 0; K at +W, V at +2W
+  const int64_t plane = sh.B * sh.heads * sh.S * DP;  // one of Q, K, V
+  const uint16_t* Qg = qkv16 + bh * sh.S * DP;
+  const uint16_t* Kg = Qg + plane;
+  const uint16_t* Vg = Kg + plane;
   const int q0 = blockIdx.x * kRows;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+  const float scale2 = sh.scale * kLog2e;
 
-  for (int i = tid; i < kRows * DP; i += kThreads) {
-    const int r = i / DP, c = i % DP;
-    const float v = (q0 + r < S && c < d) ? base[static_cast<int64_t>(q0 + r) * ld + c] : 0.0f;
-    Qs[r * L::kLd + c] = T::bits(v);
-  }
-  __syncthreads();
+  const int last_key = sh.causal ? min(q0 + kRows - 1, S - 1) : S - 1;
+  const int steps = last_key / kKeys + 1;
+
+  // Group 0: Q and the first K, V tile.
+  load_tile_async<kRows, DP>(Qs, Qg, q0, S, tid);
+  load_tile_async<kKeys, DP>(Ks, Kg, 0, S, tid);
+  load_tile_async<kKeys, DP>(Vs, Vg, 0, S, tid);
+  ptx::cp_async_commit();
+
   uint32_t qf[DP / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < DP / 16; kk++) load_a_frag(qf[kk], Qs, L::kLd, warp * 16, kk * 16, lane);
-
   float o[DP / 8][4];
 #pragma unroll
   for (int n = 0; n < DP / 8; n++)
 #pragma unroll
     for (int e = 0; e < 4; e++) o[n][e] = 0.0f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
-  const int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
-  const float scale2 = sh.scale * kLog2e;
 
-  const int last_key = sh.causal ? min(q0 + kRows - 1, S - 1) : S - 1;
-  const int steps = last_key / kKeys + 1;
   for (int step = 0; step < steps; step++) {
     const int k0 = step * kKeys;
-    __syncthreads();  // the previous step's K and Vᵀ are no longer read
-    for (int i = tid; i < kKeys * DP; i += kThreads) {
-      const int j = i / DP, c = i % DP;
-      const bool ok = k0 + j < S && c < d;
-      const float* p = base + static_cast<int64_t>(k0 + j) * ld + c;
-      Ks[j * L::kLd + c] = T::bits(ok ? p[sh.W] : 0.0f);
-      Vt[c * L::kLdT + j] = T::bits(ok ? p[2 * sh.W] : 0.0f);
-    }
+    const uint16_t* Kb = Ks + (step & 1) * L::kTile;
+    const uint16_t* Vb = Vs + (step & 1) * L::kTile;
+    // One barrier per step: after it, this step's copies (every thread's) are visible, and
+    // every warp is done with the previous step, whose buffers the next copies reuse.
+    ptx::cp_async_wait<0>();
     __syncthreads();
+    if (step + 1 < steps) {  // in flight while this step computes
+      load_tile_async<kKeys, DP>(Ks + ((step + 1) & 1) * L::kTile, Kg, k0 + kKeys, S, tid);
+      load_tile_async<kKeys, DP>(Vs + ((step + 1) & 1) * L::kTile, Vg, k0 + kKeys, S, tid);
+      ptx::cp_async_commit();
+    }
+    if (step == 0) {
+#pragma unroll
+      for (int kk = 0; kk < DP / 16; kk++) ldsm_a(qf[kk], Qs, ld, warp * 16, kk * 16, lane);
+    }
 
     // Scores for this warp's 16 rows × 64 keys.
     float s[kKeys / 8][4];
@@ -90,20 +102,23 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
 #pragma unroll
     for (int kk = 0; kk < DP / 16; kk++)
 #pragma unroll
-      for (int j = 0; j < kKeys / 8; j++) {
-        uint32_t b0, b1;
-        load_b_frag(b0, b1, Ks, L::kLd, j * 8, kk * 16, lane);
-        T::mma(s[j], qf[kk], b0, b1);
+      for (int jp = 0; jp < kKeys / 16; jp++) {
+        uint32_t kb[4];
+        ldsm_b2(kb, Kb, ld, jp * 16, kk * 16, lane);
+        T::mma(s[2 * jp], qf[kk], kb[0], kb[1]);
+        T::mma(s[2 * jp + 1], qf[kk], kb[2], kb[3]);
       }
 
-    // Mask, then the online softmax of each of this thread's two rows.
+    // Mask (only tiles that cross S or the diagonal), then the online softmax of each of
+    // this thread's two rows.
+    const bool masked = k0 + kKeys > S || (sh.causal && k0 + kKeys - 1 > q0);
     float m_new[2] = {m_run[0], m_run[1]};
 #pragma unroll
     for (int j = 0; j < kKeys / 8; j++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int key = k0 + j * 8 + 2 * t + (e & 1), r = e >> 1;
-        const bool ok = key < S && (!sh.causal || key <= row[r]);
+        const bool ok = !masked || (key < S && (!sh.causal || key <= row[r]));
         s[j][e] = ok ? s[j][e] * scale2 : -INFINITY;
         m_new[r] = fmaxf(m_new[r], s[j][e]);
       }
@@ -133,7 +148,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
       o[n][3] *= alpha[1];
     }
 
-    // O += P·V: the score accumulators of two adjacent key octets form P's A fragment.
+    // O += P·V: the score accumulators of two adjacent key octets form P's A fragment;
+    // V's B fragments come transposed out of its [key][d] tile.
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) {
       uint32_t a[4];
@@ -142,10 +158,11 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
       a[2] = T::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
       a[3] = T::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
-      for (int n = 0; n < DP / 8; n++) {
-        uint32_t b0, b1;
-        load_b_frag(b0, b1, Vt, L::kLdT, n * 8, kk * 16, lane);
-        T::mma(o[n], a, b0, b1);
+      for (int np = 0; np < DP / 16; np++) {
+        uint32_t vb[4];
+        ldsm_b2_trans(vb, Vb, ld, kk * 16, np * 16, lane);
+        T::mma(o[2 * np], a, vb[0], vb[1]);
+        T::mma(o[2 * np + 1], a, vb[2], vb[3]);
       }
     }
   }
@@ -174,7 +191,8 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(const float
 }
 
 template <int DP, class T>
-int launch(const char* op, const AttentionShape& s, const float* qkv, float* out, float* lse, cudaStream_t stream) {
+int launch(const char* op, const AttentionShape& s, const uint16_t* qkv16, float* out, float* lse,
+           cudaStream_t stream) {
   constexpr int bytes = FwdSmem<DP>::kBytes;
   auto kernel = attention_forward_kernel<DP, T>;
   if (bytes > 48 * 1024)
@@ -185,31 +203,31 @@ int launch(const char* op, const AttentionShape& s, const float* qkv, float* out
   const unsigned gx = static_cast<unsigned>((s.S + kRows - 1) / kRows);
   for (int64_t bh0 = 0; bh0 < bh; bh0 += 65535) {
     dim3 grid(gx, static_cast<unsigned>(bh - bh0 < 65535 ? bh - bh0 : 65535));
-    CS_LAUNCH(kernel, grid, kThreads, bytes, stream, qkv, out, lse, s, bh0);
+    CS_LAUNCH(kernel, grid, kAttnThreads, bytes, stream, qkv16, out, lse, s, bh0);
     if (int rc = launched(op)) return rc;
   }
   return 0;
 }
 
 template <class T>
-int launch_width(const char* op, int dp, const AttentionShape& s, const float* qkv, float* out, float* lse,
+int launch_width(const char* op, int dp, const AttentionShape& s, const uint16_t* qkv16, float* out, float* lse,
                  cudaStream_t stream) {
   switch (dp) {
-    case 32: return launch<32, T>(op, s, qkv, out, lse, stream);
-    case 64: return launch<64, T>(op, s, qkv, out, lse, stream);
-    case 80: return launch<80, T>(op, s, qkv, out, lse, stream);
-    case 96: return launch<96, T>(op, s, qkv, out, lse, stream);
-    case 128: return launch<128, T>(op, s, qkv, out, lse, stream);
+    case 32: return launch<32, T>(op, s, qkv16, out, lse, stream);
+    case 64: return launch<64, T>(op, s, qkv16, out, lse, stream);
+    case 80: return launch<80, T>(op, s, qkv16, out, lse, stream);
+    case 96: return launch<96, T>(op, s, qkv16, out, lse, stream);
+    case 128: return launch<128, T>(op, s, qkv16, out, lse, stream);
     default: return fail("%s: no attention kernel for padded head width %d", op, dp);
   }
 }
 
 }  // namespace
 
-int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const float* qkv,
+int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const uint16_t* qkv16,
                                  float* out, float* lse, cudaStream_t stream) {
-  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv, out, lse, stream);
-  return launch_width<Bf16Operands>(op, dp, s, qkv, out, lse, stream);
+  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv16, out, lse, stream);
+  return launch_width<Bf16Operands>(op, dp, s, qkv16, out, lse, stream);
 }
 
 }  // namespace cs_cuda

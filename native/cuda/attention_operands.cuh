@@ -10,29 +10,46 @@
 #include "cuda/ptx.cuh"
 #include "cuda/runtime.h"
 
+#if defined(__CUDA_ARCH__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
 namespace cs_cuda {
 
 struct Bf16Operands {
   static constexpr Precision kPrecision = Precision::BF16;
-  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_bf16_bits(f); }
-  __device__ static __forceinline__ float round(float f) { return round_bf16(f); }
-  // lo at the lower address / lower column.
-  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+  static __device__ __forceinline__ uint16_t bits(float f) { return f32_to_bf16_bits(f); }
+  static __device__ __forceinline__ float round(float f) { return round_bf16(f); }
+  // lo at the lower address / lower column. On the GPU one cvt.rn.bf16x2.f32 (the same
+  // round-to-nearest-even as the bit-level path, which the host emulation runs; they differ
+  // only in which NaN they give).
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+#if defined(__CUDA_ARCH__)
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+#else
     return static_cast<uint32_t>(f32_to_bf16_bits(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16);
+#endif
   }
-  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     ptx::mma_bf16_16816(d, a, b0, b1);
   }
 };
 
 struct F16Operands {
   static constexpr Precision kPrecision = Precision::F16;
-  __device__ static __forceinline__ uint16_t bits(float f) { return f32_to_f16_bits(f); }
-  __device__ static __forceinline__ float round(float f) { return round_f16(f); }
-  __device__ static __forceinline__ uint32_t pack(float lo, float hi) {
+  static __device__ __forceinline__ uint16_t bits(float f) { return f32_to_f16_bits(f); }
+  static __device__ __forceinline__ float round(float f) { return round_f16(f); }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+#if defined(__CUDA_ARCH__)
+    const __half2 v = __floats2half2_rn(lo, hi);  // cvt.rn.f16x2.f32, as bf16 above
+    return *reinterpret_cast<const uint32_t*>(&v);
+#else
     return static_cast<uint32_t>(f32_to_f16_bits(lo)) | (static_cast<uint32_t>(f32_to_f16_bits(hi)) << 16);
+#endif
   }
-  __device__ static __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     ptx::mma_f16_16816(d, a, b0, b1);
   }
 };
@@ -41,6 +58,11 @@ struct F16Operands {
 // take the precision at run time.
 __device__ __forceinline__ float round_to(Precision p, float f) {
   return p == Precision::BF16 ? round_bf16(f) : p == Precision::F16 ? round_f16(f) : f;
+}
+
+// The bits of a value in the precision's 16-bit operand type (BF16 or F16).
+__device__ __forceinline__ uint16_t operand_bits(Precision p, float f) {
+  return p == Precision::F16 ? f32_to_f16_bits(f) : f32_to_bf16_bits(f);
 }
 
 }  // namespace cs_cuda

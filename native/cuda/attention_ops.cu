@@ -1,6 +1,7 @@
 // The fused attention group's C ABI (abi_attention.h): argument checks, the precision and
-// head-width dispatch, and the small passes around the backward kernel (D = rowsum(dO∘O)
-// with dQ cleared before it, dQ rounded after it).
+// head-width dispatch, and the small passes around the kernels: the 16-bit packing of
+// qkv (and dO) for the tensor-core kernels, D = rowsum(dO∘O) with dQ cleared before the
+// backward, dQ rounded after it.
 #include <cmath>
 
 #include "cuda/abi_attention.h"
@@ -28,11 +29,38 @@ int check_shape(const char* op, int64_t B, int64_t S, int64_t W, int64_t heads, 
   return 0;
 }
 
+// qkv [B, S, 3W] fp32 → qkv16 [3][B·heads][S][dp] in the precision's 16-bit type, columns
+// d..dp-1 zero: the tensor-core kernels' operands (attention_tiles.cuh). A thread makes 8
+// consecutive columns, one 16-byte store (dp is a multiple of 16). This pass goes away
+// when activations are stored in 16 bits.
+__global__ void attention_pack_qkv_kernel(const float* __restrict__ qkv, uint16_t* __restrict__ qkv16,
+                                          AttentionShape s, int dp, Precision p) {
+  const int64_t bhs = s.B * s.heads * s.S, chunks = dp / 8, total = 3 * bhs * chunks;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c0 = (i % chunks) * 8, row = i / chunks, which = row / bhs, r = row % bhs;
+    const int64_t si = r % s.S, bh = r / s.S, h = bh % s.heads, b = bh / s.heads;
+    const float* src = qkv + (b * s.S + si) * 3 * s.W + which * s.W + h * s.d;
+    uint32_t w[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int64_t c = c0 + 2 * e;
+      const uint32_t lo = operand_bits(p, c < s.d ? src[c] : 0.0f);
+      const uint32_t hi = operand_bits(p, c + 1 < s.d ? src[c + 1] : 0.0f);
+      w[e] = lo | (hi << 16);
+    }
+    uint4 v;
+    v.x = w[0], v.y = w[1], v.z = w[2], v.w = w[3];
+    *reinterpret_cast<uint4*>(qkv16 + row * dp + c0) = v;
+  }
+}
+
 // One warp per (b, h, i): D = Σ_c round(dO)·round(O) (rounded to the precision's operand
-// type, as the kernels see dO), and dQ's row cleared for the atomics.
+// type, as the kernels see dO), dQ's row cleared for the atomics, and, for the tensor-core
+// kernels (do16 not null), dO packed as [B·heads][S][dp] 16-bit with zero columns past d.
 __global__ void attention_preprocess_kernel(const float* __restrict__ out, const float* __restrict__ dout,
-                                            float* __restrict__ D, float* __restrict__ dqkv, AttentionShape s,
-                                            Precision p) {
+                                            float* __restrict__ D, float* __restrict__ dqkv,
+                                            uint16_t* __restrict__ do16, AttentionShape s, int dp, Precision p) {
   const int64_t rows = s.B * s.heads * s.S;
   const int lane = threadIdx.x & 31;
   for (int64_t w = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5; w < rows;
@@ -45,6 +73,8 @@ __global__ void attention_preprocess_kernel(const float* __restrict__ out, const
     if (lane == 0) D[w] = acc;
     float* dq = dqkv + (b * s.S + i) * 3 * s.W + h * s.d;
     for (int64_t c = lane; c < s.d; c += 32) dq[c] = 0.0f;
+    if (do16)
+      for (int64_t c = lane; c < dp; c += 32) do16[w * dp + c] = operand_bits(p, c < s.d ? dout[at + c] : 0.0f);
   }
 }
 
@@ -71,7 +101,12 @@ int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t 
   s.causal = causal ? 1 : 0;
   const Precision p = precision();
   if (p == Precision::F32) return attention_forward_f32_launch(op, dp, s, qkv, out, lse, stream());
-  return attention_forward_mma_launch(op, p, dp, s, qkv, out, lse, stream());
+  const int64_t n16 = 3 * B * heads * S * dp;
+  Scratch qkv16;
+  if (int rc = qkv16.allocate(static_cast<size_t>(n16) * 2, op)) return rc;
+  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16 / 8, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
+  if (int rc = launched(op)) return rc;
+  return attention_forward_mma_launch(op, p, dp, s, qkv16.as<uint16_t>(), out, lse, stream());
 }
 
 int cs_cuda_attention_backward(const float* qkv, const float* out, const float* dout, const float* lse, float* dqkv,
@@ -86,12 +121,23 @@ int cs_cuda_attention_backward(const float* qkv, const float* out, const float* 
   Scratch D;
   if (int rc = D.allocate(static_cast<size_t>(rows) * sizeof(float), op)) return rc;
   const Precision p = precision();
-  CS_LAUNCH(attention_preprocess_kernel, grid_for(rows * 32, 256), 256, 0, stream(), out, dout, D.as<float>(), dqkv, s,
-            p);
+  const bool mma = p != Precision::F32;
+  Scratch qkv16, do16;
+  const int64_t n16 = 3 * rows * dp;
+  if (mma) {
+    if (int rc = qkv16.allocate(static_cast<size_t>(n16) * 2, op)) return rc;
+    if (int rc = do16.allocate(static_cast<size_t>(rows * dp) * 2, op)) return rc;
+  }
+  CS_LAUNCH(attention_preprocess_kernel, grid_for(rows * 32, 256), 256, 0, stream(), out, dout, D.as<float>(), dqkv,
+            mma ? do16.as<uint16_t>() : nullptr, s, dp, p);
   if (int rc = launched(op)) return rc;
-  if (p == Precision::F32)  // dQ stays fp32: nothing to round
+  if (!mma)  // dQ stays fp32: nothing to round
     return attention_backward_f32_launch(op, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream());
-  if (int rc = attention_backward_mma_launch(op, p, dp, s, qkv, dout, lse, D.as<float>(), dqkv, stream())) return rc;
+  CS_LAUNCH(attention_pack_qkv_kernel, grid_for(n16 / 8, 256), 256, 0, stream(), qkv, qkv16.as<uint16_t>(), s, dp, p);
+  if (int rc = launched(op)) return rc;
+  if (int rc = attention_backward_mma_launch(op, p, dp, s, qkv16.as<uint16_t>(), do16.as<uint16_t>(), lse,
+                                             D.as<float>(), dqkv, stream()))
+    return rc;
   CS_LAUNCH(round_dq_kernel, grid_for(B * S * W, 256), 256, 0, stream(), dqkv, B * S, W, p);
   return launched(op);
 }

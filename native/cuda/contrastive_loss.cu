@@ -131,22 +131,63 @@ __global__ void __launch_bounds__(kThreads) row_lse_kernel(const float* __restri
   }
 }
 
-// Per column j of an [N, N] block: lse_j over rows (online max and sum) and ce_j = lse_j − L[j, j].
-__global__ void col_lse_kernel(const float* __restrict__ L, int64_t N, double* __restrict__ lse,
-                               double* __restrict__ ce) {
+// Column log-sum-exp of an [N, N] block, parallel over rows as well as columns: pass 1
+// reduces each (row chunk, 32-column chunk) to a partial max and Σ exp(v − max) per column,
+// pass 2 combines a column's partials into lse_j and ce_j = lse_j − L[j, j]. A block of
+// pass 1 is 32 columns × 8 row lanes, so a warp reads 32 consecutive floats of one row.
+constexpr int kColChunk = 32, kColLanes = 8;
+constexpr int64_t kMaxRowChunks = 64, kMinChunkRows = 256;
+
+inline int64_t col_lse_row_chunks(int64_t N) {
+  const int64_t c = (N + kMinChunkRows - 1) / kMinChunkRows;
+  return c < 1 ? 1 : c > kMaxRowChunks ? kMaxRowChunks : c;
+}
+
+__global__ void __launch_bounds__(kColChunk * kColLanes) col_lse_partial_kernel(const float* __restrict__ L, int64_t N,
+                                                                                int64_t chunk_rows,
+                                                                                float* __restrict__ part_max,
+                                                                                double* __restrict__ part_sum) {
+  __shared__ float sm[kColLanes][kColChunk];
+  __shared__ double ss[kColLanes][kColChunk];
+  const int cx = threadIdx.x % kColChunk, ry = threadIdx.x / kColChunk;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColChunk + cx;
+  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t i1 = i0 + chunk_rows < N ? i0 + chunk_rows : N;
+  float mx = -INFINITY;
+  double sum = 0;
+  if (j < N)
+    for (int64_t i = i0 + ry; i < i1; i += kColLanes) {
+      const float v = L[i * N + j];
+      if (v > mx) {
+        sum *= exp(static_cast<double>(mx - v));
+        mx = v;
+      }
+      sum += static_cast<double>(expf(v - mx));
+    }
+  sm[ry][cx] = mx;
+  ss[ry][cx] = sum;
+  __syncthreads();
+  if (ry != 0 || j >= N) return;
+  float m = sm[0][cx];
+  for (int r = 1; r < kColLanes; r++) m = fmaxf(m, sm[r][cx]);
+  double s = 0;
+  for (int r = 0; r < kColLanes; r++)
+    if (ss[r][cx] > 0) s += ss[r][cx] * exp(static_cast<double>(sm[r][cx] - m));
+  part_max[blockIdx.y * N + j] = m;
+  part_sum[blockIdx.y * N + j] = s;
+}
+
+__global__ void col_lse_combine_kernel(const float* __restrict__ part_max, const double* __restrict__ part_sum,
+                                       int64_t chunks, const float* __restrict__ L, int64_t N,
+                                       double* __restrict__ lse, double* __restrict__ ce) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= N) return;
-  float mx = -INFINITY;
+  float m = -INFINITY;
+  for (int64_t c = 0; c < chunks; c++) m = fmaxf(m, part_max[c * N + j]);
   double s = 0;
-  for (int64_t i = 0; i < N; i++) {
-    const float v = L[i * N + j];
-    if (v > mx) {
-      s = s * exp(static_cast<double>(mx - v));
-      mx = v;
-    }
-    s += static_cast<double>(expf(v - mx));
-  }
-  const double l = static_cast<double>(mx) + log(s);
+  for (int64_t c = 0; c < chunks; c++)
+    if (part_sum[c * N + j] > 0) s += part_sum[c * N + j] * exp(static_cast<double>(part_max[c * N + j] - m));
+  const double l = static_cast<double>(m) + log(s);
   lse[j] = l;
   ce[j] = l - static_cast<double>(L[j * N + j]);
 }
@@ -235,8 +276,19 @@ int cs_cuda_contrastive_loss(const float* image, const float* text, const float*
     if (int rc = sgemm(op, false, true, N, N, D, s_dev, image, D, text, D, 0.0f, L, N)) return rc;
     CS_LAUNCH(row_lse_kernel, static_cast<unsigned>(N), kThreads, 0, st, L, N, 0, lse_a, ce);
     if (int rc = launched(op)) return rc;
-    CS_LAUNCH(col_lse_kernel, static_cast<unsigned>((N + 255) / 256), 256, 0, st, L, N, lse_b, ce + N);
-    if (int rc = launched(op)) return rc;
+    {
+      const int64_t chunks = col_lse_row_chunks(N), chunk_rows = (N + chunks - 1) / chunks;
+      Scratch parts;
+      if (int rc = parts.allocate((sizeof(float) + sizeof(double)) * static_cast<size_t>(chunks * N), op)) return rc;
+      double* part_sum = parts.as<double>();
+      float* part_max = reinterpret_cast<float*>(part_sum + chunks * N);
+      const dim3 grid(static_cast<unsigned>((N + kColChunk - 1) / kColChunk), static_cast<unsigned>(chunks));
+      CS_LAUNCH(col_lse_partial_kernel, grid, kColChunk * kColLanes, 0, st, L, N, chunk_rows, part_max, part_sum);
+      if (int rc = launched(op)) return rc;
+      CS_LAUNCH(col_lse_combine_kernel, static_cast<unsigned>((N + 255) / 256), 256, 0, st, part_max, part_sum, chunks,
+                L, N, lse_b, ce + N);
+      if (int rc = launched(op)) return rc;
+    }
     n_ce = 2 * N;
     if (want_grad) {
       CS_LAUNCH(logits_grad_kernel, static_cast<unsigned>(N), kThreads, 0, st, L, N, 0, lse_a, lse_b, c, dt);

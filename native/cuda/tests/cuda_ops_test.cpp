@@ -287,6 +287,8 @@ int main() {
   test_embedding_and_errors();
   test_contrastive(200, 64, 0, 200);
   test_contrastive(200, 64, 50, 70);
+  // The column log-sum-exp's row chunks (256 rows each): one, several, a partial last one.
+  for (int64_t N : {1, 33, 256, 1000}) test_contrastive(N, 32, 0, N);
   test_adamw_and_norms();
   test_out_of_memory();
   if (cs_cuda_synchronize(0) != 0) {
