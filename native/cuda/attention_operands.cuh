@@ -54,15 +54,8 @@ struct F16Operands {
   }
 };
 
-// A value rounded to the precision's operand type (fp32: unchanged), for the passes that
-// take the precision at run time.
-__device__ __forceinline__ float round_to(Precision p, float f) {
-  return p == Precision::BF16 ? round_bf16(f) : p == Precision::F16 ? round_f16(f) : f;
-}
-
-// The bits of a value in the precision's 16-bit operand type (BF16 or F16).
-__device__ __forceinline__ uint16_t operand_bits(Precision p, float f) {
-  return p == Precision::F16 ? f32_to_f16_bits(f) : f32_to_bf16_bits(f);
-}
+// numerics.cuh's round_to / to_16bit, taking the Precision enum.
+__device__ __forceinline__ float round_to(Precision p, float f) { return round_to(static_cast<int>(p), f); }
+__device__ __forceinline__ uint16_t operand_bits(Precision p, float f) { return to_16bit(static_cast<int>(p), f); }
 
 }  // namespace cs_cuda
