@@ -42,7 +42,7 @@ export interface Report {
   laws: LawRow[];
   /** Metrics with a law in the summary and a figure of their own. */
   headline: string[];
-  /** Learned Figure 1 metrics left out of the headline, with the reason (barely learned, saturates). */
+  /** Learned Figure 1 metrics left out of the headline, with the reason (weakly learned, saturates). */
   demoted: HeadlineVerdict[];
   /** Metrics near chance in every distribution: no law reported. */
   notLearned: string[];
@@ -107,7 +107,7 @@ function stuckList(plateau: ScalingRecord[], models: string[]): string {
 
 /** Why a task may stay at chance in the synthetic world. */
 function notLearnedHint(metric: string): string {
-  if (/^zeroshot_shape_acc/.test(metric)) return ' (its objects are 6-14 pixels across in 32-pixel images cut into 8-pixel patches: telling 8 shapes apart needs more samples than these budgets)';
+  if (/^zeroshot_shape_acc/.test(metric)) return ' (its objects are 6-14 pixels across in 32-pixel images cut into 8-pixel patches; within these budgets the models learn colour long before shape)';
   return '';
 }
 
@@ -228,8 +228,8 @@ function headlineSentence(metric: string, laws: LawRow[]): string {
 function demotedSentence(v: HeadlineVerdict, laws: LawRow[]): string {
   const rows = laws.filter((l) => l.task === v.metric);
   let why = '';
-  if (v.status === 'barely learned') {
-    why = `barely learned: its best score is ${fmt(v.best)} against chance ${fmt(v.chance)}, ${pct(v.progress)} of the way from chance to a perfect score${notLearnedHint(v.metric)}`;
+  if (v.status === 'weakly learned') {
+    why = `weakly learned: its best score is ${fmt(v.best)} against chance ${fmt(v.chance)}, ${pct(v.progress)} of the way from chance to a perfect score${notLearnedHint(v.metric)}`;
   } else if (v.status === 'saturates') {
     why = `it saturates: a perfect score at ${v.perfect.map((p) => `${p.points} ${p.distribution} point${p.points > 1 ? 's' : ''}`).join(' and ')} (the error hits the evaluation's floor inside the grid, so the top of the compute range measures nothing)`;
   }
@@ -329,7 +329,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
   // the paper's Figure 1 metrics where the records have them; otherwise every metric
   const named = metrics.filter(isHeadlineMetric);
   const candidates = named.length ? named : metrics;
-  // one rule for every learned task: barely learned or saturating tasks have no law to headline
+  // one rule for every learned task: weakly learned or saturating tasks have no law to headline
   const verdicts = candidates.filter(learnedSomewhere).map((m) => headlineVerdict(m, laws));
   const headline = verdicts.filter((v) => v.status === 'headline').map((v) => v.metric);
   const demoted = verdicts.filter((v) => v.status !== 'headline');
