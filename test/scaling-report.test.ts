@@ -241,3 +241,34 @@ test('report: several seeds of a point are averaged before the frontier, and cou
   t.deepEqual(single.laws.find((l) => l.task === 'retrieval' && l.distribution === 'precise')!.seeds, [1, 1]);
   t.regex(single.markdown, /one seed per point/);
 });
+
+test('report: one headline rule for every task — weakly learned and saturating tasks keep their laws but leave the headline', (t) => {
+  const records = syntheticRecords().map((r, i) => {
+    const colour = r.metrics.zeroshot;
+    // shape: learned (above 1.5 × chance) but only 10-15% of the way from chance (1/8) to perfect
+    const shape = 0.125 + 0.875 * (0.1 + 0.05 * ((i * 7) % 3) / 2);
+    // retrieval reaches a perfect score on the largest budget of the precise distribution
+    const perfect = r.distribution === 'precise' && r.samples_seen === 180000;
+    const retrieval = perfect ? 1 : r.metrics.retrieval;
+    return { ...r, metrics: { zeroshot_colour_acc1: colour, zeroshot_shape_acc1: shape, 'retrieval_image_retrieval_recall@5': retrieval } };
+  });
+  const report = buildReport(records, { bootstrapSamples: 50, paper: false });
+  t.deepEqual(report.headline, ['zeroshot_colour_acc1']);
+  t.deepEqual(
+    report.demoted.map((v) => [v.metric, v.status]),
+    [
+      ['retrieval_image_retrieval_recall@5', 'saturates'],
+      ['zeroshot_shape_acc1', 'weakly learned'],
+    ],
+  );
+  t.deepEqual(report.notLearned, []);
+  const shapeLine = report.summary.find((s) => s.includes('shape classification'))!;
+  t.regex(shapeLine, /not a headline law, weakly learned: its best score is 0\.\d+ against chance 0\.125, 1\d(\.\d)?% of the way from chance to a perfect score/);
+  t.regex(shapeLine, /Its fits all the same: noisy: error (falls|RISES)|no clear trend/);
+  const retrievalLine = report.summary.find((s) => s.includes('image retrieval'))!;
+  t.regex(retrievalLine, /not a headline law, it saturates: a perfect score at 6 precise points/);
+  t.regex(report.markdown, /Headline tasks are the paper's Figure 1 metrics .* at least 50% of the way from chance to a perfect score/);
+  t.regex(report.markdown, /\| zeroshot_shape_acc1 \|.*\| weakly learned \|/);
+  t.regex(report.markdown, /\| retrieval_image_retrieval_recall@5 \|.*\| saturates \|/);
+  t.deepEqual(report.plots.filter((p) => p.file.startsWith('figure_')).map((p) => p.file), ['figure_zeroshot_colour_acc1.svg'], 'figures for the headline only');
+});

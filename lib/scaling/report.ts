@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { chanceScore, learnedThreshold } from './chance.js';
 import type { FitMethod } from './fit.js';
 import { averageSeeds, findBottlenecks, fitLaws, gapsByBudget, gapTrend, slopesSeparate, type AveragedPoint, type BottleneckRow, type GapAtBudget, type GapTrend, type LawRow } from './findings.js';
+import { headlineRuleText, headlineVerdict, type HeadlineVerdict } from './headline.js';
 import { foldDuplicates, isHeadlineMetric, readableMetric, type FoldedMetric } from './metrics.js';
 import { paperLaws, paperPlots, paperSentences, type PaperLaw } from './paper.js';
 import { splitPlateau } from './plateau.js';
@@ -41,6 +42,8 @@ export interface Report {
   laws: LawRow[];
   /** Metrics with a law in the summary and a figure of their own. */
   headline: string[];
+  /** Learned Figure 1 metrics left out of the headline, with the reason (weakly learned, saturates). */
+  demoted: HeadlineVerdict[];
   /** Metrics near chance in every distribution: no law reported. */
   notLearned: string[];
   /** Runs that never left the plateau at ln(batch size), by recordKey. */
@@ -104,7 +107,7 @@ function stuckList(plateau: ScalingRecord[], models: string[]): string {
 
 /** Why a task may stay at chance in the synthetic world. */
 function notLearnedHint(metric: string): string {
-  if (/^zeroshot_shape_acc/.test(metric)) return ' (its objects are 6-14 pixels across in 32-pixel images cut into 8-pixel patches: telling 8 shapes apart needs more samples than these budgets)';
+  if (/^zeroshot_shape_acc/.test(metric)) return ' (its objects are 6-14 pixels across in 32-pixel images cut into 8-pixel patches; within these budgets the models learn colour long before shape)';
   return '';
 }
 
@@ -221,6 +224,18 @@ function headlineSentence(metric: string, laws: LawRow[]): string {
   return `**${readableMetric(metric)}** — ${parts.join('; ')}.${verdict}`;
 }
 
+/** A learned task left out of the headline: why, and its laws all the same. */
+function demotedSentence(v: HeadlineVerdict, laws: LawRow[]): string {
+  const rows = laws.filter((l) => l.task === v.metric);
+  let why = '';
+  if (v.status === 'weakly learned') {
+    why = `weakly learned: its best score is ${fmt(v.best)} against chance ${fmt(v.chance)}, ${pct(v.progress)} of the way from chance to a perfect score${notLearnedHint(v.metric)}`;
+  } else if (v.status === 'saturates') {
+    why = `it saturates: a perfect score at ${v.perfect.map((p) => `${p.points} ${p.distribution} point${p.points > 1 ? 's' : ''}`).join(' and ')} (the error hits the evaluation's floor inside the grid, so the top of the compute range measures nothing)`;
+  }
+  return `**${readableMetric(v.metric)}** — not a headline law, ${why}. Its fits all the same: ${rows.map(lawClause).join('; ')}.`;
+}
+
 function bottleneckSentence(gaps: GapAtBudget[], trend: GapTrend | null, smallest: number, largest: number, tasks: number): string | null {
   if (gaps.length < 2 || !trend) return null;
   const first = gaps[0];
@@ -314,7 +329,10 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
   // the paper's Figure 1 metrics where the records have them; otherwise every metric
   const named = metrics.filter(isHeadlineMetric);
   const candidates = named.length ? named : metrics;
-  const headline = candidates.filter(learnedSomewhere);
+  // one rule for every learned task: weakly learned or saturating tasks have no law to headline
+  const verdicts = candidates.filter(learnedSomewhere).map((m) => headlineVerdict(m, laws));
+  const headline = verdicts.filter((v) => v.status === 'headline').map((v) => v.metric);
+  const demoted = verdicts.filter((v) => v.status !== 'headline');
   const notLearned = metrics.filter((m) => laws.some((l) => l.task === m) && !learnedSomewhere(m));
   const notLearnedHeadline = notLearned.filter((m) => candidates.includes(m));
   const dataSizes = unique(records.map((r) => r.data_size)).sort((a, b) => a - b);
@@ -340,6 +358,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
         : 'Every run left the loss plateau at ln(batch size).'),
   );
   for (const m of headline) summary.push(headlineSentence(m, laws));
+  for (const v of demoted) summary.push(demotedSentence(v, laws));
   for (const m of notLearnedHeadline) {
     const rows = laws.filter((l) => l.task === m);
     const best = Math.max(...rows.map((l) => l.best));
@@ -387,7 +406,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
       if (!l?.fit) return ['—', '—', '—'];
       return [`${fmt(l.fit.alpha)} (${fmt(l.fit.ci.alpha[0])} to ${fmt(l.fit.ci.alpha[1])})`, fmt(l.fit.beta), fmt(l.fit.r2, 2)];
     }),
-    headline.includes(task) ? 'headline' : notLearned.includes(task) ? 'not learned' : laws.some((l) => l.task === task && !l.learned) ? 'learned by some' : 'learned',
+    headline.includes(task) ? 'headline' : demoted.find((v) => v.metric === task)?.status ?? (notLearned.includes(task) ? 'not learned' : laws.some((l) => l.task === task && !l.learned) ? 'learned by some' : 'learned'),
   ]);
   const lawLines = laws.map((l) => {
     const tail = `${l.n} points${l.seeds[1] > 1 ? ` (${l.runs} runs: ${l.seeds[0] === l.seeds[1] ? l.seeds[0] : `${l.seeds[0]} to ${l.seeds[1]}`} seeds a point, errors averaged)` : ''}${l.perfect ? ` (${l.perfect} with a perfect score left out)` : ''}${l.plateau ? `, ${l.plateau} stuck at the plateau left out` : ''}`;
@@ -427,7 +446,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
     { kind: 'h1', text: title },
     { kind: 'h2', text: 'What this study found' },
     { kind: 'list', items: summary },
-    { kind: 'p', text: `${lawNote} Source: \`${source}\`${cpuTotal > 0 ? `; ${fmt(cpuTotal / 60, 3)} CPU-minutes of training and evaluation in all` : ''}.` },
+    { kind: 'p', text: `${headlineRuleText()} ${lawNote} Source: \`${source}\`${cpuTotal > 0 ? `; ${fmt(cpuTotal / 60, 3)} CPU-minutes of training and evaluation in all` : ''}.` },
     ...(figures.length ? [{ kind: 'h2' as const, text: 'Figures: error vs compute, as the paper\'s Figure 1' }, ...figures.map((f) => ({ kind: 'figure' as const, file: f.file, title: f.title }))] : []),
     ...(paperFigures.length
       ? [
@@ -459,6 +478,7 @@ export function buildReport(records: ScalingRecord[], options: ReportOptions = {
     summary,
     laws,
     headline,
+    demoted,
     notLearned,
     plateau: plateau.map(recordKey),
     folded,

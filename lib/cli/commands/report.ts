@@ -72,7 +72,7 @@ export const command: Command = {
     if (report.tornLines.length) console.error(`clipscale report: skipped unfinished line(s) ${report.tornLines.join(', ')} of results.jsonl`);
     if (values.json) {
       const laws = report.laws.map(({ fit, ...rest }) => ({ ...rest, fit: fit && { ...fit, band: undefined } }));
-      console.log(JSON.stringify({ report: join(outDir, 'report.md'), index: join(outDir, 'index.html'), summary: report.summary, laws, files: report.files }));
+      console.log(JSON.stringify({ report: join(outDir, 'report.md'), index: join(outDir, 'index.html'), summary: report.summary, headline: report.headline, demoted: report.demoted, laws, files: report.files }));
     } else {
       console.log([...report.summary.map((s) => `- ${s.replace(/\*\*/g, '')}`), '', `report: ${join(outDir, 'report.md')}`, `plots:  ${join(outDir, 'index.html')} (${report.plots.length} SVG files)`].join('\n'));
     }
