@@ -18,13 +18,19 @@ AttentionGeometry check_qkv(DeviceCheck device, const char* op, const Tensor& qk
   return {qkv.dim(0), qkv.dim(1), W, heads, W / heads};
 }
 
+void check_out(DeviceCheck device, const char* op, const Tensor& out, bool out16) {
+  if (!out16) return check_f32(device, op, "out", out);
+  device(op, "out", out);
+  if (out.dtype != DType::BF16 && out.dtype != DType::F16) fail(op, ": out must be bf16 or f16, got ", out.describe());
+}
+
 }  // namespace
 
 AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                          const Tensor* lse, int64_t heads) {
+                                          const Tensor* lse, int64_t heads, bool out16) {
   const char* op = "attentionForward";
   const AttentionGeometry g = check_qkv(device, op, qkv, heads);
-  check_f32(device, op, "out", out);
+  check_out(device, op, out, out16);
   check_shape(op, "out", out, {g.B, g.S, g.W});
   check_no_alias(op, "out", out, "qkv", qkv);
   if (lse) {
@@ -37,10 +43,11 @@ AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv,
 }
 
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads) {
+                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads,
+                                           bool out16) {
   const char* op = "attentionBackward";
   const AttentionGeometry g = check_qkv(device, op, qkv, heads);
-  check_f32(device, op, "out", out);
+  check_out(device, op, out, out16);
   check_shape(op, "out", out, {g.B, g.S, g.W});
   check_f32(device, op, "dout", dout);
   check_shape(op, "dout", dout, {g.B, g.S, g.W});

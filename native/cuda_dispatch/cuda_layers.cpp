@@ -30,6 +30,9 @@ using PatchForwardFn = int(const float*, const float*, float*, int64_t, int64_t,
 using PatchBackwardFn = int(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t,
                             int64_t, int64_t, int64_t, int);
 using AttentionForwardFn = int(const float*, float*, float*, int64_t, int64_t, int64_t, int64_t, int);
+using AttentionForward16Fn = int(const float*, uint16_t*, float*, int64_t, int64_t, int64_t, int64_t, int);
+using AttentionBackward16Fn = int(const float*, const uint16_t*, const float*, const float*, float*, int64_t, int64_t,
+                                  int64_t, int64_t, int);
 using AttentionBackwardFn = int(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
                                 int64_t, int64_t, int);
 using BackendNameFn = const char*();
@@ -175,7 +178,13 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
   const char* op = "attentionForward";
-  const AttentionGeometry g = check_attention_forward(kDevice, qkv, out, lse, heads);
+  const bool out16 = is16(out);
+  const AttentionGeometry g = check_attention_forward(kDevice, qkv, out, lse, heads, out16);
+  if (out16) {
+    cuda_check(op, cuda_fn<AttentionForward16Fn>("attention_forward16", op)(
+                       f(qkv), activation16(op, "out", out, qkv), f(lse), g.B, g.S, g.W, heads, causal ? 1 : 0));
+    return;
+  }
   cuda_check(op, cuda_fn<AttentionForwardFn>("attention_forward", op)(f(qkv), f(out), f(lse), g.B, g.S, g.W, heads,
                                                                        causal ? 1 : 0));
 }
@@ -183,7 +192,14 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal) {
   const char* op = "attentionBackward";
-  const AttentionGeometry g = check_attention_backward(kDevice, qkv, out, dout, lse, dqkv, heads);
+  const bool out16 = is16(out);
+  const AttentionGeometry g = check_attention_backward(kDevice, qkv, out, dout, lse, dqkv, heads, out16);
+  if (out16) {
+    cuda_check(op, cuda_fn<AttentionBackward16Fn>("attention_backward16", op)(
+                       f(qkv), activation16(op, "out", out, qkv), f(dout), f(lse), f(dqkv), g.B, g.S, g.W, heads,
+                       causal ? 1 : 0));
+    return;
+  }
   cuda_check(op, cuda_fn<AttentionBackwardFn>("attention_backward", op)(f(qkv), f(out), f(dout), f(lse), f(dqkv), g.B,
                                                                          g.S, g.W, heads, causal ? 1 : 0));
 }
