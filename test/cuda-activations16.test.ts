@@ -1,6 +1,6 @@
 // Activations stored in the run's 16-bit type on CUDA (bf16 / fp16 runs): every activation that
-// only a linear reads (lib/nn/activation_dtype.ts), and the attention output (out_proj's input,
-// which the attention backward also reads). A training step with them gives the same loss
+// only a linear reads (lib/nn/activation_dtype.ts), the attention output (out_proj's input,
+// which the attention backward also reads) and qkv (in_proj's output, read by the attention). A training step with them gives the same loss
 // and gradients, to the last bit, as the same step storing them in f32 rounded to that type
 // (setActivations16(false)), and the activation buffers shrink by exactly 2 bytes an element.
 import test from 'ava';
@@ -46,20 +46,20 @@ function step(model: CLIP, images: Float32Array, tokens: Int32Array, precision: 
 
 /**
  * Elements stored 16-bit a step: per block and token, ln_1's and ln_2's outputs and the attention
- * output (width each), and the MLP hidden activation (mlpWidth).
+ * output (width each), qkv (3 widths) and the MLP hidden activation (mlpWidth).
  */
 function elements16(model: CLIP): number {
   let total = 0;
   for (const [tower, tokens] of [[model.visual.transformer, (32 / model.config.vision_cfg.patch_size) ** 2 + 1], [model.text.transformer, 32]] as const) {
     const { width, mlpWidth, layers } = tower.opts;
-    total += layers * n * tokens * (3 * width + mlpWidth);
+    total += layers * n * tokens * (6 * width + mlpWidth);
   }
   return total;
 }
 
 for (const modelName of ['micro', 'tiny']) {
   for (const precision of ['bf16', 'fp16'] as const) {
-    cudaTest(`${modelName} ${precision} step on CUDA: layernorm outputs, attention output and MLP hidden stored ${precision === 'fp16' ? 'f16' : 'bf16'} give the loss and every gradient of f32-rounded storage bit for bit, 2 bytes an element less`, async (t) => {
+    cudaTest(`${modelName} ${precision} step on CUDA: layernorm outputs, qkv, attention output and MLP hidden stored ${precision === 'fp16' ? 'f16' : 'bf16'} give the loss and every gradient of f32-rounded storage bit for bit, 2 bytes an element less`, async (t) => {
       ran();
       const host = await data().batch(0, n);
       let expected = 0;

@@ -481,39 +481,50 @@ gpuTest('cuda 16-bit activations: layernormForward / residualLayernormForward st
   }
 });
 
-gpuTest('cuda 16-bit activations: attentionForward stores out in bf16/f16, attentionBackward reads it for D = rowsum(dO∘O), and out_proj reads it in place: bit-identical to f32 outputs rounded', (t) => {
+gpuTest('cuda 16-bit activations: in_proj (linearForward) stores qkv in bf16/f16 and the attention packs it as it is; attentionForward stores out 16-bit, attentionBackward reads both, out_proj reads out in place: bit-identical to f32 storage rounded', (t) => {
   for (const p of ['bf16', 'fp16'] as const) {
     const dtype = p === 'fp16' ? 'f16' : 'bf16';
     eachEngine(t, (engine) => {
       // head dims 32 and 24 (padded to 32), 5 and 77 tokens (a partial row tile), causal or not.
       for (const [B, S, W, heads, causal] of [[2, 5, 64, 2, false], [1, 77, 48, 2, true]] as const) {
-        const what = `[${engine}] ${p} B${B} S${S} W${W} h${heads}${causal ? ' causal' : ''}`;
-        const [qkv, w, b, dy] = [fresh([B, S, 3 * W]), fresh([W, W], 0.2), fresh([W]), fresh([B, S, W])].map((v) => v.to('cuda'));
-        const run = (out16: boolean) => {
+        const [x, wi, bi, w, b, dy] = [fresh([B, S, W]), fresh([3 * W, W], 0.3), fresh([3 * W]), fresh([W, W], 0.2), fresh([W]), fresh([B, S, W])].map((v) => v.to('cuda'));
+        const run = (qkv16: boolean, out16: boolean) => {
+          const qkv = qkv16 ? Tensor.empty([B, S, 3 * W], dtype, 'cuda') : poisoned([B, S, 3 * W]);
           const out = out16 ? Tensor.empty([B, S, W], dtype, 'cuda') : poisoned([B, S, W]);
           const lse = poisoned([B, heads, S]), y = poisoned([B, S, W]), dout = poisoned([B, S, W]), dw = poisoned([W, W]), db = poisoned([W]);
           const dqkv = poisoned([B, S, 3 * W]);
           inPrecision(p, () => {
+            ops.linearForward(x, wi, bi, qkv);
             ops.attentionForward(qkv, out, lse, { heads, causal });
             ops.linearForward(out, w, b, y);
             ops.linearBackward(out, w, dy, { dx: dout, dw, db });
             ops.attentionBackward(qkv, out, dout, lse, dqkv, { heads, causal });
           });
-          const wide = Tensor.empty([B, S, W], 'f32', 'cuda');
-          ops.convert(out, wide);
-          return [wide, lse, y, dout, dw, db, dqkv].map(values);
+          const wide = (v: Tensor) => {
+            const f = Tensor.empty(v.shape, 'f32', 'cuda');
+            ops.convert(v, f);
+            return f;
+          };
+          return [wide(qkv), wide(out), lse, y, dout, dw, db, dqkv].map(values);
         };
-        const [f32, half] = [run(false), run(true)];
-        ['out', 'lse', 'y', 'dout', 'dw', 'db', 'dqkv'].forEach((n, i) => {
-          t.false(f32[i].some(Number.isNaN), `${what} ${n} written`);
-          if (engine === 'own' || i < 2) t.deepEqual(half[i], f32[i], `${what} ${n}`);
-          else t.true(relErr(half[i], f32[i]) < 1e-5, `${what} ${n}`);
-        });
+        const f32 = run(false, false);
+        for (const [qkv16, out16] of [[false, true], [true, false], [true, true]]) {
+          const what = `[${engine}] ${p} B${B} S${S} W${W} h${heads}${causal ? ' causal' : ''} qkv16 ${qkv16} out16 ${out16}`;
+          const half = run(qkv16, out16);
+          ['qkv', 'out', 'lse', 'y', 'dout', 'dw', 'db', 'dqkv'].forEach((n, i) => {
+            t.false(f32[i].some(Number.isNaN), `${what} ${n} written`);
+            if (engine === 'own' || i < 3) t.deepEqual(half[i], f32[i], `${what} ${n}`);
+            else t.true(relErr(half[i], f32[i]) < 1e-5, `${what} ${n}`);
+          });
+        }
       }
     });
     const other = dtype === 'f16' ? 'bf16' : 'f16';
     const qkv = fresh([1, 4, 48]).to('cuda');
     t.throws(() => inPrecision(p, () => ops.attentionForward(qkv, Tensor.empty([1, 4, 16], other, 'cuda'), null, { heads: 1, causal: false })), { message: new RegExp(`attentionForward: out is ${other}\\[1, 4, 16\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
+    t.throws(() => inPrecision(p, () => ops.attentionForward(Tensor.empty([1, 4, 48], other, 'cuda'), poisoned([1, 4, 16]), null, { heads: 1, causal: false })), { message: new RegExp(`attentionForward: qkv is ${other}\\[1, 4, 48\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
     t.throws(() => inPrecision('fp32', () => ops.attentionForward(qkv, Tensor.empty([1, 4, 16], dtype, 'cuda'), null, { heads: 1, causal: false })), { message: /attentionForward: out is .* but the CUDA precision fp32 takes f32 activations/ });
+    const [xi, wi] = [fresh([4, 16]), fresh([48, 16])].map((v) => v.to('cuda'));
+    t.throws(() => inPrecision('fp32', () => ops.linearForward(xi, wi, null, Tensor.empty([4, 48], dtype, 'cuda'))), { message: /linearForward: y is .* but the CUDA precision fp32 takes f32 activations/ });
   }
 });

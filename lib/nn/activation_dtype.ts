@@ -18,7 +18,15 @@ export function setActivations16(on: boolean): boolean {
 }
 
 export function linearInputDtype(like: Tensor, features: number): 'f32' | 'bf16' | 'f16' {
-  if (!enabled || like.device === 'cpu' || features % 8 !== 0) return 'f32';
+  return features % 8 !== 0 ? 'f32' : storedDtype(like);
+}
+
+/**
+ * The type of an activation whose readers all take the run's 16-bit type at any alignment (qkv:
+ * the attention's pack pass): as linearInputDtype without the row condition.
+ */
+export function storedDtype(like: Tensor): 'f32' | 'bf16' | 'f16' {
+  if (!enabled || like.device === 'cpu') return 'f32';
   const precision = native.cudaPrecision();
   return precision === 'fp32' ? 'f32' : precision === 'fp16' ? 'f16' : 'bf16';
 }
