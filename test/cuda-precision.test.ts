@@ -438,3 +438,93 @@ gpuTest('cuda 16-bit activations: linearGeluForward stores the GELU output in bf
     t.throws(() => inPrecision(p, () => ops.linearForward(x, w, null, poisoned([4, 6]))), { message: new RegExp(`linearForward: x is ${dtype === 'f16' ? 'bf16' : 'f16'}\\[4, 8\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
   }
 });
+
+gpuTest('cuda 16-bit activations: layernormForward / residualLayernormForward store out in bf16/f16 and the next linear reads it in place (forward, dx, dw): bit-identical to f32 outputs rounded', (t) => {
+  for (const p of ['bf16', 'fp16'] as const) {
+    const dtype = p === 'fp16' ? 'f16' : 'bf16';
+    eachEngine(t, (engine) => {
+      // width 64: float4 loads; 24: float4 with rows 96 bytes apart; 40 rows: a partial block of rows.
+      for (const [M, W, N] of [[40, 64, 96], [19, 24, 72]]) {
+        const what = `[${engine}] ${p} ${M}×${W}→${N}`;
+        const [x, r, g, be, w, b, dy] = [fresh([M, W], 2), fresh([M, W]), fresh([W]), fresh([W]), fresh([N, W], 0.2), fresh([N]), fresh([M, N])].map((v) => v.to('cuda'));
+        const run = (residual: boolean, out16: boolean) => {
+          const out = out16 ? Tensor.empty([M, W], dtype, 'cuda') : poisoned([M, W]);
+          const sum = poisoned([M, W]), mean = poisoned([M]), rstd = poisoned([M]);
+          const y = poisoned([M, N]), dx = poisoned([M, W]), dw = poisoned([N, W]), db = poisoned([N]);
+          inPrecision(p, () => {
+            if (residual) ops.residualLayernormForward(x, r, sum, g, be, out, mean, rstd);
+            else ops.layernormForward(x, g, be, out, mean, rstd);
+            ops.linearForward(out, w, b, y);
+            ops.linearBackward(out, w, dy, { dx, dw, db });
+          });
+          const wide = Tensor.empty([M, W], 'f32', 'cuda');
+          ops.convert(out, wide);
+          return [wide, mean, rstd, y, dx, dw, db, ...(residual ? [sum] : [])].map(values);
+        };
+        for (const residual of [false, true]) {
+          const [f32, half] = [run(residual, false), run(residual, true)];
+          ['out', 'mean', 'rstd', 'y', 'dx', 'dw', 'db', 'sum'].slice(0, f32.length).forEach((n, i) => {
+            t.false(f32[i].some(Number.isNaN), `${what} ${n} written`);
+            if (engine === 'own' || i < 3 || i === 7) t.deepEqual(half[i], f32[i], `${what} residual=${residual} ${n}`);
+            else t.true(relErr(half[i], f32[i]) < 1e-5, `${what} residual=${residual} ${n}`);
+          });
+        }
+      }
+    });
+    // The wrong 16-bit type for the precision, and a 16-bit output in fp32, are refused saying why.
+    const other = dtype === 'f16' ? 'bf16' : 'f16';
+    const [x, g, be] = [fresh([4, 8]), fresh([8]), fresh([8])].map((v) => v.to('cuda'));
+    const stats = () => [poisoned([4]), poisoned([4])] as const;
+    t.throws(() => inPrecision(p, () => ops.layernormForward(x, g, be, Tensor.empty([4, 8], other, 'cuda'), ...stats())), { message: new RegExp(`layernormForward: out is ${other}\\[4, 8\\] on cuda:0 but the CUDA precision ${p} stores ${dtype} activations`) });
+    t.throws(() => inPrecision('fp32', () => ops.layernormForward(x, g, be, Tensor.empty([4, 8], dtype, 'cuda'), ...stats())), { message: new RegExp(`layernormForward: out is ${dtype}\\[4, 8\\] on cuda:0 but the CUDA precision fp32 stores f32 activations`) });
+    t.throws(() => inPrecision(p, () => ops.layernormForward(x, g, be, Tensor.empty([4, 6], dtype, 'cuda'), ...stats())), { message: /layernormForward: .*out/ });
+  }
+});
+
+gpuTest('cuda 16-bit activations: in_proj (linearForward) stores qkv in bf16/f16 and the attention packs it as it is; attentionForward stores out 16-bit, attentionBackward reads both, out_proj reads out in place: bit-identical to f32 storage rounded', (t) => {
+  for (const p of ['bf16', 'fp16'] as const) {
+    const dtype = p === 'fp16' ? 'f16' : 'bf16';
+    eachEngine(t, (engine) => {
+      // head dims 32 and 24 (padded to 32), 5 and 77 tokens (a partial row tile), causal or not.
+      for (const [B, S, W, heads, causal] of [[2, 5, 64, 2, false], [1, 77, 48, 2, true]] as const) {
+        const [x, wi, bi, w, b, dy] = [fresh([B, S, W]), fresh([3 * W, W], 0.3), fresh([3 * W]), fresh([W, W], 0.2), fresh([W]), fresh([B, S, W])].map((v) => v.to('cuda'));
+        const run = (qkv16: boolean, out16: boolean) => {
+          const qkv = qkv16 ? Tensor.empty([B, S, 3 * W], dtype, 'cuda') : poisoned([B, S, 3 * W]);
+          const out = out16 ? Tensor.empty([B, S, W], dtype, 'cuda') : poisoned([B, S, W]);
+          const lse = poisoned([B, heads, S]), y = poisoned([B, S, W]), dout = poisoned([B, S, W]), dw = poisoned([W, W]), db = poisoned([W]);
+          const dqkv = poisoned([B, S, 3 * W]);
+          inPrecision(p, () => {
+            ops.linearForward(x, wi, bi, qkv);
+            ops.attentionForward(qkv, out, lse, { heads, causal });
+            ops.linearForward(out, w, b, y);
+            ops.linearBackward(out, w, dy, { dx: dout, dw, db });
+            ops.attentionBackward(qkv, out, dout, lse, dqkv, { heads, causal });
+          });
+          const wide = (v: Tensor) => {
+            const f = Tensor.empty(v.shape, 'f32', 'cuda');
+            ops.convert(v, f);
+            return f;
+          };
+          return [wide(qkv), wide(out), lse, y, dout, dw, db, dqkv].map(values);
+        };
+        const f32 = run(false, false);
+        for (const [qkv16, out16] of [[false, true], [true, false], [true, true]]) {
+          const what = `[${engine}] ${p} B${B} S${S} W${W} h${heads}${causal ? ' causal' : ''} qkv16 ${qkv16} out16 ${out16}`;
+          const half = run(qkv16, out16);
+          ['qkv', 'out', 'lse', 'y', 'dout', 'dw', 'db', 'dqkv'].forEach((n, i) => {
+            t.false(f32[i].some(Number.isNaN), `${what} ${n} written`);
+            if (engine === 'own' || i < 3) t.deepEqual(half[i], f32[i], `${what} ${n}`);
+            else t.true(relErr(half[i], f32[i]) < 1e-5, `${what} ${n}`);
+          });
+        }
+      }
+    });
+    const other = dtype === 'f16' ? 'bf16' : 'f16';
+    const qkv = fresh([1, 4, 48]).to('cuda');
+    t.throws(() => inPrecision(p, () => ops.attentionForward(qkv, Tensor.empty([1, 4, 16], other, 'cuda'), null, { heads: 1, causal: false })), { message: new RegExp(`attentionForward: out is ${other}\\[1, 4, 16\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
+    t.throws(() => inPrecision(p, () => ops.attentionForward(Tensor.empty([1, 4, 48], other, 'cuda'), poisoned([1, 4, 16]), null, { heads: 1, causal: false })), { message: new RegExp(`attentionForward: qkv is ${other}\\[1, 4, 48\\] on cuda:0 but the CUDA precision ${p} takes ${dtype} activations`) });
+    t.throws(() => inPrecision('fp32', () => ops.attentionForward(qkv, Tensor.empty([1, 4, 16], dtype, 'cuda'), null, { heads: 1, causal: false })), { message: /attentionForward: out is .* but the CUDA precision fp32 takes f32 activations/ });
+    const [xi, wi] = [fresh([4, 16]), fresh([48, 16])].map((v) => v.to('cuda'));
+    t.throws(() => inPrecision('fp32', () => ops.linearForward(xi, wi, null, Tensor.empty([4, 48], dtype, 'cuda'))), { message: /linearForward: y is .* but the CUDA precision fp32 takes f32 activations/ });
+  }
+});

@@ -1,6 +1,7 @@
 // nn.MultiheadAttention as OpenCLIP uses it: packed in_proj (q, k, v stacked on the
 // output dimension), fused attention, out_proj.
 import * as ops from '../ops.js';
+import { linearInputDtype, storedDtype } from './activation_dtype.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { constant, xavierUniform } from './init.js';
@@ -44,9 +45,12 @@ export class Attention extends Module {
 
   forward(x: Tensor): Tensor {
     const [b, s] = x.shape;
-    const qkv = this.buffer('qkv', [b, s, 3 * this.width]);
+    // in_proj's output is read only by the attention (forward and backward pack passes, which
+    // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
+    const qkv = this.buffer('qkv', [b, s, 3 * this.width], storedDtype(x));
     ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
-    const out = this.buffer('attn', [b, s, this.width]);
+    // Read only by out_proj and by backward's D = rowsum(dO∘O): 16-bit in a CUDA bf16/fp16 run.
+    const out = this.buffer('attn', [b, s, this.width], linearInputDtype(x, this.width));
     const lse = this.buffer('lse', [b, this.heads, s]);
     ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
     const keep = this.retainForBackward();

@@ -1,5 +1,6 @@
 // nn.LayerNorm over the last dimension (eps 1e-5), weight 1 and bias 0 at init.
 import * as ops from '../ops.js';
+import { linearInputDtype } from './activation_dtype.js';
 import type { Tensor } from '../tensor.js';
 import { constant } from './init.js';
 import { Module, Parameter } from './module.js';
@@ -9,13 +10,6 @@ export class LayerNorm extends Module {
   readonly bias: Parameter;
   private input: Tensor | null = null;
 
-  constructor(prefix: string, readonly width: number, readonly eps = 1e-5) {
-    super();
-    this.weight = new Parameter(`${prefix}.weight`, [width]);
-    this.bias = new Parameter(`${prefix}.bias`, [width]);
-    constant(this.weight, 1);
-  }
-
   parameters(): Parameter[] {
     return [this.weight, this.bias];
   }
@@ -24,8 +18,23 @@ export class LayerNorm extends Module {
     return [this.buffer('mean', [rows]), this.buffer('rstd', [rows])];
   }
 
+  /**
+   * `feedsLinear`: the output is read only by a linear (ln_1 → in_proj, ln_2 → c_fc), so on CUDA
+   * in a bf16/fp16 run it is stored in that 16-bit type (backward needs x, mean and rstd only).
+   */
+  constructor(prefix: string, readonly width: number, readonly eps = 1e-5, readonly feedsLinear = false) {
+    super();
+    this.weight = new Parameter(`${prefix}.weight`, [width]);
+    this.bias = new Parameter(`${prefix}.bias`, [width]);
+    constant(this.weight, 1);
+  }
+
+  private outBuffer(x: Tensor): Tensor {
+    return this.buffer('out', x.shape, this.feedsLinear ? linearInputDtype(x, this.width) : 'f32');
+  }
+
   forward(x: Tensor): Tensor {
-    const out = this.buffer('out', x.shape);
+    const out = this.outBuffer(x);
     const [mean, rstd] = this.stats(x.numel / this.width);
     ops.layernormForward(x, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
     this.input = this.retainForBackward() ? x : null;
@@ -34,7 +43,7 @@ export class LayerNorm extends Module {
 
   /** sum = x + residual (written to `sum`), then layernorm(sum). Backward treats `sum` as the input. */
   forwardResidual(x: Tensor, residual: Tensor, sum: Tensor): Tensor {
-    const out = this.buffer('out', x.shape);
+    const out = this.outBuffer(x);
     const [mean, rstd] = this.stats(x.numel / this.width);
     ops.residualLayernormForward(x, residual, sum, this.weight.data, this.bias.data, out, mean, rstd, this.eps);
     this.input = this.retainForBackward() ? sum : null;

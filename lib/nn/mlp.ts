@@ -1,7 +1,7 @@
 // The transformer MLP: c_fc → GELU (erf or tanh form, or QuickGELU) → c_proj.
-import { native } from '../native.js';
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
+import { linearInputDtype } from './activation_dtype.js';
 import { geluTanhBackward, geluTanhForward } from './gelu_tanh.js';
 import { Linear } from './linear.js';
 import { Module, type Parameter } from './module.js';
@@ -45,9 +45,7 @@ export class Mlp extends Module {
       // fp16 run its output (c_proj's input) is stored in that 16-bit type: half the memory, and
       // c_proj reads it in place (forward, and dw = dyᵀ·a) instead of converting it.
       const hidden = this.cFc.outFeatures;
-      const precision = native.cudaPrecision();
-      const dtype = precision === 'fp32' || hidden % 8 !== 0 ? 'f32' : precision === 'fp16' ? 'f16' : 'bf16';
-      const a = this.buffer('act', [...x.shape.slice(0, -1), hidden], dtype);
+      const a = this.buffer('act', [...x.shape.slice(0, -1), hidden], linearInputDtype(x, hidden));
       const h = this.cFc.forwardGelu(x, this.activation === 'gelu' ? 'erf' : 'tanh', a);
       this.hidden = this.retainForBackward() ? h : null;
       return this.cProj.forward(a);

@@ -42,10 +42,10 @@ export class ResidualBlock extends Module {
   constructor(prefix: string, opts: TransformerOptions) {
     super();
     const eps = opts.normEps ?? 1e-5;
-    this.ln1 = new LayerNorm(`${prefix}.ln_1`, opts.width, eps);
+    this.ln1 = new LayerNorm(`${prefix}.ln_1`, opts.width, eps, true);
     this.attn = new Attention(`${prefix}.attn`, opts.width, opts.heads, opts.causal);
     this.ls1 = opts.lsInitValue !== undefined ? new LayerScale(`${prefix}.ls_1`, opts.width, opts.lsInitValue) : null;
-    this.ln2 = new LayerNorm(`${prefix}.ln_2`, opts.width, eps);
+    this.ln2 = new LayerNorm(`${prefix}.ln_2`, opts.width, eps, true);
     this.mlp = new Mlp(`${prefix}.mlp`, opts.width, opts.mlpWidth, opts.activation ?? opts.quickGelu);
     this.ls2 = opts.lsInitValue !== undefined ? new LayerScale(`${prefix}.ls_2`, opts.width, opts.lsInitValue) : null;
   }

@@ -6,8 +6,14 @@ namespace cs {
 
 namespace {
 
-AttentionGeometry check_qkv(DeviceCheck device, const char* op, const Tensor& qkv, int64_t heads) {
-  check_f32(device, op, "qkv", qkv);
+void check_16(DeviceCheck device, const char* op, const char* name, const Tensor& t) {
+  device(op, name, t);
+  if (t.dtype != DType::BF16 && t.dtype != DType::F16) fail(op, ": ", name, " must be bf16 or f16, got ", t.describe());
+}
+
+AttentionGeometry check_qkv(DeviceCheck device, const char* op, const Tensor& qkv, int64_t heads, bool qkv16) {
+  if (qkv16) check_16(device, op, "qkv", qkv);
+  else check_f32(device, op, "qkv", qkv);
   if (qkv.ndim() != 3) fail(op, ": qkv must have shape [batch, tokens, 3·width], got ", qkv.describe());
   if (heads < 1) fail(op, ": heads must be at least 1, got ", heads);
   if (qkv.dim(2) % 3 != 0)
@@ -18,13 +24,18 @@ AttentionGeometry check_qkv(DeviceCheck device, const char* op, const Tensor& qk
   return {qkv.dim(0), qkv.dim(1), W, heads, W / heads};
 }
 
+void check_out(DeviceCheck device, const char* op, const Tensor& out, bool out16) {
+  if (!out16) return check_f32(device, op, "out", out);
+  check_16(device, op, "out", out);
+}
+
 }  // namespace
 
 AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                          const Tensor* lse, int64_t heads) {
+                                          const Tensor* lse, int64_t heads, bool out16, bool qkv16) {
   const char* op = "attentionForward";
-  const AttentionGeometry g = check_qkv(device, op, qkv, heads);
-  check_f32(device, op, "out", out);
+  const AttentionGeometry g = check_qkv(device, op, qkv, heads, qkv16);
+  check_out(device, op, out, out16);
   check_shape(op, "out", out, {g.B, g.S, g.W});
   check_no_alias(op, "out", out, "qkv", qkv);
   if (lse) {
@@ -37,10 +48,11 @@ AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv,
 }
 
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads) {
+                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads,
+                                           bool out16, bool qkv16) {
   const char* op = "attentionBackward";
-  const AttentionGeometry g = check_qkv(device, op, qkv, heads);
-  check_f32(device, op, "out", out);
+  const AttentionGeometry g = check_qkv(device, op, qkv, heads, qkv16);
+  check_out(device, op, out, out16);
   check_shape(op, "out", out, {g.B, g.S, g.W});
   check_f32(device, op, "dout", dout);
   check_shape(op, "dout", dout, {g.B, g.S, g.W});

@@ -11,11 +11,14 @@ struct AttentionGeometry {
 };
 
 // attentionForward: qkv [B, S, 3·W] with heads dividing W, out [B, S, W], lse [B, heads, S] (optional).
+// out16 / qkv16 (CUDA bf16/fp16 runs): out / qkv are bf16 or f16 (the caller checks which), here
+// and in backward.
 AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                          const Tensor* lse, int64_t heads);
+                                          const Tensor* lse, int64_t heads, bool out16 = false, bool qkv16 = false);
 
 // attentionBackward: out and dout [B, S, W], lse [B, heads, S], dqkv like qkv.
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
-                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads);
+                                           const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads,
+                                           bool out16 = false, bool qkv16 = false);
 
 }  // namespace cs

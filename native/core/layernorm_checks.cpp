@@ -8,19 +8,25 @@ namespace cs {
 namespace {
 
 RowDims check_forward(DeviceCheck device, const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                      const Tensor& out, const Tensor& mean, const Tensor& rstd) {
+                      const Tensor& out, const Tensor& mean, const Tensor& rstd, bool out16) {
   check_f32(device, op, "x", x);
   int64_t w = row_width(op, "x", x);
   check_f32(device, op, "gamma", gamma);
   check_shape(op, "gamma", gamma, {w});
   check_f32(device, op, "beta", beta);
   check_shape(op, "beta", beta, {w});
-  check_f32(device, op, "out", out);
+  if (out16) {
+    device(op, "out", out);
+    if (out.dtype != DType::BF16 && out.dtype != DType::F16) fail(op, ": out must be bf16 or f16, got ", out.describe());
+  } else {
+    check_f32(device, op, "out", out);
+  }
   check_same_shape(op, "x", x, "out", out);
   int64_t rows = row_count(x);
   check_per_row(device, op, "mean", mean, rows);
   check_per_row(device, op, "rstd", rstd, rows);
-  check_same_or_disjoint(op, "out", out, "x", x);
+  if (out16) check_no_alias(op, "out", out, "x", x);
+  else check_same_or_disjoint(op, "out", out, "x", x);
   for (const Tensor* in : std::initializer_list<const Tensor*>{&x, &gamma, &beta, &out}) {
     check_no_alias(op, "mean", mean, "another argument", *in);
     check_no_alias(op, "rstd", rstd, "another argument", *in);
@@ -35,22 +41,23 @@ void check_eps(const char* op, float eps) {
 }  // namespace
 
 RowDims check_layernorm_forward(DeviceCheck device, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                const Tensor& out, const Tensor& mean, const Tensor& rstd, float eps) {
+                                const Tensor& out, const Tensor& mean, const Tensor& rstd, float eps, bool out16) {
   const char* op = "layernormForward";
-  RowDims d = check_forward(device, op, x, gamma, beta, out, mean, rstd);
+  RowDims d = check_forward(device, op, x, gamma, beta, out, mean, rstd, out16);
   check_eps(op, eps);
   return d;
 }
 
 RowDims check_residual_layernorm_forward(DeviceCheck device, const Tensor& x, const Tensor& residual,
                                          const Tensor& sum_out, const Tensor& gamma, const Tensor& beta,
-                                         const Tensor& out, const Tensor& mean, const Tensor& rstd, float eps) {
+                                         const Tensor& out, const Tensor& mean, const Tensor& rstd, float eps,
+                                         bool out16) {
   const char* op = "residualLayernormForward";
   check_f32(device, op, "residual", residual);
   check_f32(device, op, "sumOut", sum_out);
   check_same_shape(op, "x", x, "residual", residual);
   check_same_shape(op, "x", x, "sumOut", sum_out);
-  RowDims d = check_forward(device, op, x, gamma, beta, out, mean, rstd);
+  RowDims d = check_forward(device, op, x, gamma, beta, out, mean, rstd, out16);
   check_eps(op, eps);
   check_same_or_disjoint(op, "sumOut", sum_out, "x", x);
   check_same_or_disjoint(op, "sumOut", sum_out, "residual", residual);

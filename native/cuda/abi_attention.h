@@ -28,6 +28,14 @@ int cs_cuda_attention_forward(const float* qkv, float* out, float* lse, int64_t 
 // from lse; dQ is accumulated in fp32 across key blocks, then rounded.
 int cs_cuda_attention_backward(const float* qkv, const float* out, const float* dout, const float* lse, float* dqkv,
                                int64_t B, int64_t S, int64_t W, int64_t heads, int causal);
+// The same two with qkv and/or out in the precision's 16-bit type (bf16/fp16 runs; an error in
+// fp32): give qkv or qkv16, out or out16 (one of each). The pack pass reads qkv16's bits as they
+// are; the forward stores out16, the backward reads it for D = rowsum(dO∘O).
+int cs_cuda_attention_forward16(const float* qkv, const uint16_t* qkv16, float* out, uint16_t* out16, float* lse,
+                                int64_t B, int64_t S, int64_t W, int64_t heads, int causal);
+int cs_cuda_attention_backward16(const float* qkv, const uint16_t* qkv16, const float* out, const uint16_t* out16,
+                                 const float* dout, const float* lse, float* dqkv, int64_t B, int64_t S, int64_t W,
+                                 int64_t heads, int causal);
 
 #ifdef __cplusplus
 }

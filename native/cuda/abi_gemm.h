@@ -49,7 +49,8 @@ int cs_cuda_linear_gelu_forward(const float* x, const float* w, const float* b, 
 // w16, the copy of w (exactly bf16(w) or fp16(w), as AdamW's param_bf16 output keeps it), read
 // in place of converting w when the precision is bf16 or fp16 and K is a multiple of 8;
 // x16, the input in 16 bits, read in place of x (x null; needs the same); y16 (with gelu), the
-// GELU output in 16 bits [M, N] — y then receives the pre-GELU value and pre is unused.
+// GELU output in 16 bits [M, N] — y then receives the pre-GELU value and pre is unused; y16
+// without gelu: the output in 16 bits (y null; bf16/fp16 runs).
 int cs_cuda_linear_forward_ex(const float* x, const uint16_t* x16, const float* w, const uint16_t* w16,
                               const float* b, float* pre, float* y, uint16_t* y16, int64_t M, int64_t K, int64_t N,
                               int gelu);

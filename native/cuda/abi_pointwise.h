@@ -29,6 +29,11 @@ int cs_cuda_layernorm_forward(const float* x, const float* gamma, const float* b
 int cs_cuda_residual_layernorm_forward(const float* x, const float* residual, float* sum_out, const float* gamma,
                                        const float* beta, float* out, float* mean, float* rstd, int64_t rows,
                                        int64_t width, float eps);
+// Either of the two with out in the precision's 16-bit type (bf16/fp16 runs; an error in fp32):
+// residual null: layernorm(x); else sum_out = round(x + residual), out16 = layernorm(sum_out).
+int cs_cuda_layernorm_forward16(const float* x, const float* residual, float* sum_out, const float* gamma,
+                                const float* beta, uint16_t* out16, float* mean, float* rstd, int64_t rows,
+                                int64_t width, float eps);
 // dx (may be dout), dgamma/dbeta (nullable) OVERWRITTEN.
 int cs_cuda_layernorm_backward(const float* dout, const float* x, const float* gamma, const float* mean,
                                const float* rstd, float* dx, float* dgamma, float* dbeta, int64_t rows,

@@ -37,7 +37,7 @@ struct FwdSmem {
 
 template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(const uint16_t* __restrict__ qkv16,
-                                                                         float* __restrict__ out,
+                                                                         void* __restrict__ out, bool out16,
                                                                          float* __restrict__ lse, AttentionShape sh,
                                                                          int64_t bh0) {
   using L = FwdSmem<DP>;
@@ -173,25 +173,28 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(const u
     l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
     l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
   }
-  float* obase = out + b * sh.S * sh.W + h * sh.d;
+  // out16 (uniform across the grid): the same values stored as their 16-bit bits.
+  const int64_t obase = b * sh.S * sh.W + h * sh.d;
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     if (row[r] >= S) continue;
     const float inv = 1.0f / l_run[r];
-    float* orow = obase + static_cast<int64_t>(row[r]) * sh.W;
+    const int64_t orow = obase + static_cast<int64_t>(row[r]) * sh.W;
 #pragma unroll
     for (int n = 0; n < DP / 8; n++)
 #pragma unroll
       for (int e = 0; e < 2; e++) {
         const int c = n * 8 + 2 * t + e;
-        if (c < d) orow[c] = T::round(o[n][r * 2 + e] * inv);
+        if (c >= d) continue;
+        if (out16) static_cast<uint16_t*>(out)[orow + c] = T::bits(o[n][r * 2 + e] * inv);
+        else static_cast<float*>(out)[orow + c] = T::round(o[n][r * 2 + e] * inv);
       }
     if (lse && t == 0) lse[bh * sh.S + row[r]] = (m_run[r] + log2f(l_run[r])) * kLn2;
   }
 }
 
 template <int DP, class T>
-int launch(const char* op, const AttentionShape& s, const uint16_t* qkv16, float* out, float* lse,
+int launch(const char* op, const AttentionShape& s, const uint16_t* qkv16, void* out, bool out16, float* lse,
            cudaStream_t stream) {
   constexpr int bytes = FwdSmem<DP>::kBytes;
   auto kernel = attention_forward_kernel<DP, T>;
@@ -203,21 +206,21 @@ int launch(const char* op, const AttentionShape& s, const uint16_t* qkv16, float
   const unsigned gx = static_cast<unsigned>((s.S + kRows - 1) / kRows);
   for (int64_t bh0 = 0; bh0 < bh; bh0 += 65535) {
     dim3 grid(gx, static_cast<unsigned>(bh - bh0 < 65535 ? bh - bh0 : 65535));
-    CS_LAUNCH(kernel, grid, kAttnThreads, bytes, stream, qkv16, out, lse, s, bh0);
+    CS_LAUNCH(kernel, grid, kAttnThreads, bytes, stream, qkv16, out, out16, lse, s, bh0);
     if (int rc = launched(op)) return rc;
   }
   return 0;
 }
 
 template <class T>
-int launch_width(const char* op, int dp, const AttentionShape& s, const uint16_t* qkv16, float* out, float* lse,
-                 cudaStream_t stream) {
+int launch_width(const char* op, int dp, const AttentionShape& s, const uint16_t* qkv16, void* out, bool out16,
+                 float* lse, cudaStream_t stream) {
   switch (dp) {
-    case 32: return launch<32, T>(op, s, qkv16, out, lse, stream);
-    case 64: return launch<64, T>(op, s, qkv16, out, lse, stream);
-    case 80: return launch<80, T>(op, s, qkv16, out, lse, stream);
-    case 96: return launch<96, T>(op, s, qkv16, out, lse, stream);
-    case 128: return launch<128, T>(op, s, qkv16, out, lse, stream);
+    case 32: return launch<32, T>(op, s, qkv16, out, out16, lse, stream);
+    case 64: return launch<64, T>(op, s, qkv16, out, out16, lse, stream);
+    case 80: return launch<80, T>(op, s, qkv16, out, out16, lse, stream);
+    case 96: return launch<96, T>(op, s, qkv16, out, out16, lse, stream);
+    case 128: return launch<128, T>(op, s, qkv16, out, out16, lse, stream);
     default: return fail("%s: no attention kernel for padded head width %d", op, dp);
   }
 }
@@ -225,9 +228,9 @@ int launch_width(const char* op, int dp, const AttentionShape& s, const uint16_t
 }  // namespace
 
 int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const uint16_t* qkv16,
-                                 float* out, float* lse, cudaStream_t stream) {
-  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv16, out, lse, stream);
-  return launch_width<Bf16Operands>(op, dp, s, qkv16, out, lse, stream);
+                                 void* out, bool out16, float* lse, cudaStream_t stream) {
+  if (p == Precision::F16) return launch_width<F16Operands>(op, dp, s, qkv16, out, out16, lse, stream);
+  return launch_width<Bf16Operands>(op, dp, s, qkv16, out, out16, lse, stream);
 }
 
 }  // namespace cs_cuda

@@ -52,8 +52,9 @@ inline int attention_width(int64_t d) {
 // Tensor-core kernels (FlashAttention-2), p is BF16 or F16. Their operands are the packed
 // 16-bit copies attention_ops.cu makes (attention_tiles.cuh): qkv16 [3][B·heads][S][dp]
 // (Q, K, V planes) and do16 [B·heads][S][dp], columns d..dp-1 zero.
+// out: f32 [B, S, W], or the precision's 16-bit type when out16.
 int attention_forward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s, const uint16_t* qkv16,
-                                 float* out, float* lse, cudaStream_t stream);
+                                 void* out, bool out16, float* lse, cudaStream_t stream);
 // D [B·heads·S] = Σ_c dO·O per row (from attention_ops' preprocess kernel); dQ columns of
 // dqkv must be zero on entry and are left unrounded (the caller rounds them).
 int attention_backward_mma_launch(const char* op, Precision p, int dp, const AttentionShape& s,

@@ -181,8 +181,11 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
   count_gemm();
   if (A.type != B.type) return fail("%s: GEMM operands of different types (%d, %d)", op, A.type, B.type);
   if (A.type != kF32 && !A.kmajor) return fail("%s: a 16-bit A operand must be K-major", op);
-  if (ep.act16 && (!ep.gelu || (ep.round != kBF16 && ep.round != kF16)))
-    return fail("%s: a 16-bit activation output needs the GELU epilogue and 16-bit rounding", op);
+  if (ep.act16 && ep.round != kBF16 && ep.round != kF16)
+    return fail("%s: a 16-bit activation output needs 16-bit rounding", op);
+  if (ep.act16 && !ep.gelu && (C || batch != 1 || ep.beta != 0.0f))
+    return fail("%s: a 16-bit output without GELU takes no f32 C, one batch entry and beta 0", op);
+  if (!C && !(ep.act16 && !ep.gelu)) return fail("%s: no output given", op);
   cudaStream_t s = stream();
   GemmEngine engine;
   if (int rc = gemm_engine(op, &engine)) return rc;
@@ -206,8 +209,13 @@ int gemm_nt(const char* op, int64_t M, int64_t N, int64_t K, Operand A, Operand 
   // cuBLASLt's GELU epilogue is the tanh form: used for a tanh-GELU model when the pre-GELU
   // value is not wanted; otherwise its bias epilogue, then our GELU (erf or tanh) and rounding.
   const bool lt_gelu = ep.gelu == 2 && !ep.pre_gelu && !ep.act16;
-  Scratch workspace;
+  Scratch workspace, wide;
   if (int rc = workspace.allocate(kCublasLtWorkspace, op)) return rc;
+  if (!C) {
+    // A 16-bit output only: cuBLASLt writes f32 here, the epilogue pass rounds it into act16.
+    if (int rc = wide.allocate(static_cast<size_t>(M) * ldc * sizeof(float), op)) return rc;
+    C = wide.as<float>();
+  }
   for (int64_t b0 = 0; b0 < batch; b0 += INT32_MAX) {
     const int64_t nb = std::min<int64_t>(INT32_MAX, batch - b0);
     bool no_algorithm = false;

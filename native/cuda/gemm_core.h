@@ -53,7 +53,8 @@ struct Epilogue {
   const float* bias = nullptr;  // f32 [N], added after alpha/beta
   int gelu = 0;                 // after the bias: 0 none, 1 GELU (erf form, the model's), 2 GELU (tanh form)
   float* pre_gelu = nullptr;    // with gelu: the value before it is stored here too (ldc, sc), rounded likewise
-  uint16_t* act16 = nullptr;    // with gelu and 16-bit rounding: the GELU output goes here (16-bit, ldc, sc)
+  uint16_t* act16 = nullptr;    // with 16-bit rounding: the GELU output goes here (16-bit, ldc, sc);
+                                // without gelu, the output itself (C null, batch 1)
                                 // and C receives the pre-GELU value (pre_gelu unused)
   int round = 0;                // stored values rounded: 0 no, 1 bf16, 2 fp16 (round_to)
 };

@@ -83,11 +83,16 @@ __device__ __forceinline__ float epilogue_value(float v, int gelu, float* pre, i
 
 // Stores an epilogue's value v (after alpha/beta/bias) at offset `at` of C (and of pre /
 // act16 when given): as epilogue_value; or, with act16 (a 16-bit activation, gelu on), the
-// rounded pre-GELU value into C and the GELU of it into act16 in the 16-bit type `round`.
+// rounded pre-GELU value into C and the GELU of it into act16 in the 16-bit type `round`; or,
+// with act16 and no GELU, the value into act16 only (C unused: a linear's 16-bit output).
 __device__ __forceinline__ void store_epilogue(float v, float* C, float* pre, uint16_t* act16, int64_t at, int gelu,
                                                int round) {
   if (act16) {
     const float h = round_to(round, v);
+    if (!gelu) {
+      act16[at] = to_16bit(round, h);
+      return;
+    }
     C[at] = h;
     act16[at] = to_16bit(round, gelu == 1 ? gelu_erf(h) : gelu_tanh(h));
     return;

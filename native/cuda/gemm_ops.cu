@@ -241,7 +241,8 @@ static int linear_forward(const char* op, const float* x, const uint16_t* x16, c
   if (x16 && !usable16(x16, K, prec))
     return fail("%s: a 16-bit x needs a bf16/fp16 run and rows of a multiple of 8 elements (K = %lld)", op,
                 (long long)K);
-  if (y16 && (!gelu || prec == kF32)) return fail("%s: a 16-bit output needs the GELU epilogue in a bf16/fp16 run", op);
+  if (y16 && prec == kF32) return fail("%s: a 16-bit output needs a bf16/fp16 run", op);
+  if (y16 && !gelu && y) return fail("%s: a 16-bit output without GELU goes to y16 only (y null)", op);
   Carver s;
   if (int rc = s.allocate(kmajor_bytes(M, K, prec) + kmajor_bytes(N, K, prec) + static_cast<size_t>(N) * 4 + 768, op))
     return rc;

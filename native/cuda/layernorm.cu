@@ -37,10 +37,12 @@ struct Vec<4> {
 };
 
 // RESIDUAL: first sum = round(x + residual) into sum_out, then normalise sum_out.
-template <int V, bool RESIDUAL>
+// OUT16: out holds the precision's 16-bit type (uint16_t bits), the same values as the f32
+// output rounded to it; the linear that reads it takes them in place (backward needs only x).
+template <int V, bool RESIDUAL, bool OUT16>
 __global__ void __launch_bounds__(kThreads) layernorm_forward_kernel(const float* x, const float* residual,
                                                                      float* sum_out, const float* __restrict__ gamma,
-                                                                     const float* __restrict__ beta, float* out,
+                                                                     const float* __restrict__ beta, void* out,
                                                                      float* mean, float* rstd, int64_t rows,
                                                                      int64_t width, float eps, int prec) {
   const int lane = threadIdx.x & 31;
@@ -81,13 +83,18 @@ __global__ void __launch_bounds__(kThreads) layernorm_forward_kernel(const float
   }
   const float var = width ? warp_sum(ss) / static_cast<float>(width) : 0.f;
   const float rs = 1.0f / sqrtf(var + eps);
-  float* orow = out + row * width;
   for (int64_t k = lane; k < groups; k += 32) {
     Vec<V> a = Vec<V>::load(xr, k);
     const Vec<V> g = Vec<V>::load(gamma, k), b = Vec<V>::load(beta, k);
+    if (OUT16) {
+      uint16_t* orow = static_cast<uint16_t*>(out) + row * width + k * V;
 #pragma unroll
-    for (int u = 0; u < V; u++) a.v[u] = round_to(prec, (a.v[u] - mu) * rs * g.v[u] + b.v[u]);
-    a.store(orow, k);
+      for (int u = 0; u < V; u++) orow[u] = to_16bit(prec, (a.v[u] - mu) * rs * g.v[u] + b.v[u]);
+    } else {
+#pragma unroll
+      for (int u = 0; u < V; u++) a.v[u] = round_to(prec, (a.v[u] - mu) * rs * g.v[u] + b.v[u]);
+      a.store(static_cast<float*>(out) + row * width, k);
+    }
   }
   if (lane == 0) {
     mean[row] = mu;
@@ -191,14 +198,30 @@ bool vectorisable(int64_t width, std::initializer_list<const void*> ptrs) {
 
 unsigned row_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarps - 1) / kWarps); }
 
+template <bool OUT16>
+using ForwardKernel = decltype(&layernorm_forward_kernel<1, false, OUT16>);
+
+template <bool OUT16>
+ForwardKernel<OUT16> pick_forward(bool residual, bool vec) {
+  return residual ? (vec ? layernorm_forward_kernel<4, true, OUT16> : layernorm_forward_kernel<1, true, OUT16>)
+                  : (vec ? layernorm_forward_kernel<4, false, OUT16> : layernorm_forward_kernel<1, false, OUT16>);
+}
+
+// out: f32, or the precision's 16-bit type when out16.
 int forward(const char* op, const float* x, const float* residual, float* sum_out, const float* gamma,
-            const float* beta, float* out, float* mean, float* rstd, int64_t rows, int64_t width, float eps) {
+            const float* beta, void* out, bool out16, float* mean, float* rstd, int64_t rows, int64_t width,
+            float eps) {
   if (rows <= 0) return 0;
   if (rows > 65535LL * 65535LL) return fail("%s: too many rows (%lld)", op, static_cast<long long>(rows));
-  const bool vec = vectorisable(width, {x, residual, sum_out, gamma, beta, out});
+  if (out16 && precision() == Precision::F32) return fail("%s: a 16-bit output needs a bf16 or fp16 precision", op);
+  const bool vec = vectorisable(width, {x, residual, sum_out, gamma, beta, out16 ? nullptr : out});
   const unsigned blocks = row_blocks(rows);
-  auto kernel = residual ? (vec ? layernorm_forward_kernel<4, true> : layernorm_forward_kernel<1, true>)
-                         : (vec ? layernorm_forward_kernel<4, false> : layernorm_forward_kernel<1, false>);
+  if (out16) {
+    CS_LAUNCH(pick_forward<true>(residual != nullptr, vec), blocks, kThreads, 0, stream(), x, residual, sum_out, gamma,
+              beta, out, mean, rstd, rows, width, eps, stored_precision());
+    return launched(op);
+  }
+  auto kernel = pick_forward<false>(residual != nullptr, vec);
   CS_LAUNCH(kernel, blocks, kThreads, 0, stream(), x, residual, sum_out, gamma, beta, out, mean, rstd, rows, width, eps,
             stored_precision());
   return launched(op);
@@ -213,13 +236,21 @@ extern "C" {
 
 int cs_cuda_layernorm_forward(const float* x, const float* gamma, const float* beta, float* out, float* mean,
                               float* rstd, int64_t rows, int64_t width, float eps) {
-  return forward("layernormForward", x, nullptr, nullptr, gamma, beta, out, mean, rstd, rows, width, eps);
+  return forward("layernormForward", x, nullptr, nullptr, gamma, beta, out, false, mean, rstd, rows, width, eps);
+}
+
+int cs_cuda_layernorm_forward16(const float* x, const float* residual, float* sum_out, const float* gamma,
+                                const float* beta, uint16_t* out16, float* mean, float* rstd, int64_t rows,
+                                int64_t width, float eps) {
+  return forward(residual ? "residualLayernormForward" : "layernormForward", x, residual, sum_out, gamma, beta, out16,
+                 true, mean, rstd, rows, width, eps);
 }
 
 int cs_cuda_residual_layernorm_forward(const float* x, const float* residual, float* sum_out, const float* gamma,
                                        const float* beta, float* out, float* mean, float* rstd, int64_t rows,
                                        int64_t width, float eps) {
-  return forward("residualLayernormForward", x, residual, sum_out, gamma, beta, out, mean, rstd, rows, width, eps);
+  return forward("residualLayernormForward", x, residual, sum_out, gamma, beta, out, false, mean, rstd, rows, width,
+                 eps);
 }
 
 int cs_cuda_layernorm_backward(const float* dout, const float* x, const float* gamma, const float* mean,

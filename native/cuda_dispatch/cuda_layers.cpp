@@ -30,6 +30,10 @@ using PatchForwardFn = int(const float*, const float*, float*, int64_t, int64_t,
 using PatchBackwardFn = int(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t,
                             int64_t, int64_t, int64_t, int);
 using AttentionForwardFn = int(const float*, float*, float*, int64_t, int64_t, int64_t, int64_t, int);
+using AttentionForward16Fn = int(const float*, const uint16_t*, float*, uint16_t*, float*, int64_t, int64_t, int64_t,
+                                 int64_t, int);
+using AttentionBackward16Fn = int(const float*, const uint16_t*, const float*, const uint16_t*, const float*,
+                                  const float*, float*, int64_t, int64_t, int64_t, int64_t, int);
 using AttentionBackwardFn = int(const float*, const float*, const float*, const float*, float*, int64_t, int64_t,
                                 int64_t, int64_t, int);
 using BackendNameFn = const char*();
@@ -101,15 +105,20 @@ static LinearDims dims_x16(const char* op, const Tensor& x, const Tensor& w, con
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* w16) {
   const char* op = "linearForward";
-  const bool x16 = is16(x);
-  const LinearDims d = x16 ? dims_x16(op, x, w, b, y, "y", false) : check_linear_forward(kDevice, x, w, b, y);
+  const bool x16 = is16(x), y16 = is16(y);
+  if (!x16 && y16 && x.dtype != DType::F32) fail(op, ": x must be f32 or 16-bit, got ", x.describe());
+  if (y16 && !(y.device() == w.device())) fail(op, ": y (", y.describe(), ") is not on w's device");
+  // y16: the output stored in the precision's 16-bit type (an activation only 16-bit readers take).
+  const LinearDims d = x16 || y16 ? dims_x16(op, x, w, b, y, "y", y16) : check_linear_forward(kDevice, x, w, b, y);
+  if (y16 && !x16 && !(x.device() == w.device())) fail(op, ": x (", x.describe(), ") is not on w's device");
   const uint16_t* w16p = checked_w16(op, w, w16);
-  if (!w16p && !x16) {
+  if (!w16p && !x16 && !y16) {
     cuda_check(op, cuda_fn<LinearForwardFn>("linear_forward", op)(f(x), f(w), f(b), f(y), d.M, d.K, d.N, 0));
     return;
   }
-  cuda_check(op, cuda_fn<LinearExFn>("linear_forward_ex", op)(x16 ? nullptr : f(x), x16 ? activation16(op, "x", x, w) : nullptr,
-                                                              f(w), w16p, f(b), nullptr, f(y), nullptr, d.M, d.K, d.N, 0));
+  cuda_check(op, cuda_fn<LinearExFn>("linear_forward_ex", op)(
+                     x16 ? nullptr : f(x), x16 ? activation16(op, "x", x, w) : nullptr, f(w), w16p, f(b), nullptr,
+                     y16 ? nullptr : f(y), y16 ? activation16(op, "y", y, w) : nullptr, d.M, d.K, d.N, 0));
 }
 
 void gemm_counters(long long* conversions, long long* gemms) {
@@ -175,7 +184,15 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
   const char* op = "attentionForward";
-  const AttentionGeometry g = check_attention_forward(kDevice, qkv, out, lse, heads);
+  const bool out16 = is16(out), qkv16 = is16(qkv);
+  const AttentionGeometry g = check_attention_forward(kDevice, qkv, out, lse, heads, out16, qkv16);
+  if (out16 || qkv16) {
+    cuda_check(op, cuda_fn<AttentionForward16Fn>("attention_forward16", op)(
+                       qkv16 ? nullptr : f(qkv), qkv16 ? activation16(op, "qkv", qkv, qkv) : nullptr,
+                       out16 ? nullptr : f(out), out16 ? activation16(op, "out", out, qkv) : nullptr, f(lse), g.B, g.S,
+                       g.W, heads, causal ? 1 : 0));
+    return;
+  }
   cuda_check(op, cuda_fn<AttentionForwardFn>("attention_forward", op)(f(qkv), f(out), f(lse), g.B, g.S, g.W, heads,
                                                                        causal ? 1 : 0));
 }
@@ -183,7 +200,15 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal) {
   const char* op = "attentionBackward";
-  const AttentionGeometry g = check_attention_backward(kDevice, qkv, out, dout, lse, dqkv, heads);
+  const bool out16 = is16(out), qkv16 = is16(qkv);
+  const AttentionGeometry g = check_attention_backward(kDevice, qkv, out, dout, lse, dqkv, heads, out16, qkv16);
+  if (out16 || qkv16) {
+    cuda_check(op, cuda_fn<AttentionBackward16Fn>("attention_backward16", op)(
+                       qkv16 ? nullptr : f(qkv), qkv16 ? activation16(op, "qkv", qkv, qkv) : nullptr,
+                       out16 ? nullptr : f(out), out16 ? activation16(op, "out", out, qkv) : nullptr, f(dout), f(lse),
+                       f(dqkv), g.B, g.S, g.W, heads, causal ? 1 : 0));
+    return;
+  }
   cuda_check(op, cuda_fn<AttentionBackwardFn>("attention_backward", op)(f(qkv), f(out), f(dout), f(lse), f(dqkv), g.B,
                                                                          g.S, g.W, heads, causal ? 1 : 0));
 }

@@ -85,18 +85,42 @@ void convert(const Tensor& src, Tensor& dst) {
 
 // ── layernorm ──
 
+static bool is_16bit(const Tensor& t) { return t.dtype == DType::BF16 || t.dtype == DType::F16; }
+
+// A 16-bit layernorm output must be the precision's 16-bit type (the linear reading it takes that).
+static uint16_t* out16_bits(const char* op, const Tensor& out) {
+  const std::string p = precision();
+  const DType want = p == "fp16" ? DType::F16 : DType::BF16;
+  if (p == "fp32" || out.dtype != want)
+    fail(op, ": out is ", out.describe(), " but the CUDA precision ", p, " stores ",
+         p == "fp32" ? "f32" : dtype_name(want), " activations");
+  return out.data<uint16_t>();
+}
+
 void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& out, Tensor& mean,
                        Tensor& rstd, float eps) {
   const char* op = "layernormForward";
-  const RowDims d = check_layernorm_forward(kDevice, x, gamma, beta, out, mean, rstd, eps);
+  const bool out16 = is_16bit(out);
+  const RowDims d = check_layernorm_forward(kDevice, x, gamma, beta, out, mean, rstd, eps, out16);
+  if (out16) {
+    CS_CUDA_CALL(op, layernorm_forward16, F(x), nullptr, nullptr, F(gamma), F(beta), out16_bits(op, out), F(mean),
+                 F(rstd), d.rows, d.width, eps);
+    return;
+  }
   CS_CUDA_CALL(op, layernorm_forward, F(x), F(gamma), F(beta), F(out), F(mean), F(rstd), d.rows, d.width, eps);
 }
 
 void residual_layernorm_forward(const Tensor& x, const Tensor& residual, Tensor& sum_out, const Tensor& gamma,
                                 const Tensor& beta, Tensor& out, Tensor& mean, Tensor& rstd, float eps) {
   const char* op = "residualLayernormForward";
+  const bool out16 = is_16bit(out);
   const RowDims d =
-      check_residual_layernorm_forward(kDevice, x, residual, sum_out, gamma, beta, out, mean, rstd, eps);
+      check_residual_layernorm_forward(kDevice, x, residual, sum_out, gamma, beta, out, mean, rstd, eps, out16);
+  if (out16) {
+    CS_CUDA_CALL(op, layernorm_forward16, F(x), F(residual), F(sum_out), F(gamma), F(beta), out16_bits(op, out),
+                 F(mean), F(rstd), d.rows, d.width, eps);
+    return;
+  }
   CS_CUDA_CALL(op, residual_layernorm_forward, F(x), F(residual), F(sum_out), F(gamma), F(beta), F(out), F(mean),
                F(rstd), d.rows, d.width, eps);
 }
