@@ -5,7 +5,7 @@
 // capture cannot be captured and runs eagerly, saying why.
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, emulated, noGpuReason } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
 import { capture } from './_helpers/train_cli.js';
 import { runTrain } from '../lib/cli/commands/train.js';
 import { native } from '../lib/native.js';
@@ -77,11 +77,11 @@ cudaTest(`graph-replayed steps give the same losses, weights and moments bit for
   t.true(Number.isNaN(losses(graphs)[4]), 'step 5 had a NaN loss');
   t.is(graphs.skipped, 1);
   t.is(eager.skipped, 1);
-  same(t, losses(graphs), losses(eager), 'losses');
-  same(t, graphs.records.map((x) => x.grad_norm), eager.records.map((x) => x.grad_norm), 'grad norms');
-  same(t, graphs.records.map((x) => x.logit_scale), eager.records.map((x) => x.logit_scale), 'logit scales');
+  sameOnDevice(t, losses(graphs), losses(eager), 'losses');
+  sameOnDevice(t, graphs.records.map((x) => x.grad_norm as number), eager.records.map((x) => x.grad_norm as number), 'grad norms');
+  sameOnDevice(t, graphs.records.map((x) => x.logit_scale), eager.records.map((x) => x.logit_scale), 'logit scales');
   t.is(graphs.state.length, eager.state.length);
-  graphs.state.forEach((a, i) => same(t, a, eager.state[i], `state tensor ${i}`));
+  graphs.state.forEach((a, i) => sameOnDevice(t, a, eager.state[i], `state tensor ${i}`));
   // Replays allocate nothing: every block the graphs use was set aside when they were captured.
   t.true(native.cudaMemoryStats().graphReservedBytes === 0, 'the graphs gave their blocks back when disposed');
 });
@@ -100,29 +100,8 @@ cudaTest(`with gradient accumulation (accumFreq 2) the step is captured and repl
   t.is(graphs.why, null);
   t.is(graphs.captures, 2);
   t.is(graphs.replays, 3);
-  same(t, graphs.losses, eager.losses, 'losses');
+  sameOnDevice(t, graphs.losses, eager.losses, 'losses');
 });
-
-/**
- * The emulated device is deterministic, so replays must equal eager steps bit for bit there. A
- * GPU's float atomics (attention's dQ, embedding and bias gradients) make even two eager runs
- * differ in the last bits: there the values must agree to 1e-3 of their scale (NaN with NaN).
- */
-function same(t: import('ava').ExecutionContext, a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
-  if (emulated) {
-    t.is(a.length, b.length, what);
-    const first = Array.prototype.findIndex.call(a, (x: number, i: number) => !Object.is(x, b[i]));
-    t.is(first, -1, `${what}: first difference at ${first}: ${a[first]} vs ${b[first]}`);
-    return;
-  }
-  t.is(a.length, b.length, what);
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) if (Number.isFinite(b[i])) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(b[i])) t.true(Number.isNaN(a[i]), `${what}[${i}]: NaN expected`);
-    else if (Math.abs(a[i] - b[i]) > 1e-3 * Math.max(scale, 1e-30)) t.fail(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  }
-}
 
 /** A parameter on the device with a gradient, and an optimizer over it, for CudaGraphSteps. */
 function tiny() {
@@ -218,7 +197,7 @@ cudaTest(`clipscale train --cuda-graphs on|off: the same run either way; a bad v
   const off = await runTrain([...args, '--cuda-graphs', 'off'], { console: null });
   t.is(on.steps, 5);
   t.true(on.loss !== null && Number.isFinite(on.loss));
-  same(t, [on.loss!], [off.loss!], 'final loss');
+  sameOnDevice(t, [on.loss!], [off.loss!], 'final loss');
   await t.throwsAsync(runTrain([...args, '--cuda-graphs', 'maybe'], { console: null }), { message: /--cuda-graphs must be on or off, got 'maybe'/ });
   const out = capture();
   await runTrain([...args, '--samples', '8', '--cuda-graphs', 'on', '--loss-scaling', 'dynamic'], { console: out });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
 import { overflowAndRecover } from './_helpers/loss_scaling.js';
 import { runTrain } from '../lib/cli/commands/train.js';
 import { native } from '../lib/native.js';
@@ -155,8 +155,8 @@ cudaTest('activation recomputation on CUDA (tiny, 2 blocks a tower) gives bitwis
   const recomputed = createModel('tiny', { seed: 2, recompute: true }).to('cuda');
   const a = step(plain, host.images, host.tokens, 4, false);
   const b = step(recomputed, host.images, host.tokens, 4, false);
-  t.is(b.loss, a.loss);
-  for (const [name, g] of a.grads) t.deepEqual(b.grads.get(name), g, name);
+  sameOnDevice(t, [b.loss], [a.loss], 'loss');
+  for (const [name, g] of a.grads) sameOnDevice(t, b.grads.get(name)!, g, name);
   plain.dispose();
   recomputed.dispose();
 });
@@ -182,9 +182,9 @@ cudaTest('resume on CUDA is exact: 2 steps + resume + 1 step equals 3 steps, bit
   const b = await loadTrainingCheckpoint((await findLatestCheckpoint(split))!, { asF32: true });
   t.is(a.state.step, 3);
   t.is(b.state.step, 3);
-  for (const [name, w] of a.weights) t.deepEqual(b.weights.get(name)!.data, w.data, name);
-  for (const [name, m] of a.optimizer.m) t.deepEqual(b.optimizer.m.get(name)!.data, m.data, `m ${name}`);
-  for (const [name, v] of a.optimizer.v) t.deepEqual(b.optimizer.v.get(name)!.data, v.data, `v ${name}`);
+  for (const [name, w] of a.weights) sameOnDevice(t, b.weights.get(name)!.data as Float32Array, w.data as Float32Array, name);
+  for (const [name, m] of a.optimizer.m) sameOnDevice(t, b.optimizer.m.get(name)!.data as Float32Array, m.data as Float32Array, `m ${name}`);
+  for (const [name, v] of a.optimizer.v) sameOnDevice(t, b.optimizer.v.get(name)!.data as Float32Array, v.data as Float32Array, `v ${name}`);
 });
 
 cudaTest('dynamic loss scaling on CUDA skips overflowing steps with the parameters untouched and recovers', async (t) => {

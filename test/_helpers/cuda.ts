@@ -40,6 +40,35 @@ export const noGpuReason: string | null = !cudaStatus.loaded
     ? `CUDA backend loaded from ${cudaStatus.path} but no GPU is usable: ${cudaStatus.deviceError}`
     : null;
 
+/**
+ * Two runs' values agree as the device allows. The emulated device is deterministic, so they
+ * must be equal bit for bit there. A GPU's float atomics (attention's dQ, embedding and bias
+ * gradients) make even two identical runs differ in the last bits: there the values must agree
+ * to 1e-3 of their scale (NaN with NaN).
+ */
+export function sameOnDevice(
+  t: { is: (a: unknown, b: unknown, m?: string) => void; true: (v: boolean, m?: string) => void; fail: (m?: string) => void },
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  what: string,
+): void {
+  t.is(a.length, b.length, what);
+  if (emulated) {
+    const first = Array.prototype.findIndex.call(a, (x: number, i: number) => !Object.is(x, b[i]));
+    t.is(first, -1, `${what}: first difference at ${first}: ${a[first]} vs ${b[first]}`);
+    return;
+  }
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) if (Number.isFinite(b[i])) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(b[i])) t.true(Number.isNaN(a[i]), `${what}[${i}]: NaN expected`);
+    else if (Math.abs(a[i] - b[i]) > 1e-3 * Math.max(scale, 1e-30)) {
+      t.fail(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
+      return;
+    }
+  }
+}
+
 /** Where the CUDA tests run, for logs: "emulated device" or "GPU". */
 export const cudaDeviceKind = emulated ? 'emulated device (CPU)' : 'GPU';
 
