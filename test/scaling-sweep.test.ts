@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { gridPoints, loadSweepGrid, parseSeedList, parseSweepGrid, sharedSetting
 import { isPlateauLoss, isPlateauRecord } from '../lib/scaling/plateau.js';
 import { readResults, recordKey } from '../lib/scaling/record.js';
 import { writeReport } from '../lib/scaling/report.js';
-import { runSweep } from '../lib/scaling/sweep.js';
+import { prepareSweepDir, runSweep } from '../lib/scaling/sweep.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -279,4 +279,25 @@ test('repetition seeds: each point once per seed; seed 0 of a multi-seed grid is
   const { records } = readResults(join(dir, 'results.jsonl'));
   t.deepEqual(records.map((r) => r.seed).sort(), [0, 1]);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('grid.json: written atomically and only when it changes, so a worker starting beside another never reads it half-written', (t) => {
+  // Each sweep worker calls prepareSweepDir while its siblings read grid.json; a truncating rewrite
+  // of the same content let one read an empty file ("Unexpected end of JSON input", seen in CI).
+  const dir = mkdtempSync(join(tmpdir(), 'clipscale-grid-json-'));
+  try {
+    const grid = loadSweepGrid('study-quick');
+    const path = prepareSweepDir(dir, grid);
+    const first = statSync(path);
+    prepareSweepDir(dir, grid);
+    const again = statSync(path);
+    t.is(again.ino, first.ino, 'the same content is not rewritten');
+    t.is(again.mtimeMs, first.mtimeMs);
+    const grown = { ...grid, samples_seen: [...grid.samples_seen, grid.samples_seen[grid.samples_seen.length - 1] * 2] };
+    prepareSweepDir(dir, grown);
+    t.not(statSync(path).ino, first.ino, 'a changed grid replaces the file by rename');
+    t.deepEqual(JSON.parse(readFileSync(path, 'utf8')).samples_seen, grown.samples_seen);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -25,7 +25,7 @@ import { findLatestCheckpoint } from '../train/checkpoint.js';
 import { formatDuration, type TextSink, type TrainLogRecord } from '../train/logging.js';
 import { SyntheticData } from '../train/sources.js';
 import { Trainer } from '../train/trainer.js';
-import { writeBytesAtomic } from '../util/atomic_file.js';
+import { writeBytesAtomic, writeBytesAtomicSync } from '../util/atomic_file.js';
 import { computeCost } from './flops.js';
 import { gridPoints, modelLabel, parseSweepGrid, sharedSettings, type SweepGrid, type SweepPoint } from './grid.js';
 import { isPlateauLoss, isPlateauRecord, PLATEAU_SHARE } from './plateau.js';
@@ -106,7 +106,10 @@ export function prepareSweepDir(dir: string, grid: SweepGrid): string {
       );
     }
   }
-  writeFileSync(path, JSON.stringify(grid, null, 2) + '\n');
+  // Workers of a sweep run this too, while their siblings read the file: write only what changed,
+  // and atomically (a truncating write let a starting worker read an empty grid).
+  const text = JSON.stringify(grid, null, 2) + '\n';
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeBytesAtomicSync(path, text);
   return path;
 }
 
