@@ -4,6 +4,7 @@
 // (row views of device tensors). Without a GPU these run on the emulated device.
 import test from 'ava';
 
+import { maxRelErr } from './_helpers/numeric.js';
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
 import { native } from '../lib/native.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
@@ -17,17 +18,6 @@ const cudaTest = noGpuReason === null ? test.serial : test.serial.skip;
 if (noGpuReason !== null) console.log(`cuda-train-accum: skipped: ${noGpuReason}`);
 
 const data = () => new SyntheticData({ seed: 7, size: 64, imageSize: 32, contextLength: 32 });
-
-/** max |a − b| / max |b| over a tensor. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 interface StepResult {
   loss: number;
@@ -84,16 +74,16 @@ cudaTest(`accumFreq 2 on CUDA: the step agrees with the CPU's accumFreq 2 and eq
   let worstAccumCpu = 0;
   for (const [name, g2] of gpu2.grads) {
     t.true(g2.every(Number.isFinite), `${name}: non-finite gradient on CUDA`);
-    const vsCpu = relErr(g2, cpu2.grads.get(name)!);
-    const vsFp32 = relErr(g2, fp32.grads.get(name)!);
-    const bf16Noise = relErr(cpu2.grads.get(name)!, fp32.grads.get(name)!);
+    const vsCpu = maxRelErr(g2, cpu2.grads.get(name)!);
+    const vsFp32 = maxRelErr(g2, fp32.grads.get(name)!);
+    const bf16Noise = maxRelErr(cpu2.grads.get(name)!, fp32.grads.get(name)!);
     // Same bounds as the unaccumulated CUDA step (cuda-train.test.ts): bf16's own noise sets the scale.
     t.true(vsCpu < 6e-2, `${name}: CUDA vs CPU bf16 (both accum 2) rel err ${vsCpu}`);
     t.true(vsFp32 <= 3.5 * Math.max(bf16Noise, 1e-2), `${name}: CUDA vs fp32 ${vsFp32}, bf16 rounding alone ${bf16Noise}`);
     // Accumulated vs not, on each backend: the same features and feature gradients, the
     // parameter gradients summed over two halves instead of in one product.
-    const accumGpu = relErr(g2, gpu1.grads.get(name)!);
-    const accumCpu = relErr(cpu2.grads.get(name)!, cpu1.grads.get(name)!);
+    const accumGpu = maxRelErr(g2, gpu1.grads.get(name)!);
+    const accumCpu = maxRelErr(cpu2.grads.get(name)!, cpu1.grads.get(name)!);
     worstVsCpu = Math.max(worstVsCpu, vsCpu);
     worstAccumGpu = Math.max(worstAccumGpu, accumGpu);
     worstAccumCpu = Math.max(worstAccumCpu, accumCpu);

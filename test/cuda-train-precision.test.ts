@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { maxRelErr } from './_helpers/numeric.js';
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
 import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { native } from '../lib/native.js';
@@ -31,17 +32,6 @@ const dir = mkdtempSync(join(tmpdir(), 'clipscale-cuda-precision-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 const data = () => new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
-
-/** max |a − b| / max |b| over a tensor: the error relative to the tensor's scale. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 interface StepResult {
   loss: number;
@@ -74,7 +64,7 @@ function compare(a: StepResult, ref: StepResult): { loss: number; grad: number; 
   let grad = 0;
   let worst = '';
   for (const [name, g] of a.grads) {
-    const e = relErr(g, ref.grads.get(name)!);
+    const e = maxRelErr(g, ref.grads.get(name)!);
     if (!(e <= grad)) {
       grad = Number.isNaN(e) ? Infinity : e;
       worst = name;
@@ -221,7 +211,7 @@ for (const precision of ['bf16', 'fp16'] as const) {
     } else {
       // cuBLASLt may sum a transposed operand's product in another order: within fp32 rounding.
       t.true(Math.abs(copies.r.loss - plain.r.loss) < 1e-6 * Math.abs(plain.r.loss));
-      for (const [name, g] of plain.r.grads) t.true(relErr(copies.r.grads.get(name)!, g) < 1e-4, name);
+      for (const [name, g] of plain.r.grads) t.true(maxRelErr(copies.r.grads.get(name)!, g) < 1e-4, name);
     }
     t.is(copies.gemms, plain.gemms);
     t.is(plain.conversions - copies.conversions, 2 * weights.length, 'two conversions less per linear weight (its forward GEMM and dx = dy·w)');

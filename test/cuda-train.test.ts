@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { maxRelErr } from './_helpers/numeric.js';
 import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
 import { overflowAndRecover } from './_helpers/loss_scaling.js';
 import { runTrain } from '../lib/cli/commands/train.js';
@@ -28,17 +29,6 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 // The shipped `micro` and `tiny` configs: 32-pixel images in 8-pixel patches, context 32.
 const data = () => new SyntheticData({ seed: 5, size: 64, imageSize: 32, contextLength: 32 });
-
-/** max |a − b| / max |b| over a tensor: the error relative to the tensor's scale. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 interface StepResult {
   loss: number;
@@ -88,9 +78,9 @@ cudaTest(`one ${modelName} training step on CUDA agrees with the CPU backend: lo
   const lines: string[] = [];
   for (const [name, g] of onGpu.grads) {
     t.true(g.every(Number.isFinite), `${name}: non-finite gradient on CUDA`);
-    const vsFp32 = relErr(g, fp32.grads.get(name)!);
-    const vsBf16 = relErr(g, bf16.grads.get(name)!);
-    const bf16Noise = relErr(bf16.grads.get(name)!, fp32.grads.get(name)!);
+    const vsFp32 = maxRelErr(g, fp32.grads.get(name)!);
+    const vsBf16 = maxRelErr(g, bf16.grads.get(name)!);
+    const bf16Noise = maxRelErr(bf16.grads.get(name)!, fp32.grads.get(name)!);
     worstVsFp32 = Math.max(worstVsFp32, vsFp32);
     worstVsBf16 = Math.max(worstVsBf16, vsBf16);
     worstRatio = Math.max(worstRatio, vsFp32 / Math.max(bf16Noise, 1e-2));

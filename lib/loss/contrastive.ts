@@ -3,6 +3,7 @@
 // the unnormalised features and the logit scale.
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
+import { TensorBuffers } from '../util/tensor_buffers.js';
 
 export interface ClipLossResult {
   loss: number;
@@ -17,18 +18,13 @@ export interface ClipLossResult {
 }
 
 export class ClipLoss implements Disposable {
-  private bufs = new Map<string, Tensor>();
+  private readonly bufs = new TensorBuffers();
 
   /** Buffers live on the device of the features last given. */
   private device = 'cpu';
 
   private buf(key: string, shape: number[]): Tensor {
-    const t = this.bufs.get(key);
-    if (t && t.device === this.device && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
-    t?.dispose();
-    const n = Tensor.empty(shape, 'f32', this.device);
-    this.bufs.set(key, n);
-    return n;
+    return this.bufs.get(key, shape, this.device);
   }
 
   /** Loss and gradients for features [N, D] and logitScale (1 element, the log of the scale). */
@@ -84,8 +80,7 @@ export class ClipLoss implements Disposable {
   }
 
   dispose(): void {
-    for (const t of this.bufs.values()) t.dispose();
-    this.bufs.clear();
+    this.bufs.dispose();
   }
 
   [Symbol.dispose](): void {

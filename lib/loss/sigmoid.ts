@@ -9,6 +9,7 @@
 import type { Communicator } from '../distributed/communicator.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
+import { TensorBuffers } from '../util/tensor_buffers.js';
 
 /** −log σ(x) = softplus(−x), without overflow. */
 function negLogSigmoid(x: number): number {
@@ -39,16 +40,11 @@ export interface SigLipLossResult {
 
 /** The local SigLIP loss on unnormalised features (normalises them, as OpenCLIP's model does), on their device. */
 export class SigLipLoss implements Disposable {
-  private bufs = new Map<string, Tensor>();
+  private readonly bufs = new TensorBuffers();
   private device = 'cpu';
 
   private buf(key: string, shape: number[]): Tensor {
-    const t = this.bufs.get(key);
-    if (t && t.device === this.device && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
-    t?.dispose();
-    const n = Tensor.empty(shape, 'f32', this.device);
-    this.bufs.set(key, n);
-    return n;
+    return this.bufs.get(key, shape, this.device);
   }
 
   private check(image: Tensor, text: Tensor): [number, number] {
@@ -126,8 +122,7 @@ export class SigLipLoss implements Disposable {
   }
 
   dispose(): void {
-    for (const t of this.bufs.values()) t.dispose();
-    this.bufs.clear();
+    this.bufs.dispose();
   }
 
   [Symbol.dispose](): void {

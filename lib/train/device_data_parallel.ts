@@ -11,6 +11,7 @@ import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 import { DEFAULT_BUCKET_MB, GradientBuckets } from './grad_buckets.js';
 import type { Batch, LossName } from './step.js';
+import { TensorBuffers } from '../util/tensor_buffers.js';
 
 /** A communicator whose collectives take tensors on `device` (NCCL's: `device` is its GPU). */
 function checkDeviceComm(comm: Communicator, device: string): void {
@@ -25,7 +26,7 @@ function checkDeviceComm(comm: Communicator, device: string): void {
 
 export class DeviceDataParallel implements Disposable {
   readonly buckets: GradientBuckets;
-  private bufs = new Map<string, Tensor>();
+  private readonly bufs = new TensorBuffers();
 
   constructor(
     readonly model: CLIP,
@@ -39,12 +40,7 @@ export class DeviceDataParallel implements Disposable {
   }
 
   private buf(key: string, shape: number[]): Tensor {
-    const t = this.bufs.get(key);
-    if (t && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
-    t?.dispose();
-    const n = Tensor.empty(shape, 'f32', this.model.device);
-    this.bufs.set(key, n);
-    return n;
+    return this.bufs.get(key, shape, this.model.device);
   }
 
   /** Rank 0's values into every rank's tensors (parameters and moments at the start), on the device. */
@@ -130,8 +126,7 @@ export class DeviceDataParallel implements Disposable {
 
   dispose(): void {
     this.buckets.dispose();
-    for (const t of this.bufs.values()) t.dispose();
-    this.bufs.clear();
+    this.bufs.dispose();
   }
 
   [Symbol.dispose](): void {

@@ -126,11 +126,9 @@ int barrier(Comm_* c, const char* what) {
   return wait_for(c, what, [&] { return load(&h->bar_gen) != gen; });
 }
 
-Comm_* usable(Comm comm, const char* call) {
+Comm_* usable(Comm comm) {
   auto* c = static_cast<Comm_*>(comm);
-  if (!c || !c->h) return nullptr;
-  (void)call;
-  return c;
+  return c && c->h ? c : nullptr;
 }
 
 // The stream's earlier work first: the collective reads what its kernels wrote.
@@ -144,6 +142,18 @@ int check_args(Comm_* c, int dtype, const char* call) {
   if (dtype != ncclFloat32) return failed(c, ncclInvalidArgument, std::string(call) + ": the stand-in moves float32 only");
   if (c->async != ncclSuccess) return c->async;
   return ncclSuccess;
+}
+
+int check_reduce_op(Comm_* c, int op, const char* call) {
+  if (op != ncclSum && op != ncclAvg) return failed(c, ncclInvalidArgument, std::string(call) + ": the stand-in reduces with sum or avg only");
+  return ncclSuccess;
+}
+
+// Element i of every rank's slot summed in rank order (so every rank gets the same bits), or their mean.
+float reduced(const Comm_* c, size_t i, int op) {
+  float v = c->slot(0)[i];
+  for (int r = 1; r < c->nranks; r++) v += c->slot(r)[i];
+  return op == ncclAvg ? v / static_cast<float>(c->nranks) : v;
 }
 
 }  // namespace
@@ -254,7 +264,7 @@ int comm_get_async_error(Comm comm, int* rc) {
 }
 
 int comm_finalize(Comm comm) {
-  auto* c = usable(comm, "ncclCommFinalize");
+  auto* c = usable(comm);
   if (!c) return ncclInvalidArgument;
   return c->async;  // every collective has completed when its call returned
 }
@@ -283,10 +293,10 @@ int comm_abort(Comm comm) {
 }
 
 int all_reduce(const void* send, void* recv, size_t count, int dtype, int op, Comm comm, cudaStream_t s) {
-  auto* c = usable(comm, "ncclAllReduce");
+  auto* c = usable(comm);
   if (!c) return ncclInvalidArgument;
   if (int rc = check_args(c, dtype, "ncclAllReduce")) return rc;
-  if (op != ncclSum && op != ncclAvg) return failed(c, ncclInvalidArgument, "ncclAllReduce: the stand-in reduces with sum or avg only");
+  if (int rc = check_reduce_op(c, op, "ncclAllReduce")) return rc;
   if (int rc = after_stream(c, s)) return rc;
   const float* in = static_cast<const float*>(send);
   float* outp = static_cast<float*>(recv);
@@ -294,18 +304,14 @@ int all_reduce(const void* send, void* recv, size_t count, int dtype, int op, Co
     const size_t n = std::min(kSlotFloats, count - at);
     std::memcpy(c->slot(c->rank), in + at, n * sizeof(float));
     if (int rc = barrier(c, "in ncclAllReduce")) return rc;
-    for (size_t i = 0; i < n; i++) {
-      float v = c->slot(0)[i];
-      for (int r = 1; r < c->nranks; r++) v += c->slot(r)[i];
-      outp[at + i] = op == ncclAvg ? v / static_cast<float>(c->nranks) : v;
-    }
+    for (size_t i = 0; i < n; i++) outp[at + i] = reduced(c, i, op);
     if (int rc = barrier(c, "in ncclAllReduce")) return rc;
   }
   return ncclSuccess;
 }
 
 int all_gather(const void* send, void* recv, size_t count, int dtype, Comm comm, cudaStream_t s) {
-  auto* c = usable(comm, "ncclAllGather");
+  auto* c = usable(comm);
   if (!c) return ncclInvalidArgument;
   if (int rc = check_args(c, dtype, "ncclAllGather")) return rc;
   if (int rc = after_stream(c, s)) return rc;
@@ -322,10 +328,10 @@ int all_gather(const void* send, void* recv, size_t count, int dtype, Comm comm,
 }
 
 int reduce_scatter(const void* send, void* recv, size_t count, int dtype, int op, Comm comm, cudaStream_t s) {
-  auto* c = usable(comm, "ncclReduceScatter");
+  auto* c = usable(comm);
   if (!c) return ncclInvalidArgument;
   if (int rc = check_args(c, dtype, "ncclReduceScatter")) return rc;
-  if (op != ncclSum && op != ncclAvg) return failed(c, ncclInvalidArgument, "ncclReduceScatter: the stand-in reduces with sum or avg only");
+  if (int rc = check_reduce_op(c, op, "ncclReduceScatter")) return rc;
   if (int rc = after_stream(c, s)) return rc;
   const float* in = static_cast<const float*>(send);
   float* outp = static_cast<float*>(recv);
@@ -335,18 +341,14 @@ int reduce_scatter(const void* send, void* recv, size_t count, int dtype, int op
     const size_t n = std::min(per, count - at);
     for (int d = 0; d < c->nranks; d++) std::memcpy(c->slot(c->rank) + d * n, in + static_cast<size_t>(d) * count + at, n * sizeof(float));
     if (int rc = barrier(c, "in ncclReduceScatter")) return rc;
-    for (size_t i = 0; i < n; i++) {
-      float v = c->slot(0)[c->rank * n + i];
-      for (int r = 1; r < c->nranks; r++) v += c->slot(r)[c->rank * n + i];
-      outp[at + i] = op == ncclAvg ? v / static_cast<float>(c->nranks) : v;
-    }
+    for (size_t i = 0; i < n; i++) outp[at + i] = reduced(c, c->rank * n + i, op);
     if (int rc = barrier(c, "in ncclReduceScatter")) return rc;
   }
   return ncclSuccess;
 }
 
 int broadcast(const void* send, void* recv, size_t count, int dtype, int root, Comm comm, cudaStream_t s) {
-  auto* c = usable(comm, "ncclBroadcast");
+  auto* c = usable(comm);
   if (!c) return ncclInvalidArgument;
   if (int rc = check_args(c, dtype, "ncclBroadcast")) return rc;
   if (root < 0 || root >= c->nranks) return failed(c, ncclInvalidArgument, "ncclBroadcast: root " + std::to_string(root) + " is not a rank");

@@ -28,6 +28,17 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
+/** max |a − b| / max |b|: the worst error relative to the reference tensor's scale. */
+export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) {
