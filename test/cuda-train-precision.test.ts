@@ -8,13 +8,12 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { scalingRun } from './_helpers/loss_scaling.js';
 import { maxRelErr } from './_helpers/numeric.js';
 import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
-import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
 import { native } from '../lib/native.js';
 import { runTrain } from '../lib/cli/commands/train.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
-import { parseModelConfig } from '../lib/nn/config.js';
 import * as ops from '../lib/ops.js';
 import { AdamW } from '../lib/optim/adamw.js';
 import { Tensor } from '../lib/tensor.js';
@@ -104,21 +103,9 @@ for (const modelName of ['micro', 'tiny']) {
 
 cudaTest('fp16 on CUDA: a huge loss scale overflows fp16 gradients (not bf16\'s), the step is skipped, the scale halves and training recovers', async (t) => {
   ran();
-  const tokenizer = defaultSyntheticTokenizer();
   const run = async (precision: Precision) => {
     using trainer = new Trainer({
-      model: parseModelConfig({
-        embed_dim: 16,
-        vision_cfg: { image_size: 16, layers: 1, width: 16, head_width: 8, patch_size: 8 },
-        text_cfg: { context_length: 16, vocab_size: tokenizer.vocabSize, width: 16, heads: 2, layers: 1 },
-      }),
-      data: new SyntheticData({ seed: 3, size: 64, imageSize: 16, contextLength: 16 }),
-      batchSize: 8,
-      samples: 48,
-      lr: 1e-3,
-      seed: 2,
-      logEvery: 1,
-      device: 'cuda',
+      ...scalingRun('cuda'),
       precision,
       // fp16's largest value is 65504: gradients of order 1 scaled by 2^20 overflow in fp16
       // and not in bf16 or fp32 (both reach 3.4e38); the skips end below 2^16 here.

@@ -4,16 +4,12 @@ import type { ExecutionContext } from 'ava';
 import { defaultSyntheticTokenizer } from '../../lib/data/synthetic.js';
 import { parseModelConfig } from '../../lib/nn/config.js';
 import { SyntheticData } from '../../lib/train/sources.js';
-import { Trainer } from '../../lib/train/trainer.js';
+import { Trainer, type TrainerOptions } from '../../lib/train/trainer.js';
 
-/**
- * Trains 6 steps from a scale of 2^127 (the largest an f32 kernel takes): gradients overflow,
- * each such step is skipped with the parameters untouched and halves the scale, and once they
- * are finite the run goes on, growing the scale ×2 after every 2 good steps.
- */
-export async function overflowAndRecover(t: ExecutionContext, device: string): Promise<void> {
+/** The loss-scaling tests' run: a 1-layer 16-wide CLIP, 6 steps of 8 samples, every step logged. */
+export function scalingRun(device: string): TrainerOptions {
   const tokenizer = defaultSyntheticTokenizer();
-  using trainer = new Trainer({
+  return {
     model: parseModelConfig({
       embed_dim: 16,
       vision_cfg: { image_size: 16, layers: 1, width: 16, head_width: 8, patch_size: 8 },
@@ -26,6 +22,17 @@ export async function overflowAndRecover(t: ExecutionContext, device: string): P
     seed: 2,
     logEvery: 1,
     device,
+  };
+}
+
+/**
+ * Trains 6 steps from a scale of 2^127 (the largest an f32 kernel takes): gradients overflow,
+ * each such step is skipped with the parameters untouched and halves the scale, and once they
+ * are finite the run goes on, growing the scale ×2 after every 2 good steps.
+ */
+export async function overflowAndRecover(t: ExecutionContext, device: string): Promise<void> {
+  using trainer = new Trainer({
+    ...scalingRun(device),
     lossScaling: { initScale: 2 ** 127, maxScale: 2 ** 127, growthInterval: 2 },
   });
   let previous = trainer.model.stateDict();
