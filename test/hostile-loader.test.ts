@@ -49,7 +49,13 @@ test('a decode worker that exits answers its jobs with an error; with none left 
   const it = loader[Symbol.asyncIterator]();
   t.is((await it.next()).value?.size, 4);
   // Kill the only worker (as an out-of-memory or a crash in a native decoder would).
+  // terminate() refs the worker until it has exited, but an answer to one of its prefetched jobs
+  // can still arrive during the termination, and the pool then unrefs the (now idle) worker: its
+  // exit no longer keeps the event loop alive, which on a loaded CI machine drained and ended the
+  // test unresolved. A real crash is not a terminate() call; hold the loop open for this one.
+  const keepAlive = setInterval(() => {}, 1000);
   await (loader as unknown as { pool: { workers: { terminate(): Promise<number> }[] } }).pool.workers[0].terminate();
+  clearInterval(keepAlive);
   const err = await t.throwsAsync(async () => {
     for (;;) if ((await it.next()).done) break;
   });

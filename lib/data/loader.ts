@@ -108,7 +108,9 @@ class DecodePool {
       const waiting = new Map<number, (r: DecodeResult) => void>();
       w.on('message', (r: DecodeResult) => {
         // Idle workers do not keep the process alive; busy ones do (their answer is awaited).
-        if (--this.outstanding[i] === 0) w.unref();
+        // Not while closing: terminate() refs the worker so that its exit is awaited, and an
+        // answer arriving during the termination must not undo that.
+        if (--this.outstanding[i] === 0 && !this.closing) w.unref();
         if ('pixels' in r) this.madeBy.set(r.pixels, i);
         const done = waiting.get(r.id);
         waiting.delete(r.id);
