@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -30,52 +29,6 @@ int default_threads() {
   return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
 
-// How long a waiting thread polls before it sleeps. A training step is hundreds of parallel
-// regions a few tens of microseconds apart; waking a sleeping worker costs a futex call and a
-// scheduler wake-up each time. Polling briefly (bounded, then sleeping) saves that on an idle
-// machine without the unbounded spinning (OpenMP's default is 200 ms) that collapses on a
-// loaded one. CLIPSCALE_SPIN_US=0 turns polling off.
-int spin_microseconds() {
-  if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
-    char* end = nullptr;
-    long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n >= 0) return static_cast<int>(std::min<long>(n, 100000));
-  }
-  return 50;
-}
-
-// Polling only helps when every pool thread can have a core; with more threads than cores a
-// polling thread takes the core from the one it waits for.
-int spin_microseconds_for(int threads) {
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores != 0 && static_cast<unsigned>(threads) > cores ? 0 : spin_microseconds();
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// Polls `done()` for up to `us` microseconds; true if it became true.
-template <class Done>
-bool poll_for(int us, Done done) {
-  if (us <= 0) return done();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-  for (;;) {
-    for (int i = 0; i < 64; i++) {
-      if (done()) return true;
-      cpu_relax();
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    // On a loaded machine a runnable thread (perhaps the one this thread waits for) may need
-    // this core; on an idle one yield returns at once.
-    std::this_thread::yield();
-  }
-}
-
 // Nested parallel regions run serially on the calling thread.
 thread_local bool t_inside_pool = false;
 
@@ -88,9 +41,6 @@ thread_local bool t_inside_pool = false;
 //   workers quit with the job's chunks undone, and the caller waited forever, using no CPU.)
 // - A job is published (job_, job_nt_, pending_, generation_) under mu_; a worker takes it
 //   under mu_ and counts itself done under mu_; the caller waits on done_cv_ for pending_ == 0.
-// - Before taking mu_ to sleep, a waiting thread polls generation_ / pending_ (atomics, written
-//   only under mu_) for a bounded time: polling decides only when to take the lock, never what
-//   is read, so the invariants above are unchanged.
 class Pool {
  public:
   explicit Pool(int n) { resize(n); }
@@ -111,7 +61,6 @@ class Pool {
       quit_ = false;
       generation = generation_;
     }
-    spin_us_.store(spin_microseconds_for(size), std::memory_order_relaxed);
     for (int i = 1; i < size; i++) {
       try {
         workers_.emplace_back([this, i, generation] { loop(i, generation); });
@@ -139,9 +88,8 @@ class Pool {
       error_ = nullptr;
       generation_++;
     }
-    cv_.notify_all();  // no system call when every worker is polling
+    cv_.notify_all();
     try { fn(0, nt); } catch (...) { err = std::current_exception(); }
-    poll_for(spin_us_.load(std::memory_order_relaxed), [this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
@@ -156,7 +104,6 @@ class Pool {
     for (;;) {
       const std::function<void(int, int)>* job;
       int nt;
-      poll_for(spin_us_.load(std::memory_order_relaxed), [&] { return generation_.load(std::memory_order_acquire) != seen || quit_.load(std::memory_order_acquire); });
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
@@ -192,12 +139,9 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   const std::function<void(int, int)>* job_ = nullptr;
   int job_nt_ = 0;
-  // Atomic so that waiting threads can poll them without the lock; written under mu_ only.
-  std::atomic<int> pending_{0};
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<bool> quit_{false};
-  // Set by resize() before any worker starts; read by the workers and the caller.
-  std::atomic<int> spin_us_{0};
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool quit_ = false;
   std::exception_ptr error_;
 };
 
