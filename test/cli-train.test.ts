@@ -118,13 +118,24 @@ test.serial('resume through the command is exact: 4 steps, stop, resume 4 equals
 
 test.serial('an abort (Ctrl-C) stops after the current step and leaves a checkpoint to resume from', async (t) => {
   const controller = new AbortController();
-  setTimeout(() => controller.abort(), 400);
-  const r = await runTrain(['--model', microPath, '--data', 'synthetic:size=100', '--batch-size', '8', '--samples', '8000000', '--out', f('aborted')], { signal: controller.signal });
+  // Abort at the first log record (step 1), not after a fixed time: on a loaded machine 400 ms
+  // could pass before the first step, or even before runTrain listened for the signal.
+  const firstRecord = { write: () => controller.abort() };
+  const r = await runTrain(['--model', microPath, '--data', 'synthetic:size=100', '--batch-size', '8', '--samples', '8000000', '--log-every', '1', '--out', f('aborted')], { signal: controller.signal, jsonl: [firstRecord] });
   t.true(r.interrupted);
   t.false(r.finished);
   t.true(r.steps > 0 && r.steps < 1_000_000, `stopped at step ${r.steps}`);
   t.is(r.checkpoint, join(f('aborted'), `checkpoint-${r.steps}.safetensors`));
   t.true(existsSync(r.checkpoint!));
+});
+
+test.serial('a signal aborted before the run starts stops it before its first step', async (t) => {
+  const controller = new AbortController();
+  controller.abort();
+  const r = await runTrain(['--model', microPath, '--data', 'synthetic:size=100', '--batch-size', '8', '--samples', '8000000', '--out', f('aborted-early')], { signal: controller.signal });
+  t.true(r.interrupted);
+  t.false(r.finished);
+  t.is(r.steps, 0);
 });
 
 test.serial('the webdataset source resumes at the exact source sample, past a corrupt image', async (t) => {

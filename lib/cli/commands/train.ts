@@ -436,7 +436,10 @@ export async function runTrain(argv: string[], io: { console?: TextSink | null; 
     // The trainer checks this before each step; ending the run this way saves a checkpoint.
     trainer.options.stopAfterSteps = 0;
   };
-  io.signal?.addEventListener('abort', stop, { once: true });
+  // A signal that fired while the run was being set up (parsing, model building) must still stop
+  // it: 'abort' listeners added to an aborted signal are never called.
+  if (io.signal?.aborted) stop();
+  else io.signal?.addEventListener('abort', stop, { once: true });
   try {
     let last: Record<string, unknown> | undefined;
     let lastEval: Record<string, number> | undefined;
