@@ -107,10 +107,22 @@ export class GradientBuckets implements Disposable {
     for (const b of this.buckets) b.launched = false;
     this.pending = [];
     this.launches = [];
+    this.held = false;
+  }
+
+  private held = false;
+
+  /**
+   * While held, events launch nothing: the backward of a micro-batch that is not the step's last
+   * (gradient accumulation) writes gradients that later micro-batches still add to.
+   */
+  hold(on: boolean): void {
+    this.held = on;
   }
 
   /** The gradients `event` finishes are written: launches every bucket now complete. */
   ready(event: GradEvent): void {
+    if (this.held) return;
     const gi = this.eventIndex.get(event);
     if (gi === undefined) return; // an event with no parameters of its own
     this.buckets.forEach((b, i) => {
@@ -123,6 +135,7 @@ export class GradientBuckets implements Disposable {
 
   /** Launches what is left and waits for every bucket's all-reduce. */
   async wait(): Promise<void> {
+    this.held = false;
     this.ready(this.groups[this.groups.length - 1].event);
     const pending = this.pending;
     this.pending = [];

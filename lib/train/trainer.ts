@@ -237,11 +237,9 @@ export class Trainer implements Disposable {
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
     this.scaler = lossScalerFor(o.lossScaling, this.precision);
-    if (this.scaler && (o.comm?.size ?? 1) > 1) {
-      throw new Error(
-        'Trainer: loss scaling is not supported together with data parallelism yet' +
-          (o.lossScaling === undefined ? " (fp16 turns it on by default: pass lossScaling: 'none', or use bf16)" : ''),
-      );
+    if (this.scaler && (o.comm?.size ?? 1) > 1 && !gpu) {
+      // (fp16 is CUDA's only; this is a loss scaler asked for on the CPU's data-parallel path.)
+      throw new Error('Trainer: loss scaling together with data parallelism is supported on CUDA devices only (the ranks agree on skipped steps through a device all-reduce)');
     }
     this.options = o;
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
@@ -271,7 +269,9 @@ export class Trainer implements Disposable {
     if (o.eps !== undefined) hyper.eps = o.eps;
     this.optimizer = new AdamW(this.model.parameters(), hyper, { weightDecayRule: o.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE });
     const world = o.comm?.size ?? 1;
-    if (world > 1 && o.accumFreq > 1) throw new Error('Trainer: gradient accumulation (accumFreq > 1) is not supported together with data parallelism yet');
+    if (world > 1 && o.accumFreq > 1 && !gpu) {
+      throw new Error('Trainer: gradient accumulation (accumFreq > 1) together with data parallelism is supported on CUDA devices only (the CPU data-parallel path takes one batch a step)');
+    }
     this.world = world;
     this.rank = o.comm?.rank ?? 0;
     this.globalBatch = o.batchSize * world;
@@ -505,7 +505,7 @@ export class Trainer implements Disposable {
         deferred.stepQueued(slot);
       } else {
         if (this.ddp) {
-          loss = await this.ddp.forwardBackward(batches[0]);
+          loss = await this.ddp.forwardBackward(batches, lossScale);
         } else if (o.comm && this.world > 1) {
           loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
@@ -515,7 +515,11 @@ export class Trainer implements Disposable {
         if (Number.isFinite(loss)) {
           norm = (o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm * lossScale) : ops.gradNorm(grads)) / lossScale;
         }
-        if (this.scaler && Number.isFinite(loss) && !Number.isFinite(norm)) {
+        // Data parallel with loss scaling: every rank skips (and shrinks its scale) when any rank
+        // found a non-finite value, so scales and weights stay identical on all ranks.
+        const finite = this.ddp && this.scaler ? await this.ddp.allFinite(Number.isFinite(loss) && Number.isFinite(norm)) : Number.isFinite(loss) && Number.isFinite(norm);
+        if (!finite && Number.isFinite(norm)) norm = NaN;
+        if (this.scaler && Number.isFinite(loss) && !finite) {
           // Overflowed gradients under loss scaling: skip the step and shrink the scale (not an error).
           this.scaler.update(false);
           outcome = 'overflow';
