@@ -31,6 +31,11 @@ interface FeatureLoss {
   dLogitBiasTensor?: Tensor;
 }
 
+/** The gradients a loss gives back, which backward and the scale/bias gradients start from. */
+function lossGradients(r: FeatureLoss): Tensor[] {
+  return [r.dImage, r.dText, r.dLogitScaleTensor, ...(r.dLogitBiasTensor ? [r.dLogitBiasTensor] : [])];
+}
+
 export class StepRunner implements Disposable {
   private readonly loss = new ClipLoss();
   private readonly sigLip = new SigLipLoss();
@@ -78,15 +83,17 @@ export class StepRunner implements Disposable {
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
    * The caller zeroes gradients before and applies the optimizer after. `deferLossTo`: the loss goes to that 1-element device tensor and NaN is returned,
-   * so a GPU step reads nothing back.
+   * so a GPU step reads nothing back. `scaleLossGrads`: called with the loss's gradients (of the
+   * features, the logit scale and bias) before backward uses them (a loss scale held on the device).
    */
-  forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
+  forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor, scaleLossGrads?: (lossGrads: Tensor[]) => void): number {
     const { model } = this;
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
       const ft = model.encodeText(ids);
       const r = this.lossAndGrads(fi, ft, lossScale, deferLossTo);
+      scaleLossGrads?.(lossGradients(r));
       this.addScaleBiasGrads(r);
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);
@@ -115,6 +122,7 @@ export class StepRunner implements Disposable {
       row += n;
     }
     const r = this.lossAndGrads(allImage, allText, lossScale, deferLossTo);
+    scaleLossGrads?.(lossGradients(r));
     this.addScaleBiasGrads(r);
     row = 0;
     for (const { images, ids } of microBatches) {
