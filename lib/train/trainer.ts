@@ -140,7 +140,7 @@ export interface TrainerOptions {
    * On a GPU: read each step's loss and gradient norm after the next step is launched (records
    * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
    * step leaves weights and moments untouched there; with loss scaling the scale is kept and
-   * updated there too). Default: on where possible (the CLIP loss, one rank); false reads them every step.
+   * updated there too). Default: on where possible (one rank); false reads them every step.
    */
   deferOutcomes?: boolean;
   /**
@@ -291,22 +291,19 @@ export class Trainer implements Disposable {
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
     if (gpu && world > 1) this.ddp = new DeviceDataParallel(this.model, siglip ? 'siglip' : 'clip', o.comm!, o.bucketCapMb);
-    // Deferred outcomes need the step decided on the device: the CLIP loss (a SigLIP record's
-    // logit bias would be read a step late) on one rank (any accumFreq: the loss is computed
-    // once, over the whole batch). With loss scaling the scale lives on the device and is
-    // updated there (DeviceLossScale); the host's scaler follows a step late.
-    const deferrable = gpu && !siglip && world === 1;
+    // Deferred outcomes need the step decided on the device, on one rank (any accumFreq: the
+    // loss is computed once, over the whole batch; either loss: SigLIP's logit bias is copied to
+    // the outcome slot like the logit scale). With loss scaling the scale lives on the device and
+    // is updated there (DeviceLossScale); the host's scaler follows a step late.
+    const deferrable = gpu && world === 1;
     if (o.deferOutcomes === true && !deferrable) {
-      throw new Error(
-        `Trainer: deferOutcomes needs a GPU device, the CLIP loss and one rank (got device '${device}'` +
-          `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''})`,
-      );
+      throw new Error(`Trainer: deferOutcomes needs a GPU device and one rank (got device '${device}'${world > 1 ? `, ${world} ranks` : ''})`);
     }
     this.deferOutcomes = o.deferOutcomes ?? deferrable;
     if (this.deferOutcomes && this.scaler) this.deviceScale = new DeviceLossScale(this.model.device, this.scaler);
     if (gpu && o.cudaGraphs !== false) {
       if (this.deferOutcomes) this.cudaGraphs = new CudaGraphSteps(this.model.device, this.optimizer);
-      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (the CLIP loss, one rank)';
+      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (one rank)';
     } else if (!gpu && o.cudaGraphs === true) {
       this.cudaGraphsOff = `CUDA graphs are for CUDA devices, not '${device}'`;
     }
@@ -504,6 +501,7 @@ export class Trainer implements Disposable {
           ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
           // The logit scale of this step, for its record (the next step will have changed it).
           ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+          if (this.model.logitBias) ops.copy(this.model.logitBias.data, deferred.logitBias[slot]);
         };
         if (graphs) {
           const off = graphs.fallbackReason;
@@ -562,9 +560,10 @@ export class Trainer implements Disposable {
     const settle = async (s: LaunchedStep): Promise<{ rec: TrainLogRecord | null; save: boolean }> => {
       let { loss, norm, outcome } = s;
       let logitScale: number | null = null;
+      let logitBias: number | null = null;
       if (deferred) {
         // Read once this step's event has completed (the next step may still run); final there.
-        const r = deferred.read(s.slot);
+        const r = deferred.read(s.slot, this.model.logitBias !== null);
         loss = r.loss;
         norm = r.norm / s.lossScale;
         outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
@@ -579,6 +578,7 @@ export class Trainer implements Disposable {
           }
         }
         logitScale = r.logitScale;
+        if (this.model.logitBias) logitBias = r.logitBias;
       }
       if (outcome === 'overflow') {
         this.skippedSteps++;
@@ -633,7 +633,7 @@ export class Trainer implements Disposable {
           loss,
           lr: s.lr,
           logit_scale: Math.exp(logitScale ?? this.model.logitScale.hostValues()[0]),
-          ...(this.model.logitBias ? { logit_bias: this.model.logitBias.hostValues()[0] } : {}),
+          ...(this.model.logitBias ? { logit_bias: logitBias ?? this.model.logitBias.hostValues()[0] } : {}),
           samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
           data_time_s: dataTime / steps,
           step_time_s: stepTime / steps,
