@@ -5,6 +5,7 @@ import test from 'ava';
 
 import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
 import { randn, relErr } from './_helpers/numeric.js';
+import { SigLipLoss } from '../lib/loss/sigmoid.js';
 import { native } from '../lib/native.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
 import * as ops from '../lib/ops.js';
@@ -280,4 +281,33 @@ cudaTest('SigLIP steps on CUDA read nothing back (deferred outcomes: loss on the
   }
   // The bias moved (it is trained), so reading it from the slot is tested.
   t.not(eager.records[0].logit_bias, eager.records.at(-1)!.logit_bias);
+});
+
+cudaTest('SigLipLoss on CUDA takes the scale and bias as numbers without a host tensor per call (a fill kernel writes them): the same loss and gradients as with device tensors', (t) => {
+  ran();
+  const n = 6;
+  const d = 16;
+  using img = Tensor.from(randn(n * d, seed + 11), [n, d]).to('cuda');
+  using txt = Tensor.from(randn(n * d, seed + 12), [n, d]).to('cuda');
+  using scale = Tensor.from([2.3]).to('cuda');
+  using bias = Tensor.from([-10]).to('cuda');
+  using loss = new SigLipLoss();
+  const withTensors = loss.forwardBackward(img, txt, scale, bias);
+  const expect = { loss: withTensors.loss, dImage: withTensors.dImage.hostFloat32(), dText: withTensors.dText.hostFloat32(), dScale: withTensors.dLogitScale, dBias: withTensors.dLogitBias };
+  // Count the host tensors made while the numbers are turned into device scalars.
+  const made: unknown[] = [];
+  const from = Tensor.from;
+  (Tensor as unknown as { from: (...a: unknown[]) => unknown }).from = (...a: unknown[]) => (made.push(a[0]), (from as (...a: unknown[]) => unknown).apply(Tensor, a));
+  let withNumbers;
+  try {
+    withNumbers = loss.forwardBackward(img, txt, Math.fround(2.3), -10);
+  } finally {
+    (Tensor as unknown as { from: typeof from }).from = from;
+  }
+  t.is(made.length, 0, 'no host tensor made for the numbers');
+  t.is(withNumbers.loss, expect.loss);
+  t.deepEqual(withNumbers.dImage.hostFloat32(), expect.dImage);
+  t.deepEqual(withNumbers.dText.hostFloat32(), expect.dText);
+  t.is(withNumbers.dLogitScale, expect.dScale);
+  t.is(withNumbers.dLogitBias, expect.dBias);
 });
