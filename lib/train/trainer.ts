@@ -272,9 +272,6 @@ export class Trainer implements Disposable {
     if (o.eps !== undefined) hyper.eps = o.eps;
     this.optimizer = new AdamW(this.model.parameters(), hyper, { weightDecayRule: o.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE });
     const world = o.comm?.size ?? 1;
-    if (world > 1 && o.accumFreq > 1 && !gpu) {
-      throw new Error('Trainer: gradient accumulation (accumFreq > 1) together with data parallelism is supported on CUDA devices only (the CPU data-parallel path takes one batch a step)');
-    }
     this.world = world;
     this.rank = o.comm?.rank ?? 0;
     this.globalBatch = o.batchSize * world;
@@ -515,7 +512,7 @@ export class Trainer implements Disposable {
         if (this.ddp) {
           loss = await this.ddp.forwardBackward(batches, lossScale);
         } else if (o.comm && this.world > 1) {
-          loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
+          loss = await this.runner.forwardBackwardDistributed(batches, o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
           loss = this.runner.forwardBackward(batches, lossScale);
