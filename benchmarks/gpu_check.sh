@@ -316,7 +316,8 @@ elif command -v node >/dev/null && [ -d node_modules/ava ]; then
   # Training on the GPU: CUDA graph capture and replay, pinned uploads on the copy stream, the
   # per-step event read, no allocation in a step (micro/tiny models: seconds each).
   ava_run "ava training on CUDA (graphs, streams, memory)" "$OUT/ava_train.log" test/cuda-graphs.test.ts \
-    test/cuda-streams.test.ts test/cuda-memory.test.ts test/cuda-train.test.ts test/cuda-train-async.test.ts
+    test/cuda-streams.test.ts test/cuda-memory.test.ts test/cuda-train.test.ts test/cuda-train-async.test.ts \
+    test/cuda-graphs-fp16.test.ts test/cuda-siglip.test.ts
   # The same op tests with every PTX instruction emulated: they must agree with the real ones.
   CLIPSCALE_CUDA_LIB=$PWD/build-cuda-ptxemu/libclipscale_cuda.so \
     ava_run "ava cuda-layers+ops, PTX emulated" "$OUT/ava_ptxemu.log" test/cuda-layers.test.ts test/cuda-ops.test.ts

@@ -128,6 +128,8 @@ export interface NativeBinding {
   adamwCommit(gateLoss: T, gateNorm: T, gateApplied: T): void;
   gradNorm(grads: readonly T[], normOut?: OptT): number;
   clipGradNorm(grads: readonly T[], maxNorm: number, normOut?: OptT): number;
+  lossScaleApply(tensors: readonly T[], state: T, invert: boolean): void;
+  lossScaleUpdate(state: T, loss: T, norm: T, growthFactor: number, backoffFactor: number, growthInterval: number, minScale: number, maxScale: number): void;
 
   // ── image preprocessing (CPU, synchronous) ──
   /** Pillow's resampling (resize_pil.cpp): interleaved 8-bit pixels, or one 16-bit channel. */

@@ -396,3 +396,28 @@ export function gradNorm(grads: readonly Tensor[], normOut?: Tensor): number {
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, normOut?: Tensor): number {
   return native.clipGradNorm(grads.map(h), maxNorm, ho(normOut));
 }
+
+// ── dynamic loss scaling on the device (CUDA; the CPU's is the host's LossScaler) ──
+/**
+ * Multiplies every f32 tensor by the loss scale held on the device in `state` (an i64 [2] tensor
+ * holding two f64s: the scale and the finite steps since the last growth or skip), or by its
+ * reciprocal rounded to f32 when `invert` (unscaling gradients, as GradScaler does). Nothing is read back.
+ */
+export function lossScaleApply(tensors: readonly Tensor[], state: Tensor, invert: boolean): void {
+  native.lossScaleApply(tensors.map(h), h(state), invert);
+}
+export interface LossScaleRule {
+  growthFactor: number;
+  backoffFactor: number;
+  growthInterval: number;
+  minScale: number;
+  maxScale: number;
+}
+/**
+ * The LossScaler's update after a step, on the device from the step's loss (f32 [1]) and gradient
+ * norm (gradNorm's normOut): a non-finite loss changes nothing, a non-finite norm backs the scale
+ * off, finite ones count towards growth.
+ */
+export function lossScaleUpdate(state: Tensor, loss: Tensor, norm: Tensor, rule: LossScaleRule): void {
+  native.lossScaleUpdate(h(state), h(loss), h(norm), rule.growthFactor, rule.backoffFactor, rule.growthInterval, rule.minScale, rule.maxScale);
+}

@@ -2,7 +2,8 @@
 // launch --nproc 2`) on CUDA with the NCCL communicator — on the emulated device, its stand-in
 // (native/cuda/nccl_standin.h) — give the same weights after 2 steps as 1 process with the
 // global batch on the device, within bf16 bounds, for the CLIP loss (gather-with-grad) and
-// SigLIP; gradient buckets are all-reduced while backward runs. Also `clipscale launch --nproc 2
+// SigLIP, and with accumFreq 2; fp16 loss scaling skips the same steps on both ranks; gradient
+// buckets are all-reduced while backward runs. Also `clipscale launch --nproc 2
 // train --device cuda`.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,14 +45,29 @@ interface RunResult {
   weights: Record<string, number[]>;
   launches: { bucket: number; event: string; bytes: number }[];
   buckets: number[];
+  scales: number[];
+  skipped: number[];
+  finalScale: number | null;
+  /** Rank 1's result, in a 2-rank run. */
+  rank1?: RunResult;
 }
 
-async function run(args: string[], launch: boolean): Promise<RunResult> {
-  const out = join(dir, `${args.join('-')}-${launch ? 2 : 1}.json`);
+// Runs are deterministic: one with the same arguments is made once per file.
+const runs = new Map<string, Promise<RunResult>>();
+function run(args: string[], launch: boolean): Promise<RunResult> {
+  const key = `${launch}:${args.join(' ')}`;
+  if (!runs.has(key)) runs.set(key, runOnce(args, launch));
+  return runs.get(key)!;
+}
+
+async function runOnce(args: string[], launch: boolean): Promise<RunResult> {
+  const out = join(dir, `${args.join('-').replace(/[^\w.-]/g, '_')}-${launch ? 2 : 1}.json`);
   const argv = launch ? ['--import=tsx', main, 'launch', '--nproc', '2', fixture, out, ...args] : ['--import=tsx', fixture, out, ...args];
   const r = await collect(spawn(process.execPath, argv, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   if (r.code !== 0) throw new Error(`run failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-  return JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+  const result = JSON.parse(readFileSync(out, 'utf8')) as RunResult;
+  if (launch) result.rank1 = JSON.parse(readFileSync(`${out}.rank1.json`, 'utf8')) as RunResult;
+  return result;
 }
 
 /** ‖θ_a − θ_b‖ / ‖θ_a‖ over the whole model. */
@@ -100,6 +116,40 @@ for (const loss of ['clip', 'siglip'] as const) {
     t.true(two.buckets.length >= 8 && duringBackward >= two.buckets.length / 2, `${duringBackward} of ${two.buckets.length} buckets launched during backward`);
   });
 }
+
+ddpTest(title('2 ranks × accumFreq 2 on CUDA train as 1 process with the global batch in one piece (OpenCLIP accum_freq: cached features, recomputed micro-batches)'), async (t) => {
+  ran();
+  // Global batch 16: each rank 8 samples a step in 2 micro-batches of 4.
+  const [one, two] = [await run(['16', 'clip', '0.002'], false), await run(['16', 'clip', '0.002', '2'], true)];
+  t.is(two.world, 2);
+  const rel = weightDiff(one, two);
+  t.log(`losses 1 process ${one.losses.map((l) => l.toFixed(6)).join(', ')}; 2 ranks × accumFreq 2 ${two.losses.map((l) => l.toFixed(6)).join(', ')}; weights after 2 steps differ by ${rel.toExponential(2)} (relative)`);
+  t.is(two.losses.length, 2);
+  two.losses.forEach((l, i) => t.true(Math.abs(l - one.losses[i]) <= 1e-4 * Math.abs(one.losses[i]), `step ${i + 1}: loss ${l} vs ${one.losses[i]}`));
+  t.true(rel <= 1e-3, `weights differ by ${rel}`);
+  // Every bucket launched once, in order, all during the last micro-batch's backward or after.
+  t.deepEqual(two.launches.map((l) => l.bucket), two.buckets.map((_, i) => i));
+});
+
+ddpTest(title('fp16 with dynamic loss scaling on 2 ranks: real fp16 overflows skip the same steps on both ranks; scales and weights stay identical'), async (t) => {
+  ran();
+  // fp16 gradients scaled by 2^17 overflow (fp16's largest value is 65504); the scale halves per
+  // skip until they fit, then grows after 2 good steps (the single-process test's run, on 2 ranks).
+  const two = await run(['16', 'clip', '25', '1', 'fp16', JSON.stringify({ initScale: 2 ** 17, growthInterval: 2 }), '4'], true);
+  const r1 = two.rank1!;
+  t.log(`rank 0: skipped ${two.skipped.join(', ')}, scale ${two.scales.map((s) => `2^${Math.log2(s)}`).join(', ')}; losses ${two.losses.map((l) => l.toFixed(5)).join(', ')}`);
+  t.log(`rank 1: skipped ${r1.skipped.join(', ')}, scale ${r1.scales.map((s) => `2^${Math.log2(s)}`).join(', ')}`);
+  t.deepEqual(r1.skipped, two.skipped, 'the same steps skipped on both ranks');
+  t.deepEqual(r1.scales, two.scales, 'the same scale after every step');
+  t.is(r1.finalScale, two.finalScale);
+  t.true(two.skipped[0] === 1, 'step 1 overflowed');
+  t.true(two.skipped.at(-1)! < two.skipped.length, 'and training recovered');
+  t.true(two.losses.every(Number.isFinite));
+  // Bit for bit: skipped steps left both ranks' weights untouched, applied ones updated both alike.
+  let differ = 0;
+  for (const [name, w] of Object.entries(two.weights)) differ += w.filter((v, i) => !Object.is(v, r1.weights[name][i])).length;
+  t.is(differ, 0, `${differ} weights differ between the ranks`);
+});
 
 ddpTest(title('clipscale launch --nproc 2 train --device cuda: data parallel on the device through the CLI'), async (t) => {
   ran();

@@ -3,8 +3,9 @@
 // CUDA against the CPU. Without a GPU these run on the emulated device.
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, noGpuReason } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
 import { randn, relErr } from './_helpers/numeric.js';
+import { SigLipLoss } from '../lib/loss/sigmoid.js';
 import { native } from '../lib/native.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
 import * as ops from '../lib/ops.js';
@@ -228,4 +229,85 @@ cudaTest('Trainer with siglip on CUDA tracks the CPU (bf16) losses, logit scale 
     t.true(Math.abs((r.logit_bias as number) - (cpu[i].logit_bias as number)) < 1e-3, `step ${i + 1}: bias ${r.logit_bias} vs ${cpu[i].logit_bias}`);
     t.true(Math.abs(r.logit_scale - cpu[i].logit_scale) / cpu[i].logit_scale < 1e-3, `step ${i + 1}: scale ${r.logit_scale} vs ${cpu[i].logit_scale}`);
   });
+});
+
+cudaTest('SigLIP steps on CUDA read nothing back (deferred outcomes: loss on the device, logit bias from the outcome slot): bit for bit the records and state of reading every step, and captured in CUDA graphs', async (t) => {
+  ran();
+  const opts = (extra: Partial<TrainerOptions>): TrainerOptions => ({
+    model: 'micro', data: data(), batchSize: 8, samples: 40, lr: 2e-3, warmup: 1, seed: 3, logEvery: 1, siglip: true, gradClipNorm: 1, device: 'cuda', ...extra,
+  });
+  const run = async (o: TrainerOptions) => {
+    using trainer = new Trainer(o);
+    const records = [];
+    const syncs: number[] = [];
+    for await (const r of trainer.run()) {
+      records.push(r);
+      syncs.push(native.cudaWaitStats().streamSyncs);
+    }
+    const state = [...trainer.model.parameters().map((p) => p.data.hostFloat32()), ...trainer.optimizer.m.map((m) => m.hostFloat32()), ...trainer.optimizer.v.map((v) => v.hostFloat32())];
+    const g = trainer.cudaGraphs;
+    return { records, syncs, state, deferred: trainer.deferOutcomes, captures: g?.captures ?? 0, replays: g?.replays ?? 0, why: g?.fallbackReason ?? null };
+  };
+  // Watch the loss calls of the eager deferred run: every one leaves its loss on the device.
+  const deferLoss: unknown[] = [];
+  const n = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const { sigmoidLoss } = n;
+  n.sigmoidLoss = (...a: unknown[]) => (deferLoss.push(a[12]), sigmoidLoss(...a));
+  let eager;
+  try {
+    eager = await run(opts({ cudaGraphs: false }));
+  } finally {
+    n.sigmoidLoss = sigmoidLoss;
+  }
+  const sync = await run(opts({ deferOutcomes: false }));
+  const graphs = await run(opts({}));
+  t.true(eager.deferred, 'deferred outcomes are the default for SigLIP on CUDA');
+  t.deepEqual(deferLoss, [true, true, true, true, true]);
+  // Between the first record and the last, the deferred steps never waited for the whole stream;
+  // the synchronous ones did (each step's loss read back).
+  t.is(eager.syncs.at(-1), eager.syncs[0], `stream syncs ${eager.syncs.join(', ')}`);
+  t.is(graphs.syncs.at(-1), graphs.syncs[0], `stream syncs ${graphs.syncs.join(', ')}`);
+  t.true(sync.syncs.at(-1)! > sync.syncs[0], `stream syncs ${sync.syncs.join(', ')}`);
+  t.is(graphs.why, null);
+  t.is(graphs.captures, 2);
+  t.is(graphs.replays, 3);
+  t.log(`losses ${eager.records.map((r) => r.loss.toFixed(5)).join(', ')}; logit bias ${eager.records.map((r) => (r.logit_bias as number).toFixed(6)).join(', ')}`);
+  for (const other of [eager, graphs]) {
+    sameOnDevice(t, other.records.map((r) => r.loss), sync.records.map((r) => Math.fround(r.loss)), 'losses');
+    sameOnDevice(t, other.records.map((r) => r.logit_bias as number), sync.records.map((r) => r.logit_bias as number), 'logit biases');
+    sameOnDevice(t, other.records.map((r) => r.logit_scale), sync.records.map((r) => r.logit_scale), 'logit scales');
+    sameOnDevice(t, other.records.map((r) => r.grad_norm as number), sync.records.map((r) => r.grad_norm as number), 'grad norms');
+    other.state.forEach((a, i) => sameOnDevice(t, a, sync.state[i], `state tensor ${i}`));
+  }
+  // The bias moved (it is trained), so reading it from the slot is tested.
+  t.not(eager.records[0].logit_bias, eager.records.at(-1)!.logit_bias);
+});
+
+cudaTest('SigLipLoss on CUDA takes the scale and bias as numbers without a host tensor per call (a fill kernel writes them): the same loss and gradients as with device tensors', (t) => {
+  ran();
+  const n = 6;
+  const d = 16;
+  using img = Tensor.from(randn(n * d, seed + 11), [n, d]).to('cuda');
+  using txt = Tensor.from(randn(n * d, seed + 12), [n, d]).to('cuda');
+  using scale = Tensor.from([2.3]).to('cuda');
+  using bias = Tensor.from([-10]).to('cuda');
+  using loss = new SigLipLoss();
+  const withTensors = loss.forwardBackward(img, txt, scale, bias);
+  const expect = { loss: withTensors.loss, dImage: withTensors.dImage.hostFloat32(), dText: withTensors.dText.hostFloat32(), dScale: withTensors.dLogitScale, dBias: withTensors.dLogitBias };
+  // Count the host tensors made while the numbers are turned into device scalars.
+  const made: unknown[] = [];
+  const from = Tensor.from;
+  (Tensor as unknown as { from: (...a: unknown[]) => unknown }).from = (...a: unknown[]) => (made.push(a[0]), (from as (...a: unknown[]) => unknown).apply(Tensor, a));
+  let withNumbers;
+  try {
+    withNumbers = loss.forwardBackward(img, txt, Math.fround(2.3), -10);
+  } finally {
+    (Tensor as unknown as { from: typeof from }).from = from;
+  }
+  t.is(made.length, 0, 'no host tensor made for the numbers');
+  t.is(withNumbers.loss, expect.loss);
+  t.deepEqual(withNumbers.dImage.hostFloat32(), expect.dImage);
+  t.deepEqual(withNumbers.dText.hostFloat32(), expect.dText);
+  t.is(withNumbers.dLogitScale, expect.dScale);
+  t.is(withNumbers.dLogitBias, expect.dBias);
 });

@@ -110,6 +110,9 @@ cudaTest('fp16 on CUDA: a huge loss scale overflows fp16 gradients (not bf16\'s)
       // fp16's largest value is 65504: gradients of order 1 scaled by 2^20 overflow in fp16
       // and not in bf16 or fp32 (both reach 3.4e38); the skips end below 2^16 here.
       ...(precision === 'fp16' ? {} : { lossScaling: 'dynamic' as const }),
+      // Each record is compared with the weights right after its step: read every step at once
+      // (the deferred, device-decided path is checked against this one in cuda-graphs-fp16).
+      deferOutcomes: false,
     });
     // Default for fp16: dynamic scaling (GradScaler's 2^16); start it far higher here.
     trainer.scaler!.scale = 2 ** 18;

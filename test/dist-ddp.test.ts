@@ -1,6 +1,6 @@
 // Data parallelism end to end: 2 ranks with per-rank batch B train exactly as one
 // process with batch 2B (loss and weights after 3 steps), under mpirun and under
-// clipscale launch (TCP).
+// clipscale launch (TCP), also with gradient accumulation (accumFreq 2).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,18 @@ if (!mpiReady) {
 test('2 ranks under clipscale launch (TCP) train as one process with twice the batch', async (t) => {
   const out = join(dir, 'tcp.json');
   const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, out, '16'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r = await collect(child);
+  t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  compare(t, await getBaseline(), JSON.parse(readFileSync(out, 'utf8')) as RunResult);
+});
+
+test('2 ranks × accumFreq 2 (TCP) train as one process with the whole global batch in one piece', async (t) => {
+  const out = join(dir, 'accum.json');
+  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, out, '16', '', 'accum2'], {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

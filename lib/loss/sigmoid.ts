@@ -56,15 +56,15 @@ export class SigLipLoss implements Disposable {
     return [n, d];
   }
 
-  /** A number as a 1-element tensor on the features' device (a tensor is used as it is). */
+  /**
+   * A number as a 1-element tensor on the features' device (a tensor is used as it is). On a GPU
+   * the number is written by a fill kernel (its argument): no host tensor, no copy to wait for.
+   */
   private scalar(key: string, v: number | Tensor): Tensor {
     if (v instanceof Tensor) return v;
     const t = this.buf(key, [1]);
     if (t.device === 'cpu') (t.view() as Float32Array)[0] = v;
-    else {
-      using host = Tensor.from(new Float32Array([v]));
-      t.copyFrom(host);
-    }
+    else ops.fill(t, v);
     return t;
   }
 

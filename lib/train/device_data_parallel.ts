@@ -49,18 +49,47 @@ export class DeviceDataParallel implements Disposable {
   }
 
   /**
-   * Forward and backward of this rank's part of the global batch; the parameter gradients are
-   * the global-batch loss's (averaged over ranks) when it returns. Returns the global loss (the
+   * Forward and backward of this rank's part of the global batch (`microBatches`, whose
+   * concatenation is that part: one, or accumFreq of them); the parameter gradients are the
+   * global-batch loss's (averaged over ranks) when it returns. Returns the global loss (the
    * CLIP loss of the whole batch; for SigLIP the mean of the ranks' losses, as the CPU path).
+   *
+   * With several micro-batches (OpenCLIP's --accum-freq in its train.py): the features of every
+   * micro-batch are computed first (only the last forward's activations are kept), the loss runs
+   * once over the features of all of them gathered from every rank, and then each micro-batch is
+   * recomputed and backpropagated with its rows of the feature gradients. OpenCLIP computes the
+   * loss once per micro-batch with the cached features of the others, which gives each micro-batch
+   * exactly these rows. The gradient buckets are all-reduced during the last micro-batch's
+   * backward only (earlier ones only accumulate, as under DDP's no_sync).
+   * `lossScale` multiplies the loss gradient (fp16 loss scaling); the returned loss is unscaled.
    */
-  async forwardBackward(batch: Batch): Promise<number> {
+  async forwardBackward(microBatches: Batch | Batch[], lossScale = 1): Promise<number> {
+    const parts = Array.isArray(microBatches) ? microBatches : [microBatches];
     const { model, comm } = this;
     const W = comm.size;
-    const B = batch.images.shape[0];
+    const sizes = parts.map((b) => b.images.shape[0]);
+    const B = sizes.reduce((a, b) => a + b, 0);
     const N = W * B;
     const D = model.config.embed_dim;
-    const fi = model.encodeImage(batch.images);
-    const ft = model.encodeText(batch.ids);
+    let fi: Tensor;
+    let ft: Tensor;
+    if (parts.length === 1) {
+      fi = model.encodeImage(parts[0].images);
+      ft = model.encodeText(parts[0].ids);
+    } else {
+      // Each micro-batch's features into its rows of one [B, D] tensor per tower.
+      fi = this.buf('fi', [B, D]);
+      ft = this.buf('ft', [B, D]);
+      let row = 0;
+      for (const { images, ids } of parts) {
+        const n = images.shape[0];
+        using imgRows = fi.rows(row, n);
+        using txtRows = ft.rows(row, n);
+        ops.copy(model.encodeImage(images), imgRows);
+        ops.copy(model.encodeText(ids), txtRows);
+        row += n;
+      }
+    }
     const imgN = this.buf('imgN', [B, D]);
     const txtN = this.buf('txtN', [B, D]);
     const imgNorm = this.buf('imgNorm', [B]);
@@ -82,6 +111,7 @@ export class DeviceDataParallel implements Disposable {
       ops.sigmoidLoss(imgN, allText, model.logitScale.data, model.logitBias!.data, {
         positiveOffset: comm.rank * B,
         grads: { dImage: dImgN, dText: dAllText, dLogitScale: dScale, dLogitBias: dBias },
+        gradScale: lossScale,
         lossOut,
         deferLoss: true,
         workspace,
@@ -99,7 +129,7 @@ export class DeviceDataParallel implements Disposable {
       // local loss is a mean over the rank's rows, W·C_r).
       ops.contrastiveLossLocal(allImage, allText, model.logitScale.data, comm.rank * B, B, {
         grads: { dImage: dAllImage, dText: dAllText, dLogitScale: dScale },
-        lossScale: W,
+        lossScale: W * lossScale,
         lossOut,
         deferLoss: true,
         workspace,
@@ -109,19 +139,56 @@ export class DeviceDataParallel implements Disposable {
       await comm.allReduce(lossOut, 'sum');
     }
     ops.axpy(1, dScale, model.logitScale.grad);
-    this.buckets.ready('loss');
     const dfi = this.buf('dfi', [B, D]);
     const dft = this.buf('dft', [B, D]);
     ops.l2normalizeBackward(dImgN, imgN, imgNorm, dfi);
     ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dft);
-    // The towers still hold this batch's activations. Each finished bucket's all-reduce starts
-    // while the rest of backward runs.
-    model.visual.backward(dfi);
-    this.buckets.ready('visual');
-    model.text.backward(dft);
-    this.buckets.ready('text');
+    if (parts.length === 1) {
+      this.buckets.ready('loss');
+      // The towers still hold this batch's activations. Each finished bucket's all-reduce starts
+      // while the rest of backward runs.
+      model.visual.backward(dfi);
+      this.buckets.ready('visual');
+      model.text.backward(dft);
+      this.buckets.ready('text');
+    } else {
+      // Earlier micro-batches only accumulate: their block hooks launch nothing.
+      this.buckets.hold(true);
+      let row = 0;
+      parts.forEach(({ images, ids }, j) => {
+        const n = images.shape[0];
+        const last = j === parts.length - 1;
+        if (last) {
+          this.buckets.hold(false);
+          this.buckets.ready('loss');
+        }
+        // The towers keep the activations of their last forward: recompute this micro-batch's.
+        using dImg = dfi.rows(row, n);
+        using dTxt = dft.rows(row, n);
+        model.encodeImage(images);
+        model.visual.backward(dImg);
+        if (last) this.buckets.ready('visual');
+        model.encodeText(ids);
+        model.text.backward(dTxt);
+        if (last) this.buckets.ready('text');
+        row += n;
+      });
+    }
     await this.buckets.wait();
     return lossOut.hostFloat32()[0];
+  }
+
+  /**
+   * Whether every rank's step is finite (its loss and gradient norm), agreed on the device: each
+   * rank's found-inf flag (0 or 1) is all-reduced (summed) and read back. The gradients are
+   * all-reduced already, so an overflow on one rank normally reaches every rank's norm; the flag
+   * makes the agreement explicit instead of resting on every rank's norm coming out the same.
+   */
+  async allFinite(localFinite: boolean): Promise<boolean> {
+    const flag = this.buf('foundInf', [1]);
+    ops.fill(flag, localFinite ? 0 : 1);
+    await this.comm.allReduce(flag, 'sum');
+    return flag.hostFloat32()[0] === 0;
   }
 
   dispose(): void {

@@ -31,6 +31,11 @@ interface FeatureLoss {
   dLogitBiasTensor?: Tensor;
 }
 
+/** The gradients a loss gives back, which backward and the scale/bias gradients start from. */
+function lossGradients(r: FeatureLoss): Tensor[] {
+  return [r.dImage, r.dText, r.dLogitScaleTensor, ...(r.dLogitBiasTensor ? [r.dLogitBiasTensor] : [])];
+}
+
 export class StepRunner implements Disposable {
   private readonly loss = new ClipLoss();
   private readonly sigLip = new SigLipLoss();
@@ -78,15 +83,17 @@ export class StepRunner implements Disposable {
    * Accumulates the gradient of the batch loss (the batch is the concatenation of
    * `microBatches`) into the model's parameter gradients and returns the loss.
    * The caller zeroes gradients before and applies the optimizer after. `deferLossTo`: the loss goes to that 1-element device tensor and NaN is returned,
-   * so a GPU step reads nothing back.
+   * so a GPU step reads nothing back. `scaleLossGrads`: called with the loss's gradients (of the
+   * features, the logit scale and bias) before backward uses them (a loss scale held on the device).
    */
-  forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor): number {
+  forwardBackward(microBatches: Batch[], lossScale = 1, deferLossTo?: Tensor, scaleLossGrads?: (lossGrads: Tensor[]) => void): number {
     const { model } = this;
     if (microBatches.length === 1) {
       const { images, ids } = microBatches[0];
       const fi = model.encodeImage(images);
       const ft = model.encodeText(ids);
       const r = this.lossAndGrads(fi, ft, lossScale, deferLossTo);
+      scaleLossGrads?.(lossGradients(r));
       this.addScaleBiasGrads(r);
       model.visual.backward(r.dImage);
       model.text.backward(r.dText);
@@ -115,6 +122,7 @@ export class StepRunner implements Disposable {
       row += n;
     }
     const r = this.lossAndGrads(allImage, allText, lossScale, deferLossTo);
+    scaleLossGrads?.(lossGradients(r));
     this.addScaleBiasGrads(r);
     row = 0;
     for (const { images, ids } of microBatches) {
@@ -138,14 +146,33 @@ export class StepRunner implements Disposable {
    * loss times the world size, so averaging parameter gradients across ranks (as the
    * trainer does next) gives exactly the global-batch gradient (OpenCLIP's
    * --local-loss --gather-with-grad). Returns the global-batch loss.
+   * Several micro-batches (accumFreq): their features are computed first, the gathered loss runs
+   * once, then each micro-batch is recomputed and backpropagated with its rows (as forwardBackward).
    */
-  async forwardBackwardDistributed(batch: Batch, comm: Communicator): Promise<number> {
+  async forwardBackwardDistributed(microBatches: Batch | Batch[], comm: Communicator): Promise<number> {
     const { model } = this;
     if (model.device !== 'cpu') throw new Error(`StepRunner: forwardBackwardDistributed is the CPU path (communicators of host buffers); the model is on ${model.device}: use DeviceDataParallel (lib/train/device_data_parallel.ts), as the Trainer does`);
-    const n = batch.images.shape[0];
+    const parts = Array.isArray(microBatches) ? microBatches : [microBatches];
+    const n = parts.reduce((a, b) => a + b.images.shape[0], 0);
     const dim = model.config.embed_dim;
-    const fi = model.encodeImage(batch.images);
-    const ft = model.encodeText(batch.ids);
+    let fi: Tensor;
+    let ft: Tensor;
+    if (parts.length === 1) {
+      fi = model.encodeImage(parts[0].images);
+      ft = model.encodeText(parts[0].ids);
+    } else {
+      fi = this.microBuf('ddpFi', [n, dim]);
+      ft = this.microBuf('ddpFt', [n, dim]);
+      let row = 0;
+      for (const { images, ids } of parts) {
+        const m = images.shape[0];
+        using imgRows = fi.rows(row, m);
+        using txtRows = ft.rows(row, m);
+        ops.copy(model.encodeImage(images), imgRows);
+        ops.copy(model.encodeText(ids), txtRows);
+        row += m;
+      }
+    }
     const imgN = this.microBuf('ddpImgN', [n, dim]);
     const txtN = this.microBuf('ddpTxtN', [n, dim]);
     const imgNorm = this.microBuf('ddpImgNorm', [n]);
@@ -176,9 +203,23 @@ export class StepRunner implements Disposable {
     const dft = this.microBuf('ddpDft', [n, dim]);
     ops.l2normalizeBackward(dImgN, imgN, imgNorm, dfi);
     ops.l2normalizeBackward(dTxtN, txtN, txtNorm, dft);
-    // The towers' activations are still those of this batch: backward needs no recompute.
-    model.visual.backward(dfi);
-    model.text.backward(dft);
+    if (parts.length === 1) {
+      // The towers' activations are still those of this batch: backward needs no recompute.
+      model.visual.backward(dfi);
+      model.text.backward(dft);
+      return r.loss;
+    }
+    let row = 0;
+    for (const { images, ids } of parts) {
+      const m = images.shape[0];
+      using dImg = dfi.rows(row, m);
+      using dTxt = dft.rows(row, m);
+      model.encodeImage(images);
+      model.visual.backward(dImg);
+      model.encodeText(ids);
+      model.text.backward(dTxt);
+      row += m;
+    }
     return r.loss;
   }
 

@@ -1,5 +1,5 @@
 // Deferred step outcomes (a GPU run): each step leaves its loss, gradient norm (an f64 held
-// in an i64 tensor) and logit scale in one of two device slots, and an event recorded on
+// in an i64 tensor), logit scale and logit bias (SigLIP) in one of two device slots, and an event recorded on
 // the compute stream right after the step's last kernel marks when they are final. Step N's
 // outcome is read once its event has completed, while step N + 1 (the other slot) may still
 // be running: the host waits for that event only, never for the whole stream.
@@ -11,12 +11,16 @@ export interface StepOutcome {
   /** The gradient norm (NaN when the loss was not finite: the norm is not computed then). */
   norm: number;
   logitScale: number;
+  /** The logit bias after the step (NaN for a model without one). */
+  logitBias: number;
 }
 
 export class DeferredOutcomes implements Disposable {
   readonly loss: [Tensor, Tensor];
   readonly norm: [Tensor, Tensor];
   readonly logitScale: [Tensor, Tensor];
+  /** Written by steps of a model with a logit bias (SigLIP); read only then. */
+  readonly logitBias: [Tensor, Tensor];
   /** AdamW updates applied so far (the gated update's bias correction reads it on the device). */
   readonly applied: Tensor;
   private readonly done: [CudaEvent, CudaEvent] | null;
@@ -26,6 +30,7 @@ export class DeferredOutcomes implements Disposable {
     this.loss = two('f32');
     this.norm = two('i64');
     this.logitScale = two('f32');
+    this.logitBias = two('f32');
     this.applied = Tensor.zeros([1], 'i64', device);
     this.setApplied(appliedSoFar);
     this.done = device === 'cpu' ? null : [native.cudaEventCreate(device), native.cudaEventCreate(device)];
@@ -44,16 +49,17 @@ export class DeferredOutcomes implements Disposable {
   }
 
   /** The outcome in `slot`, once the step that wrote it has completed (waits for that step only). */
-  read(slot: number): StepOutcome {
+  read(slot: number, withBias = false): StepOutcome {
     const bytes = (t: Tensor): ArrayBuffer => (this.done ? native.cudaReadAfter(this.done[slot], t.handle) : t.handle.view().slice(0));
     const loss = new Float32Array(bytes(this.loss[slot]))[0];
     const norm = Number.isFinite(loss) ? new Float64Array(bytes(this.norm[slot]))[0] : NaN;
     const logitScale = new Float32Array(bytes(this.logitScale[slot]))[0];
-    return { loss, norm, logitScale };
+    const logitBias = withBias ? new Float32Array(bytes(this.logitBias[slot]))[0] : NaN;
+    return { loss, norm, logitScale, logitBias };
   }
 
   dispose(): void {
-    for (const t of [...this.loss, ...this.norm, ...this.logitScale, this.applied]) t.dispose();
+    for (const t of [...this.loss, ...this.norm, ...this.logitScale, ...this.logitBias, this.applied]) t.dispose();
   }
 
   [Symbol.dispose](): void {

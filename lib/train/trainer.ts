@@ -38,6 +38,7 @@ import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss
 import { StepRunner } from './step.js';
 import { enterPrecision, lossScalerFor } from './precision_mode.js';
 import { DeviceDataParallel } from './device_data_parallel.js';
+import { DeviceLossScale } from './device_loss_scale.js';
 import { ResumeMismatchError, resumeDifferences } from './resume_check.js';
 
 export type { Precision } from './device_placement.js';
@@ -138,8 +139,8 @@ export interface TrainerOptions {
   /**
    * On a GPU: read each step's loss and gradient norm after the next step is launched (records
    * arrive a step late; the non-finite check and clipping happen on the device, and a skipped
-   * step leaves weights and moments untouched there). Default: on where possible (the CLIP loss,
-   * one rank, no loss scaling); false reads them every step.
+   * step leaves weights and moments untouched there; with loss scaling the scale is kept and
+   * updated there too). Default: on where possible (one rank); false reads them every step.
    */
   deferOutcomes?: boolean;
   /**
@@ -227,6 +228,8 @@ export class Trainer implements Disposable {
   readonly cudaGraphsOff: string | null = null;
   /** Data parallelism on device buffers (a GPU and an NCCL communicator). */
   private readonly ddp: DeviceDataParallel | null = null;
+  /** Loss scaling decided on the device (deferred outcomes with a scaler). */
+  readonly deviceScale: DeviceLossScale | null = null;
 
   constructor(options: TrainerOptions) {
     const o = { accumFreq: 1, logEvery: 10, maxNonFinite: 5, ...options };
@@ -237,11 +240,9 @@ export class Trainer implements Disposable {
     const gpu = isGpuDevice(device);
     this.precision = resolvePrecision(o.precision, gpu);
     this.scaler = lossScalerFor(o.lossScaling, this.precision);
-    if (this.scaler && (o.comm?.size ?? 1) > 1) {
-      throw new Error(
-        'Trainer: loss scaling is not supported together with data parallelism yet' +
-          (o.lossScaling === undefined ? " (fp16 turns it on by default: pass lossScaling: 'none', or use bf16)" : ''),
-      );
+    if (this.scaler && (o.comm?.size ?? 1) > 1 && !gpu) {
+      // (fp16 is CUDA's only; this is a loss scaler asked for on the CPU's data-parallel path.)
+      throw new Error('Trainer: loss scaling together with data parallelism is supported on CUDA devices only (the ranks agree on skipped steps through a device all-reduce)');
     }
     this.options = o;
     // Estimated before the model is allocated: a config that cannot fit is refused with the estimate.
@@ -271,7 +272,6 @@ export class Trainer implements Disposable {
     if (o.eps !== undefined) hyper.eps = o.eps;
     this.optimizer = new AdamW(this.model.parameters(), hyper, { weightDecayRule: o.weightDecayRule ?? DEFAULT_WEIGHT_DECAY_RULE });
     const world = o.comm?.size ?? 1;
-    if (world > 1 && o.accumFreq > 1) throw new Error('Trainer: gradient accumulation (accumFreq > 1) is not supported together with data parallelism yet');
     this.world = world;
     this.rank = o.comm?.rank ?? 0;
     this.globalBatch = o.batchSize * world;
@@ -288,21 +288,19 @@ export class Trainer implements Disposable {
     this.lrAt = makeLrSchedule(this.schedule);
     this.runner = new StepRunner(this.model, siglip ? 'siglip' : 'clip');
     if (gpu && world > 1) this.ddp = new DeviceDataParallel(this.model, siglip ? 'siglip' : 'clip', o.comm!, o.bucketCapMb);
-    // Deferred outcomes need the step decided on the device: the CLIP loss (a SigLIP record's
-    // logit bias would be read a step late) on one rank (any accumFreq: the loss is computed
-    // once, over the whole batch) without loss scaling (the scaler's next scale depends on
-    // this step's outcome, on the host).
-    const deferrable = gpu && !siglip && world === 1 && !this.scaler;
+    // Deferred outcomes need the step decided on the device, on one rank (any accumFreq: the
+    // loss is computed once, over the whole batch; either loss: SigLIP's logit bias is copied to
+    // the outcome slot like the logit scale). With loss scaling the scale lives on the device and
+    // is updated there (DeviceLossScale); the host's scaler follows a step late.
+    const deferrable = gpu && world === 1;
     if (o.deferOutcomes === true && !deferrable) {
-      throw new Error(
-        `Trainer: deferOutcomes needs a GPU device, the CLIP loss, one rank and no loss scaling (got device '${device}'` +
-          `${siglip ? ', siglip' : ''}${world > 1 ? `, ${world} ranks` : ''}${this.scaler ? ', loss scaling' : ''})`,
-      );
+      throw new Error(`Trainer: deferOutcomes needs a GPU device and one rank (got device '${device}'${world > 1 ? `, ${world} ranks` : ''})`);
     }
     this.deferOutcomes = o.deferOutcomes ?? deferrable;
+    if (this.deferOutcomes && this.scaler) this.deviceScale = new DeviceLossScale(this.model.device, this.scaler);
     if (gpu && o.cudaGraphs !== false) {
       if (this.deferOutcomes) this.cudaGraphs = new CudaGraphSteps(this.model.device, this.optimizer);
-      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (the CLIP loss, one rank, no loss scaling)';
+      else this.cudaGraphsOff = 'CUDA graphs need deferred outcomes (one rank)';
     } else if (!gpu && o.cudaGraphs === true) {
       this.cudaGraphsOff = `CUDA graphs are for CUDA devices, not '${device}'`;
     }
@@ -475,7 +473,9 @@ export class Trainer implements Disposable {
       if (!deferred && !this.optimizer.zeroGrad()) this.model.zeroGrad();
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
-      const lossScale = this.scaler?.scale ?? 1;
+      // With the scale on the device (deferred steps) the kernels get 1 and the scale is applied there.
+      const deviceScale = deferred ? this.deviceScale : null;
+      const lossScale = deviceScale ? 1 : (this.scaler?.scale ?? 1);
       let loss = NaN;
       let norm = NaN;
       let outcome: LaunchedStep['outcome'] = 'pending';
@@ -485,15 +485,20 @@ export class Trainer implements Disposable {
         const graphs = this.cudaGraphs;
         const work = (): void => {
           this.model.zeroGrad();
-          this.runner.forwardBackward(batches, lossScale, gate.loss);
+          this.runner.forwardBackward(batches, lossScale, gate.loss, deviceScale ? (g) => deviceScale.scale(g) : undefined);
+          // GradScaler's unscale_: the norm, clipping and AdamW see the true gradients.
+          deviceScale?.unscale(grads);
           if (o.gradClipNorm !== undefined) ops.clipGradNorm(grads, o.gradClipNorm * lossScale, gate.norm);
           else ops.gradNorm(grads, gate.norm);
           if (graphs) scheduledAdamwUpdate(this.optimizer, 1 / lossScale, gate, graphs.schedule);
           else this.optimizer.update(lr, 1 / lossScale, gate);
+          // The scale for the next step, from this step's loss and norm (a skipped step backs off).
+          deviceScale?.update(gate);
           // A no-op after a skipped step (the logit scale is untouched and already in range).
           ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
           // The logit scale of this step, for its record (the next step will have changed it).
           ops.copy(this.model.logitScale.data, deferred.logitScale[slot]);
+          if (this.model.logitBias) ops.copy(this.model.logitBias.data, deferred.logitBias[slot]);
         };
         if (graphs) {
           const off = graphs.fallbackReason;
@@ -505,9 +510,9 @@ export class Trainer implements Disposable {
         deferred.stepQueued(slot);
       } else {
         if (this.ddp) {
-          loss = await this.ddp.forwardBackward(batches[0]);
+          loss = await this.ddp.forwardBackward(batches, lossScale);
         } else if (o.comm && this.world > 1) {
-          loss = await this.runner.forwardBackwardDistributed(batches[0], o.comm);
+          loss = await this.runner.forwardBackwardDistributed(batches, o.comm);
           await allReduceTensors(o.comm, grads, 'mean');
         } else {
           loss = this.runner.forwardBackward(batches, lossScale);
@@ -515,7 +520,11 @@ export class Trainer implements Disposable {
         if (Number.isFinite(loss)) {
           norm = (o.gradClipNorm !== undefined ? ops.clipGradNorm(grads, o.gradClipNorm * lossScale) : ops.gradNorm(grads)) / lossScale;
         }
-        if (this.scaler && Number.isFinite(loss) && !Number.isFinite(norm)) {
+        // Data parallel with loss scaling: every rank skips (and shrinks its scale) when any rank
+        // found a non-finite value, so scales and weights stay identical on all ranks.
+        const finite = this.ddp && this.scaler ? await this.ddp.allFinite(Number.isFinite(loss) && Number.isFinite(norm)) : Number.isFinite(loss) && Number.isFinite(norm);
+        if (!finite && Number.isFinite(norm)) norm = NaN;
+        if (this.scaler && Number.isFinite(loss) && !finite) {
           // Overflowed gradients under loss scaling: skip the step and shrink the scale (not an error).
           this.scaler.update(false);
           outcome = 'overflow';
@@ -548,14 +557,25 @@ export class Trainer implements Disposable {
     const settle = async (s: LaunchedStep): Promise<{ rec: TrainLogRecord | null; save: boolean }> => {
       let { loss, norm, outcome } = s;
       let logitScale: number | null = null;
+      let logitBias: number | null = null;
       if (deferred) {
         // Read once this step's event has completed (the next step may still run); final there.
-        const r = deferred.read(s.slot);
+        const r = deferred.read(s.slot, this.model.logitBias !== null);
         loss = r.loss;
         norm = r.norm / s.lossScale;
         outcome = Number.isFinite(loss) && Number.isFinite(norm) ? 'applied' : 'bad';
         if (outcome === 'applied') this.optimizer.step++;
+        if (this.deviceScale) {
+          // The device applied the scaler's rule to this step; the host's scaler follows it (the
+          // same rule on the same outcome: its scale is the device's after this step).
+          if (outcome === 'applied') this.scaler!.update(true);
+          else if (Number.isFinite(loss)) {
+            this.scaler!.update(false);
+            outcome = 'overflow';
+          }
+        }
         logitScale = r.logitScale;
+        if (this.model.logitBias) logitBias = r.logitBias;
       }
       if (outcome === 'overflow') {
         this.skippedSteps++;
@@ -610,7 +630,7 @@ export class Trainer implements Disposable {
           loss,
           lr: s.lr,
           logit_scale: Math.exp(logitScale ?? this.model.logitScale.hostValues()[0]),
-          ...(this.model.logitBias ? { logit_bias: this.model.logitBias.hostValues()[0] } : {}),
+          ...(this.model.logitBias ? { logit_bias: logitBias ?? this.model.logitBias.hostValues()[0] } : {}),
           samples_per_s: windowSamples / Math.max(elapsed, 1e-9),
           data_time_s: dataTime / steps,
           step_time_s: stepTime / steps,
@@ -682,12 +702,15 @@ export class Trainer implements Disposable {
   private outcomeBuffers(): DeferredOutcomes {
     if (!this.outcomes) this.outcomes = new DeferredOutcomes(this.model.device, this.optimizer.step);
     else this.outcomes.setApplied(this.optimizer.step);
+    // The device's scale from the host's (a resume may have loaded it).
+    this.deviceScale?.load();
     return this.outcomes;
   }
 
   dispose(): void {
     this.cudaGraphs?.dispose();
     this.outcomes?.dispose();
+    this.deviceScale?.dispose();
     this.batches.dispose();
     this.ddp?.dispose();
     this.runner.dispose();

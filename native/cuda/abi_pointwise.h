@@ -125,6 +125,17 @@ int cs_cuda_adamw_step_scheduled(float* param, const float* grad, float* m, floa
                                  const float* loss, const double* norm, const int64_t* applied,
                                  const CsAdamWSchedule* sched);
 
+// ── dynamic loss scaling on the device (loss_scale.cu) ──
+// state: 2 doubles of device memory, the scale and the finite steps since the last growth or skip.
+// Multiplies every tensor by the scale (invert = 0) or by 1/scale rounded to f32 (invert = 1).
+int cs_cuda_loss_scale_apply(float* const* tensors, const int64_t* sizes, int count, const double* state, int invert);
+// The LossScaler rule after a step, from its loss and gradient norm: a non-finite loss changes
+// nothing; a non-finite norm multiplies the scale by backoff (at least min_scale) and resets the
+// count; else the count grows and, at `interval`, resets and the scale is multiplied by growth
+// (at most max_scale).
+int cs_cuda_loss_scale_update(double* state, const float* loss, const double* norm, double growth, double backoff,
+                              int64_t interval, double min_scale, double max_scale);
+
 // ── global gradient norm over `count` tensors (host arrays of device pointers and sizes) ──
 // sqrt(Σ g²) summed in double, two passes with fixed chunking (deterministic).
 // norm_device (nullable): a device double that receives the norm, no synchronisation.

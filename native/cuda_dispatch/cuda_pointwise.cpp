@@ -275,6 +275,44 @@ void adamw_commit(const AdamWGate& gate) {
   CS_CUDA_CALL(op, adamw_commit, F(*gate.loss), gate_norm(*gate.norm), gate.applied->data<int64_t>());
 }
 
+static void check_loss_scale_state(const char* op, const Tensor& state) {
+  kDevice(op, "state", state);
+  if (state.dtype != DType::I64 || state.numel() != 2)
+    fail(op, ": state must be a 2-element i64 tensor (holding two f64s: scale, good steps), got ", state.describe());
+}
+
+void loss_scale_apply(const std::vector<Tensor*>& tensors, const Tensor& state, bool invert) {
+  const char* op = "lossScaleApply";
+  check_loss_scale_state(op, state);
+  std::vector<float*> ptrs;
+  std::vector<int64_t> sizes;
+  for (size_t k = 0; k < tensors.size(); k++) {
+    Tensor* t = tensors[k];
+    kDevice(op, "tensors", *t);
+    if (t->dtype != DType::F32) fail(op, ": tensors[", k, "] must be f32, got ", t->describe());
+    ptrs.push_back(F(*t));
+    sizes.push_back(t->numel());
+  }
+  CS_CUDA_CALL(op, loss_scale_apply, ptrs.data(), sizes.data(), static_cast<int>(ptrs.size()),
+               state.data<double>(), invert ? 1 : 0);
+}
+
+void loss_scale_update(Tensor& state, const Tensor& loss, const Tensor& norm, double growth, double backoff,
+                       int64_t interval, double min_scale, double max_scale) {
+  const char* op = "lossScaleUpdate";
+  check_loss_scale_state(op, state);
+  kDevice(op, "loss", loss);
+  kDevice(op, "norm", norm);
+  if (loss.dtype != DType::F32 || loss.numel() != 1) fail(op, ": loss must be a 1-element f32 tensor, got ", loss.describe());
+  if (norm.dtype != DType::I64 || norm.numel() != 1)
+    fail(op, ": norm must be a 1-element i64 tensor (holding an f64, as gradNorm's normOut), got ", norm.describe());
+  if (!(growth > 1) || !(backoff > 0 && backoff < 1) || interval < 1 || !(min_scale > 0) || !(max_scale >= min_scale))
+    fail(op, ": need growth > 1, 0 < backoff < 1, interval >= 1 and 0 < minScale <= maxScale, got ", growth, ", ",
+         backoff, ", ", interval, ", ", min_scale, ", ", max_scale);
+  CS_CUDA_CALL(op, loss_scale_update, state.data<double>(), F(loss), gate_norm(norm), growth, backoff, interval,
+               min_scale, max_scale);
+}
+
 static void check_norm_out(const char* op, const Tensor& t) {
   kDevice(op, "normOut", t);
   if (t.dtype != DType::I64 || t.numel() != 1) fail(op, ": normOut must be a 1-element i64 tensor (holding an f64), got ", t.describe());

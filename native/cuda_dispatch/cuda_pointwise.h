@@ -59,6 +59,10 @@ double contrastive_loss(const Tensor& image, const Tensor& text, const Tensor& l
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16,
                 const AdamWConfig& cfg, const AdamWGate* gate = nullptr);
 void adamw_commit(const AdamWGate& gate);
+// Dynamic loss scaling on the device: state is a 2-element i64 tensor holding two f64s (scale, good steps).
+void loss_scale_apply(const std::vector<Tensor*>& tensors, const Tensor& state, bool invert);
+void loss_scale_update(Tensor& state, const Tensor& loss, const Tensor& norm, double growth, double backoff,
+                       int64_t interval, double min_scale, double max_scale);
 // The norm into norm_out (i64 [1] holding an f64) on the device, nothing read back.
 void grad_norm_into(const std::vector<const Tensor*>& grads, Tensor& norm_out);
 void clip_grad_norm_into(const std::vector<Tensor*>& grads, double max_norm, Tensor& norm_out);

@@ -86,6 +86,40 @@ static Napi::Value AdamwCommit(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("adamwCommit", AdamwCommit);
 
+// lossScaleApply([t1, t2, …], state, invert): every f32 tensor times the device loss scale
+// (state: i64 [2] holding f64 scale and good steps), or divided by it. CUDA only: the CPU's
+// loss scaling is the host's LossScaler.
+static Napi::Value LossScaleApply(const Napi::CallbackInfo& info) {
+  const char* op = "lossScaleApply";
+  std::vector<Tensor*> list = arg_tensor_list(info, 0, op, "tensors");
+  Tensor& state = arg_tensor(info, 1, op, "state");
+  const bool invert = arg_bool(info, 2, op, "invert");
+  std::vector<const Tensor*> all(list.begin(), list.end());
+  all.push_back(&state);
+  if (!on_cuda_list(op, all)) fail(op, ": the device loss scale is for CUDA tensors (on the CPU the host's LossScaler scales)");
+  cuda::loss_scale_apply(list, state, invert);
+  return info.Env().Undefined();
+}
+CS_BINDING("lossScaleApply", LossScaleApply);
+
+// lossScaleUpdate(state, loss, norm, growthFactor, backoffFactor, growthInterval, minScale, maxScale)
+static Napi::Value LossScaleUpdate(const Napi::CallbackInfo& info) {
+  const char* op = "lossScaleUpdate";
+  Tensor& state = arg_tensor(info, 0, op, "state");
+  Tensor& loss = arg_tensor(info, 1, op, "loss");
+  Tensor& norm = arg_tensor(info, 2, op, "norm");
+  const double growth = arg_number(info, 3, op, "growthFactor");
+  const double backoff = arg_number(info, 4, op, "backoffFactor");
+  const int64_t interval = arg_int(info, 5, op, "growthInterval");
+  const double min_scale = arg_number(info, 6, op, "minScale");
+  const double max_scale = arg_number(info, 7, op, "maxScale");
+  if (!on_cuda_list(op, {&state, &loss, &norm}))
+    fail(op, ": the device loss scale is for CUDA tensors (on the CPU the host's LossScaler scales)");
+  cuda::loss_scale_update(state, loss, norm, growth, backoff, interval, min_scale, max_scale);
+  return info.Env().Undefined();
+}
+CS_BINDING("lossScaleUpdate", LossScaleUpdate);
+
 // A CPU norm also stored in normOut (the f64's bits in a 1-element i64 tensor).
 static double store_norm(const char* op, Tensor* out, double norm) {
   if (!out) return norm;

@@ -12,7 +12,8 @@ import { Trainer } from '../../lib/train/trainer.js';
 
 const out = process.argv[2];
 const globalBatch = Number(process.argv[3] ?? 16);
-// Optional: a checkpoint directory, and 'stop2' (train 2 steps, checkpoint, stop) or 'resume'.
+// Optional: a checkpoint directory ('' for none), and 'stop2' (train 2 steps, checkpoint, stop),
+// 'resume', or 'accum2' (accumFreq 2).
 const checkpointDir = process.argv[4];
 const mode = process.argv[5];
 const env = readDistEnvironment();
@@ -37,6 +38,7 @@ const trainer = new Trainer({
   comm,
   ...(checkpointDir ? { out: checkpointDir, resume: mode === 'resume' } : {}),
   ...(mode === 'stop2' ? { stopAfterSteps: 2 } : {}),
+  ...(mode === 'accum2' ? { accumFreq: 2 } : {}),
 });
 const losses: number[] = [];
 for await (const r of trainer.run()) losses.push(r.loss);

@@ -34,6 +34,10 @@ export async function overflowAndRecover(t: ExecutionContext, device: string): P
   using trainer = new Trainer({
     ...scalingRun(device),
     lossScaling: { initScale: 2 ** 127, maxScale: 2 ** 127, growthInterval: 2 },
+    // Each record is compared with the parameters right after its step: read every step at once
+    // (deferred records arrive after the next step ran; that path is checked bit for bit against
+    // this one in test/cuda-graphs-fp16.test.ts).
+    deferOutcomes: false,
   });
   let previous = trainer.model.stateDict();
   let scale = 2 ** 127;
