@@ -52,7 +52,7 @@ export interface LoaderOptions {
   /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
   normalization?: Normalization;
   /** The model's other preprocessing (OpenCLIP's resize_mode, interpolation, fill_color). */
-  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill'>;
+  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill' | 'draft'>;
 }
 
 /** Decode threads: each holds a libvips instance and buffers; more only costs memory. */
