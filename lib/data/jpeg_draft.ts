@@ -7,8 +7,6 @@
 // Which scale: Pillow's rule for the size a transform asks of draft. Evaluation (resize then
 // centre crop/pad) asks for what the resize produces; training (RandomResizedCrop) asks for an
 // image on which every crop the random draw can give is still at least `size` on both sides.
-import { native } from '../native.js';
-import type { PilImage } from './pil_image.js';
 import { longestSideSize, type TransformSpec } from './transforms.js';
 
 export type DraftScale = 1 | 2 | 4 | 8;
@@ -54,21 +52,4 @@ export function draftScaleFor(spec: TransformSpec, width: number, height: number
   }
   // 'shortest' (the shorter side to size, then a size × size crop) and 'squash' both need size × size.
   return pilDraftScale(width, height, size, size);
-}
-
-// Pillow refuses images over 2 × Image.MAX_IMAGE_PIXELS (DecompressionBombError), as the sharp
-// path does with limitInputPixels; the limit is on the stored size, since a progressive JPEG
-// holds all its coefficients whatever the scale.
-export const MAX_DECODE_PIXELS = 2 * 89_478_485;
-
-/** Whether the addon was built with libjpeg-turbo (see native/tools/find_jpeg.cjs). */
-export function jpegDecoderAvailable(): boolean {
-  return native.jpegSupported();
-}
-
-/** Decodes a JPEG at 1/scale to the samples Pillow holds (L, RGB or CMYK), with libjpeg-turbo. */
-export function decodeJpegPil(bytes: Uint8Array, scale: DraftScale = 1): PilImage {
-  const d = native.decodeJpeg(bytes, scale, MAX_DECODE_PIXELS);
-  const mode = d.channels === 1 ? 'L' : d.channels === 4 ? 'CMYK' : 'RGB';
-  return { mode, width: d.width, height: d.height, channels: d.channels, data: d.data };
 }

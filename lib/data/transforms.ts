@@ -4,9 +4,9 @@
 // centre pad with the fill colour; 'squash': both sides to `size`), training takes
 // RandomResizedCrop (scale 0.9–1.0), both with Pillow's bicubic resampling in the image's own
 // mode, then convert('RGB') and the model's mean/std (spec.normalization). See pil_image.ts for decoding and colour.
-import { cropPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
+import { cropPil, decodeJpegPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
 import { imageHeaderInfo, imageHeaderSize } from './image_header.js';
-import { decodeJpegPil, draftScaleFor } from './jpeg_draft.js';
+import { draftScaleFor } from './jpeg_draft.js';
 import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
 import { normalizeHwcToChw, type Normalization } from './normalize.js';
 import { Rng } from './rng.js';
