@@ -10,18 +10,25 @@
 // output is the same in libjpeg-turbo 2.1 (ours, Debian's static library) and 3.1 (Pillow's
 // wheel); the SIMD and C paths of those IDCTs are bit-exact with each other.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 import sharp from 'sharp';
 
+import { UsageError } from '../lib/cli/command.js';
+import { runTrain } from '../lib/cli/commands/train.js';
 import { DataLoader } from '../lib/data/loader.js';
+import { defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
+import { TarWriter } from '../lib/data/tar_write.js';
 import { draftScaleFor, pilDraftScale, trainDraftScale, type DraftScale } from '../lib/data/jpeg_draft.js';
 import { decodeJpegPil, decodePil, decodePilWithSharp, toRgbPil } from '../lib/data/pil_image.js';
 import { resizedCropPil, transformToBytes, type ResizeMode } from '../lib/data/transforms.js';
 import { native } from '../lib/native.js';
+import { WebDatasetData } from '../lib/train/webdataset_source.js';
+import { writeMicroConfig } from './_helpers/train_cli.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '_fixtures', 'jpeg_draft');
 const meta = JSON.parse(readFileSync(join(fixtures, 'cases.json'), 'utf8')) as {
@@ -207,5 +214,43 @@ test('the loader with draft skips hostile JPEGs as corrupt_image, as without dra
     const skipped = loader.skipped.toJSON();
     t.is(skipped.corrupt_image, 3, `draft ${draft}: ${JSON.stringify(skipped)}`);
     if (draft) t.regex(loader.skipped.exampleOf('corrupt_image').join('\n'), /truncated: decodeJpeg: corrupt JPEG data: Premature end of JPEG file/);
+  }
+});
+
+// ── `clipscale train --jpeg-draft`: shard JPEGs decoded with draft; synthetic data refuses it ──
+
+test('clipscale train --jpeg-draft: shard JPEGs decode shrunk, the run trains; the synthetic world refuses the flag', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-jpeg-draft-'));
+  try {
+    const tokenizer = defaultSyntheticTokenizer();
+    const model = writeMicroConfig(join(dir, 'micro.json'), tokenizer.vocabSize);
+    // 640×480 JPEGs for a 16-pixel model: training draft decodes them at 1/8 (80×60).
+    const w = new TarWriter(join(dir, '00000.tar'));
+    const jpegs = ['rgb420_640x480.jpg', 'progressive420_720x540.jpg', 'gray_500x375.jpg', 'cmyk_400x300.jpg'];
+    for (let i = 0; i < 16; i++) {
+      w.add(`s${i}.jpg`, read(jpegs[i % jpegs.length]));
+      w.add(`s${i}.txt`, `a photo number ${i}`);
+    }
+    w.close();
+    const shards = join(dir, '00000.tar');
+    const data = (jpegDraft: boolean) => new WebDatasetData({ urls: shards, imageSize: 16, contextLength: 16, tokenizer, seed: 1, shuffleBuffer: 1, workers: 0, jpegDraft });
+    const batches: Float32Array[] = [];
+    for (const draft of [true, true, false]) {
+      const d = data(draft);
+      batches.push(Float32Array.from((await d.batch(0, 8)).images));
+      await d.close();
+    }
+    t.deepEqual(batches[0], batches[1], 'deterministic');
+    t.notDeepEqual(batches[0], batches[2], 'draft changes the decode');
+    t.is(trainDraftScale(640, 480, 16), 8);
+    const r = await runTrain(['--model', model, '--data', shards, '--vocab', 'synthetic', '--batch-size', '8', '--samples', '16', '--workers', '1', '--jpeg-draft', '--out', join(dir, 'run')], { console: null });
+    t.is(r.steps, 2);
+    t.deepEqual(r.skipped_samples ?? {}, {});
+    await t.throwsAsync(runTrain(['--model', model, '--data', 'synthetic:size=40', '--batch-size', '8', '--samples', '16', '--jpeg-draft']), {
+      instanceOf: UsageError,
+      message: /--jpeg-draft is for JPEGs in webdataset shards/,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
