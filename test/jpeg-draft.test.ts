@@ -254,3 +254,14 @@ test('clipscale train --jpeg-draft: shard JPEGs decode shrunk, the run trains; t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('EXIF orientation is ignored, as Pillow in OpenCLIP and the sharp path ignore it: the stored pixels, not rotated', async (t) => {
+  const rotated = new Uint8Array(await sharp(read('rgb420_640x480.jpg')).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer());
+  t.is((await sharp(rotated).metadata()).orientation, 6);
+  const ours = await decodePil(rotated);
+  t.deepEqual([ours.width, ours.height], [640, 480]);
+  const viaSharp = await decodePilWithSharp(rotated);
+  t.is(differing(ours.data as Uint8Array, viaSharp.data as Uint8Array).count, 0);
+  const drafted = decodeJpegPil(rotated, 2);
+  t.deepEqual([drafted.width, drafted.height], [320, 240]);
+});
