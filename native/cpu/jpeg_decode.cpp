@@ -84,6 +84,8 @@ extern "C" void reset_error_mgr(j_common_ptr cinfo) {
   auto* e = reinterpret_cast<ErrorManager*>(cinfo->err);
   char text[JMSG_LENGTH_MAX];
   (*cinfo->err->format_message)(cinfo, text);
+  // Some of libjpeg's warnings already begin "Corrupt JPEG data: ".
+  if (std::strncmp(text, "Corrupt JPEG data", 17) == 0) prefix = "";
   std::snprintf(e->message, sizeof e->message, "%s%s", prefix, text);
   std::longjmp(e->jump, 1);
 }
