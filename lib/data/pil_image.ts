@@ -2,9 +2,9 @@
 // JPEGs decoded by libjpeg-turbo in the addon (native/cpu/jpeg_decode.cpp, the decoder Pillow
 // uses, with Pillow's settings), other formats by sharp, to the samples PIL would read (no
 // colour conversion: CMYK stays CMYK, greyscale one channel, 16-bit greyscale 16-bit), resized
-// with Pillow's own resampling
-// (native/cpu/resize_pil.cpp), padded and cropped in that mode, and only then converted to
-// RGB the way PIL's convert('RGB') does, which is the order OpenCLIP's transforms run in.
+// with Pillow's own resampling (native/cpu/resize_pil.cpp), padded and cropped in that mode,
+// and only then converted to RGB the way PIL's convert('RGB') does, which is the order
+// OpenCLIP's transforms run in.
 import sharp from 'sharp';
 
 import { native } from '../native.js';
