@@ -265,3 +265,26 @@ test('EXIF orientation is ignored, as Pillow in OpenCLIP and the sharp path igno
   const drafted = decodeJpegPil(rotated, 2);
   t.deepEqual([drafted.width, drafted.height], [320, 240]);
 });
+
+test('mutated JPEGs (seeded: header bytes, scan bytes, truncation; every scale) decode or throw a decodeJpeg error, never crash', (t) => {
+  const sources = [...new Set(meta.eval_cases.map((c) => c.image))].map(read);
+  let seed = 12345;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  let decoded = 0;
+  let refused = 0;
+  for (let k = 0; k < 800; k++) {
+    const b = new Uint8Array(sources[k % sources.length]);
+    for (let j = 1 + Math.floor(rnd() * 8); j > 0; j--) b[Math.floor(rnd() < 0.7 ? rnd() * Math.min(700, b.length) : rnd() * b.length)] = Math.floor(rnd() * 256);
+    const end = rnd() < 0.2 ? Math.floor(rnd() * b.length) : b.length;
+    try {
+      const d = native.decodeJpeg(b.subarray(0, end), ([1, 2, 4, 8] as const)[k % 4], 2 * 89_478_485);
+      t.is(d.data.length, d.width * d.height * d.channels);
+      decoded++;
+    } catch (err) {
+      t.regex((err as Error).message, /^decodeJpeg: \S/);
+      refused++;
+    }
+  }
+  t.log(`${decoded} decoded, ${refused} refused`);
+  t.true(decoded > 50 && refused > 300);
+});
