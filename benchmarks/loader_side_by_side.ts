@@ -4,8 +4,8 @@
 // batch size, images held in memory on both sides. Transform: OpenCLIP's training
 // RandomResizedCrop(224, scale 0.9–1.0, bicubic) + normalise (or eval: resize + centre crop).
 //
-//   node --import=tsx benchmarks/loader_side_by_side.ts [--sets small,vga] [--images 480] [--workers 2]
-//        [--mode train|eval] [--rounds 3] [--passes 3] [--out FILE]
+//   npm run build:ts && node --import=tsx benchmarks/loader_side_by_side.ts [--sets small,vga] [--images 480]
+//        [--workers 2] [--mode train|eval] [--rounds 3] [--passes 3] [--out FILE] [--from-source]
 //
 // Sets: `small`, ~256-px JPEGs of four shapes (256×256, 320×256, 256×288, 240×320) as web
 // images come; `vga`, 640×480 photos. Both are the synthetic world's images, JPEG q90 4:2:0.
@@ -15,20 +15,19 @@
 // records the load average; the summary gives per-side medians and bests (images/s) and the
 // ratios of clipscale to PIL, with and without draft. --out FILE also appends the lines there.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 
-import { DataLoader } from '../lib/data/loader.js';
-import type { RawSample } from '../lib/data/sample.js';
 import { SyntheticWorld } from '../lib/data/synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: {
+    'from-source': { type: 'boolean' },
     sets: { type: 'string' }, images: { type: 'string' }, workers: { type: 'string' }, mode: { type: 'string' },
     rounds: { type: 'string' }, passes: { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' },
   },
@@ -41,6 +40,23 @@ const rounds = Number(values.rounds ?? 3);
 const passes = Number(values.passes ?? 3);
 const batch = Number(values.batch ?? 16);
 const SIZE = 224;
+
+// clipscale as users run it: plain Node on the compiled dist/ (`npm run build:ts`), in a process
+// of its own (benchmarks/loader_side_by_side_clipscale.mjs), as the PIL side has. Under tsx
+// (--from-source) the main thread and every worker carry tsx: larger heaps, slower GCs.
+const distLoader = join(here, '..', 'dist', 'data', 'loader.js');
+function newestSource(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestSource(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+  }
+  return t;
+}
+const fromSource = values['from-source'] ?? false;
+if (!fromSource && !(existsSync(distLoader) && statSync(distLoader).mtimeMs >= newestSource(join(here, '..', 'lib')))) {
+  throw new Error('loader_side_by_side: dist/ is missing or older than lib/: run `npm run build:ts` first (or pass --from-source)');
+}
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
@@ -76,30 +92,13 @@ async function writeSet(dir: string, name: string): Promise<{ paths: string[]; m
   return { paths, meanKiB: bytes / count / 1024 };
 }
 
-/** clipscale: one pass over the images per DataLoader; images/s after the first batch. */
-async function ours(images: Uint8Array[], draft: boolean): Promise<{ rate: number; perCpu: number }> {
-  const source: RawSample[] = images.map((image, i) => ({ key: String(i), image, caption: '' }));
-  const loader = new DataLoader({ source, batchSize: batch, imageSize: SIZE, workers, train: mode === 'train', prefetch: 4, dropLast: false, preprocess: { draft } });
-  let n = 0;
-  let t0 = 0;
-  let t1 = 0;
-  let c0 = process.cpuUsage();
-  let c1 = c0;
-  let first = true;
-  for await (const b of loader) {
-    if (first) {
-      t0 = t1 = performance.now();
-      c0 = c1 = process.cpuUsage();
-      first = false;
-      continue;
-    }
-    n += b.size;
-    // CPU of the whole process: the main thread and every decode worker thread.
-    t1 = performance.now();
-    c1 = process.cpuUsage();
-  }
-  const cpu = (c1.user - c0.user + c1.system - c0.system) / 1e6;
-  return { rate: n / ((t1 - t0) / 1000), perCpu: n / cpu };
+/** clipscale: `passes` passes of its DataLoader in a fresh Node process; images/s and images/CPU-s per pass. */
+function ours(listFile: string, draft: boolean): { rates: number[]; perCpu: number[] } {
+  const args = [join(here, 'loader_side_by_side_clipscale.mjs'), '--files', listFile, '--workers', String(workers), '--batch', String(batch),
+    '--size', String(SIZE), '--draft', draft ? '1' : '0', '--mode', mode, '--passes', String(passes)];
+  const out = execFileSync(process.execPath, fromSource ? ['--import=tsx', ...args, '--from-source'] : args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { images_per_s: number; images_per_cpu_s: number });
+  return { rates: lines.map((l) => l.images_per_s), perCpu: lines.map((l) => l.images_per_cpu_s) };
 }
 
 function pil(listFile: string, draft: boolean): { rates: number[]; perCpu: number[]; info: Record<string, unknown> } {
@@ -112,14 +111,13 @@ function pil(listFile: string, draft: boolean): { rates: number[]; perCpu: numbe
 
 const dir = mkdtempSync(join(os.tmpdir(), 'clipscale-loader-sbs-'));
 try {
-  report({ case: 'setup', sets, images: count, workers, batch, mode, rounds, passes, output: SIZE, node: process.version, sharp: sharp.versions.sharp,
+  report({ case: 'setup', sets, images: count, workers, batch, mode, rounds, passes, output: SIZE, node: process.version, sharp: sharp.versions.sharp, clipscale_from: fromSource ? 'lib/ (TypeScript under tsx), own process' : 'dist/ (compiled JavaScript), own process',
     transform: mode === 'train' ? 'RandomResizedCrop(224, scale 0.9-1.0, bicubic) + normalise' : 'Resize(224, bicubic) + CenterCrop(224) + normalise',
     pil_side: 'torch DataLoader(num_workers=workers), PIL.Image.open on in-memory bytes, torchvision transforms, ToTensor, Normalize' });
   for (const set of sets) {
     const { paths, meanKiB } = await writeSet(dir, set);
     const listFile = join(dir, `${set}.json`);
     writeFileSync(listFile, JSON.stringify(paths));
-    const images = paths.map((p) => new Uint8Array(readFileSync(p)));
     type Side = 'clipscale' | 'clipscale_draft' | 'pil' | 'pil_draft';
     const rates: Record<Side, number[]> = { clipscale: [], clipscale_draft: [], pil: [], pil_draft: [] };
     const perCpu: Record<Side, number[]> = { clipscale: [], clipscale_draft: [], pil: [], pil_draft: [] };
@@ -138,13 +136,9 @@ try {
           cpuRates = p.perCpu;
           info = p.info;
         } else {
-          got = [];
-          cpuRates = [];
-          for (let k = 0; k < passes; k++) {
-            const o = await ours(images, side === 'clipscale_draft');
-            got.push(o.rate);
-            cpuRates.push(o.perCpu);
-          }
+          const o = ours(listFile, side === 'clipscale_draft');
+          got = o.rates;
+          cpuRates = o.perCpu;
         }
         rates[side].push(...got);
         perCpu[side].push(...cpuRates);
