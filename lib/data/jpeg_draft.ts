@@ -1,9 +1,10 @@
 // Shrink-on-load JPEG decoding, as Pillow's Image.draft does it: libjpeg scales in the IDCT by
 // 1/2, 1/4 or 1/8 (native/cpu/jpeg_decode.cpp), so a 640×480 photo bound for 224 pixels is
 // decoded at 320×240 (0.89 vs 1.31 ms here) and resized from there (a smaller filter): the
-// loader makes 1.57× the images per CPU-second (benchmarks/results/issue17-loader/NOTES.md). The output differs from
-// the full decode (the downscale is partly done by the IDCT rather than the bicubic filter), so
-// it is an option (TransformSpec.draft), never the default: OpenCLIP does not call draft.
+// loader makes 1.6–2.1× the images per CPU-second (benchmarks/results/issue17-loader/NOTES.md).
+// The output differs from the full decode (the downscale is partly done by the IDCT rather than
+// the bicubic filter), so it is an option (TransformSpec.draft), never the default: OpenCLIP
+// does not call draft.
 //
 // Which scale: Pillow's rule for the size a transform asks of draft. Evaluation (resize then
 // centre crop/pad) asks for what the resize produces; training (RandomResizedCrop) asks for an
