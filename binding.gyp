@@ -17,6 +17,14 @@
           "include_dirs": ["<!@(node native/tools/find_mpi.cjs include_dirs)"],
           "libraries": ["<!@(node native/tools/find_mpi.cjs libraries)"],
           "defines": ["CLIPSCALE_WITH_MPI"]
+        }],
+        ["'<!(node native/tools/find_jpeg.cjs found)'=='true'", {
+          "include_dirs": ["<!@(node native/tools/find_jpeg.cjs include_dirs)"],
+          "libraries": ["<!@(node native/tools/find_jpeg.cjs libraries)"],
+          "defines": ["CLIPSCALE_WITH_JPEG"]
+        }],
+        ["OS=='linux' and '<!(node native/tools/find_jpeg.cjs found)'=='true'", {
+          "ldflags": ["-Wl,--exclude-libs,libjpeg.a"]
         }]
       ],
       "xcode_settings": {

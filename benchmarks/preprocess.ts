@@ -1,5 +1,5 @@
-// Preprocessing cost per image: clipscale's OpenCLIP-exact transform (sharp decodes to raw
-// samples, Pillow's resampling in the native core) against sharp's own decode-and-resize
+// Preprocessing cost per image: clipscale's OpenCLIP-exact transform (JPEGs decoded by
+// libjpeg-turbo in the addon, Pillow's resampling in the native core) against sharp's own decode-and-resize
 // (shrink-on-load, Catmull-Rom; what clipscale used before, not equal to OpenCLIP) in the
 // same run, one thread, per image size and for eval (resize shortest side + centre crop) and
 // train (RandomResizedCrop). Prints JSON lines; --out FILE also appends them there.

@@ -139,6 +139,15 @@ export interface NativeBinding {
     window?: readonly [number, number, number, number] | null,
   ): A;
 
+  /**
+   * JPEG decoding with libjpeg-turbo (jpeg_decode.cpp) at 1/scale (DCT scaling, as Pillow's draft):
+   * L (1), RGB (3) or CMYK (4, inverted as Pillow reads it) samples. Throws on corrupt data or an
+   * image whose stored width·height is over maxPixels.
+   */
+  decodeJpeg(bytes: Uint8Array, scale: 1 | 2 | 4 | 8, maxPixels: number): { width: number; height: number; channels: number; data: Uint8Array };
+  /** Whether the addon was built with libjpeg-turbo. */
+  jpegSupported(): boolean;
+
   // ── CUDA GEMM engine (when the CUDA backend is loaded) ──
   cudaGemmBackend(): string;
   cudaGemmBackendInfo(): string;

@@ -1,10 +1,10 @@
 // A decode worker: receives encoded images (or file paths), decodes, transforms and
 // normalises them in order, and sends back CHW floats, or the reason it could not.
 //
-// One image at a time is in libvips (on libuv's thread pool), so a pool of N workers
-// decodes N images at once; the next image's decode starts before this one is normalised
-// and posted (on this thread), so that JavaScript work overlaps the decode instead of
-// adding to it.
+// JPEGs are decoded by libjpeg-turbo in the addon, synchronously on this thread (a pool of N
+// workers decodes N at once). Other formats go through libvips, one image at a time on libuv's
+// thread pool; there the next image's decode starts before this one is normalised and posted
+// (on this thread), so that JavaScript work overlaps the decode instead of adding to it.
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 

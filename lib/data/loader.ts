@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import { native } from '../native.js';
 import type { DecodeJob, DecodeResult, WorkerMessage } from './decode_worker.js';
 import type { Normalization } from './normalize.js';
 import { hashInts } from './rng.js';
@@ -52,7 +53,7 @@ export interface LoaderOptions {
   /** Mean/std of the pixel normalisation (default OpenAI's, as OpenCLIP's image_mean/image_std). */
   normalization?: Normalization;
   /** The model's other preprocessing (OpenCLIP's resize_mode, interpolation, fill_color). */
-  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill'>;
+  preprocess?: Pick<TransformSpec, 'resizeMode' | 'interpolation' | 'fill' | 'draft'>;
 }
 
 /** Decode threads: each holds a libvips instance and buffers; more only costs memory. */
@@ -191,6 +192,9 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (!Number.isInteger(options.imageSize) || options.imageSize < 1) throw new Error(`DataLoader: imageSize must be an integer ≥ 1, got ${options.imageSize}`);
     if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= MAX_DECODE_WORKERS)) {
       throw new Error(`DataLoader: workers must be an integer in 0..${MAX_DECODE_WORKERS}, got ${options.workers}`);
+    }
+    if (options.preprocess?.draft && !native.jpegSupported()) {
+      throw new Error('DataLoader: preprocess.draft (shrink-on-load JPEG decoding) needs libjpeg-turbo in the addon, which was built without it (install libjpeg62-turbo-dev or libjpeg-turbo8-dev and rebuild)');
     }
     this.options = options;
     this.batchSize = options.batchSize;

@@ -4,8 +4,10 @@
 // centre pad with the fill colour; 'squash': both sides to `size`), training takes
 // RandomResizedCrop (scale 0.9–1.0), both with Pillow's bicubic resampling in the image's own
 // mode, then convert('RGB') and the model's mean/std (spec.normalization). See pil_image.ts for decoding and colour.
-import { cropPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
-import { imageHeaderSize } from './image_header.js';
+import { cropPil, decodeJpegPil, decodePil, resizePil, toRgbPil, type Interpolation, type PilImage } from './pil_image.js';
+import { imageHeaderInfo, imageHeaderSize } from './image_header.js';
+import { draftScaleFor } from './jpeg_draft.js';
+import { MAX_IMAGE_FILE_BYTES, readRegularFile } from '../util/regular_file.js';
 import { normalizeHwcToChw, type Normalization } from './normalize.js';
 import { Rng } from './rng.js';
 
@@ -36,6 +38,12 @@ export interface TransformSpec {
   interpolation?: Interpolation;
   /** Mean/std of the normalisation (OpenCLIP's image_mean/image_std; default OpenAI's). */
   normalization?: Normalization;
+  /**
+   * Shrink-on-load for JPEGs, as Pillow's Image.draft('RGB', …) before the transform: decoded
+   * at 1/2, 1/4 or 1/8 where the transform still gets at least its size (jpeg_draft.ts). Faster,
+   * not equal to OpenCLIP's preprocessing (which does not use draft); default false.
+   */
+  draft?: boolean;
 }
 
 /** Python's round(): halves to even. torchvision's crop offsets and timm's ResizeKeepRatio use it. */
@@ -126,6 +134,15 @@ export function transformPil(im: PilImage, spec: TransformSpec): PilImage {
   return resizePil(im, s.width, s.height, interpolation, crop);
 }
 
+/** A JPEG decoded at the draft scale the transform allows; other formats as decodePil does. */
+async function decodeDraft(input: Uint8Array | string, spec: TransformSpec): Promise<PilImage> {
+  const bytes = typeof input === 'string' ? await readRegularFile(input, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES }) : input;
+  const header = imageHeaderInfo(bytes);
+  if (header?.format !== 'jpeg') return decodePil(bytes);
+  if (!header.width || !header.height) throw new Error(`JPEG header gives a size of ${header.width}×${header.height}`);
+  return decodeJpegPil(bytes, draftScaleFor(spec, header.width, header.height));
+}
+
 /** Decodes an image and applies the transform; returns RGB bytes HWC (channels is 3). */
 export async function transformToBytes(input: Uint8Array | string, spec: TransformSpec): Promise<{ data: Uint8Array; channels: number }> {
   if (spec.train && typeof input !== 'string') {
@@ -133,7 +150,7 @@ export async function transformToBytes(input: Uint8Array | string, spec: Transfo
     const size = imageHeaderSize(input);
     if (size && (!size.width || !size.height)) throw new Error('image has no size');
   }
-  const im = await decodePil(input);
+  const im = spec.draft ? await decodeDraft(input, spec) : await decodePil(input);
   const out = transformPil(im, spec);
   if (out.width !== spec.size || out.height !== spec.size) throw new Error(`transform gave ${out.width}×${out.height}, expected ${spec.size}×${spec.size}`);
   return { data: toRgbPil(out), channels: 3 };

@@ -31,6 +31,8 @@ export interface WebDatasetDataOptions {
   resampled?: boolean;
   /** Decode worker threads (default: the loader's, one per core up to 8; 0 decodes on the main thread). */
   workers?: number;
+  /** Shrink-on-load JPEG decoding (Pillow's draft; TransformSpec.draft): faster, not OpenCLIP's exact preprocessing. */
+  jpegDraft?: boolean;
   /** Pixel mean/std (OpenCLIP's --image-mean/--image-std; default OpenAI's). */
   normalization?: Normalization;
   /** A checkpoint's `describe()`: where the stream stood at trainer position `position`. */
@@ -128,6 +130,7 @@ export class WebDatasetData implements TrainingData, AsyncDisposable {
       maxConsecutiveSkips: Math.max(1000, 10 * size),
       ...(this.options.workers !== undefined ? { workers: this.options.workers } : {}),
       ...(this.options.normalization ? { normalization: this.options.normalization } : {}),
+      ...(this.options.jpegDraft ? { preprocess: { draft: true } } : {}),
     });
     this.stream = this.loader[Symbol.asyncIterator]();
   }
