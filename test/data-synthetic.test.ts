@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 
 import { SYNTHETIC_MEAN, SYNTHETIC_STD } from '../lib/data/synthetic_normalization.js';
 import { COLOURS, SHAPES, SyntheticWorld, defaultSyntheticTokenizer } from '../lib/data/synthetic.js';
+import { LABELS_SCENE_FRACTION, paraphrases } from '../lib/data/synthetic_captions.js';
 
 function digest(world: SyntheticWorld, n: number): string {
   const h = createHash('sha256');
@@ -89,25 +90,36 @@ test('noisy world: skewed attributes and alt-text-like captions', (t) => {
   t.true(wrongOrMissing > 50 && wrongOrMissing < 250, `colour wrong or missing in ${wrongOrMissing}/500`);
 });
 
-test("the study's two datasets: 'labels' name every object right and no layout; 'web' say the whole scene but not always the shape", (t) => {
+test("the study's two datasets: 'labels' name every object right, the layout only in a minority; 'web' say the whole scene but not always the shape", (t) => {
   const labels = new SyntheticWorld({ captions: 'labels', size: 1000 });
   const web = new SyntheticWorld({ captions: 'web', size: 1000 });
   const layout = /\b(left|right|above|below|top|bottom|center|small|large|two|three|four)\b/;
+  const n = 1000;
+  let labelsScene = 0;
   let webLayout = 0;
   let webShape = 0;
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < n; i++) {
     const scene = labels.attributes(i);
     t.deepEqual(web.attributes(i), scene, 'both use the same uniform scenes');
     const l = labels.caption(i);
     for (const o of scene.objects) t.true(l.includes(`${o.colour} ${o.shape}`) || l.includes(`${o.colour} ${o.shape === 'cross' ? 'crosses' : o.shape + 's'}`), `labels caption '${l}' names ${o.colour} ${o.shape}`);
-    t.false(layout.test(l), `labels caption '${l}' says nothing of the layout`);
+    // a labels caption is either label-like (no layout at all) or one of the scene's full, true descriptions
+    if (layout.test(l)) {
+      t.true(paraphrases(scene, 7).includes(l), `labels caption '${l}' that speaks of the layout is a true description of its scene`);
+      labelsScene++;
+    }
     const w = web.caption(i);
     for (const o of scene.objects) t.true(w.includes(o.colour), `web caption '${w}' names the colour ${o.colour}`);
     if (scene.kind !== 'pair' && layout.test(w)) webLayout++;
     if (new RegExp(`\\b${scene.objects[0].shape}`).test(w)) webShape++;
   }
-  t.true(webLayout > 150, `web captions say the size, place or number: ${webLayout}`);
-  t.true(webShape > 150 && webShape < 300, `web captions name the subject's shape about half the time: ${webShape}/400`);
+  // a binomial count: within 4.5 standard deviations of n·LABELS_SCENE_FRACTION
+  const expected = n * LABELS_SCENE_FRACTION;
+  const sd = Math.sqrt(expected * (1 - LABELS_SCENE_FRACTION));
+  t.true(LABELS_SCENE_FRACTION > 0 && LABELS_SCENE_FRACTION <= 0.25, `a minority of labels captions describe the scene: ${LABELS_SCENE_FRACTION}`);
+  t.true(Math.abs(labelsScene - expected) < 4.5 * sd, `labels captions that describe the scene: ${labelsScene}/${n}, expected about ${expected}`);
+  t.true(webLayout > 0.375 * n, `web captions say the size, place or number: ${webLayout}/${n}`);
+  t.true(webShape > 0.375 * n && webShape < 0.75 * n, `web captions name the subject's shape about half the time: ${webShape}/${n}`);
 });
 
 test('zero-shot tasks: balanced labels, class names, templates, held-out images', (t) => {

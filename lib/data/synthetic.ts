@@ -5,8 +5,8 @@
 // i mod size, so training can see more samples than exist (the data-size axis of the
 // scaling study). Caption styles make different "pre-training datasets": 'precise' (uniform
 // attributes, true and complete captions), 'noisy' (skewed attribute frequencies,
-// alt-text-like captions), and the study's pair 'labels' (WIT-like, favours classification)
-// and 'web' (LAION-like, favours retrieval); see synthetic_captions.ts.
+// alt-text-like captions), and the study's pair 'labels' (WIT-like: class-label captions, a
+// few describing the scene) and 'web' (LAION-like, favours retrieval); see synthetic_captions.ts.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
