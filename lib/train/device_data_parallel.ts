@@ -10,6 +10,7 @@ import type { CLIP } from '../nn/clip.js';
 import * as ops from '../ops.js';
 import { Tensor } from '../tensor.js';
 import { DEFAULT_BUCKET_MB, GradientBuckets } from './grad_buckets.js';
+import { backwardMicroBatches, encodeMicroBatches } from './micro_batches.js';
 import type { Batch, LossName } from './step.js';
 import { TensorBuffers } from '../util/tensor_buffers.js';
 
@@ -80,15 +81,7 @@ export class DeviceDataParallel implements Disposable {
       // Each micro-batch's features into its rows of one [B, D] tensor per tower.
       fi = this.buf('fi', [B, D]);
       ft = this.buf('ft', [B, D]);
-      let row = 0;
-      for (const { images, ids } of parts) {
-        const n = images.shape[0];
-        using imgRows = fi.rows(row, n);
-        using txtRows = ft.rows(row, n);
-        ops.copy(model.encodeImage(images), imgRows);
-        ops.copy(model.encodeText(ids), txtRows);
-        row += n;
-      }
+      encodeMicroBatches(model, parts, fi, ft);
     }
     const imgN = this.buf('imgN', [B, D]);
     const txtN = this.buf('txtN', [B, D]);
@@ -154,24 +147,15 @@ export class DeviceDataParallel implements Disposable {
     } else {
       // Earlier micro-batches only accumulate: their block hooks launch nothing.
       this.buckets.hold(true);
-      let row = 0;
-      parts.forEach(({ images, ids }, j) => {
-        const n = images.shape[0];
-        const last = j === parts.length - 1;
-        if (last) {
+      backwardMicroBatches(model, parts, dfi, dft, {
+        before: (last) => {
+          if (!last) return;
           this.buckets.hold(false);
           this.buckets.ready('loss');
-        }
-        // The towers keep the activations of their last forward: recompute this micro-batch's.
-        using dImg = dfi.rows(row, n);
-        using dTxt = dft.rows(row, n);
-        model.encodeImage(images);
-        model.visual.backward(dImg);
-        if (last) this.buckets.ready('visual');
-        model.encodeText(ids);
-        model.text.backward(dTxt);
-        if (last) this.buckets.ready('text');
-        row += n;
+        },
+        after: (tower, last) => {
+          if (last) this.buckets.ready(tower);
+        },
       });
     }
     await this.buckets.wait();

@@ -9,6 +9,7 @@ import { distributedSigLipLoss, SigLipLoss } from '../loss/sigmoid.js';
 import * as ops from '../ops.js';
 import type { CLIP } from '../nn/clip.js';
 import { Tensor } from '../tensor.js';
+import { backwardMicroBatches, encodeMicroBatches } from './micro_batches.js';
 
 export interface Batch {
   /** [B, 3, H, W] normalised pixels. */
@@ -112,30 +113,11 @@ export class StepRunner implements Disposable {
     }
     const allImage = this.allImage;
     const allText = this.allText as Tensor;
-    let row = 0;
-    for (const { images, ids } of microBatches) {
-      const n = images.shape[0];
-      using imgRows = allImage.rows(row, n);
-      using txtRows = allText.rows(row, n);
-      ops.copy(model.encodeImage(images), imgRows);
-      ops.copy(model.encodeText(ids), txtRows);
-      row += n;
-    }
+    encodeMicroBatches(model, microBatches, allImage, allText);
     const r = this.lossAndGrads(allImage, allText, lossScale, deferLossTo);
     scaleLossGrads?.(lossGradients(r));
     this.addScaleBiasGrads(r);
-    row = 0;
-    for (const { images, ids } of microBatches) {
-      const n = images.shape[0];
-      // The towers keep the activations of their last forward: recompute this micro-batch's.
-      using dImg = r.dImage.rows(row, n);
-      using dTxt = r.dText.rows(row, n);
-      model.encodeImage(images);
-      model.visual.backward(dImg);
-      model.encodeText(ids);
-      model.text.backward(dTxt);
-      row += n;
-    }
+    backwardMicroBatches(model, microBatches, r.dImage, r.dText);
     return r.loss;
   }
 
@@ -163,15 +145,7 @@ export class StepRunner implements Disposable {
     } else {
       fi = this.microBuf('ddpFi', [n, dim]);
       ft = this.microBuf('ddpFt', [n, dim]);
-      let row = 0;
-      for (const { images, ids } of parts) {
-        const m = images.shape[0];
-        using imgRows = fi.rows(row, m);
-        using txtRows = ft.rows(row, m);
-        ops.copy(model.encodeImage(images), imgRows);
-        ops.copy(model.encodeText(ids), txtRows);
-        row += m;
-      }
+      encodeMicroBatches(model, parts, fi, ft);
     }
     const imgN = this.microBuf('ddpImgN', [n, dim]);
     const txtN = this.microBuf('ddpTxtN', [n, dim]);
@@ -209,17 +183,7 @@ export class StepRunner implements Disposable {
       model.text.backward(dft);
       return r.loss;
     }
-    let row = 0;
-    for (const { images, ids } of parts) {
-      const m = images.shape[0];
-      using dImg = dfi.rows(row, m);
-      using dTxt = dft.rows(row, m);
-      model.encodeImage(images);
-      model.visual.backward(dImg);
-      model.encodeText(ids);
-      model.text.backward(dTxt);
-      row += m;
-    }
+    backwardMicroBatches(model, parts, dfi, dft);
     return r.loss;
   }
 
