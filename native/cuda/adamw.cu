@@ -11,6 +11,7 @@
 #include "cuda/numerics.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
+#include "cuda/tensor_list.cuh"
 
 namespace cs_cuda {
 namespace {
@@ -77,7 +78,7 @@ __global__ void adamw_commit_kernel(const float* loss, const double* norm, int64
 }
 
 // Up to kBatch tensors per launch, passed by value (no host→device copy, no sync).
-constexpr int kBatch = 32;
+constexpr int kBatch = kTensorsPerLaunch;
 constexpr int64_t kChunk = 1 << 16;  // elements per partial sum
 
 struct NormBatch {
@@ -109,13 +110,8 @@ __global__ void __launch_bounds__(1024) norm_finish_kernel(const double* partial
   if (threadIdx.x == 0) *norm = sqrt(s);
 }
 
-struct ScaleBatch {
-  float* p[kBatch];
-  int64_t n[kBatch];
-};
-
 // Scales by min(1, max_norm / (norm + 1e-6)), reading the norm on the device.
-__global__ void clip_kernel(ScaleBatch batch, const double* norm_dev, double max_norm) {
+__global__ void clip_kernel(TensorList batch, const double* norm_dev, double max_norm) {
   const double norm = *norm_dev;
   if (!isfinite(norm)) return;
   const double coef = max_norm / (norm + 1e-6);
@@ -258,19 +254,11 @@ int cs_cuda_clip_grad_norm_device(float* const* tensors, const int64_t* sizes, i
   }
   std::vector<const float*> ro(tensors, tensors + count);
   if (int rc = grad_norm_device(op, ro.data(), sizes, count, nd)) return rc;
-  for (int k0 = 0; k0 < count; k0 += kBatch) {
-    ScaleBatch b{};
-    int64_t most = 0;
-    const int in_batch = count - k0 < kBatch ? count - k0 : kBatch;
-    for (int k = 0; k < in_batch; k++) {
-      b.p[k] = tensors[k0 + k];
-      b.n[k] = sizes[k0 + k];
-      if (sizes[k0 + k] > most) most = sizes[k0 + k];
-    }
-    if (most == 0) continue;
-    CS_LAUNCH(clip_kernel, dim3(grid_for(most, kThreads), in_batch), kThreads, 0, stream(), b, nd, max_norm);
-    if (int rc = launched(op)) return rc;
-  }
+  if (int rc = for_each_tensor_list(tensors, sizes, count, [&](const TensorList& list, int in_list, int64_t most) {
+        CS_LAUNCH(clip_kernel, dim3(grid_for(most, kThreads), in_list), kThreads, 0, stream(), list, nd, max_norm);
+        return launched(op);
+      }))
+    return rc;
   if (norm_host) return cs_cuda_memcpy_d2h(norm_host, nd, sizeof(double), current_device());
   return 0;
 }

@@ -12,20 +12,14 @@
 #include "cuda/abi_pointwise.h"
 #include "cuda/launch.cuh"
 #include "cuda/runtime.h"
+#include "cuda/tensor_list.cuh"
 
 namespace cs_cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kBatch = 32;
-
-struct ScaleList {
-  float* p[kBatch];
-  int64_t n[kBatch];
-};
-
 // x *= scale, or x *= 1/scale (PyTorch's unscale: the reciprocal taken in double, rounded to f32).
-__global__ void loss_scale_apply_kernel(ScaleList list, const double* state, int invert) {
+__global__ void loss_scale_apply_kernel(TensorList list, const double* state, int invert) {
   const double s = state[0];
   const float f = static_cast<float>(invert ? 1.0 / s : s);
   const int k = blockIdx.y;
@@ -63,20 +57,10 @@ extern "C" {
 int cs_cuda_loss_scale_apply(float* const* tensors, const int64_t* sizes, int count, const double* state, int invert) {
   const char* op = "lossScaleApply";
   if (!state) return fail("%s: no loss-scale state", op);
-  for (int k0 = 0; k0 < count; k0 += kBatch) {
-    ScaleList b{};
-    int64_t most = 0;
-    const int in_batch = count - k0 < kBatch ? count - k0 : kBatch;
-    for (int k = 0; k < in_batch; k++) {
-      b.p[k] = tensors[k0 + k];
-      b.n[k] = sizes[k0 + k];
-      if (sizes[k0 + k] > most) most = sizes[k0 + k];
-    }
-    if (most == 0) continue;
-    CS_LAUNCH(loss_scale_apply_kernel, dim3(grid_for(most, kThreads), in_batch), kThreads, 0, stream(), b, state, invert);
-    if (int rc = launched(op)) return rc;
-  }
-  return 0;
+  return for_each_tensor_list(tensors, sizes, count, [&](const TensorList& list, int in_list, int64_t most) {
+    CS_LAUNCH(loss_scale_apply_kernel, dim3(grid_for(most, kThreads), in_list), kThreads, 0, stream(), list, state, invert);
+    return launched(op);
+  });
 }
 
 int cs_cuda_loss_scale_update(double* state, const float* loss, const double* norm, double growth, double backoff,
