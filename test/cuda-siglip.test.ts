@@ -4,7 +4,7 @@
 import test from 'ava';
 
 import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
-import { randn, relErr } from './_helpers/numeric.js';
+import { maxRelErr, randn, relErr } from './_helpers/numeric.js';
 import { SigLipLoss } from '../lib/loss/sigmoid.js';
 import { native } from '../lib/native.js';
 import { createModel, type CLIP } from '../lib/nn/clip.js';
@@ -171,17 +171,6 @@ function sigLipStep(model: CLIP, images: Float32Array, tokens: Int32Array, n: nu
   }
 }
 
-/** max |a − b| / max |b|. */
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
-
 cudaTest('a SigLIP training step on CUDA agrees with the CPU: loss and every gradient, logit scale and bias included', async (t) => {
   ran();
   const n = 8;
@@ -198,9 +187,9 @@ cudaTest('a SigLIP training step on CUDA agrees with the CPU: loss and every gra
   t.true(Math.abs(onGpu.loss - bf16.loss) / bf16.loss < 5e-3);
   let worst = 0;
   for (const [name, g] of onGpu.grads) {
-    const vsBf16 = maxRel(g, bf16.grads.get(name)!);
-    const vsFp32 = maxRel(g, fp32.grads.get(name)!);
-    const noise = maxRel(bf16.grads.get(name)!, fp32.grads.get(name)!);
+    const vsBf16 = maxRelErr(g, bf16.grads.get(name)!);
+    const vsFp32 = maxRelErr(g, fp32.grads.get(name)!);
+    const noise = maxRelErr(bf16.grads.get(name)!, fp32.grads.get(name)!);
     worst = Math.max(worst, vsBf16);
     t.true(g.every(Number.isFinite), `${name}: finite`);
     t.true(vsBf16 < 6e-2, `${name}: CUDA vs CPU bf16 ${vsBf16}`);

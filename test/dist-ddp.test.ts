@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { mpiSupport } from '../lib/distributed/mpi_communicator.js';
 import { collect, repoRoot } from './_fixtures/dist-spawn.js';
@@ -85,9 +85,9 @@ if (!mpiReady) {
   });
 }
 
-test('2 ranks under clipscale launch (TCP) train as one process with twice the batch', async (t) => {
-  const out = join(dir, 'tcp.json');
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, out, '16'], {
+/** The fixture on 2 ranks under `clipscale launch` (TCP), its result compared with one process's. */
+async function launchedRunMatchesBaseline(t: ExecutionContext, out: string, fixtureArgs: string[]): Promise<void> {
+  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, out, ...fixtureArgs], {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,18 +95,14 @@ test('2 ranks under clipscale launch (TCP) train as one process with twice the b
   const r = await collect(child);
   t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
   compare(t, await getBaseline(), JSON.parse(readFileSync(out, 'utf8')) as RunResult);
+}
+
+test('2 ranks under clipscale launch (TCP) train as one process with twice the batch', async (t) => {
+  await launchedRunMatchesBaseline(t, join(dir, 'tcp.json'), ['16']);
 });
 
 test('2 ranks × accumFreq 2 (TCP) train as one process with the whole global batch in one piece', async (t) => {
-  const out = join(dir, 'accum.json');
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'launch', '--nproc', '2', fixture, out, '16', '', 'accum2'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const r = await collect(child);
-  t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
-  compare(t, await getBaseline(), JSON.parse(readFileSync(out, 'utf8')) as RunResult);
+  await launchedRunMatchesBaseline(t, join(dir, 'accum.json'), ['16', '', 'accum2']);
 });
 
 test('a checkpoint written by 2 ranks resumes in one process with the same global batch', async (t) => {
