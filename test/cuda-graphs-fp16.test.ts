@@ -7,7 +7,7 @@
 // bit for bit with graphs, with eager deferred steps, and with the synchronous host-scaler path.
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice, trainingState } from './_helpers/cuda.js';
 import { scalingRun } from './_helpers/loss_scaling.js';
 import { randn } from './_helpers/numeric.js';
 import * as ops from '../lib/ops.js';
@@ -78,11 +78,7 @@ async function train(extra: Partial<TrainerOptions>): Promise<Run> {
   using trainer = new Trainer({ ...scalingRun('cuda'), precision: 'fp16', lossScaling: { initScale: 2 ** 17, growthInterval: 1 }, samples: 56, ...extra });
   const records: TrainLogRecord[] = [];
   for await (const r of trainer.run()) records.push(r);
-  const state = [
-    ...trainer.model.parameters().map((p) => p.data.hostFloat32()),
-    ...trainer.optimizer.m.map((x) => x.hostFloat32()),
-    ...trainer.optimizer.v.map((x) => x.hostFloat32()),
-  ];
+  const state = trainingState(trainer);
   const g = trainer.cudaGraphs;
   return {
     records, state, captures: g?.captures ?? 0, replays: g?.replays ?? 0, fallback: g?.fallbackReason ?? null, skipped: trainer.skippedSteps,

@@ -5,7 +5,7 @@
 // capture cannot be captured and runs eagerly, saying why.
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice, trainingState } from './_helpers/cuda.js';
 import { capture } from './_helpers/train_cli.js';
 import { runTrain } from '../lib/cli/commands/train.js';
 import { native } from '../lib/native.js';
@@ -56,11 +56,7 @@ async function train(cudaGraphs: boolean): Promise<Run> {
   });
   const records: TrainLogRecord[] = [];
   for await (const r of trainer.run()) records.push(r);
-  const state = [
-    ...trainer.model.parameters().map((p) => p.data.hostFloat32()),
-    ...trainer.optimizer.m.map((t) => t.hostFloat32()),
-    ...trainer.optimizer.v.map((t) => t.hostFloat32()),
-  ];
+  const state = trainingState(trainer);
   const g = trainer.cudaGraphs;
   return { records, state, captures: g?.captures ?? 0, replays: g?.replays ?? 0, fallback: g?.fallbackReason ?? null, skipped: trainer.skippedSteps };
 }

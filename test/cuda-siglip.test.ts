@@ -3,7 +3,7 @@
 // CUDA against the CPU. Without a GPU these run on the emulated device.
 import test from 'ava';
 
-import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice } from './_helpers/cuda.js';
+import { countCudaTests, cudaDeviceKind, noGpuReason, sameOnDevice, trainingState } from './_helpers/cuda.js';
 import { maxRelErr, randn, relErr } from './_helpers/numeric.js';
 import { SigLipLoss } from '../lib/loss/sigmoid.js';
 import { native } from '../lib/native.js';
@@ -233,7 +233,7 @@ cudaTest('SigLIP steps on CUDA read nothing back (deferred outcomes: loss on the
       records.push(r);
       syncs.push(native.cudaWaitStats().streamSyncs);
     }
-    const state = [...trainer.model.parameters().map((p) => p.data.hostFloat32()), ...trainer.optimizer.m.map((m) => m.hostFloat32()), ...trainer.optimizer.v.map((v) => v.hostFloat32())];
+    const state = trainingState(trainer);
     const g = trainer.cudaGraphs;
     return { records, syncs, state, deferred: trainer.deferOutcomes, captures: g?.captures ?? 0, replays: g?.replays ?? 0, why: g?.fallbackReason ?? null };
   };

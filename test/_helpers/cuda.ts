@@ -4,6 +4,7 @@
 // pretest), which this helper asks for explicitly with CLIPSCALE_CUDA=emulate when the
 // machine has no GPU. CLIPSCALE_CUDA=gpu insists on the real one (the GPU check sets it).
 import { native } from '../../lib/native.js';
+import type { Trainer } from '../../lib/train/trainer.js';
 
 export interface CudaBackendStatus {
   loaded: boolean;
@@ -85,3 +86,13 @@ export function countCudaTests(test: { after: { always: (fn: () => void) => void
     ran++;
   };
 }
+
+/** A trainer's parameters and AdamW moments read back to the host, in one list (for bitwise comparisons of two runs). */
+export function trainingState(trainer: Pick<Trainer, 'model' | 'optimizer'>): Float32Array[] {
+  return [
+    ...trainer.model.parameters().map((p) => p.data.hostFloat32()),
+    ...trainer.optimizer.m.map((x) => x.hostFloat32()),
+    ...trainer.optimizer.v.map((x) => x.hostFloat32()),
+  ];
+}
+
