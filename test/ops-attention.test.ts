@@ -94,13 +94,15 @@ function run(qkv: Tensor, dout: Tensor, g: Geo) {
 
 const headDims: { d: number; heads: number }[] = [
   { d: 64, heads: 2 },
+  { d: 32, heads: 2 },
   { d: 80, heads: 2 },
   { d: 6, heads: 3 },
 ];
 
 let seed = 1000;
 for (const { d, heads } of headDims)
-  for (const S of [1, 7, 50, 77])
+  // S ≤ 128 takes the per-head path (cpu/attention_heads.h), longer sequences the general GEMMs
+  for (const S of [1, 7, 17, 32, 50, 77, 130])
     for (const causal of [false, true]) {
       const s0 = (seed += 10);
       test(`attention d=${d}, heads=${heads}, S=${S}, ${causal ? 'causal' : 'non-causal'}: matches float64 and finite differences`, (t) => {

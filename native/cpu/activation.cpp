@@ -12,6 +12,7 @@
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "core/activation_checks.h"
+#include "core/exp_math.h"
 #include "core/gelu_math.h"
 
 namespace cs::cpu {
@@ -24,27 +25,7 @@ using gelu_math::kInvSqrt2;
 using gelu_math::kInvSqrt2Pi;
 using gelu_math::kQuickGeluAlpha;
 
-// exp(t) for t <= 0 in plain arithmetic (std::exp is a libm call, so a loop with it stays scalar):
-// t = n·ln2 + r with |r| <= ln2/2 (Cody–Waite split of ln2), e^r by its degree-6 Taylor
-// polynomial (truncation < 2e-8 relative), 2^n put into the exponent bits. Within ~2 ulp of
-// std::exp; t below -87 (e^t under FLT_MIN) gives 0 (so x = ±inf still gives inf·0 = NaN as before).
-inline float exp_nonpositive(float t) {
-  const bool underflow = t < -87.0f;
-  t = std::max(-87.0f, t);
-  const float n = std::nearbyint(t * 1.44269504088896341f);
-  const float r = (t - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return underflow ? 0.0f : p * scale;
-}
+using cs::exp_nonpositive;
 
 inline float gelu(float x) { return 0.5f * x * (1.0f + erf_f32(x * kInvSqrt2)); }
 inline float gelu_grad(float x) {
