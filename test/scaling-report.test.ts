@@ -272,3 +272,14 @@ test('report: one headline rule for every task — weakly learned and saturating
   t.regex(report.markdown, /\| retrieval_image_retrieval_recall@5 \|.*\| saturates \|/);
   t.deepEqual(report.plots.filter((p) => p.file.startsWith('figure_')).map((p) => p.file), ['figure_zeroshot_colour_acc1.svg'], 'figures for the headline only');
 });
+
+test('report: the headline rule judges points (seed means), so one lucky seed past the half-way mark does not make a task a headline', (t) => {
+  // shape: 40% of the way from chance (1/8) to perfect at every point, but seed 1 of one point reaches 55%
+  const shapeAt = (progress: number) => 0.125 + 0.875 * progress;
+  const base = syntheticRecords().map((r) => ({ ...r, metrics: { ...r.metrics, zeroshot_shape_acc1: shapeAt(0.4) } }));
+  const seed1 = base.map((r, i) => ({ ...r, seed: 1, metrics: { ...r.metrics, zeroshot_shape_acc1: shapeAt(i === 5 ? 0.55 : 0.4) } }));
+  const report = buildReport([...base, ...seed1], { bootstrapSamples: 20, paper: false });
+  const shape = report.demoted.find((v) => v.metric === 'zeroshot_shape_acc1');
+  t.is(shape?.status, 'weakly learned');
+  t.true(shape?.status === 'weakly learned' && Math.abs(shape.progress - 0.475) < 1e-9, 'the best point is the mean of its seeds (40% and 55%), short of half-way');
+});

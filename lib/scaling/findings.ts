@@ -38,7 +38,7 @@ export interface LawRow {
   /** The fitted law, or null with `reason`. */
   fit: LawFit | null;
   reason?: string;
-  /** Score of random embeddings, when known; the best score reached; whether that is clearly above chance. */
+  /** Score of random embeddings, when known; the best score reached by a point (its seeds' mean); whether that is clearly above chance. */
   chance: number | null;
   best: number;
   learned: boolean;
@@ -119,7 +119,8 @@ export function fitLaws(records: ScalingRecord[], tasks: string[], plateau: Scal
       const points = averaged.filter((p) => p.error > 0);
       const perfect = averaged.length - points.length;
       const chance = all.length ? chanceScore(task, all[0]) : chanceScore(task);
-      const best = (all.length ? all : stuckRuns).reduce((m, r) => Math.max(m, r.metrics[task]), 0);
+      // The best point, as the fit sees points (its seeds' mean): one lucky seed does not make a task learned.
+      const best = all.length ? averaged.reduce((m, p) => Math.max(m, 1 - p.error), 0) : stuckRuns.reduce((m, r) => Math.max(m, r.metrics[task]), 0);
       const learned = all.length > 0 && (chance === null || best >= learnedThreshold(chance));
       const seedCounts = points.map((p) => p.seeds);
       const seeds: [number, number] = seedCounts.length ? [Math.min(...seedCounts), Math.max(...seedCounts)] : [0, 0];

@@ -4,7 +4,7 @@
 // range measures nothing) has no law to headline; it stays in the tables with the reason.
 import type { LawRow } from './findings.js';
 
-/** A headline task must close at least this share (half) of the way from chance to a perfect score somewhere. */
+/** A headline task's best point (mean over its seeds) must close at least this share (half) of the way from chance to a perfect score. */
 export const HEADLINE_PROGRESS = 0.5;
 
 export type HeadlineVerdict =
@@ -33,7 +33,7 @@ export function headlineVerdict(metric: string, laws: LawRow[]): HeadlineVerdict
 export function headlineRuleText(): string {
   return (
     `Headline tasks are the paper's Figure 1 metrics (zero-shot top-1, retrieval recall@5) that are learned, by one rule for every task: ` +
-    `the best score must close at least ${Math.round(HEADLINE_PROGRESS * 100)}% of the way from chance to a perfect score (else "weakly learned"), ` +
+    `the best point's score (the mean over its seeds, as the fit takes it) must close at least ${Math.round(HEADLINE_PROGRESS * 100)}% of the way from chance to a perfect score (else "weakly learned"), ` +
     `and no point may reach a perfect score (else "saturates": its error hits the evaluation's floor inside the grid, so the top of the compute range measures nothing). ` +
     `Tasks left out keep their laws in the tables.`
   );
