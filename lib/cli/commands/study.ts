@@ -47,7 +47,7 @@ export const command: Command = {
     "  cpu   (default, npm start) 18 points, ~5 CPU-minutes: about 3 minutes on 2 idle cores; directory study/",
     "  full  42 points, ~17 CPU-minutes, with the data bottleneck; under an hour on 2 loaded cores; study/full/",
     "  quick 8 points, about a minute: a pipeline check; study/quick/",
-    "  gpu   a larger grid for a GPU; stops at once while the Trainer cannot train on CUDA; study/gpu/",
+    "  gpu   a larger grid, trained on CUDA (without a usable GPU each point stops and says why); study/gpu/",
     '',
     '  --preset NAME    one of the presets above',
     '  --out DIR        the study directory (default: the preset\'s, under the current directory)',
