@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -10,6 +11,10 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 namespace cs {
 
@@ -29,6 +34,38 @@ int default_threads() {
   return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
 
+// How long a thread that has finished its part busy-waits (pause, never yield) for the next job
+// or for the other threads, before it sleeps on a condition variable. A sleeping thread costs
+// a futex wake-up and the scheduler's latency to start again, tens of microseconds on a VM,
+// which was most of a small op (tiny encoding at batch 8 ran no faster on 2 threads than on 1).
+// Short enough that a loaded machine loses little: PyTorch's OpenMP threads spin for ~200 ms
+// and collapse under load. CLIPSCALE_SPIN_US sets it (0: sleep at once).
+int spin_microseconds() {
+  if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
+    char* end = nullptr;
+    long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 0) return static_cast<int>(std::min<long>(n, 10000));
+  }
+  return 50;
+}
+
+// Busy-waits while `waiting()` holds, at most spin_microseconds(); true if it stopped holding.
+template <class Waiting>
+bool spin_while(Waiting waiting) {
+  static const int budget_us = spin_microseconds();
+  if (budget_us == 0) return !waiting();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(budget_us);
+  for (;;) {
+    for (int i = 0; i < 16; i++) {
+      if (!waiting()) return true;
+#if defined(__x86_64__) || defined(_M_X64)
+      _mm_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return !waiting();
+  }
+}
+
 // Nested parallel regions run serially on the calling thread.
 thread_local bool t_inside_pool = false;
 
@@ -41,6 +78,9 @@ thread_local bool t_inside_pool = false;
 //   workers quit with the job's chunks undone, and the caller waited forever, using no CPU.)
 // - A job is published (job_, job_nt_, pending_, generation_) under mu_; a worker takes it
 //   under mu_ and counts itself done under mu_; the caller waits on done_cv_ for pending_ == 0.
+// - Before sleeping, a worker spins on generation_ and the caller on pending_ (both atomic, still
+//   written only under mu_), then each takes mu_ and waits on its predicate as before: a spin
+//   that times out falls back to the sleeping hand-off, so no wake-up can be missed.
 class Pool {
  public:
   explicit Pool(int n) { resize(n); }
@@ -90,6 +130,7 @@ class Pool {
     }
     cv_.notify_all();
     try { fn(0, nt); } catch (...) { err = std::current_exception(); }
+    spin_while([this] { return pending_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
@@ -104,6 +145,7 @@ class Pool {
     for (;;) {
       const std::function<void(int, int)>* job;
       int nt;
+      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_acquire); });
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
@@ -139,9 +181,9 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   const std::function<void(int, int)>* job_ = nullptr;
   int job_nt_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> quit_{false};
   std::exception_ptr error_;
 };
 
