@@ -94,7 +94,7 @@ const KernelSpec& active_kernel() {
 
 constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B panel (KC×NR) in L1/L2
 constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
-constexpr double kThreadFlops = 2e7;  // below this (~0.2 ms on one core) waking the pool costs more than it saves
+constexpr double kThreadFlops = 2e6;  // below this (~20 µs on one core) handing work to the pool costs more than it saves
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
