@@ -38,7 +38,7 @@ int default_threads() {
 // or for the other threads, before it sleeps on a condition variable. A sleeping thread costs
 // a futex wake-up and the scheduler's latency to start again, tens of microseconds on a VM,
 // which was most of a small op (tiny encoding at batch 8 ran no faster on 2 threads than on 1).
-// Short enough that a loaded machine loses little: PyTorch's OpenMP threads spin for ~200 ms
+// Short enough that a loaded machine loses little: PyTorch's OpenMP threads spin far longer by default
 // and collapse under load. CLIPSCALE_SPIN_US sets it (0: sleep at once).
 int spin_microseconds() {
   if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
