@@ -199,3 +199,15 @@ test.serial('attention with bf16 emulation: bf16-representable outputs close to 
     }
   }
 });
+
+test('attention: a NaN in a query propagates to that row of the output, as with libm exp (never a silent probability)', (t) => {
+  const g: Geo = { B: 1, S: 5, heads: 1, d: 4, causal: false };
+  const qkv = randTensor([1, 5, 12], 4242);
+  const data = qkv.view() as Float32Array;
+  data[2 * 12 + 1] = NaN; // row 2, a query component
+  const out = Tensor.empty([1, 5, 4]);
+  ops.attentionForward(qkv, out, null, { heads: 1, causal: false });
+  const o = f32(out);
+  t.true([0, 1, 2, 3].every((c) => Number.isNaN(o[2 * 4 + c])), 'row 2 is NaN');
+  t.true([0, 1, 3, 4].every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * 4 + c]))), 'other rows finite');
+});

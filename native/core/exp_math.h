@@ -11,12 +11,14 @@ namespace cs {
 // t = n·ln2 + r with |r| <= ln2/2 (Cody–Waite split of ln2), e^r by its degree-6 Taylor
 // polynomial (truncation < 2e-8 relative), 2^n put into the exponent bits. Within ~2 ulp of
 // std::exp; t below -87 (e^t under FLT_MIN) gives 0 (so x = ±inf still gives inf·0 = NaN as before).
-// A t a rounding error above 0 (softmax's s − lse) is as exact.
+// A t a rounding error above 0 (softmax's s − lse) is as exact. NaN stays NaN, as with std::exp, so
+// a NaN score is not silently turned into a probability.
 inline float exp_nonpositive(float t) {
+  const bool nan = t != t;
   const bool underflow = t < -87.0f;
-  t = std::max(-87.0f, t);
-  const float n = std::nearbyint(t * 1.44269504088896341f);
-  const float r = (t - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
+  const float tc = nan || underflow ? -87.0f : t;  // the integer conversion below never sees NaN
+  const float n = std::nearbyint(tc * 1.44269504088896341f);
+  const float r = (tc - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
   float p = 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
@@ -27,7 +29,7 @@ inline float exp_nonpositive(float t) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, 4);
-  return underflow ? 0.0f : p * scale;
+  return nan ? t : underflow ? 0.0f : p * scale;
 }
 
 }  // namespace cs

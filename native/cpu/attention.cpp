@@ -22,7 +22,7 @@ namespace {
 #endif
 
 // row[j] = e^(row[j] − shift) for j < n, in a loop that vectorises (exp_nonpositive is plain arithmetic;
-// std::exp, a libm call, kept the softmax scalar and was a third of a small head's time).
+// std::exp, a libm call, kept the softmax scalar).
 CS_SOFTMAX_CLONES void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
