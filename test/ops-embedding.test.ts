@@ -74,6 +74,19 @@ test('posEmbedForward adds pos to every sample; posEmbedBackward sums over the b
   t.throws(() => ops.posEmbedForward(x, Tensor.zeros([S + 1, W]), out), { message: /posEmbedForward: pos must have shape \[5, 9\], got f32\[6, 9\]/ });
 });
 
+test('posEmbedForward over many threads\' chunks: chunk edges inside a sample add the right positions', (t) => {
+  // 64 × 50 × 97 values: many parallel chunks, whose edges fall anywhere in the positional table
+  const [B, S, W] = [64, 50, 97];
+  const x = randTensor([B, S, W], 11);
+  const pos = randTensor([S, W], 12);
+  const out = Tensor.empty([B, S, W]);
+  ops.posEmbedForward(x, pos, out);
+  const xs = f32(x), ps = f32(pos), os = f32(out);
+  let wrong = 0;
+  for (let i = 0; i < B * S * W; i++) if (os[i] !== Math.fround(xs[i] + ps[i % (S * W)])) wrong++;
+  t.is(wrong, 0);
+});
+
 test('classTokenConcat puts cls first; its backward splits the gradient and sums dcls over the batch', (t) => {
   const [B, S, W] = [3, 4, 6];
   const x = randTensor([B, S, W], 8);

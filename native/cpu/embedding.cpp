@@ -81,8 +81,20 @@ void pos_embed_forward(const Tensor& x, const Tensor& pos, Tensor& out) {
   const float* xp = x.data<float>();
   const float* pp = pos.data<float>();
   float* o = out.data<float>();
+  // In runs that end where the positional table wraps: one index division a run, not one an
+  // element, and loops the compiler vectorises (x and out may be the same tensor).
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i++) o[i] = maybe_round_bf16(xp[i] + pp[i % sw], emulate);
+    for (int64_t i = b; i < e;) {
+      const int64_t k = i % sw, n = std::min(e - i, sw - k);
+      const float* xr = xp + i;
+      const float* pr = pp + k;
+      float* orow = o + i;
+      if (emulate)
+        for (int64_t j = 0; j < n; j++) orow[j] = round_bf16(xr[j] + pr[j]);
+      else
+        for (int64_t j = 0; j < n; j++) orow[j] = xr[j] + pr[j];
+      i += n;
+    }
   });
 }
 
