@@ -41,18 +41,21 @@ int default_threads() {
 // Short enough that a loaded machine loses little: PyTorch's OpenMP threads spin far longer by default
 // and collapse under load. CLIPSCALE_SPIN_US sets it (0: sleep at once).
 int spin_microseconds() {
-  if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
-    char* end = nullptr;
-    long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n >= 0) return static_cast<int>(std::min<long>(n, 10000));
-  }
-  return 50;
+  static const int budget = [] {
+    if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
+      char* end = nullptr;
+      long n = std::strtol(env, &end, 10);
+      if (end != env && *end == '\0' && n >= 0) return static_cast<int>(std::min<long>(n, 10000));
+    }
+    return 50;
+  }();
+  return budget;
 }
 
 // Busy-waits while `waiting()` holds, at most spin_microseconds(); true if it stopped holding.
 template <class Waiting>
 bool spin_while(Waiting waiting) {
-  static const int budget_us = spin_microseconds();
+  const int budget_us = spin_microseconds();
   if (budget_us == 0) return !waiting();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(budget_us);
   for (;;) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/target_clones.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "core/activation_checks.h"
@@ -24,8 +25,6 @@ using gelu_math::erf_f32;
 using gelu_math::kInvSqrt2;
 using gelu_math::kInvSqrt2Pi;
 using gelu_math::kQuickGeluAlpha;
-
-using cs::exp_nonpositive;
 
 inline float gelu(float x) { return 0.5f * x * (1.0f + erf_f32(x * kInvSqrt2)); }
 inline float gelu_grad(float x) {
@@ -46,13 +45,8 @@ inline float round_bf16_branchless(float f) {
 
 // The GELU loops, built for AVX-512, AVX2 and baseline x86-64 and picked at load time; with
 // fp-contract off (top of file) every multiply and add rounds as in the baseline build.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_ACTIVATION_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_ACTIVATION_CLONES
-#endif
 
-CS_ACTIVATION_CLONES void gelu_range(const float* x, float* out, int64_t n, bool emulate) {
+CS_TARGET_CLONES void gelu_range(const float* x, float* out, int64_t n, bool emulate) {
   if (emulate) {
     for (int64_t i = 0; i < n; i++) out[i] = round_bf16_branchless(gelu(x[i]));
   } else {
@@ -60,7 +54,7 @@ CS_ACTIVATION_CLONES void gelu_range(const float* x, float* out, int64_t n, bool
   }
 }
 
-CS_ACTIVATION_CLONES void gelu_grad_range(const float* x, const float* dout, float* dx, int64_t n) {
+CS_TARGET_CLONES void gelu_grad_range(const float* x, const float* dout, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * gelu_grad(x[i]);
 }
 inline float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }

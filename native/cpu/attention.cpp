@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/target_clones.h"
 #include "core/attention_checks.h"
 #include "core/exp_math.h"
 #include "core/numerics.h"
@@ -15,15 +16,10 @@ namespace cs::cpu {
 
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_SOFTMAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_SOFTMAX_CLONES
-#endif
 
 // row[j] = e^(row[j] − shift) for j < n, in a loop that vectorises (exp_nonpositive is plain arithmetic;
 // std::exp, a libm call, kept the softmax scalar).
-CS_SOFTMAX_CLONES void exp_shifted(float* row, int64_t n, float shift) {
+CS_TARGET_CLONES void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
 

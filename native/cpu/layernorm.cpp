@@ -8,17 +8,12 @@
 #include <cmath>
 #include <vector>
 
+#include "core/target_clones.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "core/layernorm_checks.h"
 
 namespace cs::cpu {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_LAYERNORM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_LAYERNORM_CLONES
-#endif
 
 namespace {
 
@@ -68,7 +63,7 @@ struct BackwardArgs {
 // totals (nullable): 2w doubles, dgamma then dbeta terms added; work: 2w + w floats (block
 // sums of dgamma and dbeta, then one row of x̂). The row sums use kLanes fixed lanes, so every
 // instruction set adds in the same order.
-CS_LAYERNORM_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r1, double* totals, float* work) {
+CS_TARGET_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r1, double* totals, float* work) {
   const int64_t w = a.w;
   float* bg = work;          // dgamma terms of the current block of rows
   float* bb = work + w;      // dbeta terms

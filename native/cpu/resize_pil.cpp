@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/target_clones.h"
 #include "core/error.h"
 
 namespace cs::cpu {
@@ -126,17 +127,12 @@ void check(int width, int height, int channels, int out_w, int out_h, const Resa
 
 // The vertical pass's inner loop, built for AVX-512, AVX2 and baseline x86-64 and picked at
 // load time (integer arithmetic: every build gives the same sums).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_RESIZE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_RESIZE_CLONES
-#endif
 
-CS_RESIZE_CLONES void accumulate_row(int32_t* acc, const uint8_t* row, int32_t k, size_t n) {
+CS_TARGET_CLONES void accumulate_row(int32_t* acc, const uint8_t* row, int32_t k, size_t n) {
   for (size_t i = 0; i < n; i++) acc[i] += row[i] * k;
 }
 
-CS_RESIZE_CLONES void clip_row(uint8_t* out, const int32_t* acc, size_t n) {
+CS_TARGET_CLONES void clip_row(uint8_t* out, const int32_t* acc, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int32_t v = acc[i] >> kPrecisionBits;
     out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
