@@ -163,7 +163,7 @@ test("exclusions leave points out of the product; the shipped presets parse, and
   t.false(points.some((p) => p.model === 'tiny' && p.data_size === 64));
   const full = gridPoints(loadSweepGrid('study-full'));
   const cpu = gridPoints(loadSweepGrid('study-cpu'));
-  t.is(full.length, 120, '60 points × 2 seeds');
+  t.is(full.length, 116, '58 points × 2 seeds');
   t.is(cpu.length, 20);
   for (const p of cpu) t.truthy(full.find((q) => q.key === p.key && q.initSeed === p.initSeed && q.steps === p.steps && q.warmupSteps === p.warmupSteps), p.key);
   t.deepEqual(sharedSettings(loadSweepGrid('study-cpu')), sharedSettings(loadSweepGrid('study-full')), 'trained the same way');
