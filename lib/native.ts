@@ -87,7 +87,6 @@ export interface NativeBinding {
   linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
   linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu'): void;
   activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
-  linearBackwardActivation(x: T, w: T, dy: T, h: T, dh: T, dw: OptT, db: OptT, dbFc: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;

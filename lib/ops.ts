@@ -116,19 +116,6 @@ export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, 
 export function activationBackwardBias(h: Tensor, da: Tensor, dh: Tensor, db: Tensor | null, activation: 'gelu' | 'quick_gelu', accumulate = false): void {
   native.activationBackwardBias(h.handle, da.handle, dh.handle, ho(db), accumulate, activation);
 }
-/**
- * The MLP's backward from c_proj to c_fc's pre-activation in one GEMM pass (CPU only): c_proj's
- * linearBackward (x = the activation's output a; grads.dw, grads.db), dh = (dy·w)·f'(h) applied to
- * each block of dy·w while it is in cache, and c_fc's bias gradient dbFc (+)= Σ rows dh with it.
- * dh, dw and db equal linearBackward then activationBackwardBias bit for bit; dbFc is the same sum
- * in another order (fp32 rounding).
- */
-export function linearBackwardActivation(
-  x: Tensor, w: Tensor, dy: Tensor, h: Tensor, dh: Tensor, grads: { dw?: Tensor | null; db?: Tensor | null; dbFc?: Tensor | null; accumulate?: boolean },
-  activation: 'gelu' | 'quick_gelu',
-): void {
-  native.linearBackwardActivation(x.handle, w.handle, dy.handle, h.handle, dh.handle, ho(grads.dw ?? null), ho(grads.db ?? null), ho(grads.dbFc ?? null), grads.accumulate ?? false, activation);
-}
 
 /**
  * Patch embedding (conv with stride = kernel = P, no bias; CLIP's visual.conv1).

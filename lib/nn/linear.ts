@@ -69,20 +69,6 @@ export class Linear extends Module {
    * Adds dW, db into the parameters' gradients and returns dx (or null when not needed).
    * `biasGradDone`: the caller has already added db (ops.activationBackwardBias).
    */
-  /**
-   * backward (dW, db added; dx returned) for a layer whose input is activation(h) (the MLP's
-   * c_proj; CPU): returns dh = dx·f'(h) instead of dx and adds the previous layer's bias
-   * gradient into dbPrev, in the same GEMM pass (ops.linearBackwardActivation).
-   */
-  backwardThroughActivation(dy: Tensor, h: Tensor, dbPrev: Tensor | null, activation: 'gelu' | 'quick_gelu'): Tensor {
-    this.assertBackwardAllowed(this.weight.name);
-    const x = this.input;
-    if (!x) throw new Error(`${this.weight.name}: backward before forward`);
-    const dh = this.buffer('dx', x.shape);
-    ops.linearBackwardActivation(x, this.weight.data, dy, h, dh, { dw: this.weight.grad, db: this.bias?.grad ?? null, dbFc: dbPrev, accumulate: true }, activation);
-    return dh;
-  }
-
   backward(dy: Tensor, needInputGrad = true, biasGradDone = false): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;

@@ -69,13 +69,13 @@ export class Mlp extends Module {
     this.assertBackwardAllowed(this.cFc.weight.name);
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
+    const da = this.cProj.backward(dout) as Tensor;
     const fused = this.fused(h);
     if (fused) {
-      // GELU' and c_fc's bias gradient in c_proj's dx GEMM, block by block; c_fc's backward then skips its db.
-      const dh = this.cProj.backwardThroughActivation(dout, h, this.cFc.bias?.grad ?? null, fused);
-      return this.cFc.backward(dh, true, true) as Tensor;
+      // GELU' · da and c_fc's bias gradient in one pass; c_fc's backward then skips its db.
+      ops.activationBackwardBias(h, da, da, this.cFc.bias?.grad ?? null, fused, true);
+      return this.cFc.backward(da, true, true) as Tensor;
     }
-    const da = this.cProj.backward(dout) as Tensor;
     if (this.activation === 'quick_gelu') ops.quickGeluBackward(h, da, da);
     else if (this.activation === 'gelu_tanh') geluTanhBackward(h, da, da);
     else ops.geluBackward(h, da, da);

@@ -390,8 +390,6 @@ void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 
 const char* gemm_kernel_name() { return active_kernel().name; }
 
-int64_t gemm_row_tile() { return active_kernel().mr; }
-
 bool set_gemm_kernel(const char* name) {
   const std::string want = name ? name : "";
   const int i = want == "best" ? best_index() : runnable_index(want);

@@ -36,9 +36,6 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,
                    int64_t ldc, int64_t stride_c, int64_t batch);
 
-// Rows of the active micro-kernel's tile: every block an epilogue sees starts at a multiple of it.
-int64_t gemm_row_tile();
-
 // The name of the micro-kernel chosen at run time for this CPU (e.g. "avx512", "avx2", "portable").
 const char* gemm_kernel_name();
 

@@ -27,28 +27,6 @@ void activation_block(void* ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
   for (int64_t r = r0; r < r1; r++) activation_span(e.kind, e.h + r * e.ld + c0, e.a + r * e.ld + c0, c1 - c0);
 }
 
-// dh = dx · f'(h) on a finished block of dx = dy·w (in place), and the block's column sums
-// into its row block's partial of c_fc's bias gradient.
-struct ActivationGradBlock {
-  const float* h;
-  float* dh;
-  int64_t ld;
-  Activation kind;
-  float* partial;  // [row blocks × ld], row block = first row / row_tile; null: no bias gradient
-  int64_t row_tile;
-};
-
-void activation_grad_block(void* ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-  const auto& e = *static_cast<const ActivationGradBlock*>(ctx);
-  float* acc = e.partial ? e.partial + (r0 / e.row_tile) * e.ld : nullptr;
-  for (int64_t r = r0; r < r1; r++) {
-    float* row = e.dh + r * e.ld;
-    activation_grad_span(e.kind, e.h + r * e.ld + c0, row + c0, row + c0, c1 - c0);
-    if (acc)
-      for (int64_t c = c0; c < c1; c++) acc[c] += row[c];
-  }
-}
-
 }  // namespace
 
 void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& h, Tensor& a,
@@ -121,46 +99,6 @@ void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Ten
   else parallel_run(nt, rows);
   for (int t = 0; t < nt; t++)
     for (int64_t n = 0; n < N; n++) dbp[n] += part[t * N + n];
-}
-
-void linear_backward_activation(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& h, Tensor& dh,
-                                Tensor* dw, Tensor* db, Tensor* db_fc, bool accumulate, Activation kind) {
-  const char* op = "linearBackwardActivation";
-  const LinearDims d = check_linear_backward(check_cpu, x, w, dy, &dh, dw, db);
-  check_activation_backward(check_cpu, op, h, dh, dh);
-  check_no_alias(op, "dh", dh, "h", h);
-  check_no_alias(op, "dh", dh, "x", x);
-  if (db_fc) {
-    check_f32(check_cpu, op, "db_fc", *db_fc);
-    check_shape(op, "db_fc", *db_fc, {d.K});
-    for (auto [name, t] : {std::pair<const char*, const Tensor*>{"x", &x}, {"w", &w}, {"dy", &dy}, {"h", &h}, {"dh", &dh}})
-      check_no_alias(op, "db_fc", *db_fc, name, *t);
-    if (dw) check_no_alias(op, "db_fc", *db_fc, "dw", *dw);
-    if (db) check_no_alias(op, "db_fc", *db_fc, "db", *db);
-  }
-  const int64_t M = d.M, K = d.K, N = d.N;
-  if (bf16_emulation() || M == 0 || K == 0 || N == 0) {  // the separate ops (their rounding points, their edge cases)
-    linear_backward(x, w, dy, &dh, dw, db, accumulate);
-    activation_backward_bias(h, dh, dh, db_fc, accumulate, kind);
-    return;
-  }
-  linear_backward(x, w, dy, nullptr, dw, db, accumulate);
-  const int64_t row_tile = gemm_row_tile();
-  static thread_local std::vector<float> partial;  // kept: a training step reuses the sizes
-  if (db_fc) partial.assign(static_cast<size_t>((M + row_tile - 1) / row_tile * K), 0.0f);
-  ActivationGradBlock ctx{h.data<float>(), dh.data<float>(), K, kind, db_fc ? partial.data() : nullptr, row_tile};
-  // dh[M×K] = dy·w, then the epilogue on each block
-  sgemm_bias_epilogue(false, false, M, K, N, 1.0f, dy.data<float>(), N, w.data<float>(), K, nullptr, dh.data<float>(), K,
-                      GemmEpilogue{activation_grad_block, &ctx});
-  if (!db_fc) return;
-  float* dbp = db_fc->data<float>();
-  if (!accumulate)
-    for (int64_t k = 0; k < K; k++) dbp[k] = 0.0f;
-  const int64_t blocks = (M + row_tile - 1) / row_tile;
-  for (int64_t blk = 0; blk < blocks; blk++) {
-    const float* p = partial.data() + blk * K;
-    for (int64_t k = 0; k < K; k++) dbp[k] += p[k];
-  }
 }
 
 }  // namespace cs::cpu

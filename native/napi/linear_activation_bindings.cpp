@@ -45,25 +45,4 @@ static Napi::Value ActivationBackwardBias(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("activationBackwardBias", ActivationBackwardBias);
 
-// linearBackwardActivation(x, w, dy, h, dh, dw | null, db | null, db_fc | null, accumulate, activation):
-// c_proj's backward with the activation's backward and c_fc's bias gradient in its GEMM's epilogue
-static Napi::Value LinearBackwardActivation(const Napi::CallbackInfo& info) {
-  const char* op = "linearBackwardActivation";
-  Tensor& x = arg_tensor(info, 0, op, "x");
-  Tensor& w = arg_tensor(info, 1, op, "w");
-  Tensor& dy = arg_tensor(info, 2, op, "dy");
-  Tensor& h = arg_tensor(info, 3, op, "h");
-  Tensor& dh = arg_tensor(info, 4, op, "dh");
-  Tensor* dw = arg_optional_tensor(info, 5, op, "dw");
-  Tensor* db = arg_optional_tensor(info, 6, op, "db");
-  Tensor* db_fc = arg_optional_tensor(info, 7, op, "db_fc");
-  const bool accumulate = arg_bool(info, 8, op, "accumulate");
-  const cpu::Activation kind = arg_activation(info, 9, op);
-  if (on_cuda(op, {&x, &w, &dy, &h, &dh, dw, db, db_fc}))
-    fail(op, ": CPU only (on CUDA, run linearBackward and the activation's backward)");
-  cpu::linear_backward_activation(x, w, dy, h, dh, dw, db, db_fc, accumulate, kind);
-  return info.Env().Undefined();
-}
-CS_BINDING("linearBackwardActivation", LinearBackwardActivation);
-
 }  // namespace cs::napi
