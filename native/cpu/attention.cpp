@@ -23,24 +23,59 @@ CS_TARGET_CLONES void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
 
-// Turns scores[0:n] into probabilities in place (entries n.. are masked to 0) and
-// returns the log-sum-exp of the unmasked scores.
-float softmax_row(float* row, int64_t n, int64_t S, bool emu) {
+// Row reductions in 16 lanes, combined in a fixed order: a loop-carried max or sum (one chain
+// through every element, a few cycles each) cost more than the head's products at S = 32.
+constexpr int kLanes = 16;
+
+// The largest of x[0:n], NaN entries skipped (as std::fmax does); -inf when n = 0.
+CS_TARGET_CLONES float row_max(const float* x, int64_t n) {
+  float lane[kLanes];
+  for (int l = 0; l < kLanes; l++) lane[l] = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; j++) m = std::fmax(m, row[j]);
-  exp_shifted(row, n, m);
-  float sum = 0.0f;
-  for (int64_t j = 0; j < n; j++) sum += row[j];
+  for (int l = 0; l < kLanes; l++) m = lane[l] > m ? lane[l] : m;
+  for (; j < n; j++) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+// Σ a[j]·b[j] (b = nullptr: Σ a[j]) over 16 lanes, then the lanes and the tail in order.
+CS_TARGET_CLONES float row_dot(const float* a, const float* b, int64_t n) {
+  float lane[kLanes] = {};
+  int64_t j = 0;
+  if (b) {
+    for (; j + kLanes <= n; j += kLanes)
+      for (int l = 0; l < kLanes; l++) lane[l] += a[j + l] * b[j + l];
+  } else {
+    for (; j + kLanes <= n; j += kLanes)
+      for (int l = 0; l < kLanes; l++) lane[l] += a[j + l];
+  }
+  float s = 0.0f;
+  for (int l = 0; l < kLanes; l++) s += lane[l];
+  for (; j < n; j++) s += b ? a[j] * b[j] : a[j];
+  return s;
+}
+
+// Turns scores[0:n] into probabilities in place (entries n.. are masked to 0) and
+// returns the log-sum-exp of the unmasked scores. Masked entries become -inf first, so every
+// row runs the full-width vector loops (e^-inf = 0 adds nothing): a causal row's short, varying
+// length left most of its work to scalar tails.
+float softmax_row(float* row, int64_t n, int64_t S, bool emu) {
+  for (int64_t j = n; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
+  const float m = row_max(row, S);
+  exp_shifted(row, S, m);
+  const float sum = row_dot(row, nullptr, S);
   float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; j++) row[j] = emu ? round_bf16(row[j] * inv) : row[j] * inv;
-  for (int64_t j = n; j < S; j++) row[j] = 0.0f;
+  for (int64_t j = 0; j < S; j++) row[j] = emu ? round_bf16(row[j] * inv) : row[j] * inv;
+  for (int64_t j = n; j < S; j++) row[j] = 0.0f;  // exactly 0 even in a NaN row (-inf − NaN is NaN)
   return m + std::log(sum);
 }
 
 // Per-thread scratch kept between calls (pool threads live for the process), so a
 // training step does not allocate once sizes are steady.
 struct Scratch {
-  std::vector<float> probs, dscores, probs_bf16, rowdot, q, k, v, dout;
+  std::vector<float> probs, dscores, probs_bf16, rowdot, o_row, q, k, v, dout;
 };
 
 Scratch& thread_scratch() {
@@ -116,19 +151,25 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
       MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, sc.dout);
       const float* O = outp + b * S * W + h * d;
       // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
+      float* o_row = emu ? grow(sc.o_row, d) : nullptr;
       for (int64_t i = 0; i < S; i++) {
-        float acc = 0.0f;
-        for (int64_t c = 0; c < d; c++) acc += dO.ptr[i * dO.ld + c] * (emu ? round_bf16(O[i * W + c]) : O[i * W + c]);
-        rowdot[i] = acc;
+        const float* orow = O + i * W;
+        if (emu) {
+          for (int64_t c = 0; c < d; c++) o_row[c] = round_bf16(orow[c]);
+          orow = o_row;
+        }
+        rowdot[i] = row_dot(dO.ptr + i * dO.ld, orow, d);
       }
       // P recomputed from the saved log-sum-exp.
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
       for (int64_t i = 0; i < S; i++) {
         float* row = probs + i * S;
-        const int64_t n = causal ? i + 1 : S;
         const float l = lsep[t * S + i];
-        exp_shifted(row, n, l);
-        for (int64_t j = n; j < S; j++) row[j] = 0.0f;
+        if (causal)  // masked entries to -inf: the full-width loop gives them e^-inf = 0
+          for (int64_t j = i + 1; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
+        exp_shifted(row, S, l);
+        if (causal)  // exactly 0 even when l is NaN
+          for (int64_t j = i + 1; j < S; j++) row[j] = 0.0f;
       }
       const float* P = probs;
       if (emu) {
