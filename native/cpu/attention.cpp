@@ -34,13 +34,14 @@ CS_TARGET_CLONES float row_max(const float* x, int64_t n) {
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
     for (int l = 0; l < kLanes; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  float m = -std::numeric_limits<float>::infinity();
-  for (int l = 0; l < kLanes; l++) m = lane[l] > m ? lane[l] : m;
+  for (int h = kLanes / 2; h > 0; h /= 2)  // halves folded onto each other: log2(16) vector steps
+    for (int l = 0; l < h; l++) lane[l] = lane[l + h] > lane[l] ? lane[l + h] : lane[l];
+  float m = lane[0];
   for (; j < n; j++) m = x[j] > m ? x[j] : m;
   return m;
 }
 
-// Σ a[j]·b[j] (b = nullptr: Σ a[j]) over 16 lanes, then the lanes and the tail in order.
+// Σ a[j]·b[j] (b = nullptr: Σ a[j]) over 16 lanes, the lanes folded pairwise, then the tail in order.
 CS_TARGET_CLONES float row_dot(const float* a, const float* b, int64_t n) {
   float lane[kLanes] = {};
   int64_t j = 0;
@@ -51,8 +52,9 @@ CS_TARGET_CLONES float row_dot(const float* a, const float* b, int64_t n) {
     for (; j + kLanes <= n; j += kLanes)
       for (int l = 0; l < kLanes; l++) lane[l] += a[j + l];
   }
-  float s = 0.0f;
-  for (int l = 0; l < kLanes; l++) s += lane[l];
+  for (int h = kLanes / 2; h > 0; h /= 2)  // halves folded onto each other: log2(16) vector steps
+    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
+  float s = lane[0];
   for (; j < n; j++) s += b ? a[j] * b[j] : a[j];
   return s;
 }
