@@ -4,7 +4,7 @@
 //
 //   node --import=tsx benchmarks/cpu_side_by_side.ts [--train micro,tiny,small ('' for none)] [--batch-sizes 64,128]
 //        [--infer tiny,ViT-B-32] [--infer-batch 8] [--torch-modes eager,compile] [--threads 2]
-//        [--rounds 3] [--warmup 2] [--steps 10] [--save]
+//        [--rounds 3] [--warmup 2] [--steps 10] [--infer-warmup-s 1] [--infer-steps 50] [--save]
 //
 // Training: warm-up steps then timed steps (forward, CLIP loss, backward, AdamW with OpenCLIP's
 // decay groups, logit-scale clamp) on one fixed batch, from the same initial weights on both
@@ -12,7 +12,10 @@
 // eager (default AdamW), `eager-passive` (the same with OMP_WAIT_POLICY=PASSIVE: threads sleep
 // between ops rather than spin) and, with `compile`, torch.compile + fused AdamW. Inference: image and
 // text encoding of one batch; PyTorch under inference_mode, clipscale in its inference mode
-// (model.inference(): nothing kept for backward).
+// (model.inference(): nothing kept for backward); each side warms up for at least --warmup
+// encodes and --infer-warmup-s seconds, then times --infer-steps encodes: an encode of tiny takes
+// a millisecond, and a fresh process's first ~100 ms run several times slower on both sides
+// (thread start-up and placement), which two warm-up encodes left inside the timed ones.
 //
 // Rounds are interleaved A/B (clipscale first in even rounds, PyTorch first in odd ones) so both
 // sides see the same machine. Each side's figure pools every timed step of every round: the
@@ -114,8 +117,8 @@ function clipscaleTrain(config: string, seed: number, host: HostBatch, warmup: n
   return { step_times_s: times, losses };
 }
 
-/** Image + text encoding of one batch, `steps` times after warm-up. */
-function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: number, steps: number): SideRun {
+/** Image + text encoding of one batch, `steps` times after warm-up (at least `warmup` encodes and `warmupSeconds`). */
+function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: number, steps: number, warmupSeconds: number): SideRun {
   using model = createModel(config, { seed });
   using images = Tensor.from(host.images, host.imageShape);
   using ids = Tensor.from(host.ids, host.idsShape, 'i32');
@@ -123,23 +126,30 @@ function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: n
   using _inference = model.inference();
   const times: number[] = [];
   let fi: Float32Array = new Float32Array(0), ft: Float32Array = new Float32Array(0);
-  for (let i = 0; i < warmup + steps; i++) {
+  // Warm-up: at least `warmup` encodes and `warmupSeconds` (as the PyTorch side does).
+  const warmUntil = performance.now() + warmupSeconds * 1000;
+  let warm = 0;
+  for (; warm < warmup || performance.now() < warmUntil; warm++) {
+    model.encodeImage(images);
+    model.encodeText(ids);
+  }
+  for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     const a = model.encodeImage(images);
     const b = model.encodeText(ids);
     const t1 = performance.now();
-    if (i >= warmup) times.push((t1 - t0) / 1000);
+    times.push((t1 - t0) / 1000);
     fi = a.view() as Float32Array;
     ft = b.view() as Float32Array;
   }
-  return { step_times_s: times, image_features: [...fi.subarray(0, 64)], text_features: [...ft.subarray(0, 64)] };
+  return { step_times_s: times, warmup_encodes: warm, image_features: [...fi.subarray(0, 64)], text_features: [...ft.subarray(0, 64)] };
 }
 
-function torchRun(what: 'train' | 'infer', config: string, files: { weights: string; batch: string }, mode: string, threads: number, warmup: number, steps: number): SideRun {
+function torchRun(what: 'train' | 'infer', config: string, files: { weights: string; batch: string }, mode: string, threads: number, warmup: number, steps: number, warmupSeconds = 0): SideRun {
   const out = execFileSync(
     'python3',
     [join(here, 'cpu_side_by_side.py'), what, '--config', join(configDir, `${config}.json`), '--weights', files.weights, '--batch', files.batch,
-      '--warmup', String(warmup), '--steps', String(steps), '--threads', String(threads), '--mode', mode === 'eager-passive' ? 'eager' : mode],
+      '--warmup', String(warmup), '--steps', String(steps), '--warmup-s', String(warmupSeconds), '--threads', String(threads), '--mode', mode === 'eager-passive' ? 'eager' : mode],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -185,10 +195,10 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
     const loadBefore = loadavg();
     const torchInfo: Record<string, unknown> = {};
     for (let r = 0; r < o.rounds; r++) {
-      const runOurs = () => ours.push(what === 'train' ? clipscaleTrain(config, seed, host, o.warmup, o.steps) : clipscaleInfer(config, seed, host, o.warmup, o.steps));
+      const runOurs = () => ours.push(what === 'train' ? clipscaleTrain(config, seed, host, o.warmup, o.steps) : clipscaleInfer(config, seed, host, o.warmup, o.inferSteps, o.inferWarmupSeconds));
       const runTorch = () => {
         for (const m of modes) {
-          const res = torchRun(what, config, files, m, o.threads, o.warmup, o.steps);
+          const res = what === 'train' ? torchRun(what, config, files, m, o.threads, o.warmup, o.steps) : torchRun(what, config, files, m, o.threads, o.warmup, o.inferSteps, o.inferWarmupSeconds);
           theirs.get(m)!.push(res);
           torchInfo[m] = { torch: res.torch, open_clip: res.open_clip, threads: res.threads };
         }
@@ -203,7 +213,8 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
     }
     const line: Record<string, unknown> = {
       bench: 'cpu-side-by-side', what, config, batch_size: batch, threads: o.threads, precision: 'fp32', rounds: o.rounds,
-      warmup_steps: o.warmup, timed_steps_per_round: o.steps,
+      warmup_steps: o.warmup, timed_steps_per_round: what === 'train' ? o.steps : o.inferSteps,
+      ...(what === 'infer' ? { infer_warmup_s: o.inferWarmupSeconds } : {}),
       clipscale: summary(ours, batch),
     };
     const ourMed = median(ours.flatMap((r) => r.step_times_s));
@@ -241,6 +252,9 @@ interface Options {
   rounds: number;
   warmup: number;
   steps: number;
+  /** Inference only: warm up for at least this long too (steps keep training's losses comparable). */
+  inferWarmupSeconds: number;
+  inferSteps: number;
   threads: number;
   torchModes: string[];
 }
@@ -249,12 +263,13 @@ const { values } = parseArgs({
   options: {
     train: { type: 'string' }, 'batch-sizes': { type: 'string' }, infer: { type: 'string' }, 'infer-batch': { type: 'string' },
     'torch-modes': { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' },
-    steps: { type: 'string' }, save: { type: 'boolean' },
+    steps: { type: 'string' }, 'infer-warmup-s': { type: 'string' }, 'infer-steps': { type: 'string' }, save: { type: 'boolean' },
   },
 });
 const list = (s: string | undefined, d: string) => (s ?? d).split(',').filter(Boolean);
 const o: Options = {
   rounds: Number(values.rounds ?? 3), warmup: Number(values.warmup ?? 2), steps: Number(values.steps ?? 10),
+  inferWarmupSeconds: Number(values['infer-warmup-s'] ?? 1), inferSteps: Number(values['infer-steps'] ?? 50),
   threads: Number(values.threads ?? 2), torchModes: list(values['torch-modes'], 'eager,compile'),
 };
 native.setNumThreads(o.threads);
