@@ -20,19 +20,41 @@ namespace {
 // Rows per chunk so that a chunk is a few thousand values at least.
 int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1)); }
 
-// Normalises rows [r0, r1) of xp into op (which may equal xp).
-void normalize_rows(const float* xp, const float* g, const float* b, float* op, float* mp, float* rp, int64_t r0,
-                    int64_t r1, int64_t w, float eps, bool emulate) {
+constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vector of doubles)
+
+// Σ values over kForwardLanes lanes folded in halves, then the tail: one dependent fp64 add per
+// element (a chain through the row) cost more than the rest of the row's work.
+inline double lane_total(double* lane, const float* xr, int64_t j, int64_t w, double shift, bool squares) {
+  for (int h = kForwardLanes / 2; h > 0; h /= 2)
+    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
+  double s = lane[0];
+  for (; j < w; j++) {
+    const double d = xr[j] - shift;
+    s += squares ? d * d : d;
+  }
+  return s;
+}
+
+// Normalises rows [r0, r1) of xp into op (which may equal xp). Mean and variance are summed in
+// fp64 in fixed lanes, so every instruction set adds in the same order.
+CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const float* b, float* op, float* mp, float* rp,
+                                     int64_t r0, int64_t r1, int64_t w, float eps, bool emulate) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = xp + r * w;
-    double s = 0;
-    for (int64_t j = 0; j < w; j++) s += xr[j];
+    double lane[kForwardLanes] = {};
+    int64_t j = 0;
+    for (; j + kForwardLanes <= w; j += kForwardLanes)
+      for (int l = 0; l < kForwardLanes; l++) lane[l] += xr[j + l];
+    const double s = lane_total(lane, xr, j, w, 0.0, false);
     const double mu = w ? s / static_cast<double>(w) : 0.0;
-    double ss = 0;
-    for (int64_t j = 0; j < w; j++) {
-      double d = xr[j] - mu;
-      ss += d * d;
-    }
+    for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
+    j = 0;
+    for (; j + kForwardLanes <= w; j += kForwardLanes)
+      for (int l = 0; l < kForwardLanes; l++) {
+        const double d = xr[j + l] - mu;
+        lane[l] += d * d;
+      }
+    const double ss = lane_total(lane, xr, j, w, mu, true);
     const double var = w ? ss / static_cast<double>(w) : 0.0;
     const float m = static_cast<float>(mu);
     const float rs = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
