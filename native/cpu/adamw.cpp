@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/adamw_checks.h"
+#include "core/lane_fold.h"
 #include "core/numerics.h"
 #include "core/target_clones.h"
 #include "core/thread_pool.h"
@@ -78,9 +79,7 @@ CS_TARGET_CLONES double sum_of_squares(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int l = 0; l < kLanes; l++) lane[l] += static_cast<double>(x[i + l]) * x[i + l];
-  for (int h = kLanes / 2; h > 0; h /= 2)
-    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
-  double s = lane[0];
+  double s = fold_sum<kLanes>(lane);
   for (; i < n; i++) s += static_cast<double>(x[i]) * x[i];
   return s;
 }

@@ -7,6 +7,7 @@
 #include "core/target_clones.h"
 #include "core/attention_checks.h"
 #include "core/exp_math.h"
+#include "core/lane_fold.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
@@ -23,8 +24,8 @@ CS_TARGET_CLONES void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
 
-// Row reductions in 16 lanes, combined in a fixed order: a loop-carried max or sum (one chain
-// through every element, a few cycles each) cost more than the head's products at S = 32.
+// Row reductions in 16 lanes (core/lane_fold.h): at S = 32 a loop-carried chain through every
+// element cost more than the head's products.
 constexpr int kLanes = 16;
 
 // The largest of x[0:n], NaN entries skipped (as std::fmax does); -inf when n = 0.
@@ -34,9 +35,7 @@ CS_TARGET_CLONES float row_max(const float* x, int64_t n) {
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
     for (int l = 0; l < kLanes; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  for (int h = kLanes / 2; h > 0; h /= 2)  // halves folded onto each other: log2(16) vector steps
-    for (int l = 0; l < h; l++) lane[l] = lane[l + h] > lane[l] ? lane[l + h] : lane[l];
-  float m = lane[0];
+  float m = fold_max<kLanes>(lane);
   for (; j < n; j++) m = x[j] > m ? x[j] : m;
   return m;
 }
@@ -52,9 +51,7 @@ CS_TARGET_CLONES float row_dot(const float* a, const float* b, int64_t n) {
     for (; j + kLanes <= n; j += kLanes)
       for (int l = 0; l < kLanes; l++) lane[l] += a[j + l];
   }
-  for (int h = kLanes / 2; h > 0; h /= 2)  // halves folded onto each other: log2(16) vector steps
-    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
-  float s = lane[0];
+  float s = fold_sum<kLanes>(lane);
   for (; j < n; j++) s += b ? a[j] * b[j] : a[j];
   return s;
 }

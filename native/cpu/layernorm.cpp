@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/lane_fold.h"
 #include "core/target_clones.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
@@ -22,12 +23,9 @@ int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<i
 
 constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vector of doubles)
 
-// Σ values over kForwardLanes lanes folded in halves, then the tail: one dependent fp64 add per
-// element (a chain through the row) cost more than the rest of the row's work.
+// The lanes folded (core/lane_fold.h), then the row's tail: Σ (x − shift), or Σ (x − shift)².
 inline double lane_total(double* lane, const float* xr, int64_t j, int64_t w, double shift, bool squares) {
-  for (int h = kForwardLanes / 2; h > 0; h /= 2)
-    for (int l = 0; l < h; l++) lane[l] += lane[l + h];
-  double s = lane[0];
+  double s = fold_sum<kForwardLanes>(lane);
   for (; j < w; j++) {
     const double d = xr[j] - shift;
     s += squares ? d * d : d;
