@@ -272,6 +272,8 @@ const o: Options = {
   inferWarmupSeconds: Number(values['infer-warmup-s'] ?? 1), inferSteps: Number(values['infer-steps'] ?? 50),
   threads: Number(values.threads ?? 2), torchModes: list(values['torch-modes'], 'eager,compile'),
 };
+if (!(Number.isInteger(o.inferSteps) && o.inferSteps > 0)) throw new Error(`--infer-steps must be a positive integer, got ${values['infer-steps']}`);
+if (!(Number.isFinite(o.inferWarmupSeconds) && o.inferWarmupSeconds >= 0)) throw new Error(`--infer-warmup-s must be a number of seconds ≥ 0, got ${values['infer-warmup-s']}`);
 native.setNumThreads(o.threads);
 // --save appends each line as it comes (a long run keeps what it measured if stopped).
 const resultsFile = (() => {

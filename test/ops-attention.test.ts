@@ -211,3 +211,22 @@ test('attention: a NaN in a query propagates to that row of the output, as with 
   t.true([0, 1, 2, 3].every((c) => Number.isNaN(o[2 * 4 + c])), 'row 2 is NaN');
   t.true([0, 1, 3, 4].every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * 4 + c]))), 'other rows finite');
 });
+
+test('attention, causal: a NaN query row keeps its masked probabilities exactly 0, so the values after it get finite gradients', (t) => {
+  // Row 2's scores are NaN; its masked entries (keys 3, 4) must still weigh 0 in dV = Pᵀ·dO, as they
+  // did before masked entries went through the exponential as -inf (-inf − NaN is NaN). (dK takes
+  // row 2's NaN query itself, so it is NaN either way.)
+  const [S, d] = [5, 4];
+  const qkv = randTensor([1, S, 3 * d], 4343);
+  (qkv.view() as Float32Array)[2 * 3 * d + 1] = NaN; // row 2, a query component
+  const out = Tensor.empty([1, S, d]), lse = Tensor.empty([1, 1, S]), dqkv = Tensor.empty([1, S, 3 * d]);
+  ops.attentionForward(qkv, out, lse, { heads: 1, causal: true });
+  const o = f32(out);
+  t.true([0, 1, 3, 4].every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * d + c]))), 'forward: other rows finite');
+  ops.attentionBackward(qkv, out, randTensor([1, S, d], 4344), lse, dqkv, { heads: 1, causal: true });
+  const g = f32(dqkv);
+  for (const key of [3, 4]) {
+    const dv = g.slice(key * 3 * d + 2 * d, key * 3 * d + 3 * d);
+    t.true(dv.every(Number.isFinite), `position ${key} (after the NaN row): dV ${dv} finite`);
+  }
+});
