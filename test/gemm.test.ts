@@ -178,6 +178,27 @@ test('setGemmKernel rejects unknown names and leaves the kernel unchanged', (t) 
   t.is(native.gemmKernel(), before);
 });
 
+// The AVX-512 kernel computes edge tiles in place, one instantiation per row count (1-14) and
+// column masks either side of 16: every row count up to two tiles, column counts around the
+// vector widths. A masked store that wrote past a row's valid columns would land on the next
+// row's first columns (C's rows are contiguous), which are written earlier, so it shows here.
+test('edge tiles: every row count up to two tiles, columns around the vector widths, every transpose', (t) => {
+  let worst = 0;
+  let cases = 0;
+  for (let m = 1; m <= 29; m++)
+    for (const n of [1, 7, 15, 16, 17, 31, 32, 33, 48])
+      for (const [transA, transB] of transposes)
+        for (const [alpha, beta] of [[1, 0], [-0.75, 1.5]]) {
+          const { got, ref } = run({ m, n, k: 5, transA, transB, alpha, beta });
+          const e = relErr(got, ref);
+          worst = Math.max(worst, e);
+          cases++;
+          if (!(e <= 1e-5)) t.fail(`${m}×${n}×5 transA=${transA} transB=${transB} alpha=${alpha} beta=${beta}: relErr ${e}`);
+        }
+  t.log(`${native.gemmKernel()}: worst relErr ${worst.toExponential(2)} over ${cases} cases`);
+  t.pass();
+});
+
 test('a product large enough to split over threads matches float64', (t) => {
   // Large enough for both threads and several row blocks (MC) and column panels.
   const { got, ref } = run({ m: 300, n: 260, k: 70, transA: false, transB: true, alpha: 1, beta: 0 });

@@ -24,4 +24,35 @@ inline T fold_max(T* lane) {
   return lane[0];
 }
 
+#if defined(__GNUC__)
+// These take and return vectors by value only as inline helpers, so GCC's note that a 64-byte
+// vector argument's ABI depends on AVX-512 (-Wpsabi) does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+// The same folds on 16 float lanes held in one vector value (GCC/clang vector extensions: one
+// zmm, two ymm or four xmm, whatever the target): the lanes stay in registers. The array folds
+// above went through the stack, and the narrower reloads of a wider store stalled.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x4 __attribute__((vector_size(16)));
+
+inline float fold_sum(f32x16 v) {
+  const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+inline float fold_max(f32x16 v) {
+  const f32x8 lo8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  const f32x8 hi8 = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const f32x8 a = hi8 > lo8 ? hi8 : lo8;
+  const f32x4 lo4 = __builtin_shufflevector(a, a, 0, 1, 2, 3), hi4 = __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  const f32x4 b = hi4 > lo4 ? hi4 : lo4;
+  const float c0 = b[2] > b[0] ? b[2] : b[0], c1 = b[3] > b[1] ? b[3] : b[1];
+  return c1 > c0 ? c1 : c0;
+}
+#pragma GCC diagnostic pop
+#endif
+
 }  // namespace cs

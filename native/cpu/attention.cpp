@@ -1,6 +1,7 @@
 #include "cpu/attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -18,57 +19,109 @@ namespace cs::cpu {
 namespace {
 
 
-// row[j] = e^(row[j] − shift) for j < n, in a loop that vectorises (exp_nonpositive is plain arithmetic;
-// std::exp, a libm call, kept the softmax scalar).
-CS_TARGET_CLONES void exp_shifted(float* row, int64_t n, float shift) {
+// The row work of a head (softmax, the backward's recomputed probabilities, row dots, dS) runs
+// in one function per head built for each instruction set (CS_TARGET_CLONES), with the helpers
+// below inlined into it. As separate per-row functions, a call each through the clones' resolver,
+// with their lanes folded through the stack, they cost a third of a tiny head's forward.
+
+// Row reductions in 16 lanes, one vector value (core/lane_fold.h), folded in halves: at S = 32
+// a loop-carried chain through every element cost more than the head's products.
+constexpr int kLanes = 16;
+
+// Inline helpers only, so a vector's by-value ABI does not matter (see lane_fold.h on -Wpsabi).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+inline f32x16 load16(const float* p) {
+  f32x16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// row[j] = e^(row[j] − shift) for j < n (exp_nonpositive is plain arithmetic, so the loop vectorises).
+inline void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
 
-// Row reductions in 16 lanes (core/lane_fold.h): at S = 32 a loop-carried chain through every
-// element cost more than the head's products.
-constexpr int kLanes = 16;
-
 // The largest of x[0:n], NaN entries skipped (as std::fmax does); -inf when n = 0.
-CS_TARGET_CLONES float row_max(const float* x, int64_t n) {
-  float lane[kLanes];
-  for (int l = 0; l < kLanes; l++) lane[l] = -std::numeric_limits<float>::infinity();
+inline float row_max(const float* x, int64_t n) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  f32x16 lane = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
   int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int l = 0; l < kLanes; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  float m = fold_max<kLanes>(lane);
+  for (; j + kLanes <= n; j += kLanes) {
+    const f32x16 v = load16(x + j);
+    lane = v > lane ? v : lane;
+  }
+  float m = fold_max(lane);
   for (; j < n; j++) m = x[j] > m ? x[j] : m;
   return m;
 }
 
 // Σ a[j]·b[j] (b = nullptr: Σ a[j]) over 16 lanes, the lanes folded pairwise, then the tail in order.
-CS_TARGET_CLONES float row_dot(const float* a, const float* b, int64_t n) {
-  float lane[kLanes] = {};
+inline float row_dot(const float* a, const float* b, int64_t n) {
+  f32x16 lane = {};
   int64_t j = 0;
   if (b) {
-    for (; j + kLanes <= n; j += kLanes)
-      for (int l = 0; l < kLanes; l++) lane[l] += a[j + l] * b[j + l];
+    for (; j + kLanes <= n; j += kLanes) lane += load16(a + j) * load16(b + j);
   } else {
-    for (; j + kLanes <= n; j += kLanes)
-      for (int l = 0; l < kLanes; l++) lane[l] += a[j + l];
+    for (; j + kLanes <= n; j += kLanes) lane += load16(a + j);
   }
-  float s = fold_sum<kLanes>(lane);
+  float s = fold_sum(lane);
   for (; j < n; j++) s += b ? a[j] * b[j] : a[j];
   return s;
 }
+#pragma GCC diagnostic pop
 
-// Turns scores[0:n] into probabilities in place (entries n.. are masked to 0) and
-// returns the log-sum-exp of the unmasked scores. Masked entries become -inf first, so every
-// row runs the full-width vector loops (e^-inf = 0 adds nothing): a causal row's short, varying
-// length left most of its work to scalar tails.
-float softmax_row(float* row, int64_t n, int64_t S, bool emu) {
-  for (int64_t j = n; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
-  const float m = row_max(row, S);
-  exp_shifted(row, S, m);
-  const float sum = row_dot(row, nullptr, S);
-  float inv = 1.0f / sum;
-  for (int64_t j = 0; j < S; j++) row[j] = emu ? round_bf16(row[j] * inv) : row[j] * inv;
-  for (int64_t j = n; j < S; j++) row[j] = 0.0f;  // exactly 0 even in a NaN row (-inf − NaN is NaN)
-  return m + std::log(sum);
+// Turns each row i of scores[S×S] into probabilities in place (causal: entries after i are masked
+// to 0) and stores the log-sum-exp of its unmasked scores in lse[i] (lse nullable). Masked entries
+// become -inf first, so every row runs the full-width vector loops (e^-inf = 0 adds nothing): a
+// causal row's short, varying length left most of its work to scalar tails.
+CS_TARGET_CLONES void softmax_rows(float* probs, int64_t S, bool causal, bool emu, float* lse) {
+  for (int64_t i = 0; i < S; i++) {
+    float* row = probs + i * S;
+    const int64_t n = causal ? i + 1 : S;
+    for (int64_t j = n; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
+    const float m = row_max(row, S);
+    exp_shifted(row, S, m);
+    const float sum = row_dot(row, nullptr, S);
+    const float inv = 1.0f / sum;
+    if (emu)
+      for (int64_t j = 0; j < S; j++) row[j] = round_bf16(row[j] * inv);
+    else
+      for (int64_t j = 0; j < S; j++) row[j] = row[j] * inv;
+    for (int64_t j = n; j < S; j++) row[j] = 0.0f;  // exactly 0 even in a NaN row (-inf − NaN is NaN)
+    if (lse) lse[i] = m + std::log(sum);
+  }
+}
+
+// P[S×S] recomputed in place from the scores and the saved log-sum-exp l[0:S].
+CS_TARGET_CLONES void probs_from_lse(float* probs, int64_t S, bool causal, const float* l) {
+  for (int64_t i = 0; i < S; i++) {
+    float* row = probs + i * S;
+    if (causal)  // masked entries to -inf: the full-width loop gives them e^-inf = 0
+      for (int64_t j = i + 1; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
+    exp_shifted(row, S, l[i]);
+    if (causal)  // exactly 0 even when l is NaN
+      for (int64_t j = i + 1; j < S; j++) row[j] = 0.0f;
+  }
+}
+
+// out[i] = Σ_c a[i·lda + c]·b[i·ldb + c] for i < S, c < d.
+CS_TARGET_CLONES void row_dots(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t S, int64_t d,
+                               float* out) {
+  for (int64_t i = 0; i < S; i++) out[i] = row_dot(a + i * lda, b + i * ldb, d);
+}
+
+// dS = P∘(dP − D) in place over dscores[S×S], D_i = rowdot[i].
+CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const float* rowdot, int64_t S, bool emu) {
+  for (int64_t i = 0; i < S; i++) {
+    float* row = dscores + i * S;
+    const float* prow = probs + i * S;
+    const float di = rowdot[i];
+    if (emu)
+      for (int64_t j = 0; j < S; j++) row[j] = round_bf16(prow[j] * (row[j] - di));
+    else
+      for (int64_t j = 0; j < S; j++) row[j] = prow[j] * (row[j] - di);
+  }
 }
 
 // Per-thread scratch kept between calls (pool threads live for the process), so a
@@ -110,10 +163,7 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
       MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
       // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-      for (int64_t i = 0; i < S; i++) {
-        float l = softmax_row(probs + i * S, causal ? i + 1 : S, S, emu);
-        if (lsep) lsep[t * S + i] = l;
-      }
+      softmax_rows(probs, S, causal, emu, lsep ? lsep + t * S : nullptr);
       // out[S×d] (head h's columns) = P·V
       float* o = outp + b * S * W + h * d;
       sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
@@ -151,25 +201,17 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
       const float* O = outp + b * S * W + h * d;
       // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
       float* o_row = emu ? grow(sc.o_row, d) : nullptr;
-      for (int64_t i = 0; i < S; i++) {
-        const float* orow = O + i * W;
-        if (emu) {
-          for (int64_t c = 0; c < d; c++) o_row[c] = round_bf16(orow[c]);
-          orow = o_row;
+      if (emu) {
+        for (int64_t i = 0; i < S; i++) {
+          for (int64_t c = 0; c < d; c++) o_row[c] = round_bf16(O[i * W + c]);
+          row_dots(dO.ptr + i * dO.ld, dO.ld, o_row, d, 1, d, rowdot + i);
         }
-        rowdot[i] = row_dot(dO.ptr + i * dO.ld, orow, d);
+      } else {
+        row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
       }
       // P recomputed from the saved log-sum-exp.
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-      for (int64_t i = 0; i < S; i++) {
-        float* row = probs + i * S;
-        const float l = lsep[t * S + i];
-        if (causal)  // masked entries to -inf: the full-width loop gives them e^-inf = 0
-          for (int64_t j = i + 1; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
-        exp_shifted(row, S, l);
-        if (causal)  // exactly 0 even when l is NaN
-          for (int64_t j = i + 1; j < S; j++) row[j] = 0.0f;
-      }
+      probs_from_lse(probs, S, causal, lsep + t * S);
       const float* P = probs;
       if (emu) {
         for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
@@ -182,14 +224,7 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
       sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
       // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
       sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
-      for (int64_t i = 0; i < S; i++) {
-        float* row = dscores + i * S;
-        const float* prow = probs + i * S;
-        for (int64_t j = 0; j < S; j++) {
-          float v = prow[j] * (row[j] - rowdot[i]);
-          row[j] = emu ? round_bf16(v) : v;
-        }
-      }
+      score_gradient(dscores, probs, rowdot, S, emu);
       // dQ = dS·K/√d, dK = dSᵀ·Q/√d
       sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
       sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);

@@ -9,8 +9,8 @@
 //       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
 //
 // Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
-// the edges so the kernel always computes a full tile; edge tiles go through a small
-// buffer and only their valid part is written to C. A plain B already gives the kernel its
+// the edges; a kernel with an edge variant computes an edge tile's valid part in place,
+// others compute a full tile into a small buffer and only its valid part is written to C. A plain B already gives the kernel its
 // NR values contiguously for each k (row k), so its full panels are read in place: the
 // weight gradient dW = dYᵀ·X of a narrow layer (K = every row of the batch, M and N a few
 // dozen) spent about as long packing its operands as multiplying them.
@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -138,6 +139,60 @@ class PanelStates {
   size_t n_ = 0;
 };
 thread_local PanelStates t_panel_state;
+
+// The GEMM's work items (item = chunk·mblocks + row block) split into one queue per thread
+// by the owner of each row block. A queue is a range of `order` with its front and back
+// packed in one atomic word: the owner takes from the front, other threads from the back.
+class ItemQueues {
+ public:
+  template <typename OwnerOf>
+  void reset(int nt, int64_t mblocks, int64_t nchunks, OwnerOf owner_of) {
+    nt_ = nt;
+    order_.clear();
+    ranges_.assign(static_cast<size_t>(nt), 0);
+    for (int t = 0; t < nt; t++) {
+      for (int64_t chunk = 0; chunk < nchunks; chunk++)
+        for (int64_t mb = 0; mb < mblocks; mb++)
+          if (owner_of(mb) == t) order_.push_back(chunk * mblocks + mb);
+      ranges_[static_cast<size_t>(t)] = static_cast<int64_t>(order_.size());
+    }
+    if (static_cast<int>(ends_.size()) < nt) ends_ = std::vector<std::atomic<uint64_t>>(static_cast<size_t>(nt));
+    int64_t begin = 0;
+    for (int t = 0; t < nt; t++) {
+      const int64_t end = ranges_[static_cast<size_t>(t)];
+      ends_[static_cast<size_t>(t)].store(pack(begin, end), std::memory_order_relaxed);
+      begin = end;
+    }
+  }
+
+  // The next item for thread `self`: its own front first, then the others' backs; -1 when none is left.
+  int64_t take(int self) {
+    if (int64_t i = take_from(self, true); i >= 0) return i;
+    for (int d = 1; d < nt_; d++)
+      if (int64_t i = take_from((self + d) % nt_, false); i >= 0) return i;
+    return -1;
+  }
+
+ private:
+  static uint64_t pack(int64_t front, int64_t back) {
+    return (static_cast<uint64_t>(front) << 32) | static_cast<uint64_t>(back);
+  }
+  int64_t take_from(int t, bool front) {
+    std::atomic<uint64_t>& e = ends_[static_cast<size_t>(t)];
+    uint64_t cur = e.load(std::memory_order_relaxed);
+    for (;;) {
+      const int64_t f = static_cast<int64_t>(cur >> 32), b = static_cast<int64_t>(cur & 0xffffffffu);
+      if (f >= b) return -1;
+      const uint64_t next = front ? pack(f + 1, b) : pack(f, b - 1);
+      if (e.compare_exchange_weak(cur, next, std::memory_order_relaxed)) return order_[static_cast<size_t>(front ? f : b - 1)];
+    }
+  }
+
+  int nt_ = 1;
+  std::vector<int64_t> order_, ranges_;
+  std::vector<std::atomic<uint64_t>> ends_;
+};
+thread_local ItemQueues t_item_queues;
 
 struct Problem {
   bool ta, tb;
@@ -287,13 +342,25 @@ void gemm_run(const Problem& p, int nt) {
     return b_panel_at(kb, jp);
   };
 
-  std::atomic<int64_t> next_item{0};
-  auto work = [&](int, int) {
+  // Each thread owns the row blocks that parallel_for would give it over M (their first row
+  // in its contiguous share), so the rows of A it reads and of C it writes are the ones the
+  // ops around the GEMM touch on that core: they come from its own L2, not the other core's.
+  // A thread takes its own items from the front and, when done, steals from the back of the
+  // others' (a thread the OS preempts just gets fewer done).
+  ItemQueues& queues = t_item_queues;
+  queues.reset(nt, mblocks, nchunks, [&](int64_t mbi) {
+    const int64_t row = mbi * block_panels * mr;
+    int owner = static_cast<int>(row * nt / p.M);
+    while (owner + 1 < nt && p.M * (owner + 1) / nt <= row) owner++;
+    while (owner > 0 && p.M * owner / nt > row) owner--;
+    return owner;
+  });
+  auto work = [&](int self, int) {
     for (int64_t t; (t = next_panel.fetch_add(1, std::memory_order_relaxed)) < b_panels;) try_pack(t);
     float* packed_a = t_packed_a.get(static_cast<size_t>(block_panels * mr * kc_max));
     alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
-    for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
-      // Consecutive items share a column chunk, so its B panels stay in cache.
+    for (int64_t item; (item = queues.take(self)) >= 0;) {
+      // An owner's items run chunk by chunk, so a chunk's B panels stay in cache.
       const int64_t chunk = item / mblocks, mb = (item % mblocks) * block_panels;
       const int64_t me = std::min(mpanels, mb + block_panels);
       const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
@@ -317,6 +384,10 @@ void gemm_run(const Problem& p, int nt) {
             const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
             if (mv == mr && nv == nr) {
               ks.fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
+              continue;
+            }
+            if (ks.edge) {
+              ks.edge(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias, static_cast<int>(mv), static_cast<int>(nv));
               continue;
             }
             ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);

@@ -1,6 +1,12 @@
 // AVX-512 SGEMM micro-kernel: a 14×32 tile of C held in 28 zmm accumulators.
 // Each k step loads two vectors of B and broadcasts 14 values of A, so the 28
 // independent FMAs hide the FMA latency and loads stay far below FMA throughput.
+//
+// The same code, instantiated for fewer rows and masked columns, computes the edge tiles
+// in place: only their valid rows are multiplied and only their valid columns are read
+// from and written to C. An attention head's products (S = 17 or 32 rows) and a narrow
+// layer's weight gradient (64 rows) spent a quarter to a half of their FMAs on the
+// padding rows of a full 14-row tile, then copied the tile out through a buffer.
 #include "cpu/gemm_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -13,61 +19,97 @@ namespace {
 constexpr int kMR = 14;
 constexpr int kNR = 32;
 
-__attribute__((target("avx512f,fma"))) void kernel_14x32(int64_t kc, const float* a, int64_t a_ks, const float* b,
-                                                         int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
-                                                         const float* bias) {
-  __m512 acc[kMR][2];
+// C[0:R, 0:32] (columns masked by m0 for 0..15 and m1 for 16..31; Two = false: only the
+// first 16) = alpha·(a·b) + beta·C + bias, with the same operations per value as the full tile.
+template <int R, bool Two>
+__attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t kc, const float* a, int64_t a_ks,
+                                                                      const float* b, int64_t b_ks, float* c,
+                                                                      int64_t ldc, float alpha, float beta,
+                                                                      const float* bias, __mmask16 m0, __mmask16 m1) {
+  __m512 acc[R][2];
 #pragma GCC unroll 14
-  for (int r = 0; r < kMR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 
   for (int64_t k = 0; k < kc; k++) {
     // Operands read in place may be far apart per k: fetch a few steps ahead.
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks + 16), _MM_HINT_T0);
+    if (Two) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks + 16), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
     const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    const __m512 b1 = Two ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 14
-    for (int r = 0; r < kMR; r++) {
+    for (int r = 0; r < R; r++) {
       const __m512 ar = _mm512_set1_ps(a[r]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+      if (Two) acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
     a += a_ks;
     b += b_ks;
   }
 
   const __m512 va = _mm512_set1_ps(alpha);
+  const int halves = Two ? 2 : 1;
+  const __mmask16 mask[2] = {m0, m1};
   if (bias) {
-    const __m512 bias0 = _mm512_loadu_ps(bias), bias1 = _mm512_loadu_ps(bias + 16);
+    __m512 bv[2];
+    for (int h = 0; h < halves; h++) bv[h] = _mm512_maskz_loadu_ps(mask[h], bias + 16 * h);
 #pragma GCC unroll 14
-    for (int r = 0; r < kMR; r++) {
-      float* cr = c + r * ldc;
-      const __m512 c0 = beta == 0.0f ? bias0 : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(cr), bias0);
-      const __m512 c1 = beta == 0.0f ? bias1 : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(cr + 16), bias1);
-      _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, acc[r][0], c0));
-      _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, acc[r][1], c1));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) {
+        float* cr = c + r * ldc + 16 * h;
+        const __m512 c0 =
+            beta == 0.0f ? bv[h] : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask[h], cr), bv[h]);
+        _mm512_mask_storeu_ps(cr, mask[h], _mm512_fmadd_ps(va, acc[r][h], c0));
+      }
   } else if (beta == 0.0f) {
 #pragma GCC unroll 14
-    for (int r = 0; r < kMR; r++) {
-      _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(va, acc[r][0]));
-      _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(va, acc[r][1]));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) _mm512_mask_storeu_ps(c + r * ldc + 16 * h, mask[h], _mm512_mul_ps(va, acc[r][h]));
   } else {
     const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 14
-    for (int r = 0; r < kMR; r++) {
-      float* cr = c + r * ldc;
-      _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, acc[r][0], _mm512_mul_ps(vb, _mm512_loadu_ps(cr))));
-      _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, acc[r][1], _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16))));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) {
+        float* cr = c + r * ldc + 16 * h;
+        _mm512_mask_storeu_ps(cr, mask[h],
+                              _mm512_fmadd_ps(va, acc[r][h], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[h], cr))));
+      }
   }
+}
+
+__attribute__((target("avx512f,fma"))) void kernel_14x32(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                         int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
+                                                         const float* bias) {
+  tile<kMR, true>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, 0xffff, 0xffff);
+}
+
+template <int R, bool Two>
+__attribute__((target("avx512f,fma"))) void edge_tile(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                      int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
+                                                      const float* bias, int nv) {
+  const auto bits = [](int n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << (n > 0 ? n : 0)) - 1u); };
+  tile<R, Two>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, bits(nv), bits(nv - 16));
+}
+
+using EdgeFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, float, float,
+                        const float*, int);
+
+template <int... R>
+struct EdgeTable {
+  static constexpr EdgeFn one[kMR] = {edge_tile<R + 1, false>...};
+  static constexpr EdgeFn two[kMR] = {edge_tile<R + 1, true>...};
+};
+
+// C[0:mv, 0:nv] of a tile with mv ≤ 14 rows and nv ≤ 32 columns.
+void edge_14x32(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c, int64_t ldc,
+                float alpha, float beta, const float* bias, int mv, int nv) {
+  using T = EdgeTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13>;
+  (nv > 16 ? T::two : T::one)[mv - 1](kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, nv);
 }
 
 }  // namespace
 
-KernelSpec avx512_kernel() { return {"avx512", kMR, kNR, kernel_14x32, transpose_pack_avx}; }
+KernelSpec avx512_kernel() { return {"avx512", kMR, kNR, kernel_14x32, transpose_pack_avx, edge_14x32}; }
 
 }  // namespace cs::cpu::gemm_detail
 

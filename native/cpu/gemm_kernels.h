@@ -24,11 +24,19 @@ using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_ks, const flo
 // op(B) with one (a PyTorch linear weight), packed for the micro-kernel.
 using TransposePack = void (*)(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
 
+// An edge tile in place: C[0:mv, 0:nv] (1 ≤ mv ≤ MR, 1 ≤ nv ≤ NR) from the same operands as a full
+// tile (b still holds NR readable values per k), computing only the mv valid rows and touching
+// only the valid part of C. Null where a kernel has none: the driver then computes a full tile
+// into a buffer and copies its valid part out.
+using EdgeKernel = void (*)(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c,
+                            int64_t ldc, float alpha, float beta, const float* bias, int mv, int nv);
+
 struct KernelSpec {
   const char* name;
   int mr, nr;
   MicroKernel fn;
   TransposePack transpose_pack;
+  EdgeKernel edge = nullptr;
 };
 
 void transpose_pack_portable(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
