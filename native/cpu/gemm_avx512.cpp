@@ -21,7 +21,9 @@ constexpr int kNR = 32;
 
 // C[0:R, 0:32] (columns masked by m0 for 0..15 and m1 for 16..31; Two = false: only the
 // first 16) = alpha·(a·b) + beta·C + bias, with the same operations per value as the full tile.
-template <int R, bool Two>
+// ARows: a is op(A) read in place, row-major: value (r, k) at a[r·a_ks + k] (a_ks is then the
+// row stride) instead of the packed a[k·a_ks + r]; the broadcasts are the same loads either way.
+template <int R, bool Two, bool ARows = false>
 __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t kc, const float* a, int64_t a_ks,
                                                                       const float* b, int64_t b_ks, float* c,
                                                                       int64_t ldc, float alpha, float beta,
@@ -34,16 +36,16 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
     // Operands read in place may be far apart per k: fetch a few steps ahead.
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
     if (Two) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
+    if (!ARows) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = Two ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) {
-      const __m512 ar = _mm512_set1_ps(a[r]);
+      const __m512 ar = _mm512_set1_ps(ARows ? a[r * a_ks + k] : a[r]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
       if (Two) acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
-    a += a_ks;
+    if (!ARows) a += a_ks;
     b += b_ks;
   }
 
@@ -83,33 +85,42 @@ __attribute__((target("avx512f,fma"))) void kernel_14x32(int64_t kc, const float
   tile<kMR, true>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, 0xffff, 0xffff);
 }
 
-template <int R, bool Two>
+__attribute__((target("avx512f,fma"))) void kernel_14x32_a_rows(int64_t kc, const float* a, int64_t a_ks,
+                                                                const float* b, int64_t b_ks, float* c, int64_t ldc,
+                                                                float alpha, float beta, const float* bias) {
+  tile<kMR, true, true>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, 0xffff, 0xffff);
+}
+
+template <int R, bool Two, bool ARows>
 __attribute__((target("avx512f,fma"))) void edge_tile(int64_t kc, const float* a, int64_t a_ks, const float* b,
                                                       int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
                                                       const float* bias, int nv) {
   const auto bits = [](int n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << (n > 0 ? n : 0)) - 1u); };
-  tile<R, Two>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, bits(nv), bits(nv - 16));
+  tile<R, Two, ARows>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, bits(nv), bits(nv - 16));
 }
 
 using EdgeFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, float, float,
                         const float*, int);
 
-template <int... R>
+template <bool ARows, int... R>
 struct EdgeTable {
-  static constexpr EdgeFn one[kMR] = {edge_tile<R + 1, false>...};
-  static constexpr EdgeFn two[kMR] = {edge_tile<R + 1, true>...};
+  static constexpr EdgeFn one[kMR] = {edge_tile<R + 1, false, ARows>...};
+  static constexpr EdgeFn two[kMR] = {edge_tile<R + 1, true, ARows>...};
 };
 
 // C[0:mv, 0:nv] of a tile with mv ≤ 14 rows and nv ≤ 32 columns.
+template <bool ARows>
 void edge_14x32(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c, int64_t ldc,
                 float alpha, float beta, const float* bias, int mv, int nv) {
-  using T = EdgeTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13>;
+  using T = EdgeTable<ARows, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13>;
   (nv > 16 ? T::two : T::one)[mv - 1](kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, nv);
 }
 
 }  // namespace
 
-KernelSpec avx512_kernel() { return {"avx512", kMR, kNR, kernel_14x32, transpose_pack_avx, edge_14x32}; }
+KernelSpec avx512_kernel() {
+  return {"avx512", kMR, kNR, kernel_14x32, transpose_pack_avx, edge_14x32<false>, kernel_14x32_a_rows, edge_14x32<true>};
+}
 
 }  // namespace cs::cpu::gemm_detail
 

@@ -37,6 +37,10 @@ struct KernelSpec {
   MicroKernel fn;
   TransposePack transpose_pack;
   EdgeKernel edge = nullptr;
+  // The same with op(A) read in place from a row-major matrix (no transpose): value (r, k) at
+  // a[r·a_ks + k], a_ks the row stride. Null where a kernel has none (A is then packed).
+  MicroKernel fn_a_rows = nullptr;
+  EdgeKernel edge_a_rows = nullptr;
 };
 
 void transpose_pack_portable(const float* src, int64_t ld, int64_t rows, int64_t width, int64_t kc, float* dst);
