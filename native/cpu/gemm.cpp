@@ -35,10 +35,10 @@ using gemm_detail::EdgeKernel;
 using gemm_detail::KernelSpec;
 using gemm_detail::MicroKernel;
 
-// CLIPSCALE_GEMM_A_ROWS=0 packs a plain A as before (for A/B comparisons).
-bool a_rows_enabled() {
+// CLIPSCALE_GEMM_A_IN_PLACE=0 always packs A, as before (for A/B comparisons).
+bool a_in_place_enabled() {
   static const bool on = [] {
-    const char* env = std::getenv("CLIPSCALE_GEMM_A_ROWS");
+    const char* env = std::getenv("CLIPSCALE_GEMM_A_IN_PLACE");
     return !(env && std::strcmp(env, "0") == 0);
   }();
   return on;
@@ -326,12 +326,15 @@ void gemm_run(const Problem& p, int nt) {
   const int64_t b_panels = nkb * npanels;
   std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(b_panels));
   std::atomic<int64_t> next_panel{0};
-  // A plain A (row-major op(A), a linear layer's input) is read in place where the kernel can
-  // broadcast from its rows and an item has few column panels (≤ 256 columns) to reuse a packed
-  // copy: there packing cost about a fifth of the multiply (K = 64..256); with many panels
-  // (N = 768, 1024) the packed copy, contiguous in L2, measured faster. A transposed A is always
-  // packed: read in place (its MR values per k a row apart) it measured slower.
-  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_rows_enabled();
+  // A is read in place, not packed, where an item has few column panels (≤ 256 columns) to
+  // reuse a packed copy: there packing cost a fifth of the multiply or more (K = 64..256), most
+  // for a narrow layer's weight gradient (A = dYᵀ or Xᵀ: 2 to 8 panels to share the packing of
+  // every row of the batch). With many panels (N = 768, 1024) the packed copy, contiguous in L2,
+  // measured faster. A plain A (row-major, a linear layer's input) needs the kernel's row-reading
+  // variant; a transposed A already gives MR values per k, a row of the matrix apart, and needs
+  // only the edge kernel (a full tile would read rows past M).
+  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled();
+  const bool a_cols = p.ta && ks.edge && a_in_place_enabled();
   constexpr int64_t kInPlaceColumns = 256;
   auto b_panel_at = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
@@ -382,11 +385,13 @@ void gemm_run(const Problem& p, int nt) {
       const int64_t chunk = item / mblocks, mb = (item % mblocks) * block_panels;
       const int64_t me = std::min(mpanels, mb + block_panels);
       const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
-      const bool a_in_place = a_rows && (np1 - np0) * nr <= kInPlaceColumns;
+      const bool few_columns = (np1 - np0) * nr <= kInPlaceColumns;
+      const bool a_in_place = a_rows && few_columns;
+      const bool a_cols_in_place = a_cols && few_columns;
       for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
-        if (!a_in_place)
+        if (!a_in_place && !a_cols_in_place)
           for (int64_t ip = mb; ip < me; ip++)
             pack_a_panel(p, ks, ip * mr, k0, kc, packed_a + (ip - mb) * mr * kc);
         for (int64_t jp = np0; jp < np1; jp++) {
@@ -395,8 +400,10 @@ void gemm_run(const Problem& p, int nt) {
           const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
           for (int64_t ip = mb; ip < me; ip++) {
             const int64_t i0 = ip * mr, mv = std::min<int64_t>(mr, p.M - i0);
-            const float* ap = a_in_place ? p.A + i0 * p.lda + k0 : packed_a + (ip - mb) * mr * kc;
-            const int64_t a_ks = a_in_place ? p.lda : mr;
+            const float* ap = a_in_place ? p.A + i0 * p.lda + k0
+                              : a_cols_in_place ? p.A + k0 * p.lda + i0
+                                                : packed_a + (ip - mb) * mr * kc;
+            const int64_t a_ks = a_in_place || a_cols_in_place ? p.lda : mr;
             const MicroKernel fn = a_in_place ? ks.fn_a_rows : ks.fn;
             const EdgeKernel edge_fn = a_in_place ? ks.edge_a_rows : ks.edge;
             float* c = p.C + i0 * p.ldc + j0;
