@@ -25,8 +25,9 @@ inline T fold_max(T* lane) {
 }
 
 #if defined(__GNUC__)
-// These take and return vectors by value only as inline helpers, so GCC's note that a 64-byte
-// vector argument's ABI depends on AVX-512 (-Wpsabi) does not apply.
+// Always inlined: how a 64-byte vector is passed depends on the caller's target (the clones of a
+// CS_TARGET_CLONES function differ), so an out-of-line copy shared between them would be called
+// with the wrong ABI; inlined, GCC's -Wpsabi note does not apply.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 // The same folds on 16 float lanes held in one vector value (GCC/clang vector extensions: one
@@ -36,14 +37,14 @@ typedef float f32x16 __attribute__((vector_size(64)));
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef float f32x4 __attribute__((vector_size(16)));
 
-inline float fold_sum(f32x16 v) {
+[[gnu::always_inline]] inline float fold_sum(f32x16 v) {
   const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
   return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-inline float fold_max(f32x16 v) {
+[[gnu::always_inline]] inline float fold_max(f32x16 v) {
   const f32x8 lo8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
   const f32x8 hi8 = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const f32x8 a = hi8 > lo8 ? hi8 : lo8;

@@ -28,10 +28,11 @@ namespace {
 // a loop-carried chain through every element cost more than the head's products.
 constexpr int kLanes = 16;
 
-// Inline helpers only, so a vector's by-value ABI does not matter (see lane_fold.h on -Wpsabi).
+// Always inlined: the clones of a caller pass a 64-byte vector differently, so an out-of-line
+// copy shared between them would be called with the wrong ABI (hence also no -Wpsabi here).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-inline f32x16 load16(const float* p) {
+[[gnu::always_inline]] inline f32x16 load16(const float* p) {
   f32x16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
