@@ -36,7 +36,15 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
     // Operands read in place may be far apart per k: fetch a few steps ahead.
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
     if (Two) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks + 16), _MM_HINT_T0);
-    if (!ARows) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
+    if (!ARows) {
+      _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
+    } else if ((k & 15) == 0) {
+      // A read in place: fetch the next MR rows' line at this column into L2, so the next tile's
+      // rows arrive from L3 (a layer's input is rarely in L2 inside a step) while this one
+      // computes. Into L1 (T0) it pushed out this tile's B panel at K = 384.
+#pragma GCC unroll 14
+      for (int r = 0; r < kMR; r++) _mm_prefetch(reinterpret_cast<const char*>(a + (kMR + r) * a_ks + k), _MM_HINT_T1);
+    }
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = Two ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 14
