@@ -230,3 +230,70 @@ test('attention, causal: a NaN query row keeps its masked probabilities exactly 
     t.true(dv.every(Number.isFinite), `position ${key} (after the NaN row): dV ${dv} finite`);
   }
 });
+
+// With the AVX-512 GEMM in use, the CPU softmax runs down the columns of transposed scores
+// (cpu/attention_columns.h); with the AVX2 or portable GEMM it runs along rows. Both paths against
+// float64 and against each other, and the NaN cases on both (sync bodies: the kernel switch is
+// restored before any other test runs).
+function withKernel<T>(kernel: 'avx512' | 'avx2' | 'portable', fn: () => T): T | undefined {
+  const before = native.gemmKernel();
+  try {
+    native.setGemmKernel(kernel);
+  } catch {
+    return undefined; // this CPU cannot run it
+  }
+  try {
+    return fn();
+  } finally {
+    native.setGemmKernel(before as 'best');
+  }
+}
+
+test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) paths both match float64 and each other', (t) => {
+  let compared = 0;
+  for (const [S, causal] of [[17, false], [32, true], [50, true], [7, false]] as const) {
+    const g: Geo = { B: 2, S, heads: 2, d: 32, causal };
+    const W = g.heads * g.d;
+    const qkv = randTensor([g.B, S, 3 * W], 5000 + S);
+    const lw = lossWeights(g.B * S * W, 5100 + S);
+    const dout = Tensor.from(lw, [g.B, S, W]);
+    const ref = refAttention(f32(qkv), lw, g);
+    const results: Record<string, Float32Array[]> = {};
+    for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
+      const got = withKernel(kernel, () => {
+        const r = run(qkv, dout, g);
+        return [f32(r.out), f32(r.lse), f32(r.dqkv)];
+      });
+      if (!got) continue;
+      results[kernel] = got;
+      const [eOut, eLse, eD] = [relErr(got[0], ref.out), relErr(got[1], ref.lse), relErr(got[2], ref.dqkv)];
+      t.true(eOut <= 1e-5 && eLse <= 1e-5 && eD <= 1e-5, `${kernel} S=${S}: relErr out ${eOut} lse ${eLse} dqkv ${eD}`);
+    }
+    if (results.avx512 && results.portable) {
+      for (let i = 0; i < 3; i++) t.true(relErr(results.avx512[i], results.portable[i]) <= 2e-6, `S=${S}: columns vs rows, output ${i}`);
+      compared++;
+    }
+  }
+  t.log(`paths compared on ${compared} geometries (kernels here: ${native.gemmKernel()})`);
+});
+
+test('attention: NaN queries behave the same on the row-wise and column-wise paths', (t) => {
+  for (const kernel of ['avx512', 'portable'] as const) {
+    const ran = withKernel(kernel, () => {
+      const [S, d] = [19, 4];
+      const qkv = randTensor([1, S, 3 * d], 4545);
+      (qkv.view() as Float32Array)[2 * 3 * d + 1] = NaN; // row 2, a query component
+      const out = Tensor.empty([1, S, d]), lse = Tensor.empty([1, 1, S]), dqkv = Tensor.empty([1, S, 3 * d]);
+      ops.attentionForward(qkv, out, lse, { heads: 1, causal: true });
+      const o = f32(out);
+      t.true([0, 1, 2, 3].every((c) => Number.isNaN(o[2 * d + c])), `${kernel}: row 2 is NaN`);
+      t.true(Array.from({ length: S }, (_, r) => r).filter((r) => r !== 2).every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * d + c]))), `${kernel}: other rows finite`);
+      ops.attentionBackward(qkv, out, randTensor([1, S, d], 4546), lse, dqkv, { heads: 1, causal: true });
+      const g = f32(dqkv);
+      for (let key = 3; key < S; key++)
+        t.true(g.slice(key * 3 * d + 2 * d, key * 3 * d + 3 * d).every(Number.isFinite), `${kernel}: dV of position ${key} finite`);
+      return true;
+    });
+    if (!ran) t.log(`${kernel}: not runnable here`);
+  }
+});

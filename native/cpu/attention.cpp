@@ -11,6 +11,7 @@
 #include "core/lane_fold.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
+#include "cpu/attention_columns.h"
 #include "cpu/bf16_operands.h"
 #include "cpu/gemm.h"
 
@@ -125,6 +126,14 @@ CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const f
   }
 }
 
+// The column kernels (attention_columns.h) where this CPU has them and the AVX-512 GEMM is in use
+// (setGemmKernel('avx2'|'portable') gives the row-wise path, so tests reach both); bf16 emulation
+// keeps the row-wise path, which rounds where the GPU does.
+bool use_columns(bool emu) {
+  static const bool available = attention_detail::columns_available();
+  return available && !emu && std::strcmp(gemm_kernel_name(), "avx512") == 0;
+}
+
 // Per-thread scratch kept between calls (pool threads live for the process), so a
 // training step does not allocate once sizes are steady.
 struct Scratch {
@@ -152,21 +161,30 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
   const float* qkvp = qkv.data<float>();
   float* outp = out.data<float>();
   float* lsep = lse ? lse->data<float>() : nullptr;
+  const bool columns = use_columns(emu);
 
   parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
     Scratch& sc = thread_scratch();
-    float* probs = grow(sc.probs, S * S);
+    const int64_t ldS = attention_detail::padded_queries(S);
+    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.heads, h = t % g.heads;
       const float* base = qkvp + b * S * ld + h * d;
       MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
       MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
       MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
+      float* o = outp + b * S * W + h * d;
+      if (columns) {
+        // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
+        sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
+        attention_detail::softmax_columns(probs, S, ldS, causal, lsep ? lsep + t * S : nullptr);
+        sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
+        continue;
+      }
       // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
       softmax_rows(probs, S, causal, emu, lsep ? lsep + t * S : nullptr);
       // out[S×d] (head h's columns) = P·V
-      float* o = outp + b * S * W + h * d;
       sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
       if (emu) round_bf16_block(o, S, d, W);
     }
@@ -185,11 +203,13 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
   const float* doutp = dout.data<float>();
   const float* lsep = lse.data<float>();
   float* dqkvp = dqkv.data<float>();
+  const bool columns = use_columns(emu);
 
   parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
     Scratch& sc = thread_scratch();
-    float* probs = grow(sc.probs, S * S);
-    float* dscores = grow(sc.dscores, S * S);
+    const int64_t ldS = attention_detail::padded_queries(S);
+    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
+    float* dscores = grow(sc.dscores, columns ? S * ldS : S * S);
     float* rowdot = grow(sc.rowdot, S);
     float* probs_bf16 = emu ? grow(sc.probs_bf16, S * S) : nullptr;
     for (int64_t t = t0; t < t1; t++) {
@@ -210,6 +230,22 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
       } else {
         row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
       }
+      float* dq = dqkvp + b * S * ld + h * d;
+      float* dk = dq + W;
+      float* dv = dq + 2 * W;
+      if (columns) {
+        // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
+        sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
+        attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lsep + t * S);
+        // dV = Pᵀ·dO; dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − D) in place
+        sgemm(false, false, S, d, S, 1.0f, probs, ldS, dO.ptr, dO.ld, 0.0f, dv, ld);
+        sgemm(false, true, S, S, d, 1.0f, V.ptr, V.ld, dO.ptr, dO.ld, 0.0f, dscores, ldS);
+        attention_detail::score_gradient_columns(dscores, probs, rowdot, S, ldS);
+        // dQ = (dSᵀ)ᵀ·K/√d, dK = dSᵀ·Q/√d
+        sgemm(true, false, S, d, S, scale, dscores, ldS, K.ptr, K.ld, 0.0f, dq, ld);
+        sgemm(false, false, S, d, S, scale, dscores, ldS, Q.ptr, Q.ld, 0.0f, dk, ld);
+        continue;
+      }
       // P recomputed from the saved log-sum-exp.
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
       probs_from_lse(probs, S, causal, lsep + t * S);
@@ -218,9 +254,6 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
         for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
         P = probs_bf16;
       }
-      float* dq = dqkvp + b * S * ld + h * d;
-      float* dk = dq + W;
-      float* dv = dq + 2 * W;
       // dV = Pᵀ·dO
       sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
       // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
