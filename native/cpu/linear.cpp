@@ -7,6 +7,7 @@
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
+#include "cpu/column_sums.h"
 #include "cpu/gemm.h"
 
 namespace cs::cpu {
@@ -30,11 +31,7 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
   float* const part = partial.data();  // the workers' own thread_local would be a different vector
   auto rows = [&](int t, int n_threads) {
     const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
-    float* acc = part + t * N;
-    for (int64_t m = m0; m < m1; m++) {
-      const float* row = dy + m * ld;
-      for (int64_t n = 0; n < N; n++) acc[n] += row[n];
-    }
+    add_rows(dy + m0 * ld, ld, m1 - m0, N, part + t * N);
   };
   if (nt <= 1) rows(0, 1);
   else parallel_run(nt, rows);
@@ -87,10 +84,7 @@ bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t
       if (!bias) return;
       float* acc = bias_part + t * N;
       for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
-      for (int64_t m = m0; m < m1; m++) {
-        const float* row = dY.ptr + m * dY.ld;
-        for (int64_t n = 0; n < N; n++) acc[n] += row[n];
-      }
+      add_rows(dY.ptr + m0 * dY.ld, dY.ld, m1 - m0, N, acc);
     });
   } else {
     weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);

@@ -8,6 +8,7 @@
 #include "core/linear_checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
+#include "cpu/column_sums.h"
 #include "cpu/gemm.h"
 #include "cpu/linear.h"
 
@@ -92,7 +93,7 @@ void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Ten
       if (emu)
         for (int64_t n = 0; n < N; n++) acc[n] += round_bf16(row[n]);
       else
-        for (int64_t n = 0; n < N; n++) acc[n] += row[n];
+        add_rows(row, N, 1, N, acc);
     }
   };
   if (nt <= 1) rows(0, 1);

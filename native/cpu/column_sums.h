@@ -1,0 +1,11 @@
+// acc[n] += Σ_m rows[m·ld + n] over m in order (a bias gradient's sum of dY's rows), vectorised
+// across the columns: every column still adds its rows one after another, so the sums are the
+// same on every instruction set and as the plain loop's.
+#pragma once
+#include <cstdint>
+
+namespace cs::cpu {
+
+void add_rows(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc);
+
+}  // namespace cs::cpu
