@@ -1,4 +1,5 @@
 #include "cpu/adamw.h"
+#include "cpu/adamw_update.h"
 
 #include <algorithm>
 #include <cmath>
@@ -54,18 +55,8 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
   float* vp = v.data<float>();
   uint16_t* pb = param_bf16 ? param_bf16->data<uint16_t>() : nullptr;
   const bool f16 = param_bf16 && param_bf16->dtype == DType::F16;
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i++) {
-      const float gi = g[i] * gs;
-      const float mi = b1 * mp[i] + (1.0f - b1) * gi;
-      const float vi = b2 * vp[i] + (1.0f - b2) * gi * gi;
-      mp[i] = mi;
-      vp[i] = vi;
-      const float pi = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-      p[i] = pi;
-      if (pb) pb[i] = f16 ? f32_to_f16_bits(pi) : f32_to_bf16_bits(pi);
-    }
-  });
+  const AdamWScalars scalars{b1, b2, decay, step_size, inv_sqrt_bc2, eps, gs};
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) { adamw_update_range(scalars, p, g, mp, vp, pb, f16, b, e); });
 }
 
 namespace {
