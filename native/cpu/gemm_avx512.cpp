@@ -32,6 +32,10 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
 #pragma GCC unroll 14
   for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 
+  // ARows: the rows in groups of three from five base pointers, row 3q + s at base q plus s row
+  // strides, which x86 addresses as base + stride·4 or ·8; the bases step one float per k. As
+  // a[r·a_ks + k], GCC kept the fourteen row offsets on the stack and reloaded them every k.
+  const float* base[5] = {a, a + 3 * a_ks, a + 6 * a_ks, a + 9 * a_ks, a + 12 * a_ks};
   for (int64_t k = 0; k < kc; k++) {
     // Operands read in place may be far apart per k: fetch a few steps ahead.
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
@@ -49,11 +53,13 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
     const __m512 b1 = Two ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) {
-      const __m512 ar = _mm512_set1_ps(ARows ? a[r * a_ks + k] : a[r]);
+      const __m512 ar = _mm512_set1_ps(ARows ? base[r / 3][(r % 3) * a_ks] : a[r]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
       if (Two) acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
     if (!ARows) a += a_ks;
+    else
+      for (int q = 0; q < 5; q++) base[q]++;
     b += b_ks;
   }
 
