@@ -326,16 +326,17 @@ void gemm_run(const Problem& p, int nt) {
   const int64_t b_panels = nkb * npanels;
   std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(b_panels));
   std::atomic<int64_t> next_panel{0};
-  // A is read in place, not packed, where an item has few column panels (≤ 256 columns) to
-  // reuse a packed copy: there packing cost a fifth of the multiply or more (K = 64..256), most
-  // for a narrow layer's weight gradient (A = dYᵀ or Xᵀ: 2 to 8 panels to share the packing of
-  // every row of the batch). With many panels (N = 768, 1024) the packed copy, contiguous in L2,
-  // measured faster. A plain A (row-major, a linear layer's input) needs the kernel's row-reading
+  // A is read in place, not packed, where an item has few column panels (≤ 256 columns, ≤ 512
+  // for a transposed A) to reuse a packed copy: there packing cost a fifth of the multiply or more
+  // (K = 64..256), most for a narrow layer's weight gradient (A = dYᵀ or Xᵀ: 2 to 12 panels to
+  // share the packing of every row of the batch). With many panels (N = 768, 1024) the packed
+  // copy, contiguous in L2, measured faster. A plain A (row-major, a linear layer's input) needs the kernel's row-reading
   // variant; a transposed A already gives MR values per k, a row of the matrix apart, and needs
   // only the edge kernel (a full tile would read rows past M).
   const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled();
   const bool a_cols = p.ta && ks.edge && a_in_place_enabled();
   constexpr int64_t kInPlaceColumns = 256;
+  constexpr int64_t kInPlaceColumnsTransposed = 512;  // small's qkv and c_fc weight gradients (288, 384 columns): 2-7% faster in place
   auto b_panel_at = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return packed_b + k0 * n_pad + jp * nr * kc;
@@ -385,9 +386,9 @@ void gemm_run(const Problem& p, int nt) {
       const int64_t chunk = item / mblocks, mb = (item % mblocks) * block_panels;
       const int64_t me = std::min(mpanels, mb + block_panels);
       const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
-      const bool few_columns = (np1 - np0) * nr <= kInPlaceColumns;
-      const bool a_in_place = a_rows && few_columns;
-      const bool a_cols_in_place = a_cols && few_columns;
+      const int64_t item_columns = (np1 - np0) * nr;
+      const bool a_in_place = a_rows && item_columns <= kInPlaceColumns;
+      const bool a_cols_in_place = a_cols && item_columns <= kInPlaceColumnsTransposed;
       for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
         const float beta = kb == 0 ? p.beta : 1.0f;
