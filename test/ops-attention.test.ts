@@ -92,6 +92,23 @@ function run(qkv: Tensor, dout: Tensor, g: Geo) {
   return { out, lse, dqkv };
 }
 
+// Runs fn with the GEMM kernel switched (the CPU attention's path follows it: column-wise softmax
+// with the AVX-512 kernel, row-wise otherwise); undefined if this CPU cannot run the kernel. Sync
+// bodies only, so no other test sees the switch.
+function withKernel<T>(kernel: 'avx512' | 'avx2' | 'portable', fn: () => T): T | undefined {
+  const before = native.gemmKernel();
+  try {
+    native.setGemmKernel(kernel);
+  } catch {
+    return undefined; // this CPU cannot run it
+  }
+  try {
+    return fn();
+  } finally {
+    native.setGemmKernel(before as 'best');
+  }
+}
+
 const headDims: { d: number; heads: number }[] = [
   { d: 64, heads: 2 },
   { d: 32, heads: 2 },
@@ -213,42 +230,38 @@ test('attention: a NaN in a query propagates to that row of the output, as with 
 });
 
 test('attention, causal: a NaN query row keeps its masked probabilities exactly 0, so the values after it get finite gradients', (t) => {
-  // Row 2's scores are NaN; its masked entries (keys 3, 4) must still weigh 0 in dV = Pᵀ·dO, as they
-  // did before masked entries went through the exponential as -inf (-inf − NaN is NaN). (dK takes
-  // row 2's NaN query itself, so it is NaN either way.)
-  const [S, d] = [5, 4];
-  const qkv = randTensor([1, S, 3 * d], 4343);
-  (qkv.view() as Float32Array)[2 * 3 * d + 1] = NaN; // row 2, a query component
-  const out = Tensor.empty([1, S, d]), lse = Tensor.empty([1, 1, S]), dqkv = Tensor.empty([1, S, 3 * d]);
-  ops.attentionForward(qkv, out, lse, { heads: 1, causal: true });
-  const o = f32(out);
-  t.true([0, 1, 3, 4].every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * d + c]))), 'forward: other rows finite');
-  ops.attentionBackward(qkv, out, randTensor([1, S, d], 4344), lse, dqkv, { heads: 1, causal: true });
-  const g = f32(dqkv);
-  for (const key of [3, 4]) {
-    const dv = g.slice(key * 3 * d + 2 * d, key * 3 * d + 3 * d);
-    t.true(dv.every(Number.isFinite), `position ${key} (after the NaN row): dV ${dv} finite`);
-  }
+  // Row 2's scores are NaN; its masked entries (keys after it) must still weigh 0 in dV = Pᵀ·dO, as
+  // they did before masked entries went through the exponential as -inf (-inf − NaN is NaN). (dK
+  // takes row 2's NaN query itself, so it is NaN either way.) On the column-wise (AVX-512 GEMM) and
+  // the row-wise (portable GEMM) softmax; S = 19 spans two blocks of 16 queries.
+  for (const kernel of ['avx512', 'portable'] as const)
+    for (const S of [5, 19]) {
+      const label = `${kernel}, S=${S}`;
+      const ran = withKernel(kernel, () => {
+        const d = 4;
+        const qkv = randTensor([1, S, 3 * d], 4343 + S);
+        (qkv.view() as Float32Array)[2 * 3 * d + 1] = NaN; // row 2, a query component
+        const out = Tensor.empty([1, S, d]), lse = Tensor.empty([1, 1, S]), dqkv = Tensor.empty([1, S, 3 * d]);
+        ops.attentionForward(qkv, out, lse, { heads: 1, causal: true });
+        const o = f32(out);
+        t.true([0, 1, 2, 3].every((c) => Number.isNaN(o[2 * d + c])), `${label}: row 2 is NaN`);
+        const others = Array.from({ length: S }, (_, r) => r).filter((r) => r !== 2);
+        t.true(others.every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * d + c]))), `${label}: forward: other rows finite`);
+        ops.attentionBackward(qkv, out, randTensor([1, S, d], 4344 + S), lse, dqkv, { heads: 1, causal: true });
+        const g = f32(dqkv);
+        for (let key = 3; key < S; key++) {
+          const dv = g.slice(key * 3 * d + 2 * d, key * 3 * d + 3 * d);
+          t.true(dv.every(Number.isFinite), `${label}: position ${key} (after the NaN row): dV ${dv} finite`);
+        }
+        return true;
+      });
+      if (!ran) t.log(`${label}: kernel not runnable here`);
+    }
 });
 
 // With the AVX-512 GEMM in use, the CPU softmax runs down the columns of transposed scores
-// (cpu/attention_columns.h); with the AVX2 or portable GEMM it runs along rows. Both paths against
-// float64 and against each other, and the NaN cases on both (sync bodies: the kernel switch is
-// restored before any other test runs).
-function withKernel<T>(kernel: 'avx512' | 'avx2' | 'portable', fn: () => T): T | undefined {
-  const before = native.gemmKernel();
-  try {
-    native.setGemmKernel(kernel);
-  } catch {
-    return undefined; // this CPU cannot run it
-  }
-  try {
-    return fn();
-  } finally {
-    native.setGemmKernel(before as 'best');
-  }
-}
-
+// (cpu/attention_columns.h); with the AVX2 or portable GEMM it runs along rows: both paths against
+// float64 and against each other (the causal NaN test above runs on both too).
 test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) paths both match float64 and each other', (t) => {
   let compared = 0;
   for (const [S, causal] of [[17, false], [32, true], [50, true], [7, false]] as const) {
@@ -275,25 +288,4 @@ test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) pat
     }
   }
   t.log(`paths compared on ${compared} geometries (kernels here: ${native.gemmKernel()})`);
-});
-
-test('attention: NaN queries behave the same on the row-wise and column-wise paths', (t) => {
-  for (const kernel of ['avx512', 'portable'] as const) {
-    const ran = withKernel(kernel, () => {
-      const [S, d] = [19, 4];
-      const qkv = randTensor([1, S, 3 * d], 4545);
-      (qkv.view() as Float32Array)[2 * 3 * d + 1] = NaN; // row 2, a query component
-      const out = Tensor.empty([1, S, d]), lse = Tensor.empty([1, 1, S]), dqkv = Tensor.empty([1, S, 3 * d]);
-      ops.attentionForward(qkv, out, lse, { heads: 1, causal: true });
-      const o = f32(out);
-      t.true([0, 1, 2, 3].every((c) => Number.isNaN(o[2 * d + c])), `${kernel}: row 2 is NaN`);
-      t.true(Array.from({ length: S }, (_, r) => r).filter((r) => r !== 2).every((r) => [0, 1, 2, 3].every((c) => Number.isFinite(o[r * d + c]))), `${kernel}: other rows finite`);
-      ops.attentionBackward(qkv, out, randTensor([1, S, d], 4546), lse, dqkv, { heads: 1, causal: true });
-      const g = f32(dqkv);
-      for (let key = 3; key < S; key++)
-        t.true(g.slice(key * 3 * d + 2 * d, key * 3 * d + 3 * d).every(Number.isFinite), `${kernel}: dV of position ${key} finite`);
-      return true;
-    });
-    if (!ran) t.log(`${kernel}: not runnable here`);
-  }
 });
