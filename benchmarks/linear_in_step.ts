@@ -11,7 +11,9 @@
 //
 // The machine this runs on may be shared: the load average is recorded on every line, and
 // the standalone products are timed between the steps (interleaved), each a best of three
-// calls, and the per-shape figures are medians over calls and rounds.
+// calls, and the per-shape figures are medians over calls and rounds. The same GEMMs are also timed
+// with cold operands (standalone_gemm_cold): what the product costs when, as in a step, its input
+// and output are not in L2.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -84,7 +86,21 @@ function best(fn: () => void): number {
   }
   return b;
 }
-interface Standalone { gemm: number[]; op: number[]; run: () => void; dispose: () => void }
+// The same GEMMs with their operands out of cache, as inside a step (a tiny step touches ~40 MB, so
+// a layer's input and output come from L3): each call on the next of enough operand sets to pass
+// 16 MB, the median of a round's calls.
+const coldBytes = 16 << 20;
+function coldMedian(sets: number, fn: (i: number) => void): number {
+  fn(0);
+  const t: number[] = [];
+  for (let i = 1; i <= 2 * sets; i++) {
+    const t0 = performance.now();
+    fn(i % sets);
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[t.length >> 1];
+}
+interface Standalone { gemm: number[]; gemmCold: number[]; op: number[]; run: () => void; dispose: () => void }
 const standalone = new Map<string, Standalone>();
 function standaloneFor(direction: 'forward' | 'backward', key: string, s: Shape): Standalone {
   const id = `${direction}:${key}`;
@@ -93,17 +109,31 @@ function standaloneFor(direction: 'forward' | 'backward', key: string, s: Shape)
   const { m, k, n } = s;
   const x = rand([m, k], 1), w = rand([n, k], 2), b = rand([n], 3), dy = rand([m, n], 4);
   const y = Tensor.empty([m, n]), dx = Tensor.empty([m, k]), dw = Tensor.zeros([n, k]), db = Tensor.zeros([n]);
-  const gemm: number[] = [], op: number[] = [];
+  // Cold operand sets: the big operands (x, dy, and the output written) each a copy of its own.
+  const sets = Math.max(2, Math.ceil(coldBytes / (4 * m * (2 * k + n))));
+  const cold = Array.from({ length: sets }, (_, i) => ({ x: rand([m, k], 10 + i), dy: rand([m, n], 20 + i), y: Tensor.empty([m, n]), dx: Tensor.empty([m, k]) }));
+  const gemm: number[] = [], gemmCold: number[] = [], op: number[] = [];
   const run = direction === 'forward'
     ? () => {
         gemm.push(best(() => ops.matmul(x, w, y, { transB: true })));
+        gemmCold.push(coldMedian(sets, (i) => ops.matmul(cold[i].x, w, cold[i].y, { transB: true })));
         op.push(best(() => ops.linearForward(x, w, b, y)));
       }
     : () => {
         gemm.push(best(() => ops.matmul(dy, x, dw, { transA: true, beta: 1 })) + (s.dx ? best(() => ops.matmul(dy, w, dx)) : 0));
+        gemmCold.push(coldMedian(sets, (i) => {
+          ops.matmul(cold[i].dy, cold[i].x, dw, { transA: true, beta: 1 });
+          if (s.dx) ops.matmul(cold[i].dy, w, cold[i].dx);
+        }));
         op.push(best(() => ops.linearBackward(x, w, dy, { dx: s.dx ? dx : null, dw, db, accumulate: true })));
       };
-  e = { gemm, op, run, dispose: () => { for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose(); } };
+  e = {
+    gemm, gemmCold, op, run,
+    dispose: () => {
+      for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose();
+      for (const c of cold) for (const t of Object.values(c)) t.dispose();
+    },
+  };
   standalone.set(id, e);
   return e;
 }
@@ -131,20 +161,22 @@ const min = (a: number[]) => Math.min(...a);
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 const common = { bench: 'linear-in-step', config, batch_size: batchSize, steps, threads: native.numThreads(), kernel: native.gemmKernel(), cpu };
 // Per step: in-step time by median call, standalone by median round (each round a best of 3).
-let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, opTotal = 0, flopTotal = 0;
+let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0, flopTotal = 0;
 for (const [direction, table] of [['forward', forward], ['backward', backward]] as const) {
   for (const [key, e] of table) {
     const { m, k, n, dx } = e.shape;
     const sa = standalone.get(`${direction}:${key}`)!;
     const flops = (direction === 'backward' && dx ? 2 : 1) * 2 * m * n * k;
     const calls = e.ms.length / steps;
-    const inStep = median(e.ms), inStepBest = min(e.ms), gemm = median(sa.gemm), op = median(sa.op);
-    stepTotal += inStep * calls; stepBestTotal += inStepBest * calls; gemmTotal += gemm * calls; opTotal += op * calls; flopTotal += flops * calls;
+    const inStep = median(e.ms), inStepBest = min(e.ms), gemm = median(sa.gemm), gemmCold = median(sa.gemmCold), op = median(sa.op);
+    stepTotal += inStep * calls; stepBestTotal += inStepBest * calls; gemmTotal += gemm * calls; coldTotal += gemmCold * calls;
+    opTotal += op * calls; flopTotal += flops * calls;
     const gf = (ms: number) => r2(flops / (ms * 1e6));
     console.log(JSON.stringify({
       ...common, direction, shape: key, m, k, n, calls_per_step: calls,
-      gflops: { in_step_median: gf(inStep), in_step_best: gf(inStepBest), standalone_gemm: gf(gemm), standalone_gemm_best: gf(min(sa.gemm)), standalone_op: gf(op) },
+      gflops: { in_step_median: gf(inStep), in_step_best: gf(inStepBest), standalone_gemm: gf(gemm), standalone_gemm_best: gf(min(sa.gemm)), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
       in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(min(sa.gemm) / inStepBest),
+      in_step_vs_standalone_gemm_cold: r2(gemmCold / inStep),
       loadavg: load(),
     }));
   }
@@ -152,7 +184,7 @@ for (const [direction, table] of [['forward', forward], ['backward', backward]] 
 for (const e of standalone.values()) e.dispose();
 console.log(JSON.stringify({
   ...common, direction: 'total', step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
-  gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
-  in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
+  gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
+  in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
   loadavg_start: loadStart, loadavg: load(),
 }));
