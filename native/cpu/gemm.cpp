@@ -2,18 +2,21 @@
 // micro-kernel chosen for this CPU at run time).
 //
 //   op(B) is packed once, per KC block of k, into NR-wide panels shared by every thread
-//   (by whichever thread first needs a panel); threads take work items (a block of at
-//   most MC rows × a chunk of columns) from a shared counter:
+//   (by whichever thread first needs a panel); each thread takes the work items (a block of
+//   at most MC rows × a chunk of columns) whose rows its parallel_for share holds, then
+//   steals from the others:
 //     for each KC block of k:            (C accumulates across blocks: beta, then 1)
 //       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
 //       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
 //
 // Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
 // the edges; a kernel with an edge variant computes an edge tile's valid part in place,
-// others compute a full tile into a small buffer and only its valid part is written to C. A plain B already gives the kernel its
-// NR values contiguously for each k (row k), so its full panels are read in place: the
-// weight gradient dW = dYᵀ·X of a narrow layer (K = every row of the batch, M and N a few
-// dozen) spent about as long packing its operands as multiplying them.
+// others compute a full tile into a small buffer and only its valid part is written to C.
+// A plain B already gives the kernel its NR values contiguously for each k (row k), so its
+// full panels are read in place, and so is A where an item has few columns to share its
+// packing (see a_rows below): the weight gradient dW = dYᵀ·X of a narrow layer (K = every
+// row of the batch, M and N a few dozen) spent about as long packing its operands as
+// multiplying them.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -300,8 +303,8 @@ void gemm_run(const Problem& p, int nt) {
   if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
 
   // Work items: a block of rows × a chunk of column panels, each through every k-block,
-  // so items are independent and threads take them from a shared counter (a thread the
-  // OS preempts just takes fewer). Rows come in blocks of at most MC; with threads, the
+  // so items are independent and any thread can take any of them (a thread the OS preempts
+  // just takes fewer; see ItemQueues). Rows come in blocks of at most MC; with threads, the
   // longer side of the items is halved until there are enough items to balance.
   int64_t mblocks = ceil_div(mpanels, mc_panels), nchunks = 1;
   while (nt > 1 && mblocks * nchunks < 4 * nt) {
