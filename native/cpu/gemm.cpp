@@ -163,19 +163,13 @@ class ItemQueues {
   void reset(int nt, int64_t mblocks, int64_t nchunks, OwnerOf owner_of) {
     nt_ = nt;
     order_.clear();
-    ranges_.assign(static_cast<size_t>(nt), 0);
+    if (static_cast<int>(ends_.size()) < nt) ends_ = std::vector<std::atomic<uint64_t>>(static_cast<size_t>(nt));
     for (int t = 0; t < nt; t++) {
+      const int64_t begin = static_cast<int64_t>(order_.size());
       for (int64_t chunk = 0; chunk < nchunks; chunk++)
         for (int64_t mb = 0; mb < mblocks; mb++)
           if (owner_of(mb) == t) order_.push_back(chunk * mblocks + mb);
-      ranges_[static_cast<size_t>(t)] = static_cast<int64_t>(order_.size());
-    }
-    if (static_cast<int>(ends_.size()) < nt) ends_ = std::vector<std::atomic<uint64_t>>(static_cast<size_t>(nt));
-    int64_t begin = 0;
-    for (int t = 0; t < nt; t++) {
-      const int64_t end = ranges_[static_cast<size_t>(t)];
-      ends_[static_cast<size_t>(t)].store(pack(begin, end), std::memory_order_relaxed);
-      begin = end;
+      ends_[static_cast<size_t>(t)].store(pack(begin, static_cast<int64_t>(order_.size())), std::memory_order_relaxed);
     }
   }
 
@@ -203,7 +197,7 @@ class ItemQueues {
   }
 
   int nt_ = 1;
-  std::vector<int64_t> order_, ranges_;
+  std::vector<int64_t> order_;
   std::vector<std::atomic<uint64_t>> ends_;
 };
 thread_local ItemQueues t_item_queues;

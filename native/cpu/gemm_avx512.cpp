@@ -12,12 +12,21 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace cs::cpu::gemm_detail {
 
 namespace {
 
 constexpr int kMR = 14;
 constexpr int kNR = 32;
+
+// Prefetch hints: an address past an operand's end is only a hint, never read, so it is formed as
+// an integer rather than by pointer arithmetic beyond the array.
+template <_mm_hint Hint>
+__attribute__((always_inline)) inline void fetch(const float* p, int64_t floats) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(floats * 4)), Hint);
+}
 
 // C[0:R, 0:32] (columns masked by m0 for 0..15 and m1 for 16..31; Two = false: only the
 // first 16) = alpha·(a·b) + beta·C + bias, with the same operations per value as the full tile.
@@ -35,19 +44,21 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
   // ARows: the rows in groups of three from five base pointers, row 3q + s at base q plus s row
   // strides, which x86 addresses as base + stride·4 or ·8; the bases step one float per k. As
   // a[r·a_ks + k], GCC kept the fourteen row offsets on the stack and reloaded them every k.
-  const float* base[5] = {a, a + 3 * a_ks, a + 6 * a_ks, a + 9 * a_ks, a + 12 * a_ks};
+  // (Only the groups that hold rows of this tile point into A.)
+  const float* base[5];
+  for (int q = 0; q < 5; q++) base[q] = 3 * q < R ? a + 3 * q * a_ks : a;
   for (int64_t k = 0; k < kc; k++) {
     // Operands read in place may be far apart per k: fetch a few steps ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
-    if (Two) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks + 16), _MM_HINT_T0);
+    fetch<_MM_HINT_T0>(b, 8 * b_ks);
+    if (Two) fetch<_MM_HINT_T0>(b, 8 * b_ks + 16);
     if (!ARows) {
-      _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
+      fetch<_MM_HINT_T0>(a, 8 * a_ks);
     } else if ((k & 15) == 0) {
       // A read in place: fetch the next MR rows' line at this column into L2, so the next tile's
       // rows arrive from L3 (a layer's input is rarely in L2 inside a step) while this one
       // computes. Into L1 (T0) it pushed out this tile's B panel at K = 384.
 #pragma GCC unroll 14
-      for (int r = 0; r < kMR; r++) _mm_prefetch(reinterpret_cast<const char*>(a + (kMR + r) * a_ks + k), _MM_HINT_T1);
+      for (int r = 0; r < kMR; r++) fetch<_MM_HINT_T1>(a, (kMR + r) * a_ks + k);
     }
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = Two ? _mm512_loadu_ps(b + 16) : b0;
