@@ -7,6 +7,7 @@ import type { Rng } from '../util/rng.js';
 import { constant, xavierUniform } from './init.js';
 import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
+import type { RowPick } from './row_pick.js';
 
 export class Attention extends Module {
   readonly inProjWeight: Parameter;
@@ -43,7 +44,13 @@ export class Attention extends Module {
     this.outProj.initDefault(rng, true);
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * `segments` (inference only): x is [1, T, W] holding sequences of these lengths end to end
+   * (T their sum), each attending only within itself (see TextTransformer's packed encoding).
+   * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
+   */
+  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
+    if (segments) return this.forwardSegments(x, segments, pick);
     const [b, s] = x.shape;
     // in_proj's output is read only by the attention (forward and backward pack passes, which
     // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
@@ -54,10 +61,38 @@ export class Attention extends Module {
     const lse = this.buffer('lse', [b, this.heads, s]);
     ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
     const keep = this.retainForBackward();
+    if (keep && pick) throw new Error(`${this.inProjWeight.name}: picked rows are for inference forwards only`);
     this.input = keep ? x : null;
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;
-    return this.outProj.forward(out);
+    return this.project(out, pick);
+  }
+
+  /** out_proj over every row, or over the picked ones. */
+  private project(out: Tensor, pick?: RowPick): Tensor {
+    if (!pick) return this.outProj.forward(out);
+    const rows = this.buffer('attnPicked', [pick.count, this.width], out.dtype as 'f32');
+    pick.gather(out, rows);
+    return this.outProj.forward(rows);
+  }
+
+  private forwardSegments(x: Tensor, segments: readonly number[], pick?: RowPick): Tensor {
+    const [b, t, w] = x.shape;
+    const total = segments.reduce((sum, n) => sum + n, 0);
+    if (this.retainForBackward()) throw new Error(`${this.inProjWeight.name}: packed sequences are for inference forwards only`);
+    if (b !== 1 || total !== t) throw new Error(`${this.inProjWeight.name}: packed sequences of ${total} tokens in all need x [1, ${total}, W], got [${x.shape.join(', ')}]`);
+    const qkv = this.buffer('qkv', [1, t, 3 * w], storedDtype(x));
+    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
+    const out = this.buffer('attn', [1, t, w], linearInputDtype(x, w));
+    let start = 0;
+    for (const n of segments) {
+      using q = qkv.slice(start * 3 * w, [1, n, 3 * w]);
+      using o = out.slice(start * w, [1, n, w]);
+      ops.attentionForward(q, o, null, { heads: this.heads, causal: this.causal });
+      start += n;
+    }
+    this.input = this.qkv = this.attnOut = null;
+    return this.project(out, pick);
   }
 
   backward(dout: Tensor): Tensor {

@@ -1,7 +1,7 @@
 // The building blocks of models: named parameters with their gradients, and
 // modules that keep their activation buffers between steps (one set per input
 // shape), so a training step allocates nothing once the shapes are known.
-import { Tensor } from '../tensor.js';
+import { numelOf, Tensor } from '../tensor.js';
 import * as ops from '../ops.js';
 
 export class Parameter {
@@ -189,7 +189,10 @@ export abstract class Module implements Disposable {
     const map = this.inferring ? this.inferenceBuffers : this.buffers;
     const have = map.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;
-    have?.dispose();
+    // An inference buffer serves any smaller shape as a view of its first elements: the packed
+    // text tower asks for a different number of tokens each batch, a picked last block for B rows.
+    if (this.inferring && have && have.dtype === dtype && have.numel >= numelOf(shape)) return smallerView(have, shape);
+    disposeBuffer(have);
     const t = Tensor.empty(shape, dtype, this._device);
     map.set(key, t);
     return t;
@@ -197,7 +200,7 @@ export abstract class Module implements Disposable {
 
   /** Drops activation buffers, training and inference ones (they are made again on the next forward). */
   releaseBuffers(): void {
-    for (const t of this.buffers.values()) if (!t.disposed) t.dispose();
+    for (const t of this.buffers.values()) disposeBuffer(t);
     this.buffers.clear();
     this.releaseOwnInferenceBuffers();
     for (const c of this.children()) c.releaseBuffers();
@@ -210,7 +213,7 @@ export abstract class Module implements Disposable {
   }
 
   private releaseOwnInferenceBuffers(): void {
-    for (const t of this.inferenceBuffers.values()) if (!t.disposed) t.dispose();
+    for (const t of this.inferenceBuffers.values()) disposeBuffer(t);
     this.inferenceBuffers.clear();
   }
 
@@ -280,7 +283,7 @@ export abstract class Module implements Disposable {
     const mine = this.children();
     const theirs = other.children();
     if (mine.length !== theirs.length) throw new Error('shareBuffersWith: modules differ in structure');
-    for (const t of this.buffers.values()) t.dispose();
+    for (const t of this.buffers.values()) disposeBuffer(t);
     this.buffers = other.buffers;
     mine.forEach((c, i) => c.shareBuffersWith(theirs[i]));
   }
@@ -332,6 +335,25 @@ export abstract class Module implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** The view each inference buffer last handed out for a smaller shape (see Module.buffer). */
+const smallerViews = new WeakMap<Tensor, Tensor>();
+
+function smallerView(base: Tensor, shape: readonly number[]): Tensor {
+  const have = smallerViews.get(base);
+  if (have && !have.disposed && sameShape(have.shape, shape)) return have;
+  have?.dispose();
+  const view = base.slice(0, shape);
+  smallerViews.set(base, view);
+  return view;
+}
+
+function disposeBuffer(t: Tensor | undefined): void {
+  if (!t) return;
+  const view = smallerViews.get(t);
+  if (view && !view.disposed) view.dispose();
+  if (!t.disposed) t.dispose();
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

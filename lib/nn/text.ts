@@ -11,6 +11,7 @@ import { normal } from './init.js';
 import { LayerNorm } from './layernorm.js';
 import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
+import { pickPerSequence, pickPositions } from './row_pick.js';
 import { Transformer } from './transformer.js';
 
 export class TextTransformer extends Module {
@@ -100,14 +101,9 @@ export class TextTransformer extends Module {
     if (ids.dtype !== 'i32' || ids.shape.length !== 2 || s !== this.contextLength) {
       throw new Error(`encodeText: token ids must be i32 [B, ${this.contextLength}], got ${ids.dtype}[${ids.shape.join(', ')}]`);
     }
-    const x = this.buffer('embedded', [b, s, this.width]);
-    ops.embeddingForward(ids, this.tokenEmbedding.data, x);
-    ops.posEmbedForward(x, this.positionalEmbedding.data, x);
-    const z = this.transformer.forward(x);
     const eot = this.buffer('eot', [b], 'i32');
     this.poolIndex(ids, eot);
-    const pooled = this.buffer('pooled', [b, this.width]);
-    ops.gatherRows(z, eot, pooled);
+    const pooled = this.encodePacked(ids, eot) ?? this.encodePadded(ids, eot);
     // ln_final is per token, so pooling first and normalising after gives OpenCLIP's result.
     const normed = this.lnFinal.forward(pooled);
     const keep = this.retainForBackward();
@@ -118,6 +114,53 @@ export class TextTransformer extends Module {
     const out = this.buffer('out', [b, this.outputDim]);
     ops.matmul(normed, this.textProjection.data, out);
     return out;
+  }
+
+  /**
+   * Inference on the CPU under the causal mask: a token sees only the tokens before it, so the
+   * pooled token's features do not depend on anything after it. Each row is then run only up to
+   * its pooled token (the end-of-text token with argmax pooling), the rows' tokens packed end to
+   * end, attention within each row: the padding OpenCLIP computes is skipped (a caption of 15
+   * tokens costs 15 of the 77 positions), and every op sees the same values it would padded.
+   * Returns the pooled rows [B, W], or null where this does not apply (training, no causal mask,
+   * a GPU, or no padding to skip).
+   */
+  private encodePacked(ids: Tensor, eot: Tensor): Tensor | null {
+    if (!this.inInference || !this.transformer.opts.causal || this.device !== 'cpu' || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
+    const [b, s] = ids.shape;
+    const at = eot.view() as Int32Array;
+    const lengths = Array.from(at, (p) => p + 1);
+    const total = lengths.reduce((sum, n) => sum + n, 0);
+    if (total === b * s) return null;
+    const w = this.width;
+    const packedIds = this.buffer('packedIds', [1, total], 'i32');
+    const from = ids.view() as Int32Array;
+    const to = packedIds.view() as Int32Array;
+    for (let i = 0, start = 0; i < b; start += lengths[i], i++) to.set(from.subarray(i * s, i * s + lengths[i]), start);
+    const x = this.buffer('embedded', [1, total, w]);
+    ops.embeddingForward(packedIds, this.tokenEmbedding.data, x);
+    for (let i = 0, start = 0; i < b; start += lengths[i], i++) {
+      using row = x.slice(start * w, [1, lengths[i], w]);
+      using pos = this.positionalEmbedding.data.slice(0, [lengths[i], w]);
+      ops.posEmbedForward(row, pos, row);
+    }
+    const ends: number[] = [];
+    for (let i = 0, start = 0; i < b; start += lengths[i], i++) ends.push(start + lengths[i] - 1);
+    // The last block computes only each row's pooled token.
+    return this.transformer.forward(x, lengths, pickPositions(ends));
+  }
+
+  /** Every row at full length (training, and where packing does not apply); the pooled rows [B, W]. */
+  private encodePadded(ids: Tensor, eot: Tensor): Tensor {
+    const [b, s] = ids.shape;
+    const x = this.buffer('embedded', [b, s, this.width]);
+    ops.embeddingForward(ids, this.tokenEmbedding.data, x);
+    ops.posEmbedForward(x, this.positionalEmbedding.data, x);
+    // In inference on the CPU the last block computes only the pooled tokens.
+    if (this.inInference && this.device === 'cpu' && this.transformer.blocks.length > 0) return this.transformer.forward(x, undefined, pickPerSequence(eot));
+    const pooled = this.buffer('pooled', [b, this.width]);
+    ops.gatherRows(this.transformer.forward(x), eot, pooled);
+    return pooled;
   }
 
   /** The pooled position per row (OpenCLIP's text_global_pool). */

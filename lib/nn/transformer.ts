@@ -9,6 +9,7 @@ import { LayerNorm } from './layernorm.js';
 import { LayerScale } from './layer_scale.js';
 import { type Activation, Mlp } from './mlp.js';
 import { Module, type Parameter } from './module.js';
+import type { RowPick } from './row_pick.js';
 
 export interface TransformerOptions {
   width: number;
@@ -94,14 +95,23 @@ export class ResidualBlock extends Module {
   }
 
   // x = x + ls_1(attn(ln_1(x)));  x = x + ls_2(mlp(ln_2(x)))   (ls_* are identities when absent)
-  forward(x: Tensor): Tensor {
+  /**
+   * `segments`: packed sequences (inference only; see Attention.forward). `pick` (inference
+   * only): everything after attention runs on the picked rows, and the output is [count, W].
+   */
+  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
     this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
-    let a = this.attn.forward(this.ln1.forward(x));
+    let a = this.attn.forward(this.ln1.forward(x), segments, pick);
     if (this.ls1) a = this.ls1.forward(a);
-    const mid = this.buffer('mid', x.shape);
-    let m = this.mlp.forward(this.ln2.forwardResidual(x, a, mid));
+    let residual = x;
+    if (pick) {
+      residual = this.buffer('picked', a.shape);
+      pick.gather(x, residual);
+    }
+    const mid = this.buffer('mid', residual.shape);
+    let m = this.mlp.forward(this.ln2.forwardResidual(residual, a, mid));
     if (this.ls2) m = this.ls2.forward(m);
-    const out = this.buffer('out', x.shape);
+    const out = this.buffer('out', residual.shape);
     ops.add(mid, m, out);
     return out;
   }
@@ -166,13 +176,19 @@ export class Transformer extends Module {
     }
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * `segments`: x [1, T, W] holds sequences of these lengths end to end. `pick`: only these rows
+   * of the output are wanted; the last block computes only them and the result is [count, W].
+   * Both for inference forwards only.
+   */
+  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
     let h = x;
     const keep = this.retainForBackward();
     this.inputs = [];
-    for (const b of this.blocks) {
+    const last = this.blocks.length - 1;
+    for (const [i, b] of this.blocks.entries()) {
       if (keep) this.inputs.push(h);
-      h = b.forward(h);
+      h = b.forward(h, segments, i === last ? pick : undefined);
     }
     return h;
   }

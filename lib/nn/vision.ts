@@ -9,6 +9,7 @@ import { AttentionalPooler } from './attentional_pooler.js';
 import { normal, torchDefault } from './init.js';
 import { LayerNorm } from './layernorm.js';
 import { Module, Parameter } from './module.js';
+import { pickPerSequence } from './row_pick.js';
 import { Transformer } from './transformer.js';
 
 export class VisionTransformer extends Module {
@@ -111,8 +112,7 @@ export class VisionTransformer extends Module {
     const tokens = this.buffer('tokens', [b, grid + 1, this.width]);
     ops.classTokenConcat(patches, this.classEmbedding.data, tokens);
     ops.posEmbedForward(tokens, this.positionalEmbedding.data, tokens);
-    const z = this.transformer.forward(this.lnPre ? this.lnPre.forward(tokens) : tokens);
-    const normed = this.pool(this.attnPool ? this.attnPool.forward(z) : z, b);
+    const normed = this.pickClassTokens(b) ? this.encodeClassTokens(tokens, b) : this.pool(this.encodeTokens(tokens), b);
     const out = this.buffer('out', [b, this.outputDim]);
     ops.matmul(normed, this.proj.data, out);
     const keep = this.retainForBackward();
@@ -144,6 +144,24 @@ export class VisionTransformer extends Module {
     ops.classTokenConcatBackward(dtokens, dpatches, dcls);
     ops.axpy(1, dcls, this.classEmbedding.grad);
     ops.patchEmbedBackward(images, this.conv1.data, dpatches, { dweight: this.conv1.grad, accumulate: true });
+  }
+
+  private encodeTokens(tokens: Tensor): Tensor {
+    const z = this.transformer.forward(this.lnPre ? this.lnPre.forward(tokens) : tokens);
+    return this.attnPool ? this.attnPool.forward(z) : z;
+  }
+
+  /**
+   * In inference on the CPU with class-token pooling, only the class token is read after the
+   * last block: that block computes only it (see row_pick.ts), and ln_post follows as in `pool`.
+   */
+  private pickClassTokens(b: number): boolean {
+    return b > 0 && this.inInference && this.device === 'cpu' && this.poolType === 'tok' && !this.attnPool && this.transformer.blocks.length > 0;
+  }
+
+  private encodeClassTokens(tokens: Tensor, b: number): Tensor {
+    const x = this.lnPre ? this.lnPre.forward(tokens) : tokens;
+    return this.lnPost.forward(this.transformer.forward(x, undefined, pickPerSequence(this.classIndex(b))));
   }
 
   /**

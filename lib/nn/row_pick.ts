@@ -1,0 +1,32 @@
+// The rows a tower pools, picked out before its last block's token-wise work. In inference only
+// the pooled token of each sequence is read after the last block, so that block's out_proj,
+// residual sums, ln_2 and MLP run on B rows instead of B·S (its attention still reads every
+// token's keys and values). Each picked row goes through the same ops as it would unpicked.
+import * as ops from '../ops.js';
+import type { Tensor } from '../tensor.js';
+
+/** Picks `count` rows of a token tensor [..., W] into [count, W]. */
+export interface RowPick {
+  readonly count: number;
+  gather(from: Tensor, into: Tensor): void;
+}
+
+/** Row index[b] of each sequence b of a tensor [B, S, W] (index i32 [B]). */
+export function pickPerSequence(index: Tensor): RowPick {
+  return { count: index.shape[0], gather: (from, into) => ops.gatherRows(from, index, into) };
+}
+
+/** The rows at these token positions of a packed [1, T, W] (sequences end to end). */
+export function pickPositions(positions: readonly number[]): RowPick {
+  return {
+    count: positions.length,
+    gather(from, into) {
+      const w = from.shape[from.shape.length - 1];
+      positions.forEach((p, i) => {
+        using src = from.slice(p * w, [1, w]);
+        using dst = into.slice(i * w, [1, w]);
+        ops.copy(src, dst);
+      });
+    },
+  };
+}
