@@ -149,6 +149,14 @@ export interface AttentionOptions {
 export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, opts: AttentionOptions): void {
   native.attentionForward(h(qkv), h(out), ho(lse), opts.heads, opts.causal);
 }
+/**
+ * Inference attention over sequences packed end to end (CPU): qkv [1, T, 3W], out [1, T, W],
+ * lengths i32 [n] summing to T; each sequence attends only within itself, with the result
+ * attentionForward gives it alone. No lse (nothing is kept for backward).
+ */
+export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions): void {
+  native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal);
+}
 /** dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. */
 export function attentionBackward(qkv: Tensor, out: Tensor, dout: Tensor, lse: Tensor, dqkv: Tensor, opts: AttentionOptions): void {
   native.attentionBackward(h(qkv), h(out), h(dout), h(lse), h(dqkv), opts.heads, opts.causal);

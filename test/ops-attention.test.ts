@@ -289,3 +289,56 @@ test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) pat
   }
   t.log(`paths compared on ${compared} geometries (kernels here: ${native.gemmKernel()})`);
 });
+
+test('packed attention (inference): each sequence gives what attentionForward gives it alone, bit for bit, on both paths', (t) => {
+  const heads = 2, d = 16, W = heads * d;
+  const lengths = [5, 1, 0, 19, 32, 3];
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const qkv = randTensor([1, total, 3 * W], 6100);
+  const all = f32(qkv);
+  for (const causal of [true, false]) {
+    for (const kernel of ['avx512', 'portable'] as const) {
+      const ran = withKernel(kernel, () => {
+        const out = nans([1, total, W]);
+        ops.attentionForwardPacked(qkv, out, Tensor.from(Int32Array.from(lengths), [lengths.length], 'i32'), { heads, causal });
+        const packed = f32(out);
+        let start = 0;
+        for (const n of lengths) {
+          if (n > 0) {
+            const alone = nans([1, n, W]);
+            ops.attentionForward(Tensor.from(all.slice(start * 3 * W, (start + n) * 3 * W), [1, n, 3 * W]), alone, null, { heads, causal });
+            const want = new Uint32Array(f32(alone).buffer.slice(0));
+            const got = new Uint32Array(packed.slice(start * W, (start + n) * W).buffer);
+            t.deepEqual(got, want, `${kernel} causal=${causal}: sequence of ${n} at ${start}`);
+            // And the float64 reference on that sequence alone.
+            const ref = refAttention(all.subarray(start * 3 * W, (start + n) * 3 * W), new Float32Array(n * W), { B: 1, S: n, heads, d, causal });
+            t.true(relErr(packed.subarray(start * W, (start + n) * W), ref.out) <= 1e-5, `${kernel} causal=${causal}: sequence at ${start} vs float64`);
+          }
+          start += n;
+        }
+        return true;
+      });
+      if (!ran) t.log(`${kernel}: not on this CPU`);
+    }
+  }
+});
+
+test('packed attention errors name the op and what was wrong', (t) => {
+  const lengths = (xs: number[]) => Tensor.from(Int32Array.from(xs), [xs.length], 'i32');
+  const qkv = Tensor.zeros([1, 6, 12]);
+  const out = Tensor.zeros([1, 6, 4]);
+  const opts = { heads: 2, causal: true };
+  t.throws(() => ops.attentionForwardPacked(qkv, out, lengths([2, 3]), opts), {
+    message: 'attentionForwardPacked: lengths sum to 5 tokens but qkv holds 6 (f32[1, 6, 12] on cpu)',
+  });
+  t.throws(() => ops.attentionForwardPacked(qkv, out, lengths([7, -1]), opts), {
+    message: "attentionForwardPacked: lengths[1] is -1; a sequence's length must be ≥ 0",
+  });
+  t.throws(() => ops.attentionForwardPacked(Tensor.zeros([2, 3, 12]), Tensor.zeros([2, 3, 4]), lengths([3, 3]), opts), {
+    message: 'attentionForwardPacked: qkv must hold the packed sequences in one row, [1, tokens, 3·width], got f32[2, 3, 12] on cpu',
+  });
+  t.throws(() => ops.attentionForwardPacked(qkv, out, Tensor.from([6], [1]), opts), { message: /attentionForwardPacked: lengths must be i32/ });
+  t.throws(() => ops.attentionForwardPacked(qkv, Tensor.zeros([1, 6, 12]), lengths([6]), opts), {
+    message: 'attentionForwardPacked: out must have shape [1, 6, 4], got f32[1, 6, 12] on cpu',
+  });
+});

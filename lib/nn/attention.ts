@@ -45,11 +45,11 @@ export class Attention extends Module {
   }
 
   /**
-   * `segments` (inference only): x is [1, T, W] holding sequences of these lengths end to end
-   * (T their sum), each attending only within itself (see TextTransformer's packed encoding).
+   * `segments` (inference, CPU): x is [1, T, W] holding sequences of these lengths (i32 [n],
+   * summing to T) end to end, each attending only within itself (TextTransformer's packing).
    * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
    */
-  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
     if (segments) return this.forwardSegments(x, segments, pick);
     const [b, s] = x.shape;
     // in_proj's output is read only by the attention (forward and backward pack passes, which
@@ -76,21 +76,13 @@ export class Attention extends Module {
     return this.outProj.forward(rows);
   }
 
-  private forwardSegments(x: Tensor, segments: readonly number[], pick?: RowPick): Tensor {
-    const [b, t, w] = x.shape;
-    const total = segments.reduce((sum, n) => sum + n, 0);
+  private forwardSegments(x: Tensor, segments: Tensor, pick?: RowPick): Tensor {
+    const [, t, w] = x.shape;
     if (this.retainForBackward()) throw new Error(`${this.inProjWeight.name}: packed sequences are for inference forwards only`);
-    if (b !== 1 || total !== t) throw new Error(`${this.inProjWeight.name}: packed sequences of ${total} tokens in all need x [1, ${total}, W], got [${x.shape.join(', ')}]`);
     const qkv = this.buffer('qkv', [1, t, 3 * w], storedDtype(x));
     ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
     const out = this.buffer('attn', [1, t, w], linearInputDtype(x, w));
-    let start = 0;
-    for (const n of segments) {
-      using q = qkv.slice(start * 3 * w, [1, n, 3 * w]);
-      using o = out.slice(start * w, [1, n, w]);
-      ops.attentionForward(q, o, null, { heads: this.heads, causal: this.causal });
-      start += n;
-    }
+    ops.attentionForwardPacked(qkv, out, segments, { heads: this.heads, causal: this.causal });
     this.input = this.qkv = this.attnOut = null;
     return this.project(out, pick);
   }

@@ -16,17 +16,15 @@ export function pickPerSequence(index: Tensor): RowPick {
   return { count: index.shape[0], gather: (from, into) => ops.gatherRows(from, index, into) };
 }
 
-/** The rows at these token positions of a packed [1, T, W] (sequences end to end). */
+/** The rows at these token positions of a packed [1, T, W] (sequences end to end; CPU f32 tensors). */
 export function pickPositions(positions: readonly number[]): RowPick {
   return {
     count: positions.length,
     gather(from, into) {
       const w = from.shape[from.shape.length - 1];
-      positions.forEach((p, i) => {
-        using src = from.slice(p * w, [1, w]);
-        using dst = into.slice(i * w, [1, w]);
-        ops.copy(src, dst);
-      });
+      const src = from.viewF32();
+      const dst = into.viewF32();
+      positions.forEach((p, i) => dst.set(src.subarray(p * w, (p + 1) * w), i * w));
     },
   };
 }

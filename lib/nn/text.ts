@@ -128,26 +128,26 @@ export class TextTransformer extends Module {
   private encodePacked(ids: Tensor, eot: Tensor): Tensor | null {
     if (!this.inInference || !this.transformer.opts.causal || this.device !== 'cpu' || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
     const [b, s] = ids.shape;
-    const at = eot.view() as Int32Array;
-    const lengths = Array.from(at, (p) => p + 1);
-    const total = lengths.reduce((sum, n) => sum + n, 0);
+    const segments = this.buffer('segments', [b], 'i32');
+    const lengths = segments.view() as Int32Array;
+    let total = 0;
+    (eot.view() as Int32Array).forEach((p, i) => (total += lengths[i] = p + 1));
     if (total === b * s) return null;
     const w = this.width;
-    const packedIds = this.buffer('packedIds', [1, total], 'i32');
-    const from = ids.view() as Int32Array;
-    const to = packedIds.view() as Int32Array;
-    for (let i = 0, start = 0; i < b; start += lengths[i], i++) to.set(from.subarray(i * s, i * s + lengths[i]), start);
-    const x = this.buffer('embedded', [1, total, w]);
-    ops.embeddingForward(packedIds, this.tokenEmbedding.data, x);
-    for (let i = 0, start = 0; i < b; start += lengths[i], i++) {
-      using row = x.slice(start * w, [1, lengths[i], w]);
-      using pos = this.positionalEmbedding.data.slice(0, [lengths[i], w]);
-      ops.posEmbedForward(row, pos, row);
-    }
+    // Embedded at full length (two cheap ops), then each row's first tokens copied end to end.
+    const padded = this.buffer('embedded', [b, s, w]);
+    ops.embeddingForward(ids, this.tokenEmbedding.data, padded);
+    ops.posEmbedForward(padded, this.positionalEmbedding.data, padded);
+    const x = this.buffer('packed', [1, total, w]);
+    const from = padded.view() as Float32Array;
+    const to = x.view() as Float32Array;
     const ends: number[] = [];
-    for (let i = 0, start = 0; i < b; start += lengths[i], i++) ends.push(start + lengths[i] - 1);
+    for (let i = 0, start = 0; i < b; start += lengths[i], i++) {
+      to.set(from.subarray(i * s * w, (i * s + lengths[i]) * w), start * w);
+      ends.push(start + lengths[i] - 1);
+    }
     // The last block computes only each row's pooled token.
-    return this.transformer.forward(x, lengths, pickPositions(ends));
+    return this.transformer.forward(x, segments, pickPositions(ends));
   }
 
   /** Every row at full length (training, and where packing does not apply); the pooled rows [B, W]. */

@@ -99,7 +99,7 @@ export class ResidualBlock extends Module {
    * `segments`: packed sequences (inference only; see Attention.forward). `pick` (inference
    * only): everything after attention runs on the picked rows, and the output is [count, W].
    */
-  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
     this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
     let a = this.attn.forward(this.ln1.forward(x), segments, pick);
     if (this.ls1) a = this.ls1.forward(a);
@@ -177,11 +177,11 @@ export class Transformer extends Module {
   }
 
   /**
-   * `segments`: x [1, T, W] holds sequences of these lengths end to end. `pick`: only these rows
+   * `segments`: x [1, T, W] holds sequences of these lengths (i32 [n]) end to end. `pick`: only these rows
    * of the output are wanted; the last block computes only them and the result is [count, W].
    * Both for inference forwards only.
    */
-  forward(x: Tensor, segments?: readonly number[], pick?: RowPick): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
     let h = x;
     const keep = this.retainForBackward();
     this.inputs = [];

@@ -47,6 +47,26 @@ AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv,
   return g;
 }
 
+AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor& lengths,
+                                                 int64_t heads) {
+  const char* op = "attentionForwardPacked";
+  const AttentionGeometry g = check_qkv(check_cpu, op, qkv, heads, false);
+  if (g.B != 1) fail(op, ": qkv must hold the packed sequences in one row, [1, tokens, 3·width], got ", qkv.describe());
+  check_f32(check_cpu, op, "out", out);
+  check_shape(op, "out", out, {1, g.S, g.W});
+  check_no_alias(op, "out", out, "qkv", qkv);
+  check_i32(check_cpu, op, "lengths", lengths);
+  check_ndim(op, "lengths", lengths, 1);
+  const int32_t* len = lengths.data<int32_t>();
+  int64_t total = 0;
+  for (int64_t i = 0; i < lengths.numel(); i++) {
+    if (len[i] < 0) fail(op, ": lengths[", i, "] is ", len[i], "; a sequence's length must be ≥ 0");
+    total += len[i];
+  }
+  if (total != g.S) fail(op, ": lengths sum to ", total, " tokens but qkv holds ", g.S, " (", qkv.describe(), ")");
+  return g;
+}
+
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
                                            const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads,
                                            bool out16, bool qkv16) {

@@ -152,43 +152,74 @@ float* grow(std::vector<float>& v, int64_t n) {
 
 }  // namespace
 
-void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
-  const AttentionGeometry g = check_attention_forward(check_cpu, qkv, out, lse, heads);
-  const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
-  if (g.B == 0 || S == 0) return;
+namespace {
+
+// Sequence i of a forward: `len[i]` tokens from token `start[i]` of the qkv/out rows.
+struct Sequences {
+  std::vector<int64_t> start, len;
+};
+
+void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, float* outp, float* lsep,
+                       bool causal) {
+  const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* qkvp = qkv.data<float>();
-  float* outp = out.data<float>();
-  float* lsep = lse ? lse->data<float>() : nullptr;
   const bool columns = use_columns(emu);
+  const int64_t n = static_cast<int64_t>(seqs.len.size());
 
-  parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(n * g.heads, 1, [&](int64_t t0, int64_t t1) {
     Scratch& sc = thread_scratch();
-    const int64_t ldS = attention_detail::padded_queries(S);
-    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.heads, h = t % g.heads;
-      const float* base = qkvp + b * S * ld + h * d;
+      const int64_t S = seqs.len[static_cast<size_t>(b)], first = seqs.start[static_cast<size_t>(b)];
+      if (S == 0) continue;
+      const int64_t ldS = attention_detail::padded_queries(S);
+      float* probs = grow(sc.probs, columns ? S * ldS : S * S);
+      const float* base = qkvp + first * ld + h * d;
       MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
       MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
       MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
-      float* o = outp + b * S * W + h * d;
+      float* o = outp + first * W + h * d;
+      float* lse_row = lsep ? lsep + t * S : nullptr;  // lse [B, heads, S]: only with equal lengths
       if (columns) {
         // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
         sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-        attention_detail::softmax_columns(probs, S, ldS, causal, lsep ? lsep + t * S : nullptr);
+        attention_detail::softmax_columns(probs, S, ldS, causal, lse_row);
         sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
         continue;
       }
       // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
       sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-      softmax_rows(probs, S, causal, emu, lsep ? lsep + t * S : nullptr);
+      softmax_rows(probs, S, causal, emu, lse_row);
       // out[S×d] (head h's columns) = P·V
       sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
       if (emu) round_bf16_block(o, S, d, W);
     }
   });
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
+  const AttentionGeometry g = check_attention_forward(check_cpu, qkv, out, lse, heads);
+  if (g.B == 0 || g.S == 0) return;
+  Sequences seqs;
+  for (int64_t b = 0; b < g.B; b++) {
+    seqs.start.push_back(b * g.S);
+    seqs.len.push_back(g.S);
+  }
+  forward_sequences(g, seqs, qkv.data<float>(), out.data<float>(), lse ? lse->data<float>() : nullptr, causal);
+}
+
+void attention_forward_packed(const Tensor& qkv, Tensor& out, const Tensor& lengths, int64_t heads, bool causal) {
+  const AttentionGeometry g = check_attention_forward_packed(qkv, out, lengths, heads);
+  Sequences seqs;
+  const int32_t* len = lengths.data<int32_t>();
+  for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) {
+    seqs.start.push_back(first);
+    seqs.len.push_back(len[i]);
+  }
+  forward_sequences(g, seqs, qkv.data<float>(), out.data<float>(), nullptr, causal);
 }
 
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,

@@ -20,6 +20,11 @@ namespace cs::cpu {
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal);
 
+// Inference over sequences packed end to end (no padding): qkv [1, T, 3W], out [1, T, W], lengths
+// i32 [n] summing to T; sequence i attends only within itself (and causally, if asked). Each
+// sequence's result is the same as attention_forward's on it alone. No lse (nothing for backward).
+void attention_forward_packed(const Tensor& qkv, Tensor& out, const Tensor& lengths, int64_t heads, bool causal);
+
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal);
 

@@ -20,6 +20,19 @@ static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("attentionForward", AttentionForward);
 
+// attentionForwardPacked(qkv, out, lengths, heads, causal): CPU only (packed text inference).
+static Napi::Value AttentionForwardPacked(const Napi::CallbackInfo& info) {
+  const char* op = "attentionForwardPacked";
+  Tensor& qkv = arg_tensor(info, 0, op, "qkv");
+  Tensor& out = arg_tensor(info, 1, op, "out");
+  Tensor& lengths = arg_tensor(info, 2, op, "lengths");
+  int64_t heads = arg_int(info, 3, op, "heads");
+  bool causal = arg_bool(info, 4, op, "causal");
+  cpu::attention_forward_packed(qkv, out, lengths, heads, causal);
+  return info.Env().Undefined();
+}
+CS_BINDING("attentionForwardPacked", AttentionForwardPacked);
+
 // attentionBackward(qkv, out, dout, lse, dqkv, heads, causal)
 static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const char* op = "attentionBackward";
