@@ -82,10 +82,11 @@ export interface NativeBinding {
   cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
 
   // ── layers: linear, patch embedding, attention (layers group) ──
-  linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT): void;
+  linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT, packed?: OptT): void;
+  packLinearWeight(w: T): T;
   linearBackward(x: T, w: T, dy: T, dx: OptT, dw: OptT, db: OptT, accumulate: boolean, w16?: OptT): void;
   linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
-  linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu'): void;
+  linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu', packed?: OptT): void;
   activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;

@@ -2,7 +2,7 @@
 // itself (native code checks and throws errors naming the op), and writes into
 // the output tensors it is given, so a model can preallocate everything.
 import { native } from './native.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 
 type N = import('./native.js').NativeTensor;
 const h = (t: Tensor): N => t.handle;
@@ -72,8 +72,16 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
  * w16 (optional): w in the CUDA precision's 16-bit type (bf16, or f16 in fp16), kept by the optimizer;
  * a bf16/fp16 run on CUDA reads it instead of converting w.
  */
-export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, w16?: Tensor | null): void {
-  native.linearForward(h(x), h(w), ho(b), h(y), ho(w16 ?? null));
+export function linearForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, w16?: Tensor | null, packed?: Tensor | null): void {
+  native.linearForward(h(x), h(w), ho(b), h(y), ho(w16 ?? null), ho(packed ?? null));
+}
+/**
+ * w [N, K] packed for the CPU GEMM's active kernel: linearForward / linearActivationForward read it
+ * (their `packed`) instead of packing w in every call, with the same results bit for bit. A copy:
+ * it does not follow later changes to w; one packed for another kernel (setGemmKernel) is refused.
+ */
+export function packLinearWeight(w: Tensor): Tensor {
+  return new Tensor(native.packLinearWeight(h(w)));
 }
 
 /**
@@ -105,8 +113,8 @@ export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGr
  * form) or QuickGELU applied to each block of h as the GEMM finishes it. Equal to linearForward
  * then geluForward / quickGeluForward, bit for bit.
  */
-export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, h: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): void {
-  native.linearActivationForward(x.handle, w.handle, ho(b), h.handle, a.handle, activation);
+export function linearActivationForward(x: Tensor, w: Tensor, b: Tensor | null, h: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu', packed?: Tensor | null): void {
+  native.linearActivationForward(x.handle, w.handle, ho(b), h.handle, a.handle, activation, ho(packed ?? null));
 }
 /**
  * The activation's backward and the bias gradient of the linear layer before it, in one pass

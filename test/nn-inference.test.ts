@@ -15,6 +15,7 @@ import { CLIP, createModel } from '../lib/nn/clip.js';
 import { parseModelConfig } from '../lib/nn/config.js';
 import { clipEncoder } from '../lib/nn/encoder.js';
 import { noGrad } from '../lib/nn/module.js';
+import { AdamW } from '../lib/optim/adamw.js';
 import { Tensor } from '../lib/tensor.js';
 import { Rng } from '../lib/util/rng.js';
 
@@ -127,6 +128,48 @@ test('text inference runs each row only up to its end token (packed), with the p
   using all = Tensor.from(tokens, [lengths.length, ctx]);
   const padded = Float32Array.from(model.encodeText(all).hostFloat32());
   for (const batch of [1, 2, 3]) t.true(bitsEqual(await clipEncoder(model, batch).encodeTexts(tokens, lengths.length), padded), `clipEncoder batch ${batch}`);
+  model.dispose();
+});
+
+test('an inference scope packs the linear weights once for the CPU GEMM, drops them when it ends, and repacks what changes', (t) => {
+  const model = deeper('vit-b-32-small', 3);
+  const n = 2;
+  const { pixels, tokens } = inputs(model, n, 70);
+  const linear = model.visual.transformer.blocks[0].mlp.cFc.weight;
+  const inProj = model.text.transformer.blocks[1].attn.inProjWeight;
+  const trained = encode(model, pixels, tokens, n);
+  t.is(linear.packedCopy, null, 'a training forward packs nothing');
+  {
+    using _ = model.inference();
+    const first = encode(model, pixels, tokens, n);
+    t.truthy(linear.packedCopy, 'packed on first use in the scope');
+    t.truthy(inProj.packedCopy);
+    const packed = linear.packedCopy;
+    const again = encode(model, pixels, tokens, n);
+    t.is(linear.packedCopy, packed, 'the same packed copy serves the next forward');
+    t.true(bitsEqual(first.image, trained.image) && bitsEqual(again.image, trained.image) && bitsEqual(first.text, trained.text));
+    // Changed weights: setValues drops the copy, the next forward packs the new values.
+    const values = Float32Array.from(linear.hostValues(), (v) => -v);
+    linear.setValues(values);
+    t.is(linear.packedCopy, null, 'setValues drops the packed copy');
+    const changed = encode(model, pixels, tokens, n);
+    t.false(bitsEqual(changed.image, trained.image), 'the new weights are used');
+    t.truthy(linear.packedCopy);
+    // An optimizer step changes weights too: it drops their packed copies.
+    new AdamW([linear], { lr: 1e-3 }).update(1e-3);
+    t.is(linear.packedCopy, null, "the optimizer's update drops the packed copy");
+  }
+  t.is(linear.packedCopy, null, 'the scope drops its packed copies when it ends');
+  t.is(inProj.packedCopy, null);
+  // The changed weights without packing give the same features as packed.
+  const unpacked = (() => {
+    using _ = model.inference({ packWeights: false });
+    const r = encode(model, pixels, tokens, n);
+    t.is(linear.packedCopy, null, 'packWeights: false packs nothing');
+    return r;
+  })();
+  const trainedChanged = encode(model, pixels, tokens, n);
+  t.true(bitsEqual(unpacked.image, trainedChanged.image) && bitsEqual(unpacked.text, trainedChanged.text));
   model.dispose();
 });
 

@@ -188,3 +188,69 @@ test.serial('linear with bf16 emulation: bf16-representable outputs close to fp3
     t.true(e < 1e-2 && e > 0, `${k}: bf16 vs fp32 relErr ${e}`);
   }
 });
+
+/** Runs fn with the GEMM kernel switched; undefined if this CPU cannot run it (sync bodies only). */
+function withKernel<T>(kernel: 'avx512' | 'avx2' | 'portable', fn: () => T): T | undefined {
+  const before = native.gemmKernel();
+  try {
+    native.setGemmKernel(kernel);
+  } catch {
+    return undefined;
+  }
+  try {
+    return fn();
+  } finally {
+    native.setGemmKernel(before as 'best');
+  }
+}
+
+const nanFilled = (shape: number[]) => Tensor.from(new Float32Array(shape[0] * shape[1]).fill(NaN), shape);
+const bits = (t: Tensor) => Array.from(new Uint32Array((t.view() as Float32Array).slice().buffer));
+
+test('a prepacked weight gives linearForward and linearActivationForward the same results bit for bit, on every kernel', (t) => {
+  // N around the 32-wide panels, K over one and several k-blocks (384), M from 1 row up.
+  const shapes = [[1, 64, 32], [7, 100, 33], [50, 800, 96], [130, 384, 130], [16, 1000, 8]];
+  let kernels = 0;
+  for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
+    const ran = withKernel(kernel, () => {
+      for (const [i, [M, K, N]] of shapes.entries()) {
+        const x = randTensor([M, K], 700 + i);
+        const w = randTensor([N, K], 710 + i);
+        const b = randTensor([N], 720 + i);
+        const packed = ops.packLinearWeight(w);
+        const plain = Tensor.zeros([M, N]);
+        const fromPacked = nanFilled([M, N]);
+        ops.linearForward(x, w, b, plain);
+        ops.linearForward(x, w, b, fromPacked, null, packed);
+        t.deepEqual(bits(fromPacked), bits(plain), `${kernel} linearForward ${M}×${K}×${N}`);
+        const [h1, a1, h2, a2] = [Tensor.zeros([M, N]), Tensor.zeros([M, N]), nanFilled([M, N]), nanFilled([M, N])];
+        ops.linearActivationForward(x, w, b, h1, a1, 'gelu');
+        ops.linearActivationForward(x, w, b, h2, a2, 'gelu', packed);
+        t.deepEqual(bits(h2), bits(h1), `${kernel} linearActivationForward h ${M}×${K}×${N}`);
+        t.deepEqual(bits(a2), bits(a1), `${kernel} linearActivationForward a ${M}×${K}×${N}`);
+        // And the float64 reference (the prepacked path is not just equal to itself).
+        t.true(relErr(fromPacked.view() as Float32Array, refForward(x.view() as Float32Array, w.view() as Float32Array, b.view() as Float32Array, M, K, N)) < 1e-5);
+      }
+      return true;
+    });
+    if (ran) kernels++;
+  }
+  t.log(`kernels checked: ${kernels}`);
+});
+
+test('a prepacked weight of another shape or kernel is refused, naming what was wrong', (t) => {
+  const x = randTensor([4, 40], 800);
+  const w = randTensor([33, 40], 801);
+  const y = Tensor.zeros([4, 33]);
+  const other = ops.packLinearWeight(randTensor([33, 41], 802));
+  t.throws(() => ops.linearForward(x, w, null, y, null, other), { message: /^linearForward: packed f32\[\d+\] on cpu is not w f32\[33, 40\] on cpu packed for the \w+ GEMM kernel/ });
+  t.throws(() => ops.linearForward(x, w, null, y, null, randTensor([other.numel], 803)), { message: /linearForward: packed .* is not w/ });
+  t.throws(() => ops.packLinearWeight(randTensor([33], 804)), { message: /packLinearWeight: w must have 2 dimensions/ });
+  // Packed under one kernel and used under another: refused, not misread.
+  const packed = withKernel('portable', () => ops.packLinearWeight(w));
+  if (packed && native.gemmKernel() !== 'portable') {
+    t.throws(() => ops.linearForward(x, w, null, y, null, packed), { message: new RegExp(`packed for the ${native.gemmKernel()} GEMM kernel`) });
+    const h = Tensor.zeros([4, 33]);
+    t.throws(() => ops.linearActivationForward(x, w, null, h, Tensor.zeros([4, 33]), 'gelu', packed), { message: /linearActivationForward: packed .* is not w/ });
+  }
+});

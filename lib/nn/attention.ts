@@ -55,7 +55,7 @@ export class Attention extends Module {
     // in_proj's output is read only by the attention (forward and backward pack passes, which
     // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
     const qkv = this.buffer('qkv', [b, s, 3 * this.width], storedDtype(x));
-    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
+    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy, this.inferencePacked(this.inProjWeight));
     // Read only by out_proj and by backward's D = rowsum(dO∘O): 16-bit in a CUDA bf16/fp16 run.
     const out = this.buffer('attn', [b, s, this.width], linearInputDtype(x, this.width));
     const lse = this.buffer('lse', [b, this.heads, s]);
@@ -80,7 +80,7 @@ export class Attention extends Module {
     const [, t, w] = x.shape;
     if (this.retainForBackward()) throw new Error(`${this.inProjWeight.name}: packed sequences are for inference forwards only`);
     const qkv = this.buffer('qkv', [1, t, 3 * w], storedDtype(x));
-    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy);
+    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy, this.inferencePacked(this.inProjWeight));
     const out = this.buffer('attn', [1, t, w], linearInputDtype(x, w));
     ops.attentionForwardPacked(qkv, out, segments, { heads: this.heads, causal: this.causal });
     this.input = this.qkv = this.attnOut = null;

@@ -1,7 +1,7 @@
 // A CLIP model as the evaluation code sees it: host arrays in, host features out,
-// in batches so memory stays bounded. Encoding runs in inference mode (Module.inference):
-// no activations kept for backward, one set of buffers for the whole depth, and the
-// training buffers left as they were (an evaluation between training steps changes nothing).
+// in batches so memory stays bounded. Encoding runs in inference mode (Module.inference), one
+// scope a call: no activations kept for backward, one set of buffers for the whole depth, the
+// weights packed for the CPU GEMM once a call, and the training buffers left as they were (an evaluation between training steps changes nothing).
 // The inference buffers are released at the end of each call, so an evaluation during training
 // does not leave its (evaluation batch-sized) buffers held beside training's. On a GPU the
 // batches are uploaded, the features of every batch gather in one device tensor, and that is
@@ -52,10 +52,11 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
       if (pixels.length !== n * px) throw new Error(`encodeImages: expected ${n}×3×${size}×${size} = ${n * px} values, got ${pixels.length}`);
       using out = gather(n);
       using _release = releasingInferenceBuffers();
+      // One inference scope for every batch: the weights are packed for the CPU GEMM once.
+      using _ = model.inference();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using images = onDevice(Tensor.from(pixels.subarray(s * px, (s + m) * px), [m, 3, size, size]));
-        using _ = model.inference();
         out.put(model.encodeImage(images), s);
       }
       return out.done();
@@ -64,10 +65,10 @@ export function clipEncoder(model: CLIP, batchSize = 128): ClipEncoder {
       if (tokens.length !== n * ctx) throw new Error(`encodeTexts: expected ${n}×${ctx} = ${n * ctx} token ids, got ${tokens.length}`);
       using out = gather(n);
       using _release = releasingInferenceBuffers();
+      using _ = model.inference();
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
         using ids = onDevice(Tensor.from(tokens.subarray(s * ctx, (s + m) * ctx), [m, ctx]));
-        using _ = model.inference();
         out.put(model.encodeText(ids), s);
       }
       return out.done();

@@ -38,7 +38,7 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const shape = x.shape;
     const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
-    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.halfCopy);
+    ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.halfCopy, this.inferencePacked(this.weight));
     this.input = this.retainForBackward() ? x : null;
     return y;
   }
@@ -60,7 +60,7 @@ export class Linear extends Module {
    */
   forwardActivation(x: Tensor, a: Tensor, activation: 'gelu' | 'quick_gelu'): Tensor {
     const y = this.buffer('y', [...x.shape.slice(0, -1), this.outFeatures]);
-    ops.linearActivationForward(x, this.weight.data, this.bias?.data ?? null, y, a, activation);
+    ops.linearActivationForward(x, this.weight.data, this.bias?.data ?? null, y, a, activation, this.inferencePacked(this.weight));
     this.input = this.retainForBackward() ? x : null;
     return y;
   }

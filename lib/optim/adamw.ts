@@ -55,6 +55,8 @@ export class AdamW implements Disposable {
   update(lr: number, gradScale = 1, gate?: ops.AdamWGate): void {
     const stepNumber = this.step + 1;
     if (!gate) this.step = stepNumber;
+    // An inference scope's packed weights would go stale (see Module.inference).
+    for (const p of this.params) p.dropPacked();
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     if (this.flat) {
       // The same per-element update as below, over each decay group's range at once.

@@ -95,15 +95,17 @@ int initial_index() {
 
 std::atomic<int> g_active{-1};
 
-const KernelSpec& active_kernel() {
+int active_index() {
   int i = g_active.load(std::memory_order_acquire);
   if (i < 0) {
     int expected = -1;
     g_active.compare_exchange_strong(expected, initial_index(), std::memory_order_acq_rel);
     i = g_active.load(std::memory_order_acquire);
   }
-  return kernel_at(i);
+  return i;
 }
+
+const KernelSpec& active_kernel() { return kernel_at(active_index()); }
 
 // ── blocking ──
 
@@ -215,7 +217,12 @@ struct Problem {
   int64_t ldc;
   const float* bias = nullptr;  // N values added to every row of C (after alpha·AB + beta·C)
   const GemmEpilogue* epilogue = nullptr;  // run on each finished block of C
+  const float* packed_b = nullptr;  // op(B) packed beforehand (pack_weight's panels): nothing to pack
 };
+
+// k-blocks of equal size (rather than one short tail): what gemm_run and pack_weight both use.
+int64_t k_blocks(int64_t K) { return ceil_div(K, kKC); }
+int64_t k_block_size(int64_t K) { return ceil_div(K, k_blocks(K)); }
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
 void pack_b_panel(const Problem& p, const KernelSpec& ks, int64_t k0, int64_t kc, int64_t j0, float* dst) {
@@ -290,8 +297,8 @@ void gemm_run(const Problem& p, int nt) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t npanels = ceil_div(p.N, nr), mpanels = ceil_div(p.M, mr);
   const int64_t n_pad = npanels * nr;
-  const int64_t nkb = ceil_div(p.K, kKC);
-  const int64_t kc_max = ceil_div(p.K, nkb);  // equal k-blocks rather than one short tail
+  const int64_t nkb = k_blocks(p.K);
+  const int64_t kc_max = k_block_size(p.K);
   const int64_t mc_panels = std::max<int64_t>(1, kMC / mr);
 
   if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
@@ -319,8 +326,10 @@ void gemm_run(const Problem& p, int nt) {
   // work items; an item that reaches a panel another thread is still packing waits for that
   // panel only. So packing is shared with no second wake-up of the pool and no barrier, and
   // it stays correct when a nested parallel_run runs the threads one after another.
-  float* packed_b = t_packed_b.get(static_cast<size_t>(p.K * n_pad));
-  const int64_t b_panels = nkb * npanels;
+  // A weight packed beforehand (pack_weight, same layout) is read as it is: nothing to pack.
+  const float* prepacked = p.packed_b;
+  float* packed_b = prepacked ? nullptr : t_packed_b.get(static_cast<size_t>(p.K * n_pad));
+  const int64_t b_panels = prepacked ? 0 : nkb * npanels;
   std::atomic<int32_t>* b_state = t_panel_state.get(static_cast<size_t>(b_panels));
   std::atomic<int64_t> next_panel{0};
   // A is read in place, not packed, where an item has few column panels (≤ 256 columns, ≤ 512
@@ -334,12 +343,12 @@ void gemm_run(const Problem& p, int nt) {
   const bool a_cols = p.ta && ks.edge && a_in_place_enabled();
   constexpr int64_t kInPlaceColumns = 256;
   constexpr int64_t kInPlaceColumnsTransposed = 512;  // small's qkv and c_fc weight gradients (288, 384 columns): 2-7% faster in place
-  auto b_panel_at = [&](int64_t kb, int64_t jp) {
+  auto b_panel_offset = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-    return packed_b + k0 * n_pad + jp * nr * kc;
+    return k0 * n_pad + jp * nr * kc;
   };
   // A plain B's full panels are read in place (row k of the panel is contiguous).
-  auto b_in_place = [&](int64_t jp) { return !p.tb && (jp + 1) * nr <= p.N; };
+  auto b_in_place = [&](int64_t jp) { return !prepacked && !p.tb && (jp + 1) * nr <= p.N; };
   // Packs panel t = kb·npanels + jp unless another thread has claimed it; true if ready.
   auto try_pack = [&](int64_t t) {
     if (b_in_place(t % npanels)) return true;
@@ -349,16 +358,17 @@ void gemm_run(const Problem& p, int nt) {
       return expected == kPanelReady;
     const int64_t kb = t / npanels, jp = t % npanels;
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
-    pack_b_panel(p, ks, k0, kc, jp * nr, b_panel_at(kb, jp));
+    pack_b_panel(p, ks, k0, kc, jp * nr, packed_b + b_panel_offset(kb, jp));
     state.store(kPanelReady, std::memory_order_release);
     return true;
   };
   auto packed_b_panel = [&](int64_t kb, int64_t jp) -> const float* {
+    if (prepacked) return prepacked + b_panel_offset(kb, jp);
     const int64_t t = kb * npanels + jp;
     if (b_in_place(jp)) return p.B + kb * kc_max * p.ldb + jp * nr;
     if (b_state[t].load(std::memory_order_acquire) != kPanelReady && !try_pack(t))
       while (b_state[t].load(std::memory_order_acquire) != kPanelReady) std::this_thread::yield();
-    return b_panel_at(kb, jp);
+    return packed_b + b_panel_offset(kb, jp);
   };
 
   // Each thread owns the row blocks that parallel_for would give it over M (their first row
@@ -448,19 +458,65 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 }
 
 void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, const float* packed_b) {
+  if (packed_b && !tb) fail("sgemm_bias: a prepacked B is a weight used transposed (trans_b)");
   Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
   p.bias = bias;
+  p.packed_b = packed_b;
   gemm_run(p, num_threads());
 }
 
 void sgemm_bias_epilogue(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
-                         const GemmEpilogue& epilogue) {
+                         const GemmEpilogue& epilogue, const float* packed_b) {
+  if (packed_b && !tb) fail("sgemm_bias_epilogue: a prepacked B is a weight used transposed (trans_b)");
   Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc};
   p.bias = bias;
   p.epilogue = &epilogue;
+  p.packed_b = packed_b;
   gemm_run(p, num_threads());
+}
+
+// Header: a tag, the kernel's index and NR, N, K (floats hold these integers exactly below 2^24).
+constexpr float kPackedWeightTag = 24301.0f;
+
+int64_t packed_weight_floats(int64_t N, int64_t K) {
+  const int64_t nr = active_kernel().nr;
+  return kPackedWeightHeader + K * ceil_div(N, nr) * nr;
+}
+
+void pack_weight(const float* W, int64_t N, int64_t K, float* dst) {
+  if (N >= (1 << 24) || K >= (1 << 24)) fail("packLinearWeight: a weight of ", N, "×", K, " is too large to prepack");
+  const int index = active_index();
+  const KernelSpec& ks = kernel_at(index);
+  const int nr = ks.nr;
+  std::fill(dst, dst + kPackedWeightHeader, 0.0f);
+  dst[0] = kPackedWeightTag;
+  dst[1] = static_cast<float>(index);
+  dst[2] = static_cast<float>(nr);
+  dst[3] = static_cast<float>(N);
+  dst[4] = static_cast<float>(K);
+  if (N == 0 || K == 0) return;
+  Problem p{false, true, 0, N, K, 1.0f, nullptr, 0, W, K, 0.0f, nullptr, 0};
+  const int64_t npanels = ceil_div(N, nr), n_pad = npanels * nr, nkb = k_blocks(K), kc_max = k_block_size(K);
+  float* panels = dst + kPackedWeightHeader;
+  parallel_for(nkb * npanels, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t kb = t / npanels, jp = t % npanels;
+      const int64_t k0 = kb * kc_max, kc = std::min(kc_max, K - k0);
+      pack_b_panel(p, ks, k0, kc, jp * nr, panels + k0 * n_pad + jp * nr * kc);
+    }
+  });
+}
+
+const float* packed_weight_panels(const float* packed, int64_t numel, int64_t N, int64_t K) {
+  if (numel < kPackedWeightHeader || numel != packed_weight_floats(N, K)) return nullptr;
+  const int index = active_index();
+  const KernelSpec& ks = kernel_at(index);
+  const bool same = packed[0] == kPackedWeightTag && packed[1] == static_cast<float>(index) &&
+                    packed[2] == static_cast<float>(ks.nr) && packed[3] == static_cast<float>(N) &&
+                    packed[4] == static_cast<float>(K);
+  return same ? packed + kPackedWeightHeader : nullptr;
 }
 
 void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -12,8 +12,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 
 // C = alpha · op(A) · op(B) + bias, the bias (N values, nullable) added to every row in the
 // kernel's epilogue: a linear layer's forward in one pass over C.
+// `packed_b` (nullable): op(B) = Wᵀ already packed by pack_weight (then B, ldb and trans_b = true
+// describe the weight it was packed from; it is not read).
 void sgemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc);
+                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, const float* packed_b = nullptr);
 
 // Called on each finished block of C, rows [row0, row1) × columns [col0, col1), by the thread
 // that computed it, while the block is still in cache (e.g. an activation of a linear layer).
@@ -25,7 +27,19 @@ struct GemmEpilogue {
 // sgemm_bias, then the epilogue over every block of C (each element exactly once).
 void sgemm_bias_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                          int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc,
-                         const GemmEpilogue& epilogue);
+                         const GemmEpilogue& epilogue, const float* packed_b = nullptr);
+
+// ── prepacked weights (inference) ──
+// A linear layer's weight W [N, K] (op(B) = Wᵀ) packed once the way each GEMM otherwise packs it
+// per call: every k-block's NR-wide panels for the active kernel, after a header of
+// kPackedWeightHeader floats that names the kernel and the shape, so that a copy packed for
+// another kernel or shape is refused rather than misread.
+constexpr int64_t kPackedWeightHeader = 16;  // 64 bytes: the panels stay 64-byte aligned
+int64_t packed_weight_floats(int64_t N, int64_t K);  // header included
+void pack_weight(const float* W, int64_t N, int64_t K, float* dst);
+// The panels of `packed` (numel floats) if it is pack_weight's output for [N, K] under the active
+// kernel, else nullptr.
+const float* packed_weight_panels(const float* packed, int64_t numel, int64_t N, int64_t K);
 
 // sgemm on the calling thread only (for callers that split the work between threads themselves).
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -111,8 +111,29 @@ bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t
 
 }  // namespace
 
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+const float* packed_weight_for(const char* op, const Tensor* packed, const Tensor& w) {
+  if (!packed) return nullptr;
+  check_f32(check_cpu, op, "packed", *packed);
+  const int64_t N = w.dim(0), K = w.dim(1);
+  const float* panels = packed_weight_panels(packed->data<float>(), packed->numel(), N, K);
+  if (!panels)
+    fail(op, ": packed ", packed->describe(), " is not w ", w.describe(), " packed for the ", gemm_kernel_name(),
+         " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
+  return panels;
+}
+
+Tensor pack_linear_weight(const Tensor& w) {
+  const char* op = "packLinearWeight";
+  check_f32(check_cpu, op, "w", w);
+  check_ndim(op, "w", w, 2);
+  Tensor packed = make_tensor({packed_weight_floats(w.dim(0), w.dim(1))}, DType::F32, w.device());
+  pack_weight(w.data<float>(), w.dim(0), w.dim(1), packed.data<float>());
+  return packed;
+}
+
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* packed) {
   const LinearDims d = check_linear_forward(check_cpu, x, w, b, y);
+  const float* panels = packed_weight_for("linearForward", packed, w);
   const int64_t M = d.M, K = d.K, N = d.N;
   if (M == 0 || N == 0) return;
 
@@ -120,7 +141,8 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   float* yp = y.data<float>();
   if (K > 0 && !emu) {
     // One pass over y: the GEMM's kernels add the bias as they store each tile.
-    sgemm_bias(false, true, M, N, K, 1.0f, x.data<float>(), K, w.data<float>(), K, b ? b->data<float>() : nullptr, yp, N);
+    sgemm_bias(false, true, M, N, K, 1.0f, x.data<float>(), K, w.data<float>(), K, b ? b->data<float>() : nullptr, yp, N,
+               panels);
     return;
   }
   // bf16 emulation rounds the bias first; it goes into y and the GEMM adds onto it (beta = 1).

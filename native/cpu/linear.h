@@ -10,7 +10,17 @@
 
 namespace cs::cpu {
 
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+// `packed` (nullable, inference): w prepacked by packLinearWeight (cpu/gemm.h pack_weight) for the
+// active GEMM kernel; the GEMM reads it instead of packing w. The result is the same bit for bit.
+// Ignored under bf16 emulation (which multiplies rounded copies of w).
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* packed = nullptr);
+
+// The panels of `packed` for w (nullptr when packed is null); fails, naming `op`, when it is not
+// w packed for the active kernel.
+const float* packed_weight_for(const char* op, const Tensor* packed, const Tensor& w);
+
+// packLinearWeight: w [N, K] f32 → a new f32 tensor holding it packed for the active kernel.
+Tensor pack_linear_weight(const Tensor& w);
 
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
                      bool accumulate);

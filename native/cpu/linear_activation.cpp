@@ -31,7 +31,7 @@ void activation_block(void* ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 }  // namespace
 
 void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& h, Tensor& a,
-                               Activation kind) {
+                               Activation kind, const Tensor* packed) {
   const char* op = "linearActivationForward";
   const LinearDims d = check_linear_forward(check_cpu, x, w, b, h);
   check_activation_forward(check_cpu, op, h, a);
@@ -39,6 +39,7 @@ void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b
   check_no_alias(op, "a", a, "x", x);
   check_no_alias(op, "a", a, "w", w);
   if (b) check_no_alias(op, "a", a, "b", *b);
+  const float* panels = packed_weight_for(op, packed, w);
   if (bf16_emulation() || d.K == 0) {  // the separate ops round where the GPU does
     linear_forward(x, w, b, h);
     if (kind == Activation::Gelu) gelu_forward(h, a);
@@ -48,7 +49,7 @@ void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b
   if (d.M == 0 || d.N == 0) return;
   ActivationBlock ctx{h.data<float>(), a.data<float>(), d.N, kind};
   sgemm_bias_epilogue(false, true, d.M, d.N, d.K, 1.0f, x.data<float>(), d.K, w.data<float>(), d.K,
-                      b ? b->data<float>() : nullptr, h.data<float>(), d.N, GemmEpilogue{activation_block, &ctx});
+                      b ? b->data<float>() : nullptr, h.data<float>(), d.N, GemmEpilogue{activation_block, &ctx}, panels);
 }
 
 void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Tensor* db, bool accumulate,

@@ -12,8 +12,9 @@
 
 namespace cs::cpu {
 
+// `packed`: w prepacked, as linear_forward's (nullable).
 void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& h, Tensor& a,
-                               Activation kind);
+                               Activation kind, const Tensor* packed = nullptr);
 
 void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Tensor* db, bool accumulate,
                               Activation kind);

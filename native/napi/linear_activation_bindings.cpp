@@ -15,7 +15,7 @@ static cpu::Activation arg_activation(const Napi::CallbackInfo& info, size_t i, 
   fail(op, ": activation must be 'gelu' or 'quick_gelu', got '", name, "'");
 }
 
-// linearActivationForward(x, w, b | null, h, a, activation): h = x·wᵀ + b, a = activation(h)
+// linearActivationForward(x, w, b | null, h, a, activation, packed?): h = x·wᵀ + b, a = activation(h); packed as linearForward's
 static Napi::Value LinearActivationForward(const Napi::CallbackInfo& info) {
   const char* op = "linearActivationForward";
   Tensor& x = arg_tensor(info, 0, op, "x");
@@ -24,8 +24,9 @@ static Napi::Value LinearActivationForward(const Napi::CallbackInfo& info) {
   Tensor& h = arg_tensor(info, 3, op, "h");
   Tensor& a = arg_tensor(info, 4, op, "a");
   const cpu::Activation kind = arg_activation(info, 5, op);
-  if (on_cuda(op, {&x, &w, b, &h, &a})) fail(op, ": CPU only (on CUDA, run linearForward and the activation)");
-  cpu::linear_activation_forward(x, w, b, h, a, kind);
+  Tensor* packed = arg_optional_tensor(info, 6, op, "packed");
+  if (on_cuda(op, {&x, &w, b, &h, &a, packed})) fail(op, ": CPU only (on CUDA, run linearForward and the activation)");
+  cpu::linear_activation_forward(x, w, b, h, a, kind, packed);
   return info.Env().Undefined();
 }
 CS_BINDING("linearActivationForward", LinearActivationForward);

@@ -5,11 +5,13 @@
 #include "cpu/linear.h"
 #include "napi/args.h"
 #include "napi/registry.h"
+#include "napi/tensor_wrap.h"
 
 namespace cs::napi {
 
-// linearForward(x, w, b | null, y, w16?): y = x·wᵀ + b. w16 (optional): bf16(w), which a bf16
-// run on CUDA reads in place of converting w (the CPU computes from w: the same values).
+// linearForward(x, w, b | null, y, w16?, packed?): y = x·wᵀ + b. w16 (optional): bf16(w), which a
+// bf16 run on CUDA reads in place of converting w (the CPU computes from w: the same values).
+// packed (optional, CPU): w prepacked by packLinearWeight, read instead of packing w per call.
 static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   const char* op = "linearForward";
   Tensor& x = arg_tensor(info, 0, op, "x");
@@ -17,11 +19,23 @@ static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
   Tensor* b = arg_optional_tensor(info, 2, op, "b");
   Tensor& y = arg_tensor(info, 3, op, "y");
   Tensor* w16 = arg_optional_tensor(info, 4, op, "w16");
-  if (on_cuda(op, {&x, &w, b, &y, w16})) cuda::linear_forward(x, w, b, y, w16);
-  else cpu::linear_forward(x, w, b, y);
+  Tensor* packed = arg_optional_tensor(info, 5, op, "packed");
+  if (on_cuda(op, {&x, &w, b, &y, w16, packed})) {
+    if (packed) fail(op, ": packed weights are for the CPU backend");
+    cuda::linear_forward(x, w, b, y, w16);
+  } else {
+    cpu::linear_forward(x, w, b, y, packed);
+  }
   return info.Env().Undefined();
 }
 CS_BINDING("linearForward", LinearForward);
+
+// packLinearWeight(w) → w [N, K] packed for the CPU GEMM's active kernel (linearForward's `packed`).
+static Napi::Value PackLinearWeight(const Napi::CallbackInfo& info) {
+  Tensor& w = arg_tensor(info, 0, "packLinearWeight", "w");
+  return TensorWrap::Create(info.Env(), cpu::pack_linear_weight(w));
+}
+CS_BINDING("packLinearWeight", PackLinearWeight);
 
 // linearGeluForward(x, w, b | null, pre, y, form, w16?): pre = x·wᵀ + b and y = GELU(pre), form 'erf'
 // (nn.GELU()) or 'tanh' (CUDA only: the CPU's tanh GELU is lib/nn/gelu_tanh.ts). On CUDA one
