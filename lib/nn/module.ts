@@ -18,6 +18,7 @@ export class Parameter {
   // and the kernel they were packed for.
   private _packed: Tensor | null = null;
   private _packedKernel = '';
+  private _packAsked = 0;
 
   constructor(name: string, shape: readonly number[]) {
     this.name = name;
@@ -58,16 +59,21 @@ export class Parameter {
   }
 
   /**
-   * A linear layer's weight packed for the CPU GEMM (ops.packLinearWeight), made on first use and
-   * kept until dropPacked: inference forwards (Module.inference) read it instead of packing the
-   * weight in every GEMM, and the scope drops it when it ends. It is a copy of the values when
-   * packed: setValues, moveTo and rebind drop it, and a kernel switch packs again.
+   * A linear layer's weight packed for the CPU GEMM (ops.packLinearWeight), or null: inference
+   * forwards (Module.inference) read it instead of packing the weight in every GEMM. It is made
+   * when asked for the second time (a scope that runs one forward would only pay for packing,
+   * allocation included, without reading it again) and kept until dropPacked, which the scope
+   * calls when it ends. It copies the values when packed: setValues, moveTo and rebind drop it,
+   * and a kernel switch packs again.
    */
-  packedForInference(): Tensor {
+  packedForInference(): Tensor | null {
     const kernel = native.gemmKernel();
     if (this._packed && this._packedKernel !== kernel) this.dropPacked();
-    this._packed ??= ops.packLinearWeight(this._data);
-    this._packedKernel = kernel;
+    if (!this._packed) {
+      if (++this._packAsked < 2) return null;
+      this._packed = ops.packLinearWeight(this._data);
+      this._packedKernel = kernel;
+    }
     return this._packed;
   }
 
@@ -79,6 +85,7 @@ export class Parameter {
   dropPacked(): void {
     this._packed?.dispose();
     this._packed = null;
+    this._packAsked = 0;
   }
 
   /**
@@ -260,11 +267,11 @@ export abstract class Module implements Disposable {
    * throws. The results are bit-identical to the training forward's (the same ops in the same
    * order). Nested calls are fine: disposing restores the mode found.
    *
-   * On the CPU the linear layers' weights are packed for the GEMM when first used in the scope
-   * and the packed copies kept until it ends (`packWeights: false` does without): every later
-   * forward skips that packing (ViT-B-32 encoding: about a tenth of its time), for memory the
-   * size of the weights used. They are the weights as they were when packed: change weights
-   * outside an inference scope (setValues, loading and the optimizer's update drop the copies).
+   * On the CPU the linear layers' weights are packed for the GEMM at their second use in the
+   * scope and the packed copies kept until it ends (`packWeights: false` does without): later
+   * forwards skip that packing (ViT-B-32 b8 encoding: 7% of its time), for memory the size of
+   * the weights used. They are the weights as they were when packed: change weights outside an
+   * inference scope (setValues, loading and the optimizer's update drop the copies).
    */
   inference(options: { packWeights?: boolean } = {}): Disposable & { dispose(): void } {
     const before = this.inferring;
