@@ -12,7 +12,8 @@
 // eager (default AdamW), `eager-passive` (the same with OMP_WAIT_POLICY=PASSIVE: threads sleep
 // between ops rather than spin) and, with `compile`, torch.compile + fused AdamW. Inference: image and
 // text encoding of one batch; PyTorch under inference_mode, clipscale in its inference mode
-// (model.inference(): nothing kept for backward); each side warms up for at least --warmup
+// (model.inference(): nothing kept for backward, text rows run only up to their end token, the
+// last blocks only on the pooled rows, weights packed once for the GEMM); each side warms up for at least --warmup
 // encodes and --infer-warmup-s seconds, then times --infer-steps encodes: an encode of tiny takes
 // a millisecond, and a fresh process's first ~100 ms run several times slower on both sides
 // (thread start-up and placement), which two warm-up encodes left inside the timed ones.
@@ -236,7 +237,16 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
         line.features_max_rel_diff = Number(rel.toExponential(2));
       }
     }
-    if (what === 'infer') line.clipscale_note = 'inference mode (model.inference())';
+    if (what === 'infer') {
+      // Text rows are 2..context_length tokens (uniform), then padding: open_clip computes every
+      // position; clipscale runs each row up to its end token (the causal mask makes the rest
+      // irrelevant to the pooled features), and both towers' last block only the pooled rows.
+      const ctx = host.idsShape[1];
+      let tokens = 0;
+      for (let b = 0; b < batch; b++) tokens += host.ids.subarray(b * ctx, (b + 1) * ctx).indexOf(Math.max(...host.ids.subarray(b * ctx, (b + 1) * ctx))) + 1;
+      line.text_tokens = { to_end_tokens: tokens, positions: batch * ctx };
+      line.clipscale_note = 'inference mode (model.inference()): text rows packed up to their end token, last blocks on the pooled rows only, linear weights prepacked for the GEMM';
+    }
     Object.assign(line, {
       loadavg_before: loadBefore, loadavg_after: loadavg(), torch_settings: torchInfo,
       clipscale_threads: native.numThreads(), gemm_kernel: native.gemmKernel(),
