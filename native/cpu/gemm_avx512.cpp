@@ -48,6 +48,12 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
   const float* base[5];
   for (int q = 0; q < 5; q++) base[q] = 3 * q < R ? a + 3 * q * a_ks : a;
   for (int64_t k = 0; k < kc; k++) {
+    // This tile's rows of C, one row a step at the start: inside a training step C is rarely in
+    // cache, and its lines then arrive while the tile computes rather than when it is stored.
+    if (k < R) {
+      fetch<_MM_HINT_T0>(c, k * ldc);
+      if (Two) fetch<_MM_HINT_T0>(c, k * ldc + 16);
+    }
     // Operands read in place may be far apart per k: fetch a few steps ahead.
     fetch<_MM_HINT_T0>(b, 8 * b_ks);
     if (Two) fetch<_MM_HINT_T0>(b, 8 * b_ks + 16);
