@@ -20,6 +20,7 @@ namespace {
 
 constexpr int kMR = 14;
 constexpr int kNR = 32;
+constexpr int64_t kAhead = 24;  // k steps of B (and packed A) fetched ahead
 
 // Prefetch hints: an address past an operand's end is only a hint, never read, so it is formed as
 // an integer rather than by pointer arithmetic beyond the array.
@@ -55,10 +56,10 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void tile(int64_t k
       if (Two) fetch<_MM_HINT_T0>(c, k * ldc + 16);
     }
     // Operands read in place may be far apart per k: fetch a few steps ahead.
-    fetch<_MM_HINT_T0>(b, 8 * b_ks);
-    if (Two) fetch<_MM_HINT_T0>(b, 8 * b_ks + 16);
+    fetch<_MM_HINT_T0>(b, kAhead * b_ks);
+    if (Two) fetch<_MM_HINT_T0>(b, kAhead * b_ks + 16);
     if (!ARows) {
-      fetch<_MM_HINT_T0>(a, 8 * a_ks);
+      fetch<_MM_HINT_T0>(a, kAhead * a_ks);
     } else if ((k & 15) == 0) {
       // A read in place: fetch the next MR rows' line at this column into L2, so the next tile's
       // rows arrive from L3 (a layer's input is rarely in L2 inside a step) while this one
