@@ -59,16 +59,21 @@ void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, i
 // A wide result splits into tiles as any GEMM.
 // With db (nullable) given and the rows split, each thread also sums its rows of dY into a
 // bias partial in the same parallel region (no second hand-off to the pool), the same sums as
-// bias_gradient; returns whether it did (otherwise the caller runs bias_gradient).
-bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
-                     bool accumulate, float* db) {
+// bias_gradient; and with dx (nullable) its rows of dX = dY·W, while those rows of dY are still
+// in its cache (the same values as one GEMM over every row: each element is the same sum).
+// Returns what it did of these (the caller does the rest).
+struct SplitRowsDone {
+  bool bias = false, dx = false;
+};
+SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
+                              bool accumulate, float* db, const MatrixRef* W, float* dx) {
   const bool transposed = K < N;
   const int64_t out = N * K;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), M / 256));
   const bool split_rows = nt > 1 && out <= (1 << 18) && 2.0 * M * out >= 4e6;
   if (!split_rows && !transposed) {
     weight_gradient_rows(dY, X, 0, M, N, K, false, accumulate ? 1.0f : 0.0f, dw, false);
-    return false;
+    return {};
   }
   const int parts = split_rows ? nt : 1;
   // Only where bias_gradient would split the rows the same way, so db is the same sum either way.
@@ -77,14 +82,19 @@ bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t
   scratch.resize(static_cast<size_t>(parts) * (out + (bias ? N : 0)));
   float* const part = scratch.data();  // the workers' own thread_local would be a different vector
   float* const bias_part = part + static_cast<size_t>(parts) * out;
+  const bool rows_of_dx = split_rows && W && dx;
   if (split_rows) {
     parallel_run(parts, [&](int t, int n_threads) {
       const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
       weight_gradient_rows(dY, X, m0, m1, N, K, transposed, 0.0f, part + t * out, true);
-      if (!bias) return;
-      float* acc = bias_part + t * N;
-      for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
-      add_rows(dY.ptr + m0 * dY.ld, dY.ld, m1 - m0, N, acc);
+      if (bias) {
+        float* acc = bias_part + t * N;
+        for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
+        add_rows(dY.ptr + m0 * dY.ld, dY.ld, m1 - m0, N, acc);
+      }
+      // dX[m0:m1, :] = dY[m0:m1, :]·W
+      if (rows_of_dx)
+        sgemm_serial(false, false, m1 - m0, K, N, 1.0f, dY.ptr + m0 * dY.ld, dY.ld, W->ptr, W->ld, 0.0f, dx + m0 * K, K);
     });
   } else {
     weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);
@@ -106,7 +116,7 @@ bool weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t
     for (int t = 0; t < parts; t++)
       for (int64_t n = 0; n < N; n++) db[n] += bias_part[t * N + n];
   }
-  return bias;
+  return {bias, rows_of_dx};
 }
 
 }  // namespace
@@ -172,24 +182,27 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   const bool emu = bf16_emulation();
   std::vector<float> dys, xs, ws;
   MatrixRef dY = matmul_operand(dy.data<float>(), M, N, N, emu, dys);
-  bool bias_done = false;  // the weight gradient's threads may sum db on the way
+  SplitRowsDone done;  // the weight gradient's threads may sum db and compute dX on the way
+  const bool full = M > 0 && N > 0 && K > 0;
+  MatrixRef W{};
+  if (dx && full) W = matmul_operand(w.data<float>(), N, K, K, emu, ws);
 
   if (dw) {
     float* dwp = dw->data<float>();
-    if (M > 0 && N > 0 && K > 0) {
+    if (full) {
       MatrixRef X = matmul_operand(x.data<float>(), M, K, K, emu, xs);
-      bias_done = weight_gradient(dY, X, M, N, K, dwp, accumulate, db ? db->data<float>() : nullptr);
+      done = weight_gradient(dY, X, M, N, K, dwp, accumulate, db ? db->data<float>() : nullptr, dx ? &W : nullptr,
+                             dx ? dx->data<float>() : nullptr);
     } else if (!accumulate) {
       for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
     }
   }
-  if (db && !bias_done) bias_gradient(dY.ptr, dY.ld, M, N, db->data<float>(), accumulate);
+  if (db && !done.bias) bias_gradient(dY.ptr, dY.ld, M, N, db->data<float>(), accumulate);
   if (dx) {
     float* dxp = dx->data<float>();
-    if (M > 0 && K > 0 && N > 0) {
-      MatrixRef W = matmul_operand(w.data<float>(), N, K, K, emu, ws);
+    if (full) {
       // dX[M×K] = dY·W
-      sgemm(false, false, M, K, N, 1.0f, dY.ptr, dY.ld, W.ptr, W.ld, 0.0f, dxp, K);
+      if (!done.dx) sgemm(false, false, M, K, N, 1.0f, dY.ptr, dY.ld, W.ptr, W.ld, 0.0f, dxp, K);
       if (emu) round_bf16_block(dxp, M, K, K);
     } else {
       for (int64_t i = 0; i < M * K; i++) dxp[i] = 0.0f;
