@@ -1,9 +1,11 @@
 // Inference mode (Module.inference / noGrad): forwards that keep nothing for backward and reuse
-// one set of buffers for the whole depth. Checked: bit-identical features to the training
-// forward on configs covering the OpenCLIP fields (avg pooling, attentional pooler, LayerScale,
-// no causal mask, GELU tanh, proj_bias, recompute), inference memory constant in depth, backward
-// after an inference forward refused, training untouched by an evaluation in between, and the
-// same on the emulated CUDA device.
+// one set of buffers for the whole depth; on the CPU text rows run only up to their end token
+// (packed), the last blocks only on the pooled rows, and the linear weights are packed once a
+// scope. Checked: bit-identical features to the training forward on configs covering the OpenCLIP
+// fields (avg pooling, attentional pooler, LayerScale, no causal mask, eos pooling, GELU tanh,
+// proj_bias, recompute) and on rows of every length, the packed weights' lifetime, inference
+// memory constant in depth, backward after an inference forward refused, training untouched by
+// an evaluation in between, and the same on the emulated CUDA device.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
