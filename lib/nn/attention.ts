@@ -50,41 +50,26 @@ export class Attention extends Module {
    * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
-    if (segments) return this.forwardSegments(x, segments, pick);
     const [b, s] = x.shape;
+    const keep = this.retainForBackward();
+    if (keep && (segments || pick)) throw new Error(`${this.inProjWeight.name}: packed sequences and picked rows are for inference forwards only`);
     // in_proj's output is read only by the attention (forward and backward pack passes, which
     // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
     const qkv = this.buffer('qkv', [b, s, 3 * this.width], storedDtype(x));
     ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy, this.inferencePacked(this.inProjWeight));
     // Read only by out_proj and by backward's D = rowsum(dO∘O): 16-bit in a CUDA bf16/fp16 run.
     const out = this.buffer('attn', [b, s, this.width], linearInputDtype(x, this.width));
-    const lse = this.buffer('lse', [b, this.heads, s]);
-    ops.attentionForward(qkv, out, lse, { heads: this.heads, causal: this.causal });
-    const keep = this.retainForBackward();
-    if (keep && pick) throw new Error(`${this.inProjWeight.name}: picked rows are for inference forwards only`);
+    const opts = { heads: this.heads, causal: this.causal };
+    if (segments) ops.attentionForwardPacked(qkv, out, segments, opts);
+    else ops.attentionForward(qkv, out, this.buffer('lse', [b, this.heads, s]), opts);
     this.input = keep ? x : null;
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;
-    return this.project(out, pick);
-  }
-
-  /** out_proj over every row, or over the picked ones. */
-  private project(out: Tensor, pick?: RowPick): Tensor {
     if (!pick) return this.outProj.forward(out);
+    // out_proj over the picked rows only.
     const rows = this.buffer('attnPicked', [pick.count, this.width], out.dtype as 'f32');
     pick.gather(out, rows);
     return this.outProj.forward(rows);
-  }
-
-  private forwardSegments(x: Tensor, segments: Tensor, pick?: RowPick): Tensor {
-    const [, t, w] = x.shape;
-    if (this.retainForBackward()) throw new Error(`${this.inProjWeight.name}: packed sequences are for inference forwards only`);
-    const qkv = this.buffer('qkv', [1, t, 3 * w], storedDtype(x));
-    ops.linearForward(x, this.inProjWeight.data, this.inProjBias.data, qkv, this.inProjWeight.halfCopy, this.inferencePacked(this.inProjWeight));
-    const out = this.buffer('attn', [1, t, w], linearInputDtype(x, w));
-    ops.attentionForwardPacked(qkv, out, segments, { heads: this.heads, causal: this.causal });
-    this.input = this.qkv = this.attnOut = null;
-    return this.project(out, pick);
   }
 
   backward(dout: Tensor): Tensor {

@@ -1,7 +1,8 @@
 // A CLIP model as the evaluation code sees it: host arrays in, host features out,
 // in batches so memory stays bounded. Encoding runs in inference mode (Module.inference), one
 // scope a call: no activations kept for backward, one set of buffers for the whole depth, the
-// weights packed for the CPU GEMM once a call, and the training buffers left as they were (an evaluation between training steps changes nothing).
+// weights packed for the CPU GEMM once a call, and the training buffers left as they were (an
+// evaluation between training steps changes nothing).
 // The inference buffers are released at the end of each call, so an evaluation during training
 // does not leave its (evaluation batch-sized) buffers held beside training's. On a GPU the
 // batches are uploaded, the features of every batch gather in one device tensor, and that is

@@ -126,7 +126,7 @@ export class TextTransformer extends Module {
    * a GPU, or no padding to skip).
    */
   private encodePacked(ids: Tensor, eot: Tensor): Tensor | null {
-    if (!this.inInference || !this.transformer.opts.causal || this.device !== 'cpu' || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
+    if (!this.transformer.canPickRows || !this.transformer.opts.causal || ids.device !== 'cpu') return null;
     const [b, s] = ids.shape;
     const segments = this.buffer('segments', [b], 'i32');
     const lengths = segments.view() as Int32Array;
@@ -157,7 +157,7 @@ export class TextTransformer extends Module {
     ops.embeddingForward(ids, this.tokenEmbedding.data, x);
     ops.posEmbedForward(x, this.positionalEmbedding.data, x);
     // In inference on the CPU the last block computes only the pooled tokens.
-    if (this.inInference && this.device === 'cpu' && this.transformer.blocks.length > 0) return this.transformer.forward(x, undefined, pickPerSequence(eot));
+    if (this.transformer.canPickRows) return this.transformer.forward(x, undefined, pickPerSequence(eot));
     const pooled = this.buffer('pooled', [b, this.width]);
     ops.gatherRows(this.transformer.forward(x), eot, pooled);
     return pooled;

@@ -150,6 +150,14 @@ export class Transformer extends Module {
     return this.blocks;
   }
 
+  /**
+   * Whether a forward now may pick rows (`pick`) and pack sequences (`segments`): inference on
+   * the CPU, with at least one block to compute them.
+   */
+  get canPickRows(): boolean {
+    return this.inInference && this.device === 'cpu' && this.blocks.length > 0;
+  }
+
   /** PyTorch's defaults for every layer (what OpenCLIP leaves the image tower's blocks with). */
   initDefault(rng: Rng): void {
     for (const b of this.blocks) {

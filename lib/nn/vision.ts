@@ -156,7 +156,7 @@ export class VisionTransformer extends Module {
    * last block: that block computes only it (see row_pick.ts), and ln_post follows as in `pool`.
    */
   private pickClassTokens(b: number): boolean {
-    return b > 0 && this.inInference && this.device === 'cpu' && this.poolType === 'tok' && !this.attnPool && this.transformer.blocks.length > 0;
+    return b > 0 && this.transformer.canPickRows && this.poolType === 'tok' && !this.attnPool;
   }
 
   private encodeClassTokens(tokens: Tensor, b: number): Tensor {

@@ -154,9 +154,15 @@ float* grow(std::vector<float>& v, int64_t n) {
 
 namespace {
 
-// Sequence i of a forward: `len[i]` tokens from token `start[i]` of the qkv/out rows.
+// The sequences of a forward: `count` of them, every one `length` tokens and back to back (a
+// batch), or, packed, lengths[i] tokens from token starts[i] of the qkv/out rows.
 struct Sequences {
-  std::vector<int64_t> start, len;
+  int64_t count = 0;
+  int64_t length = 0;
+  const int32_t* lengths = nullptr;
+  const int64_t* starts = nullptr;
+  int64_t len(int64_t i) const { return lengths ? lengths[i] : length; }
+  int64_t start(int64_t i) const { return starts ? starts[i] : i * length; }
 };
 
 void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, float* outp, float* lsep,
@@ -165,13 +171,11 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool columns = use_columns(emu);
-  const int64_t n = static_cast<int64_t>(seqs.len.size());
-
-  parallel_for(n * g.heads, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(seqs.count * g.heads, 1, [&](int64_t t0, int64_t t1) {
     Scratch& sc = thread_scratch();
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.heads, h = t % g.heads;
-      const int64_t S = seqs.len[static_cast<size_t>(b)], first = seqs.start[static_cast<size_t>(b)];
+      const int64_t S = seqs.len(b), first = seqs.start(b);
       if (S == 0) continue;
       const int64_t ldS = attention_detail::padded_queries(S);
       float* probs = grow(sc.probs, columns ? S * ldS : S * S);
@@ -203,23 +207,17 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
   const AttentionGeometry g = check_attention_forward(check_cpu, qkv, out, lse, heads);
   if (g.B == 0 || g.S == 0) return;
-  Sequences seqs;
-  for (int64_t b = 0; b < g.B; b++) {
-    seqs.start.push_back(b * g.S);
-    seqs.len.push_back(g.S);
-  }
-  forward_sequences(g, seqs, qkv.data<float>(), out.data<float>(), lse ? lse->data<float>() : nullptr, causal);
+  forward_sequences(g, Sequences{g.B, g.S}, qkv.data<float>(), out.data<float>(), lse ? lse->data<float>() : nullptr,
+                    causal);
 }
 
 void attention_forward_packed(const Tensor& qkv, Tensor& out, const Tensor& lengths, int64_t heads, bool causal) {
   const AttentionGeometry g = check_attention_forward_packed(qkv, out, lengths, heads);
-  Sequences seqs;
   const int32_t* len = lengths.data<int32_t>();
-  for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) {
-    seqs.start.push_back(first);
-    seqs.len.push_back(len[i]);
-  }
-  forward_sequences(g, seqs, qkv.data<float>(), out.data<float>(), nullptr, causal);
+  std::vector<int64_t> starts(static_cast<size_t>(lengths.numel()));
+  for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) starts[static_cast<size_t>(i)] = first;
+  forward_sequences(g, Sequences{lengths.numel(), 0, len, starts.data()}, qkv.data<float>(), out.data<float>(), nullptr,
+                    causal);
 }
 
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
