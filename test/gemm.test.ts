@@ -205,6 +205,31 @@ test('a product large enough to split over threads matches float64', (t) => {
   t.true(relErr(got, ref) <= 1e-5);
 });
 
+test('few rows and many columns (an inference batch): the column shares each thread owns match float64 and one thread bit for bit', (t) => {
+  // M = 400 gives row blocks of uneven size (10, 10, 9 MR-panels), so the threads share out
+  // equal column chunks instead; N = 1024 (32 panels) in 4 chunks, K past one k-block. A chunk
+  // computed twice or skipped would show against float64; a different k order against one thread.
+  const [m, n, k] = [400, 1024, 500];
+  using a = Tensor.from(randn(m * k, 91), [m, k]);
+  using b = Tensor.from(randn(n * k, 92), [n, k]);
+  using c = Tensor.empty([m, n]);
+  const threads = native.numThreads();
+  try {
+    native.setNumThreads(1);
+    matmul(a, b, c, { transB: true });
+    const one = Float32Array.from(c.view() as Float32Array);
+    native.setNumThreads(Math.max(2, threads));
+    c.view().fill(Number.NaN);
+    matmul(a, b, c, { transB: true });
+    const shared = Float32Array.from(c.view() as Float32Array);
+    t.deepEqual(shared, one);
+    const ref = reference({ m, n, k, transA: false, transB: true, alpha: 1, beta: 0 }, a.view() as Float32Array, b.view() as Float32Array, new Float32Array(m * n));
+    t.true(relErr(shared, ref) <= 1e-5);
+  } finally {
+    native.setNumThreads(threads);
+  }
+});
+
 test('the layouts read in place (transposed A, plain B): long K over several k-blocks, full and edge panels', (t) => {
   // The weight gradient dW += dYᵀ·X: transposed A, plain B, K = rows of the batch (past one
   // k-block), M and N narrow; with and without edge panels, with beta = 1 (accumulating).
