@@ -88,7 +88,7 @@ export interface NativeBinding {
   linearGeluForward(x: T, w: T, b: OptT, pre: T, y: T, form: 'erf' | 'tanh', w16?: OptT): void;
   linearActivationForward(x: T, w: T, b: OptT, h: T, a: T, activation: 'gelu' | 'quick_gelu', packed?: OptT): void;
   activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
-  patchEmbedForward(images: T, weight: T, out: T): void;
+  patchEmbedForward(images: T, weight: T, out: T, packed?: OptT): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
   attentionForwardPacked(qkv: T, out: T, lengths: T, heads: number, causal: boolean): void;

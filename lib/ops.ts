@@ -128,9 +128,11 @@ export function activationBackwardBias(h: Tensor, da: Tensor, dh: Tensor, db: Te
 /**
  * Patch embedding (conv with stride = kernel = P, no bias; CLIP's visual.conv1).
  * images [B, C, H, W], weight [width, C, P, P], out [B, (H/P)·(W/P), width], patches row-major.
+ * `packed` (CPU): weight viewed as [width, C·P·P] and packed by packLinearWeight, read instead of
+ * packing the weight in every call, with the same results bit for bit.
  */
-export function patchEmbedForward(images: Tensor, weight: Tensor, out: Tensor): void {
-  native.patchEmbedForward(h(images), h(weight), h(out));
+export function patchEmbedForward(images: Tensor, weight: Tensor, out: Tensor, packed?: Tensor | null): void {
+  native.patchEmbedForward(h(images), h(weight), h(out), ho(packed ?? null));
 }
 
 export interface PatchEmbedGrads {

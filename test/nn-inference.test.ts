@@ -139,6 +139,7 @@ test('an inference scope packs the linear weights once for the CPU GEMM, drops t
   const { pixels, tokens } = inputs(model, n, 70);
   const linear = model.visual.transformer.blocks[0].mlp.cFc.weight;
   const inProj = model.text.transformer.blocks[1].attn.inProjWeight;
+  const conv1 = model.visual.conv1; // the patch embedding's weight, packed as the matrix it multiplies as
   const trained = encode(model, pixels, tokens, n);
   t.is(linear.packedCopy, null, 'a training forward packs nothing');
   {
@@ -148,6 +149,7 @@ test('an inference scope packs the linear weights once for the CPU GEMM, drops t
     const second = encode(model, pixels, tokens, n);
     t.truthy(linear.packedCopy, 'packed at the second use in the scope');
     t.truthy(inProj.packedCopy);
+    t.truthy(conv1.packedCopy);
     const packed = linear.packedCopy;
     const third = encode(model, pixels, tokens, n);
     t.is(linear.packedCopy, packed, 'the same packed copy serves the next forward');
@@ -166,6 +168,7 @@ test('an inference scope packs the linear weights once for the CPU GEMM, drops t
   }
   t.is(linear.packedCopy, null, 'the scope drops its packed copies when it ends');
   t.is(inProj.packedCopy, null);
+  t.is(conv1.packedCopy, null);
   // The changed weights without packing give the same features as packed.
   const unpacked = (() => {
     using _ = model.inference({ packWeights: false });

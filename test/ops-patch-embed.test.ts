@@ -163,6 +163,26 @@ test('patch embedding errors name the op and what was wrong', (t) => {
   });
 });
 
+test('a prepacked weight (the matrix [width, C·P·P]) gives the same output bit for bit, and one of another shape is refused', (t) => {
+  // ViT-B-32's geometry (width 768 → 24 column panels, K = 3072 over several k-blocks) at batch 2.
+  const g: Geo = { B: 2, C: 3, H: 64, W: 64, P: 32, width: 768 };
+  const images = randTensor([g.B, g.C, g.H, g.W], 61);
+  const weight = randTensor([g.width, g.C, g.P, g.P], 62, 0.05);
+  using matrix = weight.reshape([g.width, g.C * g.P * g.P]);
+  const packed = ops.packLinearWeight(matrix);
+  const plain = Tensor.empty([g.B, 4, g.width]);
+  const fromPacked = nans([g.B, 4, g.width]);
+  ops.patchEmbedForward(images, weight, plain);
+  ops.patchEmbedForward(images, weight, fromPacked, packed);
+  t.deepEqual(f32(fromPacked), f32(plain));
+  t.true(relErr(f32(fromPacked), refForward(f32(images), f32(weight), g)) < 1e-5);
+  // Packed from the weight of another width: refused, naming both.
+  const other = ops.packLinearWeight(randTensor([g.width - 32, g.C * g.P * g.P], 63));
+  t.throws(() => ops.patchEmbedForward(images, weight, plain, other), {
+    message: /^patchEmbedForward: packed f32\[\d+\] on cpu is not weight f32\[768, 3, 32, 32\] on cpu viewed as \[768, 3072\] and packed for the \w+ GEMM kernel/,
+  });
+});
+
 test.serial('patch embedding with bf16 emulation: bf16-representable outputs close to fp32', (t) => {
   const images = randTensor([2, 3, 16, 16], 41);
   const weight = randTensor([12, 3, 4, 4], 42, 0.3);

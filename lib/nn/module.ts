@@ -59,7 +59,7 @@ export class Parameter {
   }
 
   /**
-   * A linear layer's weight packed for the CPU GEMM (ops.packLinearWeight), or null: inference
+   * A linear layer's (or the patch embedding's) weight packed for the CPU GEMM (ops.packLinearWeight), or null: inference
    * forwards (Module.inference) read it instead of packing the weight in every GEMM. It is made
    * when asked for the second time (a scope that runs one forward would only pay for packing,
    * allocation included, without reading it again) and kept until dropPacked, which the scope
@@ -71,7 +71,10 @@ export class Parameter {
     if (this._packed && this._packedKernel !== kernel) this.dropPacked();
     if (!this._packed) {
       if (++this._packAsked < 2) return null;
-      this._packed = ops.packLinearWeight(this._data);
+      // A convolution's weight [out, C, P, P] is packed as the matrix [out, C·P·P] it multiplies as.
+      const [rows, ...rest] = this._data.shape;
+      using matrix = this._data.reshape([rows, rest.reduce((a, b) => a * b, 1)]);
+      this._packed = ops.packLinearWeight(matrix);
       this._packedKernel = kernel;
     }
     return this._packed;

@@ -108,7 +108,7 @@ export class VisionTransformer extends Module {
     }
     const grid = (this.imageSize / this.patch) ** 2;
     const patches = this.buffer('patches', [b, grid, this.width]);
-    ops.patchEmbedForward(images, this.conv1.data, patches);
+    ops.patchEmbedForward(images, this.conv1.data, patches, this.inferencePacked(this.conv1));
     const tokens = this.buffer('tokens', [b, grid + 1, this.width]);
     ops.classTokenConcat(patches, this.classEmbedding.data, tokens);
     ops.posEmbedForward(tokens, this.positionalEmbedding.data, tokens);

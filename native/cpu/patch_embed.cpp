@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
 #include "core/patch_embed_checks.h"
+#include "core/checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
@@ -51,12 +53,22 @@ float* scratch(int64_t floats) {
 
 }  // namespace
 
-void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out) {
+void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out, const Tensor* packed) {
+  const char* op = "patchEmbedForward";
   const PatchGeometry g = check_patch_embed_forward(check_cpu, images, weight, out);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
+  const float* panels = nullptr;
+  if (packed) {
+    check_f32(check_cpu, op, "packed", *packed);
+    panels = packed_weight_panels(packed->data<float>(), packed->numel(), N, K);
+    if (!panels)
+      fail(op, ": packed ", packed->describe(), " is not weight ", weight.describe(), " viewed as [", N, ", ", K,
+           "] and packed for the ", gemm_kernel_name(), " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
+  }
   if (M == 0 || N == 0) return;
 
   const bool emu = bf16_emulation();
+  if (emu) panels = nullptr;  // emulation multiplies the rounded weight
   std::vector<float> ws;
   MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
   const int64_t rows = std::min(M, block_rows(g));
@@ -65,7 +77,8 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
     const int64_t n = std::min(rows, M - r0);
     permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
     // out[r0:r0+n, :] = cols[n×K] · weightᵀ
-    sgemm(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, 0.0f, out.data<float>() + r0 * N, N);
+    if (panels) sgemm_bias(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, nullptr, out.data<float>() + r0 * N, N, panels);
+    else sgemm(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, 0.0f, out.data<float>() + r0 * N, N);
   }
   if (emu) round_bf16_block(out.data<float>(), M, N, N);
 }

@@ -14,7 +14,9 @@
 
 namespace cs::cpu {
 
-void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out);
+// packed (optional): weight viewed as [width, C·P·P] and packed by packLinearWeight, read
+// instead of packing it in every call (an inference scope's), with the same results bit for bit.
+void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out, const Tensor* packed = nullptr);
 
 void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tensor& dout, Tensor* dweight,
                           Tensor* dimages, bool accumulate);

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/error.h"
 #include "cuda_dispatch/cuda_layers.h"
 #include "cpu/patch_embed.h"
 #include "napi/args.h"
@@ -6,14 +7,20 @@
 
 namespace cs::napi {
 
-// patchEmbedForward(images, weight, out)
+// patchEmbedForward(images, weight, out, packed?): packed (CPU) is weight viewed as [width, C·P·P]
+// and prepacked by packLinearWeight, read instead of packing the weight per call.
 static Napi::Value PatchEmbedForward(const Napi::CallbackInfo& info) {
   const char* op = "patchEmbedForward";
   Tensor& images = arg_tensor(info, 0, op, "images");
   Tensor& weight = arg_tensor(info, 1, op, "weight");
   Tensor& out = arg_tensor(info, 2, op, "out");
-  if (on_cuda(op, {&images, &weight, &out})) cuda::patch_embed_forward(images, weight, out);
-  else cpu::patch_embed_forward(images, weight, out);
+  Tensor* packed = arg_optional_tensor(info, 3, op, "packed");
+  if (on_cuda(op, {&images, &weight, &out, packed})) {
+    if (packed) fail(op, ": packed weights are for the CPU backend");
+    cuda::patch_embed_forward(images, weight, out);
+  } else {
+    cpu::patch_embed_forward(images, weight, out, packed);
+  }
   return info.Env().Undefined();
 }
 CS_BINDING("patchEmbedForward", PatchEmbedForward);
