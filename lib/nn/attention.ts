@@ -7,6 +7,7 @@ import type { Rng } from '../util/rng.js';
 import { constant, xavierUniform } from './init.js';
 import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
+import type { GradScratch } from './grad_scratch.js';
 import type { RowPick } from './row_pick.js';
 
 export class Attention extends Module {
@@ -48,8 +49,9 @@ export class Attention extends Module {
    * `segments` (inference, CPU): x is [1, T, W] holding sequences of these lengths (i32 [n],
    * summing to T) end to end, each attending only within itself (TextTransformer's packing).
    * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
+   * `into`: out_proj's output goes there (see Linear.forward).
    */
-  forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick, into?: Tensor): Tensor {
     const [b, s] = x.shape;
     const keep = this.retainForBackward();
     if (keep && (segments || pick)) throw new Error(`${this.inProjWeight.name}: packed sequences and picked rows are for inference forwards only`);
@@ -65,22 +67,24 @@ export class Attention extends Module {
     this.input = keep ? x : null;
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;
-    if (!pick) return this.outProj.forward(out);
+    if (!pick) return this.outProj.forward(out, into);
     // out_proj over the picked rows only.
     const rows = this.buffer('attnPicked', [pick.count, this.width], out.dtype as 'f32');
     pick.gather(out, rows);
     return this.outProj.forward(rows);
   }
 
-  backward(dout: Tensor): Tensor {
+  /** `scratch`: where the gradients read once right after go (see GradScratch). */
+  backward(dout: Tensor, scratch?: GradScratch): Tensor {
     this.assertBackwardAllowed(this.inProjWeight.name);
     const { input: x, qkv, attnOut } = this;
     if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);
     const [b, s] = x.shape;
-    const dattn = this.outProj.backward(dout) as Tensor;
-    const dqkv = this.buffer('dqkv', qkv.shape);
+    const dattn = this.outProj.backward(dout, true, false, scratch?.('width', [b, s, this.width])) as Tensor;
+    // dattn is read only by the attention backward, so dx can reuse its scratch.
+    const dqkv = scratch ? scratch('qkv', qkv.shape) : this.buffer('dqkv', qkv.shape);
     ops.attentionBackward(qkv, attnOut, dattn, this.buffer('lse', [b, this.heads, s]), dqkv, { heads: this.heads, causal: this.causal });
-    const dx = this.buffer('dx', x.shape);
+    const dx = scratch ? scratch('width', x.shape) : this.buffer('dx', x.shape);
     ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true, w16: this.inProjWeight.halfCopy });
     return dx;
   }

@@ -53,12 +53,13 @@ export class LayerNorm extends Module {
   /**
    * Adds dγ, dβ into the gradients and returns dx in a buffer of this module; with `dadd`, dx
    * plus dadd (the gradient a residual sum gets from its other use), in the same pass on the CPU.
+   * `into`: dx is written there instead (see GradScratch); it must not be dout or dadd.
    */
-  backward(dout: Tensor, dadd: Tensor | null = null): Tensor {
+  backward(dout: Tensor, dadd: Tensor | null = null, into?: Tensor): Tensor {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
-    const dx = this.buffer('dx', x.shape);
+    const dx = into ?? this.buffer('dx', x.shape);
     const [mean, rstd] = this.stats(x.numel / this.width);
     if (x.device === 'cpu') {
       // One pass: dx (+ dadd), dγ and dβ added straight into the gradients.

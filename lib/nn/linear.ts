@@ -34,10 +34,13 @@ export class Linear extends Module {
     }
   }
 
-  /** y = x·Wᵀ + b; x [..., in]. The input is kept (not copied) for backward. */
-  forward(x: Tensor): Tensor {
+  /**
+   * y = x·Wᵀ + b; x [..., in]. The input is kept (not copied) for backward. `into`: y is written
+   * there instead of this layer's own buffer (an output read once right after, shared by layers).
+   */
+  forward(x: Tensor, into?: Tensor): Tensor {
     const shape = x.shape;
-    const y = this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
+    const y = into ?? this.buffer('y', [...shape.slice(0, -1), this.outFeatures]);
     ops.linearForward(x, this.weight.data, this.bias?.data ?? null, y, this.weight.halfCopy, this.inferencePacked(this.weight));
     this.input = this.retainForBackward() ? x : null;
     return y;
@@ -67,13 +70,14 @@ export class Linear extends Module {
 
   /**
    * Adds dW, db into the parameters' gradients and returns dx (or null when not needed).
-   * `biasGradDone`: the caller has already added db (ops.activationBackwardBias).
+   * `biasGradDone`: the caller has already added db (ops.activationBackwardBias). `into`: dx is
+   * written there instead of this layer's own buffer (see GradScratch).
    */
-  backward(dy: Tensor, needInputGrad = true, biasGradDone = false): Tensor | null {
+  backward(dy: Tensor, needInputGrad = true, biasGradDone = false, into?: Tensor): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);
     const x = this.input;
     if (!x) throw new Error(`${this.weight.name}: backward before forward`);
-    const dx = needInputGrad ? this.buffer('dx', x.shape) : null;
+    const dx = needInputGrad ? (into ?? this.buffer('dx', x.shape)) : null;
     const db = biasGradDone ? null : (this.bias?.grad ?? null);
     ops.linearBackward(x, this.weight.data, dy, { dx, dw: this.weight.grad, db, accumulate: true, w16: this.weight.halfCopy });
     return dx;

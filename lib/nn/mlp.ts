@@ -3,6 +3,7 @@ import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 import { linearInputDtype } from './activation_dtype.js';
 import { geluTanhBackward, geluTanhForward } from './gelu_tanh.js';
+import type { GradScratch } from './grad_scratch.js';
 import { Linear } from './linear.js';
 import { Module, type Parameter } from './module.js';
 
@@ -39,7 +40,8 @@ export class Mlp extends Module {
     return x.device === 'cpu' && this.activation !== 'gelu_tanh' ? this.activation : null;
   }
 
-  forward(x: Tensor): Tensor {
+  /** `into`: c_proj's output goes there (see Linear.forward). */
+  forward(x: Tensor, into?: Tensor): Tensor {
     if (x.device !== 'cpu' && this.activation !== 'quick_gelu') {
       // On CUDA the GELU (erf or tanh) is the c_fc GEMM's epilogue: no separate pass. In a bf16 /
       // fp16 run its output (c_proj's input) is stored in that 16-bit type: half the memory, and
@@ -48,7 +50,7 @@ export class Mlp extends Module {
       const a = this.buffer('act', [...x.shape.slice(0, -1), hidden], linearInputDtype(x, hidden));
       const h = this.cFc.forwardGelu(x, this.activation === 'gelu' ? 'erf' : 'tanh', a);
       this.hidden = this.retainForBackward() ? h : null;
-      return this.cProj.forward(a);
+      return this.cProj.forward(a, into);
     }
     const a = this.buffer('act', [...x.shape.slice(0, -1), this.cFc.outFeatures]);
     const fused = this.fused(x);
@@ -62,23 +64,25 @@ export class Mlp extends Module {
       else ops.geluForward(h, a);
     }
     this.hidden = this.retainForBackward() ? h : null;
-    return this.cProj.forward(a);
+    return this.cProj.forward(a, into);
   }
 
-  backward(dout: Tensor): Tensor {
+  /** `scratch`: where the gradients read once right after go (see GradScratch). */
+  backward(dout: Tensor, scratch?: GradScratch): Tensor {
     this.assertBackwardAllowed(this.cFc.weight.name);
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);
-    const da = this.cProj.backward(dout) as Tensor;
+    const da = this.cProj.backward(dout, true, false, scratch?.('hidden', h.shape)) as Tensor;
+    const dx = scratch?.('width', dout.shape);
     const fused = this.fused(h);
     if (fused) {
       // GELU' · da and c_fc's bias gradient in one pass; c_fc's backward then skips its db.
       ops.activationBackwardBias(h, da, da, this.cFc.bias?.grad ?? null, fused, true);
-      return this.cFc.backward(da, true, true) as Tensor;
+      return this.cFc.backward(da, true, true, dx) as Tensor;
     }
     if (this.activation === 'quick_gelu') ops.quickGeluBackward(h, da, da);
     else if (this.activation === 'gelu_tanh') geluTanhBackward(h, da, da);
     else ops.geluBackward(h, da, da);
-    return this.cFc.backward(da) as Tensor;
+    return this.cFc.backward(da, true, false, dx) as Tensor;
   }
 }

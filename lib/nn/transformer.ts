@@ -5,6 +5,7 @@ import type { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { normal } from './init.js';
 import { Attention } from './attention.js';
+import type { GradScratch } from './grad_scratch.js';
 import { LayerNorm } from './layernorm.js';
 import { LayerScale } from './layer_scale.js';
 import { type Activation, Mlp } from './mlp.js';
@@ -98,10 +99,15 @@ export class ResidualBlock extends Module {
   /**
    * `segments`: packed sequences (inference only; see Attention.forward). `pick` (inference
    * only): everything after attention runs on the picked rows, and the output is [count, W].
+   * `transient` (x's shape): where out_proj and c_proj write their outputs, each read once by
+   * the residual sum right after and kept by nothing (without LayerScale, whose backward reads
+   * its input). One such buffer serves every block, so those writes and reads stay in cache
+   * instead of touching two new buffers a block.
    */
-  forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick, transient?: Tensor): Tensor {
     this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
-    let a = this.attn.forward(this.ln1.forward(x), segments, pick);
+    const into = transient && !pick && !this.ls1 && !this.ls2 ? transient : undefined;
+    let a = this.attn.forward(this.ln1.forward(x), segments, pick, into);
     if (this.ls1) a = this.ls1.forward(a);
     let residual = x;
     if (pick) {
@@ -109,20 +115,22 @@ export class ResidualBlock extends Module {
       pick.gather(x, residual);
     }
     const mid = this.buffer('mid', residual.shape);
-    let m = this.mlp.forward(this.ln2.forwardResidual(residual, a, mid));
+    let m = this.mlp.forward(this.ln2.forwardResidual(residual, a, mid), into);
     if (this.ls2) m = this.ls2.forward(m);
     const out = this.buffer('out', residual.shape);
     ops.add(mid, m, out);
     return out;
   }
 
-  backward(dout: Tensor): Tensor {
+  /** `scratch`: buffers shared by the tower's blocks for gradients read once (see GradScratch). */
+  backward(dout: Tensor, scratch?: GradScratch): Tensor {
     this.assertBackwardAllowed('ResidualBlock');
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
     // Each residual sum's gradient: its layernorm's input gradient plus what reaches it directly.
-    const dmid = this.ln2.backward(this.mlp.backward(dm), dout);
+    const dmid = this.ln2.backward(this.mlp.backward(dm, scratch), dout, scratch?.('mid', dout.shape));
     const da = this.ls1 ? this.ls1.backward(dmid) : dmid;
-    return this.ln1.backward(this.attn.backward(da), dmid);
+    // Into the buffer dout may be in: dout is not read after ln2's backward.
+    return this.ln1.backward(this.attn.backward(da, scratch), dmid, scratch?.('residual', dout.shape));
   }
 }
 
@@ -194,9 +202,10 @@ export class Transformer extends Module {
     const keep = this.retainForBackward();
     this.inputs = [];
     const last = this.blocks.length - 1;
+    const transient = this.buffer('transient', x.shape); // f32, as a linear layer's own output
     for (const [i, b] of this.blocks.entries()) {
       if (keep) this.inputs.push(h);
-      h = b.forward(h, segments, i === last ? pick : undefined);
+      h = b.forward(h, segments, i === last ? pick : undefined, transient);
     }
     return h;
   }
@@ -207,6 +216,9 @@ export class Transformer extends Module {
    */
   onBlockBackward: ((index: number) => void) | null = null;
 
+  /** The blocks' shared gradient buffers (see GradScratch), held by the tower. */
+  private readonly gradScratch: GradScratch = (key, shape) => this.buffer(`grad-${key}`, shape);
+
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('Transformer');
     let d = dout;
@@ -215,7 +227,7 @@ export class Transformer extends Module {
       // The shared internals hold the last block's activations after forward; every
       // other block recomputes its own from its saved input first.
       if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
-      d = this.blocks[i].backward(d);
+      d = this.blocks[i].backward(d, this.gradScratch);
       this.onBlockBackward?.(i);
     }
     return d;
