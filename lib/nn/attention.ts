@@ -81,9 +81,9 @@ export class Attention extends Module {
     if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);
     const [b, s] = x.shape;
     const dattn = this.outProj.backward(dout, true, false, scratch?.('width', [b, s, this.width])) as Tensor;
-    // dattn is read only by the attention backward, so dx can reuse its scratch.
     const dqkv = scratch ? scratch('qkv', qkv.shape) : this.buffer('dqkv', qkv.shape);
     ops.attentionBackward(qkv, attnOut, dattn, this.buffer('lse', [b, this.heads, s]), dqkv, { heads: this.heads, causal: this.causal });
+    // dattn is read only by the attention backward above, so dx can take its scratch.
     const dx = scratch ? scratch('width', x.shape) : this.buffer('dx', x.shape);
     ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true, w16: this.inProjWeight.halfCopy });
     return dx;
