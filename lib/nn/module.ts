@@ -61,11 +61,10 @@ export class Parameter {
   /**
    * A linear layer's (or the patch embedding's) weight packed for the CPU GEMM
    * (ops.packLinearWeight), or null: inference forwards (Module.inference) read it instead of
-   * packing the weight in every GEMM. It is made
-   * when asked for the second time (a scope that runs one forward would only pay for packing,
-   * allocation included, without reading it again) and kept until dropPacked, which the scope
-   * calls when it ends. It copies the values when packed: setValues, moveTo and rebind drop it,
-   * and a kernel switch packs again.
+   * packing the weight in every GEMM. It is made when asked for the second time (a scope that
+   * runs one forward would only pay for packing, allocation included, without reading it again)
+   * and kept until dropPacked, which the scope calls when it ends. It copies the values when
+   * packed: setValues, moveTo and rebind drop it, and a kernel switch packs again.
    */
   packedForInference(): Tensor | null {
     const kernel = native.gemmKernel();
