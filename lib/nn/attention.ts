@@ -7,8 +7,8 @@ import type { Rng } from '../util/rng.js';
 import { constant, xavierUniform } from './init.js';
 import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
-import type { GradScratch } from './grad_scratch.js';
 import type { RowPick } from './row_pick.js';
+import type { SharedScratch } from './shared_scratch.js';
 
 export class Attention extends Module {
   readonly inProjWeight: Parameter;
@@ -74,8 +74,8 @@ export class Attention extends Module {
     return this.outProj.forward(rows);
   }
 
-  /** `scratch`: where the gradients read once right after go (see GradScratch). */
-  backward(dout: Tensor, scratch?: GradScratch): Tensor {
+  /** `scratch`: where the gradients read once right after go (see SharedScratch). */
+  backward(dout: Tensor, scratch?: SharedScratch): Tensor {
     this.assertBackwardAllowed(this.inProjWeight.name);
     const { input: x, qkv, attnOut } = this;
     if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);

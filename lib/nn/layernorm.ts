@@ -53,7 +53,7 @@ export class LayerNorm extends Module {
   /**
    * Adds dγ, dβ into the gradients and returns dx in a buffer of this module; with `dadd`, dx
    * plus dadd (the gradient a residual sum gets from its other use), in the same pass on the CPU.
-   * `into`: dx is written there instead (see GradScratch); it must not be dout or dadd.
+   * `into`: dx is written there instead (see SharedScratch); it must not be dout or dadd.
    */
   backward(dout: Tensor, dadd: Tensor | null = null, into?: Tensor): Tensor {
     this.assertBackwardAllowed(this.weight.name);

@@ -71,7 +71,7 @@ export class Linear extends Module {
   /**
    * Adds dW, db into the parameters' gradients and returns dx (or null when not needed).
    * `biasGradDone`: the caller has already added db (ops.activationBackwardBias). `into`: dx is
-   * written there instead of this layer's own buffer (see GradScratch).
+   * written there instead of this layer's own buffer (see SharedScratch).
    */
   backward(dy: Tensor, needInputGrad = true, biasGradDone = false, into?: Tensor): Tensor | null {
     this.assertBackwardAllowed(this.weight.name);

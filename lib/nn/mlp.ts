@@ -3,9 +3,9 @@ import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 import { linearInputDtype } from './activation_dtype.js';
 import { geluTanhBackward, geluTanhForward } from './gelu_tanh.js';
-import type { GradScratch } from './grad_scratch.js';
 import { Linear } from './linear.js';
 import { Module, type Parameter } from './module.js';
+import type { SharedScratch } from './shared_scratch.js';
 
 export type Activation = 'gelu' | 'gelu_tanh' | 'quick_gelu';
 
@@ -67,8 +67,8 @@ export class Mlp extends Module {
     return this.cProj.forward(a, into);
   }
 
-  /** `scratch`: where the gradients read once right after go (see GradScratch). */
-  backward(dout: Tensor, scratch?: GradScratch): Tensor {
+  /** `scratch`: where the gradients read once right after go (see SharedScratch). */
+  backward(dout: Tensor, scratch?: SharedScratch): Tensor {
     this.assertBackwardAllowed(this.cFc.weight.name);
     const h = this.hidden;
     if (!h) throw new Error(`${this.cFc.weight.name}: backward before forward`);

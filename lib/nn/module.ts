@@ -270,10 +270,10 @@ export abstract class Module implements Disposable {
    * throws. The results are bit-identical to the training forward's (the same ops in the same
    * order). Nested calls are fine: disposing restores the mode found.
    *
-   * On the CPU the linear layers' weights are packed for the GEMM at their second use in the
-   * scope and the packed copies kept until it ends (`packWeights: false` does without): later
-   * forwards skip that packing (ViT-B-32 b8 encoding: 7% of its time), for memory the size of
-   * the weights used. They are the weights as they were when packed: change weights outside an
+   * On the CPU the linear layers' (and the patch embedding's) weights are packed for the GEMM at
+   * their second use in the scope and the packed copies kept until it ends (`packWeights: false`
+   * does without): later forwards skip that packing (ViT-B-32 b8 encoding: 7% of its time), for
+   * memory the size of the weights used. They are the weights as they were when packed: change weights outside an
    * inference scope (setValues, loading and the optimizer's update drop the copies).
    */
   inference(options: { packWeights?: boolean } = {}): Disposable & { dispose(): void } {

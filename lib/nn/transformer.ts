@@ -5,12 +5,12 @@ import type { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { normal } from './init.js';
 import { Attention } from './attention.js';
-import type { GradScratch } from './grad_scratch.js';
 import { LayerNorm } from './layernorm.js';
 import { LayerScale } from './layer_scale.js';
 import { type Activation, Mlp } from './mlp.js';
 import { Module, type Parameter } from './module.js';
 import type { RowPick } from './row_pick.js';
+import type { SharedScratch } from './shared_scratch.js';
 
 export interface TransformerOptions {
   width: number;
@@ -99,14 +99,12 @@ export class ResidualBlock extends Module {
   /**
    * `segments`: packed sequences (inference only; see Attention.forward). `pick` (inference
    * only): everything after attention runs on the picked rows, and the output is [count, W].
-   * `transient` (x's shape): where out_proj and c_proj write their outputs, each read once by
-   * the residual sum right after and kept by nothing (without LayerScale, whose backward reads
-   * its input). One such buffer serves every block, so those writes and reads stay in cache
-   * instead of touching two new buffers a block.
+   * `scratch`: the tower's shared buffers (see SharedScratch); out_proj and c_proj write their
+   * outputs there, unless LayerScale's backward will read them.
    */
-  forward(x: Tensor, segments?: Tensor, pick?: RowPick, transient?: Tensor): Tensor {
+  forward(x: Tensor, segments?: Tensor, pick?: RowPick, scratch?: SharedScratch): Tensor {
     this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
-    const into = transient && !pick && !this.ls1 && !this.ls2 ? transient : undefined;
+    const into = scratch && !pick && !this.ls1 && !this.ls2 ? scratch('output', x.shape) : undefined;
     let a = this.attn.forward(this.ln1.forward(x), segments, pick, into);
     if (this.ls1) a = this.ls1.forward(a);
     let residual = x;
@@ -122,8 +120,8 @@ export class ResidualBlock extends Module {
     return out;
   }
 
-  /** `scratch`: buffers shared by the tower's blocks for gradients read once (see GradScratch). */
-  backward(dout: Tensor, scratch?: GradScratch): Tensor {
+  /** `scratch`: the tower's shared buffers for the gradients read once (see SharedScratch). */
+  backward(dout: Tensor, scratch?: SharedScratch): Tensor {
     this.assertBackwardAllowed('ResidualBlock');
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
     // Each residual sum's gradient: its layernorm's input gradient plus what reaches it directly.
@@ -202,10 +200,9 @@ export class Transformer extends Module {
     const keep = this.retainForBackward();
     this.inputs = [];
     const last = this.blocks.length - 1;
-    const transient = this.buffer('transient', x.shape); // f32, as a linear layer's own output
     for (const [i, b] of this.blocks.entries()) {
       if (keep) this.inputs.push(h);
-      h = b.forward(h, segments, i === last ? pick : undefined, transient);
+      h = b.forward(h, segments, i === last ? pick : undefined, this.scratch);
     }
     return h;
   }
@@ -216,8 +213,8 @@ export class Transformer extends Module {
    */
   onBlockBackward: ((index: number) => void) | null = null;
 
-  /** The blocks' shared gradient buffers (see GradScratch), held by the tower. */
-  private readonly gradScratch: GradScratch = (key, shape) => this.buffer(`grad-${key}`, shape);
+  /** The buffers the blocks share (see SharedScratch), held by the tower; made when first asked for. */
+  private readonly scratch: SharedScratch = (key, shape) => this.buffer(`shared-${key}`, shape);
 
   backward(dout: Tensor): Tensor {
     this.assertBackwardAllowed('Transformer');
@@ -227,7 +224,7 @@ export class Transformer extends Module {
       // The shared internals hold the last block's activations after forward; every
       // other block recomputes its own from its saved input first.
       if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
-      d = this.blocks[i].backward(d, this.gradScratch);
+      d = this.blocks[i].backward(d, this.scratch);
       this.onBlockBackward?.(i);
     }
     return d;

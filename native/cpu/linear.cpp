@@ -1,6 +1,7 @@
 #include "cpu/linear.h"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "core/linear_checks.h"
@@ -121,15 +122,16 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
 
 }  // namespace
 
-const float* packed_weight_for(const char* op, const Tensor* packed, const Tensor& w) {
+const float* packed_weight_for(const char* op, const Tensor* packed, const char* w_name, const Tensor& w, int64_t N,
+                               int64_t K) {
   if (!packed) return nullptr;
   check_f32(check_cpu, op, "packed", *packed);
-  const int64_t N = w.dim(0), K = w.dim(1);
   const float* panels = packed_weight_panels(packed->data<float>(), packed->numel(), N, K);
-  if (!panels)
-    fail(op, ": packed ", packed->describe(), " is not w ", w.describe(), " packed for the ", gemm_kernel_name(),
-         " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
-  return panels;
+  if (panels) return panels;
+  const std::string viewed =
+      w.ndim() == 2 ? "" : " viewed as [" + std::to_string(N) + ", " + std::to_string(K) + "] and";
+  fail(op, ": packed ", packed->describe(), " is not ", w_name, " ", w.describe(), viewed, " packed for the ",
+       gemm_kernel_name(), " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
 }
 
 Tensor pack_linear_weight(const Tensor& w) {
@@ -143,7 +145,7 @@ Tensor pack_linear_weight(const Tensor& w) {
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* packed) {
   const LinearDims d = check_linear_forward(check_cpu, x, w, b, y);
-  const float* panels = packed_weight_for("linearForward", packed, w);
+  const float* panels = packed_weight_for("linearForward", packed, "w", w, d.N, d.K);
   const int64_t M = d.M, K = d.K, N = d.N;
   if (M == 0 || N == 0) return;
 

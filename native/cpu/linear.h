@@ -15,9 +15,11 @@ namespace cs::cpu {
 // Ignored under bf16 emulation (which multiplies rounded copies of w).
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* packed = nullptr);
 
-// The panels of `packed` for w (nullptr when packed is null); fails, naming `op`, when it is not
-// w packed for the active kernel.
-const float* packed_weight_for(const char* op, const Tensor* packed, const Tensor& w);
+// The panels of `packed` for w (nullptr when packed is null); fails, naming `op` and the argument
+// `w_name`, when it is not w packed for the active kernel. N, K: the matrix [N, K] w multiplies as
+// (its own dims for a 2-D w; a convolution's weight [out, C, P, P] is viewed as [out, C·P·P]).
+const float* packed_weight_for(const char* op, const Tensor* packed, const char* w_name, const Tensor& w, int64_t N,
+                               int64_t K);
 
 // packLinearWeight: w [N, K] f32 → a new f32 tensor holding it packed for the active kernel.
 Tensor pack_linear_weight(const Tensor& w);

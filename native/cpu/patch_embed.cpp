@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/error.h"
 #include "core/patch_embed_checks.h"
-#include "core/checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
 #include "cpu/gemm.h"
+#include "cpu/linear.h"
 
 namespace cs::cpu {
 
@@ -57,14 +56,7 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
   const char* op = "patchEmbedForward";
   const PatchGeometry g = check_patch_embed_forward(check_cpu, images, weight, out);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
-  const float* panels = nullptr;
-  if (packed) {
-    check_f32(check_cpu, op, "packed", *packed);
-    panels = packed_weight_panels(packed->data<float>(), packed->numel(), N, K);
-    if (!panels)
-      fail(op, ": packed ", packed->describe(), " is not weight ", weight.describe(), " viewed as [", N, ", ", K,
-           "] and packed for the ", gemm_kernel_name(), " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
-  }
+  const float* panels = packed_weight_for(op, packed, "weight", weight, N, K);
   if (M == 0 || N == 0) return;
 
   const bool emu = bf16_emulation();
