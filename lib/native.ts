@@ -78,8 +78,19 @@ export interface NativeBinding {
   gemmKernel(): string;
   /** Switch the CPU GEMM micro-kernel ('best' picks the fastest this CPU runs); returns the one in use. */
   setGemmKernel(name: 'avx512' | 'avx2' | 'portable' | 'best'): string;
-  /** bf16 matrix instructions this CPU has (run-time detection); speedMode is false: no bf16 CPU kernel yet, bf16 is emulated. */
-  cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: false; note: string };
+  /**
+   * bf16 matrix instructions this CPU has (run-time detection), and whether the bf16 mode's matrix
+   * products run on the AVX-512 BF16 kernel (speedMode) or are emulated (operands rounded around
+   * the fp32 GEMM: CPUs without the instruction, or CLIPSCALE_CPU_BF16=emulate).
+   */
+  cpuBf16Support(): { avx512bf16: boolean; amxBf16: boolean; speedMode: boolean; note: string };
+  /** The bf16 mode's products on the AVX-512 BF16 kernel (true; throws where the CPU lacks it) or emulated (false); returns speedMode. */
+  setCpuBf16Native(on: boolean): boolean;
+  /**
+   * The bf16 GEMM (2-D f32 tensors, as matmul): c = alpha·bf16(op(a))·bf16(op(b)) + beta·c + bias, rounded to
+   * bf16 where roundC. kernel 'portable' is the same arithmetic in scalar code, on any CPU.
+   */
+  matmulBf16(a: T, b: T, c: T, transA: boolean, transB: boolean, alpha: number, beta: number, bias: OptT, roundC: boolean, kernel: 'best' | 'avx512bf16' | 'portable'): void;
 
   // ── layers: linear, patch embedding, attention (layers group) ──
   linearForward(x: T, w: T, b: OptT, y: T, w16?: OptT, packed?: OptT): void;

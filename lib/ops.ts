@@ -62,6 +62,25 @@ export function matmul(a: Tensor, b: Tensor, c: Tensor, opts: MatmulOptions = {}
   native.matmul(h(a), h(b), h(c), opts.transA ?? false, opts.transB ?? false, opts.alpha ?? 1, opts.beta ?? 0);
 }
 
+export interface MatmulBf16Options extends MatmulOptions {
+  /** [N], added to every row of c. */
+  bias?: Tensor | null;
+  /** Round c to bf16 as it is stored (an activation as a bf16 GPU stores it). */
+  roundC?: boolean;
+  /** 'best' (default): AVX-512 BF16 where the CPU has it, else 'portable' (the same arithmetic, scalar). */
+  kernel?: 'best' | 'avx512bf16' | 'portable';
+}
+
+/**
+ * The CPU's bf16 GEMM, 2-D: c = alpha·bf16(op(a))·bf16(op(b)) + beta·c (+ bias), fp32 accumulation,
+ * operands rounded to bf16 (nearest even) as they are read — what the bf16 mode's layers run on a
+ * CPU with AVX-512 BF16 (native.cpuBf16Support().speedMode), whatever the mode is now.
+ */
+export function matmulBf16(a: Tensor, b: Tensor, c: Tensor, opts: MatmulBf16Options = {}): void {
+  native.matmulBf16(h(a), h(b), h(c), opts.transA ?? false, opts.transB ?? false, opts.alpha ?? 1, opts.beta ?? 0,
+    ho(opts.bias), opts.roundC ?? false, opts.kernel ?? 'best');
+}
+
 // ── layers: linear, patch embedding, attention (layers group) ──
 // Parameter gradients (dw, db, dweight) are overwritten unless `accumulate` is set, in
 // which case they are added to (gradient accumulation). Activation gradients (dx,

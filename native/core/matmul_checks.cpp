@@ -2,8 +2,7 @@
 
 namespace cs {
 
-MatmulDims check_matmul(const Tensor& a, const Tensor& b, const Tensor& c, bool ta, bool tb) {
-  const char* op = "matmul";
+MatmulDims check_matmul(const Tensor& a, const Tensor& b, const Tensor& c, bool ta, bool tb, const char* op) {
   check_dtype(op, "a", a, DType::F32);
   check_dtype(op, "b", b, DType::F32);
   check_dtype(op, "c", c, DType::F32);

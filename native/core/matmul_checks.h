@@ -11,7 +11,7 @@ struct MatmulDims {
 };
 
 // c = op(a) · op(b): a [M, K] (ta: [K, M]), b [K, N] (tb: [N, K]), c [M, N]; or the
-// same with a leading batch dimension (b may stay 2-D). f32, c overlapping neither.
-MatmulDims check_matmul(const Tensor& a, const Tensor& b, const Tensor& c, bool ta, bool tb);
+// same with a leading batch dimension (b may stay 2-D). f32, c overlapping neither. Errors name `op`.
+MatmulDims check_matmul(const Tensor& a, const Tensor& b, const Tensor& c, bool ta, bool tb, const char* op = "matmul");
 
 }  // namespace cs

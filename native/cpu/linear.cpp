@@ -10,6 +10,7 @@
 #include "cpu/bf16_operands.h"
 #include "cpu/column_sums.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_bf16.h"
 
 namespace cs::cpu {
 
@@ -157,6 +158,18 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
                panels);
     return;
   }
+  if (K > 0 && bf16_native_products()) {
+    // The AVX-512 BF16 kernel: operands rounded as it converts them, the bias rounded as the
+    // emulation rounds it, y rounded as it is stored.
+    std::vector<float> rounded_bias;
+    if (b) {
+      rounded_bias.resize(static_cast<size_t>(N));
+      for (int64_t n = 0; n < N; n++) rounded_bias[n] = round_bf16(b->data<float>()[n]);
+    }
+    gemm_bf16(false, true, M, N, K, 1.0f, x.data<float>(), K, w.data<float>(), K, 0.0f, yp, N,
+              b ? rounded_bias.data() : nullptr, true);
+    return;
+  }
   // bf16 emulation rounds the bias first; it goes into y and the GEMM adds onto it (beta = 1).
   if (b) {
     const float* bp = b->data<float>();
@@ -182,6 +195,19 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   const int64_t M = d.M, K = d.K, N = d.N;
 
   const bool emu = bf16_emulation();
+  if (emu && M > 0 && N > 0 && K > 0 && bf16_native_products()) {
+    // The AVX-512 BF16 kernel rounds dY, X and W as it converts them; db sums the rounded dY, as
+    // the emulation does; dX is rounded as it is stored, dW stays fp32.
+    const float* dyp = dy.data<float>();
+    if (dw) gemm_bf16(true, false, N, K, M, 1.0f, dyp, N, x.data<float>(), K, accumulate ? 1.0f : 0.0f, dw->data<float>(), K);
+    if (db) {
+      std::vector<float> dys;
+      MatrixRef rounded = matmul_operand(dyp, M, N, N, true, dys);
+      bias_gradient(rounded.ptr, rounded.ld, M, N, db->data<float>(), accumulate);
+    }
+    if (dx) gemm_bf16(false, false, M, K, N, 1.0f, dyp, N, w.data<float>(), K, 0.0f, dx->data<float>(), K, nullptr, true);
+    return;
+  }
   std::vector<float> dys, xs, ws;
   MatrixRef dY = matmul_operand(dy.data<float>(), M, N, N, emu, dys);
   SplitRowsDone done;  // the weight gradient's threads may sum db and compute dX on the way

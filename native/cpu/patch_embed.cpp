@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "cpu/bf16_operands.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/linear.h"
 
 namespace cs::cpu {
@@ -61,18 +62,24 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
 
   const bool emu = bf16_emulation();
   if (emu) panels = nullptr;  // emulation multiplies the rounded weight
+  // bf16 on the AVX-512 BF16 kernel: it rounds the weight as it converts it, and the output as it stores it.
+  const bool native16 = emu && K > 0 && bf16_native_products();
   std::vector<float> ws;
-  MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
+  MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu && !native16, ws);
   const int64_t rows = std::min(M, block_rows(g));
   float* cols = scratch(rows * K);
   for (int64_t r0 = 0; r0 < M; r0 += rows) {
     const int64_t n = std::min(rows, M - r0);
     permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
+    if (native16) {
+      gemm_bf16(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, 0.0f, out.data<float>() + r0 * N, N, nullptr, true);
+      continue;
+    }
     // out[r0:r0+n, :] = cols[n×K] · weightᵀ
     if (panels) sgemm_bias(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, nullptr, out.data<float>() + r0 * N, N, panels);
     else sgemm(false, true, n, N, K, 1.0f, cols, K, Wm.ptr, Wm.ld, 0.0f, out.data<float>() + r0 * N, N);
   }
-  if (emu) round_bf16_block(out.data<float>(), M, N, N);
+  if (emu && !native16) round_bf16_block(out.data<float>(), M, N, N);
 }
 
 void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tensor& dout, Tensor* dweight,
@@ -80,8 +87,11 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
   const PatchGeometry g = check_patch_embed_backward(check_cpu, images, weight, dout, dweight, dimages);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
   const bool emu = bf16_emulation();
+  // bf16 on the AVX-512 BF16 kernel: it rounds dout and the weight as it converts them.
+  const bool native16 = emu && M > 0 && N > 0 && K > 0 && bf16_native_products();
+  auto product = native16 ? gemm_bf16_plain : sgemm;
   std::vector<float> dos;
-  MatrixRef dO = matmul_operand(dout.data<float>(), M, N, N, emu, dos);
+  MatrixRef dO = matmul_operand(dout.data<float>(), M, N, N, emu && !native16, dos);
 
   if (dweight) {
     float* dwp = dweight->data<float>();
@@ -92,8 +102,8 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
         const int64_t n = std::min(rows, M - r0);
         permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
         // dweight[N×K] (+)= dout[r0:r0+n, :]ᵀ · cols[n×K]; blocks after the first add on
-        sgemm(true, false, N, K, n, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, cols, K, accumulate || r0 > 0 ? 1.0f : 0.0f,
-              dwp, K);
+        product(true, false, N, K, n, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, cols, K, accumulate || r0 > 0 ? 1.0f : 0.0f,
+                dwp, K);
       }
     } else if (!accumulate) {
       for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
@@ -103,13 +113,13 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
     float* dip = dimages->data<float>();
     if (M > 0 && K > 0 && N > 0) {
       std::vector<float> ws;
-      MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu, ws);
+      MatrixRef Wm = matmul_operand(weight.data<float>(), N, K, K, emu && !native16, ws);
       const int64_t rows = std::min(M, block_rows(g));
       float* dcols = scratch(rows * K);
       for (int64_t r0 = 0; r0 < M; r0 += rows) {
         const int64_t n = std::min(rows, M - r0);
         // dcols[n×K] = dout[r0:r0+n, :] · weight[N×K]
-        sgemm(false, false, n, K, N, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, Wm.ptr, Wm.ld, 0.0f, dcols, K);
+        product(false, false, n, K, N, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, Wm.ptr, Wm.ld, 0.0f, dcols, K);
         permute_patches<false>(g, dip, dcols, r0, n, emu);
       }
     } else {

@@ -1,0 +1,247 @@
+// The bf16 GEMM driver: converts both operands to bf16 pairs along k once, into layouts the
+// micro-kernel reads contiguously, then runs the BLIS-style loop nest over work items
+// (a block of rows × a chunk of column panels, each through every k-block) taken by the
+// pool's threads from one counter:
+//   op(A) not transposed (a layer's input): its rows converted in place of order, [M, KP] with
+//     a padded row stride, read by the kernel row by row (no transpose to pay for);
+//   op(A) transposed (a weight gradient's dYᵀ): 14-row panels, [panel][KP][14];
+//   op(B): 32-column panels, [panel][KP][32] (a linear weight W [N, K] transposed on the way).
+// Conversion costs one pass over each operand at half the bytes; the fp32 GEMM packs B per
+// call too. Edge tiles are computed whole into a buffer (the operands are zero-padded) and
+// only their valid part is written.
+#include "cpu/gemm_bf16.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "cpu/cpu_bf16.h"
+#include "cpu/gemm_bf16_kernels.h"
+
+namespace cs::cpu {
+
+using gemm_bf16_detail::Bf16KernelSpec;
+using gemm_bf16_detail::kMR;
+using gemm_bf16_detail::kNR;
+
+namespace {
+
+constexpr int64_t kKCP = 256;          // pairs per k-block: a B panel of 32 KB stays in L1
+constexpr int64_t kMCPanels = 12;      // A panels per row block (168 rows, ≤ 172 KB a k-block: L2)
+constexpr double kThreadFlops = 2e6;   // below this one thread does it all (as the fp32 GEMM)
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool native_available() {
+  static const bool ok = gemm_bf16_detail::bf16_avx512_built() && cpu_bf16_support().avx512_bf16;
+  return ok;
+}
+
+const Bf16KernelSpec& spec_for(Bf16Kernel k) {
+  static const Bf16KernelSpec native = gemm_bf16_detail::bf16_avx512_kernel();
+  static const Bf16KernelSpec portable = gemm_bf16_detail::bf16_portable_kernel();
+  if (k == Bf16Kernel::kAvx512Bf16) {
+    if (!native_available()) fail("gemm_bf16: this CPU (or build) has no AVX-512 BF16");
+    return native;
+  }
+  if (k == Bf16Kernel::kBest && native_available()) return native;
+  return portable;
+}
+
+// The caller's conversion buffers, 64-byte aligned, grown on demand and kept (a training step
+// repeats its sizes).
+class PairBuffer {
+ public:
+  ~PairBuffer() { std::free(p_); }
+  uint32_t* get(size_t count) {
+    if (count > n_) {
+      std::free(p_);
+      n_ = 0;
+      const size_t bytes = (count * sizeof(uint32_t) + 63) / 64 * 64;
+      p_ = static_cast<uint32_t*>(std::aligned_alloc(64, bytes));
+      if (!p_) fail("gemm_bf16: could not allocate ", bytes, " bytes for bf16 operands");
+      n_ = count;
+    }
+    return p_;
+  }
+
+ private:
+  uint32_t* p_ = nullptr;
+  size_t n_ = 0;
+};
+thread_local PairBuffer t_a_pairs, t_b_pairs;
+
+// C = beta·C + bias (K = 0: nothing to multiply), rounded if asked.
+void scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const float* bias, bool round_c) {
+  parallel_for(M, std::max<int64_t>(1, (1 << 14) / N), [&](int64_t m0, int64_t m1) {
+    for (int64_t i = m0; i < m1; i++)
+      for (int64_t j = 0; j < N; j++) {
+        float& c = C[i * ldc + j];
+        const float v = (beta == 0.0f ? 0.0f : beta * c) + (bias ? bias[j] : 0.0f);
+        c = round_c ? round_bf16(v) : v;
+      }
+  });
+}
+
+}  // namespace
+
+bool bf16_kernel_native() { return native_available(); }
+
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias, bool round_c,
+               Bf16Kernel kernel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) return scale_only(M, N, beta, C, ldc, bias, round_c);
+  const Bf16KernelSpec& ks = spec_for(kernel);
+  const int64_t KP = ceil_div(K, 2);
+  const int64_t mpanels = ceil_div(M, kMR), npanels = ceil_div(N, kNR);
+  const int64_t m_pad = mpanels * kMR;
+  // Rows of A read in place: a stride of an odd number of cache lines, so the kernel's 14 rows
+  // fall in different L1 sets whatever K is.
+  int64_t a_ld = ceil_div(KP, 16) * 16;
+  if ((a_ld / 16) % 2 == 0) a_ld += 16;
+  const bool a_rows = !ta;
+  uint32_t* ap = t_a_pairs.get(static_cast<size_t>(a_rows ? m_pad * a_ld : m_pad * KP));
+  uint32_t* bp = t_b_pairs.get(static_cast<size_t>(npanels * kNR * KP));
+
+  // ── conversion: tasks over A (rows, or 14-row panels) then B (32-column panels) ──
+  const int64_t a_tasks = a_rows ? m_pad : mpanels, b_tasks = npanels;
+  const int nt = 2.0 * M * N * K < kThreadFlops ? 1 : num_threads();
+  auto convert = [&](int64_t t0, int64_t t1) {
+    static thread_local std::vector<uint32_t> rows;  // a B panel's 32 converted rows
+    for (int64_t t = t0; t < t1; t++) {
+      if (t < a_tasks && a_rows) {
+        uint32_t* dst = ap + t * a_ld;
+        if (t < M) ks.pair_along_row(A + t * lda, K, dst);
+        std::fill(dst + (t < M ? KP : 0), dst + a_ld, 0u);
+      } else if (t < a_tasks) {
+        // op(A)[i, k] = A[k, i]: pair p of rows i0..i0+13 from A's rows 2p and 2p+1.
+        const int64_t i0 = t * kMR, mv = std::min<int64_t>(kMR, M - i0);
+        uint32_t* panel = ap + t * KP * kMR;
+        for (int64_t p = 0; p < KP; p++) {
+          uint32_t* dst = panel + p * kMR;
+          ks.pair_two_rows(A + 2 * p * lda + i0, 2 * p + 1 < K ? A + (2 * p + 1) * lda + i0 : nullptr, mv, dst);
+          std::fill(dst + mv, dst + kMR, 0u);
+        }
+      } else {
+        const int64_t jp = t - a_tasks, j0 = jp * kNR, nv = std::min<int64_t>(kNR, N - j0);
+        uint32_t* panel = bp + jp * KP * kNR;
+        if (!tb) {
+          for (int64_t p = 0; p < KP; p++) {
+            uint32_t* dst = panel + p * kNR;
+            ks.pair_two_rows(B + 2 * p * ldb + j0, 2 * p + 1 < K ? B + (2 * p + 1) * ldb + j0 : nullptr, nv, dst);
+            std::fill(dst + nv, dst + kNR, 0u);
+          }
+        } else {
+          // op(B)[k, j] = W[j, k]: each of the panel's rows of W converted along k, then transposed.
+          rows.resize(static_cast<size_t>(kNR * KP));
+          for (int64_t j = 0; j < nv; j++) ks.pair_along_row(B + (j0 + j) * ldb, K, rows.data() + j * KP);
+          for (int64_t p = 0; p < KP; p++) {
+            uint32_t* dst = panel + p * kNR;
+            for (int64_t j = 0; j < nv; j++) dst[j] = rows[static_cast<size_t>(j * KP + p)];
+            std::fill(dst + nv, dst + kNR, 0u);
+          }
+        }
+      }
+    }
+  };
+  if (nt <= 1) convert(0, a_tasks + b_tasks);
+  else parallel_for(a_tasks + b_tasks, 1, convert);
+
+  // ── the product ──
+  const int64_t nkb = ceil_div(KP, kKCP), kcp_max = ceil_div(KP, nkb);
+  int64_t mblocks = ceil_div(mpanels, kMCPanels), nchunks = 1;
+  while (nt > 1 && mblocks * nchunks < 4 * nt) {
+    const int64_t rows = ceil_div(mpanels, mblocks) * kMR, cols = ceil_div(npanels, nchunks) * kNR;
+    if (rows >= cols && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
+    else if (nchunks < npanels) nchunks = std::min(npanels, 2 * nchunks);
+    else if (mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
+    else break;
+  }
+  const int64_t block_panels = ceil_div(mpanels, mblocks), chunk_panels = ceil_div(npanels, nchunks);
+  mblocks = ceil_div(mpanels, block_panels);
+  nchunks = ceil_div(npanels, chunk_panels);
+  const int64_t items = mblocks * nchunks;
+  std::atomic<int64_t> next{0};
+  auto work = [&](int, int) {
+    alignas(64) float edge[kMR * kNR];
+    // Items chunk by chunk: consecutive items share their B panels.
+    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
+      const int64_t chunk = item / mblocks, mb = (item % mblocks) * block_panels;
+      const int64_t me = std::min(mpanels, mb + block_panels);
+      const int64_t np0 = chunk * chunk_panels, np1 = std::min(npanels, np0 + chunk_panels);
+      for (int64_t kb = 0; kb < nkb; kb++) {
+        const int64_t p0 = kb * kcp_max, kcp = std::min(kcp_max, KP - p0);
+        const float beta_kb = kb == 0 ? beta : 1.0f;
+        const bool last = kb == nkb - 1;
+        for (int64_t jp = np0; jp < np1; jp++) {
+          const uint32_t* b = bp + jp * KP * kNR + p0 * kNR;
+          const int64_t j0 = jp * kNR, nv = std::min<int64_t>(kNR, N - j0);
+          const float* bias_kb = kb == 0 && bias ? bias + j0 : nullptr;
+          for (int64_t ip = mb; ip < me; ip++) {
+            const int64_t i0 = ip * kMR, mv = std::min<int64_t>(kMR, M - i0);
+            const uint32_t* a = a_rows ? ap + i0 * a_ld + p0 : ap + ip * KP * kMR + p0 * kMR;
+            const int64_t a_ks = a_rows ? a_ld : kMR;
+            const auto fn = a_rows ? ks.fn_a_rows : ks.fn;
+            float* c = C + i0 * ldc + j0;
+            if (mv == kMR && nv == kNR) {
+              fn(kcp, a, a_ks, b, kNR, c, ldc, alpha, beta_kb, bias_kb, round_c && last);
+              continue;
+            }
+            // An edge tile: whole into the buffer, then its valid part as the kernel's epilogue would.
+            fn(kcp, a, a_ks, b, kNR, edge, kNR, 1.0f, 0.0f, nullptr, false);
+            for (int64_t r = 0; r < mv; r++) {
+              float* cr = c + r * ldc;
+              const float* er = edge + r * kNR;
+              for (int64_t j = 0; j < nv; j++) {
+                const float bj = bias_kb ? bias_kb[j] : 0.0f;
+                float v;
+                if (bias_kb) v = std::fma(alpha, er[j], beta_kb == 0.0f ? bj : std::fma(beta_kb, cr[j], bj));
+                else if (beta_kb == 0.0f) v = alpha * er[j];
+                else v = std::fma(alpha, er[j], beta_kb * cr[j]);
+                cr[j] = round_c && last ? round_bf16(v) : v;
+              }
+            }
+          }
+        }
+      }
+    }
+  };
+  if (nt <= 1 || items <= 1) work(0, 1);
+  else parallel_run(static_cast<int>(std::min<int64_t>(nt, items)), work);
+}
+
+void gemm_bf16_plain(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// ── the bf16 mode's choice ──
+
+namespace {
+std::atomic<int> g_native{-1};  // -1: not yet read from the environment
+}
+
+bool bf16_native_products() {
+  int v = g_native.load(std::memory_order_acquire);
+  if (v < 0) {
+    const char* env = std::getenv("CLIPSCALE_CPU_BF16");
+    v = native_available() && !(env && std::strcmp(env, "emulate") == 0) ? 1 : 0;
+    g_native.store(v, std::memory_order_release);
+  }
+  return v == 1;
+}
+
+bool set_bf16_native(bool on) {
+  if (on && !native_available()) return false;
+  g_native.store(on ? 1 : 0, std::memory_order_release);
+  return true;
+}
+
+}  // namespace cs::cpu
