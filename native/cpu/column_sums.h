@@ -8,4 +8,8 @@ namespace cs::cpu {
 
 void add_rows(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc);
 
+// The same sums of the values rounded to bf16 (round_bf16, nearest even, NaN kept), without a
+// rounded copy: the bf16 mode's bias gradient.
+void add_rows_bf16(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc);
+
 }  // namespace cs::cpu

@@ -102,57 +102,65 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   const int64_t KP = ceil_div(K, 2);
   const int64_t mpanels = ceil_div(M, kMR), npanels = ceil_div(N, kNR);
   const int64_t m_pad = mpanels * kMR;
-  // Rows of A read in place: a stride of an odd number of cache lines, so the kernel's 14 rows
-  // fall in different L1 sets whatever K is.
-  int64_t a_ld = ceil_div(KP, 16) * 16;
-  if ((a_ld / 16) % 2 == 0) a_ld += 16;
+  // Strides of an odd number of cache lines: the kernel's 14 rows of A, and the 256 steps of a B
+  // panel it keeps in L1, then fall in different L1 sets whatever the sizes are.
+  auto odd_lines = [](int64_t dwords) {
+    int64_t ld = ceil_div(dwords, 16) * 16;
+    return (ld / 16) % 2 == 0 ? ld + 16 : ld;
+  };
   const bool a_rows = !ta;
-  uint32_t* ap = t_a_pairs.get(static_cast<size_t>(a_rows ? m_pad * a_ld : m_pad * KP));
-  uint32_t* bp = t_b_pairs.get(static_cast<size_t>(npanels * kNR * KP));
+  // A: rows [m_pad, a_ks] (pairs along each row, read in place of order) or, transposed, [KP, a_ks]
+  // (pair p of every row i at p·a_ks + i). B: [KP, b_ks], pair p of column j at p·b_ks + j.
+  const int64_t a_ks = a_rows ? odd_lines(KP) : odd_lines(m_pad);
+  const int64_t b_ks = odd_lines(npanels * kNR);
+  uint32_t* ap = t_a_pairs.get(static_cast<size_t>(a_rows ? m_pad * a_ks : KP * a_ks));
+  uint32_t* bp = t_b_pairs.get(static_cast<size_t>(KP * b_ks));
 
-  // ── conversion: tasks over A (rows, or 14-row panels) then B (32-column panels) ──
-  const int64_t a_tasks = a_rows ? m_pad : mpanels, b_tasks = npanels;
+  // ── conversion: tasks over A (rows, or pairs of rows when transposed), then over B (pairs of
+  //    rows, or 32-column panels of a transposed B) ──
+  constexpr int64_t kRowsPerTask = 8;
+  const int64_t a_tasks = a_rows ? ceil_div(m_pad, kRowsPerTask) : ceil_div(KP, kRowsPerTask);
+  const int64_t b_tasks = tb ? npanels : ceil_div(KP, kRowsPerTask);
   const int nt = 2.0 * M * N * K < kThreadFlops ? 1 : num_threads();
+  // dst[0, n) = pair(lo, hi) rows, zero up to `width`.
+  auto two_rows = [&](const float* lo, const float* hi, int64_t n, int64_t width, uint32_t* dst) {
+    ks.pair_two_rows(lo, hi, n, dst);
+    std::fill(dst + n, dst + width, 0u);
+  };
   auto convert = [&](int64_t t0, int64_t t1) {
-    static thread_local std::vector<uint32_t> rows;  // a B panel's 32 converted rows
+    static thread_local std::vector<uint32_t> rows;  // a transposed B panel's 32 rows converted along k
     for (int64_t t = t0; t < t1; t++) {
       if (t < a_tasks && a_rows) {
-        uint32_t* dst = ap + t * a_ld;
-        if (t < M) ks.pair_along_row(A + t * lda, K, dst);
-        std::fill(dst + (t < M ? KP : 0), dst + a_ld, 0u);
+        for (int64_t i = t * kRowsPerTask; i < std::min(m_pad, (t + 1) * kRowsPerTask); i++) {
+          uint32_t* dst = ap + i * a_ks;
+          if (i < M) ks.pair_along_row(A + i * lda, K, dst);
+          std::fill(dst + (i < M ? KP : 0), dst + a_ks, 0u);
+        }
       } else if (t < a_tasks) {
-        // op(A)[i, k] = A[k, i]: pair p of rows i0..i0+13 from A's rows 2p and 2p+1.
-        const int64_t i0 = t * kMR, mv = std::min<int64_t>(kMR, M - i0);
-        uint32_t* panel = ap + t * KP * kMR;
-        for (int64_t p = 0; p < KP; p++) {
-          uint32_t* dst = panel + p * kMR;
-          ks.pair_two_rows(A + 2 * p * lda + i0, 2 * p + 1 < K ? A + (2 * p + 1) * lda + i0 : nullptr, mv, dst);
-          std::fill(dst + mv, dst + kMR, 0u);
-        }
+        // op(A)[i, k] = A[k, i]: pair p of every row i from A's rows 2p and 2p+1.
+        for (int64_t p = t * kRowsPerTask; p < std::min(KP, (t + 1) * kRowsPerTask); p++)
+          two_rows(A + 2 * p * lda, 2 * p + 1 < K ? A + (2 * p + 1) * lda : nullptr, M, a_ks, ap + p * a_ks);
+      } else if (!tb) {
+        const int64_t u = t - a_tasks;
+        for (int64_t p = u * kRowsPerTask; p < std::min(KP, (u + 1) * kRowsPerTask); p++)
+          two_rows(B + 2 * p * ldb, 2 * p + 1 < K ? B + (2 * p + 1) * ldb : nullptr, N, b_ks, bp + p * b_ks);
       } else {
+        // op(B)[k, j] = W[j, k]: the panel's rows of W converted along k, then transposed.
         const int64_t jp = t - a_tasks, j0 = jp * kNR, nv = std::min<int64_t>(kNR, N - j0);
-        uint32_t* panel = bp + jp * KP * kNR;
-        if (!tb) {
-          for (int64_t p = 0; p < KP; p++) {
-            uint32_t* dst = panel + p * kNR;
-            ks.pair_two_rows(B + 2 * p * ldb + j0, 2 * p + 1 < K ? B + (2 * p + 1) * ldb + j0 : nullptr, nv, dst);
-            std::fill(dst + nv, dst + kNR, 0u);
-          }
-        } else {
-          // op(B)[k, j] = W[j, k]: each of the panel's rows of W converted along k, then transposed.
-          rows.resize(static_cast<size_t>(kNR * KP));
-          for (int64_t j = 0; j < nv; j++) ks.pair_along_row(B + (j0 + j) * ldb, K, rows.data() + j * KP);
-          for (int64_t p = 0; p < KP; p++) {
-            uint32_t* dst = panel + p * kNR;
-            for (int64_t j = 0; j < nv; j++) dst[j] = rows[static_cast<size_t>(j * KP + p)];
-            std::fill(dst + nv, dst + kNR, 0u);
-          }
-        }
+        rows.resize(static_cast<size_t>(kNR * KP));
+        ks.pack_transposed_panel(B + j0 * ldb, ldb, nv, K, rows.data(), bp + j0, b_ks);
       }
     }
   };
-  if (nt <= 1) convert(0, a_tasks + b_tasks);
-  else parallel_for(a_tasks + b_tasks, 1, convert);
+  // Tasks differ in size (A's and B's rows differ in width): threads take them from a counter.
+  if (nt <= 1) {
+    convert(0, a_tasks + b_tasks);
+  } else {
+    std::atomic<int64_t> next_task{0};
+    parallel_run(nt, [&](int, int) {
+      for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < a_tasks + b_tasks;) convert(t, t + 1);
+    });
+  }
 
   // ── the product ──
   const int64_t nkb = ceil_div(KP, kKCP), kcp_max = ceil_div(KP, nkb);
@@ -181,21 +189,20 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
         const float beta_kb = kb == 0 ? beta : 1.0f;
         const bool last = kb == nkb - 1;
         for (int64_t jp = np0; jp < np1; jp++) {
-          const uint32_t* b = bp + jp * KP * kNR + p0 * kNR;
+          const uint32_t* b = bp + p0 * b_ks + jp * kNR;
           const int64_t j0 = jp * kNR, nv = std::min<int64_t>(kNR, N - j0);
           const float* bias_kb = kb == 0 && bias ? bias + j0 : nullptr;
           for (int64_t ip = mb; ip < me; ip++) {
             const int64_t i0 = ip * kMR, mv = std::min<int64_t>(kMR, M - i0);
-            const uint32_t* a = a_rows ? ap + i0 * a_ld + p0 : ap + ip * KP * kMR + p0 * kMR;
-            const int64_t a_ks = a_rows ? a_ld : kMR;
+            const uint32_t* a = a_rows ? ap + i0 * a_ks + p0 : ap + p0 * a_ks + i0;
             const auto fn = a_rows ? ks.fn_a_rows : ks.fn;
             float* c = C + i0 * ldc + j0;
             if (mv == kMR && nv == kNR) {
-              fn(kcp, a, a_ks, b, kNR, c, ldc, alpha, beta_kb, bias_kb, round_c && last);
+              fn(kcp, a, a_ks, b, b_ks, c, ldc, alpha, beta_kb, bias_kb, round_c && last);
               continue;
             }
             // An edge tile: whole into the buffer, then its valid part as the kernel's epilogue would.
-            fn(kcp, a, a_ks, b, kNR, edge, kNR, 1.0f, 0.0f, nullptr, false);
+            fn(kcp, a, a_ks, b, b_ks, edge, kNR, 1.0f, 0.0f, nullptr, false);
             for (int64_t r = 0; r < mv; r++) {
               float* cr = c + r * ldc;
               const float* er = edge + r * kNR;

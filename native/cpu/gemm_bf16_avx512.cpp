@@ -48,14 +48,41 @@ __attribute__((target("avx512f"))) void pair_two_rows(const float* lo, const flo
   }
 }
 
-__attribute__((target("avx512f"))) void pair_along_row(const float* src, int64_t k, uint32_t* dst) {
-  // Each value's bf16 in the low half of its dword, then the dwords narrowed to words in order:
-  // words 2p and 2p+1 are pair p (even k low), a dword of dst.
-  const int64_t words = 2 * ((k + 1) / 2);  // an odd k's last pair gets a zero high half
-  auto* out = reinterpret_cast<uint16_t*>(dst);
-  for (int64_t at = 0; at < words; at += 16) {
-    const __m512i bits = _mm512_maskz_srli_epi32(0xffff, round_high(_mm512_maskz_loadu_ps(first(k - at), src + at)), 16);
-    _mm512_mask_cvtepi32_storeu_epi16(out + at, first(words - at), bits);
+// 32 values (two vectors, rounded in their high halves) → their bf16 in order: 16 pairs, even k low.
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512i high_words(__m512i lo, __m512i hi) {
+  // Word 2i+1 of lo:hi for i = 0..31 (a VPERMT2W; a narrowing VPMOVDW store is slow on AMD Zen).
+  const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23,
+                                       21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_epi16(lo, odd, hi);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void pair_along_row(const float* src, int64_t k, uint32_t* dst) {
+  int64_t at = 0;
+  for (; at + 32 <= k; at += 32)
+    _mm512_storeu_si512(dst + at / 2,
+                        high_words(round_high(_mm512_loadu_ps(src + at)), round_high(_mm512_loadu_ps(src + at + 16))));
+  if (at < k) {  // the tail: an odd k's last pair gets a zero high half (a masked load reads 0)
+    const __m512i w = high_words(round_high(_mm512_maskz_loadu_ps(first(k - at), src + at)),
+                                 round_high(_mm512_maskz_loadu_ps(first(k - at - 16), src + at + 16)));
+    _mm512_mask_storeu_epi32(dst + at / 2, first((k - at + 1) / 2), w);
+  }
+}
+
+// A B panel of op(B) = Wᵀ: panel[p·32 + j] = pair(W[j, 2p], W[j, 2p+1]), zero for j ≥ nv. The
+// rows are converted along k into `rows` (32 × kp), then each p gathers its 32 values.
+__attribute__((target("avx512f,avx512bw"))) void pack_transposed_panel(const float* w, int64_t ldw, int64_t nv,
+                                                                       int64_t k, uint32_t* rows, uint32_t* panel,
+                                                                       int64_t panel_ks) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t j = 0; j < nv; j++) pair_along_row(w + j * ldw, k, rows + j * kp);
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i at0 = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(kp)));
+  const __m512i at1 = _mm512_add_epi32(at0, _mm512_set1_epi32(static_cast<int>(16 * kp)));
+  const __mmask16 m0 = first(nv), m1 = first(nv - 16);
+  const auto* base = reinterpret_cast<const int*>(rows);
+  for (int64_t p = 0; p < kp; p++) {
+    _mm512_storeu_si512(panel + p * panel_ks, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m0, at0, base + p, 4));
+    _mm512_storeu_si512(panel + p * panel_ks + 16, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m1, at1, base + p, 4));
   }
 }
 
@@ -133,7 +160,7 @@ __attribute__((target("avx512f,avx512bf16"))) void kernel_a_rows(int64_t kcp, co
 
 }  // namespace
 
-Bf16KernelSpec bf16_avx512_kernel() { return {"avx512bf16", kernel_packed, kernel_a_rows, pair_along_row, pair_two_rows}; }
+Bf16KernelSpec bf16_avx512_kernel() { return {"avx512bf16", kernel_packed, kernel_a_rows, pair_along_row, pair_two_rows, pack_transposed_panel}; }
 bool bf16_avx512_built() { return true; }
 
 }  // namespace cs::cpu::gemm_bf16_detail

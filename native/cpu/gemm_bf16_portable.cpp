@@ -27,6 +27,13 @@ void pair_along_row(const float* src, int64_t k, uint32_t* dst) {
   for (int64_t p = 0; 2 * p < k; p++) dst[p] = pair(src[2 * p], 2 * p + 1 < k ? src[2 * p + 1] : 0.0f);
 }
 
+void pack_transposed_panel(const float* w, int64_t ldw, int64_t nv, int64_t k, uint32_t* rows, uint32_t* panel, int64_t panel_ks) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t j = 0; j < nv; j++) pair_along_row(w + j * ldw, k, rows + j * kp);
+  for (int64_t p = 0; p < kp; p++)
+    for (int64_t j = 0; j < kNR; j++) panel[p * panel_ks + j] = j < nv ? rows[j * kp + p] : 0u;
+}
+
 template <bool ARows>
 void tile(int64_t kcp, const uint32_t* a, int64_t a_ks, const uint32_t* b, int64_t b_ks, float* c, int64_t ldc,
           float alpha, float beta, const float* bias, bool round_c) {
@@ -67,7 +74,7 @@ void kernel_a_rows(int64_t kcp, const uint32_t* a, int64_t a_ks, const uint32_t*
 }  // namespace
 
 Bf16KernelSpec bf16_portable_kernel() {
-  return {"portable", kernel_packed, kernel_a_rows, pair_along_row, pair_two_rows};
+  return {"portable", kernel_packed, kernel_a_rows, pair_along_row, pair_two_rows, pack_transposed_panel};
 }
 
 }  // namespace cs::cpu::gemm_bf16_detail

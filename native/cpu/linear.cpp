@@ -23,7 +23,9 @@ int bias_gradient_threads(int64_t M, int64_t N) {
   return static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(1, M * N / (1 << 15))));
 }
 
-void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db, bool accumulate) {
+// round: sum dY's values rounded to bf16 (the bf16 mode on the AVX-512 BF16 kernel, whose GEMMs
+// round dY as they read it rather than from a rounded copy).
+void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db, bool accumulate, bool round = false) {
   if (!accumulate)
     for (int64_t n = 0; n < N; n++) db[n] = 0.0f;
   if (M <= 0 || N <= 0) return;
@@ -33,7 +35,7 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
   float* const part = partial.data();  // the workers' own thread_local would be a different vector
   auto rows = [&](int t, int n_threads) {
     const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
-    add_rows(dy + m0 * ld, ld, m1 - m0, N, part + t * N);
+    (round ? add_rows_bf16 : add_rows)(dy + m0 * ld, ld, m1 - m0, N, part + t * N);
   };
   if (nt <= 1) rows(0, 1);
   else parallel_run(nt, rows);
@@ -200,11 +202,7 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
     // the emulation does; dX is rounded as it is stored, dW stays fp32.
     const float* dyp = dy.data<float>();
     if (dw) gemm_bf16(true, false, N, K, M, 1.0f, dyp, N, x.data<float>(), K, accumulate ? 1.0f : 0.0f, dw->data<float>(), K);
-    if (db) {
-      std::vector<float> dys;
-      MatrixRef rounded = matmul_operand(dyp, M, N, N, true, dys);
-      bias_gradient(rounded.ptr, rounded.ld, M, N, db->data<float>(), accumulate);
-    }
+    if (db) bias_gradient(dyp, N, M, N, db->data<float>(), accumulate, true);
     if (dx) gemm_bf16(false, false, M, K, N, 1.0f, dyp, N, w.data<float>(), K, 0.0f, dx->data<float>(), K, nullptr, true);
     return;
   }
