@@ -88,6 +88,13 @@ def adamw_groups(model):
     return [{"params": decay, "weight_decay": 0.2}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def autocast(torch, precision):
+    # bf16: OpenCLIP's amp_bf16 on the CPU (autocast: matmuls in bf16 with fp32 weights, the rest fp32).
+    import contextlib
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
 def train(args, torch, open_clip):
     model = build(open_clip, torch, args.config, args.weights)
     images, ids = load_batch(torch, args.batch)
@@ -99,8 +106,9 @@ def train(args, torch, open_clip):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        fi, ft, scale = forward(images, ids)
-        loss = loss_fn(fi, ft, scale)
+        with autocast(torch, args.precision):
+            fi, ft, scale = forward(images, ids)
+            loss = loss_fn(fi, ft, scale)
         loss.backward()
         opt.step()
         with torch.no_grad():
@@ -124,7 +132,7 @@ def infer(args, torch, open_clip):
     model = build(open_clip, torch, args.config, args.weights).eval()
     images, ids = load_batch(torch, args.batch)
     times = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(torch, args.precision):
         # Warm-up: at least --warmup encodes and --warmup-s seconds (a fresh process's first
         # milliseconds run slow on both sides: thread start-up and placement).
         warm_until = time.perf_counter() + args.warmup_s
@@ -139,7 +147,7 @@ def infer(args, torch, open_clip):
             ft = model.encode_text(ids)
             t1 = time.perf_counter()
             times.append(t1 - t0)
-    return {"step_times_s": times, "warmup_encodes": warm, "image_features": fi.flatten()[:64].tolist(), "text_features": ft.flatten()[:64].tolist()}
+    return {"step_times_s": times, "warmup_encodes": warm, "image_features": fi.float().flatten()[:64].tolist(), "text_features": ft.float().flatten()[:64].tolist()}
 
 
 def main():
@@ -153,6 +161,7 @@ def main():
     p.add_argument("--warmup-s", type=float, default=0.0, help="infer: warm up for at least this many seconds too")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--mode", choices=["eager", "compile"], default="eager")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = p.parse_args()
 
     import torch
@@ -167,6 +176,8 @@ def main():
             "open_clip": open_clip.__version__,
             "threads": thread_settings(torch),
             "mode": args.mode if args.what == "train" else "eager, inference_mode",
+            "precision": args.precision + (" (torch.autocast cpu bfloat16)" if args.precision == "bf16" else ""),
+            "mkldnn_bf16_supported": bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()),
             "loadavg_after": list(os.getloadavg()),
         }
     )

@@ -4,7 +4,12 @@
 //
 //   node --import=tsx benchmarks/cpu_side_by_side.ts [--train micro,tiny,small ('' for none)] [--batch-sizes 64,128]
 //        [--infer tiny,ViT-B-32] [--infer-batch 8] [--torch-modes eager,compile] [--threads 2]
-//        [--rounds 3] [--warmup 2] [--steps 10] [--infer-warmup-s 1] [--infer-steps 50] [--save]
+//        [--rounds 3] [--warmup 2] [--steps 10] [--infer-warmup-s 1] [--infer-steps 50] [--precision fp32|bf16] [--save]
+//
+// --precision bf16: clipscale's bf16 mode (bf16 matrix products with fp32 accumulation: on the
+// AVX-512 BF16 kernel where the CPU has it, else emulated) against PyTorch's torch.autocast('cpu',
+// bfloat16) (OpenCLIP's amp_bf16). Both round differently (autocast keeps layernorm, softmax and
+// the loss in fp32 and stores matmul outputs as bf16), so losses agree to bf16 rounding, not fp32's.
 //
 // Training: warm-up steps then timed steps (forward, CLIP loss, backward, AdamW with OpenCLIP's
 // decay groups, logit-scale clamp) on one fixed batch, from the same initial weights on both
@@ -96,6 +101,17 @@ interface SideRun {
 }
 
 /** One clipscale training run from the initial weights: warm-up + timed steps. */
+/** Runs `fn` with the bf16 mode on (precision bf16) or off, putting the previous mode back. */
+function inPrecision<T>(precision: string, fn: () => T): T {
+  const was = native.bf16Emulation();
+  native.setBf16Emulation(precision === 'bf16');
+  try {
+    return fn();
+  } finally {
+    native.setBf16Emulation(was);
+  }
+}
+
 function clipscaleTrain(config: string, seed: number, host: HostBatch, warmup: number, steps: number): SideRun {
   using model = createModel(config, { seed });
   using images = Tensor.from(host.images, host.imageShape);
@@ -146,11 +162,11 @@ function clipscaleInfer(config: string, seed: number, host: HostBatch, warmup: n
   return { step_times_s: times, warmup_encodes: warm, image_features: [...fi.subarray(0, 64)], text_features: [...ft.subarray(0, 64)] };
 }
 
-function torchRun(what: 'train' | 'infer', config: string, files: { weights: string; batch: string }, mode: string, threads: number, warmup: number, steps: number, warmupSeconds = 0): SideRun {
+function torchRun(what: 'train' | 'infer', config: string, files: { weights: string; batch: string }, mode: string, threads: number, warmup: number, steps: number, warmupSeconds = 0, precision = 'fp32'): SideRun {
   const out = execFileSync(
     'python3',
     [join(here, 'cpu_side_by_side.py'), what, '--config', join(configDir, `${config}.json`), '--weights', files.weights, '--batch', files.batch,
-      '--warmup', String(warmup), '--steps', String(steps), '--warmup-s', String(warmupSeconds), '--threads', String(threads), '--mode', mode === 'eager-passive' ? 'eager' : mode],
+      '--warmup', String(warmup), '--steps', String(steps), '--warmup-s', String(warmupSeconds), '--threads', String(threads), '--mode', mode === 'eager-passive' ? 'eager' : mode, '--precision', precision],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -196,12 +212,13 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
     const loadBefore = loadavg();
     const torchInfo: Record<string, unknown> = {};
     for (let r = 0; r < o.rounds; r++) {
-      const runOurs = () => ours.push(what === 'train' ? clipscaleTrain(config, seed, host, o.warmup, o.steps) : clipscaleInfer(config, seed, host, o.warmup, o.inferSteps, o.inferWarmupSeconds));
+      const runOurs = () =>
+        ours.push(inPrecision(o.precision, () => what === 'train' ? clipscaleTrain(config, seed, host, o.warmup, o.steps) : clipscaleInfer(config, seed, host, o.warmup, o.inferSteps, o.inferWarmupSeconds)));
       const runTorch = () => {
         for (const m of modes) {
-          const res = what === 'train' ? torchRun(what, config, files, m, o.threads, o.warmup, o.steps) : torchRun(what, config, files, m, o.threads, o.warmup, o.inferSteps, o.inferWarmupSeconds);
+          const res = what === 'train' ? torchRun(what, config, files, m, o.threads, o.warmup, o.steps, 0, o.precision) : torchRun(what, config, files, m, o.threads, o.warmup, o.inferSteps, o.inferWarmupSeconds, o.precision);
           theirs.get(m)!.push(res);
-          torchInfo[m] = { torch: res.torch, open_clip: res.open_clip, threads: res.threads };
+          torchInfo[m] = { torch: res.torch, open_clip: res.open_clip, threads: res.threads, precision: res.precision, mkldnn_bf16_supported: res.mkldnn_bf16_supported };
         }
       };
       if (r % 2 === 0) {
@@ -213,7 +230,7 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
       }
     }
     const line: Record<string, unknown> = {
-      bench: 'cpu-side-by-side', what, config, batch_size: batch, threads: o.threads, precision: 'fp32', rounds: o.rounds,
+      bench: 'cpu-side-by-side', what, config, batch_size: batch, threads: o.threads, precision: o.precision, rounds: o.rounds,
       warmup_steps: o.warmup, timed_steps_per_round: what === 'train' ? o.steps : o.inferSteps,
       ...(what === 'infer' ? { infer_warmup_s: o.inferWarmupSeconds } : {}),
       clipscale: summary(ours, batch),
@@ -228,7 +245,8 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
       line[`speedup_vs_${key}_median`] = round(median(all) / ourMed, 3);
       line[`speedup_vs_${key}_best`] = round(Math.min(...all) / ourMin, 3);
       if (what === 'train') {
-        // Same weights, same batch, same recipe: every step's loss must agree to fp32 rounding.
+        // Same weights, same batch, same recipe: every step's loss agrees to fp32 rounding (bf16: to
+        // bf16 rounding, each side rounding where its own scheme does).
         const a = ours[0].losses!, b = runs[0].losses!;
         line[`loss_after_${key}`] = { clipscale: a[a.length - 1], torch: b[b.length - 1], max_rel_diff_over_steps: Number(maxRelDiff(a, b).toExponential(2)) };
         if (m === 'compile') line.torch_compile_first_step_s = round(runs[0].first_step_s as number, 1);
@@ -245,11 +263,13 @@ async function sideBySide(what: 'train' | 'infer', config: string, batch: number
       let tokens = 0;
       for (let b = 0; b < batch; b++) tokens += host.ids.subarray(b * ctx, (b + 1) * ctx).indexOf(Math.max(...host.ids.subarray(b * ctx, (b + 1) * ctx))) + 1;
       line.text_tokens = { to_end_tokens: tokens, positions: batch * ctx };
-      line.clipscale_note = 'inference mode (model.inference()): text rows packed up to their end token, last blocks on the pooled rows only, linear weights prepacked for the GEMM';
+      line.clipscale_note = 'inference mode (model.inference()): text rows packed up to their end token, last blocks on the pooled rows only, ' +
+        (o.precision === 'bf16' ? 'bf16 products (weights converted per call)' : 'linear weights prepacked for the GEMM');
     }
     Object.assign(line, {
       loadavg_before: loadBefore, loadavg_after: loadavg(), torch_settings: torchInfo,
       clipscale_threads: native.numThreads(), gemm_kernel: native.gemmKernel(),
+      ...(o.precision === 'bf16' ? { clipscale_bf16: native.cpuBf16Support() } : {}),
       cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cores: os.availableParallelism(), date: new Date().toISOString(),
     });
     return line;
@@ -267,6 +287,7 @@ interface Options {
   inferSteps: number;
   threads: number;
   torchModes: string[];
+  precision: 'fp32' | 'bf16';
 }
 
 const { values } = parseArgs({
@@ -274,6 +295,7 @@ const { values } = parseArgs({
     train: { type: 'string' }, 'batch-sizes': { type: 'string' }, infer: { type: 'string' }, 'infer-batch': { type: 'string' },
     'torch-modes': { type: 'string' }, threads: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' },
     steps: { type: 'string' }, 'infer-warmup-s': { type: 'string' }, 'infer-steps': { type: 'string' }, save: { type: 'boolean' },
+    precision: { type: 'string' },
   },
 });
 const list = (s: string | undefined, d: string) => (s ?? d).split(',').filter(Boolean);
@@ -281,7 +303,9 @@ const o: Options = {
   rounds: Number(values.rounds ?? 3), warmup: Number(values.warmup ?? 2), steps: Number(values.steps ?? 10),
   inferWarmupSeconds: Number(values['infer-warmup-s'] ?? 1), inferSteps: Number(values['infer-steps'] ?? 50),
   threads: Number(values.threads ?? 2), torchModes: list(values['torch-modes'], 'eager,compile'),
+  precision: (values.precision ?? 'fp32') as 'fp32' | 'bf16',
 };
+if (o.precision !== 'fp32' && o.precision !== 'bf16') throw new Error(`--precision must be fp32 or bf16, got ${values.precision}`);
 if (!(Number.isInteger(o.inferSteps) && o.inferSteps > 0)) throw new Error(`--infer-steps must be a positive integer, got ${values['infer-steps']}`);
 if (!(Number.isFinite(o.inferWarmupSeconds) && o.inferWarmupSeconds >= 0)) throw new Error(`--infer-warmup-s must be a number of seconds ≥ 0, got ${values['infer-warmup-s']}`);
 native.setNumThreads(o.threads);
