@@ -8,18 +8,7 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { linearBackward, linearForward, matmulBf16, type MatmulBf16Options } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { randn } from './_helpers/numeric.js';
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** The nearest bf16 (ties to even), NaN kept, as the native conversion. */
-function bf16(x: number): number {
-  f32[0] = x;
-  const u = u32[0];
-  if ((u & 0x7fffffff) > 0x7f800000) return x;
-  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 0) & 0xffff0000;
-  return f32[0];
-}
+import { bf16Round as bf16, randn } from './_helpers/numeric.js';
 
 interface Case {
   m: number;

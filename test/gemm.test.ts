@@ -7,7 +7,7 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { matmul } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { randn, relErr } from './_helpers/numeric.js';
+import { bf16Round, randn, relErr } from './_helpers/numeric.js';
 
 interface Case {
   m: number;
@@ -71,19 +71,8 @@ function run(cs: Case, opts: { nanC?: boolean; roundInputs?: boolean } = {}) {
   return { got, ref };
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** Round to the nearest bf16 (ties to even), as the native code does. */
-function roundBf16(x: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    f32[0] = x[i];
-    const u = u32[0];
-    u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 0) & 0xffff0000;
-    out[i] = f32[0];
-  }
-  return out;
-}
+/** Each value rounded to the nearest bf16 (ties to even), as the native code does. */
+const roundBf16 = (x: ArrayLike<number>): Float32Array => Float32Array.from(x, bf16Round);
 
 const transposes = [
   [false, false],

@@ -54,15 +54,16 @@ export function splitResume(argv: readonly string[]): string[] {
 export function mapPrecision(value: string | undefined, device: string): 'fp32' | 'bf16' | 'fp16' {
   const v = value ?? 'fp32';
   if (['fp32', 'pure_fp32'].includes(v)) return 'fp32';
-  // amp_bf16: bf16 matrix work with fp32 master weights, which is what bf16 means here (emulated on the CPU).
+  // amp_bf16: bf16 matrix work with fp32 master weights, which is what bf16 means here (on the CPU: the
+  // AVX-512 BF16 kernel where the CPU has it, else emulated).
   if (['bf16', 'amp_bf16', 'amp_bfloat16', 'pure_bf16'].includes(v)) return 'bf16';
   if (['amp', 'fp16', 'pure_fp16'].includes(v)) {
     // OpenCLIP's amp is fp16 autocast with GradScaler: fp16 matrix work, fp32 master weights and
     // dynamic loss scaling (on by default with fp16). The CPU has no fp16 emulation.
     if (device === 'cpu') {
       throw new UsageError(
-        `clipscale train: --precision ${v} (fp16) is not offered on the CPU: it trains in fp32 or bf16 (emulated, rounding ` +
-          'where a GPU would); use --device cuda for fp16, or --precision amp_bf16 (with --loss-scaling dynamic for loss scaling)',
+        `clipscale train: --precision ${v} (fp16) is not offered on the CPU: it trains in fp32 or bf16 (rounding where a GPU would; ` +
+          'AVX-512 BF16 where the CPU has it); use --device cuda for fp16, or --precision amp_bf16 (with --loss-scaling dynamic for loss scaling)',
       );
     }
     return 'fp16';

@@ -30,10 +30,12 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "cpu/gemm_blocking.h"
 #include "cpu/gemm_kernels.h"
 
 namespace cs::cpu {
 
+using gemm_detail::ceil_div;
 using gemm_detail::EdgeKernel;
 using gemm_detail::KernelSpec;
 using gemm_detail::MicroKernel;
@@ -113,29 +115,8 @@ constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B 
 constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
 constexpr double kThreadFlops = 2e6;  // below this (~20 µs on one core) handing work to the pool costs more than it saves
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Per-thread packing buffers, 64-byte aligned, grown on demand and kept.
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  float* get(size_t count) {
-    if (count > n_) {
-      std::free(p_);
-      n_ = 0;
-      size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p_) fail("sgemm: could not allocate ", bytes, " bytes of packing memory");
-      n_ = count;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t n_ = 0;
-};
-thread_local Scratch t_packed_a, t_packed_b;
+// Per-thread packing buffers.
+thread_local gemm_detail::AlignedScratch<float> t_packed_a("sgemm: packing memory"), t_packed_b("sgemm: packing memory");
 
 // Per-call state of each packed B panel, reset to empty by get().
 enum : int32_t { kPanelEmpty = 0, kPanelPacking = 1, kPanelReady = 2 };
@@ -304,21 +285,11 @@ void gemm_run(const Problem& p, int nt) {
 
   if (2.0 * p.M * p.N * p.K < kThreadFlops) nt = 1;
 
-  // Work items: a block of rows × a chunk of column panels, each through every k-block,
-  // so items are independent and any thread can take any of them (a thread the OS preempts
-  // just takes fewer; see ItemQueues). Rows come in blocks of at most MC; with threads, the
-  // longer side of the items is halved until there are enough items to balance.
-  int64_t mblocks = ceil_div(mpanels, mc_panels), nchunks = 1;
-  while (nt > 1 && mblocks * nchunks < 4 * nt) {
-    const int64_t rows = ceil_div(mpanels, mblocks) * mr, cols = ceil_div(npanels, nchunks) * nr;
-    if (rows >= cols && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
-    else if (nchunks < npanels) nchunks = std::min(npanels, 2 * nchunks);
-    else if (mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
-    else break;
-  }
-  const int64_t block_panels = ceil_div(mpanels, mblocks), chunk_panels = ceil_div(npanels, nchunks);
-  mblocks = ceil_div(mpanels, block_panels);
-  nchunks = ceil_div(npanels, chunk_panels);
+  // Work items: a block of rows × a chunk of column panels, each through every k-block, so items
+  // are independent and any thread can take any of them (see ItemQueues).
+  const gemm_detail::ItemGrid grid = gemm_detail::item_grid(mpanels, npanels, mr, nr, mc_panels, nt);
+  const int64_t mblocks = grid.mblocks, nchunks = grid.nchunks;
+  const int64_t block_panels = grid.block_panels, chunk_panels = grid.chunk_panels;
   const int64_t items = mblocks * nchunks;
   nt = static_cast<int>(std::min<int64_t>(nt, items));
 

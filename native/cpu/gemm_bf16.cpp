@@ -1,13 +1,14 @@
 // The bf16 GEMM driver: converts both operands to bf16 pairs along k once, into layouts the
-// micro-kernel reads contiguously, then runs the BLIS-style loop nest over work items
+// micro-kernel reads with fixed strides, then runs the BLIS-style loop nest over work items
 // (a block of rows × a chunk of column panels, each through every k-block) taken by the
 // pool's threads from one counter:
-//   op(A) not transposed (a layer's input): its rows converted in place of order, [M, KP] with
-//     a padded row stride, read by the kernel row by row (no transpose to pay for);
-//   op(A) transposed (a weight gradient's dYᵀ): 14-row panels, [panel][KP][14];
-//   op(B): 32-column panels, [panel][KP][32] (a linear weight W [N, K] transposed on the way).
-// Conversion costs one pass over each operand at half the bytes; the fp32 GEMM packs B per
-// call too. Edge tiles are computed whole into a buffer (the operands are zero-padded) and
+//   op(A) not transposed (a layer's input): each row converted along k, [M, KP], read by the
+//     kernel row by row (no transpose to pay for);
+//   op(A) transposed (a weight gradient's dYᵀ): rows 2p and 2p+1 of A interleaved, [KP, M];
+//   op(B): likewise [KP, N] (a linear weight W [N, K] converted along k and gathered per panel).
+// Strides are an odd number of cache lines, so the rows a kernel reads together spread over L1's
+// sets. Conversion costs one pass over each operand, writing half the bytes; the fp32 GEMM packs B
+// per call too. Edge tiles are computed whole into a buffer (the operands are zero-padded) and
 // only their valid part is written.
 #include "cpu/gemm_bf16.h"
 
@@ -23,20 +24,20 @@
 #include "core/thread_pool.h"
 #include "cpu/cpu_bf16.h"
 #include "cpu/gemm_bf16_kernels.h"
+#include "cpu/gemm_blocking.h"
 
 namespace cs::cpu {
 
 using gemm_bf16_detail::Bf16KernelSpec;
 using gemm_bf16_detail::kMR;
 using gemm_bf16_detail::kNR;
+using gemm_detail::ceil_div;
 
 namespace {
 
 constexpr int64_t kKCP = 256;          // pairs per k-block: a B panel of 32 KB stays in L1
 constexpr int64_t kMCPanels = 12;      // A panels per row block (168 rows, ≤ 172 KB a k-block: L2)
 constexpr double kThreadFlops = 2e6;   // below this one thread does it all (as the fp32 GEMM)
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 bool native_available() {
   static const bool ok = gemm_bf16_detail::bf16_avx512_built() && cpu_bf16_support().avx512_bf16;
@@ -54,28 +55,8 @@ const Bf16KernelSpec& spec_for(Bf16Kernel k) {
   return portable;
 }
 
-// The caller's conversion buffers, 64-byte aligned, grown on demand and kept (a training step
-// repeats its sizes).
-class PairBuffer {
- public:
-  ~PairBuffer() { std::free(p_); }
-  uint32_t* get(size_t count) {
-    if (count > n_) {
-      std::free(p_);
-      n_ = 0;
-      const size_t bytes = (count * sizeof(uint32_t) + 63) / 64 * 64;
-      p_ = static_cast<uint32_t*>(std::aligned_alloc(64, bytes));
-      if (!p_) fail("gemm_bf16: could not allocate ", bytes, " bytes for bf16 operands");
-      n_ = count;
-    }
-    return p_;
-  }
-
- private:
-  uint32_t* p_ = nullptr;
-  size_t n_ = 0;
-};
-thread_local PairBuffer t_a_pairs, t_b_pairs;
+// The caller's conversion buffers.
+thread_local gemm_detail::AlignedScratch<uint32_t> t_a_pairs("gemm_bf16: bf16 operands"), t_b_pairs("gemm_bf16: bf16 operands");
 
 // C = beta·C + bias (K = 0: nothing to multiply), rounded if asked.
 void scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const float* bias, bool round_c) {
@@ -164,17 +145,9 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 
   // ── the product ──
   const int64_t nkb = ceil_div(KP, kKCP), kcp_max = ceil_div(KP, nkb);
-  int64_t mblocks = ceil_div(mpanels, kMCPanels), nchunks = 1;
-  while (nt > 1 && mblocks * nchunks < 4 * nt) {
-    const int64_t rows = ceil_div(mpanels, mblocks) * kMR, cols = ceil_div(npanels, nchunks) * kNR;
-    if (rows >= cols && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
-    else if (nchunks < npanels) nchunks = std::min(npanels, 2 * nchunks);
-    else if (mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
-    else break;
-  }
-  const int64_t block_panels = ceil_div(mpanels, mblocks), chunk_panels = ceil_div(npanels, nchunks);
-  mblocks = ceil_div(mpanels, block_panels);
-  nchunks = ceil_div(npanels, chunk_panels);
+  const gemm_detail::ItemGrid grid = gemm_detail::item_grid(mpanels, npanels, kMR, kNR, kMCPanels, nt);
+  const int64_t mblocks = grid.mblocks, nchunks = grid.nchunks;
+  const int64_t block_panels = grid.block_panels, chunk_panels = grid.chunk_panels;
   const int64_t items = mblocks * nchunks;
   std::atomic<int64_t> next{0};
   auto work = [&](int, int) {

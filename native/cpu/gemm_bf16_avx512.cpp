@@ -8,6 +8,8 @@
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace cs::cpu::gemm_bf16_detail {
 
 namespace {
@@ -68,13 +70,18 @@ __attribute__((target("avx512f,avx512bw"))) void pair_along_row(const float* src
   }
 }
 
-// A B panel of op(B) = Wᵀ: panel[p·32 + j] = pair(W[j, 2p], W[j, 2p+1]), zero for j ≥ nv. The
+// A B panel of op(B) = Wᵀ: panel[p·panel_ks + j] = pair(W[j, 2p], W[j, 2p+1]), zero for j ≥ nv. The
 // rows are converted along k into `rows` (32 × kp), then each p gathers its 32 values.
 __attribute__((target("avx512f,avx512bw"))) void pack_transposed_panel(const float* w, int64_t ldw, int64_t nv,
                                                                        int64_t k, uint32_t* rows, uint32_t* panel,
                                                                        int64_t panel_ks) {
   const int64_t kp = (k + 1) / 2;
   for (int64_t j = 0; j < nv; j++) pair_along_row(w + j * ldw, k, rows + j * kp);
+  if (32 * kp > INT32_MAX) {  // gather offsets are 32-bit: a k this long (a weight of 17 GB and more) goes plainly
+    for (int64_t p = 0; p < kp; p++)
+      for (int64_t j = 0; j < 32; j++) panel[p * panel_ks + j] = j < nv ? rows[j * kp + p] : 0u;
+    return;
+  }
   const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   const __m512i at0 = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(kp)));
   const __m512i at1 = _mm512_add_epi32(at0, _mm512_set1_epi32(static_cast<int>(16 * kp)));

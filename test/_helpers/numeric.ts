@@ -15,6 +15,17 @@ export function randTensor(shape: number[], seed: number, scale = 1): Tensor {
   return Tensor.from(randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape);
 }
 
+const f32Cell = new Float32Array(1);
+const u32Cell = new Uint32Array(f32Cell.buffer);
+/** The nearest bf16 to x (ties to even; NaN stays NaN), as the native rounding (round_bf16). */
+export function bf16Round(x: number): number {
+  f32Cell[0] = x;
+  const u = u32Cell[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return x;
+  u32Cell[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 0) & 0xffff0000;
+  return f32Cell[0];
+}
+
 /** ‖a − b‖ / ‖b‖ (b is the reference); NaN anywhere gives Infinity so it never passes. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`relErr: lengths differ (${a.length} vs ${b.length})`);

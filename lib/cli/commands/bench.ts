@@ -16,8 +16,8 @@ ms is the median of the timed repeats, after warm-up runs; gflops = 2·M·N·K /
 options:
   --m, --n, --k N         the product's dimensions (required)
   --device cpu|cuda       default cpu (the CUDA backend is not in this build)
-  --dtype f32|bf16        bf16 on the CPU turns bf16 emulation on: operands rounded to bf16,
-                          fp32 accumulation, output rounded to bf16 (as the GPU computes)
+  --dtype f32|bf16        bf16 on the CPU: operands rounded to bf16, fp32 accumulation, output rounded
+                          to bf16 (as the GPU computes); on the AVX-512 BF16 kernel where the CPU has it
   --repeat R              timed runs (default 10); warm-up runs: 3
   --threads T             CPU threads (default: CLIPSCALE_NUM_THREADS or one per core)
   --kernel NAME           CPU micro-kernel: avx512, avx2, portable or best (default: best)
@@ -98,7 +98,8 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchResult {
       k,
       ms: Number(ms.toFixed(4)),
       gflops: Number(((2 * m * n * k) / (ms * 1e6)).toFixed(2)),
-      kernel: native.gemmKernel(),
+      // bf16: the AVX-512 BF16 kernel where the CPU has it, else the fp32 kernel over bf16-rounded operands.
+      kernel: dtype !== 'bf16' ? native.gemmKernel() : native.cpuBf16Support().speedMode ? 'avx512bf16' : `${native.gemmKernel()} (bf16 emulated)`,
       threads: native.numThreads(),
       transA,
       transB,

@@ -72,7 +72,8 @@ optimisation (OpenCLIP's defaults):
   --grad-clip-norm X       clip gradients to this global norm
   --grad-checkpointing     recompute each block's activations in backward (less memory, more compute)
   --precision P            fp32 | amp_bf16 = bf16 | pure_bf16 | amp = fp16 (default: fp32 on the CPU, bf16 on
-                           CUDA; bf16 is emulated on the CPU; fp16 on CUDA only, with dynamic loss scaling)
+                           CUDA; bf16 on the CPU runs on AVX-512 BF16 where it has it, else is emulated;
+                           fp16 on CUDA only, with dynamic loss scaling)
   --device cpu|cuda|cuda:N where parameters, optimizer state and activations live (cpu); CUDA needs the
                            backend library (npm run build:cuda), or CLIPSCALE_CUDA=emulate for the emulated device
   --cuda-graphs on|off     on CUDA, capture the whole step in a CUDA graph after 2 steps and replay it (on;
