@@ -148,6 +148,11 @@ test('matmulBf16 refuses what it cannot multiply, naming the argument', (t) => {
   t.throws(() => matmulBf16(a, b, c, { bias }), { message: /matmulBf16: bias must be f32 \[4\] on the CPU, got f32\[3\]/ });
   t.throws(() => matmulBf16(a, a, c), { message: /matmulBf16: b must have shape \[3, \*\], got f32\[2, 3\]/ });
   t.throws(() => matmulBf16(a, b, c, { kernel: 'amx' as 'best' }), { message: /kernel must be best, avx512bf16 or portable, got 'amx'/ });
+  using row = Tensor.from(new Float32Array(4), [1, 4]);
+  using ones = Tensor.from(new Float32Array(2), [1, 2]);
+  using twoByFour = Tensor.from(new Float32Array(8), [2, 4]);
+  using rowAsBias = row.reshape([4]);
+  t.throws(() => matmulBf16(ones, twoByFour, row, { bias: rowAsBias }), { message: /matmulBf16: output c overlaps input bias/ });
 });
 
 // The bf16 mode's layers: on the AVX-512 BF16 kernel (speed mode) the same values as the emulation

@@ -56,18 +56,16 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const bool b_shared = d.b_shared;
 
   const bool emulate = bf16_emulation();
-  float* const pc_native = c.data<float>();
   if (emulate && cpu::bf16_native_products()) {
     // bf16 products on the AVX-512 BF16 kernel: operands rounded as they are converted, c rounded as stored.
-    const int64_t lda_n = a.dim(-1), ldb_n = b.dim(-1);
+    const float *pa = a.data<float>(), *pb = b.data<float>();
+    float* pc = c.data<float>();
     if (b_shared && !ta) {
-      cpu::gemm_bf16(false, tb, batch * M, N, K, alpha, a.data<float>(), lda_n, b.data<float>(), ldb_n, beta, pc_native,
-                     N, nullptr, true);
+      cpu::gemm_bf16(false, tb, batch * M, N, K, alpha, pa, a.dim(-1), pb, b.dim(-1), beta, pc, N, nullptr, true);
     } else {
       for (int64_t i = 0; i < batch; i++)
-        cpu::gemm_bf16(ta, tb, M, N, K, alpha, a.data<float>() + i * M * K, lda_n,
-                       b.data<float>() + (b_shared ? 0 : i * K * N), ldb_n, beta, pc_native + i * M * N, N, nullptr,
-                       true);
+        cpu::gemm_bf16(ta, tb, M, N, K, alpha, pa + i * M * K, a.dim(-1), pb + (b_shared ? 0 : i * K * N), b.dim(-1),
+                       beta, pc + i * M * N, N, nullptr, true);
     }
     return info.Env().Undefined();
   }
@@ -168,6 +166,7 @@ static Napi::Value MatmulBf16(const Napi::CallbackInfo& info) {
   if (bias && (bias->dtype != DType::F32 || bias->ndim() != 1 || bias->dim(0) != d.N ||
                !bias->device().is_cpu()))
     fail(op, ": bias must be f32 [", d.N, "] on the CPU, got ", bias->describe());
+  if (bias) check_no_alias(op, "c", c, "bias", *bias);
   cpu::Bf16Kernel k;
   if (kernel == "best") k = cpu::Bf16Kernel::kBest;
   else if (kernel == "portable") k = cpu::Bf16Kernel::kPortable;
