@@ -8,16 +8,9 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { linearBackward, linearForward, matmulBf16, type MatmulBf16Options } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { bf16Round as bf16, randn } from './_helpers/numeric.js';
+import { bf16Round as bf16, randn, type GemmCase } from './_helpers/numeric.js';
 
-interface Case {
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
-  alpha: number;
-  beta: number;
+interface Case extends GemmCase {
   bias: boolean;
   roundC: boolean;
 }

@@ -7,16 +7,9 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { matmul } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { bf16Round, randn, relErr } from './_helpers/numeric.js';
+import { bf16Round, randn, relErr, type GemmCase } from './_helpers/numeric.js';
 
-interface Case {
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
-  alpha: number;
-  beta: number;
+interface Case extends GemmCase {
   batch?: number;
   /** b is one 2-D matrix shared by the batch */
   sharedB?: boolean;

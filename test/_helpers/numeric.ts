@@ -15,6 +15,17 @@ export function randTensor(shape: number[], seed: number, scale = 1): Tensor {
   return Tensor.from(randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape);
 }
 
+/** One product's shape and epilogue: c = alpha·op(a)·op(b) + beta·c (the GEMM tests' cases). */
+export interface GemmCase {
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+}
+
 const f32Cell = new Float32Array(1);
 const u32Cell = new Uint32Array(f32Cell.buffer);
 /** The nearest bf16 to x (ties to even; NaN stays NaN), as the native rounding (round_bf16). */
