@@ -8,7 +8,7 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { linearBackward, linearForward, matmulBf16, type MatmulBf16Options } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { bf16Round as bf16, randn, type GemmCase } from './_helpers/numeric.js';
+import { bf16Round as bf16, randn, gemmTransposes as transposes, type GemmCase } from './_helpers/numeric.js';
 
 interface Case extends GemmCase {
   bias: boolean;
@@ -65,12 +65,6 @@ const sizes: [number, number, number][] = [
   [100, 70, 1100],
   [200, 150, 90],
 ];
-const transposes = [
-  [false, false],
-  [false, true],
-  [true, false],
-  [true, true],
-] as const;
 const epilogues = [
   { alpha: 1, beta: 0, bias: false, roundC: false },
   { alpha: -0.75, beta: 1.5, bias: true, roundC: false },

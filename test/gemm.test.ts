@@ -7,7 +7,7 @@ import test from 'ava';
 import { native } from '../lib/native.js';
 import { matmul } from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
-import { bf16Round, randn, relErr, type GemmCase } from './_helpers/numeric.js';
+import { bf16Round, randn, relErr, gemmTransposes as transposes, type GemmCase } from './_helpers/numeric.js';
 
 interface Case extends GemmCase {
   batch?: number;
@@ -67,12 +67,6 @@ function run(cs: Case, opts: { nanC?: boolean; roundInputs?: boolean } = {}) {
 /** Each value rounded to the nearest bf16 (ties to even), as the native code does. */
 const roundBf16 = (x: ArrayLike<number>): Float32Array => Float32Array.from(x, bf16Round);
 
-const transposes = [
-  [false, false],
-  [false, true],
-  [true, false],
-  [true, true],
-] as const;
 
 // Sizes around the tiles (MR 14/6/4, NR 32/16), across k-blocks (KC 384), and large enough
 // to be split between threads (rows, and columns when there are few rows).

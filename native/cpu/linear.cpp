@@ -163,7 +163,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   if (K > 0 && bf16_native_products()) {
     // The AVX-512 BF16 kernel: operands rounded as it converts them, the bias rounded as the
     // emulation rounds it, y rounded as it is stored.
-    std::vector<float> rounded_bias;
+    static thread_local std::vector<float> rounded_bias;  // kept: a training step allocates nothing
     if (b) {
       rounded_bias.resize(static_cast<size_t>(N));
       for (int64_t n = 0; n < N; n++) rounded_bias[n] = round_bf16(b->data<float>()[n]);

@@ -26,6 +26,14 @@ export interface GemmCase {
   beta: number;
 }
 
+/** Every combination of transposes (transA, transB). */
+export const gemmTransposes = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+] as const;
+
 const f32Cell = new Float32Array(1);
 const u32Cell = new Uint32Array(f32Cell.buffer);
 /** The nearest bf16 to x (ties to even; NaN stays NaN), as the native rounding (round_bf16). */
