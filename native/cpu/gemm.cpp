@@ -137,54 +137,7 @@ class PanelStates {
 };
 thread_local PanelStates t_panel_state;
 
-// The GEMM's work items (item = chunk·mblocks + row block) split into one queue per thread
-// by the owner of each item (of its row block, or of its column chunk). A queue is a range of
-// `order` with its front and back packed in one atomic word: the owner takes from the front,
-// other threads from the back.
-class ItemQueues {
- public:
-  template <typename OwnerOf>
-  void reset(int nt, int64_t mblocks, int64_t nchunks, OwnerOf owner_of) {
-    nt_ = nt;
-    order_.clear();
-    if (static_cast<int>(ends_.size()) < nt) ends_ = std::vector<std::atomic<uint64_t>>(static_cast<size_t>(nt));
-    for (int t = 0; t < nt; t++) {
-      const int64_t begin = static_cast<int64_t>(order_.size());
-      for (int64_t chunk = 0; chunk < nchunks; chunk++)
-        for (int64_t mb = 0; mb < mblocks; mb++)
-          if (owner_of(chunk, mb) == t) order_.push_back(chunk * mblocks + mb);
-      ends_[static_cast<size_t>(t)].store(pack(begin, static_cast<int64_t>(order_.size())), std::memory_order_relaxed);
-    }
-  }
-
-  // The next item for thread `self`: its own front first, then the others' backs; -1 when none is left.
-  int64_t take(int self) {
-    if (int64_t i = take_from(self, true); i >= 0) return i;
-    for (int d = 1; d < nt_; d++)
-      if (int64_t i = take_from((self + d) % nt_, false); i >= 0) return i;
-    return -1;
-  }
-
- private:
-  static uint64_t pack(int64_t front, int64_t back) {
-    return (static_cast<uint64_t>(front) << 32) | static_cast<uint64_t>(back);
-  }
-  int64_t take_from(int t, bool front) {
-    std::atomic<uint64_t>& e = ends_[static_cast<size_t>(t)];
-    uint64_t cur = e.load(std::memory_order_relaxed);
-    for (;;) {
-      const int64_t f = static_cast<int64_t>(cur >> 32), b = static_cast<int64_t>(cur & 0xffffffffu);
-      if (f >= b) return -1;
-      const uint64_t next = front ? pack(f + 1, b) : pack(f, b - 1);
-      if (e.compare_exchange_weak(cur, next, std::memory_order_relaxed)) return order_[static_cast<size_t>(front ? f : b - 1)];
-    }
-  }
-
-  int nt_ = 1;
-  std::vector<int64_t> order_;
-  std::vector<std::atomic<uint64_t>> ends_;
-};
-thread_local ItemQueues t_item_queues;
+thread_local gemm_detail::ItemQueues t_item_queues;
 
 struct Problem {
   bool ta, tb;
@@ -355,14 +308,10 @@ void gemm_run(const Problem& p, int nt) {
   // A thread takes its own items from the front and, when done, steals from the back of the
   // others' (a thread the OS preempts just gets fewer done).
   const bool by_columns = nt > 1 && nchunks % nt == 0 && npanels % nchunks == 0;
-  ItemQueues& queues = t_item_queues;
+  gemm_detail::ItemQueues& queues = t_item_queues;
   queues.reset(nt, mblocks, nchunks, [&](int64_t chunk, int64_t mbi) {
     if (by_columns) return static_cast<int>(chunk * nt / nchunks);
-    const int64_t row = mbi * block_panels * mr;
-    int owner = static_cast<int>(row * nt / p.M);
-    while (owner + 1 < nt && p.M * (owner + 1) / nt <= row) owner++;
-    while (owner > 0 && p.M * owner / nt > row) owner--;
-    return owner;
+    return gemm_detail::row_owner(mbi * block_panels * mr, p.M, nt);
   });
   auto work = [&](int self, int) {
     for (int64_t t; (t = next_panel.fetch_add(1, std::memory_order_relaxed)) < b_panels;) try_pack(t);

@@ -1,9 +1,12 @@
 // What the fp32 and bf16 GEMM drivers (gemm.cpp, gemm_bf16.cpp) share: per-thread packing
-// buffers, and how a product is cut into work items a thread can take whole.
+// buffers, how a product is cut into work items a thread can take whole, and the queues that
+// hand the items out (also used by linear.cpp for the input gradient's row blocks).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <vector>
 
 #include "core/error.h"
 
@@ -56,6 +59,62 @@ inline ItemGrid item_grid(int64_t mpanels, int64_t npanels, int mr, int nr, int6
   }
   const int64_t block_panels = ceil_div(mpanels, mblocks), chunk_panels = ceil_div(npanels, nchunks);
   return {ceil_div(mpanels, block_panels), ceil_div(npanels, chunk_panels), block_panels, chunk_panels};
+}
+
+// Work items (item = chunk·mblocks + row block) split into one queue per thread by the owner
+// of each item (of its row block, or of its column chunk). A queue is a range of
+// `order` with its front and back packed in one atomic word: the owner takes from the front,
+// other threads from the back.
+class ItemQueues {
+ public:
+  template <typename OwnerOf>
+  void reset(int nt, int64_t mblocks, int64_t nchunks, OwnerOf owner_of) {
+    nt_ = nt;
+    order_.clear();
+    if (static_cast<int>(ends_.size()) < nt) ends_ = std::vector<std::atomic<uint64_t>>(static_cast<size_t>(nt));
+    for (int t = 0; t < nt; t++) {
+      const int64_t begin = static_cast<int64_t>(order_.size());
+      for (int64_t chunk = 0; chunk < nchunks; chunk++)
+        for (int64_t mb = 0; mb < mblocks; mb++)
+          if (owner_of(chunk, mb) == t) order_.push_back(chunk * mblocks + mb);
+      ends_[static_cast<size_t>(t)].store(pack(begin, static_cast<int64_t>(order_.size())), std::memory_order_relaxed);
+    }
+  }
+
+  // The next item for thread `self`: its own front first, then the others' backs; -1 when none is left.
+  int64_t take(int self) {
+    if (int64_t i = take_from(self, true); i >= 0) return i;
+    for (int d = 1; d < nt_; d++)
+      if (int64_t i = take_from((self + d) % nt_, false); i >= 0) return i;
+    return -1;
+  }
+
+ private:
+  static uint64_t pack(int64_t front, int64_t back) {
+    return (static_cast<uint64_t>(front) << 32) | static_cast<uint64_t>(back);
+  }
+  int64_t take_from(int t, bool front) {
+    std::atomic<uint64_t>& e = ends_[static_cast<size_t>(t)];
+    uint64_t cur = e.load(std::memory_order_relaxed);
+    for (;;) {
+      const int64_t f = static_cast<int64_t>(cur >> 32), b = static_cast<int64_t>(cur & 0xffffffffu);
+      if (f >= b) return -1;
+      const uint64_t next = front ? pack(f + 1, b) : pack(f, b - 1);
+      if (e.compare_exchange_weak(cur, next, std::memory_order_relaxed)) return order_[static_cast<size_t>(front ? f : b - 1)];
+    }
+  }
+
+  int nt_ = 1;
+  std::vector<int64_t> order_;
+  std::vector<std::atomic<uint64_t>> ends_;
+};
+
+// The thread (of nt) whose parallel_for share of [0, M) holds `row`: rows [M·t/nt, M·(t+1)/nt).
+inline int row_owner(int64_t row, int64_t M, int nt) {
+  int owner = static_cast<int>(row * nt / M);
+  while (owner + 1 < nt && M * (owner + 1) / nt <= row) owner++;
+  while (owner > 0 && M * owner / nt > row) owner--;
+  return owner;
 }
 
 }  // namespace cs::cpu::gemm_detail

@@ -11,6 +11,7 @@
 #include "cpu/column_sums.h"
 #include "cpu/gemm.h"
 #include "cpu/gemm_bf16.h"
+#include "cpu/gemm_blocking.h"
 
 namespace cs::cpu {
 
@@ -63,8 +64,11 @@ void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, i
 // A wide result splits into tiles as any GEMM.
 // With db (nullable) given and the rows split, each thread also sums its rows of dY into a
 // bias partial in the same parallel region (no second hand-off to the pool), the same sums as
-// bias_gradient; and with dx (nullable) its rows of dX = dY·W, while those rows of dY are still
-// in its cache (the same values as one GEMM over every row: each element is the same sum).
+// bias_gradient; and with dx (nullable) rows of dX = dY·W, its own first, while those rows of
+// dY are still in its cache (the same values as one GEMM over every row: each element is the
+// same sum). dX's rows go in blocks a thread that is done takes from the other's end: the dW
+// halves are fixed (the partials must be the same sums whichever thread is late), and a worker
+// that woke late or ran slower left the caller waiting a fifth of the op.
 // Returns what it did of these (the caller does the rest).
 struct SplitRowsDone {
   bool bias = false, dx = false;
@@ -87,6 +91,12 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
   float* const part = scratch.data();  // the workers' own thread_local would be a different vector
   float* const bias_part = part + static_cast<size_t>(parts) * out;
   const bool rows_of_dx = split_rows && W && dx;
+  constexpr int64_t kDxBlockRows = 112;  // eight of the kernel's 14-row panels
+  const int64_t dx_blocks = gemm_detail::ceil_div(M, kDxBlockRows);
+  static thread_local gemm_detail::ItemQueues dx_queues;
+  if (rows_of_dx)
+    dx_queues.reset(parts, dx_blocks, 1, [&](int64_t, int64_t b) { return gemm_detail::row_owner(b * kDxBlockRows, M, parts); });
+  gemm_detail::ItemQueues& dx_blocks_left = dx_queues;  // the workers' own thread_local would be another
   if (split_rows) {
     parallel_run(parts, [&](int t, int n_threads) {
       const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
@@ -96,23 +106,39 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
         for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
         add_rows(dY.ptr + m0 * dY.ld, dY.ld, m1 - m0, N, acc);
       }
-      // dX[m0:m1, :] = dY[m0:m1, :]·W
+      // dX[r0:r1, :] = dY[r0:r1, :]·W
       if (rows_of_dx)
-        sgemm_serial(false, false, m1 - m0, K, N, 1.0f, dY.ptr + m0 * dY.ld, dY.ld, W->ptr, W->ld, 0.0f, dx + m0 * K, K);
+        for (int64_t b; (b = dx_blocks_left.take(t)) >= 0;) {
+          const int64_t r0 = b * kDxBlockRows, r1 = std::min(M, r0 + kDxBlockRows);
+          sgemm_serial(false, false, r1 - r0, K, N, 1.0f, dY.ptr + r0 * dY.ld, dY.ld, W->ptr, W->ld, 0.0f, dx + r0 * K, K);
+        }
     });
   } else {
     weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);
   }
-  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order;
-  // on threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking the pool).
-  parallel_for(N, std::max<int64_t>(1, (1 << 15) / K), [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; n++)
-      for (int64_t k = 0; k < K; k++) {
-        float s = accumulate ? dw[n * K + k] : 0.0f;
-        float p = 0.0f;
-        for (int t = 0; t < parts; t++) p += part[t * out + (transposed ? k * N + n : n * K + k)];
-        dw[n * K + k] = s + p;
-      }
+  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order:
+  // summed into the first partial along its rows (loops that vectorise), then added onto dw.
+  // On threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking the pool).
+  const int64_t rows = transposed ? K : N, cols = transposed ? N : K;
+  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / cols), [&](int64_t r0, int64_t r1) {
+    float* const sum = part + r0 * cols;
+    const int64_t count = (r1 - r0) * cols;
+    for (int t = 1; t < parts; t++) {
+      const float* p = part + t * out + r0 * cols;
+      for (int64_t i = 0; i < count; i++) sum[i] += p[i];
+    }
+    if (!transposed) {
+      float* d = dw + r0 * K;
+      if (accumulate)
+        for (int64_t i = 0; i < count; i++) d[i] += sum[i];
+      else
+        for (int64_t i = 0; i < count; i++) d[i] = sum[i];
+      return;
+    }
+    for (int64_t k = r0; k < r1; k++) {
+      const float* row = part + k * N;
+      for (int64_t n = 0; n < N; n++) dw[n * K + k] = (accumulate ? dw[n * K + k] : 0.0f) + row[n];
+    }
   });
   if (bias) {  // as bias_gradient adds its partials: in thread order onto db (or zero)
     if (!accumulate)
