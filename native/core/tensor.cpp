@@ -5,6 +5,7 @@
 
 #include "cuda_dispatch/cuda_backend.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 
 namespace cs {
 
@@ -28,7 +29,7 @@ bool parse_device(const std::string& s, Device* out) {
 
 Storage::~Storage() {
   if (!data) return;
-  if (device.is_cpu()) std::free(data);
+  if (device.is_cpu()) host_free(data);
   else cuda_free(data, device.index);  // back to the CUDA library's cache
 }
 
@@ -47,9 +48,7 @@ std::shared_ptr<Storage> allocate_storage(size_t bytes, Device device) {
     return s;
   }
   auto s = std::make_shared<Storage>();
-  size_t rounded = ((bytes + 63) / 64) * 64;
-  if (rounded == 0) rounded = 64;
-  s->data = std::aligned_alloc(64, rounded);
+  s->data = host_alloc(bytes);
   if (!s->data) fail("allocate: out of host memory asking for ", bytes, " bytes");
   s->bytes = bytes;
   s->device = device;

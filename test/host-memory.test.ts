@@ -1,0 +1,68 @@
+// Host memory for tensors (native/core/host_memory.cpp): test/native/host_memory_check.cpp is
+// built here with the system compiler and checks alignment, that every byte is writable, and
+// that blocks from 1 MB ask for 2 MB huge pages unless CLIPSCALE_HUGE_PAGES=0. Whether the
+// kernel grants them depends on its THP setting, which the test reads and reports.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import * as ops from '../lib/ops.js';
+import { Tensor } from '../lib/tensor.js';
+
+const root = join(import.meta.dirname, '..');
+const cxx = process.env.CXX ?? 'g++';
+const hasCompiler = spawnSync(cxx, ['--version']).status === 0;
+const exe = join(mkdtempSync(join(tmpdir(), 'cs-host-memory-')), 'check');
+const built = hasCompiler
+  ? spawnSync(cxx, ['-std=c++17', '-O2', '-I', join(root, 'native'), join(root, 'test/native/host_memory_check.cpp'), join(root, 'native/core/host_memory.cpp'), '-o', exe], { encoding: 'utf8', timeout: 120_000 })
+  : null;
+
+function thpMode(): string {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unavailable';
+  }
+}
+
+function run(env: NodeJS.ProcessEnv) {
+  const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}`, json: r.status === 0 ? JSON.parse(r.stdout) : null };
+}
+
+test('host memory: aligned, writable, huge pages asked for from 1 MB and granted where THP allows', (t) => {
+  if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the check was not run`);
+  t.is(built!.status, 0, built!.stderr);
+  const r = run({ CLIPSCALE_HUGE_PAGES: '' });
+  t.is(r.status, 0, r.out);
+  t.is(r.json.min_bytes, 1 << 20);
+  if (process.platform !== 'linux') return t.false(r.json.huge_pages, 'huge pages are only asked for on Linux');
+  t.true(r.json.huge_pages);
+  const mode = thpMode();
+  if (mode === 'always' || mode === 'madvise') t.true(r.json.granted_kb_of_8mb > 0, `THP is "${mode}" but an 8 MB block got no huge page: ${r.out}`);
+  else t.log(`THP is "${mode}" here: whether huge pages were granted was not checked`);
+});
+
+test('host memory: CLIPSCALE_HUGE_PAGES=0 keeps ordinary pages', (t) => {
+  if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the check was not run`);
+  t.is(built!.status, 0, built!.stderr);
+  const r = run({ CLIPSCALE_HUGE_PAGES: '0' });
+  t.is(r.status, 0, r.out);
+  t.false(r.json.huge_pages);
+  t.is(r.json.granted_kb_of_8mb, 0, r.out);
+});
+
+test('host memory: tensors on huge pages keep their values and sizes (a 3 MB tensor round trip)', (t) => {
+  const n = 3 * (1 << 18) + 5;  // 3 MB and a little: rounded up to whole huge pages inside
+  const d = Float32Array.from({ length: n }, (_, i) => (i % 1000) - 0.5);
+  const x = Tensor.from(d, [n]);
+  const y = Tensor.empty([n]);
+  ops.copy(x, y);
+  t.deepEqual(y.toFloat32Array(), d);
+  t.is(y.numel, n);
+  x.dispose();
+  y.dispose();
+});
