@@ -123,6 +123,13 @@ export interface LinearGrads {
   /** w's 16-bit copy (as linearForward's): a bf16/fp16 run on CUDA reads it for dx instead of converting wᵀ */
   w16?: Tensor | null;
 }
+/**
+ * A linear layer's gradients: dx = dy·w, dw (+)= dyᵀ·x, db (+)= Σ_rows dy. On the CPU (fp32), the
+ * rows of dy that are all zero are skipped when they are an eighth or more of them (a text tower's
+ * positions after each caption's end, a last block's rows but the pooled one): dx is zero there
+ * and dw, db get nothing from them, even where x is not finite (a dense product would add
+ * 0·NaN = NaN). CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row.
+ */
 export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: LinearGrads): void {
   native.linearBackward(h(x), h(w), h(dy), ho(grads.dx), ho(grads.dw), ho(grads.db), grads.accumulate ?? false, ho(grads.w16 ?? null));
 }

@@ -135,6 +135,70 @@ test('linearBackward with accumulate over many rows: dW split over threads and d
   }
 });
 
+// A text tower's gradient is zero at every position after a caption's end, and a last block's
+// everywhere but the pooled row: linearBackward multiplies only dY's other rows.
+function dyWithZeroRows(M: number, N: number, seed: number, keep: (row: number) => boolean): Tensor {
+  const dy = randTensor([M, N], seed);
+  const d = f32(dy);
+  for (let m = 0; m < M; m++) if (!keep(m)) for (let n = 0; n < N; n++) d[m * N + n] = (m + n) % 2 ? 0 : -0;
+  return dy;
+}
+
+test('linearBackward over a dY whose rows are mostly zero: the float64 gradients, zero rows of dx, accumulate kept', (t) => {
+  // Rows kept: the first (r % 32) ≤ 9 of every 32 (a caption of 10 tokens), and a last-block pattern (one row in 17).
+  for (const [M, K, N, keep] of [
+    [1536, 64, 96, (r: number) => r % 32 <= 9],
+    [2176, 48, 40, (r: number) => r % 17 === 0],
+    [600, 80, 48, (r: number) => r % 3 !== 1],  // a third zero: still compacted
+  ] as const) {
+    const x = randTensor([M, K], 401), w = randTensor([N, K], 402, 0.2), dy = dyWithZeroRows(M, N, 403, keep);
+    const ref = refBackward(f32(x), f32(w), f32(dy), M, K, N);
+    for (const accumulate of [false, true]) {
+      const dx = Tensor.full([M, K], 7), dw = Tensor.full([N, K], 0.5), db = Tensor.full([N], -2);
+      ops.linearBackward(x, w, dy, { dx, dw, db, accumulate });
+      const base = accumulate ? 1 : 0;
+      t.true(relErr(f32(dw), ref.dw.map((v) => v + 0.5 * base)) <= 1e-5, `dw ${M}x${K}x${N} accumulate=${accumulate}`);
+      t.true(relErr(f32(db), ref.db.map((v) => v - 2 * base)) <= 1e-5, `db ${M}x${K}x${N}`);
+      t.true(relErr(f32(dx), ref.dx) <= 1e-5, `dx ${M}x${K}x${N}`);
+      const dxv = f32(dx);
+      let zeroRowsExact = true;
+      for (let m = 0; m < M; m++) if (!keep(m)) for (let k = 0; k < K; k++) zeroRowsExact &&= dxv[m * K + k] === 0;
+      t.true(zeroRowsExact, 'dx is exactly zero at the zero rows of dy (it held 7 before)');
+    }
+  }
+});
+
+test('linearBackward over an all-zero dY: dx zero, dw and db zero or kept as they were', (t) => {
+  const M = 512, K = 64, N = 32;
+  const x = randTensor([M, K], 411), w = randTensor([N, K], 412), dy = Tensor.zeros([M, N]);
+  const dx = Tensor.full([M, K], 3), dw = Tensor.full([N, K], 0.25), db = Tensor.full([N], 1.5);
+  ops.linearBackward(x, w, dy, { dx, dw, db, accumulate: true });
+  t.true(f32(dx).every((v) => v === 0));
+  t.true(f32(dw).every((v) => v === 0.25));
+  t.true(f32(db).every((v) => v === 1.5));
+  ops.linearBackward(x, w, dy, { dx, dw, db });
+  t.true(f32(dw).every((v) => v === 0) && f32(db).every((v) => v === 0));
+});
+
+test('linearBackward over rows of dY that are zero: NaN in dY still reaches every gradient; NaN in X at a zero row does not', (t) => {
+  const M = 640, K = 32, N = 24, keep = (r: number) => r % 4 === 0;
+  const x = randTensor([M, K], 421), w = randTensor([N, K], 422), dy = dyWithZeroRows(M, N, 423, keep);
+  // NaN in a kept row's place: the row is not zero, so it is multiplied.
+  const dyNan = Tensor.from(f32(dy).slice(), [M, N]);
+  f32(dyNan)[5 * N + 3] = NaN;  // row 5 was zero; now it holds a NaN
+  const dx = Tensor.empty([M, K]), dw = Tensor.empty([N, K]), db = Tensor.empty([N]);
+  ops.linearBackward(x, w, dyNan, { dx, dw, db });
+  t.true(f32(dw).some((v) => Number.isNaN(v)) && Number.isNaN(f32(db)[3]) && f32(dx).slice(5 * K, 6 * K).every((v) => Number.isNaN(v)));
+  // NaN in X at a row where dY is zero: that row adds nothing (0·x for it is not formed), so dW stays
+  // finite, where a dense product (PyTorch's) would put 0·NaN = NaN into it.
+  const xNan = Tensor.from(f32(x).slice(), [M, K]);
+  f32(xNan)[1 * K + 7] = NaN;
+  ops.linearBackward(xNan, w, dy, { dx, dw, db });
+  if (process.env.CLIPSCALE_SKIP_ZERO_ROWS === '0') return t.true(f32(dw).some((v) => Number.isNaN(v)), 'every row multiplied: NaN reaches dW');
+  const ref = refBackward(f32(x), f32(w), f32(dy), M, K, N);
+  t.true(relErr(f32(dw), ref.dw) <= 1e-5);
+});
+
 test('linear shape, dtype and alias errors name the op and the argument', (t) => {
   const x = Tensor.zeros([4, 32]);
   t.throws(() => ops.linearForward(x, Tensor.zeros([16, 30]), null, Tensor.zeros([4, 16])), {

@@ -1,6 +1,8 @@
 #include "cpu/linear.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "cpu/gemm.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/gemm_blocking.h"
+#include "cpu/zero_rows.h"
 
 namespace cs::cpu {
 
@@ -149,6 +152,57 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
   return {bias, rows_of_dx};
 }
 
+// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row of dY, zero or not (for A/B comparisons and
+// for measuring the GEMMs' rate on whole layers).
+bool skip_zero_rows_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("CLIPSCALE_SKIP_ZERO_ROWS");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return on;
+}
+
+// A layer's three products over M rows (M, N, K > 0): dW (+)= dYᵀ·X, db (+)= Σ_rows dY,
+// dX = dY·W, each skipped where its output is null.
+void backward_products(const MatrixRef& dY, const MatrixRef& X, const MatrixRef& W, int64_t M, int64_t N, int64_t K,
+                       float* dx, float* dw, float* db, bool accumulate) {
+  SplitRowsDone done;  // the weight gradient's threads may sum db and compute dX on the way
+  if (dw) done = weight_gradient(dY, X, M, N, K, dw, accumulate, db, dx ? &W : nullptr, dx);
+  if (db && !done.bias) bias_gradient(dY.ptr, dY.ld, M, N, db, accumulate);
+  // dX[M×K] = dY·W
+  if (dx && !done.dx) sgemm(false, false, M, K, N, 1.0f, dY.ptr, dY.ld, W.ptr, W.ld, 0.0f, dx, K);
+}
+
+// The same over only the rows of dY that are not all zero, when at least an eighth are (see
+// zero_rows.h: a text tower's rows past each caption's end, a last block's rows but the pooled
+// one): those rows of dY and X are gathered, multiplied as above, and dX's rows scattered back,
+// the others zero. dW and db are the same sums less terms that are exactly zero (0·x, for finite
+// x), added in another grouping, so they agree to fp32 rounding, not bit for bit. Returns false
+// (nothing done) when too few rows are zero.
+bool backward_products_nonzero_rows(const MatrixRef& dY, const MatrixRef& X, const MatrixRef& W, int64_t M, int64_t N,
+                                    int64_t K, float* dx, float* dw, float* db, bool accumulate) {
+  if (!skip_zero_rows_enabled() || M > INT32_MAX) return false;
+  static thread_local std::vector<int32_t> rows;
+  nonzero_rows(dY.ptr, M, N, dY.ld, rows);
+  const int64_t count = static_cast<int64_t>(rows.size());
+  if (count * 8 > M * 7) return false;
+  static thread_local gemm_detail::AlignedScratch<float> dy_rows("linearBackward: row scratch"),
+      x_rows("linearBackward: row scratch"), dx_rows("linearBackward: row scratch");
+  if (count > 0) {
+    float* dyc = dy_rows.get(static_cast<size_t>(count * N));
+    gather_rows(dY.ptr, dY.ld, N, rows.data(), count, dyc);
+    float* xc = nullptr;
+    if (dw) gather_rows(X.ptr, X.ld, K, rows.data(), count, xc = x_rows.get(static_cast<size_t>(count * K)));
+    float* dxc = dx ? dx_rows.get(static_cast<size_t>(count * K)) : nullptr;
+    backward_products({dyc, N}, {xc, K}, W, count, N, K, dxc, dw, db, accumulate);
+  } else {  // dY is all zero: dW and db get nothing added
+    if (dw && !accumulate) std::fill(dw, dw + N * K, 0.0f);
+    if (db && !accumulate) std::fill(db, db + N, 0.0f);
+  }
+  if (dx) scatter_rows(count > 0 ? dx_rows.get(0) : nullptr, K, rows.data(), count, M, dx, K);
+  return true;
+}
+
 }  // namespace
 
 const float* packed_weight_for(const char* op, const Tensor* packed, const char* w_name, const Tensor& w, int64_t N,
@@ -234,32 +288,20 @@ void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor*
   }
   std::vector<float> dys, xs, ws;
   MatrixRef dY = matmul_operand(dy.data<float>(), M, N, N, emu, dys);
-  SplitRowsDone done;  // the weight gradient's threads may sum db and compute dX on the way
-  const bool full = M > 0 && N > 0 && K > 0;
-  MatrixRef W{};
-  if (dx && full) W = matmul_operand(w.data<float>(), N, K, K, emu, ws);
-
-  if (dw) {
-    float* dwp = dw->data<float>();
-    if (full) {
-      MatrixRef X = matmul_operand(x.data<float>(), M, K, K, emu, xs);
-      done = weight_gradient(dY, X, M, N, K, dwp, accumulate, db ? db->data<float>() : nullptr, dx ? &W : nullptr,
-                             dx ? dx->data<float>() : nullptr);
-    } else if (!accumulate) {
-      for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
-    }
+  float* const dwp = dw ? dw->data<float>() : nullptr;
+  float* const dbp = db ? db->data<float>() : nullptr;
+  float* const dxp = dx ? dx->data<float>() : nullptr;
+  if (M <= 0 || N <= 0 || K <= 0) {  // an empty product: zeros, but db still sums dY's rows
+    if (dwp && !accumulate) std::fill(dwp, dwp + N * K, 0.0f);
+    if (dbp) bias_gradient(dY.ptr, dY.ld, M, N, dbp, accumulate);
+    if (dxp) std::fill(dxp, dxp + M * K, 0.0f);
+    return;
   }
-  if (db && !done.bias) bias_gradient(dY.ptr, dY.ld, M, N, db->data<float>(), accumulate);
-  if (dx) {
-    float* dxp = dx->data<float>();
-    if (full) {
-      // dX[M×K] = dY·W
-      if (!done.dx) sgemm(false, false, M, K, N, 1.0f, dY.ptr, dY.ld, W.ptr, W.ld, 0.0f, dxp, K);
-      if (emu) round_bf16_block(dxp, M, K, K);
-    } else {
-      for (int64_t i = 0; i < M * K; i++) dxp[i] = 0.0f;
-    }
-  }
+  const MatrixRef X = dw ? matmul_operand(x.data<float>(), M, K, K, emu, xs) : MatrixRef{x.data<float>(), K};
+  const MatrixRef W = dx ? matmul_operand(w.data<float>(), N, K, K, emu, ws) : MatrixRef{w.data<float>(), K};
+  if (!emu && backward_products_nonzero_rows(dY, X, W, M, N, K, dxp, dwp, dbp, accumulate)) return;
+  backward_products(dY, X, W, M, N, K, dxp, dwp, dbp, accumulate);
+  if (dxp && emu) round_bf16_block(dxp, M, K, K);
 }
 
 }  // namespace cs::cpu

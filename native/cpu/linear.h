@@ -24,6 +24,7 @@ const float* packed_weight_for(const char* op, const Tensor* packed, const char*
 // packLinearWeight: w [N, K] f32 → a new f32 tensor holding it packed for the active kernel.
 Tensor pack_linear_weight(const Tensor& w);
 
+// fp32: rows of dy that are all zero (an eighth of them or more) are not multiplied (zero_rows.h).
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
                      bool accumulate);
 
