@@ -9,6 +9,14 @@
 //
 //   node --import=tsx benchmarks/linear_in_step.ts [--config tiny] [--batch-size 128] [--steps 8]
 //
+// linearBackward skips the rows of dY that are all zero (a text tower's positions after each
+// caption's end, a last block's rows but the pooled one; native/cpu/linear.cpp): a backward call's
+// FLOPs are counted over the rows it multiplied (rows_multiplied), found here by scanning dY
+// after the timed call with the same rule, and its rate is compared with the standalone GEMMs
+// over whole random operands. Calls are keyed by shape and their place among that shape's calls in
+// a step (#0 the first), since a tower's blocks keep different numbers of rows.
+// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row (the dense figures).
+//
 // The machine this runs on may be shared: the load average is recorded on every line, and
 // the standalone products are timed between the steps (interleaved), each a best of three
 // calls, and the per-shape figures are medians over calls and rounds. The same GEMMs are also timed
@@ -26,7 +34,7 @@ import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
 
 interface Shape { m: number; k: number; n: number; dx: boolean }
-interface InStep { ms: number[]; shape: Shape }
+interface InStep { ms: number[]; flops: number[]; rows: number[]; shape: Shape; place: number }
 
 const { values } = parseArgs({
   options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' } },
@@ -44,6 +52,20 @@ const load = () => os.loadavg().map(r2);
 const forward = new Map<string, InStep>();
 const backward = new Map<string, InStep>();
 let recording = false;
+const callsThisStep = new Map<string, number>();  // per direction and shape: calls so far in this step
+const skipZeroRows = process.env.CLIPSCALE_SKIP_ZERO_ROWS !== '0';
+// The rows of dY [m, n] linearBackward multiplies: those not all ±0, when at least an eighth are
+// zero (linear.cpp's rule), else all of them.
+function rowsMultiplied(dy: Handle, m: number, n: number): number {
+  if (!skipZeroRows) return m;
+  const v = new Tensor(dy as never).view() as Float32Array;
+  let nonzero = 0;
+  for (let r = 0; r < m; r++) {
+    for (let c = r * n, end = c + n; c < end; c++)
+      if (v[c] !== 0 || Number.isNaN(v[c])) { nonzero++; break; }
+  }
+  return nonzero * 8 > m * 7 ? m : nonzero;
+}
 const binding = native as unknown as Record<string, (...a: unknown[]) => unknown>;
 type Handle = { shape: number[] } | null;
 for (const [name, table] of [['linearForward', forward], ['linearBackward', backward]] as const) {
@@ -53,13 +75,21 @@ for (const [name, table] of [['linearForward', forward], ['linearBackward', back
     const x = args[0] as Handle, w = args[1] as Handle;
     const dxWanted = name === 'linearForward' ? false : args[3] !== null && args[3] !== undefined;
     const shape: Shape = { m: numel(x!.shape) / x!.shape.at(-1)!, k: w!.shape[1], n: w!.shape[0], dx: dxWanted };
-    const key = `${shape.m}x${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
+    const shapeKey = `${shape.m}x${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
+    const place = callsThisStep.get(`${name}:${shapeKey}`) ?? 0;
+    callsThisStep.set(`${name}:${shapeKey}`, place + 1);
+    const key = `${shapeKey}#${place}`;
     const t0 = performance.now();
     try {
       return original(...args);
     } finally {
-      const e = table.get(key) ?? { ms: [], shape };
-      e.ms.push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      // After the call (dY is not written), so the scan's time does not delay the call's start.
+      const rows = name === 'linearBackward' ? rowsMultiplied(args[2] as Handle, shape.m, shape.n) : shape.m;
+      const e = table.get(key) ?? { ms: [], flops: [], rows: [], shape, place };
+      e.ms.push(ms);
+      e.rows.push(rows);
+      e.flops.push((name === 'linearBackward' && dxWanted ? 2 : 1) * 2 * rows * shape.n * shape.k);
       table.set(key, e);
     }
   };
@@ -146,10 +176,17 @@ const stepMsList: number[] = [];
   using trainer = new Trainer({ model: config, data, batchSize, samples: (warmup + steps) * batchSize, logEvery: 1, precision: 'fp32', lr: 5e-4 });
   for await (const r of trainer.run()) {
     recording = false;
+    callsThisStep.clear();
     if (r.step > warmup) {
       stepMsList.push(r.step_time_s * 1000);
+      const done = new Set<string>();
       for (const [direction, table] of [['forward', forward], ['backward', backward]] as const)
-        for (const [key, e] of table) standaloneFor(direction, key, e.shape).run();
+        for (const [key, e] of table) {
+          const shapeKey = key.split('#')[0];
+          if (done.has(`${direction}:${shapeKey}`)) continue;
+          done.add(`${direction}:${shapeKey}`);
+          standaloneFor(direction, shapeKey, e.shape).run();
+        }
     }
     if (r.step >= warmup) recording = true;
   }
@@ -162,20 +199,30 @@ const cpu = os.cpus()[0]?.model ?? 'unknown';
 const common = { bench: 'linear-in-step', config, batch_size: batchSize, steps, threads: native.numThreads(), kernel: native.gemmKernel(), cpu };
 // Per step: in-step time by median call, standalone by median round (each round a best of 3).
 let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0, flopTotal = 0;
+// Each key: its calls' median rate over the FLOPs they did (rows multiplied), the standalone
+// figures of its whole shape; a step's times are FLOPs ÷ rate, summed.
+let denseFlopTotal = 0;
 for (const [direction, table] of [['forward', forward], ['backward', backward]] as const) {
   for (const [key, e] of table) {
     const { m, k, n, dx } = e.shape;
-    const sa = standalone.get(`${direction}:${key}`)!;
-    const flops = (direction === 'backward' && dx ? 2 : 1) * 2 * m * n * k;
-    const calls = e.ms.length / steps;
-    const inStep = median(e.ms), inStepBest = min(e.ms), gemm = median(sa.gemm), gemmCold = median(sa.gemmCold), op = median(sa.op);
-    stepTotal += inStep * calls; stepBestTotal += inStepBest * calls; gemmTotal += gemm * calls; coldTotal += gemmCold * calls;
-    opTotal += op * calls; flopTotal += flops * calls;
+    const shapeKey = key.split('#')[0];
+    const sa = standalone.get(`${direction}:${shapeKey}`)!;
+    const denseFlops = (direction === 'backward' && dx ? 2 : 1) * 2 * m * n * k;
+    const flops = e.flops.reduce((a, b) => a + b, 0) / e.flops.length;  // per call, mean over the steps
+    const rates = e.ms.map((ms, i) => e.flops[i] / (ms * 1e6));
+    const inStepRate = median(rates), inStepBestRate = Math.max(...rates);
+    const inStep = flops / (inStepRate * 1e6), inStepBest = flops / (inStepBestRate * 1e6);
+    // The standalone GEMMs' time for the same FLOPs at their rate over the whole shape.
+    const atRate = (ms: number) => ms * (flops / denseFlops);
+    const gemm = atRate(median(sa.gemm)), gemmCold = atRate(median(sa.gemmCold)), op = atRate(median(sa.op));
+    stepTotal += inStep; stepBestTotal += inStepBest; gemmTotal += gemm; coldTotal += gemmCold;
+    opTotal += op; flopTotal += flops; denseFlopTotal += denseFlops;
     const gf = (ms: number) => r2(flops / (ms * 1e6));
     console.log(JSON.stringify({
-      ...common, direction, shape: key, m, k, n, calls_per_step: calls,
-      gflops: { in_step_median: gf(inStep), in_step_best: gf(inStepBest), standalone_gemm: gf(gemm), standalone_gemm_best: gf(min(sa.gemm)), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
-      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(min(sa.gemm) / inStepBest),
+      ...common, direction, shape: shapeKey, place: e.place, m, k, n, calls_per_step: e.ms.length / steps,
+      rows_multiplied: r2(e.rows.reduce((a, b) => a + b, 0) / e.rows.length),
+      gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(atRate(min(sa.gemm))), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
+      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(atRate(min(sa.gemm)) / inStepBest),
       in_step_vs_standalone_gemm_cold: r2(gemmCold / inStep),
       loadavg: load(),
     }));
@@ -183,7 +230,8 @@ for (const [direction, table] of [['forward', forward], ['backward', backward]] 
 }
 for (const e of standalone.values()) e.dispose();
 console.log(JSON.stringify({
-  ...common, direction: 'total', step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
+  ...common, direction: 'total', skip_zero_rows: skipZeroRows, step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
+  flops_multiplied_vs_dense: r2(flopTotal / denseFlopTotal),
   gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
   in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
   loadavg_start: loadStart, loadavg: load(),
