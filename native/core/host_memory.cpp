@@ -1,11 +1,12 @@
 #include "core/host_memory.h"
 
 #include <cstdlib>
-#include <cstring>
 
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+
+#include "core/env_switch.h"
 
 namespace cs {
 
@@ -19,10 +20,7 @@ constexpr size_t kHugeMin = size_t{1} << 20;
 
 bool huge_pages_on() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  static const bool on = [] {
-    const char* env = std::getenv("CLIPSCALE_HUGE_PAGES");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool on = env_switch_on("CLIPSCALE_HUGE_PAGES");
   return on;
 #else
   return false;

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/env_switch.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm_blocking.h"
@@ -42,10 +43,7 @@ using gemm_detail::MicroKernel;
 
 // CLIPSCALE_GEMM_A_IN_PLACE=0 always packs A, as before (for A/B comparisons).
 bool a_in_place_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("CLIPSCALE_GEMM_A_IN_PLACE");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool on = env_switch_on("CLIPSCALE_GEMM_A_IN_PLACE");
   return on;
 }
 

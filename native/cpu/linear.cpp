@@ -1,11 +1,11 @@
 #include "cpu/linear.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/env_switch.h"
 #include "core/linear_checks.h"
 #include "core/numerics.h"
 #include "core/thread_pool.h"
@@ -155,10 +155,7 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
 // CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row of dY, zero or not (for A/B comparisons and
 // for measuring the GEMMs' rate on whole layers).
 bool skip_zero_rows_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("CLIPSCALE_SKIP_ZERO_ROWS");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool on = env_switch_on("CLIPSCALE_SKIP_ZERO_ROWS");
   return on;
 }
 
