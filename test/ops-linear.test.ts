@@ -135,6 +135,33 @@ test('linearBackward with accumulate over many rows: dW split over threads and d
   }
 });
 
+test('linearBackward db: each column adds its rows one after another, each thread its share, bit for bit at every width', (t) => {
+  // The column sums keep up to 128 columns in registers across the rows (native/cpu/column_sums.cpp):
+  // widths below, at and past a vector (16), past a pass of eight vectors (128), and a tail. The
+  // order is fixed: rows split into the threads' shares as parallel_for splits them (or the weight
+  // gradient's region the same way), each share summed from zero in row order, the shares then added
+  // in thread order onto db.
+  const nt = native.numThreads();
+  for (const N of [1, 15, 16, 17, 48, 130, 200, 300]) {
+    const M = 700;
+    const dy = randTensor([M, N], 400 + N);
+    const d = f32(dy);
+    const threads = Math.min(nt, Math.max(1, Math.floor((M * N) / (1 << 15))));
+    const want = new Float32Array(N).fill(0.25);
+    for (let part = 0; part < threads; part++) {
+      const m0 = Math.floor((M * part) / threads), m1 = Math.floor((M * (part + 1)) / threads);
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let m = m0; m < m1; m++) s = Math.fround(s + d[m * N + n]);
+        want[n] = Math.fround(want[n] + s);
+      }
+    }
+    const db = Tensor.full([N], 0.25);
+    ops.linearBackward(randTensor([M, 8], 1), randTensor([N, 8], 2), dy, { db, accumulate: true });
+    t.deepEqual(Array.from(f32(db)), Array.from(want), `N = ${N}`);
+  }
+});
+
 // A text tower's gradient is zero at every position after a caption's end, and a last block's
 // everywhere but the pooled row: linearBackward multiplies only dY's other rows.
 function dyWithZeroRows(M: number, N: number, seed: number, keep: (row: number) => boolean): Tensor {

@@ -1,11 +1,13 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <climits>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -227,6 +229,45 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   parallel_run(nt, [&](int t, int total) {
     int64_t begin = n * t / total, end = n * (t + 1) / total;
     if (begin < end) fn(begin, end);
+  });
+}
+
+void parallel_for_balanced(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  const int nt = static_cast<int>(std::min<int64_t>(n, num_threads()));
+  if (n > INT32_MAX) {  // past what a share's 32-bit ends hold: fixed shares
+    parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) fn(i);
+    });
+    return;
+  }
+  if (nt <= 1 || t_inside_pool) {
+    for (int64_t i = 0; i < n; i++) fn(i);
+    return;
+  }
+  // Each thread's share as (front, back) in one word: its owner takes from the front, others
+  // from the back; a cache line each, so taking an item does not disturb the other threads'.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> ends{0};
+  };
+  std::unique_ptr<Share[]> shares(new Share[static_cast<size_t>(nt)]);
+  auto pack = [](int64_t front, int64_t back) { return (static_cast<uint64_t>(front) << 32) | static_cast<uint64_t>(back); };
+  for (int t = 0; t < nt; t++) shares[static_cast<size_t>(t)].ends.store(pack(n * t / nt, n * (t + 1) / nt), std::memory_order_relaxed);
+  auto take = [&](int t, bool front) -> int64_t {
+    std::atomic<uint64_t>& e = shares[static_cast<size_t>(t)].ends;
+    uint64_t cur = e.load(std::memory_order_relaxed);
+    for (;;) {
+      const int64_t f = static_cast<int64_t>(cur >> 32), b = static_cast<int64_t>(cur & 0xffffffffu);
+      if (f >= b) return -1;
+      if (e.compare_exchange_weak(cur, front ? pack(f + 1, b) : pack(f, b - 1), std::memory_order_relaxed)) return front ? f : b - 1;
+    }
+  };
+  // Every share is taken from, also those of threads the pool did not run (resized meanwhile: it
+  // may run fewer than nt).
+  parallel_run(nt, [&](int self, int) {
+    for (int64_t i; (i = take(self, true)) >= 0;) fn(i);
+    for (int d = 1; d < nt; d++)
+      for (int64_t i; (i = take((self + d) % nt, false)) >= 0;) fn(i);
   });
 }
 

@@ -171,34 +171,35 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool columns = use_columns(emu);
-  parallel_for(seqs.count * g.heads, 1, [&](int64_t t0, int64_t t1) {
+  // Sequence × head items taken one at a time (see parallel_for_balanced): with fixed halves, a
+  // core that ran slower left the other waiting long enough to fall asleep, and the next op's
+  // threads then started tens of microseconds apart.
+  parallel_for_balanced(seqs.count * g.heads, [&](int64_t t) {
     Scratch& sc = thread_scratch();
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t b = t / g.heads, h = t % g.heads;
-      const int64_t S = seqs.len(b), first = seqs.start(b);
-      if (S == 0) continue;
-      const int64_t ldS = attention_detail::padded_queries(S);
-      float* probs = grow(sc.probs, columns ? S * ldS : S * S);
-      const float* base = qkvp + first * ld + h * d;
-      MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
-      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
-      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
-      float* o = outp + first * W + h * d;
-      float* lse_row = lsep ? lsep + t * S : nullptr;  // lse [B, heads, S]: only with equal lengths
-      if (columns) {
-        // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
-        sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-        attention_detail::softmax_columns(probs, S, ldS, causal, lse_row);
-        sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
-        continue;
-      }
-      // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
-      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-      softmax_rows(probs, S, causal, emu, lse_row);
-      // out[S×d] (head h's columns) = P·V
-      sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
-      if (emu) round_bf16_block(o, S, d, W);
+    const int64_t b = t / g.heads, h = t % g.heads;
+    const int64_t S = seqs.len(b), first = seqs.start(b);
+    if (S == 0) return;
+    const int64_t ldS = attention_detail::padded_queries(S);
+    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
+    const float* base = qkvp + first * ld + h * d;
+    MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
+    MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
+    MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
+    float* o = outp + first * W + h * d;
+    float* lse_row = lsep ? lsep + t * S : nullptr;  // lse [B, heads, S]: only with equal lengths
+    if (columns) {
+      // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
+      sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
+      attention_detail::softmax_columns(probs, S, ldS, causal, lse_row);
+      sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
+      return;
     }
+    // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
+    sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
+    softmax_rows(probs, S, causal, emu, lse_row);
+    // out[S×d] (head h's columns) = P·V
+    sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
+    if (emu) round_bf16_block(o, S, d, W);
   });
 }
 
@@ -234,66 +235,64 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
   float* dqkvp = dqkv.data<float>();
   const bool columns = use_columns(emu);
 
-  parallel_for(g.B * g.heads, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for_balanced(g.B * g.heads, [&](int64_t t) {  // items one at a time, as in the forward
     Scratch& sc = thread_scratch();
     const int64_t ldS = attention_detail::padded_queries(S);
     float* probs = grow(sc.probs, columns ? S * ldS : S * S);
     float* dscores = grow(sc.dscores, columns ? S * ldS : S * S);
     float* rowdot = grow(sc.rowdot, S);
     float* probs_bf16 = emu ? grow(sc.probs_bf16, S * S) : nullptr;
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t b = t / g.heads, h = t % g.heads;
-      const float* base = qkvp + b * S * ld + h * d;
-      MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
-      MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
-      MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
-      MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, sc.dout);
-      const float* O = outp + b * S * W + h * d;
-      // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
-      float* o_row = emu ? grow(sc.o_row, d) : nullptr;
-      if (emu) {
-        for (int64_t i = 0; i < S; i++) {
-          for (int64_t c = 0; c < d; c++) o_row[c] = round_bf16(O[i * W + c]);
-          row_dots(dO.ptr + i * dO.ld, dO.ld, o_row, d, 1, d, rowdot + i);
-        }
-      } else {
-        row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
+    const int64_t b = t / g.heads, h = t % g.heads;
+    const float* base = qkvp + b * S * ld + h * d;
+    MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
+    MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
+    MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
+    MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, sc.dout);
+    const float* O = outp + b * S * W + h * d;
+    // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
+    float* o_row = emu ? grow(sc.o_row, d) : nullptr;
+    if (emu) {
+      for (int64_t i = 0; i < S; i++) {
+        for (int64_t c = 0; c < d; c++) o_row[c] = round_bf16(O[i * W + c]);
+        row_dots(dO.ptr + i * dO.ld, dO.ld, o_row, d, 1, d, rowdot + i);
       }
-      float* dq = dqkvp + b * S * ld + h * d;
-      float* dk = dq + W;
-      float* dv = dq + 2 * W;
-      if (columns) {
-        // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
-        sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-        attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lsep + t * S);
-        // dV = Pᵀ·dO; dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − D) in place
-        sgemm(false, false, S, d, S, 1.0f, probs, ldS, dO.ptr, dO.ld, 0.0f, dv, ld);
-        sgemm(false, true, S, S, d, 1.0f, V.ptr, V.ld, dO.ptr, dO.ld, 0.0f, dscores, ldS);
-        attention_detail::score_gradient_columns(dscores, probs, rowdot, S, ldS);
-        // dQ = (dSᵀ)ᵀ·K/√d, dK = dSᵀ·Q/√d
-        sgemm(true, false, S, d, S, scale, dscores, ldS, K.ptr, K.ld, 0.0f, dq, ld);
-        sgemm(false, false, S, d, S, scale, dscores, ldS, Q.ptr, Q.ld, 0.0f, dk, ld);
-        continue;
-      }
-      // P recomputed from the saved log-sum-exp.
-      sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-      probs_from_lse(probs, S, causal, lsep + t * S);
-      const float* P = probs;
-      if (emu) {
-        for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
-        P = probs_bf16;
-      }
-      // dV = Pᵀ·dO
-      sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
-      // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
-      sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
-      score_gradient(dscores, probs, rowdot, S, emu);
-      // dQ = dS·K/√d, dK = dSᵀ·Q/√d
-      sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
-      sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);
-      if (emu)
-        for (float* blk : {dq, dk, dv}) round_bf16_block(blk, S, d, ld);
+    } else {
+      row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
     }
+    float* dq = dqkvp + b * S * ld + h * d;
+    float* dk = dq + W;
+    float* dv = dq + 2 * W;
+    if (columns) {
+      // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
+      sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
+      attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lsep + t * S);
+      // dV = Pᵀ·dO; dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − D) in place
+      sgemm(false, false, S, d, S, 1.0f, probs, ldS, dO.ptr, dO.ld, 0.0f, dv, ld);
+      sgemm(false, true, S, S, d, 1.0f, V.ptr, V.ld, dO.ptr, dO.ld, 0.0f, dscores, ldS);
+      attention_detail::score_gradient_columns(dscores, probs, rowdot, S, ldS);
+      // dQ = (dSᵀ)ᵀ·K/√d, dK = dSᵀ·Q/√d
+      sgemm(true, false, S, d, S, scale, dscores, ldS, K.ptr, K.ld, 0.0f, dq, ld);
+      sgemm(false, false, S, d, S, scale, dscores, ldS, Q.ptr, Q.ld, 0.0f, dk, ld);
+      return;
+    }
+    // P recomputed from the saved log-sum-exp.
+    sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
+    probs_from_lse(probs, S, causal, lsep + t * S);
+    const float* P = probs;
+    if (emu) {
+      for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
+      P = probs_bf16;
+    }
+    // dV = Pᵀ·dO
+    sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
+    // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
+    sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
+    score_gradient(dscores, probs, rowdot, S, emu);
+    // dQ = dS·K/√d, dK = dSᵀ·Q/√d
+    sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
+    sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);
+    if (emu)
+      for (float* blk : {dq, dk, dv}) round_bf16_block(blk, S, d, ld);
   });
 }
 

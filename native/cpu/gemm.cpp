@@ -467,6 +467,10 @@ void sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
   }
 }
 
+void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst) {
+  if (rows > 0 && cols > 0) active_kernel().transpose_pack(src, ld, rows, rows, cols, dst);
+}
+
 const char* gemm_kernel_name() { return active_kernel().name; }
 
 bool set_gemm_kernel(const char* name) {

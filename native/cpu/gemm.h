@@ -50,6 +50,10 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,
                    int64_t ldc, int64_t stride_c, int64_t batch);
 
+// dst[c·rows + r] = src[r·ld + c] for r < rows, c < cols: a row-major block transposed by the
+// active kernel's packing routine (8×8 vector transposes where the CPU has them).
+void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst);
+
 // The name of the micro-kernel chosen at run time for this CPU (e.g. "avx512", "avx2", "portable").
 const char* gemm_kernel_name();
 

@@ -1,5 +1,5 @@
 // Stress test of the CPU thread pool's hand-off (native/core/thread_pool.cpp): millions of
-// parallel_for/parallel_run jobs, from several caller threads at once, with exceptions, nested
+// parallel_for/parallel_for_balanced/parallel_run jobs, from several caller threads at once, with exceptions, nested
 // regions and pool resizes racing the jobs. A watchdog ends the process with exit code 3 and the
 // word HANG when no job completes for `hang_s` seconds (a lost wake-up blocks with no CPU use).
 // Built and run by test/thread-pool-stress.test.ts, under ThreadSanitizer where the compiler has it.
@@ -32,7 +32,18 @@ static void caller(int id, long long iterations, int pool_threads) {
   for (long long it = 0; it < iterations; it++) {
     const int64_t n = 1 + next() % (4 * pool_threads + 3);
     const int kind = next() % 16;
-    if (kind < 10) {
+    if (kind == 9) {
+      // parallel_for_balanced: every index exactly once, also when the first items are slow
+      // enough that the other threads take the rest of their share from its end.
+      std::vector<std::atomic<int>> hits(n);
+      const bool slow_start = next() % 2 == 0;
+      cs::parallel_for_balanced(n, [&](int64_t i) {
+        if (slow_start && i == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        hits[i].fetch_add(1, std::memory_order_relaxed);
+      });
+      for (int64_t i = 0; i < n; i++)
+        if (hits[i].load() != 1) fail("parallel_for_balanced visited index " + std::to_string(i) + " " + std::to_string(hits[i].load()) + " times");
+    } else if (kind < 10) {
       // Every index visited exactly once.
       std::vector<std::atomic<int>> hits(n);
       cs::parallel_for(n, 1, [&](int64_t b, int64_t e) {
