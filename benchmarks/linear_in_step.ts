@@ -13,9 +13,13 @@
 // caption's end, a last block's rows but the pooled one; native/cpu/linear.cpp): a backward call's
 // FLOPs are counted over the rows it multiplied (rows_multiplied), found here by scanning dY
 // after the timed call with the same rule, and its rate is compared with the standalone GEMMs
-// over whole random operands. Calls are keyed by shape and their place among that shape's calls in
-// a step (#0 the first), since a tower's blocks keep different numbers of rows.
-// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row (the dense figures).
+// over whole random operands. Calls are keyed by their layer's K×N and their place among that
+// K×N's calls in a step (#0 the first), since a tower's blocks keep different numbers of rows.
+// The text tower trains on its captions' tokens packed end to end (lib/nn/text.ts), so its layers'
+// M changes from batch to batch: each call is compared with the standalone GEMMs at its own M
+// (timed after the step it ran in), and a key's figures are medians over its calls.
+// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row (the dense figures); CLIPSCALE_PACK_TEXT=0 trains
+// the text tower at full length (every M the same each step).
 //
 // The machine this runs on may be shared: the load average is recorded on every line, and
 // the standalone products are timed between the steps (interleaved), each a best of three
@@ -34,7 +38,8 @@ import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
 
 interface Shape { m: number; k: number; n: number; dx: boolean }
-interface InStep { ms: number[]; flops: number[]; rows: number[]; shape: Shape; place: number }
+// A key's calls, one entry each: time, FLOPs done (rows multiplied), rows, shape.
+interface InStep { ms: number[]; flops: number[]; rows: number[]; shapes: Shape[]; place: number }
 
 const { values } = parseArgs({
   options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' } },
@@ -52,7 +57,9 @@ const load = () => os.loadavg().map(r2);
 const forward = new Map<string, InStep>();
 const backward = new Map<string, InStep>();
 let recording = false;
-const callsThisStep = new Map<string, number>();  // per direction and shape: calls so far in this step
+const callsThisStep = new Map<string, number>();  // per direction and layer K×N: calls so far in this step
+// The shapes called in this step: their standalone figures are timed after it (made then, not inside the step).
+const seenThisStep = new Map<string, ['forward' | 'backward', Shape]>();
 const skipZeroRows = process.env.CLIPSCALE_SKIP_ZERO_ROWS !== '0';
 // The rows of dY [m, n] linearBackward multiplies: those not all ±0, when at least an eighth are
 // zero (linear.cpp's rule), else all of them.
@@ -75,10 +82,10 @@ for (const [name, table] of [['linearForward', forward], ['linearBackward', back
     const x = args[0] as Handle, w = args[1] as Handle;
     const dxWanted = name === 'linearForward' ? false : args[3] !== null && args[3] !== undefined;
     const shape: Shape = { m: numel(x!.shape) / x!.shape.at(-1)!, k: w!.shape[1], n: w!.shape[0], dx: dxWanted };
-    const shapeKey = `${shape.m}x${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
-    const place = callsThisStep.get(`${name}:${shapeKey}`) ?? 0;
-    callsThisStep.set(`${name}:${shapeKey}`, place + 1);
-    const key = `${shapeKey}#${place}`;
+    const layerKey = `${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
+    const place = callsThisStep.get(`${name}:${layerKey}`) ?? 0;
+    callsThisStep.set(`${name}:${layerKey}`, place + 1);
+    const key = `${layerKey}#${place}`;
     const t0 = performance.now();
     try {
       return original(...args);
@@ -86,11 +93,13 @@ for (const [name, table] of [['linearForward', forward], ['linearBackward', back
       const ms = performance.now() - t0;
       // After the call (dY is not written), so the scan's time does not delay the call's start.
       const rows = name === 'linearBackward' ? rowsMultiplied(args[2] as Handle, shape.m, shape.n) : shape.m;
-      const e = table.get(key) ?? { ms: [], flops: [], rows: [], shape, place };
+      const e = table.get(key) ?? { ms: [], flops: [], rows: [], shapes: [], place };
       e.ms.push(ms);
       e.rows.push(rows);
+      e.shapes.push(shape);
       e.flops.push((name === 'linearBackward' && dxWanted ? 2 : 1) * 2 * rows * shape.n * shape.k);
       table.set(key, e);
+      seenThisStep.set(standaloneId(name === 'linearForward' ? 'forward' : 'backward', shape), [name === 'linearForward' ? 'forward' : 'backward', shape]);
     }
   };
 }
@@ -130,40 +139,47 @@ function coldMedian(sets: number, fn: (i: number) => void): number {
   }
   return t.sort((a, b) => a - b)[t.length >> 1];
 }
-interface Standalone { gemm: number[]; gemmCold: number[]; op: number[]; run: () => void; dispose: () => void }
+// A shape's standalone figures over the rounds it was timed in; its operands are made for a round
+// and kept while the steps keep calling that shape (the packed text tower's M changes every batch).
+interface Standalone { gemm: number[]; gemmCold: number[]; op: number[]; run: () => void; release: () => void }
 const standalone = new Map<string, Standalone>();
-function standaloneFor(direction: 'forward' | 'backward', key: string, s: Shape): Standalone {
-  const id = `${direction}:${key}`;
-  let e = standalone.get(id);
-  if (e) return e;
+const standaloneId = (direction: 'forward' | 'backward', s: Shape) => `${direction}:${s.m}x${s.k}x${s.n}${s.dx ? '' : '-nodx'}`;
+function operandsFor(s: Shape) {
   const { m, k, n } = s;
   const x = rand([m, k], 1), w = rand([n, k], 2), b = rand([n], 3), dy = rand([m, n], 4);
   const y = Tensor.empty([m, n]), dx = Tensor.empty([m, k]), dw = Tensor.zeros([n, k]), db = Tensor.zeros([n]);
   // Cold operand sets: the big operands (x, dy, and the output written) each a copy of its own.
   const sets = Math.max(2, Math.ceil(coldBytes / (4 * m * (2 * k + n))));
   const cold = Array.from({ length: sets }, (_, i) => ({ x: rand([m, k], 10 + i), dy: rand([m, n], 20 + i), y: Tensor.empty([m, n]), dx: Tensor.empty([m, k]) }));
-  const gemm: number[] = [], gemmCold: number[] = [], op: number[] = [];
-  const run = direction === 'forward'
-    ? () => {
-        gemm.push(best(() => ops.matmul(x, w, y, { transB: true })));
-        gemmCold.push(coldMedian(sets, (i) => ops.matmul(cold[i].x, w, cold[i].y, { transB: true })));
-        op.push(best(() => ops.linearForward(x, w, b, y)));
-      }
-    : () => {
-        gemm.push(best(() => ops.matmul(dy, x, dw, { transA: true, beta: 1 })) + (s.dx ? best(() => ops.matmul(dy, w, dx)) : 0));
-        gemmCold.push(coldMedian(sets, (i) => {
-          ops.matmul(cold[i].dy, cold[i].x, dw, { transA: true, beta: 1 });
-          if (s.dx) ops.matmul(cold[i].dy, w, cold[i].dx);
-        }));
-        op.push(best(() => ops.linearBackward(x, w, dy, { dx: s.dx ? dx : null, dw, db, accumulate: true })));
-      };
-  e = {
-    gemm, gemmCold, op, run,
-    dispose: () => {
-      for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose();
-      for (const c of cold) for (const t of Object.values(c)) t.dispose();
-    },
+  const dispose = () => {
+    for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose();
+    for (const c of cold) for (const t of Object.values(c)) t.dispose();
   };
+  return { x, w, b, dy, y, dx, dw, db, sets, cold, dispose };
+}
+function standaloneFor(direction: 'forward' | 'backward', s: Shape): Standalone {
+  const id = standaloneId(direction, s);
+  let e = standalone.get(id);
+  if (e) return e;
+  let o: ReturnType<typeof operandsFor> | null = null;
+  const gemm: number[] = [], gemmCold: number[] = [], op: number[] = [];
+  const run = () => {
+    o ??= operandsFor(s);
+    const { x, w, b, dy, y, dx, dw, db, sets, cold } = o;
+    if (direction === 'forward') {
+      gemm.push(best(() => ops.matmul(x, w, y, { transB: true })));
+      gemmCold.push(coldMedian(sets, (i) => ops.matmul(cold[i].x, w, cold[i].y, { transB: true })));
+      op.push(best(() => ops.linearForward(x, w, b, y)));
+      return;
+    }
+    gemm.push(best(() => ops.matmul(dy, x, dw, { transA: true, beta: 1 })) + (s.dx ? best(() => ops.matmul(dy, w, dx)) : 0));
+    gemmCold.push(coldMedian(sets, (i) => {
+      ops.matmul(cold[i].dy, cold[i].x, dw, { transA: true, beta: 1 });
+      if (s.dx) ops.matmul(cold[i].dy, w, cold[i].dx);
+    }));
+    op.push(best(() => ops.linearBackward(x, w, dy, { dx: s.dx ? dx : null, dw, db, accumulate: true })));
+  };
+  e = { gemm, gemmCold, op, run, release: () => { o?.dispose(); o = null; } };
   standalone.set(id, e);
   return e;
 }
@@ -179,15 +195,10 @@ const stepMsList: number[] = [];
     callsThisStep.clear();
     if (r.step > warmup) {
       stepMsList.push(r.step_time_s * 1000);
-      const done = new Set<string>();
-      for (const [direction, table] of [['forward', forward], ['backward', backward]] as const)
-        for (const [key, e] of table) {
-          const shapeKey = key.split('#')[0];
-          if (done.has(`${direction}:${shapeKey}`)) continue;
-          done.add(`${direction}:${shapeKey}`);
-          standaloneFor(direction, shapeKey, e.shape).run();
-        }
+      for (const [direction, shape] of seenThisStep.values()) standaloneFor(direction, shape).run();
+      for (const [id, sa] of standalone) if (!seenThisStep.has(id)) sa.release();
     }
+    seenThisStep.clear();
     if (r.step >= warmup) recording = true;
   }
   recording = false;
@@ -204,33 +215,37 @@ let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0,
 let denseFlopTotal = 0;
 for (const [direction, table] of [['forward', forward], ['backward', backward]] as const) {
   for (const [key, e] of table) {
-    const { m, k, n, dx } = e.shape;
-    const shapeKey = key.split('#')[0];
-    const sa = standalone.get(`${direction}:${shapeKey}`)!;
-    const denseFlops = (direction === 'backward' && dx ? 2 : 1) * 2 * m * n * k;
+    const { k, n, dx } = e.shapes[0];
+    const ms = e.shapes.map((s) => s.m);
+    const denseOf = (i: number) => (direction === 'backward' && dx ? 2 : 1) * 2 * e.shapes[i].m * n * k;
     const flops = e.flops.reduce((a, b) => a + b, 0) / e.flops.length;  // per call, mean over the steps
-    const rates = e.ms.map((ms, i) => e.flops[i] / (ms * 1e6));
+    const denseFlops = e.shapes.reduce((a, _, i) => a + denseOf(i), 0) / e.shapes.length;
+    const rates = e.ms.map((t, i) => e.flops[i] / (t * 1e6));
     const inStepRate = median(rates), inStepBestRate = Math.max(...rates);
     const inStep = flops / (inStepRate * 1e6), inStepBest = flops / (inStepBestRate * 1e6);
-    // The standalone GEMMs' time for the same FLOPs at their rate over the whole shape.
-    const atRate = (ms: number) => ms * (flops / denseFlops);
-    const gemm = atRate(median(sa.gemm)), gemmCold = atRate(median(sa.gemmCold)), op = atRate(median(sa.op));
+    // Each call's standalone GEMMs at its own shape, over the FLOPs the call did: the median of
+    // their rates, and the time for this key's mean FLOPs at that rate.
+    const sas = e.shapes.map((shape) => standalone.get(standaloneId(direction, shape))!);
+    const standaloneRate = (pick: (sa: Standalone) => number) => median(sas.map((sa, i) => e.flops[i] / (pick(sa) * (e.flops[i] / denseOf(i)) * 1e6)));
+    const atRate = (rate: number) => flops / (rate * 1e6);
+    const gemm = atRate(standaloneRate((sa) => median(sa.gemm))), gemmCold = atRate(standaloneRate((sa) => median(sa.gemmCold)));
+    const op = atRate(standaloneRate((sa) => median(sa.op))), gemmBest = atRate(standaloneRate((sa) => min(sa.gemm)));
     stepTotal += inStep; stepBestTotal += inStepBest; gemmTotal += gemm; coldTotal += gemmCold;
     opTotal += op; flopTotal += flops; denseFlopTotal += denseFlops;
-    const gf = (ms: number) => r2(flops / (ms * 1e6));
+    const gf = (t: number) => r2(flops / (t * 1e6));
     console.log(JSON.stringify({
-      ...common, direction, shape: shapeKey, place: e.place, m, k, n, calls_per_step: e.ms.length / steps,
+      ...common, direction, shape: key.split('#')[0], place: e.place, m: Math.min(...ms) === Math.max(...ms) ? ms[0] : { min: Math.min(...ms), max: Math.max(...ms) }, k, n, calls_per_step: e.ms.length / steps,
       rows_multiplied: r2(e.rows.reduce((a, b) => a + b, 0) / e.rows.length),
-      gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(atRate(min(sa.gemm))), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
-      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(atRate(min(sa.gemm)) / inStepBest),
+      gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(gemmBest), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
+      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(gemmBest / inStepBest),
       in_step_vs_standalone_gemm_cold: r2(gemmCold / inStep),
       loadavg: load(),
     }));
   }
 }
-for (const e of standalone.values()) e.dispose();
+for (const e of standalone.values()) e.release();
 console.log(JSON.stringify({
-  ...common, direction: 'total', skip_zero_rows: skipZeroRows, step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
+  ...common, direction: 'total', skip_zero_rows: skipZeroRows, pack_text: process.env.CLIPSCALE_PACK_TEXT !== '0', step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
   flops_multiplied_vs_dense: r2(flopTotal / denseFlopTotal),
   gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
   in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),

@@ -1,11 +1,11 @@
-// Whole CPU training steps with this build's speed switches on and off: skipping the zero rows of
-// a linear layer's gradient (CLIPSCALE_SKIP_ZERO_ROWS) and huge pages for large tensors
-// (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
+// Whole CPU training steps with this build's speed switches on and off: the text tower's captions
+// packed to their lengths (CLIPSCALE_PACK_TEXT), skipping the zero rows of a linear layer's
+// gradient (CLIPSCALE_SKIP_ZERO_ROWS) and huge pages for large tensors (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
 // each round so they see the same machine; the same data and seed, so the losses after the timed
 // steps show what a switch changes in the values (fp32 rounding, not more). One JSON line per run.
 //
 //   node --import=tsx benchmarks/step_switches.ts [--configs tiny,small] [--batch-size 128] [--steps 30] [--rounds 3]
-//        [--settings default,dense,small-pages,dense+small-pages]
+//        [--settings default,padded-text,dense,small-pages,dense+small-pages,none]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,8 @@ const settings: Record<string, Record<string, string>> = {
   dense: { CLIPSCALE_SKIP_ZERO_ROWS: '0' },
   'small-pages': { CLIPSCALE_HUGE_PAGES: '0' },
   'dense+small-pages': { CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
+  'padded-text': { CLIPSCALE_PACK_TEXT: '0' },
+  none: { CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
 };
 const warmup = 3;
 const r3 = (x: number) => Number(x.toFixed(3));
@@ -52,7 +54,7 @@ const { values } = parseArgs({
 const batchSize = Number(values['batch-size'] ?? 128), steps = Number(values.steps ?? 30);
 if (values.child) await child(values.config ?? 'tiny', batchSize, steps);
 else {
-  const names = (values.settings ?? 'default,dense,small-pages,dense+small-pages').split(',');
+  const names = (values.settings ?? 'default,padded-text,dense,small-pages,none').split(',');
   for (const n of names) if (!settings[n]) throw new Error(`step_switches: unknown setting "${n}" (${Object.keys(settings).join(', ')})`);
   const self = fileURLToPath(import.meta.url);
   const cpu = os.cpus()[0]?.model ?? 'unknown';

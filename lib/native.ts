@@ -102,8 +102,9 @@ export interface NativeBinding {
   patchEmbedForward(images: T, weight: T, out: T, packed?: OptT): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
   attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
-  attentionForwardPacked(qkv: T, out: T, lengths: T, heads: number, causal: boolean): void;
+  attentionForwardPacked(qkv: T, out: T, lengths: T, heads: number, causal: boolean, lse?: OptT): void;
   attentionBackward(qkv: T, out: T, dout: T, lse: T, dqkv: T, heads: number, causal: boolean): void;
+  attentionBackwardPacked(qkv: T, out: T, dout: T, lse: T, dqkv: T, lengths: T, heads: number, causal: boolean): void;
 
   // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──
   layernormForward(x: T, gamma: T, beta: T, out: T, mean: T, rstd: T, eps: number): void;

@@ -186,16 +186,25 @@ export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, o
   native.attentionForward(h(qkv), h(out), ho(lse), opts.heads, opts.causal);
 }
 /**
- * Inference attention over sequences packed end to end (CPU): qkv [1, T, 3W], out [1, T, W],
- * lengths i32 [n] summing to T; each sequence attends only within itself, with the result
- * attentionForward gives it alone. No lse (nothing is kept for backward).
+ * Attention over sequences packed end to end (CPU): qkv [1, T, 3W], out [1, T, W], lengths i32 [n]
+ * summing to T; each sequence attends only within itself, with the result attentionForward gives
+ * it alone, bit for bit. lse (null at inference) f32 [heads·T] for attentionBackwardPacked:
+ * sequence i's heads × lengths[i] values from heads·(its first token) — [B, heads, S] when every
+ * sequence has S tokens.
  */
-export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions): void {
-  native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal);
+export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions, lse: Tensor | null = null): void {
+  native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal, ho(lse));
 }
 /** dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. */
 export function attentionBackward(qkv: Tensor, out: Tensor, dout: Tensor, lse: Tensor, dqkv: Tensor, opts: AttentionOptions): void {
   native.attentionBackward(h(qkv), h(out), h(dout), h(lse), h(dqkv), opts.heads, opts.causal);
+}
+/**
+ * The backward of attentionForwardPacked (CPU): dqkv [1, T, 3W] (overwritten) from dout [1, T, W],
+ * using its out and lse; each sequence's gradients are attentionBackward's on it alone, bit for bit.
+ */
+export function attentionBackwardPacked(qkv: Tensor, out: Tensor, dout: Tensor, lse: Tensor, dqkv: Tensor, lengths: Tensor, opts: AttentionOptions): void {
+  native.attentionBackwardPacked(h(qkv), h(out), h(dout), h(lse), h(dqkv), h(lengths), opts.heads, opts.causal);
 }
 
 // ── embeddings, layernorm, activations, pooling, normalisation, loss (pointwise group) ──

@@ -323,6 +323,47 @@ test('packed attention (inference): each sequence gives what attentionForward gi
   }
 });
 
+test('packed attention (training): out, lse and dqkv of each sequence are what the padded ops give it alone, bit for bit, and match float64', (t) => {
+  const heads = 2, d = 16, W = heads * d;
+  const lengths = [5, 1, 0, 19, 32, 3];
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const qkv = randTensor([1, total, 3 * W], 6200);
+  const lw = lossWeights(total * W, 6201);
+  const dout = Tensor.from(lw, [1, total, W]);
+  const all = f32(qkv);
+  const segs = Tensor.from(Int32Array.from(lengths), [lengths.length], 'i32');
+  const bits = (a: Float32Array) => new Uint32Array(a.slice().buffer);
+  for (const causal of [true, false]) {
+    for (const kernel of ['avx512', 'portable'] as const) {
+      const ran = withKernel(kernel, () => {
+        const opts = { heads, causal };
+        const out = nans([1, total, W]), lse = nans([heads * total]), dqkv = nans([1, total, 3 * W]);
+        ops.attentionForwardPacked(qkv, out, segs, opts, lse);
+        ops.attentionBackwardPacked(qkv, out, dout, lse, dqkv, segs, opts);
+        let start = 0;
+        for (const n of lengths) {
+          if (n > 0) {
+            const at = `${kernel} causal=${causal}: sequence of ${n} at ${start}`;
+            const q1 = Tensor.from(all.slice(start * 3 * W, (start + n) * 3 * W), [1, n, 3 * W]);
+            const o1 = nans([1, n, W]), l1 = nans([1, heads, n]), d1 = nans([1, n, 3 * W]);
+            const dout1 = Tensor.from(lw.slice(start * W, (start + n) * W), [1, n, W]);
+            ops.attentionForward(q1, o1, l1, opts);
+            ops.attentionBackward(q1, o1, dout1, l1, d1, opts);
+            t.deepEqual(bits(f32(out).subarray(start * W, (start + n) * W)), bits(f32(o1)), `${at}: out`);
+            t.deepEqual(bits(f32(lse).subarray(start * heads, (start + n) * heads)), bits(f32(l1)), `${at}: lse`);
+            t.deepEqual(bits(f32(dqkv).subarray(start * 3 * W, (start + n) * 3 * W)), bits(f32(d1)), `${at}: dqkv`);
+            const ref = refAttention(all.subarray(start * 3 * W, (start + n) * 3 * W), lw.subarray(start * W, (start + n) * W), { B: 1, S: n, heads, d, causal });
+            t.true(relErr(f32(dqkv).subarray(start * 3 * W, (start + n) * 3 * W), ref.dqkv) <= 1e-5, `${at}: dqkv vs float64`);
+          }
+          start += n;
+        }
+        return true;
+      });
+      if (!ran) t.log(`${kernel}: not on this CPU`);
+    }
+  }
+});
+
 test('packed attention errors name the op and what was wrong', (t) => {
   const lengths = (xs: number[]) => Tensor.from(Int32Array.from(xs), [xs.length], 'i32');
   const qkv = Tensor.zeros([1, 6, 12]);
@@ -341,4 +382,15 @@ test('packed attention errors name the op and what was wrong', (t) => {
   t.throws(() => ops.attentionForwardPacked(qkv, Tensor.zeros([1, 6, 12]), lengths([6]), opts), {
     message: 'attentionForwardPacked: out must have shape [1, 6, 4], got f32[1, 6, 12] on cpu',
   });
+  t.throws(() => ops.attentionForwardPacked(qkv, out, lengths([6]), opts, Tensor.zeros([2, 6])), {
+    message: 'attentionForwardPacked: lse must have shape [12], got f32[2, 6] on cpu',
+  });
+  const lse = Tensor.zeros([12]);
+  t.throws(() => ops.attentionBackwardPacked(qkv, out, out, lse, Tensor.zeros([1, 6, 12]), lengths([2, 3]), opts), {
+    message: 'attentionBackwardPacked: lengths sum to 5 tokens but qkv holds 6 (f32[1, 6, 12] on cpu)',
+  });
+  t.throws(() => ops.attentionBackwardPacked(qkv, out, out, Tensor.zeros([6]), Tensor.zeros([1, 6, 12]), lengths([6]), opts), {
+    message: 'attentionBackwardPacked: lse must have shape [12], got f32[6] on cpu',
+  });
+  t.throws(() => ops.attentionBackwardPacked(qkv, out, out, lse, qkv, lengths([6]), opts), { message: 'attentionBackwardPacked: output dqkv overlaps input qkv; pass a separate tensor' });
 });

@@ -17,6 +17,7 @@ export class Attention extends Module {
   private input: Tensor | null = null;
   private qkv: Tensor | null = null;
   private attnOut: Tensor | null = null;
+  private segments: Tensor | null = null;
 
   constructor(prefix: string, readonly width: number, readonly heads: number, readonly causal: boolean) {
     super();
@@ -46,15 +47,15 @@ export class Attention extends Module {
   }
 
   /**
-   * `segments` (inference, CPU): x is [1, T, W] holding sequences of these lengths (i32 [n],
-   * summing to T) end to end, each attending only within itself (TextTransformer's packing).
+   * `segments` (CPU): x is [1, T, W] holding sequences of these lengths (i32 [n], summing to T) end
+   * to end, each attending only within itself (TextTransformer's packing), in training too.
    * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
    * `into`: out_proj's output goes there (see Linear.forward).
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick, into?: Tensor): Tensor {
     const [b, s] = x.shape;
     const keep = this.retainForBackward();
-    if (keep && (segments || pick)) throw new Error(`${this.inProjWeight.name}: packed sequences and picked rows are for inference forwards only`);
+    if (keep && pick) throw new Error(`${this.inProjWeight.name}: picked rows are for inference forwards only`);
     // in_proj's output is read only by the attention (forward and backward pack passes, which
     // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
     const qkv = this.buffer('qkv', [b, s, 3 * this.width], storedDtype(x));
@@ -62,16 +63,22 @@ export class Attention extends Module {
     // Read only by out_proj and by backward's D = rowsum(dO∘O): 16-bit in a CUDA bf16/fp16 run.
     const out = this.buffer('attn', [b, s, this.width], linearInputDtype(x, this.width));
     const opts = { heads: this.heads, causal: this.causal };
-    if (segments) ops.attentionForwardPacked(qkv, out, segments, opts);
-    else ops.attentionForward(qkv, out, this.buffer('lse', [b, this.heads, s]), opts);
+    if (segments) ops.attentionForwardPacked(qkv, out, segments, opts, keep ? this.lse(b, s, true) : null);
+    else ops.attentionForward(qkv, out, this.lse(b, s, false), opts);
     this.input = keep ? x : null;
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;
+    this.segments = keep ? (segments ?? null) : null;
     if (!pick) return this.outProj.forward(out, into);
     // out_proj over the picked rows only.
     const rows = this.buffer('attnPicked', [pick.count, this.width], out.dtype as 'f32');
     pick.gather(out, rows);
     return this.outProj.forward(rows);
+  }
+
+  /** The softmax log-sum-exps forward saves for backward: [B, heads, S], or [heads·T] packed. */
+  private lse(b: number, s: number, packed: boolean): Tensor {
+    return this.buffer('lse', packed ? [this.heads * s] : [b, this.heads, s]);
   }
 
   /** `scratch`: where the gradients read once right after go (see SharedScratch). */
@@ -82,7 +89,10 @@ export class Attention extends Module {
     const [b, s] = x.shape;
     const dattn = this.outProj.backward(dout, true, false, scratch?.('width', [b, s, this.width])) as Tensor;
     const dqkv = scratch ? scratch('qkv', qkv.shape) : this.buffer('dqkv', qkv.shape);
-    ops.attentionBackward(qkv, attnOut, dattn, this.buffer('lse', [b, this.heads, s]), dqkv, { heads: this.heads, causal: this.causal });
+    const opts = { heads: this.heads, causal: this.causal };
+    const { segments } = this;
+    if (segments) ops.attentionBackwardPacked(qkv, attnOut, dattn, this.lse(b, s, true), dqkv, segments, opts);
+    else ops.attentionBackward(qkv, attnOut, dattn, this.lse(b, s, false), dqkv, opts);
     // dattn is read only by the attention backward above, so dx can take its scratch.
     const dx = scratch ? scratch('width', x.shape) : this.buffer('dx', x.shape);
     ops.linearBackward(x, this.inProjWeight.data, dqkv, { dx, dw: this.inProjWeight.grad, db: this.inProjBias.grad, accumulate: true, w16: this.inProjWeight.halfCopy });

@@ -234,13 +234,22 @@ export abstract class Module implements Disposable {
     const map = this.inferring ? this.inferenceBuffers : this.buffers;
     const have = map.get(key);
     if (have && have.dtype === dtype && sameShape(have.shape, shape)) return have;
-    // An inference buffer serves any smaller shape as a view of its first elements: the packed
-    // text tower asks for a different number of tokens each batch, a picked last block for B rows.
-    if (this.inferring && have && have.dtype === dtype && have.numel >= numelOf(shape)) return smallerView(have, shape);
+    // A buffer serves any smaller shape as a view of its first elements: the packed text tower asks
+    // for a different number of tokens each batch, a picked last block (inference) for B rows.
+    const need = numelOf(shape);
+    if (have && have.dtype === dtype && have.numel >= need) return smallerView(have, shape);
+    const outgrown = have && have.dtype === dtype ? have.numel : 0;
     disposeBuffer(have);
-    const t = Tensor.empty(shape, dtype, this._device);
-    map.set(key, t);
-    return t;
+    if (!outgrown) {
+      const t = Tensor.empty(shape, dtype, this._device);
+      map.set(key, t);
+      return t;
+    }
+    // Outgrown (the packed tokens of a batch with longer captions): a quarter more room than asked
+    // for, so that the batches after it rarely allocate again.
+    const base = Tensor.empty([Math.max(need, Math.ceil(outgrown * 1.25))], dtype, this._device);
+    map.set(key, base);
+    return smallerView(base, shape);
   }
 
   /** Drops activation buffers, training and inference ones (they are made again on the next forward). */

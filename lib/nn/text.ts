@@ -14,6 +14,11 @@ import { Module, Parameter } from './module.js';
 import { pickPerSequence, pickPositions } from './row_pick.js';
 import { Transformer } from './transformer.js';
 
+/** CLIPSCALE_PACK_TEXT=0 trains the text tower at full length (for A/B comparisons). */
+function packTextInTraining(): boolean {
+  return process.env.CLIPSCALE_PACK_TEXT !== '0';
+}
+
 export class TextTransformer extends Module {
   readonly tokenEmbedding: Parameter;
   readonly positionalEmbedding: Parameter;
@@ -31,6 +36,8 @@ export class TextTransformer extends Module {
   readonly outputDim: number;
   private ids: Tensor | null = null;
   private pooledNormed: Tensor | null = null;
+  /** A packed training forward's pooled positions among the packed tokens (null: padded). */
+  private packedEnds: number[] | null = null;
 
   /** `recompute`: activation recomputation per block (see TransformerOptions.recompute). */
   constructor(cfg: ClipConfig, recompute = false) {
@@ -103,6 +110,7 @@ export class TextTransformer extends Module {
     }
     const eot = this.buffer('eot', [b], 'i32');
     this.poolIndex(ids, eot);
+    this.packedEnds = null;
     const pooled = this.encodePacked(ids, eot) ?? this.encodePadded(ids, eot);
     // ln_final is per token, so pooling first and normalising after gives OpenCLIP's result.
     const normed = this.lnFinal.forward(pooled);
@@ -117,16 +125,19 @@ export class TextTransformer extends Module {
   }
 
   /**
-   * Inference on the CPU under the causal mask: a token sees only the tokens before it, so the
-   * pooled token's features do not depend on anything after it. Each row is then run only up to
-   * its pooled token (the end-of-text token with argmax pooling), the rows' tokens packed end to
-   * end, attention within each row: the padding OpenCLIP computes is skipped (a caption of 15
-   * tokens costs 15 of the 77 positions), and every op sees the same values it would padded.
-   * Returns the pooled rows [B, W], or null where this does not apply (training, no causal mask,
-   * a GPU, or no padding to skip).
+   * On the CPU under the causal mask, a token sees only the tokens before it, so the pooled
+   * token's features do not depend on anything after it. Each row is then run only up to its
+   * pooled token (the end-of-text token with argmax pooling), the rows' tokens packed end to end,
+   * attention within each row: the padding OpenCLIP computes is skipped (a caption of 15 tokens
+   * costs 15 of the 77 positions), and every op sees the same values it would padded. In training
+   * too (the padding's gradients are exactly zero; CLIPSCALE_PACK_TEXT=0 trains at full length).
+   * Returns the pooled rows [B, W], or null where this does not apply (no causal mask, a GPU, or no
+   * padding to skip).
    */
   private encodePacked(ids: Tensor, eot: Tensor): Tensor | null {
-    if (!this.transformer.canPickRows || !this.transformer.opts.causal || ids.device !== 'cpu') return null;
+    const inference = this.transformer.canPickRows;
+    const training = !this.inInference && packTextInTraining();
+    if ((!inference && !training) || !this.transformer.opts.causal || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
     const [b, s] = ids.shape;
     const segments = this.buffer('segments', [b], 'i32');
     const lengths = segments.view() as Int32Array;
@@ -146,8 +157,12 @@ export class TextTransformer extends Module {
       to.set(from.subarray(i * s * w, (i * s + lengths[i]) * w), start * w);
       ends.push(start + lengths[i] - 1);
     }
-    // The last block computes only each row's pooled token.
-    return this.transformer.forward(x, segments, pickPositions(ends));
+    // In inference the last block computes only each row's pooled token.
+    if (inference) return this.transformer.forward(x, segments, pickPositions(ends));
+    const pooled = this.buffer('pooled', [b, w]);
+    pickPositions(ends).gather(this.transformer.forward(x, segments), pooled);
+    this.packedEnds = ends;
+    return pooled;
   }
 
   /** Every row at full length (training, and where packing does not apply); the pooled rows [B, W]. */
@@ -189,6 +204,35 @@ export class TextTransformer extends Module {
     }
   }
 
+  /** The padded path's gradient of the embedded tokens [B, S, W]. */
+  private paddedBackward(dpooled: Tensor, b: number, s: number): Tensor {
+    const dz = this.buffer('dz', [b, s, this.width]);
+    ops.gatherRowsBackward(dpooled, this.buffer('eot', [b], 'i32'), dz);
+    return this.transformer.backward(dz);
+  }
+
+  /**
+   * The packed path's: the pooled rows' gradients into the packed tokens (zero elsewhere), back
+   * through the blocks, then out to full length with zeros at the padding (what the padded path's
+   * gradient holds there: no token the loss reads sees it).
+   */
+  private packedBackward(dpooled: Tensor, ends: readonly number[], b: number, s: number): Tensor {
+    const w = this.width;
+    const lengths = this.buffer('segments', [b], 'i32').view() as Int32Array;
+    const total = ends[ends.length - 1] + 1;
+    const dz = this.buffer('dzPacked', [1, total, w]);
+    const dzv = dz.view() as Float32Array;
+    dzv.fill(0);
+    const dp = dpooled.view() as Float32Array;
+    ends.forEach((e, i) => dzv.set(dp.subarray(i * w, (i + 1) * w), e * w));
+    const dxPacked = this.transformer.backward(dz).view() as Float32Array;
+    const dx = this.buffer('dxPadded', [b, s, w]);
+    const dxv = dx.view() as Float32Array;
+    dxv.fill(0);
+    for (let i = 0, start = 0; i < b; start += lengths[i], i++) dxv.set(dxPacked.subarray(start * w, (start + lengths[i]) * w), i * s * w);
+    return dx;
+  }
+
   backward(dout: Tensor): void {
     this.assertBackwardAllowed('TextTransformer');
     const { ids, pooledNormed } = this;
@@ -205,9 +249,7 @@ export class TextTransformer extends Module {
       dnormed = dout;
     }
     const dpooled = this.lnFinal.backward(dnormed);
-    const dz = this.buffer('dz', [b, s, this.width]);
-    ops.gatherRowsBackward(dpooled, this.buffer('eot', [b], 'i32'), dz);
-    const dx = this.transformer.backward(dz);
+    const dx = this.packedEnds ? this.packedBackward(dpooled, this.packedEnds, b, s) : this.paddedBackward(dpooled, b, s);
     const dpos = this.buffer('dpos', this.positionalEmbedding.shape);
     ops.posEmbedBackward(dx, dpos);
     ops.axpy(1, dpos, this.positionalEmbedding.grad);

@@ -97,7 +97,7 @@ export class ResidualBlock extends Module {
 
   // x = x + ls_1(attn(ln_1(x)));  x = x + ls_2(mlp(ln_2(x)))   (ls_* are identities when absent)
   /**
-   * `segments`: packed sequences (inference only; see Attention.forward). `pick` (inference
+   * `segments`: packed sequences (CPU; see Attention.forward). `pick` (inference
    * only): everything after attention runs on the picked rows, and the output is [count, W].
    * `scratch`: the tower's shared buffers (see SharedScratch); out_proj and c_proj write their
    * outputs there, unless LayerScale's backward will read them.
@@ -137,6 +137,8 @@ export class Transformer extends Module {
 
   /** `prefix` is e.g. `visual.transformer` or `transformer`; blocks are `${prefix}.resblocks.N`. */
   private inputs: Tensor[] = [];
+  /** A training forward's packed sequences, for the blocks that backward recomputes. */
+  private segments: Tensor | undefined;
 
   constructor(prefix: string, readonly opts: TransformerOptions) {
     super();
@@ -191,14 +193,15 @@ export class Transformer extends Module {
   }
 
   /**
-   * `segments`: x [1, T, W] holds sequences of these lengths (i32 [n]) end to end. `pick`: only these rows
-   * of the output are wanted; the last block computes only them and the result is [count, W].
-   * Both for inference forwards only.
+   * `segments` (CPU): x [1, T, W] holds sequences of these lengths (i32 [n]) end to end, each
+   * attending only within itself. `pick` (inference forwards only): only these rows of the output
+   * are wanted; the last block computes only them and the result is [count, W].
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
     let h = x;
     const keep = this.retainForBackward();
     this.inputs = [];
+    this.segments = keep ? segments : undefined;
     const last = this.blocks.length - 1;
     for (const [i, b] of this.blocks.entries()) {
       if (keep) this.inputs.push(h);
@@ -223,7 +226,7 @@ export class Transformer extends Module {
     for (let i = last; i >= 0; i--) {
       // The shared internals hold the last block's activations after forward; every
       // other block recomputes its own from its saved input first.
-      if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i]);
+      if (this.opts.recompute && i !== last) this.blocks[i].forward(this.inputs[i], this.segments);
       d = this.blocks[i].backward(d, this.scratch);
       this.onBlockBackward?.(i);
     }

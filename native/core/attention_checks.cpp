@@ -47,14 +47,11 @@ AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv,
   return g;
 }
 
-AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor& lengths,
-                                                 int64_t heads) {
-  const char* op = "attentionForwardPacked";
-  const AttentionGeometry g = check_qkv(check_cpu, op, qkv, heads, false);
+namespace {
+
+// lengths i32 [n], each ≥ 0, summing to the T tokens of qkv [1, T, 3·W].
+void check_lengths(const char* op, const Tensor& qkv, const AttentionGeometry& g, const Tensor& lengths) {
   if (g.B != 1) fail(op, ": qkv must hold the packed sequences in one row, [1, tokens, 3·width], got ", qkv.describe());
-  check_f32(check_cpu, op, "out", out);
-  check_shape(op, "out", out, {1, g.S, g.W});
-  check_no_alias(op, "out", out, "qkv", qkv);
   check_i32(check_cpu, op, "lengths", lengths);
   check_ndim(op, "lengths", lengths, 1);
   const int32_t* len = lengths.data<int32_t>();
@@ -64,6 +61,47 @@ AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor
     total += len[i];
   }
   if (total != g.S) fail(op, ": lengths sum to ", total, " tokens but qkv holds ", g.S, " (", qkv.describe(), ")");
+}
+
+void check_packed_lse(const char* op, const Tensor& lse, const AttentionGeometry& g) {
+  check_f32(check_cpu, op, "lse", lse);
+  check_shape(op, "lse", lse, {g.heads * g.S});
+}
+
+}  // namespace
+
+AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor* lse,
+                                                 const Tensor& lengths, int64_t heads) {
+  const char* op = "attentionForwardPacked";
+  const AttentionGeometry g = check_qkv(check_cpu, op, qkv, heads, false);
+  check_lengths(op, qkv, g, lengths);
+  check_f32(check_cpu, op, "out", out);
+  check_shape(op, "out", out, {1, g.S, g.W});
+  check_no_alias(op, "out", out, "qkv", qkv);
+  if (lse) {
+    check_packed_lse(op, *lse, g);
+    check_no_alias(op, "lse", *lse, "qkv", qkv);
+    check_no_alias(op, "lse", *lse, "out", out);
+  }
+  return g;
+}
+
+AttentionGeometry check_attention_backward_packed(const Tensor& qkv, const Tensor& out, const Tensor& dout,
+                                                  const Tensor& lse, const Tensor& dqkv, const Tensor& lengths,
+                                                  int64_t heads) {
+  const char* op = "attentionBackwardPacked";
+  const AttentionGeometry g = check_qkv(check_cpu, op, qkv, heads, false);
+  check_lengths(op, qkv, g, lengths);
+  check_f32(check_cpu, op, "out", out);
+  check_shape(op, "out", out, {1, g.S, g.W});
+  check_f32(check_cpu, op, "dout", dout);
+  check_shape(op, "dout", dout, {1, g.S, g.W});
+  check_packed_lse(op, lse, g);
+  check_f32(check_cpu, op, "dqkv", dqkv);
+  check_same_shape(op, "dqkv", dqkv, "qkv", qkv);
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"qkv", &qkv}, {"out", &out}, {"dout", &dout},
+                                {"lse", &lse}})
+    check_no_alias(op, "dqkv", dqkv, name, *t);
   return g;
 }
 

@@ -16,10 +16,16 @@ struct AttentionGeometry {
 AttentionGeometry check_attention_forward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
                                           const Tensor* lse, int64_t heads, bool out16 = false, bool qkv16 = false);
 
-// attentionForwardPacked (CPU, inference): sequences of lengths[i] tokens end to end, qkv [1, T, 3·W],
-// out [1, T, W], lengths i32 [n] (each ≥ 0) summing to T. Returns the geometry with B = 1, S = T.
-AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor& lengths,
-                                                 int64_t heads);
+// attentionForwardPacked (CPU): sequences of lengths[i] tokens end to end, qkv [1, T, 3·W],
+// out [1, T, W], lengths i32 [n] (each ≥ 0) summing to T, lse (optional) f32 [heads·T]. Returns the
+// geometry with B = 1, S = T.
+AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor* lse,
+                                                 const Tensor& lengths, int64_t heads);
+
+// attentionBackwardPacked (CPU): as above, with dout like out, lse f32 [heads·T], dqkv like qkv.
+AttentionGeometry check_attention_backward_packed(const Tensor& qkv, const Tensor& out, const Tensor& dout,
+                                                  const Tensor& lse, const Tensor& dqkv, const Tensor& lengths,
+                                                  int64_t heads);
 
 // attentionBackward: out and dout [B, S, W], lse [B, heads, S], dqkv like qkv.
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,

@@ -165,6 +165,14 @@ struct Sequences {
   int64_t start(int64_t i) const { return starts ? starts[i] : i * length; }
 };
 
+// Each sequence's first token, from the lengths (checked non-negative, summing to T).
+std::vector<int64_t> sequence_starts(const Tensor& lengths) {
+  const int32_t* len = lengths.data<int32_t>();
+  std::vector<int64_t> starts(static_cast<size_t>(lengths.numel()));
+  for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) starts[static_cast<size_t>(i)] = first;
+  return starts;
+}
+
 void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, float* outp, float* lsep,
                        bool causal) {
   const int64_t d = g.d, W = g.W, ld = g.ld();
@@ -186,7 +194,9 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
     MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
     MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
     float* o = outp + first * W + h * d;
-    float* lse_row = lsep ? lsep + t * S : nullptr;  // lse [B, heads, S]: only with equal lengths
+    // lse: each sequence's heads × its length, from heads·(its first token): [B, heads, S] when
+    // every sequence has S tokens.
+    float* lse_row = lsep ? lsep + first * g.heads + h * S : nullptr;
     if (columns) {
       // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
@@ -212,43 +222,39 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
                     causal);
 }
 
-void attention_forward_packed(const Tensor& qkv, Tensor& out, const Tensor& lengths, int64_t heads, bool causal) {
-  const AttentionGeometry g = check_attention_forward_packed(qkv, out, lengths, heads);
-  const int32_t* len = lengths.data<int32_t>();
-  std::vector<int64_t> starts(static_cast<size_t>(lengths.numel()));
-  for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) starts[static_cast<size_t>(i)] = first;
-  forward_sequences(g, Sequences{lengths.numel(), 0, len, starts.data()}, qkv.data<float>(), out.data<float>(), nullptr,
-                    causal);
+void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const Tensor& lengths, int64_t heads,
+                              bool causal) {
+  const AttentionGeometry g = check_attention_forward_packed(qkv, out, lse, lengths, heads);
+  const std::vector<int64_t> starts = sequence_starts(lengths);
+  forward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts.data()}, qkv.data<float>(),
+                    out.data<float>(), lse ? lse->data<float>() : nullptr, causal);
 }
 
-void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
-                        int64_t heads, bool causal) {
-  const AttentionGeometry g = check_attention_backward(check_cpu, qkv, out, dout, lse, dqkv, heads);
-  const int64_t S = g.S, d = g.d, W = g.W, ld = g.ld();
-  if (g.B == 0 || S == 0) return;
+namespace {
+
+void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, const float* outp,
+                        const float* doutp, const float* lsep, float* dqkvp, bool causal) {
+  const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* qkvp = qkv.data<float>();
-  const float* outp = out.data<float>();
-  const float* doutp = dout.data<float>();
-  const float* lsep = lse.data<float>();
-  float* dqkvp = dqkv.data<float>();
   const bool columns = use_columns(emu);
-
-  parallel_for_balanced(g.B * g.heads, [&](int64_t t) {  // items one at a time, as in the forward
+  parallel_for_balanced(seqs.count * g.heads, [&](int64_t t) {  // items one at a time, as in the forward
+    const int64_t b = t / g.heads, h = t % g.heads;
+    const int64_t S = seqs.len(b), first = seqs.start(b);
+    if (S == 0) return;
     Scratch& sc = thread_scratch();
     const int64_t ldS = attention_detail::padded_queries(S);
     float* probs = grow(sc.probs, columns ? S * ldS : S * S);
     float* dscores = grow(sc.dscores, columns ? S * ldS : S * S);
     float* rowdot = grow(sc.rowdot, S);
     float* probs_bf16 = emu ? grow(sc.probs_bf16, S * S) : nullptr;
-    const int64_t b = t / g.heads, h = t % g.heads;
-    const float* base = qkvp + b * S * ld + h * d;
+    const float* base = qkvp + first * ld + h * d;
     MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
     MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
     MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
-    MatrixRef dO = matmul_operand(doutp + b * S * W + h * d, S, d, W, emu, sc.dout);
-    const float* O = outp + b * S * W + h * d;
+    MatrixRef dO = matmul_operand(doutp + first * W + h * d, S, d, W, emu, sc.dout);
+    const float* O = outp + first * W + h * d;
+    const float* lse_row = lsep + first * g.heads + h * S;  // as the forward wrote it
     // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
     float* o_row = emu ? grow(sc.o_row, d) : nullptr;
     if (emu) {
@@ -259,13 +265,13 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
     } else {
       row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
     }
-    float* dq = dqkvp + b * S * ld + h * d;
+    float* dq = dqkvp + first * ld + h * d;
     float* dk = dq + W;
     float* dv = dq + 2 * W;
     if (columns) {
       // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-      attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lsep + t * S);
+      attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lse_row);
       // dV = Pᵀ·dO; dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − D) in place
       sgemm(false, false, S, d, S, 1.0f, probs, ldS, dO.ptr, dO.ld, 0.0f, dv, ld);
       sgemm(false, true, S, S, d, 1.0f, V.ptr, V.ld, dO.ptr, dO.ld, 0.0f, dscores, ldS);
@@ -277,7 +283,7 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
     }
     // P recomputed from the saved log-sum-exp.
     sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-    probs_from_lse(probs, S, causal, lsep + t * S);
+    probs_from_lse(probs, S, causal, lse_row);
     const float* P = probs;
     if (emu) {
       for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
@@ -294,6 +300,25 @@ void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout
     if (emu)
       for (float* blk : {dq, dk, dv}) round_bf16_block(blk, S, d, ld);
   });
+}
+
+}  // namespace
+
+void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
+                        int64_t heads, bool causal) {
+  const AttentionGeometry g = check_attention_backward(check_cpu, qkv, out, dout, lse, dqkv, heads);
+  if (g.B == 0 || g.S == 0) return;
+  backward_sequences(g, Sequences{g.B, g.S}, qkv.data<float>(), out.data<float>(), dout.data<float>(), lse.data<float>(),
+                     dqkv.data<float>(), causal);
+}
+
+void attention_backward_packed(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse,
+                               Tensor& dqkv, const Tensor& lengths, int64_t heads, bool causal) {
+  const AttentionGeometry g = check_attention_backward_packed(qkv, out, dout, lse, dqkv, lengths, heads);
+  if (g.S == 0) return;
+  const std::vector<int64_t> starts = sequence_starts(lengths);
+  backward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts.data()}, qkv.data<float>(),
+                     out.data<float>(), dout.data<float>(), lse.data<float>(), dqkv.data<float>(), causal);
 }
 
 }  // namespace cs::cpu

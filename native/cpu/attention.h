@@ -20,12 +20,20 @@ namespace cs::cpu {
 
 void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal);
 
-// Inference over sequences packed end to end (no padding): qkv [1, T, 3W], out [1, T, W], lengths
-// i32 [n] summing to T; sequence i attends only within itself (and causally, if asked). Each
-// sequence's result is the same as attention_forward's on it alone. No lse (nothing for backward).
-void attention_forward_packed(const Tensor& qkv, Tensor& out, const Tensor& lengths, int64_t heads, bool causal);
+// Sequences packed end to end (no padding): qkv [1, T, 3W], out [1, T, W], lengths i32 [n] summing
+// to T; sequence i attends only within itself (and causally, if asked). Each sequence's result is
+// the same as attention_forward's on it alone, bit for bit. lse (nullable, for backward): [heads·T],
+// sequence i's heads × lengths[i] values from heads·(its first token), as [B, heads, S] is laid out
+// when every sequence has S tokens.
+void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const Tensor& lengths, int64_t heads,
+                              bool causal);
 
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal);
+
+// The backward of attention_forward_packed (lse as it wrote it), each sequence's gradients the same
+// as attention_backward's on it alone.
+void attention_backward_packed(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse,
+                               Tensor& dqkv, const Tensor& lengths, int64_t heads, bool causal);
 
 }  // namespace cs::cpu

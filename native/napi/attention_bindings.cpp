@@ -20,7 +20,8 @@ static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 CS_BINDING("attentionForward", AttentionForward);
 
-// attentionForwardPacked(qkv, out, lengths, heads, causal): CPU only (packed text inference).
+// attentionForwardPacked(qkv, out, lengths, heads, causal, lse?): CPU only (packed text); lse
+// [heads·T] for attentionBackwardPacked (null or absent at inference).
 static Napi::Value AttentionForwardPacked(const Napi::CallbackInfo& info) {
   const char* op = "attentionForwardPacked";
   Tensor& qkv = arg_tensor(info, 0, op, "qkv");
@@ -28,10 +29,27 @@ static Napi::Value AttentionForwardPacked(const Napi::CallbackInfo& info) {
   Tensor& lengths = arg_tensor(info, 2, op, "lengths");
   int64_t heads = arg_int(info, 3, op, "heads");
   bool causal = arg_bool(info, 4, op, "causal");
-  cpu::attention_forward_packed(qkv, out, lengths, heads, causal);
+  Tensor* lse = arg_optional_tensor(info, 5, op, "lse");
+  cpu::attention_forward_packed(qkv, out, lse, lengths, heads, causal);
   return info.Env().Undefined();
 }
 CS_BINDING("attentionForwardPacked", AttentionForwardPacked);
+
+// attentionBackwardPacked(qkv, out, dout, lse, dqkv, lengths, heads, causal): CPU only.
+static Napi::Value AttentionBackwardPacked(const Napi::CallbackInfo& info) {
+  const char* op = "attentionBackwardPacked";
+  Tensor& qkv = arg_tensor(info, 0, op, "qkv");
+  Tensor& out = arg_tensor(info, 1, op, "out");
+  Tensor& dout = arg_tensor(info, 2, op, "dout");
+  Tensor& lse = arg_tensor(info, 3, op, "lse");
+  Tensor& dqkv = arg_tensor(info, 4, op, "dqkv");
+  Tensor& lengths = arg_tensor(info, 5, op, "lengths");
+  int64_t heads = arg_int(info, 6, op, "heads");
+  bool causal = arg_bool(info, 7, op, "causal");
+  cpu::attention_backward_packed(qkv, out, dout, lse, dqkv, lengths, heads, causal);
+  return info.Env().Undefined();
+}
+CS_BINDING("attentionBackwardPacked", AttentionBackwardPacked);
 
 // attentionBackward(qkv, out, dout, lse, dqkv, heads, causal)
 static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
