@@ -35,9 +35,18 @@ interface StepResult {
   grads: Map<string, Float32Array>;
 }
 
-/** One forward+backward of `model` on the batch; gradients read back to the host. */
+/**
+ * One forward+backward of `model` on the batch; gradients read back to the host. On the CPU with
+ * every text position and every row of the last blocks (CLIPSCALE_PACK_TEXT=0, CLIPSCALE_PICK_ROWS=0),
+ * as the CUDA backend computes them: the same work on both backends, so in bf16 both take the same
+ * chain of roundings. (The CPU's shorter paths agree with these to fp32 rounding, test/nn-train-less.test.ts;
+ * in bf16 a last-bit difference moves a rounding, and the gradients differ by bf16 noise.)
+ */
 function step(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, bf16Emulation: boolean): StepResult {
   const dev = model.device;
+  const switches = { CLIPSCALE_PACK_TEXT: process.env.CLIPSCALE_PACK_TEXT, CLIPSCALE_PICK_ROWS: process.env.CLIPSCALE_PICK_ROWS };
+  process.env.CLIPSCALE_PACK_TEXT = '0';
+  process.env.CLIPSCALE_PICK_ROWS = '0';
   const img = Tensor.from(images, [n, 3, 32, 32]);
   const ids = Tensor.from(tokens, [n, 32]);
   const batch = dev === 'cpu' ? { images: img, ids } : { images: img.to(dev), ids: ids.to(dev) };
@@ -51,6 +60,10 @@ function step(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, 
   } finally {
     native.setBf16Emulation(previous);
     for (const t of new Set([img, ids, batch.images, batch.ids])) t.dispose();
+    for (const [k, v] of Object.entries(switches)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 

@@ -18,6 +18,7 @@ export class Attention extends Module {
   private qkv: Tensor | null = null;
   private attnOut: Tensor | null = null;
   private segments: Tensor | null = null;
+  private pick: RowPick | null = null;
 
   constructor(prefix: string, readonly width: number, readonly heads: number, readonly causal: boolean) {
     super();
@@ -49,13 +50,12 @@ export class Attention extends Module {
   /**
    * `segments` (CPU): x is [1, T, W] holding sequences of these lengths (i32 [n], summing to T) end
    * to end, each attending only within itself (TextTransformer's packing), in training too.
-   * `pick` (inference only): out_proj runs on the picked rows only and returns [count, W].
+   * `pick`: out_proj runs on the picked rows only and returns [count, W] (backward takes their gradient).
    * `into`: out_proj's output goes there (see Linear.forward).
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick, into?: Tensor): Tensor {
     const [b, s] = x.shape;
     const keep = this.retainForBackward();
-    if (keep && pick) throw new Error(`${this.inProjWeight.name}: picked rows are for inference forwards only`);
     // in_proj's output is read only by the attention (forward and backward pack passes, which
     // repack it head-major): 16-bit in a CUDA bf16/fp16 run.
     const qkv = this.buffer('qkv', [b, s, 3 * this.width], storedDtype(x));
@@ -69,6 +69,7 @@ export class Attention extends Module {
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;
     this.segments = keep ? (segments ?? null) : null;
+    this.pick = keep ? (pick ?? null) : null;
     if (!pick) return this.outProj.forward(out, into);
     // out_proj over the picked rows only.
     const rows = this.buffer('attnPicked', [pick.count, this.width], out.dtype as 'f32');
@@ -87,7 +88,9 @@ export class Attention extends Module {
     const { input: x, qkv, attnOut } = this;
     if (!x || !qkv || !attnOut) throw new Error(`${this.inProjWeight.name}: backward before forward`);
     const [b, s] = x.shape;
-    const dattn = this.outProj.backward(dout, true, false, scratch?.('width', [b, s, this.width])) as Tensor;
+    const dattn = scratch ? scratch('width', [b, s, this.width]) : this.buffer('dattn', [b, s, this.width]);
+    if (this.pick) this.pick.scatter(this.outProj.backward(dout) as Tensor, dattn);  // out_proj ran on the picked rows
+    else this.outProj.backward(dout, true, false, dattn);
     const dqkv = scratch ? scratch('qkv', qkv.shape) : this.buffer('dqkv', qkv.shape);
     const opts = { heads: this.heads, causal: this.causal };
     const { segments } = this;

@@ -1,19 +1,26 @@
-// The rows a tower pools, picked out before its last block's token-wise work. In inference only
-// the pooled token of each sequence is read after the last block, so that block's out_proj,
-// residual sums, ln_2 and MLP run on B rows instead of B·S (its attention still reads every
-// token's keys and values). Each picked row goes through the same ops as it would unpicked.
+// The rows a tower pools, picked out before its last block's token-wise work. Only the pooled
+// token of each sequence is read after the last block, so that block's out_proj, residual sums,
+// ln_2 and MLP run on B rows instead of B·S (its attention still reads every token's keys and
+// values), in inference and in training (the other rows' gradients there are exactly zero). Each
+// picked row goes through the same ops as it would unpicked.
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 
-/** Picks `count` rows of a token tensor [..., W] into [count, W]. */
+/** Picks `count` rows of a token tensor [..., W] into [count, W]; scatter is its backward. */
 export interface RowPick {
   readonly count: number;
   gather(from: Tensor, into: Tensor): void;
+  /** into [..., W] (overwritten): the picked rows from `from` [count, W], zero everywhere else. */
+  scatter(from: Tensor, into: Tensor): void;
 }
 
 /** Row index[b] of each sequence b of a tensor [B, S, W] (index i32 [B]). */
 export function pickPerSequence(index: Tensor): RowPick {
-  return { count: index.shape[0], gather: (from, into) => ops.gatherRows(from, index, into) };
+  return {
+    count: index.shape[0],
+    gather: (from, into) => ops.gatherRows(from, index, into),
+    scatter: (from, into) => ops.gatherRowsBackward(from, index, into),
+  };
 }
 
 /** The rows at these token positions of a packed [1, T, W] (sequences end to end; CPU f32 tensors). */
@@ -25,6 +32,13 @@ export function pickPositions(positions: readonly number[]): RowPick {
       const src = from.viewF32();
       const dst = into.viewF32();
       positions.forEach((p, i) => dst.set(src.subarray(p * w, (p + 1) * w), i * w));
+    },
+    scatter(from, into) {
+      const w = into.shape[into.shape.length - 1];
+      const src = from.viewF32();
+      const dst = into.viewF32();
+      dst.fill(0);
+      positions.forEach((p, i) => dst.set(src.subarray(i * w, (i + 1) * w), p * w));
     },
   };
 }

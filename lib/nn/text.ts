@@ -11,7 +11,7 @@ import { normal } from './init.js';
 import { LayerNorm } from './layernorm.js';
 import { Linear } from './linear.js';
 import { Module, Parameter } from './module.js';
-import { pickPerSequence, pickPositions } from './row_pick.js';
+import { pickPerSequence, pickPositions, type RowPick } from './row_pick.js';
 import { Transformer } from './transformer.js';
 
 /** CLIPSCALE_PACK_TEXT=0 trains the text tower at full length (for A/B comparisons). */
@@ -38,6 +38,8 @@ export class TextTransformer extends Module {
   private pooledNormed: Tensor | null = null;
   /** A packed training forward's pooled positions among the packed tokens (null: padded). */
   private packedEnds: number[] | null = null;
+  /** Whether the forward's last block computed only the pooled rows (Transformer.canPickRows). */
+  private pickedRows = false;
 
   /** `recompute`: activation recomputation per block (see TransformerOptions.recompute). */
   constructor(cfg: ClipConfig, recompute = false) {
@@ -135,9 +137,8 @@ export class TextTransformer extends Module {
    * padding to skip).
    */
   private encodePacked(ids: Tensor, eot: Tensor): Tensor | null {
-    const inference = this.transformer.canPickRows;
-    const training = !this.inInference && packTextInTraining();
-    if ((!inference && !training) || !this.transformer.opts.causal || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
+    const pack = this.inInference || packTextInTraining();
+    if (!pack || !this.transformer.opts.causal || ids.device !== 'cpu' || this.transformer.blocks.length === 0) return null;
     const [b, s] = ids.shape;
     const segments = this.buffer('segments', [b], 'i32');
     const lengths = segments.view() as Int32Array;
@@ -157,11 +158,16 @@ export class TextTransformer extends Module {
       to.set(from.subarray(i * s * w, (i * s + lengths[i]) * w), start * w);
       ends.push(start + lengths[i] - 1);
     }
-    // In inference the last block computes only each row's pooled token.
-    if (inference) return this.transformer.forward(x, segments, pickPositions(ends));
-    const pooled = this.buffer('pooled', [b, w]);
-    pickPositions(ends).gather(this.transformer.forward(x, segments), pooled);
     this.packedEnds = ends;
+    return this.encodeRows(x, segments, pickPositions(ends), b);
+  }
+
+  /** The blocks over x, then each row's pooled token [B, W]: the last block computes only those where it may. */
+  private encodeRows(x: Tensor, segments: Tensor | undefined, pick: RowPick, b: number): Tensor {
+    this.pickedRows = this.transformer.canPickRows;
+    if (this.pickedRows) return this.transformer.forward(x, segments, pick);
+    const pooled = this.buffer('pooled', [b, this.width]);
+    pick.gather(this.transformer.forward(x, segments), pooled);
     return pooled;
   }
 
@@ -171,11 +177,7 @@ export class TextTransformer extends Module {
     const x = this.buffer('embedded', [b, s, this.width]);
     ops.embeddingForward(ids, this.tokenEmbedding.data, x);
     ops.posEmbedForward(x, this.positionalEmbedding.data, x);
-    // In inference on the CPU the last block computes only the pooled tokens.
-    if (this.transformer.canPickRows) return this.transformer.forward(x, undefined, pickPerSequence(eot));
-    const pooled = this.buffer('pooled', [b, this.width]);
-    ops.gatherRows(this.transformer.forward(x), eot, pooled);
-    return pooled;
+    return this.encodeRows(x, undefined, pickPerSequence(eot), b);
   }
 
   /** The pooled position per row (OpenCLIP's text_global_pool). */
@@ -204,11 +206,17 @@ export class TextTransformer extends Module {
     }
   }
 
+  /** The pooled rows' gradient [B, W] back through the blocks (their last one computed only those rows, or every row). */
+  private blocksBackward(dpooled: Tensor, pick: RowPick, tokens: readonly number[]): Tensor {
+    if (this.pickedRows) return this.transformer.backward(dpooled);
+    const dz = this.buffer('dz', tokens);
+    pick.scatter(dpooled, dz);
+    return this.transformer.backward(dz);
+  }
+
   /** The padded path's gradient of the embedded tokens [B, S, W]. */
   private paddedBackward(dpooled: Tensor, b: number, s: number): Tensor {
-    const dz = this.buffer('dz', [b, s, this.width]);
-    ops.gatherRowsBackward(dpooled, this.buffer('eot', [b], 'i32'), dz);
-    return this.transformer.backward(dz);
+    return this.blocksBackward(dpooled, pickPerSequence(this.buffer('eot', [b], 'i32')), [b, s, this.width]);
   }
 
   /**
@@ -220,12 +228,7 @@ export class TextTransformer extends Module {
     const w = this.width;
     const lengths = this.buffer('segments', [b], 'i32').view() as Int32Array;
     const total = ends[ends.length - 1] + 1;
-    const dz = this.buffer('dzPacked', [1, total, w]);
-    const dzv = dz.view() as Float32Array;
-    dzv.fill(0);
-    const dp = dpooled.view() as Float32Array;
-    ends.forEach((e, i) => dzv.set(dp.subarray(i * w, (i + 1) * w), e * w));
-    const dxPacked = this.transformer.backward(dz).view() as Float32Array;
+    const dxPacked = this.blocksBackward(dpooled, pickPositions(ends), [1, total, w]).view() as Float32Array;
     const dx = this.buffer('dxPadded', [b, s, w]);
     const dxv = dx.view() as Float32Array;
     dxv.fill(0);

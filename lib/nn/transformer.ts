@@ -34,6 +34,8 @@ export interface TransformerOptions {
 }
 
 export class ResidualBlock extends Module {
+  private pick: RowPick | null = null;
+  private inputShape: readonly number[] = [];
   readonly ln1: LayerNorm;
   readonly attn: Attention;
   readonly ln2: LayerNorm;
@@ -97,13 +99,15 @@ export class ResidualBlock extends Module {
 
   // x = x + ls_1(attn(ln_1(x)));  x = x + ls_2(mlp(ln_2(x)))   (ls_* are identities when absent)
   /**
-   * `segments`: packed sequences (CPU; see Attention.forward). `pick` (inference
-   * only): everything after attention runs on the picked rows, and the output is [count, W].
+   * `segments`: packed sequences (CPU; see Attention.forward). `pick`: everything after
+   * attention runs on the picked rows, and the output is [count, W].
    * `scratch`: the tower's shared buffers (see SharedScratch); out_proj and c_proj write their
    * outputs there, unless LayerScale's backward will read them.
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick, scratch?: SharedScratch): Tensor {
-    this.retainForBackward(); // nothing of its own to keep; marks the mode for backward's check
+    const keep = this.retainForBackward(); // marks the mode for backward's check
+    this.pick = keep ? (pick ?? null) : null;
+    this.inputShape = x.shape;
     const into = scratch && !pick && !this.ls1 && !this.ls2 ? scratch('output', x.shape) : undefined;
     let a = this.attn.forward(this.ln1.forward(x), segments, pick, into);
     if (this.ls1) a = this.ls1.forward(a);
@@ -120,15 +124,26 @@ export class ResidualBlock extends Module {
     return out;
   }
 
-  /** `scratch`: the tower's shared buffers for the gradients read once (see SharedScratch). */
+  /**
+   * `scratch`: the tower's shared buffers for the gradients read once (see SharedScratch). After a
+   * forward with `pick`, dout is the picked rows' gradient [count, W]; the block's input gradient is
+   * whole.
+   */
   backward(dout: Tensor, scratch?: SharedScratch): Tensor {
     this.assertBackwardAllowed('ResidualBlock');
+    const { pick } = this;
+    // The picked rows' gradients are the block's own small buffers, not the tower's shared ones.
+    const rowScratch = pick ? undefined : scratch;
     const dm = this.ls2 ? this.ls2.backward(dout) : dout;
     // Each residual sum's gradient: its layernorm's input gradient plus what reaches it directly.
-    const dmid = this.ln2.backward(this.mlp.backward(dm, scratch), dout, scratch?.('mid', dout.shape));
+    const dmid = this.ln2.backward(this.mlp.backward(dm, rowScratch), dout, rowScratch?.('mid', dout.shape));
     const da = this.ls1 ? this.ls1.backward(dmid) : dmid;
-    // Into the buffer dout may be in: dout is not read after ln2's backward.
-    return this.ln1.backward(this.attn.backward(da, scratch), dmid, scratch?.('residual', dout.shape));
+    const dattnIn = this.attn.backward(da, scratch);
+    if (!pick) return this.ln1.backward(dattnIn, dmid, scratch?.('residual', dout.shape)); // into dout's buffer: not read after ln2's backward
+    // The residual reaches only the picked rows of the input.
+    const dresidual = this.buffer('dresidual', this.inputShape);
+    pick.scatter(dmid, dresidual);
+    return this.ln1.backward(dattnIn, dresidual, scratch?.('residual', this.inputShape));
   }
 }
 
@@ -159,11 +174,12 @@ export class Transformer extends Module {
   }
 
   /**
-   * Whether a forward now may pick rows (`pick`) and pack sequences (`segments`): inference on
-   * the CPU, with at least one block to compute them.
+   * Whether a forward now may pick rows (`pick`) and pack sequences (`segments`): on the CPU, with
+   * at least one block to compute them; in training unless CLIPSCALE_PICK_ROWS=0 (full rows through
+   * the last block, as OpenCLIP computes them: for A/B comparisons).
    */
   get canPickRows(): boolean {
-    return this.inInference && this.device === 'cpu' && this.blocks.length > 0;
+    return (this.inInference || process.env.CLIPSCALE_PICK_ROWS !== '0') && this.device === 'cpu' && this.blocks.length > 0;
   }
 
   /** PyTorch's defaults for every layer (what OpenCLIP leaves the image tower's blocks with). */
@@ -194,8 +210,8 @@ export class Transformer extends Module {
 
   /**
    * `segments` (CPU): x [1, T, W] holds sequences of these lengths (i32 [n]) end to end, each
-   * attending only within itself. `pick` (inference forwards only): only these rows of the output
-   * are wanted; the last block computes only them and the result is [count, W].
+   * attending only within itself. `pick`: only these rows of the output are wanted; the last block
+   * computes only them and the result is [count, W] (backward then takes their gradient).
    */
   forward(x: Tensor, segments?: Tensor, pick?: RowPick): Tensor {
     let h = x;

@@ -33,6 +33,8 @@ export class VisionTransformer extends Module {
   readonly finalLnAfterPool: boolean;
   private images: Tensor | null = null;
   private pooledNormed: Tensor | null = null;
+  /** Whether the forward's last block computed only the class tokens (pickClassTokens). */
+  private pickedRows = false;
 
   /** `recompute`: activation recomputation per block (see TransformerOptions.recompute). */
   constructor(cfg: ClipConfig, recompute = false) {
@@ -112,7 +114,8 @@ export class VisionTransformer extends Module {
     const tokens = this.buffer('tokens', [b, grid + 1, this.width]);
     ops.classTokenConcat(patches, this.classEmbedding.data, tokens);
     ops.posEmbedForward(tokens, this.positionalEmbedding.data, tokens);
-    const normed = this.pickClassTokens(b) ? this.encodeClassTokens(tokens, b) : this.pool(this.encodeTokens(tokens), b);
+    this.pickedRows = this.pickClassTokens(b);
+    const normed = this.pickedRows ? this.encodeClassTokens(tokens, b) : this.pool(this.encodeTokens(tokens), b);
     const out = this.buffer('out', [b, this.outputDim]);
     ops.matmul(normed, this.proj.data, out);
     const keep = this.retainForBackward();
@@ -131,10 +134,14 @@ export class VisionTransformer extends Module {
     ops.matmul(pooledNormed, dout, this.proj.grad, { transA: true, beta: 1 });
     const dnormed = this.buffer('dnormed', [b, this.poolWidth]);
     ops.matmul(dout, this.proj.data, dnormed, { transB: true });
-    const pooledTokens = this.attnPool ? this.attnPool.queries : grid + 1;
-    const dpool = this.poolBackward(dnormed, b, pooledTokens);
-    const dz = this.attnPool ? this.attnPool.backward(dpool) : dpool;
-    const dtz = this.transformer.backward(dz);
+    let dtz: Tensor;
+    if (this.pickedRows) {
+      dtz = this.transformer.backward(this.lnPost.backward(dnormed)); // the last block computed only the class tokens
+    } else {
+      const pooledTokens = this.attnPool ? this.attnPool.queries : grid + 1;
+      const dpool = this.poolBackward(dnormed, b, pooledTokens);
+      dtz = this.transformer.backward(this.attnPool ? this.attnPool.backward(dpool) : dpool);
+    }
     const dtokens = this.lnPre ? this.lnPre.backward(dtz) : dtz;
     const dpos = this.buffer('dpos', this.positionalEmbedding.shape);
     ops.posEmbedBackward(dtokens, dpos);
@@ -152,8 +159,9 @@ export class VisionTransformer extends Module {
   }
 
   /**
-   * In inference on the CPU with class-token pooling, only the class token is read after the
-   * last block: that block computes only it (see row_pick.ts), and ln_post follows as in `pool`.
+   * On the CPU with class-token pooling, only the class token is read after the last block: that
+   * block computes only it (see row_pick.ts; in training too unless CLIPSCALE_PICK_ROWS=0), and
+   * ln_post follows as in `pool`.
    */
   private pickClassTokens(b: number): boolean {
     return b > 0 && this.transformer.canPickRows && this.poolType === 'tok' && !this.attnPool;
