@@ -1,11 +1,12 @@
 // Whole CPU training steps with this build's speed switches on and off: the text tower's captions
-// packed to their lengths (CLIPSCALE_PACK_TEXT), skipping the zero rows of a linear layer's
-// gradient (CLIPSCALE_SKIP_ZERO_ROWS) and huge pages for large tensors (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
+// packed to their lengths (CLIPSCALE_PACK_TEXT), each tower's last block on its pooled rows only
+// (CLIPSCALE_PICK_ROWS), skipping the zero rows of a linear layer's gradient
+// (CLIPSCALE_SKIP_ZERO_ROWS) and huge pages for large tensors (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
 // each round so they see the same machine; the same data and seed, so the losses after the timed
 // steps show what a switch changes in the values (fp32 rounding, not more). One JSON line per run.
 //
 //   node --import=tsx benchmarks/step_switches.ts [--configs tiny,small] [--batch-size 128] [--steps 30] [--rounds 3]
-//        [--settings default,padded-text,dense,small-pages,dense+small-pages,none]
+//        [--settings default,padded-text,full-rows,dense,small-pages,dense+small-pages,none]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,8 @@ const settings: Record<string, Record<string, string>> = {
   'small-pages': { CLIPSCALE_HUGE_PAGES: '0' },
   'dense+small-pages': { CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
   'padded-text': { CLIPSCALE_PACK_TEXT: '0' },
-  none: { CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
+  'full-rows': { CLIPSCALE_PICK_ROWS: '0' },
+  none: { CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_PICK_ROWS: '0', CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
 };
 const warmup = 3;
 const r3 = (x: number) => Number(x.toFixed(3));
@@ -54,7 +56,7 @@ const { values } = parseArgs({
 const batchSize = Number(values['batch-size'] ?? 128), steps = Number(values.steps ?? 30);
 if (values.child) await child(values.config ?? 'tiny', batchSize, steps);
 else {
-  const names = (values.settings ?? 'default,padded-text,dense,small-pages,none').split(',');
+  const names = (values.settings ?? 'default,padded-text,full-rows,dense,small-pages,none').split(',');
   for (const n of names) if (!settings[n]) throw new Error(`step_switches: unknown setting "${n}" (${Object.keys(settings).join(', ')})`);
   const self = fileURLToPath(import.meta.url);
   const cpu = os.cpus()[0]?.model ?? 'unknown';
