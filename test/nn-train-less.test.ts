@@ -18,6 +18,7 @@ import { parseModelConfig } from '../lib/nn/config.js';
 import { Tensor } from '../lib/tensor.js';
 import { Rng } from '../lib/util/rng.js';
 import { relErr } from './_helpers/numeric.js';
+import { captions } from './_helpers/captions.js';
 
 const fixtures = join(fileURLToPath(new URL('.', import.meta.url)), '_fixtures', 'openclip', 'models');
 
@@ -25,20 +26,6 @@ function model(name: string, opts: { recompute?: boolean; causal?: boolean } = {
   const raw = JSON.parse(readFileSync(join(fixtures, `${name}.json`), 'utf8')).config as Record<string, Record<string, unknown>>;
   const text = { ...raw.text_cfg, layers: 3, ...(opts.causal === false ? { no_causal_mask: true } : {}) };
   return new CLIP(parseModelConfig({ ...raw, text_cfg: text }, name), { recompute: opts.recompute ?? false }).init(5);
-}
-
-/** Token rows [random ids, end token] of these lengths (the end id, vocab − 1, is each row's maximum), then random padding. */
-function captions(m: CLIP, lengths: number[], seed: number): Int32Array {
-  const rng = new Rng(seed);
-  const ctx = m.config.text_cfg.context_length;
-  const vocab = m.config.text_cfg.vocab_size;
-  const ids = new Int32Array(lengths.length * ctx);
-  lengths.forEach((len, b) => {
-    for (let j = 0; j < len - 1; j++) ids[b * ctx + j] = 1 + Math.floor(rng.uniform() * (vocab - 3));
-    ids[b * ctx + len - 1] = vocab - 1;
-    for (let j = len; j < ctx; j++) ids[b * ctx + j] = rng.uniform() < 0.5 ? 0 : Math.floor(rng.uniform() * (vocab - 1));
-  });
-  return ids;
 }
 
 /** fn with these CLIPSCALE_* switches set, restored after. */

@@ -121,7 +121,14 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
   }
   // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order:
   // summed into the first partial along its rows (loops that vectorise), then added onto dw.
-  // On threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking the pool).
+  // On threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking
+  // the pool), 4K for the transposed form (its transposes cost more a value).
+  auto store = [accumulate](float* d, const float* sum, int64_t count) {  // dw's rows (+)= the summed partials
+    if (accumulate)
+      for (int64_t i = 0; i < count; i++) d[i] += sum[i];
+    else
+      for (int64_t i = 0; i < count; i++) d[i] = sum[i];
+  };
   if (!transposed) {
     parallel_for(N, std::max<int64_t>(1, (1 << 15) / K), [&](int64_t r0, int64_t r1) {
       float* const sum = part + r0 * K;
@@ -130,11 +137,7 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
         const float* p = part + t * out + r0 * K;
         for (int64_t i = 0; i < count; i++) sum[i] += p[i];
       }
-      float* d = dw + r0 * K;
-      if (accumulate)
-        for (int64_t i = 0; i < count; i++) d[i] += sum[i];
-      else
-        for (int64_t i = 0; i < count; i++) d[i] = sum[i];
+      store(dw + r0 * K, sum, count);
     });
   } else {
     // The partials are dWᵀ [K×N]: each thread transposes its share of dW's rows out of every partial
@@ -151,11 +154,7 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
         transpose_block(part + t * out + n0, N, K, n1 - n0, next);
         for (int64_t i = 0; i < count; i++) sum[i] += next[i];
       }
-      float* d = dw + n0 * K;
-      if (accumulate)
-        for (int64_t i = 0; i < count; i++) d[i] += sum[i];
-      else
-        for (int64_t i = 0; i < count; i++) d[i] = sum[i];
+      store(dw + n0 * K, sum, count);
     });
   }
   if (bias) {  // as bias_gradient adds its partials: in thread order onto db (or zero)
