@@ -3,7 +3,7 @@
 // per setting, settings taken turn about so they see the same machine. One JSON line per measurement.
 // The peer comparison (PyTorch) is benchmarks/cpu_side_by_side.ts; this isolates the hand-off.
 //
-//   node --import=tsx benchmarks/thread_spin.ts [--spins 0,50] [--rounds 3]
+//   node --import=tsx benchmarks/thread_spin.ts [--spins 50,1000] [--rounds 3]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +49,7 @@ async function child(): Promise<void> {
 if (process.argv.includes('--child')) await child();
 else {
   const { values } = parseArgs({ options: { spins: { type: 'string' }, rounds: { type: 'string' } } });
-  const spins = (values.spins ?? '0,50').split(',').map(Number);
+  const spins = (values.spins ?? '50,1000').split(',').map(Number);
   const self = fileURLToPath(import.meta.url);
   for (let round = 1; round <= Number(values.rounds ?? 3); round++)
     for (const spin of spins) {

@@ -40,24 +40,30 @@ int default_threads() {
 // or for the other threads, before it sleeps on a condition variable. A sleeping thread costs
 // a futex wake-up and the scheduler's latency to start again, tens of microseconds on a VM,
 // which was most of a small op (tiny encoding at batch 8 ran no faster on 2 threads than on 1).
-// Short enough that a loaded machine loses little: PyTorch's OpenMP threads spin far longer by default
-// and collapse under load. CLIPSCALE_SPIN_US sets it (0: sleep at once).
-int spin_microseconds() {
-  static const int budget = [] {
+// 1 ms while the pool has no more threads than the machine has cores: a training step's
+// JavaScript and serial ops leave gaps of 50-1000 µs between parallel jobs (with 50 µs, a third
+// of a tiny step's 107 jobs found the worker asleep; tiny steps 12.5-16.4 against 13.6-20.2 ms,
+// small 31.2-37.4 against 34.0-39.4, and level with two busy processes beside it). 50 µs with
+// more threads than cores, where a spinning thread holds a core another needs (the stress test's 8
+// threads on 2 cores ran over 2× longer with 1 ms). PyTorch's OpenMP threads spin milliseconds to
+// 200 ms, and collapse under load. CLIPSCALE_SPIN_US sets it whatever the size (0: sleep at once).
+int spin_microseconds(int pool_size) {
+  static const int from_env = [] {
     if (const char* env = std::getenv("CLIPSCALE_SPIN_US")) {
       char* end = nullptr;
       long n = std::strtol(env, &end, 10);
       if (end != env && *end == '\0' && n >= 0) return static_cast<int>(std::min<long>(n, 10000));
     }
-    return 50;
+    return -1;
   }();
-  return budget;
+  static const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (from_env >= 0) return from_env;
+  return pool_size <= cores ? 1000 : 50;
 }
 
-// Busy-waits while `waiting()` holds, at most spin_microseconds(); true if it stopped holding.
+// Busy-waits while `waiting()` holds, at most budget_us; true if it stopped holding.
 template <class Waiting>
-bool spin_while(Waiting waiting) {
-  const int budget_us = spin_microseconds();
+bool spin_while(int budget_us, Waiting waiting) {
   if (budget_us == 0) return !waiting();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(budget_us);
   for (;;) {
@@ -135,7 +141,7 @@ class Pool {
     }
     cv_.notify_all();
     try { fn(0, nt); } catch (...) { err = std::current_exception(); }
-    spin_while([this] { return pending_.load(std::memory_order_acquire) != 0; });
+    spin_while(spin_microseconds(size()), [this] { return pending_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
@@ -150,7 +156,7 @@ class Pool {
     for (;;) {
       const std::function<void(int, int)>* job;
       int nt;
-      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_acquire); });
+      spin_while(spin_microseconds(size()), [&] { return generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_acquire); });
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
