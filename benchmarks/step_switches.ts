@@ -25,7 +25,7 @@ const settings: Record<string, Record<string, string>> = {
   'dense+small-pages': { CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
   'padded-text': { CLIPSCALE_PACK_TEXT: '0' },
   'full-rows': { CLIPSCALE_PICK_ROWS: '0' },
-  // The thread pool's spin before a thread sleeps (default 50 µs).
+  // The thread pool's spin before a thread sleeps (default 1 ms, 50 µs with more threads than cores).
   'spin-50': { CLIPSCALE_SPIN_US: '50' },
   'spin-300': { CLIPSCALE_SPIN_US: '300' },
   'spin-1000': { CLIPSCALE_SPIN_US: '1000' },
