@@ -1,10 +1,10 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
-#include <climits>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <memory>
