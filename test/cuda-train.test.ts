@@ -19,6 +19,7 @@ import { loadTrainingCheckpoint, findLatestCheckpoint } from '../lib/train/check
 import { SyntheticData } from '../lib/train/sources.js';
 import { StepRunner } from '../lib/train/step.js';
 import { Trainer, type TrainerOptions } from '../lib/train/trainer.js';
+import { withEnv } from './_helpers/env.js';
 
 const ran = countCudaTests(test, 'cuda-train.test.ts');
 const cudaTest = noGpuReason === null ? test.serial : test.serial.skip;
@@ -43,10 +44,11 @@ interface StepResult {
  * in bf16 a last-bit difference moves a rounding, and the gradients differ by bf16 noise.)
  */
 function step(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, bf16Emulation: boolean): StepResult {
+  return withEnv({ CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_PICK_ROWS: '0' }, () => stepOn(model, images, tokens, n, bf16Emulation));
+}
+
+function stepOn(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, bf16Emulation: boolean): StepResult {
   const dev = model.device;
-  const switches = { CLIPSCALE_PACK_TEXT: process.env.CLIPSCALE_PACK_TEXT, CLIPSCALE_PICK_ROWS: process.env.CLIPSCALE_PICK_ROWS };
-  process.env.CLIPSCALE_PACK_TEXT = '0';
-  process.env.CLIPSCALE_PICK_ROWS = '0';
   const img = Tensor.from(images, [n, 3, 32, 32]);
   const ids = Tensor.from(tokens, [n, 32]);
   const batch = dev === 'cpu' ? { images: img, ids } : { images: img.to(dev), ids: ids.to(dev) };
@@ -60,10 +62,6 @@ function step(model: CLIP, images: Float32Array, tokens: Int32Array, n: number, 
   } finally {
     native.setBf16Emulation(previous);
     for (const t of new Set([img, ids, batch.images, batch.ids])) t.dispose();
-    for (const [k, v] of Object.entries(switches)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
   }
 }
 

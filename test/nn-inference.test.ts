@@ -21,6 +21,7 @@ import { AdamW } from '../lib/optim/adamw.js';
 import { Tensor } from '../lib/tensor.js';
 import { Rng } from '../lib/util/rng.js';
 import { captions } from './_helpers/captions.js';
+import { withEnv } from './_helpers/env.js';
 
 const fixtures = join(fileURLToPath(new URL('.', import.meta.url)), '_fixtures', 'openclip', 'models');
 
@@ -89,14 +90,7 @@ for (const name of configs) {
 
 /** fn with the training forward's text tower at full length (CLIPSCALE_PACK_TEXT=0: OpenCLIP's every position). */
 function atFullLength<T>(fn: () => T): T {
-  const before = process.env.CLIPSCALE_PACK_TEXT;
-  process.env.CLIPSCALE_PACK_TEXT = '0';
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env.CLIPSCALE_PACK_TEXT;
-    else process.env.CLIPSCALE_PACK_TEXT = before;
-  }
+  return withEnv({ CLIPSCALE_PACK_TEXT: '0' }, fn);
 }
 
 test('text inference runs each row only up to its end token (packed), with the padded features bit for bit', async (t) => {

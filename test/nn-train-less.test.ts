@@ -19,6 +19,7 @@ import { Tensor } from '../lib/tensor.js';
 import { Rng } from '../lib/util/rng.js';
 import { relErr } from './_helpers/numeric.js';
 import { captions } from './_helpers/captions.js';
+import { withEnv } from './_helpers/env.js';
 
 const fixtures = join(fileURLToPath(new URL('.', import.meta.url)), '_fixtures', 'openclip', 'models');
 
@@ -26,20 +27,6 @@ function model(name: string, opts: { recompute?: boolean; causal?: boolean } = {
   const raw = JSON.parse(readFileSync(join(fixtures, `${name}.json`), 'utf8')).config as Record<string, Record<string, unknown>>;
   const text = { ...raw.text_cfg, layers: 3, ...(opts.causal === false ? { no_causal_mask: true } : {}) };
   return new CLIP(parseModelConfig({ ...raw, text_cfg: text }, name), { recompute: opts.recompute ?? false }).init(5);
-}
-
-/** fn with these CLIPSCALE_* switches set, restored after. */
-function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
-  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 /**

@@ -256,7 +256,14 @@ void parallel_for_balanced(int64_t n, const std::function<void(int64_t)>& fn) {
   struct alignas(64) Share {
     std::atomic<uint64_t> ends{0};
   };
-  std::unique_ptr<Share[]> shares(new Share[static_cast<size_t>(nt)]);
+  // Kept per calling thread (a training step allocates nothing); workers read it through the pointer.
+  static thread_local std::unique_ptr<Share[]> kept;
+  static thread_local int kept_size = 0;
+  if (kept_size < nt) {
+    kept.reset(new Share[static_cast<size_t>(nt)]);
+    kept_size = nt;
+  }
+  Share* const shares = kept.get();
   auto pack = [](int64_t front, int64_t back) { return (static_cast<uint64_t>(front) << 32) | static_cast<uint64_t>(back); };
   for (int t = 0; t < nt; t++) shares[static_cast<size_t>(t)].ends.store(pack(n * t / nt, n * (t + 1) / nt), std::memory_order_relaxed);
   auto take = [&](int t, bool front) -> int64_t {

@@ -166,11 +166,13 @@ struct Sequences {
 };
 
 // Each sequence's first token, from the lengths (checked non-negative, summing to T).
-std::vector<int64_t> sequence_starts(const Tensor& lengths) {
+// Kept per calling thread: a training step allocates nothing.
+const int64_t* sequence_starts(const Tensor& lengths) {
+  static thread_local std::vector<int64_t> starts;
   const int32_t* len = lengths.data<int32_t>();
-  std::vector<int64_t> starts(static_cast<size_t>(lengths.numel()));
+  starts.resize(static_cast<size_t>(lengths.numel()));
   for (int64_t i = 0, first = 0; i < lengths.numel(); first += len[i], i++) starts[static_cast<size_t>(i)] = first;
-  return starts;
+  return starts.data();
 }
 
 void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, float* outp, float* lsep,
@@ -225,8 +227,8 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
 void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const Tensor& lengths, int64_t heads,
                               bool causal) {
   const AttentionGeometry g = check_attention_forward_packed(qkv, out, lse, lengths, heads);
-  const std::vector<int64_t> starts = sequence_starts(lengths);
-  forward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts.data()}, qkv.data<float>(),
+  const int64_t* starts = sequence_starts(lengths);
+  forward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts}, qkv.data<float>(),
                     out.data<float>(), lse ? lse->data<float>() : nullptr, causal);
 }
 
@@ -316,8 +318,8 @@ void attention_backward_packed(const Tensor& qkv, const Tensor& out, const Tenso
                                Tensor& dqkv, const Tensor& lengths, int64_t heads, bool causal) {
   const AttentionGeometry g = check_attention_backward_packed(qkv, out, dout, lse, dqkv, lengths, heads);
   if (g.S == 0) return;
-  const std::vector<int64_t> starts = sequence_starts(lengths);
-  backward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts.data()}, qkv.data<float>(),
+  const int64_t* starts = sequence_starts(lengths);
+  backward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts}, qkv.data<float>(),
                      out.data<float>(), dout.data<float>(), lse.data<float>(), dqkv.data<float>(), causal);
 }
 
