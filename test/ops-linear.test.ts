@@ -162,6 +162,35 @@ test('linearBackward db: each column adds its rows one after another, each threa
   }
 });
 
+test('linearBackward over a short batch (one parallel region for dW, db and dX): the same bits as the products apart', (t) => {
+  // Under 512 rows with dW and dX both asked for, the threads share each product's output
+  // (dW's longer side, dX's rows, db's columns) in one region (native/cpu/linear.cpp,
+  // short_batch_products): every value must be the same sum, in the same order, as a GEMM over the
+  // whole product gives it, and db as the rows added one after another, column by column.
+  for (const [M, N, K] of [[128, 64, 256], [128, 256, 64], [128, 192, 64], [300, 96, 50], [500, 33, 700], [130, 70, 90]]) {
+    for (const accumulate of [false, true]) {
+      const x = randTensor([M, K], 501), w = randTensor([N, K], 502, 0.2), dy = randTensor([M, N], 503);
+      const dx = nans([M, K]), dw = randTensor([N, K], 504), db = randTensor([N], 505);
+      const dw0 = f32(dw).slice(), db0 = f32(db).slice();
+      ops.linearBackward(x, w, dy, { dx, dw, db, accumulate });
+      const wantDw = accumulate ? Tensor.from(dw0, [N, K]) : Tensor.zeros([N, K]);
+      ops.matmul(dy, x, wantDw, { transA: true, beta: accumulate ? 1 : 0 });
+      const wantDx = Tensor.empty([M, K]);
+      ops.matmul(dy, w, wantDx);
+      const d = f32(dy), wantDb = new Float32Array(N);
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let m = 0; m < M; m++) s = Math.fround(s + d[m * N + n]);
+        wantDb[n] = accumulate ? Math.fround(db0[n] + s) : s;
+      }
+      const what = `${M}×${N}×${K}${accumulate ? ' accumulate' : ''}`;
+      t.deepEqual(bits(dw), bits(wantDw), `dw ${what}`);
+      t.deepEqual(bits(dx), bits(wantDx), `dx ${what}`);
+      t.deepEqual(Array.from(f32(db)), Array.from(wantDb), `db ${what}`);
+    }
+  }
+});
+
 // A text tower's gradient is zero at every position after a caption's end, and a last block's
 // everywhere but the pooled row: linearBackward multiplies only dY's other rows.
 function dyWithZeroRows(M: number, N: number, seed: number, keep: (row: number) => boolean): Tensor {

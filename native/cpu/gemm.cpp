@@ -473,6 +473,8 @@ void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, f
 
 const char* gemm_kernel_name() { return active_kernel().name; }
 
+GemmTile gemm_tile() { return {active_kernel().mr, active_kernel().nr}; }
+
 bool set_gemm_kernel(const char* name) {
   const std::string want = name ? name : "";
   const int i = want == "best" ? best_index() : runnable_index(want);

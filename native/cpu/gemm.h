@@ -54,6 +54,13 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // active kernel's packing routine (8×8 vector transposes where the CPU has them).
 void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst);
 
+// The active micro-kernel's tile: MR rows by NR columns of C (callers that share a product
+// between threads themselves cut it at whole tiles).
+struct GemmTile {
+  int mr, nr;
+};
+GemmTile gemm_tile();
+
 // The name of the micro-kernel chosen at run time for this CPU (e.g. "avx512", "avx2", "portable").
 const char* gemm_kernel_name();
 

@@ -166,6 +166,12 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
   return {bias, rows_of_dx};
 }
 
+// CLIPSCALE_SHORT_BATCH_REGION=0 runs a short batch's products one after another (A/B comparisons).
+bool short_batch_products_enabled() {
+  static const bool on = env_switch_on("CLIPSCALE_SHORT_BATCH_REGION");
+  return on;
+}
+
 // CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row of dY, zero or not (for A/B comparisons and
 // for measuring the GEMMs' rate on whole layers).
 bool skip_zero_rows_enabled() {
@@ -173,10 +179,63 @@ bool skip_zero_rows_enabled() {
   return on;
 }
 
+// A short batch (a tower's last block on its pooled rows: M = the batch's 128 rows) with dW, dX
+// and db all wanted: the three products in one parallel region, each thread taking a share of
+// each product's output (dW's longer side and dX's rows, cut at whole kernel tiles; db's columns).
+// As separate products they were three or four regions of 5-20 µs each, every one waking the
+// pool, one of them (db) serial. Each value is the same sum in the same order as when one GEMM
+// computed it (dW[n, k] = Σ_m dY[m, n]·X[m, k] over every row, m in order; dX's rows over every
+// column of dY), and db as bias_gradient sums it on one thread: only where it would (M·N < 2^16).
+// Returns false (nothing done) where it does not apply: the caller then runs the products apart.
+bool short_batch_products(const MatrixRef& dY, const MatrixRef& X, const MatrixRef& W, int64_t M, int64_t N, int64_t K,
+                          float* dx, float* dw, float* db, bool accumulate) {
+  // Below this (dW and dX 1 MFLOP each, 128×64×64: ~15 µs on one thread) waking the pool cost more
+  // than it saved; the products apart then run on the calling thread (each under sgemm's 2 MFLOP).
+  constexpr double kMinFlops = 4e6;
+  const int nt = num_threads();
+  if (!dx || !dw || nt <= 1 || M >= 512 || 4.0 * M * N * K < kMinFlops) return false;
+  const bool bias = db && bias_gradient_threads(M, N) == 1;
+  const GemmTile tile = gemm_tile();
+  // dW [N×K]: its longer side cut at whole tiles (columns by NR, rows by MR).
+  const bool dw_by_columns = K >= N;
+  const int64_t dw_side = dw_by_columns ? K : N, dw_step = dw_by_columns ? tile.nr : tile.mr;
+  const int64_t dw_units = gemm_detail::ceil_div(dw_side, dw_step), dx_units = gemm_detail::ceil_div(M, tile.mr);
+  static thread_local std::vector<float> bias_sums;  // kept: a training step reuses the sizes
+  bias_sums.assign(static_cast<size_t>(N), 0.0f);
+  float* const sums = bias_sums.data();  // the workers' own thread_local would be a different vector
+  parallel_run(nt, [&](int t, int n_threads) {
+    const float beta = accumulate ? 1.0f : 0.0f;
+    const int64_t u0 = dw_units * t / n_threads, u1 = dw_units * (t + 1) / n_threads;
+    const int64_t s0 = u0 * dw_step, s1 = std::min(dw_side, u1 * dw_step);
+    if (s1 > s0) {
+      if (dw_by_columns)  // dW[:, s0:s1] (+)= dYᵀ·X[:, s0:s1]
+        sgemm_serial(true, false, N, s1 - s0, M, 1.0f, dY.ptr, dY.ld, X.ptr + s0, X.ld, beta, dw + s0, K);
+      else  // dW[s0:s1, :] (+)= dY[:, s0:s1]ᵀ·X
+        sgemm_serial(true, false, s1 - s0, K, M, 1.0f, dY.ptr + s0, dY.ld, X.ptr, X.ld, beta, dw + s0 * K, K);
+    }
+    if (bias) {  // its share of db's columns, every row in order
+      const int64_t c0 = N * t / n_threads, c1 = N * (t + 1) / n_threads;
+      if (c1 > c0) add_rows(dY.ptr + c0, dY.ld, M, c1 - c0, sums + c0);
+    }
+    const int64_t r0 = std::min(M, dx_units * t / n_threads * tile.mr), r1 = std::min(M, dx_units * (t + 1) / n_threads * tile.mr);
+    if (r1 > r0)  // dX[r0:r1, :] = dY[r0:r1, :]·W
+      sgemm_serial(false, false, r1 - r0, K, N, 1.0f, dY.ptr + r0 * dY.ld, dY.ld, W.ptr, W.ld, 0.0f, dx + r0 * K, K);
+  });
+  if (db) {
+    if (!bias) {
+      bias_gradient(dY.ptr, dY.ld, M, N, db, accumulate);
+    } else {  // as bias_gradient adds its one partial: onto db (or zero)
+      for (int64_t n = 0; n < N; n++) db[n] = (accumulate ? db[n] : 0.0f) + sums[n];
+    }
+  }
+  return true;
+}
+
 // A layer's three products over M rows (M, N, K > 0): dW (+)= dYᵀ·X, db (+)= Σ_rows dY,
 // dX = dY·W, each skipped where its output is null.
 void backward_products(const MatrixRef& dY, const MatrixRef& X, const MatrixRef& W, int64_t M, int64_t N, int64_t K,
                        float* dx, float* dw, float* db, bool accumulate) {
+  if (short_batch_products_enabled() && short_batch_products(dY, X, W, M, N, K, dx, dw, db, accumulate)) return;
   SplitRowsDone done;  // the weight gradient's threads may sum db and compute dX on the way
   if (dw) done = weight_gradient(dY, X, M, N, K, dw, accumulate, db, dx ? &W : nullptr, dx);
   if (db && !done.bias) bias_gradient(dY.ptr, dY.ld, M, N, db, accumulate);
