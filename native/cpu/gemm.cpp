@@ -111,6 +111,9 @@ const KernelSpec& active_kernel() { return kernel_at(active_index()); }
 
 constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B panel (KC×NR) in L1/L2
 constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
+// A is read in place where an item has at most this many columns (see gemm_run's a_rows, a_cols).
+constexpr int64_t kInPlaceColumns = 256;
+constexpr int64_t kInPlaceColumnsTransposed = 512;  // small's qkv and c_fc weight gradients (288, 384 columns): 2-7% faster in place
 constexpr double kThreadFlops = 2e6;  // below this (~20 µs on one core) handing work to the pool costs more than it saves
 
 // Per-thread packing buffers.
@@ -264,8 +267,6 @@ void gemm_run(const Problem& p, int nt) {
   // only the edge kernel (a full tile would read rows past M).
   const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled();
   const bool a_cols = p.ta && ks.edge && a_in_place_enabled();
-  constexpr int64_t kInPlaceColumns = 256;
-  constexpr int64_t kInPlaceColumnsTransposed = 512;  // small's qkv and c_fc weight gradients (288, 384 columns): 2-7% faster in place
   auto b_panel_offset = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return k0 * n_pad + jp * nr * kc;
@@ -472,6 +473,10 @@ void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, f
 }
 
 const char* gemm_kernel_name() { return active_kernel().name; }
+
+bool sgemm_reads_transposed_a_in_place(int64_t columns) {
+  return active_kernel().edge && a_in_place_enabled() && columns <= kInPlaceColumnsTransposed;
+}
 
 GemmTile gemm_tile() { return {active_kernel().mr, active_kernel().nr}; }
 

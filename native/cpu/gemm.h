@@ -54,6 +54,10 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // active kernel's packing routine (8×8 vector transposes where the CPU has them).
 void transpose_block(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst);
 
+// Whether sgemm reads a transposed A (op(A) = Aᵀ) where it lies, packing nothing, in a product of
+// this many columns (C's width) on one thread: on a kernel with an edge variant (AVX-512), up to 512.
+bool sgemm_reads_transposed_a_in_place(int64_t columns);
+
 // The active micro-kernel's tile: MR rows by NR columns of C (callers that share a product
 // between threads themselves cut it at whole tiles).
 struct GemmTile {

@@ -48,9 +48,11 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
 }
 
 // One thread's dW over rows [m0, m1): dW[N×K] = dYᵀ·X, or its transpose dWᵀ[K×N] = Xᵀ·dY when
-// `transposed`. The GEMM packs its A operand (dYᵀ or Xᵀ, a row of A per output row) and reads
-// B in place, and each packed value is used for as many columns as the result has: so the
-// narrower of N and K goes in A (K < N: an MLP up-projection, qkv — the transposed form).
+// `transposed`. A kernel that packs its A operand (dYᵀ or Xᵀ, a row of A per output row) uses
+// each packed value for as many columns as the result has: so there the narrower of N and K goes
+// in A (K < N: an MLP up-projection, qkv — the transposed form). A kernel that reads a transposed A
+// in place (AVX-512) packs nothing, and the plain form needs no transposition of the partials after:
+// qkv's and c_fc's ops 2-6% faster standalone, 4-5% in a tiny step (weight_gradient_transposed).
 void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, int64_t m1, int64_t N, int64_t K,
                           bool transposed, float beta, float* out, bool serial) {
   auto gemm = serial ? sgemm_serial : sgemm;
@@ -59,6 +61,9 @@ void weight_gradient_rows(const MatrixRef& dY, const MatrixRef& X, int64_t m0, i
   if (transposed) gemm(true, false, K, N, m1 - m0, 1.0f, x, X.ld, dy, dY.ld, beta, out, N);
   else gemm(true, false, N, K, m1 - m0, 1.0f, dy, dY.ld, x, X.ld, beta, out, K);
 }
+
+// Whether dW's partials are computed as dWᵀ (see weight_gradient_rows).
+bool weight_gradient_transposed(int64_t N, int64_t K) { return K < N && !sgemm_reads_transposed_a_in_place(K); }
 
 // dW[N×K] (+)= dYᵀ·X, a product over every row of the batch (M) with a narrow result.
 // A narrow result (a few hundred columns at most) gives too few tiles to share evenly between
@@ -78,7 +83,7 @@ struct SplitRowsDone {
 };
 SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M, int64_t N, int64_t K, float* dw,
                               bool accumulate, float* db, const MatrixRef* W, float* dx) {
-  const bool transposed = K < N;
+  const bool transposed = weight_gradient_transposed(N, K);
   const int64_t out = N * K;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), M / 256));
   const bool split_rows = nt > 1 && out <= (1 << 18) && 2.0 * M * out >= 4e6;
