@@ -7,7 +7,7 @@
 // standalone (operands hot in cache) between the timed steps. One JSON line per
 // (layer shape, direction), then a total line: in-step GFLOP/s ÷ standalone GEMM GFLOP/s.
 //
-//   node --import=tsx benchmarks/linear_in_step.ts [--config tiny] [--batch-size 128] [--steps 8]
+//   node --import=tsx benchmarks/linear_in_step.ts [--config tiny] [--batch-size 128] [--steps 8] [--warm-steps 10]
 //
 // linearBackward skips the rows of dY that are all zero (a text tower's positions after each
 // caption's end, a last block's rows but the pooled one; native/cpu/linear.cpp): a backward call's
@@ -20,6 +20,12 @@
 // (timed after the step it ran in), and a key's figures are medians over its calls.
 // CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row (the dense figures); CLIPSCALE_PACK_TEXT=0 trains
 // the text tower at full length (every M the same each step).
+//
+// Then `--warm-steps` more steps (default 10) repeat each linear call at once on the same operands
+// (dW and db put back first, so training goes on unchanged) and time only the repeat: the op's rate
+// with its operands where its own first run left them (in_step_warm). What separates it from the
+// first run is where the step left the operands (L3 or DRAM rather than this core's L2); what
+// separates it from the standalone GEMMs is the op itself.
 //
 // The machine this runs on may be shared: the load average is recorded on every line, and
 // the standalone products are timed between the steps (interleaved), each a best of three
@@ -44,11 +50,12 @@ interface Shape { m: number; k: number; n: number; dx: boolean }
 interface InStep { ms: number[]; flops: number[]; rows: number[]; shapes: Shape[]; place: number }
 
 const { values } = parseArgs({
-  options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' } },
+  options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' }, 'warm-steps': { type: 'string' } },
 });
 const config = values.config ?? 'tiny';
 const batchSize = Number(values['batch-size'] ?? 128);
 const steps = Number(values.steps ?? 8);
+const warmSteps = Number(values['warm-steps'] ?? 10);
 const warmup = 2;
 
 const r2 = (x: number) => Number(x.toFixed(2));
@@ -59,6 +66,8 @@ const load = () => os.loadavg().map(r2);
 const forward = new Map<string, InStep>();
 const backward = new Map<string, InStep>();
 let recording = false;
+let repeating = false;  // a warm step: each call run twice, the repeat timed
+const warm = new Map<string, { ms: number[]; flops: number[] }>();  // per direction:key, the repeats
 const callsThisStep = new Map<string, number>();  // per direction and layer K×N: calls so far in this step
 // The shapes called in this step: their standalone figures are timed after it (made then, not inside the step).
 const seenThisStep = new Map<string, ['forward' | 'backward', Shape]>();
@@ -80,7 +89,7 @@ type Handle = { shape: number[] } | null;
 for (const [name, table] of [['linearForward', forward], ['linearBackward', backward]] as const) {
   const original = binding[name];
   binding[name] = (...args: unknown[]) => {
-    if (!recording) return original(...args);
+    if (!recording && !repeating) return original(...args);
     const x = args[0] as Handle, w = args[1] as Handle;
     const dxWanted = name === 'linearForward' ? false : args[3] !== null && args[3] !== undefined;
     const shape: Shape = { m: numel(x!.shape) / x!.shape.at(-1)!, k: w!.shape[1], n: w!.shape[0], dx: dxWanted };
@@ -88,6 +97,22 @@ for (const [name, table] of [['linearForward', forward], ['linearBackward', back
     const place = callsThisStep.get(`${name}:${layerKey}`) ?? 0;
     callsThisStep.set(`${name}:${layerKey}`, place + 1);
     const key = `${layerKey}#${place}`;
+    if (repeating) {
+      // The call, then dW and db as they were before it, then the timed repeat: the same results.
+      const accumulated = name === 'linearBackward' ? [args[4], args[5]].filter((a): a is Handle => !!a).map((a) => new Tensor(a as never)) : [];
+      const before = accumulated.map((t) => (t.view() as Float32Array).slice());
+      original(...args);
+      accumulated.forEach((t, i) => (t.view() as Float32Array).set(before[i]));
+      const t0 = performance.now();
+      const r = original(...args);
+      const ms = performance.now() - t0;
+      const rows = name === 'linearBackward' ? rowsMultiplied(args[2] as Handle, shape.m, shape.n) : shape.m;
+      const e = warm.get(`${name}:${key}`) ?? { ms: [], flops: [] };
+      e.ms.push(ms);
+      e.flops.push((name === 'linearBackward' && dxWanted ? 2 : 1) * 2 * rows * shape.n * shape.k);
+      warm.set(`${name}:${key}`, e);
+      return r;
+    }
     const t0 = performance.now();
     try {
       return original(...args);
@@ -193,10 +218,11 @@ const stepMsList: number[] = [];
 {
   // Every other step is timed: the standalone products timed after it sweep the caches (their cold
   // operand sets alone are 16 MB), so the step after them runs untimed, as a step after a step.
-  const timed = (step: number) => step > warmup && (step - warmup) % 2 === 1;
-  using trainer = new Trainer({ model: config, data, batchSize, samples: (warmup + 2 * steps) * batchSize, logEvery: 1, precision: 'fp32', lr: 5e-4 });
+  const timed = (step: number) => step > warmup && step <= warmup + 2 * steps && (step - warmup) % 2 === 1;
+  using trainer = new Trainer({ model: config, data, batchSize, samples: (warmup + 2 * steps + warmSteps) * batchSize, logEvery: 1, precision: 'fp32', lr: 5e-4 });
   for await (const r of trainer.run()) {
     recording = false;
+    repeating = r.step >= warmup + 2 * steps;
     callsThisStep.clear();
     if (timed(r.step)) {
       stepMsList.push(r.step_time_s * 1000);
@@ -214,7 +240,7 @@ const min = (a: number[]) => Math.min(...a);
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 const common = { bench: 'linear-in-step', config, batch_size: batchSize, steps, threads: native.numThreads(), kernel: native.gemmKernel(), cpu };
 // Per step: in-step time by median call, standalone by median round (each round a best of 3).
-let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0, flopTotal = 0;
+let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0, flopTotal = 0, warmTotal = 0;
 // Each key: its calls' median rate over the FLOPs they did (rows multiplied), the standalone
 // figures of its whole shape; a step's times are FLOPs ÷ rate, summed.
 let denseFlopTotal = 0;
@@ -235,14 +261,19 @@ for (const [direction, table] of [['forward', forward], ['backward', backward]] 
     const atRate = (rate: number) => flops / (rate * 1e6);
     const gemm = atRate(standaloneRate((sa) => median(sa.gemm))), gemmCold = atRate(standaloneRate((sa) => median(sa.gemmCold)));
     const op = atRate(standaloneRate((sa) => median(sa.op))), gemmBest = atRate(standaloneRate((sa) => min(sa.gemm)));
+    // The warm repeats of this key's calls (no warm steps: the first runs stand in).
+    const repeats = warm.get(`${direction === 'forward' ? 'linearForward' : 'linearBackward'}:${key}`);
+    const warmRate = repeats ? median(repeats.ms.map((t, i) => repeats.flops[i] / (t * 1e6))) : inStepRate;
+    const inStepWarm = flops / (warmRate * 1e6);
+    warmTotal += inStepWarm;
     stepTotal += inStep; stepBestTotal += inStepBest; gemmTotal += gemm; coldTotal += gemmCold;
     opTotal += op; flopTotal += flops; denseFlopTotal += denseFlops;
     const gf = (t: number) => r2(flops / (t * 1e6));
     console.log(JSON.stringify({
       ...common, direction, shape: key.split('#')[0], place: e.place, m: Math.min(...ms) === Math.max(...ms) ? ms[0] : { min: Math.min(...ms), max: Math.max(...ms) }, k, n, calls_per_step: e.ms.length / steps,
       rows_multiplied: r2(e.rows.reduce((a, b) => a + b, 0) / e.rows.length),
-      gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(gemmBest), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
-      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_best_vs_standalone_gemm_best: r2(gemmBest / inStepBest),
+      gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), in_step_warm: r2(warmRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(gemmBest), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
+      in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_warm_vs_standalone_gemm: r2(gemm / inStepWarm), in_step_best_vs_standalone_gemm_best: r2(gemmBest / inStepBest),
       in_step_vs_standalone_gemm_cold: r2(gemmCold / inStep),
       loadavg: load(),
     }));
@@ -252,7 +283,8 @@ for (const e of standalone.values()) e.release();
 console.log(JSON.stringify({
   ...common, direction: 'total', skip_zero_rows: skipZeroRows, pack_text: process.env.CLIPSCALE_PACK_TEXT !== '0', step_ms_median: r2(median(stepMsList)), linear_ms_per_step: r2(stepTotal),
   flops_multiplied_vs_dense: r2(flopTotal / denseFlopTotal),
-  gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
-  in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
+  warm_steps: warmSteps,
+  gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), in_step_warm: r2(flopTotal / (warmTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
+  in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_warm_vs_standalone_gemm: r2(gemmTotal / warmTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
   loadavg_start: loadStart, loadavg: load(),
 }));
