@@ -1,12 +1,13 @@
 // Whole CPU training steps with this build's speed switches on and off: the text tower's captions
 // packed to their lengths (CLIPSCALE_PACK_TEXT), each tower's last block on its pooled rows only
 // (CLIPSCALE_PICK_ROWS), skipping the zero rows of a linear layer's gradient
-// (CLIPSCALE_SKIP_ZERO_ROWS) and huge pages for large tensors (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
+// (CLIPSCALE_SKIP_ZERO_ROWS), a short batch's backward products in one parallel region
+// (CLIPSCALE_SHORT_BATCH_REGION) and huge pages for large tensors (CLIPSCALE_HUGE_PAGES). Each setting trains in a fresh child process, settings taken turn about
 // each round so they see the same machine; the same data and seed, so the losses after the timed
 // steps show what a switch changes in the values (fp32 rounding, not more). One JSON line per run.
 //
 //   node --import=tsx benchmarks/step_switches.ts [--configs tiny,small] [--batch-size 128] [--steps 30] [--rounds 3]
-//        [--settings default,padded-text,full-rows,dense,small-pages,dense+small-pages,none]
+//        [--settings default,padded-text,full-rows,short-products-apart,dense,small-pages,dense+small-pages,none]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +26,12 @@ const settings: Record<string, Record<string, string>> = {
   'dense+small-pages': { CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
   'padded-text': { CLIPSCALE_PACK_TEXT: '0' },
   'full-rows': { CLIPSCALE_PICK_ROWS: '0' },
+  'short-products-apart': { CLIPSCALE_SHORT_BATCH_REGION: '0' },
   // The thread pool's spin before a thread sleeps (default 1 ms, 50 µs with more threads than cores).
   'spin-50': { CLIPSCALE_SPIN_US: '50' },
   'spin-300': { CLIPSCALE_SPIN_US: '300' },
   'spin-1000': { CLIPSCALE_SPIN_US: '1000' },
-  none: { CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_PICK_ROWS: '0', CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_HUGE_PAGES: '0' },
+  none: { CLIPSCALE_PACK_TEXT: '0', CLIPSCALE_PICK_ROWS: '0', CLIPSCALE_SKIP_ZERO_ROWS: '0', CLIPSCALE_SHORT_BATCH_REGION: '0', CLIPSCALE_HUGE_PAGES: '0' },
 };
 const warmup = 3;
 const r3 = (x: number) => Number(x.toFixed(3));
