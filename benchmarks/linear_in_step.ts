@@ -53,9 +53,16 @@ const { values } = parseArgs({
   options: { config: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' }, 'warm-steps': { type: 'string' } },
 });
 const config = values.config ?? 'tiny';
-const batchSize = Number(values['batch-size'] ?? 128);
-const steps = Number(values.steps ?? 8);
-const warmSteps = Number(values['warm-steps'] ?? 10);
+// A whole-number option, or an error that names it (a stray value once surfaced as the Trainer's "samples … NaN").
+function wholeOption(name: string, fallback: number, min: number): number {
+  const value = (values as Record<string, string | undefined>)[name];
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`linear_in_step: --${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+const batchSize = wholeOption('batch-size', 128, 1);
+const steps = wholeOption('steps', 8, 1);
+const warmSteps = wholeOption('warm-steps', 10, 0);
 const warmup = 2;
 
 const r2 = (x: number) => Number(x.toFixed(2));

@@ -12,4 +12,13 @@ void add_rows(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc);
 // rounded copy: the bf16 mode's bias gradient.
 void add_rows_bf16(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc);
 
+// acc[j] (+)= Σ_t partials[t·n + j], the threads' partial sums added in thread order onto acc (or
+// onto zero): the last step of every bias gradient, so each path gives the same sums.
+inline void add_partials(float* acc, const float* partials, int count, int64_t n, bool accumulate) {
+  if (!accumulate)
+    for (int64_t j = 0; j < n; j++) acc[j] = 0.0f;
+  for (int t = 0; t < count; t++)
+    for (int64_t j = 0; j < n; j++) acc[j] += partials[t * n + j];
+}
+
 }  // namespace cs::cpu

@@ -30,9 +30,10 @@ int bias_gradient_threads(int64_t M, int64_t N) {
 // round: sum dY's values rounded to bf16 (the bf16 mode on the AVX-512 BF16 kernel, whose GEMMs
 // round dY as they read it rather than from a rounded copy).
 void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db, bool accumulate, bool round = false) {
-  if (!accumulate)
-    for (int64_t n = 0; n < N; n++) db[n] = 0.0f;
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0) {
+    add_partials(db, nullptr, 0, N, accumulate);
+    return;
+  }
   const int nt = bias_gradient_threads(M, N);
   static thread_local std::vector<float> partial;  // kept: a training step reuses the sizes
   partial.assign(static_cast<size_t>(nt) * N, 0.0f);
@@ -43,8 +44,12 @@ void bias_gradient(const float* dy, int64_t ld, int64_t M, int64_t N, float* db,
   };
   if (nt <= 1) rows(0, 1);
   else parallel_run(nt, rows);
-  for (int t = 0; t < nt; t++)
-    for (int64_t n = 0; n < N; n++) db[n] += part[t * N + n];
+  add_partials(db, part, nt, N, accumulate);
+}
+
+// dX[r0:r1, :] = dY[r0:r1, :]·W on the calling thread (a thread's share of the input gradient).
+void input_gradient_rows(const MatrixRef& dY, const MatrixRef& W, int64_t r0, int64_t r1, int64_t N, int64_t K, float* dx) {
+  sgemm_serial(false, false, r1 - r0, K, N, 1.0f, dY.ptr + r0 * dY.ld, dY.ld, W.ptr, W.ld, 0.0f, dx + r0 * K, K);
 }
 
 // One thread's dW over rows [m0, m1): dW[N×K] = dYᵀ·X, or its transpose dWᵀ[K×N] = Xᵀ·dY when
@@ -118,7 +123,7 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
       if (rows_of_dx)
         for (int64_t b; (b = dx_blocks_left.take(t)) >= 0;) {
           const int64_t r0 = b * kDxBlockRows, r1 = std::min(M, r0 + kDxBlockRows);
-          sgemm_serial(false, false, r1 - r0, K, N, 1.0f, dY.ptr + r0 * dY.ld, dY.ld, W->ptr, W->ld, 0.0f, dx + r0 * K, K);
+          input_gradient_rows(dY, *W, r0, r1, N, K, dx);
         }
     });
   } else {
@@ -162,12 +167,7 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
       store(dw + n0 * K, sum, count);
     });
   }
-  if (bias) {  // as bias_gradient adds its partials: in thread order onto db (or zero)
-    if (!accumulate)
-      for (int64_t n = 0; n < N; n++) db[n] = 0.0f;
-    for (int t = 0; t < parts; t++)
-      for (int64_t n = 0; n < N; n++) db[n] += bias_part[t * N + n];
-  }
+  if (bias) add_partials(db, bias_part, parts, N, accumulate);  // as bias_gradient adds its partials
   return {bias, rows_of_dx};
 }
 
@@ -206,7 +206,7 @@ bool short_batch_products(const MatrixRef& dY, const MatrixRef& X, const MatrixR
   const int64_t dw_side = dw_by_columns ? K : N, dw_step = dw_by_columns ? tile.nr : tile.mr;
   const int64_t dw_units = gemm_detail::ceil_div(dw_side, dw_step), dx_units = gemm_detail::ceil_div(M, tile.mr);
   static thread_local std::vector<float> bias_sums;  // kept: a training step reuses the sizes
-  bias_sums.assign(static_cast<size_t>(N), 0.0f);
+  if (bias) bias_sums.assign(static_cast<size_t>(N), 0.0f);
   float* const sums = bias_sums.data();  // the workers' own thread_local would be a different vector
   parallel_run(nt, [&](int t, int n_threads) {
     const float beta = accumulate ? 1.0f : 0.0f;
@@ -223,16 +223,10 @@ bool short_batch_products(const MatrixRef& dY, const MatrixRef& X, const MatrixR
       if (c1 > c0) add_rows(dY.ptr + c0, dY.ld, M, c1 - c0, sums + c0);
     }
     const int64_t r0 = std::min(M, dx_units * t / n_threads * tile.mr), r1 = std::min(M, dx_units * (t + 1) / n_threads * tile.mr);
-    if (r1 > r0)  // dX[r0:r1, :] = dY[r0:r1, :]·W
-      sgemm_serial(false, false, r1 - r0, K, N, 1.0f, dY.ptr + r0 * dY.ld, dY.ld, W.ptr, W.ld, 0.0f, dx + r0 * K, K);
+    if (r1 > r0) input_gradient_rows(dY, W, r0, r1, N, K, dx);
   });
-  if (db) {
-    if (!bias) {
-      bias_gradient(dY.ptr, dY.ld, M, N, db, accumulate);
-    } else {  // as bias_gradient adds its one partial: onto db (or zero)
-      for (int64_t n = 0; n < N; n++) db[n] = (accumulate ? db[n] : 0.0f) + sums[n];
-    }
-  }
+  if (bias) add_partials(db, sums, 1, N, accumulate);  // as bias_gradient adds its one partial
+  else if (db) bias_gradient(dY.ptr, dY.ld, M, N, db, accumulate);
   return true;
 }
 

@@ -75,9 +75,10 @@ void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Ten
     return;
   }
   float* dbp = db->data<float>();
-  if (!accumulate)
-    for (int64_t n = 0; n < N; n++) dbp[n] = 0.0f;
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0) {
+    add_partials(dbp, nullptr, 0, N, accumulate);
+    return;
+  }
   // The rows split as linear_backward's bias gradient splits them, partials added in thread
   // order: the same sums as the separate ops.
   const bool emu = bf16_emulation();
@@ -99,8 +100,7 @@ void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Ten
   };
   if (nt <= 1) rows(0, 1);
   else parallel_run(nt, rows);
-  for (int t = 0; t < nt; t++)
-    for (int64_t n = 0; n < N; n++) dbp[n] += part[t * N + n];
+  add_partials(dbp, part, nt, N, accumulate);
 }
 
 }  // namespace cs::cpu
