@@ -1,6 +1,7 @@
 #include "cpu/linear.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -110,7 +111,44 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
   if (rows_of_dx)
     dx_queues.reset(parts, dx_blocks, 1, [&](int64_t, int64_t b) { return gemm_detail::row_owner(b * kDxBlockRows, M, parts); });
   gemm_detail::ItemQueues& dx_blocks_left = dx_queues;  // the workers' own thread_local would be another
+  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed) over dW's rows [n0, n1), the
+  // partials in thread order: summed into the first partial along its rows (loops that vectorise),
+  // or into a transposed copy of it (8×8 vector transposes: a strided element-by-element loop took
+  // 14-21 µs of an MLP layer's 600-800 µs op, this 10-12), then stored onto dw.
+  auto sum_partials = [&](int64_t n0, int64_t n1) {
+    const int64_t count = (n1 - n0) * K;
+    float* sum = part + n0 * K;
+    if (!transposed) {
+      for (int t = 1; t < parts; t++) {
+        const float* p = part + t * out + n0 * K;
+        for (int64_t i = 0; i < count; i++) sum[i] += p[i];
+      }
+    } else {
+      static thread_local std::vector<float> rows_of;  // kept: a training step reuses the sizes
+      rows_of.resize(static_cast<size_t>(2 * count));
+      sum = rows_of.data();
+      float* const next = sum + count;
+      transpose_block(part + n0, N, K, n1 - n0, sum);
+      for (int t = 1; t < parts; t++) {
+        transpose_block(part + t * out + n0, N, K, n1 - n0, next);
+        for (int64_t i = 0; i < count; i++) sum[i] += next[i];
+      }
+    }
+    float* const d = dw + n0 * K;
+    if (accumulate)
+      for (int64_t i = 0; i < count; i++) d[i] += sum[i];
+    else
+      for (int64_t i = 0; i < count; i++) d[i] = sum[i];
+  };
   if (split_rows) {
+    // The partials are summed in the same region, in chunks of dW's rows taken by a thread done
+    // with its dX blocks once every partial is written: the last thread to finish its partial
+    // always sees that, so no chunk is left, and none waits for another (the threads may also run
+    // one after another). As a step of its own the sums ran on one thread, 3-11 µs an op.
+    const int64_t chunk_rows = transposed ? 16 : std::max<int64_t>(1, 2048 / K);
+    const int64_t chunks = gemm_detail::ceil_div(N, chunk_rows);
+    std::atomic<int> partials_done{0};
+    std::atomic<int64_t> next_chunk{0};
     parallel_run(parts, [&](int t, int n_threads) {
       const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
       weight_gradient_rows(dY, X, m0, m1, N, K, transposed, 0.0f, part + t * out, true);
@@ -119,53 +157,20 @@ SplitRowsDone weight_gradient(const MatrixRef& dY, const MatrixRef& X, int64_t M
         for (int64_t n = 0; n < N; n++) acc[n] = 0.0f;
         add_rows(dY.ptr + m0 * dY.ld, dY.ld, m1 - m0, N, acc);
       }
+      partials_done.fetch_add(1, std::memory_order_acq_rel);
       // dX[r0:r1, :] = dY[r0:r1, :]·W
       if (rows_of_dx)
         for (int64_t b; (b = dx_blocks_left.take(t)) >= 0;) {
           const int64_t r0 = b * kDxBlockRows, r1 = std::min(M, r0 + kDxBlockRows);
           input_gradient_rows(dY, *W, r0, r1, N, K, dx);
         }
+      if (partials_done.load(std::memory_order_acquire) < parts) return;
+      for (int64_t c; (c = next_chunk.fetch_add(1, std::memory_order_relaxed)) < chunks;)
+        sum_partials(c * chunk_rows, std::min(N, (c + 1) * chunk_rows));
     });
   } else {
     weight_gradient_rows(dY, X, 0, M, N, K, true, 0.0f, part, false);
-  }
-  // dw[n, k] (+)= Σ_t part_t[n, k] (or part_t[k, n] when transposed), partials in thread order:
-  // summed into the first partial along its rows (loops that vectorise), then added onto dw.
-  // On threads only for chunks of 32K values or more (a few microseconds' adds do not repay waking
-  // the pool), 4K for the transposed form (its transposes cost more a value).
-  auto store = [accumulate](float* d, const float* sum, int64_t count) {  // dw's rows (+)= the summed partials
-    if (accumulate)
-      for (int64_t i = 0; i < count; i++) d[i] += sum[i];
-    else
-      for (int64_t i = 0; i < count; i++) d[i] = sum[i];
-  };
-  if (!transposed) {
-    parallel_for(N, std::max<int64_t>(1, (1 << 15) / K), [&](int64_t r0, int64_t r1) {
-      float* const sum = part + r0 * K;
-      const int64_t count = (r1 - r0) * K;
-      for (int t = 1; t < parts; t++) {
-        const float* p = part + t * out + r0 * K;
-        for (int64_t i = 0; i < count; i++) sum[i] += p[i];
-      }
-      store(dw + r0 * K, sum, count);
-    });
-  } else {
-    // The partials are dWᵀ [K×N]: each thread transposes its share of dW's rows out of every partial
-    // (8×8 vector transposes: a strided element-by-element loop took 14-21 µs of an MLP layer's
-    // 600-800 µs op, this 10-12) and adds them in thread order, the same sums as above.
-    parallel_for(N, std::max<int64_t>(16, (1 << 12) / K), [&](int64_t n0, int64_t n1) {
-      static thread_local std::vector<float> rows_of;  // kept: a training step reuses the sizes
-      const int64_t count = (n1 - n0) * K;
-      rows_of.resize(static_cast<size_t>(2 * count));
-      float* const sum = rows_of.data();
-      float* const next = sum + count;
-      transpose_block(part + n0, N, K, n1 - n0, sum);
-      for (int t = 1; t < parts; t++) {
-        transpose_block(part + t * out + n0, N, K, n1 - n0, next);
-        for (int64_t i = 0; i < count; i++) sum[i] += next[i];
-      }
-      store(dw + n0 * K, sum, count);
-    });
+    parallel_for(N, std::max<int64_t>(16, (1 << 12) / K), sum_partials);  // dWᵀ transposed back
   }
   if (bias) add_partials(db, bias_part, parts, N, accumulate);  // as bias_gradient adds its partials
   return {bias, rows_of_dx};
