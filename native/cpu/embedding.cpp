@@ -103,11 +103,21 @@ void pos_embed_backward(const Tensor& dout, Tensor& dpos) {
   const int64_t batch = dout.dim(0), sw = dpos.numel();
   const float* dp = dout.data<float>();
   float* gp = dpos.data<float>();
+  // Each value is summed over the batch in order, in double; a block of values at a time, the
+  // batch in the outer loop, so the adds are vectors across the block and the rows are read
+  // along (one value at a time down the batch was a chain of dependent adds at a stride of a
+  // row: 270 µs for a tiny text batch, [128, 32, 64]).
+  constexpr int64_t kBlock = 256;
   parallel_for(sw, 1024, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i++) {
-      double s = 0;
-      for (int64_t k = 0; k < batch; k++) s += dp[k * sw + i];
-      gp[i] = static_cast<float>(s);
+    double acc[kBlock];
+    for (int64_t i0 = b; i0 < e; i0 += kBlock) {
+      const int64_t n = std::min(kBlock, e - i0);
+      for (int64_t j = 0; j < n; j++) acc[j] = 0.0;
+      for (int64_t k = 0; k < batch; k++) {
+        const float* row = dp + k * sw + i0;
+        for (int64_t j = 0; j < n; j++) acc[j] += row[j];
+      }
+      for (int64_t j = 0; j < n; j++) gp[i0 + j] = static_cast<float>(acc[j]);
     }
   });
 }
