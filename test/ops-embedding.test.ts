@@ -74,6 +74,22 @@ test('posEmbedForward adds pos to every sample; posEmbedBackward sums over the b
   t.throws(() => ops.posEmbedForward(x, Tensor.zeros([S + 1, W]), out), { message: /posEmbedForward: pos must have shape \[5, 9\], got f32\[6, 9\]/ });
 });
 
+test('posEmbedBackward over blocks and threads\' chunks: each value the batch summed in order in float64', (t) => {
+  // 3 × 1000 × 3 = 3000 values a sample: several 256-value blocks in each thread's chunk, and a part block
+  const [B, S, W] = [37, 1000, 3];
+  const dout = randTensor([B, S, W], 21);
+  const dpos = Tensor.full([S, W], 7);
+  ops.posEmbedBackward(dout, dpos);
+  const d = f32(dout), got = f32(dpos);
+  let wrong = 0;
+  for (let i = 0; i < S * W; i++) {
+    let s = 0;
+    for (let b = 0; b < B; b++) s += d[b * S * W + i];
+    if (got[i] !== Math.fround(s)) wrong++;
+  }
+  t.is(wrong, 0, 'values not the float64 sum in batch order, rounded once');
+});
+
 test('posEmbedForward over many threads\' chunks: chunk edges inside a sample add the right positions', (t) => {
   // 64 × 50 × 97 values: many parallel chunks, whose edges fall anywhere in the positional table
   const [B, S, W] = [64, 50, 97];
