@@ -170,3 +170,26 @@ test('batch: pixels, captions and token ids', (t) => {
   t.throws(() => world.sample(-1), { message: /index must be an integer/ });
   t.throws(() => new SyntheticWorld({ captions: 'weird' as never }), { message: /captions must be 'precise', 'noisy', 'labels', 'web', got 'weird'/ });
 });
+
+test('training batches are the same with rendered images kept, none kept or some kept, epoch after epoch', (t) => {
+  const indices = Array.from({ length: 3 * 40 }, (_, j) => (j * 7) % 40);  // every sample three times
+  const none = new SyntheticWorld({ seed: 2, size: 40, imageSize: 16, imageCacheBytes: 0 });
+  const all = new SyntheticWorld({ seed: 2, size: 40, imageSize: 16 });
+  const some = new SyntheticWorld({ seed: 2, size: 40, imageSize: 16, imageCacheBytes: 10 * 3 * 16 * 16 + 5 });
+  t.is(none.imageCacheLimit, 0);
+  t.is(all.imageCacheLimit, 40);
+  t.is(some.imageCacheLimit, 10);
+  for (let round = 0; round < 2; round++) {
+    const a = none.batch(indices), b = all.batch(indices), c = some.batch(indices);
+    t.deepEqual(b.pixels, a.pixels);
+    t.deepEqual(c.pixels, a.pixels);
+    t.deepEqual(b.captions, a.captions);
+    t.deepEqual(b.attributes, a.attributes);
+  }
+  // A batch's pixels are its own: writing them leaves the kept images alone.
+  const first = all.batch([5]);
+  first.pixels.fill(0);
+  t.deepEqual(all.batch([5]).pixels, none.batch([5]).pixels);
+  t.throws(() => new SyntheticWorld({ imageCacheBytes: -1 }), { message: /imageCacheBytes must be a number ≥ 0, got -1/ });
+  t.throws(() => new SyntheticWorld({ imageCacheBytes: Number.NaN }), { message: /imageCacheBytes must be a number ≥ 0, got NaN/ });
+});

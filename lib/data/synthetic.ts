@@ -33,6 +33,13 @@ export interface SyntheticWorldOptions {
   imageSize?: number;
   /** Caption distribution (default 'precise'). */
   captions?: CaptionStyle;
+  /**
+   * Bytes of rendered training images kept for reuse by `batch` (default 256 MiB; 0 keeps none).
+   * Training past `size` samples draws each sample again every epoch, and rendering is most of a
+   * small model's step (100 µs a 32-pixel image, against 1.3 ms for a `micro` step of 32): the
+   * first `imageCacheBytes / (3·imageSize²)` samples drawn are rendered once.
+   */
+  imageCacheBytes?: number;
 }
 
 export interface SyntheticSample {
@@ -125,12 +132,22 @@ export class SyntheticWorld {
   readonly size: number;
   readonly imageSize: number;
   readonly captions: CaptionStyle;
+  /** The most rendered training images `batch` keeps (see imageCacheBytes). */
+  readonly imageCacheLimit: number;
+  // Rendered training images by sample (views into slabs of a few MiB each, so that thousands of
+  // images are not thousands of separately allocated buffers).
+  private readonly cachedImages = new Map<number, Uint8Array>();
+  private cacheSlab: Uint8Array | null = null;
+  private cacheSlabUsed = 0;
 
   constructor(options: SyntheticWorldOptions = {}) {
     this.seed = checkInt('seed', options.seed ?? 0, 0);
     this.size = checkInt('size', options.size ?? 1_000_000, 1);
     this.imageSize = checkInt('imageSize', options.imageSize ?? 32, 8);
     this.captions = options.captions ?? 'precise';
+    const cacheBytes = options.imageCacheBytes ?? 256 * 1024 * 1024;
+    if (!(Number.isFinite(cacheBytes) && cacheBytes >= 0)) throw new Error(`SyntheticWorld: imageCacheBytes must be a number ≥ 0, got ${cacheBytes}`);
+    this.imageCacheLimit = Math.min(this.size, Math.floor(cacheBytes / (3 * this.imageSize * this.imageSize)));
     if (!CAPTION_STYLES.includes(this.captions)) {
       throw new Error(`SyntheticWorld: captions must be ${CAPTION_STYLES.map((c) => `'${c}'`).join(', ')}, got '${String(this.captions)}'`);
     }
@@ -171,13 +188,33 @@ export class SyntheticWorld {
     const captions: string[] = [];
     const attributes: SceneAttributes[] = [];
     indices.forEach((i, b) => {
-      const s = this.materialise(i);
-      normalizeHwcToChw(s.bytes, this.imageSize, this.imageSize, 3, pixels, b * n, SYNTHETIC_NORMALIZATION);
-      captions.push(s.caption);
-      attributes.push(s.attributes);
+      const k = this.wrap(i);
+      const scene = this.attributes(k);
+      normalizeHwcToChw(this.trainingImage(k, scene), this.imageSize, this.imageSize, 3, pixels, b * n, SYNTHETIC_NORMALIZATION);
+      captions.push(this.captionOf(k, scene));
+      attributes.push(scene);
     });
     const tokens = options.tokenizer?.tokenize(captions, options.contextLength ?? DEFAULT_CONTEXT_LENGTH);
     return { pixels, captions, attributes, ...(tokens ? { tokens } : {}) };
+  }
+
+  /** Sample k's image for a training batch: from the cache, or rendered (and kept while there is room). */
+  private trainingImage(k: number, scene: SceneAttributes): Uint8Array {
+    const kept = this.cachedImages.get(k);
+    if (kept) return kept;
+    const bytes = this.render(scene, Rng.of(this.seed, STREAM_SCENE, k, 1));
+    if (this.cachedImages.size < this.imageCacheLimit) {
+      const slabImages = Math.max(1, Math.floor((4 << 20) / bytes.length));
+      if (!this.cacheSlab || this.cacheSlabUsed + bytes.length > this.cacheSlab.length) {
+        this.cacheSlab = new Uint8Array(Math.min(slabImages, this.imageCacheLimit - this.cachedImages.size) * bytes.length);
+        this.cacheSlabUsed = 0;
+      }
+      const view = this.cacheSlab.subarray(this.cacheSlabUsed, this.cacheSlabUsed + bytes.length);
+      view.set(bytes);
+      this.cacheSlabUsed += bytes.length;
+      this.cachedImages.set(k, view);
+    }
+    return bytes;
   }
 
   /** Sample i's scene, image bytes and caption, each drawn once. */

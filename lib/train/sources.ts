@@ -33,6 +33,8 @@ export interface SyntheticDataOptions {
   contextLength: number;
   captions?: CaptionStyle;
   tokenizer?: Tokenizer;
+  /** Bytes of rendered images kept for the next epochs (default 256 MiB, 0 none; see SyntheticWorldOptions). */
+  imageCacheBytes?: number;
 }
 
 /**
@@ -50,7 +52,7 @@ export class SyntheticData implements TrainingData {
 
   constructor(options: SyntheticDataOptions) {
     this.seed = options.seed ?? 0;
-    this.world = new SyntheticWorld({ seed: this.seed, size: options.size, imageSize: options.imageSize, captions: options.captions ?? 'precise' });
+    this.world = new SyntheticWorld({ seed: this.seed, size: options.size, imageSize: options.imageSize, captions: options.captions ?? 'precise', ...(options.imageCacheBytes !== undefined ? { imageCacheBytes: options.imageCacheBytes } : {}) });
     this.imageSize = options.imageSize;
     this.contextLength = options.contextLength;
     this.tokenizer = options.tokenizer ?? defaultSyntheticTokenizer();
