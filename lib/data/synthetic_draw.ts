@@ -36,11 +36,15 @@ const STAR: [number, number][] = [
   [-0.951057, -0.309017], [-0.587785 * 0.42, -0.809017 * 0.42],
 ];
 
-function insidePolygon(u: number, v: number, poly: [number, number][]): boolean {
+// The star's corners as flat coordinate arrays: destructuring [x, y] pairs in the loop below made
+// it a fifth of the time spent drawing a batch.
+const STAR_X = Float64Array.from(STAR, (p) => p[0]);
+const STAR_Y = Float64Array.from(STAR, (p) => p[1]);
+
+function insidePolygon(u: number, v: number, xs: Float64Array, ys: Float64Array): boolean {
   let inside = false;
-  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
-    const [xi, yi] = poly[i];
-    const [xj, yj] = poly[j];
+  for (let i = 0, j = xs.length - 1; i < xs.length; j = i++) {
+    const xi = xs[i], yi = ys[i], xj = xs[j], yj = ys[j];
     if (yi > v !== yj > v && u < ((xj - xi) * (v - yi)) / (yj - yi) + xi) inside = !inside;
   }
   return inside;
@@ -68,7 +72,7 @@ export function insideShape(shape: Shape, u: number, v: number): boolean {
       return d <= 1 && d >= 0.3;
     }
     case 'star':
-      return insidePolygon(u, v, STAR);
+      return insidePolygon(u, v, STAR_X, STAR_Y);
   }
 }
 
@@ -76,8 +80,12 @@ export function insideShape(shape: Shape, u: number, v: number): boolean {
  * Draws a scene into a new HWC RGB byte image of `size`×`size`. The background is a dark
  * tinted grey with per-pixel noise; `rng` supplies the background and colour jitter.
  */
+// The float canvas, kept between calls (every value is written before it is read).
+let canvasScratch = new Float32Array(0);
+
 export function drawScene(objects: readonly DrawnObject[], size: number, rng: Rng): Uint8Array {
-  const canvas = new Float32Array(size * size * 3);
+  if (canvasScratch.length !== size * size * 3) canvasScratch = new Float32Array(size * size * 3);
+  const canvas = canvasScratch;
   const grey = rng.uniform(0.02, 0.35);
   const tint = [rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05)];
   for (let p = 0; p < size * size; p++) {
