@@ -88,7 +88,9 @@ thread_local bool t_inside_pool = false;
 //   while a job waits for them. (Before, a resize racing a job from another thread made the
 //   workers quit with the job's chunks undone, and the caller waited forever, using no CPU.)
 // - A job is published (job_, job_nt_, pending_, generation_) under mu_; a worker takes it
-//   under mu_ and counts itself done under mu_; the caller waits on done_cv_ for pending_ == 0.
+//   under mu_. Each of its nt parts is run by whichever thread claims it first (claimed_: its own
+//   thread, or one done with its own part), who counts it done under mu_; the caller waits on
+//   done_cv_ for pending_ == 0.
 // - Before sleeping, a worker spins on generation_ and the caller on pending_ (both atomic, still
 //   written only under mu_), then each takes mu_ and waits on its predicate as before: a spin
 //   that times out falls back to the sleeping hand-off, so no wake-up can be missed.
@@ -130,22 +132,22 @@ class Pool {
       fn(0, 1);
       return;
     }
-    std::exception_ptr err;
+    uint64_t generation;
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = &fn;
       job_nt_ = nt;
-      pending_ = nt - 1;
+      pending_ = nt;
       error_ = nullptr;
-      generation_++;
+      generation = ++generation_;
     }
     cv_.notify_all();
-    try { fn(0, nt); } catch (...) { err = std::current_exception(); }
+    run_parts(fn, nt, generation, 0);
     spin_while(spin_microseconds(size()), [this] { return pending_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
-    if (!err) err = error_;
+    std::exception_ptr err = error_;
     error_ = nullptr;
     lk.unlock();
     if (err) std::rethrow_exception(err);
@@ -165,13 +167,35 @@ class Pool {
         job = job_;
         nt = job_nt_;
       }
-      if (index < nt && job) {
-        std::exception_ptr err;
-        try { (*job)(index, nt); } catch (...) { err = std::current_exception(); }
-        std::lock_guard<std::mutex> lk(mu_);
-        if (err && !error_) error_ = err;
-        if (--pending_ == 0) done_cv_.notify_one();
-      }
+      if (index < nt && job) run_parts(*job, nt, seen, index);
+    }
+  }
+
+  // Part t of job `generation` for the calling thread, unless another thread took it first. A
+  // part's slot holds the generation that last took it, so a worker that wakes after its job is
+  // done (every part taken) takes nothing, also once a later job has begun.
+  bool claim(int t, uint64_t generation) {
+    std::atomic<uint64_t>& slot = claimed_[static_cast<size_t>(t)];
+    uint64_t cur = slot.load(std::memory_order_acquire);
+    while (cur < generation)
+      if (slot.compare_exchange_weak(cur, generation, std::memory_order_acq_rel)) return true;
+    return false;
+  }
+
+  // Runs part `first` of the job, then any part no other thread has taken yet. The caller does not
+  // wait for a worker that is asleep (tens of microseconds to wake on a VM) or descheduled on a
+  // loaded machine: once its own part is done it runs the late thread's part itself, and the late
+  // thread, when it comes, finds nothing left. Parts run one after another must give the same
+  // results as on their own threads, as they already must for nested regions.
+  void run_parts(const std::function<void(int, int)>& fn, int nt, uint64_t generation, int first) {
+    for (int i = 0; i < nt; i++) {
+      const int t = (first + i) % nt;
+      if (!claim(t, generation)) continue;
+      std::exception_ptr err;
+      try { fn(t, nt); } catch (...) { err = std::current_exception(); }
+      std::lock_guard<std::mutex> lk(mu_);
+      if (err && !error_) error_ = err;
+      if (--pending_ == 0) done_cv_.notify_one();
     }
   }
 
@@ -194,6 +218,7 @@ class Pool {
   int job_nt_ = 0;
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> claimed_{new std::atomic<uint64_t>[kMaxThreads]()};
   std::atomic<bool> quit_{false};
   std::exception_ptr error_;
 };
