@@ -89,8 +89,8 @@ thread_local bool t_inside_pool = false;
 //   workers quit with the job's chunks undone, and the caller waited forever, using no CPU.)
 // - A job is published (job_, job_nt_, pending_, generation_) under mu_; a worker takes it
 //   under mu_. Each of its nt parts is run by whichever thread claims it first (claimed_: its own
-//   thread, or one done with its own part), who counts it done under mu_; the caller waits on
-//   done_cv_ for pending_ == 0.
+//   thread, or one done with its own part while the owner sleeps), who counts it done under mu_;
+//   the caller waits on done_cv_ for pending_ == 0.
 // - Before sleeping, a worker spins on generation_ and the caller on pending_ (both atomic, still
 //   written only under mu_), then each takes mu_ and waits on its predicate as before: a spin
 //   that times out falls back to the sleeping hand-off, so no wake-up can be missed.
@@ -161,7 +161,9 @@ class Pool {
       spin_while(spin_microseconds(size()), [&] { return generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_acquire); });
       {
         std::unique_lock<std::mutex> lk(mu_);
+        asleep_[static_cast<size_t>(index)].store(true, std::memory_order_release);
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
+        asleep_[static_cast<size_t>(index)].store(false, std::memory_order_release);
         if (quit_) return;  // only between jobs: resize and the destructor hold run_mu_
         seen = generation_;
         job = job_;
@@ -182,14 +184,19 @@ class Pool {
     return false;
   }
 
-  // Runs part `first` of the job, then any part no other thread has taken yet. The caller does not
-  // wait for a worker that is asleep (tens of microseconds to wake on a VM) or descheduled on a
-  // loaded machine: once its own part is done it runs the late thread's part itself, and the late
-  // thread, when it comes, finds nothing left. Parts run one after another must give the same
-  // results as on their own threads, as they already must for nested regions.
+  // Runs part `first` of the job, then the parts of threads that were asleep when it came and have
+  // not taken them yet: the caller does not wait for a sleeping worker to wake (tens of microseconds
+  // on a VM, longer than a small job) but runs its part itself once its own is done, and the late
+  // worker finds nothing left. Parts of threads that are awake are left to them, even when they are
+  // a little slower to start: a part run on another core leaves its rows in that core's cache, and
+  // the next op, whose same part runs on the owner's core, then reads them across cores (stealing
+  // from spinning workers too made a tiny step's linear layers 10% slower). Parts run one after
+  // another must give the same results as on their own threads, as they already must for nested
+  // regions.
   void run_parts(const std::function<void(int, int)>& fn, int nt, uint64_t generation, int first) {
     for (int i = 0; i < nt; i++) {
       const int t = (first + i) % nt;
+      if (t != first && !asleep_[static_cast<size_t>(t)].load(std::memory_order_acquire)) continue;
       if (!claim(t, generation)) continue;
       std::exception_ptr err;
       try { fn(t, nt); } catch (...) { err = std::current_exception(); }
@@ -219,6 +226,8 @@ class Pool {
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};
   std::unique_ptr<std::atomic<uint64_t>[]> claimed_{new std::atomic<uint64_t>[kMaxThreads]()};
+  // Per worker index: whether it is (about to be) asleep on cv_ rather than spinning or working.
+  std::unique_ptr<std::atomic<bool>[]> asleep_{new std::atomic<bool>[kMaxThreads]()};
   std::atomic<bool> quit_{false};
   std::exception_ptr error_;
 };
