@@ -241,6 +241,8 @@ Pool& pool() {
 
 int num_threads() { return pool().size(); }
 
+bool inside_parallel_region() { return t_inside_pool; }
+
 void set_num_threads(int n) {
   // From inside a job this would wait for the job it is part of.
   if (t_inside_pool) throw std::runtime_error("set_num_threads: cannot resize the thread pool from inside a parallel region");

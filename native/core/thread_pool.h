@@ -20,6 +20,10 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // depend on who ran what, while a thread that runs slower or starts late leaves less undone.
 void parallel_for_balanced(int64_t n, const std::function<void(int64_t)>& fn);
 
+// Whether the calling thread is running a part of a parallel region (where a nested region runs
+// its parts one after another on this thread).
+bool inside_parallel_region();
+
 // Runs fn(t, nt) once on each of nt threads (t = 0..nt-1), nt <= num_threads().
 void parallel_run(int nt, const std::function<void(int, int)>& fn);
 

@@ -4,9 +4,14 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -65,6 +70,14 @@ inline ItemGrid item_grid(int64_t mpanels, int64_t npanels, int mr, int nr, int6
 // of each item (of its row block, or of its column chunk). A queue is a range of
 // `order` with its front and back packed in one atomic word: the owner takes from the front,
 // other threads from the back.
+inline void pause_briefly() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 class ItemQueues {
  public:
   template <typename OwnerOf>
@@ -83,10 +96,42 @@ class ItemQueues {
 
   // The next item for thread `self`: its own front first, then the others' backs; -1 when none is left.
   int64_t take(int self) {
-    if (int64_t i = take_from(self, true); i >= 0) return i;
+    if (int64_t i = take_own(self); i >= 0) return i;
     for (int d = 1; d < nt_; d++)
       if (int64_t i = take_from((self + d) % nt_, false); i >= 0) return i;
     return -1;
+  }
+
+  // The next of thread `self`'s own items (its front); -1 when it has none left.
+  int64_t take_own(int self) { return take_from(self, true); }
+
+  // Whether another thread's queue still holds items nobody has taken.
+  bool others_left(int self) const {
+    for (int d = 1; d < nt_; d++) {
+      const uint64_t cur = ends_[static_cast<size_t>((self + d) % nt_)].load(std::memory_order_relaxed);
+      if ((cur >> 32) < (cur & 0xffffffffu)) return true;
+    }
+    return false;
+  }
+
+  // Runs `run(item)` for thread `self`'s own items, then for the others' items left over once it
+  // has waited for their owners about one and a half of its own items' time: an owner that is
+  // running takes its last item within one item's time, so its rows stay on its core (taken at
+  // once, a thread that started a microsecond earlier took the other's last block, whose rows the
+  // ops before and after read on the other core); an owner that is preempted, asleep or not run
+  // at all (a pool resized under the job) leaves its items to the others.
+  template <typename Run>
+  void run_own_first(int self, Run&& run) {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    int64_t done = 0;
+    for (int64_t i; (i = take_own(self)) >= 0; done++) run(i);
+    if (nt_ > 1 && done > 0 && others_left(self)) {
+      const Clock::time_point waited = Clock::now();
+      const Clock::duration patience = (waited - start) * 3 / (2 * done);
+      while (others_left(self) && Clock::now() - waited < patience) pause_briefly();
+    }
+    for (int64_t i; (i = take(self)) >= 0;) run(i);
   }
 
  private:
