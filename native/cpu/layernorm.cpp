@@ -23,45 +23,92 @@ int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<i
 
 constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vector of doubles)
 
-// The lanes folded (core/lane_fold.h), then the row's tail: Σ (x − shift), or Σ (x − shift)².
-inline double lane_total(double* lane, const float* xr, int64_t j, int64_t w, double shift, bool squares) {
-  double s = fold_sum<kForwardLanes>(lane);
-  for (; j < w; j++) {
-    const double d = xr[j] - shift;
-    s += squares ? d * d : d;
-  }
-  return s;
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+// The fp64 lanes of a row's sums in one vector value (one zmm, or two ymm, whatever the clone's
+// target): kept in an array, GCC summed them through the stack, 32 ns a 64-wide row.
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef double f64x4 __attribute__((vector_size(32)));
+typedef float f32x8 __attribute__((vector_size(32)));
+
+// (Vectors in and out by reference: by value, how a 64-byte vector is passed would depend on the
+// caller's target.)
+[[gnu::always_inline]] inline void widen8(const float* p, f64x8& out) {
+  f32x8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  out = __builtin_convertvector(v, f64x8);
 }
+
+// fold_sum<8> on the vector's lanes: by halves, in the same order.
+[[gnu::always_inline]] inline double fold8(const f64x8& v) {
+  const f64x4 c = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+#endif
 
 // Normalises rows [r0, r1) of xp into op (which may equal xp). Mean and variance are summed in
 // fp64 in fixed lanes, so every instruction set adds in the same order.
 CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const float* b, float* op, float* mp, float* rp,
                                      int64_t r0, int64_t r1, int64_t w, float eps, bool emulate) {
+  static_assert(kForwardLanes == 8, "the vector lanes below are kForwardLanes wide");
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = xp + r * w;
-    double lane[kForwardLanes] = {};
     int64_t j = 0;
+#if defined(__GNUC__)
+    f64x8 acc = {};
+    for (; j + kForwardLanes <= w; j += kForwardLanes) {
+      f64x8 v;
+      widen8(xr + j, v);
+      acc += v;
+    }
+    double s = fold8(acc);
+#else
+    double lane[kForwardLanes] = {};
     for (; j + kForwardLanes <= w; j += kForwardLanes)
       for (int l = 0; l < kForwardLanes; l++) lane[l] += xr[j + l];
-    const double s = lane_total(lane, xr, j, w, 0.0, false);
+    double s = fold_sum<kForwardLanes>(lane);
+#endif
+    for (; j < w; j++) s += xr[j] - 0.0;
     const double mu = w ? s / static_cast<double>(w) : 0.0;
-    for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
     j = 0;
+#if defined(__GNUC__)
+    acc = f64x8{};
+    for (; j + kForwardLanes <= w; j += kForwardLanes) {
+      f64x8 d;
+      widen8(xr + j, d);
+      d -= mu;
+      acc += d * d;
+    }
+    double ss = fold8(acc);
+#else
+    for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
     for (; j + kForwardLanes <= w; j += kForwardLanes)
       for (int l = 0; l < kForwardLanes; l++) {
         const double d = xr[j + l] - mu;
         lane[l] += d * d;
       }
-    const double ss = lane_total(lane, xr, j, w, mu, true);
+    double ss = fold_sum<kForwardLanes>(lane);
+#endif
+    for (; j < w; j++) {
+      const double d = xr[j] - mu;
+      ss += d * d;
+    }
     const double var = w ? ss / static_cast<double>(w) : 0.0;
     const float m = static_cast<float>(mu);
     const float rs = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
     mp[r] = m;
     rp[r] = rs;
     float* orow = op + r * w;
-    for (int64_t j = 0; j < w; j++) orow[j] = maybe_round_bf16((xr[j] - m) * rs * g[j] + b[j], emulate);
+    if (emulate)
+      for (int64_t k = 0; k < w; k++) orow[k] = maybe_round_bf16((xr[k] - m) * rs * g[k] + b[k], true);
+    else
+      for (int64_t k = 0; k < w; k++) orow[k] = (xr[k] - m) * rs * g[k] + b[k];
   }
 }
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 // ── backward ──
 
