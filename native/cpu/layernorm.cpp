@@ -141,16 +141,20 @@ CS_TARGET_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r
     const float* dr = a.dout + r * w;
     const float* xr = a.x + r * w;
     const float m = a.mean[r], rs = a.rstd[r];
-    float sg[kLanes] = {}, sgx[kLanes] = {};
+    // The lanes as one vector value each (kept in arrays, GCC summed them through the stack).
+    f32x16 sg = {}, sgx = {};
     int64_t j = 0;
-    for (; j + kLanes <= w; j += kLanes)
-      for (int l = 0; l < kLanes; l++) {
-        const float h = (xr[j + l] - m) * rs;
-        const float gj = dr[j + l] * a.gamma[j + l];
-        xh[j + l] = h;
-        sg[l] += gj;
-        sgx[l] += gj * h;
-      }
+    for (; j + kLanes <= w; j += kLanes) {
+      f32x16 xv, dv, gv;
+      __builtin_memcpy(&xv, xr + j, sizeof xv);
+      __builtin_memcpy(&dv, dr + j, sizeof dv);
+      __builtin_memcpy(&gv, a.gamma + j, sizeof gv);
+      const f32x16 h = (xv - m) * rs;
+      const f32x16 gj = dv * gv;
+      __builtin_memcpy(xh + j, &h, sizeof h);
+      sg += gj;
+      sgx += gj * h;
+    }
     for (int l = 0; j < w; j++, l++) {
       const float h = (xr[j] - m) * rs;
       const float gj = dr[j] * a.gamma[j];
