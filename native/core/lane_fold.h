@@ -53,6 +53,14 @@ typedef float f32x4 __attribute__((vector_size(16)));
   const float c0 = b[2] > b[0] ? b[2] : b[0], c1 = b[3] > b[1] ? b[3] : b[1];
   return c1 > c0 ? c1 : c0;
 }
+// The same on 8 fp64 lanes (layernorm's mean and variance): fold_sum<8> by halves, same order.
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline double fold_sum(const f64x8& v) {
+  const f64x4 c = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
 #pragma GCC diagnostic pop
 #endif
 

@@ -24,26 +24,14 @@ int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<i
 constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vector of doubles)
 
 #if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-// The fp64 lanes of a row's sums in one vector value (one zmm, or two ymm, whatever the clone's
-// target): kept in an array, GCC summed them through the stack, 32 ns a 64-wide row.
-typedef double f64x8 __attribute__((vector_size(64)));
-typedef double f64x4 __attribute__((vector_size(32)));
-typedef float f32x8 __attribute__((vector_size(32)));
-
-// (Vectors in and out by reference: by value, how a 64-byte vector is passed would depend on the
-// caller's target.)
+// Eight floats widened to the fp64 lanes of a row's sums, held in one vector value (f64x8 in
+// core/lane_fold.h; one zmm, or two ymm, whatever the clone's target): kept in an array, GCC
+// summed them through the stack, 32 ns a 64-wide row. Out by reference: by value, how a 64-byte
+// vector is passed would depend on the caller's target.
 [[gnu::always_inline]] inline void widen8(const float* p, f64x8& out) {
   f32x8 v;
   __builtin_memcpy(&v, p, sizeof v);
   out = __builtin_convertvector(v, f64x8);
-}
-
-// fold_sum<8> on the vector's lanes: by halves, in the same order.
-[[gnu::always_inline]] inline double fold8(const f64x8& v) {
-  const f64x4 c = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
-  return (c[0] + c[2]) + (c[1] + c[3]);
 }
 #endif
 
@@ -62,7 +50,7 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
       widen8(xr + j, v);
       acc += v;
     }
-    double s = fold8(acc);
+    double s = fold_sum(acc);
 #else
     double lane[kForwardLanes] = {};
     for (; j + kForwardLanes <= w; j += kForwardLanes)
@@ -80,7 +68,7 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
       d -= mu;
       acc += d * d;
     }
-    double ss = fold8(acc);
+    double ss = fold_sum(acc);
 #else
     for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
     for (; j + kForwardLanes <= w; j += kForwardLanes)
@@ -106,10 +94,6 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
       for (int64_t k = 0; k < w; k++) orow[k] = (xr[k] - m) * rs * g[k] + b[k];
   }
 }
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
 // ── backward ──
 
 constexpr int kLanes = 16;      // independent partial sums per row reduction (one AVX-512 vector)
