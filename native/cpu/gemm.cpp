@@ -312,17 +312,17 @@ void gemm_run(const Problem& p, int nt) {
   // block stolen at the end left a core idle 3-4% of the GEMM's time. Equal column shares give
   // every thread the same work and its own panels of B (no panel travels between cores), and
   // the few rows fit in both cores' L2 anyway.
-  // A thread takes its own items from the front and, when done, steals from the back of the
-  // others' (a thread the OS preempts just gets fewer done).
+  // A thread takes its own items from the front and, when done and their owner has had time to
+  // take them, the others' from the back (run_own_first: a thread the OS preempts gets fewer done).
   const bool by_columns = nt > 1 && nchunks % nt == 0 && npanels % nchunks == 0;
   // Row blocks: where threads own rows, each thread's share [M·t/nt, M·(t+1)/nt) is cut into blocks
   // from its own first row, so no block straddles two shares. Blocks cut from row 0 put the rows
-  // around M/2 (a block's worth, ~8% of a 2,176-row layer) on the other core from the ops around
-  // the GEMM, which read and wrote them as parallel_for splits them: in a tiny training step the
-  // forward calls ran 7-13% faster with the shares kept apart. A block's last panel may then be
-  // short (an edge tile) mid-matrix.
+  // around M/2 (up to a block's worth, 168 of a 2,176-row layer) on the other core from the ops
+  // around the GEMM, which read and wrote them as parallel_for splits them (with own_b and
+  // run_own_first below, a tiny training step's forward calls ran 2-9% faster). A block's last
+  // panel may then be short (an edge tile) mid-matrix.
   const int64_t block_rows = block_panels * mr;
-  std::vector<int64_t>& block_start = t_block_start;  // mrow blocks' first rows, then M
+  std::vector<int64_t>& block_start = t_block_start;  // the row blocks' first rows, then M
   std::vector<int>& block_owner = t_block_owner;
   block_start.clear();
   block_owner.clear();
