@@ -76,13 +76,13 @@ export function insideShape(shape: Shape, u: number, v: number): boolean {
   }
 }
 
+// drawScene's float canvas, kept between calls (every value is written before it is read).
+let canvasScratch = new Float32Array(0);
+
 /**
  * Draws a scene into a new HWC RGB byte image of `size`×`size`. The background is a dark
  * tinted grey with per-pixel noise; `rng` supplies the background and colour jitter.
  */
-// The float canvas, kept between calls (every value is written before it is read).
-let canvasScratch = new Float32Array(0);
-
 export function drawScene(objects: readonly DrawnObject[], size: number, rng: Rng): Uint8Array {
   if (canvasScratch.length !== size * size * 3) canvasScratch = new Float32Array(size * size * 3);
   const canvas = canvasScratch;

@@ -179,8 +179,8 @@ export async function runPoint(grid: SweepGrid, point: SweepPoint, dir: string, 
   const contextLength = config.text_cfg.context_length;
   // Rendered images are kept only where the point draws samples again (a first touch of the kept
   // memory costs ~8 µs an image here, a render ~60 µs).
-  const imageCacheBytes = point.samples_seen > point.data_size ? undefined : 0;
-  const data = new SyntheticData({ size: point.data_size, imageSize, contextLength, captions: point.distribution, seed: grid.world_seed, tokenizer, ...(imageCacheBytes === 0 ? { imageCacheBytes } : {}) });
+  const keepImages = point.samples_seen > point.data_size;
+  const data = new SyntheticData({ size: point.data_size, imageSize, contextLength, captions: point.distribution, seed: grid.world_seed, tokenizer, ...(keepImages ? {} : { imageCacheBytes: 0 }) });
   const resumedFrom = (await findLatestCheckpoint(runDir))?.step ?? 0;
   const wallBefore = previousWall(runDir);
   const t0 = performance.now();

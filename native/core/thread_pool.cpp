@@ -14,9 +14,8 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#endif
+#include "core/cpu_pause.h"
+
 
 namespace cs {
 
@@ -69,9 +68,7 @@ bool spin_while(int budget_us, Waiting waiting) {
   for (;;) {
     for (int i = 0; i < 16; i++) {
       if (!waiting()) return true;
-#if defined(__x86_64__) || defined(_M_X64)
-      _mm_pause();
-#endif
+      cpu_pause();
     }
     if (std::chrono::steady_clock::now() >= deadline) return !waiting();
   }

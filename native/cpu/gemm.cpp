@@ -144,7 +144,6 @@ thread_local PanelStates t_panel_state;
 thread_local gemm_detail::ItemQueues t_item_queues;
 thread_local gemm_detail::AlignedScratch<float> t_packed_b_own("sgemm: packing memory");  // see own_b in gemm_run
 thread_local std::vector<int64_t> t_block_start;  // a GEMM's row blocks (see gemm_run), kept between calls
-thread_local std::vector<int> t_block_owner;
 
 struct Problem {
   bool ta, tb;
@@ -323,23 +322,16 @@ void gemm_run(const Problem& p, int nt) {
   // panel may then be short (an edge tile) mid-matrix.
   const int64_t block_rows = block_panels * mr;
   std::vector<int64_t>& block_start = t_block_start;  // the row blocks' first rows, then M
-  std::vector<int>& block_owner = t_block_owner;
   block_start.clear();
-  block_owner.clear();
   const int shares = by_columns ? 1 : nt;
-  for (int t = 0; t < shares; t++) {
-    const int64_t r0 = p.M * t / shares, r1 = p.M * (t + 1) / shares;
-    for (int64_t r = r0; r < r1; r += block_rows) {
-      block_start.push_back(r);
-      block_owner.push_back(t);
-    }
-  }
+  for (int t = 0; t < shares; t++)
+    for (int64_t r = p.M * t / shares, r1 = p.M * (t + 1) / shares; r < r1; r += block_rows) block_start.push_back(r);
+  const int64_t row_blocks = static_cast<int64_t>(block_start.size());
   block_start.push_back(p.M);
-  const int64_t row_blocks = static_cast<int64_t>(block_owner.size());
   gemm_detail::ItemQueues& queues = t_item_queues;
   queues.reset(nt, row_blocks, nchunks, [&](int64_t chunk, int64_t mbi) {
     if (by_columns) return static_cast<int>(chunk * nt / nchunks);
-    return block_owner[static_cast<size_t>(mbi)];
+    return gemm_detail::row_owner(block_start[static_cast<size_t>(mbi)], p.M, nt);  // the share it was cut from
   });
   // Where threads own rows and B packs small (a narrow layer's weight), each thread packs all of it
   // for itself instead of sharing the panels: it starts at once rather than waiting for panels the

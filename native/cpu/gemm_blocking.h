@@ -9,10 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#endif
-
+#include "core/cpu_pause.h"
 #include "core/error.h"
 
 namespace cs::cpu::gemm_detail {
@@ -70,14 +67,6 @@ inline ItemGrid item_grid(int64_t mpanels, int64_t npanels, int mr, int nr, int6
 // of each item (of its row block, or of its column chunk). A queue is a range of
 // `order` with its front and back packed in one atomic word: the owner takes from the front,
 // other threads from the back.
-inline void pause_briefly() {
-#if defined(__x86_64__) || defined(_M_X64)
-  _mm_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 class ItemQueues {
  public:
   template <typename OwnerOf>
@@ -129,7 +118,7 @@ class ItemQueues {
     if (nt_ > 1 && done > 0 && others_left(self)) {
       const Clock::time_point waited = Clock::now();
       const Clock::duration patience = (waited - start) * 3 / (2 * done);
-      while (others_left(self) && Clock::now() - waited < patience) pause_briefly();
+      while (others_left(self) && Clock::now() - waited < patience) cpu_pause();
     }
     for (int64_t i; (i = take(self)) >= 0;) run(i);
   }
