@@ -21,6 +21,14 @@
 // CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row (the dense figures); CLIPSCALE_PACK_TEXT=0 trains
 // the text tower at full length (every M the same each step).
 //
+// The MLP's up-projection (c_fc) runs forward as native.linearActivationForward: its GEMM with the
+// GELU in the GEMM's epilogue. Its calls are timed too (direction "forward+activation"), against the
+// standalone GEMM alone and against the same fused op standalone (standalone_op, hot), since the
+// GELU's share of the op (about a third at tiny's shapes) is not the GEMM's. They are left out of
+// the total line's headline figures (the linearForward / linearBackward calls, as before) and
+// counted in its `with_activation_forward` figures: all linear layers, each fused call against the
+// fused op standalone, every other call against its GEMMs.
+//
 // Then `--warm-steps` more steps (default 10) repeat each linear call at once on the same operands
 // (dW and db put back first, so training goes on unchanged) and time only the repeat: the op's rate
 // with its operands where its own first run left them (in_step_warm). What separates it from the
@@ -46,6 +54,7 @@ import { SyntheticData } from '../lib/train/sources.js';
 import { Trainer } from '../lib/train/trainer.js';
 
 interface Shape { m: number; k: number; n: number; dx: boolean }
+type Direction = 'forward' | 'forward+activation' | 'backward';
 // A key's calls, one entry each: time, FLOPs done (rows multiplied), rows, shape.
 interface InStep { ms: number[]; flops: number[]; rows: number[]; shapes: Shape[]; place: number }
 
@@ -72,12 +81,13 @@ const load = () => os.loadavg().map(r2);
 // ── in the step ──
 const forward = new Map<string, InStep>();
 const backward = new Map<string, InStep>();
+const forwardActivation = new Map<string, InStep>();  // c_fc's linearActivationForward (GEMM + GELU)
 let recording = false;
 let repeating = false;  // a warm step: each call run twice, the repeat timed
 const warm = new Map<string, { ms: number[]; flops: number[] }>();  // per direction:key, the repeats
 const callsThisStep = new Map<string, number>();  // per direction and layer K×N: calls so far in this step
 // The shapes called in this step: their standalone figures are timed after it (made then, not inside the step).
-const seenThisStep = new Map<string, ['forward' | 'backward', Shape]>();
+const seenThisStep = new Map<string, [Direction, Shape]>();
 const skipZeroRows = process.env.CLIPSCALE_SKIP_ZERO_ROWS !== '0';
 // The rows of dY [m, n] linearBackward multiplies: those not all ±0, when at least an eighth are
 // zero (linear.cpp's rule), else all of them.
@@ -93,14 +103,15 @@ function rowsMultiplied(dy: Handle, m: number, n: number): number {
 }
 const binding = native as unknown as Record<string, (...a: unknown[]) => unknown>;
 type Handle = { shape: number[] } | null;
-for (const [name, table] of [['linearForward', forward], ['linearBackward', backward]] as const) {
+const directionOf = { linearForward: 'forward', linearActivationForward: 'forward+activation', linearBackward: 'backward' } as const;
+for (const [name, table] of [['linearForward', forward], ['linearActivationForward', forwardActivation], ['linearBackward', backward]] as const) {
   const original = binding[name];
   binding[name] = (...args: unknown[]) => {
     if (!recording && !repeating) return original(...args);
     const x = args[0] as Handle, w = args[1] as Handle;
-    const dxWanted = name === 'linearForward' ? false : args[3] !== null && args[3] !== undefined;
+    const dxWanted = name === 'linearBackward' && args[3] !== null && args[3] !== undefined;
     const shape: Shape = { m: numel(x!.shape) / x!.shape.at(-1)!, k: w!.shape[1], n: w!.shape[0], dx: dxWanted };
-    const layerKey = `${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}`;
+    const layerKey = `${shape.k}x${shape.n}${dxWanted ? '' : '-nodx'}${name === 'linearActivationForward' ? `-${String(args[5])}` : ''}`;
     const place = callsThisStep.get(`${name}:${layerKey}`) ?? 0;
     callsThisStep.set(`${name}:${layerKey}`, place + 1);
     const key = `${layerKey}#${place}`;
@@ -133,7 +144,7 @@ for (const [name, table] of [['linearForward', forward], ['linearBackward', back
       e.shapes.push(shape);
       e.flops.push((name === 'linearBackward' && dxWanted ? 2 : 1) * 2 * rows * shape.n * shape.k);
       table.set(key, e);
-      seenThisStep.set(standaloneId(name === 'linearForward' ? 'forward' : 'backward', shape), [name === 'linearForward' ? 'forward' : 'backward', shape]);
+      seenThisStep.set(standaloneId(directionOf[name], shape), [directionOf[name], shape]);
     }
   };
 }
@@ -177,21 +188,21 @@ function coldMedian(sets: number, fn: (i: number) => void): number {
 // and kept while the steps keep calling that shape (the packed text tower's M changes every batch).
 interface Standalone { gemm: number[]; gemmCold: number[]; op: number[]; run: () => void; release: () => void }
 const standalone = new Map<string, Standalone>();
-const standaloneId = (direction: 'forward' | 'backward', s: Shape) => `${direction}:${s.m}x${s.k}x${s.n}${s.dx ? '' : '-nodx'}`;
+const standaloneId = (direction: Direction, s: Shape) => `${direction}:${s.m}x${s.k}x${s.n}${s.dx ? '' : '-nodx'}`;
 function operandsFor(s: Shape) {
   const { m, k, n } = s;
   const x = rand([m, k], 1), w = rand([n, k], 2), b = rand([n], 3), dy = rand([m, n], 4);
-  const y = Tensor.empty([m, n]), dx = Tensor.empty([m, k]), dw = Tensor.zeros([n, k]), db = Tensor.zeros([n]);
+  const y = Tensor.empty([m, n]), a = Tensor.empty([m, n]), dx = Tensor.empty([m, k]), dw = Tensor.zeros([n, k]), db = Tensor.zeros([n]);
   // Cold operand sets: the big operands (x, dy, and the output written) each a copy of its own.
   const sets = Math.max(2, Math.ceil(coldBytes / (4 * m * (2 * k + n))));
   const cold = Array.from({ length: sets }, (_, i) => ({ x: rand([m, k], 10 + i), dy: rand([m, n], 20 + i), y: Tensor.empty([m, n]), dx: Tensor.empty([m, k]) }));
   const dispose = () => {
-    for (const t of [x, w, b, dy, y, dx, dw, db]) t.dispose();
+    for (const t of [x, w, b, dy, y, a, dx, dw, db]) t.dispose();
     for (const c of cold) for (const t of Object.values(c)) t.dispose();
   };
-  return { x, w, b, dy, y, dx, dw, db, sets, cold, dispose };
+  return { x, w, b, dy, y, a, dx, dw, db, sets, cold, dispose };
 }
-function standaloneFor(direction: 'forward' | 'backward', s: Shape): Standalone {
+function standaloneFor(direction: Direction, s: Shape): Standalone {
   const id = standaloneId(direction, s);
   let e = standalone.get(id);
   if (e) return e;
@@ -199,11 +210,11 @@ function standaloneFor(direction: 'forward' | 'backward', s: Shape): Standalone 
   const gemm: number[] = [], gemmCold: number[] = [], op: number[] = [];
   const run = () => {
     o ??= operandsFor(s);
-    const { x, w, b, dy, y, dx, dw, db, sets, cold } = o;
-    if (direction === 'forward') {
+    const { x, w, b, dy, y, a, dx, dw, db, sets, cold } = o;
+    if (direction !== 'backward') {
       gemm.push(best(() => ops.matmul(x, w, y, { transB: true })));
       gemmCold.push(coldMedian(sets, (i) => ops.matmul(cold[i].x, w, cold[i].y, { transB: true })));
-      op.push(best(() => ops.linearForward(x, w, b, y)));
+      op.push(best(() => direction === 'forward' ? ops.linearForward(x, w, b, y) : ops.linearActivationForward(x, w, b, y, a, 'gelu')));
       return;
     }
     gemm.push(best(() => ops.matmul(dy, x, dw, { transA: true, beta: 1 })) + (s.dx ? best(() => ops.matmul(dy, w, dx)) : 0));
@@ -251,7 +262,11 @@ let stepTotal = 0, stepBestTotal = 0, gemmTotal = 0, coldTotal = 0, opTotal = 0,
 // Each key: its calls' median rate over the FLOPs they did (rows multiplied), the standalone
 // figures of its whole shape; a step's times are FLOPs ÷ rate, summed.
 let denseFlopTotal = 0;
-for (const [direction, table] of [['forward', forward], ['backward', backward]] as const) {
+// c_fc's fused forward calls, summed apart: in step, and standalone as the fused op (hot) and as
+// its GEMM alone.
+let activationStep = 0, activationOp = 0, activationGemm = 0, activationFlops = 0;
+const nameOf = { forward: 'linearForward', 'forward+activation': 'linearActivationForward', backward: 'linearBackward' } as const;
+for (const [direction, table] of [['forward', forward], ['forward+activation', forwardActivation], ['backward', backward]] as const) {
   for (const [key, e] of table) {
     const { k, n, dx } = e.shapes[0];
     const ms = e.shapes.map((s) => s.m);
@@ -269,12 +284,16 @@ for (const [direction, table] of [['forward', forward], ['backward', backward]] 
     const gemm = atRate(standaloneRate((sa) => median(sa.gemm))), gemmCold = atRate(standaloneRate((sa) => median(sa.gemmCold)));
     const op = atRate(standaloneRate((sa) => median(sa.op))), gemmBest = atRate(standaloneRate((sa) => min(sa.gemm)));
     // The warm repeats of this key's calls (no warm steps: the first runs stand in).
-    const repeats = warm.get(`${direction === 'forward' ? 'linearForward' : 'linearBackward'}:${key}`);
+    const repeats = warm.get(`${nameOf[direction]}:${key}`);
     const warmRate = repeats ? median(repeats.ms.map((t, i) => repeats.flops[i] / (t * 1e6))) : inStepRate;
     const inStepWarm = flops / (warmRate * 1e6);
-    warmTotal += inStepWarm;
-    stepTotal += inStep; stepBestTotal += inStepBest; gemmTotal += gemm; coldTotal += gemmCold;
-    opTotal += op; flopTotal += flops; denseFlopTotal += denseFlops;
+    if (direction === 'forward+activation') {
+      activationStep += inStep; activationOp += op; activationGemm += gemm; activationFlops += flops;
+    } else {
+      warmTotal += inStepWarm;
+      stepTotal += inStep; stepBestTotal += inStepBest; gemmTotal += gemm; coldTotal += gemmCold;
+      opTotal += op; flopTotal += flops; denseFlopTotal += denseFlops;
+    }
     const gf = (t: number) => r2(flops / (t * 1e6));
     console.log(JSON.stringify({
       ...common, direction, shape: key.split('#')[0], place: e.place, m: Math.min(...ms) === Math.max(...ms) ? ms[0] : { min: Math.min(...ms), max: Math.max(...ms) }, k, n, calls_per_step: e.ms.length / steps,
@@ -282,6 +301,7 @@ for (const [direction, table] of [['forward', forward], ['backward', backward]] 
       gflops: { in_step_median: r2(inStepRate), in_step_best: r2(inStepBestRate), in_step_warm: r2(warmRate), standalone_gemm: gf(gemm), standalone_gemm_best: gf(gemmBest), standalone_gemm_cold: gf(gemmCold), standalone_op: gf(op) },
       in_step_vs_standalone_gemm: r2(gemm / inStep), in_step_warm_vs_standalone_gemm: r2(gemm / inStepWarm), in_step_best_vs_standalone_gemm_best: r2(gemmBest / inStepBest),
       in_step_vs_standalone_gemm_cold: r2(gemmCold / inStep),
+      ...(direction === 'forward+activation' ? { in_step_vs_standalone_op: r2(op / inStep) } : {}),
       loadavg: load(),
     }));
   }
@@ -293,5 +313,13 @@ console.log(JSON.stringify({
   warm_steps: warmSteps,
   gflops: { in_step: r2(flopTotal / (stepTotal * 1e6)), in_step_best_calls: r2(flopTotal / (stepBestTotal * 1e6)), in_step_warm: r2(flopTotal / (warmTotal * 1e6)), standalone_gemm: r2(flopTotal / (gemmTotal * 1e6)), standalone_gemm_cold: r2(flopTotal / (coldTotal * 1e6)), standalone_op: r2(flopTotal / (opTotal * 1e6)) },
   in_step_vs_standalone_gemm: r2(gemmTotal / stepTotal), in_step_warm_vs_standalone_gemm: r2(gemmTotal / warmTotal), in_step_vs_standalone_gemm_cold: r2(coldTotal / stepTotal), standalone_op_vs_gemm: r2(gemmTotal / opTotal),
+  // Every linear layer, c_fc's fused forward included: against the fused op standalone (GEMM +
+  // GELU, like for like) and against its GEMM alone (the GELU then counts as the layer's loss).
+  with_activation_forward: {
+    activation_forward_ms_per_step: r2(activationStep),
+    in_step_vs_standalone: r2((gemmTotal + activationOp) / (stepTotal + activationStep)),
+    in_step_vs_standalone_gemm: r2((gemmTotal + activationGemm) / (stepTotal + activationStep)),
+    activation_forward_gflops: { in_step: r2(activationFlops / (activationStep * 1e6)), standalone_op: r2(activationFlops / (activationOp * 1e6)), standalone_gemm: r2(activationFlops / (activationGemm * 1e6)) },
+  },
   loadavg_start: loadStart, loadavg: load(),
 }));
