@@ -16,7 +16,7 @@
 #include "core/thread_pool.h"
 
 int main(int argc, char** argv) {
-  const int jobs = argc > 1 ? std::atoi(argv[1]) : 200;
+  const int jobs = argc > 1 ? std::atoi(argv[1]) : 1000;
   const int pause_us = argc > 2 ? std::atoi(argv[2]) : 0;
   cs::set_num_threads(2);
   if (cs::num_threads() != 2) {
