@@ -103,8 +103,13 @@ function rowsMultiplied(dy: Handle, m: number, n: number): number {
 }
 const binding = native as unknown as Record<string, (...a: unknown[]) => unknown>;
 type Handle = { shape: number[] } | null;
-const directionOf = { linearForward: 'forward', linearActivationForward: 'forward+activation', linearBackward: 'backward' } as const;
-for (const [name, table] of [['linearForward', forward], ['linearActivationForward', forwardActivation], ['linearBackward', backward]] as const) {
+// Each timed binding, the direction its calls are reported under, and where they are recorded.
+const timedCalls = [
+  ['linearForward', 'forward', forward],
+  ['linearActivationForward', 'forward+activation', forwardActivation],
+  ['linearBackward', 'backward', backward],
+] as const;
+for (const [name, direction, table] of timedCalls) {
   const original = binding[name];
   binding[name] = (...args: unknown[]) => {
     if (!recording && !repeating) return original(...args);
@@ -144,7 +149,7 @@ for (const [name, table] of [['linearForward', forward], ['linearActivationForwa
       e.shapes.push(shape);
       e.flops.push((name === 'linearBackward' && dxWanted ? 2 : 1) * 2 * rows * shape.n * shape.k);
       table.set(key, e);
-      seenThisStep.set(standaloneId(directionOf[name], shape), [directionOf[name], shape]);
+      seenThisStep.set(standaloneId(direction, shape), [direction, shape]);
     }
   };
 }
@@ -265,8 +270,7 @@ let denseFlopTotal = 0;
 // c_fc's fused forward calls, summed apart: in step, and standalone as the fused op (hot) and as
 // its GEMM alone.
 let activationStep = 0, activationOp = 0, activationGemm = 0, activationFlops = 0;
-const nameOf = { forward: 'linearForward', 'forward+activation': 'linearActivationForward', backward: 'linearBackward' } as const;
-for (const [direction, table] of [['forward', forward], ['forward+activation', forwardActivation], ['backward', backward]] as const) {
+for (const [name, direction, table] of timedCalls) {
   for (const [key, e] of table) {
     const { k, n, dx } = e.shapes[0];
     const ms = e.shapes.map((s) => s.m);
@@ -284,7 +288,7 @@ for (const [direction, table] of [['forward', forward], ['forward+activation', f
     const gemm = atRate(standaloneRate((sa) => median(sa.gemm))), gemmCold = atRate(standaloneRate((sa) => median(sa.gemmCold)));
     const op = atRate(standaloneRate((sa) => median(sa.op))), gemmBest = atRate(standaloneRate((sa) => min(sa.gemm)));
     // The warm repeats of this key's calls (no warm steps: the first runs stand in).
-    const repeats = warm.get(`${nameOf[direction]}:${key}`);
+    const repeats = warm.get(`${name}:${key}`);
     const warmRate = repeats ? median(repeats.ms.map((t, i) => repeats.flops[i] / (t * 1e6))) : inStepRate;
     const inStepWarm = flops / (warmRate * 1e6);
     if (direction === 'forward+activation') {

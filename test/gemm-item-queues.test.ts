@@ -3,30 +3,22 @@
 // native/cpu/gemm_blocking.h): timing behaviour that no result depends on, so only these counts
 // show it. Thread 0's own items take 40 ms each, so it waits about 60 ms for thread 1.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import test from 'ava';
 
-const root = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'cs-item-queues-'));
-const cxx = process.env.CXX ?? 'g++';
-const hasCompiler = spawnSync(cxx, ['--version']).status === 0;
-const exe = join(dir, 'patience');
-const built = hasCompiler
-  ? spawnSync(cxx, ['-std=c++17', '-O2', '-I', join(root, 'native'), join(root, 'test/native/item_queues_patience.cpp'), '-o', exe, '-lpthread'], { encoding: 'utf8', timeout: 120_000 })
-  : null;
+import { buildNativeTool, cxx, hasCompiler } from './_helpers/native_tool.js';
+
+const built = hasCompiler ? buildNativeTool('patience', ['test/native/item_queues_patience.cpp']) : null;
 
 function patience(lateMs: number): { stolen: number; own_items: number; waited_ms: number } {
-  const r = spawnSync(exe, ['40', String(lateMs)], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(built!.exe, ['40', String(lateMs)], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`item_queues_patience exited ${r.status}: ${r.stdout}${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
 test('GEMM work queues: a thread done early leaves a late owner its items', (t) => {
   if (!built) return t.pass(`no C++ compiler (${cxx}) here: the queue test was not run`);
-  t.is(built.status, 0, built.stderr);
+  t.true(built.ok, built.stderr);
   // The owner starts 1 ms after thread 0 runs out of its own items: inside the ~60 ms wait.
   const r = patience(1);
   t.is(r.stolen, 0, JSON.stringify(r));
@@ -34,7 +26,7 @@ test('GEMM work queues: a thread done early leaves a late owner its items', (t) 
 
 test('GEMM work queues: an owner that never comes has its items taken after the wait', (t) => {
   if (!built) return t.pass(`no C++ compiler (${cxx}) here: the queue test was not run`);
-  t.is(built.status, 0, built.stderr);
+  t.true(built.ok, built.stderr);
   const r = patience(-1);
   t.is(r.stolen, r.own_items, JSON.stringify(r));
   t.true(r.waited_ms >= 50, `took the absent owner's items after ${r.waited_ms} ms, not after the ~60 ms wait`);

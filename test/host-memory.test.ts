@@ -4,22 +4,16 @@
 // CLIPSCALE_HUGE_PAGES=0. Whether the kernel grants them depends on its THP setting and free
 // memory; the test reports how much it granted.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 import test from 'ava';
 
 import * as ops from '../lib/ops.js';
 import { Tensor } from '../lib/tensor.js';
 
-const root = join(import.meta.dirname, '..');
-const cxx = process.env.CXX ?? 'g++';
-const hasCompiler = spawnSync(cxx, ['--version']).status === 0;
-const exe = join(mkdtempSync(join(tmpdir(), 'cs-host-memory-')), 'check');
-const built = hasCompiler
-  ? spawnSync(cxx, ['-std=c++17', '-O2', '-I', join(root, 'native'), join(root, 'test/native/host_memory_check.cpp'), join(root, 'native/core/host_memory.cpp'), '-o', exe], { encoding: 'utf8', timeout: 120_000 })
-  : null;
+import { buildNativeTool, cxx, hasCompiler } from './_helpers/native_tool.js';
+
+const built = hasCompiler ? buildNativeTool('host-memory-check', ['test/native/host_memory_check.cpp', 'native/core/host_memory.cpp']) : null;
 
 function thpMode(): string {
   try {
@@ -30,13 +24,13 @@ function thpMode(): string {
 }
 
 function run(env: NodeJS.ProcessEnv) {
-  const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+  const r = spawnSync(built!.exe, [], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { status: r.status, out: `${r.stdout}${r.stderr}`, json: r.status === 0 ? JSON.parse(r.stdout) : null };
 }
 
 test('host memory: aligned, writable, huge pages asked for from 1 MB', (t) => {
   if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the check was not run`);
-  t.is(built!.status, 0, built!.stderr);
+  t.true(built!.ok, built!.stderr);
   const r = run({ CLIPSCALE_HUGE_PAGES: '' });
   t.is(r.status, 0, r.out);
   t.is(r.json.min_bytes, 1 << 20);
@@ -51,7 +45,7 @@ test('host memory: aligned, writable, huge pages asked for from 1 MB', (t) => {
 
 test('host memory: CLIPSCALE_HUGE_PAGES=0 keeps ordinary pages', (t) => {
   if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the check was not run`);
-  t.is(built!.status, 0, built!.stderr);
+  t.true(built!.ok, built!.stderr);
   const r = run({ CLIPSCALE_HUGE_PAGES: '0' });
   t.is(r.status, 0, r.out);
   t.false(r.json.huge_pages);

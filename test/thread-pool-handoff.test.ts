@@ -3,30 +3,22 @@
 // and never an awake worker's. Both are timing behaviour that no result depends on, so only these
 // counts show them.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import test from 'ava';
 
-const root = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'cs-pool-handoff-'));
-const cxx = process.env.CXX ?? 'g++';
-const hasCompiler = spawnSync(cxx, ['--version']).status === 0;
-const exe = join(dir, 'handoff');
-const built = hasCompiler
-  ? spawnSync(cxx, ['-std=c++17', '-O2', '-I', join(root, 'native'), join(root, 'test/native/thread_pool_handoff.cpp'), join(root, 'native/core/thread_pool.cpp'), '-o', exe, '-lpthread'], { encoding: 'utf8', timeout: 120_000 })
-  : null;
+import { buildNativeTool, cxx, hasCompiler } from './_helpers/native_tool.js';
+
+const built = hasCompiler ? buildNativeTool('handoff', ['test/native/thread_pool_handoff.cpp', 'native/core/thread_pool.cpp']) : null;
 
 function handoff(jobs: number, pauseUs: number, spinUs: number): { jobs: number; caller_ran_worker_part: number } {
-  const r = spawnSync(exe, [String(jobs), String(pauseUs)], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CLIPSCALE_SPIN_US: String(spinUs) } });
+  const r = spawnSync(built!.exe, [String(jobs), String(pauseUs)], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CLIPSCALE_SPIN_US: String(spinUs) } });
   if (r.status !== 0) throw new Error(`thread_pool_handoff exited ${r.status}: ${r.stdout}${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
 test('thread pool: the caller runs the part of a worker that is asleep when the job comes', (t) => {
   if (!built) return t.pass(`no C++ compiler (${cxx}) here: the hand-off test was not run`);
-  t.is(built.status, 0, built.stderr);
+  t.true(built.ok, built.stderr);
   // The worker sleeps as soon as a job ends (no spin) and 1 ms passes before the next: it is asleep
   // when each job comes. Without the hand-off the caller would wait for it every time (0 taken).
   // The caller wins the race against the worker's wake-up in most jobs on a quiet machine, in as
@@ -38,7 +30,7 @@ test('thread pool: the caller runs the part of a worker that is asleep when the 
 
 test('thread pool: the caller never runs the part of a worker that is awake', (t) => {
   if (!built) return t.pass(`no C++ compiler (${cxx}) here: the hand-off test was not run`);
-  t.is(built.status, 0, built.stderr);
+  t.true(built.ok, built.stderr);
   // A 10 ms spin and jobs back to back: the worker is spinning (or preempted, still not asleep)
   // when every job comes, so its part stays its own whatever the timing.
   const r = handoff(2000, 0, 10_000);

@@ -4,24 +4,12 @@
 // here with the system compiler against native/core/thread_pool.cpp, and again under
 // ThreadSanitizer where the compiler supports it.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import test from 'ava';
 
-const root = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'cs-pool-stress-'));
-const cxx = process.env.CXX ?? 'g++';
-const hasCompiler = spawnSync(cxx, ['--version']).status === 0;
+import { buildNativeTool, cxx, hasCompiler } from './_helpers/native_tool.js';
 
-function build(out: string, flags: string[]): { ok: boolean; stderr: string } {
-  const r = spawnSync(cxx, ['-std=c++17', ...flags, '-I', join(root, 'native'), join(root, 'test/native/thread_pool_stress.cpp'), join(root, 'native/core/thread_pool.cpp'), '-o', out, '-lpthread'], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { ok: r.status === 0, stderr: r.stderr };
-}
+const sources = ['test/native/thread_pool_stress.cpp', 'native/core/thread_pool.cpp'];
 
 function stress(exe: string, args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; out: string } {
   const r = spawnSync(exe, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
@@ -30,23 +18,21 @@ function stress(exe: string, args: string[], env: NodeJS.ProcessEnv = {}): { sta
 
 test('thread pool: 300k jobs from 3 threads with resizes racing them, more threads than cores, no hang', (t) => {
   if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the stress test was not run`);
-  const exe = join(dir, 'stress');
-  const b = build(exe, ['-O2']);
+  const b = buildNativeTool('stress', sources, ['-O2']);
   t.true(b.ok, b.stderr);
-  const r = stress(exe, ['300000', '3', '8', '20', '1']);
+  const r = stress(b.exe, ['300000', '3', '8', '20', '1']);
   t.is(r.status, 0, r.out);
   t.regex(r.out, /"jobs":300000/);
 });
 
 test('thread pool: the same hand-off under ThreadSanitizer reports no data race', (t) => {
   if (!hasCompiler) return t.pass(`no C++ compiler (${cxx}) here: the stress test was not run`);
-  const exe = join(dir, 'stress-tsan');
-  const b = build(exe, ['-O1', '-g', '-fsanitize=thread']);
+  const b = buildNativeTool('stress-tsan', sources, ['-O1', '-g', '-fsanitize=thread']);
   if (!b.ok) {
     t.log(`this compiler cannot build with -fsanitize=thread; the sanitizer run was skipped:\n${b.stderr.slice(0, 400)}`);
     return t.pass();
   }
-  const r = stress(exe, ['30000', '3', '4', '30', '1'], { TSAN_OPTIONS: 'halt_on_error=1 exitcode=66' });
+  const r = stress(b.exe, ['30000', '3', '4', '30', '1'], { TSAN_OPTIONS: 'halt_on_error=1 exitcode=66' });
   t.is(r.status, 0, r.out);
   t.notRegex(r.out, /ThreadSanitizer/);
 });

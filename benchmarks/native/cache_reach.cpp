@@ -30,7 +30,12 @@ uint64_t read_all(const std::vector<uint64_t>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const size_t kb = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 512;
+  char* end = nullptr;
+  const size_t kb = argc > 1 ? std::strtoul(argv[1], &end, 10) : 512;
+  if (argc > 1 && (end == argv[1] || *end != '\0' || kb < 1 || kb > (size_t{1} << 20))) {
+    std::fprintf(stderr, "cache_reach: the buffer size must be a whole number of KB from 1 to 1048576, got \"%s\"\n", argv[1]);
+    return 2;
+  }
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(0, &set);
