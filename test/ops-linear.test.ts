@@ -276,6 +276,10 @@ test('linear shape, dtype and alias errors name the op and the argument', (t) =>
   t.throws(() => ops.linearBackward(x, Tensor.zeros([16, 32]), Tensor.zeros([4, 16]), { dw: Tensor.zeros([32, 16]) }), {
     message: /linearBackward: dw and w must have the same shape/,
   });
+  // dW reads x while dX is written (its threads race over the rows): dx over x itself is refused.
+  t.throws(() => ops.linearBackward(x, Tensor.zeros([32, 32]), Tensor.zeros([4, 32]), { dx: x, dw: Tensor.zeros([32, 32]) }), {
+    message: 'linearBackward: output dx overlaps input x; pass a separate tensor',
+  });
 });
 
 test.serial('linear with bf16 emulation: bf16-representable outputs close to fp32', (t) => {

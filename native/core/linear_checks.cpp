@@ -54,6 +54,7 @@ LinearDims check_linear_backward(DeviceCheck device, const Tensor& x, const Tens
     check_same_shape(op, "dx", *dx, "x", x);
     check_no_alias(op, "dx", *dx, "dy", dy);
     check_no_alias(op, "dx", *dx, "w", w);
+    check_no_alias(op, "dx", *dx, "x", x);  // dW reads x's rows while threads write dx's
   }
   if (dw) {
     check_f32(device, op, "dw", *dw);
