@@ -77,6 +77,16 @@ test('bad arguments give errors naming the op, the argument and what was wrong',
   const i = Tensor.zeros([3], 'i32');
   t.throws(() => ops.axpy(1, a, i), { message: 'axpy: y must be f32, got i32[3] on cpu' });
   t.throws(() => ops.add(a, Tensor.zeros([4]), a), { message: /add: a and b must have the same shape, got f32\[3\] on cpu and f32\[4\] on cpu/ });
+  // In place is fine; a view of the same memory one element along is not (threads would race over it).
+  const row = Tensor.from(Float32Array.from({ length: 9 }, (_, k) => k));
+  const head = row.slice(0, [8]), tail = row.slice(1, [8]);
+  ops.add(head, head, head);
+  ops.axpy(1, head, head);
+  t.deepEqual(Array.from(row.view() as Float32Array), [0, 4, 8, 12, 16, 20, 24, 28, 8]);
+  t.throws(() => ops.add(head, Tensor.zeros([8]), tail), { message: 'add: output out overlaps input a; pass a separate tensor' });
+  t.throws(() => ops.add(Tensor.zeros([8]), head, tail), { message: 'add: output out overlaps input b; pass a separate tensor' });
+  t.throws(() => ops.axpy(2, head, tail), { message: 'axpy: output y overlaps input x; pass a separate tensor' });
+  t.deepEqual(Array.from(row.view() as Float32Array), [0, 4, 8, 12, 16, 20, 24, 28, 8]);  // refused before writing anything
   t.throws(() => native.fill({} as never, 1), { message: 'fill: x must be a Tensor, got object' });
   t.throws(() => native.scale(a.handle, 'x' as never), { message: 'scale: alpha must be a number, got string' });
   const cuda = (native.cudaBackendStatus as () => { devicesUsable: boolean })();

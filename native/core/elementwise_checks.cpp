@@ -34,6 +34,7 @@ void check_axpy(DeviceCheck device, const Tensor& x, const Tensor& y) {
   check_dtype("axpy", "y", y, DType::F32);
   if (x.numel() != y.numel())
     fail("axpy: x and y must have the same number of elements, got ", x.describe(), " and ", y.describe());
+  check_same_or_disjoint("axpy", "y", y, "x", x);  // threads read x's elements while writing y's
 }
 
 void check_add(DeviceCheck device, const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -41,6 +42,8 @@ void check_add(DeviceCheck device, const Tensor& a, const Tensor& b, const Tenso
   check_dtype("add", "out", out, DType::F32);
   check_same_shape("add", "a", a, "b", b);
   check_same_shape("add", "a", a, "out", out);
+  check_same_or_disjoint("add", "out", out, "a", a);  // in place, or apart: threads read while writing
+  check_same_or_disjoint("add", "out", out, "b", b);
 }
 
 void check_convert(DeviceCheck device, const Tensor& src, const Tensor& dst) {
