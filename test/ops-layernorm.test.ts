@@ -232,6 +232,17 @@ test('layernorm errors name the op and the argument', (t) => {
   t.throws(() => ops.layernormBackward(x, x, Tensor.zeros([8]), mean, rstd, Tensor.zeros([2, 7]), null, null), {
     message: /layernormBackward: dx and x must have the same shape/,
   });
+  // An output sharing memory with gamma or beta, or mean with rstd: refused before anything is written.
+  const buf = Tensor.zeros([3 * 8]);
+  const outOverGamma = buf.slice(0, [2, 8]), gamma = buf.slice(12, [8]);
+  t.throws(() => ops.layernormForward(x, gamma, Tensor.zeros([8]), outOverGamma, mean, rstd), { message: 'layernormForward: output out overlaps input gamma; pass a separate tensor' });
+  t.throws(() => ops.layernormForward(x, Tensor.zeros([8]), buf.slice(8, [8]), outOverGamma, mean, rstd), { message: 'layernormForward: output out overlaps input beta; pass a separate tensor' });
+  const stats = Tensor.zeros([3]);
+  t.throws(() => ops.layernormForward(x, Tensor.zeros([8]), Tensor.zeros([8]), out, stats.slice(0, [2]), stats.slice(1, [2])), { message: 'layernormForward: outputs mean and rstd overlap; pass separate tensors' });
+  t.throws(() => ops.residualLayernormForward(x, Tensor.zeros([2, 8]), outOverGamma, gamma, Tensor.zeros([8]), out, mean, rstd), {
+    message: 'residualLayernormForward: output sumOut overlaps input gamma; pass a separate tensor',
+  });
+  t.true(Array.from(buf.view() as Float32Array).every((v) => v === 0));
 });
 
 test('layernorm with bf16 emulation stores bf16-representable outputs and fp32 statistics', (t) => {

@@ -285,10 +285,10 @@ test('linear shape, dtype and alias errors name the op and the argument', (t) =>
   t.throws(() => ops.linearBackward(x, w, dy, { dw: w }), { message: 'linearBackward: output dw overlaps input w; pass a separate tensor' });
   const grads = Tensor.zeros([32 * 32 + 32]);
   const dw = grads.slice(0, [32, 32]);
-  t.throws(() => ops.linearBackward(x, w, dy, { dw, db: grads.slice(32 * 32 - 1, [32]) }), { message: 'linearBackward: output dw overlaps input db; pass a separate tensor' });
+  t.throws(() => ops.linearBackward(x, w, dy, { dw, db: grads.slice(32 * 32 - 1, [32]) }), { message: 'linearBackward: outputs dw and db overlap; pass separate tensors' });
   t.throws(() => ops.linearBackward(x, w, dy, { dx: Tensor.zeros([4, 32]), db: w.slice(0, [32]) }), { message: 'linearBackward: output db overlaps input w; pass a separate tensor' });
   const dxAndDb = Tensor.zeros([4 * 32 + 32]);
-  t.throws(() => ops.linearBackward(x, w, dy, { dx: dxAndDb.slice(0, [4, 32]), db: dxAndDb.slice(4 * 32 - 8, [32]) }), { message: 'linearBackward: output dx overlaps input db; pass a separate tensor' });
+  t.throws(() => ops.linearBackward(x, w, dy, { dx: dxAndDb.slice(0, [4, 32]), db: dxAndDb.slice(4 * 32 - 8, [32]) }), { message: 'linearBackward: outputs dx and db overlap; pass separate tensors' });
   ops.linearBackward(x, w, dy, { dx: dxAndDb.slice(0, [4, 32]), dw, db: grads.slice(32 * 32, [32]) });  // side by side in one buffer: fine
 });
 

@@ -161,6 +161,14 @@ test('patch embedding errors name the op and what was wrong', (t) => {
   t.throws(() => ops.patchEmbedBackward(Tensor.zeros([1, 3, 16, 16]), weight, Tensor.zeros([1, 16, 8]), { dweight: Tensor.zeros([8, 3, 4]) }), {
     message: /patchEmbedBackward: dweight and weight must have the same shape/,
   });
+  // Gradients over the inputs or over each other: dweight reads images and dimages reads weight while both are written.
+  const images = Tensor.zeros([1, 3, 16, 16]), dout = Tensor.zeros([1, 16, 8]);
+  t.throws(() => ops.patchEmbedBackward(images, weight, dout, { dweight: weight }), { message: 'patchEmbedBackward: output dweight overlaps input weight; pass a separate tensor' });
+  t.throws(() => ops.patchEmbedBackward(images, weight, dout, { dimages: images }), { message: 'patchEmbedBackward: output dimages overlaps input images; pass a separate tensor' });
+  const both = Tensor.zeros([3 * 16 * 16 + 8 * 3 * 4 * 4]);
+  t.throws(() => ops.patchEmbedBackward(images, weight, dout, { dimages: both.slice(0, [1, 3, 16, 16]), dweight: both.slice(3 * 16 * 16 - 1, [8, 3, 4, 4]) }), {
+    message: 'patchEmbedBackward: outputs dweight and dimages overlap; pass separate tensors',
+  });
 });
 
 test('a prepacked weight (the matrix [width, C·P·P]) gives the same output bit for bit, and one of another shape is refused', (t) => {

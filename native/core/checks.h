@@ -49,6 +49,14 @@ inline void check_no_alias(const char* op, const char* out_name, const Tensor& o
     fail(op, ": output ", out_name, " overlaps input ", in_name, "; pass a separate tensor");
 }
 
+// Two outputs of one op must not share memory (each would overwrite the other's values).
+inline void check_outputs_apart(const char* op, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b) {
+  const char* a0 = static_cast<const char*>(a.raw());
+  const char* b0 = static_cast<const char*>(b.raw());
+  if (a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes())
+    fail(op, ": outputs ", a_name, " and ", b_name, " overlap; pass separate tensors");
+}
+
 // Outputs may be the very same buffer as an input (in place) but must not partly overlap it.
 inline void check_same_or_disjoint(const char* op, const char* out_name, const Tensor& out, const char* in_name,
                                    const Tensor& in) {

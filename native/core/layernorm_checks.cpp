@@ -27,10 +27,14 @@ RowDims check_forward(DeviceCheck device, const char* op, const Tensor& x, const
   check_per_row(device, op, "rstd", rstd, rows);
   if (out16) check_no_alias(op, "out", out, "x", x);
   else check_same_or_disjoint(op, "out", out, "x", x);
+  // Each thread reads gamma and beta for its rows while others write theirs.
+  check_no_alias(op, "out", out, "gamma", gamma);
+  check_no_alias(op, "out", out, "beta", beta);
   for (const Tensor* in : std::initializer_list<const Tensor*>{&x, &gamma, &beta, &out}) {
     check_no_alias(op, "mean", mean, "another argument", *in);
     check_no_alias(op, "rstd", rstd, "another argument", *in);
   }
+  check_outputs_apart(op, "mean", mean, "rstd", rstd);
   return {rows, w};
 }
 
@@ -64,6 +68,10 @@ RowDims check_residual_layernorm_forward(DeviceCheck device, const Tensor& x, co
   // out is written after sum_out is read, so it must not share memory with sum_out.
   check_no_alias(op, "out", out, "sumOut", sum_out);
   check_same_or_disjoint(op, "out", out, "residual", residual);
+  check_no_alias(op, "sumOut", sum_out, "gamma", gamma);
+  check_no_alias(op, "sumOut", sum_out, "beta", beta);
+  check_outputs_apart(op, "sumOut", sum_out, "mean", mean);
+  check_outputs_apart(op, "sumOut", sum_out, "rstd", rstd);
   return d;
 }
 

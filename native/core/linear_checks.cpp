@@ -62,7 +62,7 @@ LinearDims check_linear_backward(DeviceCheck device, const Tensor& x, const Tens
     check_no_alias(op, "dw", *dw, "dy", dy);
     check_no_alias(op, "dw", *dw, "x", x);
     check_no_alias(op, "dw", *dw, "w", w);  // dX reads w while dW is written
-    if (dx) check_no_alias(op, "dx", *dx, "dw", *dw);
+    if (dx) check_outputs_apart(op, "dx", *dx, "dw", *dw);
   }
   if (db) {
     check_f32(device, op, "db", *db);
@@ -70,8 +70,8 @@ LinearDims check_linear_backward(DeviceCheck device, const Tensor& x, const Tens
     check_no_alias(op, "db", *db, "dy", dy);
     check_no_alias(op, "db", *db, "x", x);
     check_no_alias(op, "db", *db, "w", w);
-    if (dx) check_no_alias(op, "dx", *dx, "db", *db);
-    if (dw) check_no_alias(op, "dw", *dw, "db", *db);
+    if (dx) check_outputs_apart(op, "dx", *dx, "db", *db);
+    if (dw) check_outputs_apart(op, "dw", *dw, "db", *db);
   }
   return d;
 }

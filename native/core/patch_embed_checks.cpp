@@ -50,7 +50,10 @@ PatchGeometry check_patch_embed_backward(DeviceCheck device, const Tensor& image
     check_same_shape(op, "dimages", *dimages, "images", images);
     check_no_alias(op, "dimages", *dimages, "dout", dout);
     check_no_alias(op, "dimages", *dimages, "weight", weight);
+    check_no_alias(op, "dimages", *dimages, "images", images);  // dweight reads images while dimages is written
+    if (dweight) check_outputs_apart(op, "dweight", *dweight, "dimages", *dimages);
   }
+  if (dweight) check_no_alias(op, "dweight", *dweight, "weight", weight);  // dimages reads weight
   return g;
 }
 
