@@ -387,4 +387,10 @@ test('a prepacked weight of another shape or kernel is refused, naming what was 
     const h = Tensor.zeros([4, 33]);
     t.throws(() => ops.linearActivationForward(x, w, null, h, Tensor.zeros([4, 33]), 'gelu', packed), { message: /linearActivationForward: packed .* is not w/ });
   }
+  // An output over the packed panels it is computed from: refused.
+  const own = ops.packLinearWeight(w);
+  t.throws(() => ops.linearForward(x, w, null, own.slice(16, [4, 33]), null, own), { message: 'linearForward: output y overlaps input packed; pass a separate tensor' });
+  t.throws(() => ops.linearActivationForward(x, w, null, Tensor.zeros([4, 33]), own.slice(16, [4, 33]), 'gelu', own), {
+    message: 'linearActivationForward: output a overlaps input packed; pass a separate tensor',
+  });
 });

@@ -185,6 +185,9 @@ test('a prepacked weight (the matrix [width, C·P·P]) gives the same output bit
   t.deepEqual(f32(fromPacked), f32(plain));
   t.true(relErr(f32(fromPacked), refForward(f32(images), f32(weight), g)) < 1e-5);
   // Packed from the weight of another width: refused, naming both.
+  t.throws(() => ops.patchEmbedForward(images, weight, packed.slice(64, [g.B, 4, g.width]), packed), {
+    message: 'patchEmbedForward: output out overlaps input packed; pass a separate tensor',
+  });
   const other = ops.packLinearWeight(randTensor([g.width - 32, g.C * g.P * g.P], 63));
   t.throws(() => ops.patchEmbedForward(images, weight, plain, other), {
     message: /^patchEmbedForward: packed f32\[\d+\] on cpu is not weight f32\[768, 3, 32, 32\] on cpu viewed as \[768, 3072\] and packed for the \w+ GEMM kernel/,

@@ -280,9 +280,10 @@ bool backward_products_nonzero_rows(const MatrixRef& dY, const MatrixRef& X, con
 }  // namespace
 
 const float* packed_weight_for(const char* op, const Tensor* packed, const char* w_name, const Tensor& w, int64_t N,
-                               int64_t K) {
+                               int64_t K, std::initializer_list<NamedTensor> outputs) {
   if (!packed) return nullptr;
   check_f32(check_cpu, op, "packed", *packed);
+  for (const NamedTensor& o : outputs) check_no_alias(op, o.name, *o.tensor, "packed", *packed);
   const float* panels = packed_weight_panels(packed->data<float>(), packed->numel(), N, K);
   if (panels) return panels;
   const std::string viewed =
@@ -302,7 +303,7 @@ Tensor pack_linear_weight(const Tensor& w) {
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Tensor* packed) {
   const LinearDims d = check_linear_forward(check_cpu, x, w, b, y);
-  const float* panels = packed_weight_for("linearForward", packed, "w", w, d.N, d.K);
+  const float* panels = packed_weight_for("linearForward", packed, "w", w, d.N, d.K, {{"y", &y}});
   const int64_t M = d.M, K = d.K, N = d.N;
   if (M == 0 || N == 0) return;
 

@@ -6,6 +6,8 @@
 // With bf16 emulation on, x, w, b and dy are rounded to bf16 before use, y and dx are
 // stored rounded, and dw, db stay fp32 (the GPU keeps parameter gradients in fp32).
 #pragma once
+#include <initializer_list>
+
 #include "core/tensor.h"
 
 namespace cs::cpu {
@@ -18,8 +20,13 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
 // The panels of `packed` for w (nullptr when packed is null); fails, naming `op` and the argument
 // `w_name`, when it is not w packed for the active kernel. N, K: the matrix [N, K] w multiplies as
 // (its own dims for a 2-D w; a convolution's weight [out, C, P, P] is viewed as [out, C·P·P]).
+// `outputs`: the op's outputs, which must not share memory with the panels they are computed from.
+struct NamedTensor {
+  const char* name;
+  const Tensor* tensor;
+};
 const float* packed_weight_for(const char* op, const Tensor* packed, const char* w_name, const Tensor& w, int64_t N,
-                               int64_t K);
+                               int64_t K, std::initializer_list<NamedTensor> outputs);
 
 // packLinearWeight: w [N, K] f32 → a new f32 tensor holding it packed for the active kernel.
 Tensor pack_linear_weight(const Tensor& w);

@@ -39,7 +39,7 @@ void linear_activation_forward(const Tensor& x, const Tensor& w, const Tensor* b
   check_no_alias(op, "a", a, "x", x);
   check_no_alias(op, "a", a, "w", w);
   if (b) check_no_alias(op, "a", a, "b", *b);
-  const float* panels = packed_weight_for(op, packed, "w", w, d.N, d.K);
+  const float* panels = packed_weight_for(op, packed, "w", w, d.N, d.K, {{"h", &h}, {"a", &a}});
   if (bf16_emulation() || d.K == 0) {  // the separate ops round where the GPU does
     linear_forward(x, w, b, h);
     if (kind == Activation::Gelu) gelu_forward(h, a);

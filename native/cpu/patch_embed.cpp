@@ -57,7 +57,7 @@ void patch_embed_forward(const Tensor& images, const Tensor& weight, Tensor& out
   const char* op = "patchEmbedForward";
   const PatchGeometry g = check_patch_embed_forward(check_cpu, images, weight, out);
   const int64_t M = g.rows(), N = g.width, K = g.cols();
-  const float* panels = packed_weight_for(op, packed, "weight", weight, N, K);
+  const float* panels = packed_weight_for(op, packed, "weight", weight, N, K, {{"out", &out}});
   if (M == 0 || N == 0) return;
 
   const bool emu = bf16_emulation();
