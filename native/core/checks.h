@@ -41,20 +41,21 @@ inline void check_cpu(const char* op, const char* arg, const Tensor& t) {
     fail(op, ": ", arg, " is on ", t.device().str(), " but this op ran on the CPU backend; move it with .to('cpu')");
 }
 
+// Whether two tensors' bytes share any memory.
+inline bool overlaps(const Tensor& a, const Tensor& b) {
+  const char* a0 = static_cast<const char*>(a.raw());
+  const char* b0 = static_cast<const char*>(b.raw());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
 // Two buffers must not overlap when an op writes one while reading the other.
 inline void check_no_alias(const char* op, const char* out_name, const Tensor& out, const char* in_name, const Tensor& in) {
-  const char* o0 = static_cast<const char*>(out.raw());
-  const char* i0 = static_cast<const char*>(in.raw());
-  if (o0 < i0 + in.nbytes() && i0 < o0 + out.nbytes())
-    fail(op, ": output ", out_name, " overlaps input ", in_name, "; pass a separate tensor");
+  if (overlaps(out, in)) fail(op, ": output ", out_name, " overlaps input ", in_name, "; pass a separate tensor");
 }
 
 // Two outputs of one op must not share memory (each would overwrite the other's values).
 inline void check_outputs_apart(const char* op, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b) {
-  const char* a0 = static_cast<const char*>(a.raw());
-  const char* b0 = static_cast<const char*>(b.raw());
-  if (a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes())
-    fail(op, ": outputs ", a_name, " and ", b_name, " overlap; pass separate tensors");
+  if (overlaps(a, b)) fail(op, ": outputs ", a_name, " and ", b_name, " overlap; pass separate tensors");
 }
 
 // Outputs may be the very same buffer as an input (in place) but must not partly overlap it.

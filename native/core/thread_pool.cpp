@@ -16,7 +16,6 @@
 
 #include "core/cpu_pause.h"
 
-
 namespace cs {
 
 namespace {

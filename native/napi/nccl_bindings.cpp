@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "core/checks.h"
 #include "cuda_dispatch/cuda_backend.h"
 #include "cuda/abi.h"
 #include "cuda/nccl_comm.h"
@@ -39,12 +40,6 @@ Tensor arg_device_tensor(const Napi::CallbackInfo& info, size_t i, const NcclHan
     fail("nccl ", op, ": ", name, " is ", t.describe(), " but the communicator's tensors are on cuda:", h.device);
   if (t.dtype != DType::F32) fail("nccl ", op, ": ", name, " must be f32, got ", t.describe());
   return t;
-}
-
-bool overlaps(const Tensor& a, const Tensor& b) {
-  const char* pa = static_cast<const char*>(a.raw());
-  const char* pb = static_cast<const char*>(b.raw());
-  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
 }
 
 // Runs `work` (returning the library's rc) on a worker thread and settles a Promise:
