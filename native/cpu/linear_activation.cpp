@@ -89,13 +89,18 @@ void activation_backward_bias(const Tensor& h, const Tensor& da, Tensor& dh, Ten
   auto rows = [&](int t, int n_threads) {
     const int64_t m0 = M * t / n_threads, m1 = M * (t + 1) / n_threads;
     float* acc = part + t * N;
-    for (int64_t m = m0; m < m1; m++) {
-      float* row = dhp + m * N;
-      activation_grad_span(kind, hp + m * N, dap + m * N, row, N);
+    // A chunk of rows at a time (about 32 KB, still in L1/L2 when summed): one call each for the
+    // gradient and the column sums instead of two a row, whose per-call cost (the sums' registers
+    // loaded and stored, the clones' dispatch) came to ~40% of the op. Same sums, rows in order.
+    const int64_t chunk = std::max<int64_t>(1, (1 << 13) / N);
+    for (int64_t c0 = m0; c0 < m1; c0 += chunk) {
+      const int64_t rows_here = std::min(chunk, m1 - c0);
+      float* block = dhp + c0 * N;
+      activation_grad_span(kind, hp + c0 * N, dap + c0 * N, block, rows_here * N);
       if (emu)
-        for (int64_t n = 0; n < N; n++) acc[n] += round_bf16(row[n]);
+        add_rows_bf16(block, N, rows_here, N, acc);
       else
-        add_rows(row, N, 1, N, acc);
+        add_rows(block, N, rows_here, N, acc);
     }
   };
   if (nt <= 1) rows(0, 1);
