@@ -195,7 +195,12 @@ export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, o
 export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions, lse: Tensor | null = null): void {
   native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal, ho(lse));
 }
-/** dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. */
+/**
+ * dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. On the CPU (fp32),
+ * where at most half of a sequence's query rows of dout (per head) are non-zero, only those rows are
+ * multiplied: dQ is zero on the others, and dK, dV get nothing from them even where their queries
+ * are not finite. CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row.
+ */
 export function attentionBackward(qkv: Tensor, out: Tensor, dout: Tensor, lse: Tensor, dqkv: Tensor, opts: AttentionOptions): void {
   native.attentionBackward(h(qkv), h(out), h(dout), h(lse), h(dqkv), opts.heads, opts.causal);
 }

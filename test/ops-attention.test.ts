@@ -394,3 +394,69 @@ test('packed attention errors name the op and what was wrong', (t) => {
   });
   t.throws(() => ops.attentionBackwardPacked(qkv, out, out, lse, qkv, lengths([6]), opts), { message: 'attentionBackwardPacked: output dqkv overlaps input qkv; pass a separate tensor' });
 });
+
+// A tower's last block gets gradient at its pooled row only: attentionBackward multiplies just the
+// query rows whose dO is not all zero (cpu/attention.cpp, listed_queries_backward) when they are at
+// most half of a sequence's rows. Sequences below: the first row only (a class token), the last
+// only (a caption's end token), three rows, none.
+function sparseDout(B: number, S: number, W: number, seed: number): { lw: Float32Array; listed: number[][] } {
+  const lw = lossWeights(B * S * W, seed);
+  const listed = Array.from({ length: B }, (_, b) => {
+    const rows = [[0], [S - 1], S >= 6 ? [1, Math.floor(S / 2), S - 2] : [0], []][b % 4];
+    for (let i = 0; i < S; i++) if (!rows.includes(i)) lw.fill(i % 2 ? -0 : 0, (b * S + i) * W, (b * S + i + 1) * W);
+    return rows;
+  });
+  return { lw, listed };
+}
+
+for (const { d, heads } of [{ d: 32, heads: 2 }, { d: 6, heads: 3 }])
+  for (const S of [1, 7, 17, 50])
+    for (const causal of [false, true])
+      test(`attention backward, gradient at a few query rows (d=${d}, heads=${heads}, S=${S}, ${causal ? 'causal' : 'non-causal'}): matches float64 and finite differences, dQ exactly 0 elsewhere`, (t) => {
+        const g: Geo = { B: 4, S, heads, d, causal };
+        const W = heads * d;
+        const s0 = 7000 + S * 10 + d + (causal ? 1 : 0);
+        const qkv = randTensor([g.B, S, 3 * W], s0);
+        const { lw, listed } = sparseDout(g.B, S, W, s0 + 1);
+        for (const kernel of ['avx512', 'portable'] as const) {
+          withKernel(kernel, () => {
+            const got = run(qkv, Tensor.from(lw, [g.B, S, W]), g);
+            const ref = refAttention(f32(qkv), lw, g);
+            const e = relErr(f32(got.dqkv), ref.dqkv);
+            t.true(e <= 1e-5, `${kernel}: dqkv relErr ${e}`);
+            const dq = f32(got.dqkv);
+            let exact = true;
+            for (let b = 0; b < g.B; b++)
+              for (let i = 0; i < S; i++)
+                if (!listed[b].includes(i)) for (let c = 0; c < W; c++) exact &&= dq[(b * S + i) * 3 * W + c] === 0;
+            t.true(exact, `${kernel}: dQ is 0 at the rows without gradient`);
+          });
+        }
+        const out = Tensor.empty([g.B, S, W]);
+        const loss = () => {
+          ops.attentionForward(qkv, out, null, { heads, causal });
+          return dot(f32(out), lw);
+        };
+        const { idx, grad } = finiteDiff(loss, qkv, 24, 1e-2, s0 + 2);
+        const analytic = f32(run(qkv, Tensor.from(lw, [g.B, S, W]), g).dqkv);
+        const eFd = relErr(idx.map((i) => analytic[i]), grad);
+        t.true(eFd < 1e-2, `finite-difference relErr ${eFd}`);
+      });
+
+test('attention backward: a NaN in a query without gradient does not reach the gradients; a NaN in dO does', (t) => {
+  const g: Geo = { B: 2, S: 17, heads: 2, d: 32, causal: false };
+  const W = g.heads * g.d;
+  const qkv = randTensor([g.B, g.S, 3 * W], 7301);
+  const { lw } = sparseDout(g.B, g.S, W, 7302);  // sequence 0: row 0 only; sequence 1: row 16 only
+  const clean = f32(run(qkv, Tensor.from(lw, [g.B, g.S, W]), g).dqkv).slice();
+  const poisoned = Tensor.from(f32(qkv).slice(), qkv.shape);
+  f32(poisoned)[5 * 3 * W + 3] = NaN;  // sequence 0, query row 5 (no gradient there), head 0
+  const got = f32(run(poisoned, Tensor.from(lw, [g.B, g.S, W]), g).dqkv);
+  t.deepEqual(new Uint32Array(got.slice().buffer), new Uint32Array(clean.buffer), 'the same gradients, bit for bit');
+  const nanDout = lw.slice();
+  nanDout[(g.S + 3) * W + 1] = NaN;  // sequence 1, row 3: its dO row is no longer zero
+  const withNan = f32(run(qkv, Tensor.from(nanDout, [g.B, g.S, W]), g).dqkv);
+  t.true(Number.isNaN(withNan[(g.S + 3) * 3 * W + 1]), 'dQ of the row whose dO holds the NaN is NaN');
+  t.true(Number.isNaN(withNan[(g.S + 0) * 3 * W + 2 * W + 1]), 'and it reaches dV of that sequence');
+  t.false(f32(run(qkv, Tensor.from(nanDout, [g.B, g.S, W]), g).dqkv).subarray(0, g.S * 3 * W).some(Number.isNaN), 'the other sequence stays finite');
+});

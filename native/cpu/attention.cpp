@@ -14,6 +14,7 @@
 #include "cpu/attention_columns.h"
 #include "cpu/bf16_operands.h"
 #include "cpu/gemm.h"
+#include "cpu/zero_rows.h"
 
 namespace cs::cpu {
 
@@ -95,10 +96,13 @@ CS_TARGET_CLONES void softmax_rows(float* probs, int64_t S, bool causal, bool em
   }
 }
 
-// P[S×S] recomputed in place from the scores and the saved log-sum-exp l[0:S].
-CS_TARGET_CLONES void probs_from_lse(float* probs, int64_t S, bool causal, const float* l) {
-  for (int64_t i = 0; i < S; i++) {
-    float* row = probs + i * S;
+// P recomputed in place from the scores [rows×S] and the saved log-sum-exp l[0:S]: row r is query
+// query[r] (query = nullptr: row r is query r).
+CS_TARGET_CLONES void probs_from_lse(float* probs, int64_t rows, int64_t S, bool causal, const float* l,
+                                     const int32_t* query) {
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = query ? query[r] : r;
+    float* row = probs + r * S;
     if (causal)  // masked entries to -inf: the full-width loop gives them e^-inf = 0
       for (int64_t j = i + 1; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
     exp_shifted(row, S, l[i]);
@@ -113,9 +117,10 @@ CS_TARGET_CLONES void row_dots(const float* a, int64_t lda, const float* b, int6
   for (int64_t i = 0; i < S; i++) out[i] = row_dot(a + i * lda, b + i * ldb, d);
 }
 
-// dS = P∘(dP − D) in place over dscores[S×S], D_i = rowdot[i].
-CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const float* rowdot, int64_t S, bool emu) {
-  for (int64_t i = 0; i < S; i++) {
+// dS = P∘(dP − D) in place over dscores[rows×S], D_i = rowdot[i].
+CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const float* rowdot, int64_t rows, int64_t S,
+                                     bool emu) {
+  for (int64_t i = 0; i < rows; i++) {
     float* row = dscores + i * S;
     const float* prow = probs + i * S;
     const float di = rowdot[i];
@@ -138,6 +143,7 @@ bool use_columns(bool emu) {
 // training step does not allocate once sizes are steady.
 struct Scratch {
   std::vector<float> probs, dscores, probs_bf16, rowdot, o_row, q, k, v, dout;
+  std::vector<int32_t> query_rows;
 };
 
 Scratch& thread_scratch() {
@@ -234,12 +240,68 @@ void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const
 
 namespace {
 
+// A query row whose dO is all ±0 adds nothing to dK or dV, and its dQ is 0: its dP = dO·Vᵀ is 0
+// and so is D = dO·O, so dS = P∘(dP − D) = 0. A tower's last block gets gradient at its pooled row
+// only (the class token; a caption's end token), so there an item's products run over the listed
+// query rows alone, in loops over [rows×S]: a tiny vision tower's last block (128 × 17 tokens, one
+// row each) 245 → 74 µs standalone (GEMM calls on one row, the first try, gave 192). As with the
+// linear layers' zero rows (cpu/zero_rows.h), a NaN or infinity in Q, K or V reaches the gradients
+// only through the rows that are multiplied. Q, K, V, dq, dk, dv have row stride ld; dO and O, W.
+// y[0:n] += a·x[0:n]: y and x never overlap here (dQ, dK, dV and Q, K are disjoint blocks), which
+// the compiler is told so that the loop vectorises.
+[[gnu::always_inline]] inline void add_scaled(float* __restrict y, float a, const float* __restrict x, int64_t n) {
+  for (int64_t c = 0; c < n; c++) y[c] += a * x[c];
+}
+
+// p[0:n] = 0 in vector stores: a head's rows are short (d = 32-128), and a memset call a row cost
+// half of a listed-queries item.
+[[gnu::always_inline]] inline void zero_span(float* p, int64_t n) {
+  const f32x16 zero = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) std::memcpy(p + c, &zero, sizeof zero);
+  for (; c < n; c++) p[c] = 0.0f;
+}
+
+CS_TARGET_CLONES void listed_queries_backward(int64_t S, int64_t d, int64_t ld, int64_t W, float scale, bool causal,
+                                              const float* Q, const float* K, const float* V, const float* dO,
+                                              const float* O, const float* lse_row, const int32_t* query,
+                                              int64_t rows, float* probs, float* dscores, float* dq, float* dk,
+                                              float* dv) {
+  for (float* blk : {dq, dk, dv})
+    for (int64_t i = 0; i < S; i++) zero_span(blk + i * ld, d);
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = query[r];
+    const int64_t n = causal ? i + 1 : S;  // the keys query i sees
+    const float* q = Q + i * ld;
+    const float* dout = dO + i * W;
+    float* p = probs + r * S;
+    float* ds = dscores + r * S;
+    // P's row, recomputed from the saved log-sum-exp
+    for (int64_t j = 0; j < n; j++) p[j] = row_dot(q, K + j * ld, d) * scale;
+    exp_shifted(p, n, lse_row[i]);
+    // dS = P∘(dP − D), dP = dO·Vᵀ, D = dO·O
+    const float D = row_dot(dout, O + i * W, d);
+    for (int64_t j = 0; j < n; j++) ds[j] = p[j] * (row_dot(dout, V + j * ld, d) - D);
+    // dV += Pᵀ·dO; dK += dSᵀ·Q (scaled below); dQ's row = dS·K/√d
+    float* dqi = dq + i * ld;
+    for (int64_t j = 0; j < n; j++) {
+      add_scaled(dv + j * ld, p[j], dout, d);
+      add_scaled(dk + j * ld, ds[j], q, d);
+      add_scaled(dqi, ds[j], K + j * ld, d);
+    }
+    for (int64_t c = 0; c < d; c++) dqi[c] *= scale;
+  }
+  for (int64_t j = 0; j < S; j++)
+    for (int64_t c = 0; c < d; c++) dk[j * ld + c] *= scale;
+}
+
 void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, const float* outp,
                         const float* doutp, const float* lsep, float* dqkvp, bool causal) {
   const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool columns = use_columns(emu);
+  const bool skip_zero_rows = !emu && skip_zero_rows_enabled();  // bf16 emulation keeps every row
   parallel_for_balanced(seqs.count * g.heads, [&](int64_t t) {  // items one at a time, as in the forward
     const int64_t b = t / g.heads, h = t % g.heads;
     const int64_t S = seqs.len(b), first = seqs.start(b);
@@ -257,6 +319,22 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     MatrixRef dO = matmul_operand(doutp + first * W + h * d, S, d, W, emu, sc.dout);
     const float* O = outp + first * W + h * d;
     const float* lse_row = lsep + first * g.heads + h * S;  // as the forward wrote it
+    float* dq = dqkvp + first * ld + h * d;
+    float* dk = dq + W;
+    float* dv = dq + 2 * W;
+    if (skip_zero_rows) {  // at most half the query rows with gradient: those alone (see listed_queries_backward)
+      std::vector<int32_t>& query = sc.query_rows;
+      query.clear();
+      for (int64_t i = 0; i < S && 2 * static_cast<int64_t>(query.size()) <= S; i++)
+        if (!row_is_zero(dO.ptr + i * dO.ld, d)) query.push_back(static_cast<int32_t>(i));
+      if (2 * static_cast<int64_t>(query.size()) <= S) {
+        const int64_t rows = static_cast<int64_t>(query.size());
+        listed_queries_backward(S, d, ld, W, scale, causal, base, base + W, base + 2 * W, doutp + first * W + h * d, O,
+                                lse_row, query.data(), rows, grow(sc.probs, rows * S), grow(sc.dscores, rows * S), dq,
+                                dk, dv);
+        return;
+      }
+    }
     // D_i = Σ_c dO_ic·O_ic equals Σ_j P_ij·dP_ij without forming the product.
     float* o_row = emu ? grow(sc.o_row, d) : nullptr;
     if (emu) {
@@ -267,9 +345,6 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     } else {
       row_dots(dO.ptr, dO.ld, O, W, S, d, rowdot);
     }
-    float* dq = dqkvp + first * ld + h * d;
-    float* dk = dq + W;
-    float* dv = dq + 2 * W;
     if (columns) {
       // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
@@ -285,7 +360,7 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     }
     // P recomputed from the saved log-sum-exp.
     sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-    probs_from_lse(probs, S, causal, lse_row);
+    probs_from_lse(probs, S, S, causal, lse_row, nullptr);
     const float* P = probs;
     if (emu) {
       for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
@@ -295,7 +370,7 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
     // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
     sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
-    score_gradient(dscores, probs, rowdot, S, emu);
+    score_gradient(dscores, probs, rowdot, S, S, emu);
     // dQ = dS·K/√d, dK = dSᵀ·Q/√d
     sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
     sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);

@@ -182,13 +182,6 @@ bool short_batch_products_enabled() {
   return on;
 }
 
-// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row of dY, zero or not (for A/B comparisons and
-// for measuring the GEMMs' rate on whole layers).
-bool skip_zero_rows_enabled() {
-  static const bool on = env_switch_on("CLIPSCALE_SKIP_ZERO_ROWS");
-  return on;
-}
-
 // A short batch (a tower's last block on its pooled rows: M = the batch's 128 rows) with dW, dX
 // and db all wanted: the three products in one parallel region, each thread taking a share of
 // each product's output (dW's longer side and dX's rows, cut at whole kernel tiles; db's columns).

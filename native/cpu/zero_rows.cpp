@@ -3,14 +3,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/env_switch.h"
 #include "core/thread_pool.h"
 
 namespace cs::cpu {
 
-namespace {
+bool skip_zero_rows_enabled() {
+  static const bool on = env_switch_on("CLIPSCALE_SKIP_ZERO_ROWS");
+  return on;
+}
 
-// Whether every value of the row is +0 or -0 (bit patterns with only the sign bit, at most). The
-// OR of 16 values at a time vectorises and a non-zero row usually stops at its first block.
+// Bit patterns with only the sign bit, at most. The OR of 16 values at a time vectorises and a
+// non-zero row usually stops at its first block.
 bool row_is_zero(const float* row, int64_t cols) {
   int64_t c = 0;
   for (; c + 16 <= cols; c += 16) {
@@ -29,6 +33,8 @@ bool row_is_zero(const float* row, int64_t cols) {
   }
   return true;
 }
+
+namespace {
 
 // Work per thread chunk: about 32K values (rows of the wider of the two matrices).
 int64_t rows_grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(cols, 1)); }

@@ -11,6 +11,13 @@
 
 namespace cs::cpu {
 
+// CLIPSCALE_SKIP_ZERO_ROWS=0 multiplies every row of a gradient, zero or not, in the linear and
+// attention backward ops (for A/B comparisons and for measuring the GEMMs' rate on whole layers).
+bool skip_zero_rows_enabled();
+
+// Whether row[0:cols] holds only +0 and -0 (NaN and infinities are not zero).
+bool row_is_zero(const float* row, int64_t cols);
+
 // Indices, in order, of the rows of src [rows × cols] (row stride ld) holding a value other than
 // ±0. NaN and infinities count as non-zero, so they still reach the products.
 void nonzero_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<int32_t>& out);
