@@ -285,6 +285,16 @@ const float* packed_weight_for(const char* op, const Tensor* packed, const char*
        gemm_kernel_name(), " GEMM kernel (packLinearWeight makes it; pack again after switching kernels)");
 }
 
+void weight_gradient_product(const float* dy, int64_t ldy, const float* x, int64_t ldx, int64_t M, int64_t N, int64_t K,
+                             float* dw, bool accumulate) {
+  if (N <= 0 || K <= 0) return;
+  if (M <= 0) {
+    if (!accumulate) std::fill(dw, dw + N * K, 0.0f);
+    return;
+  }
+  weight_gradient(MatrixRef{dy, ldy}, MatrixRef{x, ldx}, M, N, K, dw, accumulate, nullptr, nullptr, nullptr);
+}
+
 Tensor pack_linear_weight(const Tensor& w) {
   const char* op = "packLinearWeight";
   check_f32(check_cpu, op, "w", w);

@@ -31,6 +31,13 @@ const float* packed_weight_for(const char* op, const Tensor* packed, const char*
 // packLinearWeight: w [N, K] f32 → a new f32 tensor holding it packed for the active kernel.
 Tensor pack_linear_weight(const Tensor& w);
 
+// dW[N×K] (+)= dYᵀ·X over M rows (fp32; row strides ldy, ldx), computed as linear_backward computes a
+// weight gradient (a narrow result over many rows: each thread a slice of the rows and a partial of
+// its own, the partials added in thread order). For the ops whose weight gradient is a linear
+// layer's: the patch embedding's, over its im2col rows (as a plain GEMM it took 2.5× as long).
+void weight_gradient_product(const float* dy, int64_t ldy, const float* x, int64_t ldx, int64_t M, int64_t N, int64_t K,
+                             float* dw, bool accumulate);
+
 // fp32: rows of dy that are all zero (an eighth of them or more) are not multiplied (zero_rows.h).
 void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw, Tensor* db,
                      bool accumulate);

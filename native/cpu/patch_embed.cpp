@@ -101,9 +101,13 @@ void patch_embed_backward(const Tensor& images, const Tensor& weight, const Tens
       for (int64_t r0 = 0; r0 < M; r0 += rows) {
         const int64_t n = std::min(rows, M - r0);
         permute_patches<true>(g, images.data<float>(), cols, r0, n, emu);
-        // dweight[N×K] (+)= dout[r0:r0+n, :]ᵀ · cols[n×K]; blocks after the first add on
-        product(true, false, N, K, n, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, cols, K, accumulate || r0 > 0 ? 1.0f : 0.0f,
-                dwp, K);
+        // dweight[N×K] (+)= dout[r0:r0+n, :]ᵀ · cols[n×K]; blocks after the first add on. In fp32, as
+        // a linear layer's weight gradient (its rows split between the threads).
+        const bool add = accumulate || r0 > 0;
+        if (!emu)
+          weight_gradient_product(dO.ptr + r0 * dO.ld, dO.ld, cols, K, n, N, K, dwp, add);
+        else
+          product(true, false, N, K, n, 1.0f, dO.ptr + r0 * dO.ld, dO.ld, cols, K, add ? 1.0f : 0.0f, dwp, K);
       }
     } else if (!accumulate) {
       for (int64_t i = 0; i < N * K; i++) dwp[i] = 0.0f;
