@@ -101,8 +101,8 @@ export interface NativeBinding {
   activationBackwardBias(h: T, da: T, dh: T, db: OptT, accumulate: boolean, activation: 'gelu' | 'quick_gelu'): void;
   patchEmbedForward(images: T, weight: T, out: T, packed?: OptT): void;
   patchEmbedBackward(images: T, weight: T, dout: T, dweight: OptT, dimages: OptT, accumulate: boolean): void;
-  attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean): void;
-  attentionForwardPacked(qkv: T, out: T, lengths: T, heads: number, causal: boolean, lse?: OptT): void;
+  attentionForward(qkv: T, out: T, lse: OptT, heads: number, causal: boolean, rows?: OptT): void;
+  attentionForwardPacked(qkv: T, out: T, lengths: T, heads: number, causal: boolean, lse?: OptT, rows?: OptT): void;
   attentionBackward(qkv: T, out: T, dout: T, lse: T, dqkv: T, heads: number, causal: boolean): void;
   attentionBackwardPacked(qkv: T, out: T, dout: T, lse: T, dqkv: T, lengths: T, heads: number, causal: boolean): void;
 

@@ -181,9 +181,13 @@ export interface AttentionOptions {
 /**
  * Multi-head self-attention from packed QKV (OpenCLIP's in_proj layout): qkv [B, S, 3W] → out [B, S, W].
  * lse [B, heads, S] receives each row's softmax log-sum-exp for backward; pass null at inference.
+ * `rows` (CPU; i32, strictly ascending indices into the B·S token rows): the only queries needed (a
+ * tower's last block). In fp32 only they are computed, the same bits as when every row is; the
+ * other rows of out and lse are left as they were (under bf16 emulation or
+ * CLIPSCALE_SKIP_ZERO_ROWS=0 every row is computed).
  */
-export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, opts: AttentionOptions): void {
-  native.attentionForward(h(qkv), h(out), ho(lse), opts.heads, opts.causal);
+export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, opts: AttentionOptions, rows: Tensor | null = null): void {
+  native.attentionForward(h(qkv), h(out), ho(lse), opts.heads, opts.causal, ho(rows));
 }
 /**
  * Attention over sequences packed end to end (CPU): qkv [1, T, 3W], out [1, T, W], lengths i32 [n]
@@ -192,8 +196,8 @@ export function attentionForward(qkv: Tensor, out: Tensor, lse: Tensor | null, o
  * sequence i's heads × lengths[i] values from heads·(its first token) — [B, heads, S] when every
  * sequence has S tokens.
  */
-export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions, lse: Tensor | null = null): void {
-  native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal, ho(lse));
+export function attentionForwardPacked(qkv: Tensor, out: Tensor, lengths: Tensor, opts: AttentionOptions, lse: Tensor | null = null, rows: Tensor | null = null): void {
+  native.attentionForwardPacked(h(qkv), h(out), h(lengths), opts.heads, opts.causal, ho(lse), ho(rows));
 }
 /**
  * dqkv [B, S, 3W] (overwritten) from dout [B, S, W], using forward's out and lse. On the CPU (fp32),

@@ -460,3 +460,76 @@ test('attention backward: a NaN in a query without gradient does not reach the g
   t.true(Number.isNaN(withNan[(g.S + 0) * 3 * W + 2 * W + 1]), 'and it reaches dV of that sequence');
   t.false(f32(run(qkv, Tensor.from(nanDout, [g.B, g.S, W]), g).dqkv).subarray(0, g.S * 3 * W).some(Number.isNaN), 'the other sequence stays finite');
 });
+
+// A tower's last block reads its attention's output at the pooled rows only: attentionForward's
+// `rows` computes just those queries, with the bits every row's computation gives them.
+test('attention forward on listed query rows: those rows of out and lse bit for bit as when every row is computed, the others untouched', (t) => {
+  const bits = (a: Float32Array) => new Uint32Array(a.slice().buffer);
+  for (const causal of [false, true])
+    for (const { S, d, heads } of [{ S: 17, d: 32, heads: 2 }, { S: 50, d: 6, heads: 3 }, { S: 1, d: 8, heads: 1 }]) {
+      const B = 5, W = heads * d;
+      const qkv = randTensor([B, S, 3 * W], 7400 + S + d);
+      // per sequence: the first row, the last, three rows, none, every row
+      const picked = [[0], [S - 1], [...new Set([0, Math.floor(S / 2), S - 1])], [], Array.from({ length: S }, (_, i) => i)];
+      const list = picked.flatMap((rows, b) => rows.map((i) => b * S + i));
+      const rows = Tensor.from(Int32Array.from(list), [list.length], 'i32');
+      for (const kernel of ['avx512', 'avx2', 'portable'] as const)
+        withKernel(kernel, () => {
+          const at = `${kernel}, S=${S}, d=${d}, ${causal ? 'causal' : 'non-causal'}`;
+          const full = { out: nans([B, S, W]), lse: nans([B, heads, S]) };
+          ops.attentionForward(qkv, full.out, full.lse, { heads, causal });
+          const some = { out: nans([B, S, W]), lse: nans([B, heads, S]) };
+          ops.attentionForward(qkv, some.out, some.lse, { heads, causal }, rows);
+          const fo = bits(f32(full.out)), so = bits(f32(some.out)), fl = bits(f32(full.lse)), sl = bits(f32(some.lse));
+          let same = true, untouched = true;
+          for (let b = 0; b < B; b++)
+            for (let i = 0; i < S; i++) {
+              const listed = picked[b].includes(i);
+              for (let c = 0; c < W; c++) {
+                const k = (b * S + i) * W + c;
+                if (listed) same &&= so[k] === fo[k];
+                else untouched &&= Number.isNaN(f32(some.out)[k]);
+              }
+              for (let h = 0; h < heads; h++) {
+                const k = (b * heads + h) * S + i;
+                if (listed) same &&= sl[k] === fl[k];
+                else untouched &&= Number.isNaN(f32(some.lse)[k]);
+              }
+            }
+          t.true(same, `${at}: listed rows' out and lse bit for bit`);
+          t.true(untouched, `${at}: the other rows left as they were`);
+        });
+    }
+});
+
+test('packed attention forward on listed query rows (each caption\'s last token): the same bits as every row', (t) => {
+  const heads = 2, d = 16, W = heads * d;
+  const lengths = [5, 1, 0, 19, 32, 3];
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const qkv = randTensor([1, total, 3 * W], 7500);
+  const segs = Tensor.from(Int32Array.from(lengths), [lengths.length], 'i32');
+  const ends: number[] = [];
+  lengths.reduce((start, n) => (n > 0 && ends.push(start + n - 1), start + n), 0);
+  const rows = Tensor.from(Int32Array.from(ends), [ends.length], 'i32');
+  for (const causal of [true, false]) {
+    const full = { out: nans([1, total, W]), lse: nans([heads * total]) };
+    ops.attentionForwardPacked(qkv, full.out, segs, { heads, causal }, full.lse);
+    const some = { out: nans([1, total, W]), lse: nans([heads * total]) };
+    ops.attentionForwardPacked(qkv, some.out, segs, { heads, causal }, some.lse, rows);
+    for (const e of ends)
+      t.deepEqual(new Uint32Array(f32(some.out).slice(e * W, (e + 1) * W).buffer), new Uint32Array(f32(full.out).slice(e * W, (e + 1) * W).buffer), `causal=${causal}: row ${e}`);
+    t.true(Number.isNaN(f32(some.out)[0]), 'a row not listed is left as it was');
+  }
+});
+
+test('attention forward rows: bad lists are refused, naming the op and the entry', (t) => {
+  const qkv = Tensor.zeros([2, 3, 12]), out = Tensor.zeros([2, 3, 4]);
+  const rows = (xs: number[]) => Tensor.from(Int32Array.from(xs), [xs.length], 'i32');
+  const opts = { heads: 1, causal: false };
+  t.throws(() => ops.attentionForward(qkv, out, null, opts, rows([0, 6])), { message: /attentionForward: rows\[1\] is 6; a query row must be in \[0, 6\)/ });
+  t.throws(() => ops.attentionForward(qkv, out, null, opts, rows([2, 2])), { message: /attentionForward: rows must be strictly ascending, but rows\[1\] = 2 follows 2/ });
+  t.throws(() => ops.attentionForward(qkv, out, null, opts, rows([-1])), { message: /rows\[0\] is -1/ });
+  t.throws(() => ops.attentionForward(qkv, out, null, opts, Tensor.zeros([2])), { message: /attentionForward.*rows/ });
+  const segs = Tensor.from(Int32Array.from([2, 4]), [2], 'i32');
+  t.throws(() => ops.attentionForwardPacked(Tensor.zeros([1, 6, 12]), Tensor.zeros([1, 6, 4]), segs, opts, null, rows([5, 1])), { message: /attentionForwardPacked: rows must be strictly ascending/ });
+});

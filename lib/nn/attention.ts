@@ -63,8 +63,12 @@ export class Attention extends Module {
     // Read only by out_proj and by backward's D = rowsum(dO∘O): 16-bit in a CUDA bf16/fp16 run.
     const out = this.buffer('attn', [b, s, this.width], linearInputDtype(x, this.width));
     const opts = { heads: this.heads, causal: this.causal };
-    if (segments) ops.attentionForwardPacked(qkv, out, segments, opts, keep ? this.lse(b, s, true) : null);
-    else ops.attentionForward(qkv, out, this.lse(b, s, false), opts);
+    // With a pick only its rows' outputs are read (out_proj below, and backward's rows with gradient):
+    // on the CPU the attention computes just those queries.
+    const queryRows = pick && qkv.device === 'cpu' ? this.buffer('queryRows', [pick.count], 'i32') : null;
+    if (queryRows) pick!.tokenRows(s, queryRows);
+    if (segments) ops.attentionForwardPacked(qkv, out, segments, opts, keep ? this.lse(b, s, true) : null, queryRows);
+    else ops.attentionForward(qkv, out, this.lse(b, s, false), opts, queryRows);
     this.input = keep ? x : null;
     this.qkv = keep ? qkv : null;
     this.attnOut = keep ? out : null;

@@ -1,8 +1,9 @@
 // The rows a tower pools, picked out before its last block's token-wise work. Only the pooled
 // token of each sequence is read after the last block, so that block's out_proj, residual sums,
 // ln_2 and MLP run on B rows instead of B·S (its attention still reads every token's keys and
-// values), in inference and in training (the other rows' gradients there are exactly zero). Each
-// picked row goes through the same ops as it would unpicked.
+// values, and on the CPU computes only the picked queries: tokenRows), in inference and in training
+// (the other rows' gradients there are exactly zero). Each picked row goes through the same ops as
+// it would unpicked, with the same bits.
 import * as ops from '../ops.js';
 import type { Tensor } from '../tensor.js';
 
@@ -12,6 +13,11 @@ export interface RowPick {
   gather(from: Tensor, into: Tensor): void;
   /** into [..., W] (overwritten): the picked rows from `from` [count, W], zero everywhere else. */
   scatter(from: Tensor, into: Tensor): void;
+  /**
+   * into (i32 [count], CPU): the picked rows as indices into the flattened token rows of a tensor
+   * whose sequences hold `length` tokens each (packed: ignored), ascending: the attention's queries.
+   */
+  tokenRows(length: number, into: Tensor): void;
 }
 
 /** Row index[b] of each sequence b of a tensor [B, S, W] (index i32 [B]). */
@@ -20,6 +26,11 @@ export function pickPerSequence(index: Tensor): RowPick {
     count: index.shape[0],
     gather: (from, into) => ops.gatherRows(from, index, into),
     scatter: (from, into) => ops.gatherRowsBackward(from, index, into),
+    tokenRows(length, into) {
+      const picked = index.view() as Int32Array;
+      const rows = into.view() as Int32Array;
+      for (let b = 0; b < picked.length; b++) rows[b] = b * length + picked[b];
+    },
   };
 }
 
@@ -39,6 +50,9 @@ export function pickPositions(positions: readonly number[]): RowPick {
       const dst = into.viewF32();
       dst.fill(0);
       positions.forEach((p, i) => dst.set(src.subarray(i * w, (i + 1) * w), p * w));
+    },
+    tokenRows(_length, into) {
+      (into.view() as Int32Array).set(positions);
     },
   };
 }

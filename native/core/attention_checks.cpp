@@ -70,6 +70,18 @@ void check_packed_lse(const char* op, const Tensor& lse, const AttentionGeometry
 
 }  // namespace
 
+void check_query_rows(const char* op, const Tensor& rows, int64_t total) {
+  check_i32(check_cpu, op, "rows", rows);
+  check_ndim(op, "rows", rows, 1);
+  const int32_t* r = rows.data<int32_t>();
+  for (int64_t i = 0; i < rows.numel(); i++) {
+    if (r[i] < 0 || r[i] >= total)
+      fail(op, ": rows[", i, "] is ", r[i], "; a query row must be in [0, ", total, ") (qkv's token rows)");
+    if (i > 0 && r[i] <= r[i - 1])
+      fail(op, ": rows must be strictly ascending, but rows[", i, "] = ", r[i], " follows ", r[i - 1]);
+  }
+}
+
 AttentionGeometry check_attention_forward_packed(const Tensor& qkv, const Tensor& out, const Tensor* lse,
                                                  const Tensor& lengths, int64_t heads) {
   const char* op = "attentionForwardPacked";

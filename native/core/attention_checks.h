@@ -27,6 +27,10 @@ AttentionGeometry check_attention_backward_packed(const Tensor& qkv, const Tenso
                                                   const Tensor& lse, const Tensor& dqkv, const Tensor& lengths,
                                                   int64_t heads);
 
+// The query rows a CPU attention forward is asked to compute (`rows`: i32 [n], indices into the
+// `total` token rows of qkv, strictly ascending). Fails naming op and the first bad entry.
+void check_query_rows(const char* op, const Tensor& rows, int64_t total);
+
 // attentionBackward: out and dout [B, S, W], lse [B, heads, S], dqkv like qkv.
 AttentionGeometry check_attention_backward(DeviceCheck device, const Tensor& qkv, const Tensor& out,
                                            const Tensor& dout, const Tensor& lse, const Tensor& dqkv, int64_t heads,

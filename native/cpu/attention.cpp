@@ -1,5 +1,6 @@
 #include "cpu/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -74,14 +75,16 @@ inline float row_dot(const float* a, const float* b, int64_t n) {
 }
 #pragma GCC diagnostic pop
 
-// Turns each row i of scores[S×S] into probabilities in place (causal: entries after i are masked
-// to 0) and stores the log-sum-exp of its unmasked scores in lse[i] (lse nullable). Masked entries
-// become -inf first, so every row runs the full-width vector loops (e^-inf = 0 adds nothing): a
-// causal row's short, varying length left most of its work to scalar tails.
-CS_TARGET_CLONES void softmax_rows(float* probs, int64_t S, bool causal, bool emu, float* lse) {
-  for (int64_t i = 0; i < S; i++) {
-    float* row = probs + i * S;
-    const int64_t n = causal ? i + 1 : S;
+// Turns each row r of scores[rows×S] into probabilities in place, row r being query query[r]
+// (query = nullptr: query r; causal: entries after it are masked to 0), and stores the log-sum-exp
+// of its unmasked scores in lse[r] (lse nullable). Masked entries become -inf first, so every row
+// runs the full-width vector loops (e^-inf = 0 adds nothing): a causal row's short, varying length
+// left most of its work to scalar tails.
+CS_TARGET_CLONES void softmax_rows(float* probs, int64_t rows, int64_t S, bool causal, bool emu, const int32_t* query,
+                                   float* lse) {
+  for (int64_t r = 0; r < rows; r++) {
+    float* row = probs + r * S;
+    const int64_t n = causal ? (query ? query[r] : r) + 1 : S;
     for (int64_t j = n; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
     const float m = row_max(row, S);
     exp_shifted(row, S, m);
@@ -92,7 +95,7 @@ CS_TARGET_CLONES void softmax_rows(float* probs, int64_t S, bool causal, bool em
     else
       for (int64_t j = 0; j < S; j++) row[j] = row[j] * inv;
     for (int64_t j = n; j < S; j++) row[j] = 0.0f;  // exactly 0 even in a NaN row (-inf − NaN is NaN)
-    if (lse) lse[i] = m + std::log(sum);
+    if (lse) lse[r] = m + std::log(sum);
   }
 }
 
@@ -181,12 +184,49 @@ const int64_t* sequence_starts(const Tensor& lengths) {
   return starts.data();
 }
 
+// The query rows a forward computes: `count` global token rows, ascending (nullptr: every row).
+struct QueryRows {
+  const int32_t* rows = nullptr;
+  int64_t count = 0;
+};
+
+// Only the listed queries of one sequence and head (local indices query[0:n], ascending): their rows
+// of Q gathered, then the same products and softmax as for every row, over n columns (or rows) of
+// scores instead of S, so each listed row's out and lse are the same bits.
+void listed_queries_forward(int64_t S, int64_t d, int64_t W, float scale, bool causal, bool columns, const MatrixRef& Q,
+                            const MatrixRef& K, const MatrixRef& V, const int32_t* query, int64_t n, Scratch& sc,
+                            float* o, float* lse_row) {
+  float* q_rows = grow(sc.q, n * d);
+  for (int64_t r = 0; r < n; r++)
+    std::memcpy(q_rows + r * d, Q.ptr + query[r] * Q.ld, static_cast<size_t>(d) * sizeof(float));
+  float* o_rows = grow(sc.o_row, n * d);
+  float* lse_rows = grow(sc.rowdot, n);
+  if (columns) {
+    const int64_t ldn = attention_detail::padded_queries(n);
+    float* probs = grow(sc.probs, S * ldn);
+    sgemm(false, true, S, n, d, scale, K.ptr, K.ld, q_rows, d, 0.0f, probs, ldn);
+    attention_detail::softmax_columns(probs, S, n, ldn, causal, query, lse_rows);
+    sgemm(true, false, n, d, S, 1.0f, probs, ldn, V.ptr, V.ld, 0.0f, o_rows, d);
+  } else {
+    float* probs = grow(sc.probs, n * S);
+    sgemm(false, true, n, S, d, scale, q_rows, d, K.ptr, K.ld, 0.0f, probs, S);
+    softmax_rows(probs, n, S, causal, false, query, lse_rows);
+    sgemm(false, false, n, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o_rows, d);
+  }
+  for (int64_t r = 0; r < n; r++) {
+    std::memcpy(o + query[r] * W, o_rows + r * d, static_cast<size_t>(d) * sizeof(float));
+    if (lse_row) lse_row[query[r]] = lse_rows[r];
+  }
+}
+
 void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const float* qkvp, float* outp, float* lsep,
-                       bool causal) {
+                       bool causal, QueryRows listed) {
   const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool columns = use_columns(emu);
+  // Listed queries only where the backward multiplies only them too (see attention.h).
+  if (emu || !skip_zero_rows_enabled()) listed = QueryRows{};
   // Sequence × head items taken one at a time (see parallel_for_balanced): with fixed halves, a
   // core that ran slower left the other waiting long enough to fall asleep, and the next op's
   // threads then started tens of microseconds apart.
@@ -195,26 +235,41 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
     const int64_t b = t / g.heads, h = t % g.heads;
     const int64_t S = seqs.len(b), first = seqs.start(b);
     if (S == 0) return;
-    const int64_t ldS = attention_detail::padded_queries(S);
-    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
     const float* base = qkvp + first * ld + h * d;
-    MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
-    MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
-    MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
     float* o = outp + first * W + h * d;
     // lse: each sequence's heads × its length, from heads·(its first token): [B, heads, S] when
     // every sequence has S tokens.
     float* lse_row = lsep ? lsep + first * g.heads + h * S : nullptr;
+    if (listed.rows) {
+      const int32_t* end = listed.rows + listed.count;
+      const int32_t* from = std::lower_bound(listed.rows, end, static_cast<int32_t>(first));
+      const int32_t* to = std::lower_bound(from, end, static_cast<int32_t>(first + S));
+      const int64_t n = to - from;
+      if (n == 0) return;
+      if (n < S) {
+        std::vector<int32_t>& query = sc.query_rows;
+        query.resize(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; r++) query[static_cast<size_t>(r)] = from[r] - static_cast<int32_t>(first);
+        listed_queries_forward(S, d, W, scale, causal, columns, MatrixRef{base, ld}, MatrixRef{base + W, ld},
+                               MatrixRef{base + 2 * W, ld}, query.data(), n, sc, o, lse_row);
+        return;
+      }
+    }
+    const int64_t ldS = attention_detail::padded_queries(S);
+    float* probs = grow(sc.probs, columns ? S * ldS : S * S);
+    MatrixRef Q = matmul_operand(base, S, d, ld, emu, sc.q);
+    MatrixRef K = matmul_operand(base + W, S, d, ld, emu, sc.k);
+    MatrixRef V = matmul_operand(base + 2 * W, S, d, ld, emu, sc.v);
     if (columns) {
       // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-      attention_detail::softmax_columns(probs, S, ldS, causal, lse_row);
+      attention_detail::softmax_columns(probs, S, S, ldS, causal, nullptr, lse_row);
       sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
       return;
     }
     // scores[S×S] = Q·Kᵀ/√d, then softmax row by row
     sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-    softmax_rows(probs, S, causal, emu, lse_row);
+    softmax_rows(probs, S, S, causal, emu, nullptr, lse_row);
     // out[S×d] (head h's columns) = P·V
     sgemm(false, false, S, d, S, 1.0f, probs, S, V.ptr, V.ld, 0.0f, o, W);
     if (emu) round_bf16_block(o, S, d, W);
@@ -223,30 +278,26 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
 
 }  // namespace
 
-void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal) {
+void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal, const Tensor* rows) {
   const AttentionGeometry g = check_attention_forward(check_cpu, qkv, out, lse, heads);
+  if (rows) check_query_rows("attentionForward", *rows, g.B * g.S);
   if (g.B == 0 || g.S == 0) return;
   forward_sequences(g, Sequences{g.B, g.S}, qkv.data<float>(), out.data<float>(), lse ? lse->data<float>() : nullptr,
-                    causal);
+                    causal, rows ? QueryRows{rows->data<int32_t>(), rows->numel()} : QueryRows{});
 }
 
 void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const Tensor& lengths, int64_t heads,
-                              bool causal) {
+                              bool causal, const Tensor* rows) {
   const AttentionGeometry g = check_attention_forward_packed(qkv, out, lse, lengths, heads);
+  if (rows) check_query_rows("attentionForwardPacked", *rows, g.S);
   const int64_t* starts = sequence_starts(lengths);
   forward_sequences(g, Sequences{lengths.numel(), 0, lengths.data<int32_t>(), starts}, qkv.data<float>(),
-                    out.data<float>(), lse ? lse->data<float>() : nullptr, causal);
+                    out.data<float>(), lse ? lse->data<float>() : nullptr, causal,
+                    rows ? QueryRows{rows->data<int32_t>(), rows->numel()} : QueryRows{});
 }
 
 namespace {
 
-// A query row whose dO is all ±0 adds nothing to dK or dV, and its dQ is 0: its dP = dO·Vᵀ is 0
-// and so is D = dO·O, so dS = P∘(dP − D) = 0. A tower's last block gets gradient at its pooled row
-// only (the class token; a caption's end token), so there an item's products run over the listed
-// query rows alone, in loops over [rows×S]: a tiny vision tower's last block (128 × 17 tokens, one
-// row each) 245 → 74 µs standalone (GEMM calls on one row, the first try, gave 192). As with the
-// linear layers' zero rows (cpu/zero_rows.h), a NaN or infinity in Q, K or V reaches the gradients
-// only through the rows that are multiplied. Q, K, V, dq, dk, dv have row stride ld; dO and O, W.
 // y[0:n] += a·x[0:n]: y and x never overlap here (dQ, dK, dV and Q, K are disjoint blocks), which
 // the compiler is told so that the loop vectorises.
 [[gnu::always_inline]] inline void add_scaled(float* __restrict y, float a, const float* __restrict x, int64_t n) {
@@ -262,6 +313,13 @@ namespace {
   for (; c < n; c++) p[c] = 0.0f;
 }
 
+// A query row whose dO is all ±0 adds nothing to dK or dV, and its dQ is 0: its dP = dO·Vᵀ is 0
+// and so is D = dO·O, so dS = P∘(dP − D) = 0. A tower's last block gets gradient at its pooled row
+// only (the class token; a caption's end token), so there an item's products run over the listed
+// query rows alone, in loops over [rows×S]: a tiny vision tower's last block (128 × 17 tokens, one
+// row each) 245 → 74 µs standalone (GEMM calls on one row, the first try, gave 192). As with the
+// linear layers' zero rows (cpu/zero_rows.h), a NaN or infinity in Q, K or V reaches the gradients
+// only through the rows that are multiplied. Q, K, V, dq, dk, dv have row stride ld; dO and O, W.
 CS_TARGET_CLONES void listed_queries_backward(int64_t S, int64_t d, int64_t ld, int64_t W, float scale, bool causal,
                                               const float* Q, const float* K, const float* V, const float* dO,
                                               const float* O, const float* lse_row, const int32_t* query,

@@ -18,7 +18,13 @@
 
 namespace cs::cpu {
 
-void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal);
+// `rows` (nullable, i32, ascending indices into the B·S or T token rows): only those queries are
+// needed (a tower's last block, whose other rows nothing reads): in fp32 only they are computed, the
+// other rows of out and lse left as they were; their values are what computing every row gives
+// them, bit for bit. Under bf16 emulation or CLIPSCALE_SKIP_ZERO_ROWS=0 every row is computed (the
+// backward then multiplies every row, reading all of out and lse).
+void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t heads, bool causal,
+                       const Tensor* rows = nullptr);
 
 // Sequences packed end to end (no padding): qkv [1, T, 3W], out [1, T, W], lengths i32 [n] summing
 // to T; sequence i attends only within itself (and causally, if asked). Each sequence's result is
@@ -26,7 +32,7 @@ void attention_forward(const Tensor& qkv, Tensor& out, Tensor* lse, int64_t head
 // sequence i's heads × lengths[i] values from heads·(its first token), as [B, heads, S] is laid out
 // when every sequence has S tokens.
 void attention_forward_packed(const Tensor& qkv, Tensor& out, Tensor* lse, const Tensor& lengths, int64_t heads,
-                              bool causal);
+                              bool causal, const Tensor* rows = nullptr);
 
 void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& dout, const Tensor& lse, Tensor& dqkv,
                         int64_t heads, bool causal);

@@ -54,6 +54,14 @@ inline __mmask16 valid_lanes(int64_t S, int64_t i0) {
   return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
+// Causal: the lanes of a block whose query comes before key j (they see keys ≤ their own index):
+// consecutive queries from i0 (before_key), or listed ones, whose indices lane_query holds.
+CS_AVX512 inline __mmask16 masked_keys(bool causal, bool listed, __m512i lane_query, int64_t j, int64_t i0) {
+  if (!causal) return 0;
+  if (!listed) return before_key(true, j, i0);
+  return _mm512_cmplt_epi32_mask(lane_query, _mm512_set1_epi32(static_cast<int32_t>(j)));
+}
+
 }  // namespace
 
 bool columns_available() {
@@ -61,32 +69,36 @@ bool columns_available() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
 
-CS_AVX512 void softmax_columns(float* sT, int64_t S, int64_t ldS, bool causal, float* lse) {
+CS_AVX512 void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal,
+                               const int32_t* query, float* lse) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i0 = 0; i0 < ldS; i0 += kQueryLanes) {
+    // Causal: the lanes whose query comes before key j. Listed queries (query ≠ nullptr) compare
+    // their indices; lanes past `queries` are unread.
+    const __m512i lane_query = query ? _mm512_maskz_loadu_epi32(valid_lanes(queries, i0), query + i0) : _mm512_setzero_si512();
     // max over the keys; a NaN score loses (max_ps returns its second operand when either is NaN)
     __m512 m = ninf;
-    for (int64_t j = 0; j < S; j++)
-      m = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_loadu_ps(sT + j * ldS + i0), before_key(causal, j, i0), ninf), m);
+    for (int64_t j = 0; j < keys; j++)
+      m = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_loadu_ps(sT + j * ldS + i0), masked_keys(causal, query != nullptr, lane_query, j, i0), ninf), m);
     __m512 sum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < S; j++) {
+    for (int64_t j = 0; j < keys; j++) {
       float* row = sT + j * ldS + i0;
-      const __m512 v = _mm512_mask_mov_ps(_mm512_loadu_ps(row), before_key(causal, j, i0), ninf);
+      const __m512 v = _mm512_mask_mov_ps(_mm512_loadu_ps(row), masked_keys(causal, query != nullptr, lane_query, j, i0), ninf);
       const __m512 e = exp_nonpositive16(_mm512_sub_ps(v, m));
       _mm512_storeu_ps(row, e);
       sum = _mm512_add_ps(sum, e);
     }
     const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
-    for (int64_t j = 0; j < S; j++) {
+    for (int64_t j = 0; j < keys; j++) {
       float* row = sT + j * ldS + i0;
       // masked entries exactly 0, even in a NaN column (-inf − NaN is NaN)
-      _mm512_storeu_ps(row, _mm512_maskz_mul_ps(static_cast<__mmask16>(~before_key(causal, j, i0)), _mm512_loadu_ps(row), inv));
+      _mm512_storeu_ps(row, _mm512_maskz_mul_ps(static_cast<__mmask16>(~masked_keys(causal, query != nullptr, lane_query, j, i0)), _mm512_loadu_ps(row), inv));
     }
     if (lse) {
       alignas(64) float mv[16], sv[16];
       _mm512_store_ps(mv, m);
       _mm512_store_ps(sv, sum);
-      for (int64_t l = 0; l < kQueryLanes && i0 + l < S; l++) lse[i0 + l] = mv[l] + std::log(sv[l]);
+      for (int64_t l = 0; l < kQueryLanes && i0 + l < queries; l++) lse[i0 + l] = mv[l] + std::log(sv[l]);
     }
   }
 }
@@ -120,7 +132,7 @@ CS_AVX512 void score_gradient_columns(float* dsT, const float* pT, const float* 
 
 namespace cs::cpu::attention_detail {
 bool columns_available() { return false; }
-void softmax_columns(float*, int64_t, int64_t, bool, float*) {}
+void softmax_columns(float*, int64_t, int64_t, int64_t, bool, const int32_t*, float*) {}
 void probs_from_lse_columns(float*, int64_t, int64_t, bool, const float*) {}
 void score_gradient_columns(float*, const float*, const float*, int64_t, int64_t) {}
 }  // namespace cs::cpu::attention_detail

@@ -17,11 +17,14 @@ inline int64_t padded_queries(int64_t S) { return (S + kQueryLanes - 1) / kQuery
 // Whether this build and CPU have the AVX-512 column kernels.
 bool columns_available();
 
-// Each column i < S of sT (S keys) becomes the probabilities of query i (causal: keys j > i masked
+// Each column i < queries of sT becomes the probabilities of query i (causal: keys j > i masked
 // to exactly 0) and lse[i] (nullable) the log-sum-exp of its unmasked scores. A masked score counts
 // as -inf (e^-inf = 0 adds nothing); a query whose scores are all NaN gives a NaN column, its masked
 // entries still exactly 0, as libm's exp would.
-void softmax_columns(float* sT, int64_t S, int64_t ldS, bool causal, float* lse);
+// `queries` columns of `keys` scores each; column i is query query[i] (query = nullptr: query i),
+// which a causal mask lets see keys j ≤ query[i]. The square case is keys = queries = S.
+void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query,
+                     float* lse);
 
 // Pᵀ recomputed in place from the transposed scores and the saved log-sum-exp l[0:S] (causal: keys
 // j > i exactly 0, even where l is NaN).

@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/error.h"
 #include "cuda_dispatch/cuda_layers.h"
 #include "cpu/attention.h"
 #include "napi/args.h"
@@ -6,7 +7,8 @@
 
 namespace cs::napi {
 
-// attentionForward(qkv, out, lse | null, heads, causal)
+// attentionForward(qkv, out, lse | null, heads, causal, rows?): rows (CPU, i32, ascending token
+// rows, null or absent: all) the only queries needed (cpu/attention.h).
 static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   const char* op = "attentionForward";
   Tensor& qkv = arg_tensor(info, 0, op, "qkv");
@@ -14,14 +16,19 @@ static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   Tensor* lse = arg_optional_tensor(info, 2, op, "lse");
   int64_t heads = arg_int(info, 3, op, "heads");
   bool causal = arg_bool(info, 4, op, "causal");
-  if (on_cuda(op, {&qkv, &out, lse})) cuda::attention_forward(qkv, out, lse, heads, causal);
-  else cpu::attention_forward(qkv, out, lse, heads, causal);
+  Tensor* rows = arg_optional_tensor(info, 5, op, "rows");
+  if (on_cuda(op, {&qkv, &out, lse})) {
+    if (rows) fail(op, ": rows (the queries to compute) is for CPU tensors; on CUDA every row is computed, pass null");
+    cuda::attention_forward(qkv, out, lse, heads, causal);
+  } else {
+    cpu::attention_forward(qkv, out, lse, heads, causal, rows);
+  }
   return info.Env().Undefined();
 }
 CS_BINDING("attentionForward", AttentionForward);
 
-// attentionForwardPacked(qkv, out, lengths, heads, causal, lse?): CPU only (packed text); lse
-// [heads·T] for attentionBackwardPacked (null or absent at inference).
+// attentionForwardPacked(qkv, out, lengths, heads, causal, lse?, rows?): CPU only (packed text); lse
+// [heads·T] for attentionBackwardPacked (null or absent at inference); rows as attentionForward's.
 static Napi::Value AttentionForwardPacked(const Napi::CallbackInfo& info) {
   const char* op = "attentionForwardPacked";
   Tensor& qkv = arg_tensor(info, 0, op, "qkv");
@@ -30,7 +37,8 @@ static Napi::Value AttentionForwardPacked(const Napi::CallbackInfo& info) {
   int64_t heads = arg_int(info, 3, op, "heads");
   bool causal = arg_bool(info, 4, op, "causal");
   Tensor* lse = arg_optional_tensor(info, 5, op, "lse");
-  cpu::attention_forward_packed(qkv, out, lse, lengths, heads, causal);
+  Tensor* rows = arg_optional_tensor(info, 6, op, "rows");
+  cpu::attention_forward_packed(qkv, out, lse, lengths, heads, causal, rows);
   return info.Env().Undefined();
 }
 CS_BINDING("attentionForwardPacked", AttentionForwardPacked);
