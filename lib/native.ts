@@ -137,7 +137,7 @@ export interface NativeBinding {
   adamwStep(
     param: T, grad: T, m: T, v: T, paramBf16: OptT,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: number,
-    gateLoss?: OptT, gateNorm?: OptT, gateApplied?: OptT,
+    gateLoss?: OptT, gateNorm?: OptT, gateApplied?: OptT, zeroGrad?: boolean,
   ): void;
   adamwCommit(gateLoss: T, gateNorm: T, gateApplied: T): void;
   gradNorm(grads: readonly T[], normOut?: OptT): number;

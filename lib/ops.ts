@@ -415,6 +415,8 @@ export interface AdamWStepOptions {
   paramBf16?: Tensor;
   /** Decide on the device whether the step is applied (see AdamWGate). */
   gate?: AdamWGate;
+  /** CPU, without a gate: leave grad zero, cleared in the same pass as it is read. */
+  zeroGrad?: boolean;
 }
 /**
  * A step decided on the param's device, so nothing is read back: the update is applied only
@@ -444,7 +446,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
   native.adamwStep(
     h(param), h(grad), h(m), h(v), ho(opts.paramBf16),
     opts.lr, opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8, opts.weightDecay ?? 0.01, opts.step, opts.gradScale ?? 1,
-    ho(opts.gate?.loss), ho(opts.gate?.norm), ho(opts.gate?.applied),
+    ho(opts.gate?.loss), ho(opts.gate?.norm), ho(opts.gate?.applied), opts.zeroGrad ?? false,
   );
 }
 /** The global L2 norm of a list of f32 tensors, summed in double. */

@@ -106,3 +106,20 @@ test('gradNorm is the global L2 norm; clipGradNorm scales to maxNorm and returns
   t.throws(() => ops.gradNorm([ga, Tensor.zeros([2], 'bf16')]), { message: /gradNorm: grads\[1\] must be f32, got bf16/ });
   t.throws(() => ops.clipGradNorm([ga], 0), { message: /clipGradNorm: maxNorm must be positive/ });
 });
+
+test('adamwStep zeroGrad: the same update bit for bit, and the gradient left zero; refused with a gate', (t) => {
+  const n = 200_003;  // more than one thread's share, and not a multiple of anything
+  const bits = (a: Float32Array) => new Uint32Array(a.slice().buffer);
+  const make = () => ({ p: Tensor.from(randn(n, 1)), g: Tensor.from(randn(n, 2)), m: Tensor.from(randn(n, 3, 0.1)), v: Tensor.from(randn(n, 4, 0.1).map(Math.abs)) });
+  const a = make(), b = make();
+  const opts = { lr: 1e-3, step: 3, weightDecay: 0.1, gradScale: 0.5 };
+  ops.adamwStep(a.p, a.g, a.m, a.v, opts);
+  ops.adamwStep(b.p, b.g, b.m, b.v, { ...opts, zeroGrad: true });
+  t.deepEqual(bits(f32(b.p)), bits(f32(a.p)), 'parameters');
+  t.deepEqual(bits(f32(b.m)), bits(f32(a.m)), 'first moments');
+  t.deepEqual(bits(f32(b.v)), bits(f32(a.v)), 'second moments');
+  t.true(f32(b.g).every((x) => Object.is(x, 0)), 'the gradient is +0 everywhere');
+  t.true(f32(a.g).some((x) => x !== 0), 'without zeroGrad it is left as it was');
+  const gate = { loss: Tensor.from(new Float32Array([1])), norm: Tensor.zeros([1], 'i64'), applied: Tensor.zeros([1], 'i64') };
+  t.throws(() => ops.adamwStep(b.p, b.g, b.m, b.v, { ...opts, step: 1, gate, zeroGrad: true }), { message: /adamwStep: zeroGrad with a gate/ });
+});

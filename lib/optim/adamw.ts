@@ -51,21 +51,25 @@ export class AdamW implements Disposable {
    * One update at learning rate `lr` from the gradients now in the parameters. With a gate the
    * device decides whether it is applied (ops.AdamWGate) and `step` is not advanced here: the
    * caller adds 1 when it learns (a step late) that the update was applied.
+   * `zeroGrads` (no gate): on the CPU's flat buffers the gradients are left zero, cleared in the
+   * same pass as they are read; returns whether they were (elsewhere they are left as they are,
+   * and the caller zeroes them before the next backward as usual).
    */
-  update(lr: number, gradScale = 1, gate?: ops.AdamWGate): void {
+  update(lr: number, gradScale = 1, gate?: ops.AdamWGate, zeroGrads = false): boolean {
     const stepNumber = this.step + 1;
     if (!gate) this.step = stepNumber;
     // An inference scope's packed weights would go stale (see Module.inference).
     for (const p of this.params) p.dropPacked();
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     if (this.flat) {
+      const zeroGrad = zeroGrads && !gate;
       // The same per-element update as below, over each decay group's range at once.
       for (const g of this.flat.groups)
         ops.adamwStep(g.params, g.grads, g.m, g.v, {
-          lr, step: stepNumber, beta1, beta2, eps, weightDecay: g.decay ? weightDecay : 0, gradScale, ...(gate ? { gate } : {}),
+          lr, step: stepNumber, beta1, beta2, eps, weightDecay: g.decay ? weightDecay : 0, gradScale, ...(gate ? { gate } : {}), zeroGrad,
         });
       if (gate) ops.adamwCommit(gate);
-      return;
+      return zeroGrad;  // the groups cover the whole gradient buffer
     }
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i];
@@ -83,6 +87,7 @@ export class AdamW implements Disposable {
       });
     }
     if (gate) ops.adamwCommit(gate);
+    return false;
   }
 
   /**

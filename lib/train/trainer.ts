@@ -456,6 +456,9 @@ export class Trainer implements Disposable {
     let lastGoodStep = this.step;
     let lastSavedStep = this.step;
     let lastLoss = NaN;
+    // Whether the last update left the gradients zero (AdamW on flat CPU buffers clears them as it
+    // reads them), so the next step need not zero them.
+    let gradsLeftZero = false;
 
     // Runs one step on the device. Synchronous mode: the loss and norm are read and the
     // step's fate decided here. Deferred mode (a GPU): the loss and norm stay on the device,
@@ -469,8 +472,10 @@ export class Trainer implements Disposable {
       const t1 = performance.now();
       const lr = this.lrAt(this.step);
       // In a deferred step the zeroing is part of the step's work (and of its CUDA graph);
-      // flat CPU gradients are zeroed by the optimizer in one fill.
-      if (!deferred && !this.optimizer.zeroGrad()) this.model.zeroGrad();
+      // flat CPU gradients are zeroed by the optimizer in one fill, or were left zero by the last
+      // applied update (which clears them as it reads them).
+      if (!deferred && !gradsLeftZero && !this.optimizer.zeroGrad()) this.model.zeroGrad();
+      gradsLeftZero = false;
       // With loss scaling the gradients are `lossScale` times too large until the optimizer
       // divides them back; the norm and the clipping threshold are scaled to match.
       // With the scale on the device (deferred steps) the kernels get 1 and the scale is applied there.
@@ -532,7 +537,7 @@ export class Trainer implements Disposable {
           outcome = 'bad';
         } else {
           this.scaler?.update(true);
-          this.optimizer.update(lr, 1 / lossScale);
+          gradsLeftZero = this.optimizer.update(lr, 1 / lossScale, undefined, true);
           // OpenCLIP clamps the logit scale to [0, ln 100] after each step (on its device).
           ops.clamp(this.model.logitScale.data, 0, MAX_LOGIT_SCALE);
           outcome = 'applied';

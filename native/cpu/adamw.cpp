@@ -31,9 +31,11 @@ void adamw_commit(const AdamWGate& gate) {
   if (gate_open(gate)) gate.applied->data<int64_t>()[0] += 1;
 }
 
-void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
+void adamw_step(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
                 const AdamWGate* gate) {
   const int64_t n = check_adamw_step(check_cpu, param, grad, m, v, param_bf16, cfg);
+  if (gate && cfg.zero_grad)
+    fail("adamwStep: zeroGrad with a gate: a step the gate closes must leave the gradients as they are");
   int64_t step = cfg.step;
   if (gate) {
     check_adamw_gate(check_cpu, "adamwStep", *gate);
@@ -50,13 +52,17 @@ void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor*
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(cfg.beta2, t)));
   const float eps = static_cast<float>(cfg.eps), gs = static_cast<float>(cfg.grad_scale);
   float* p = param.data<float>();
-  const float* g = grad.data<float>();
+  float* g = grad.data<float>();
   float* mp = m.data<float>();
   float* vp = v.data<float>();
   uint16_t* pb = param_bf16 ? param_bf16->data<uint16_t>() : nullptr;
   const bool f16 = param_bf16 && param_bf16->dtype == DType::F16;
   const AdamWScalars scalars{b1, b2, decay, step_size, inv_sqrt_bc2, eps, gs};
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) { adamw_update_range(scalars, p, g, mp, vp, pb, f16, b, e); });
+  const bool zero = cfg.zero_grad;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    adamw_update_range(scalars, p, g, mp, vp, pb, f16, b, e);
+    if (zero) std::memset(g + b, 0, static_cast<size_t>(e - b) * sizeof(float));  // its lines still in cache
+  });
 }
 
 namespace {

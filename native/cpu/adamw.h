@@ -18,7 +18,8 @@ using AdamWConfig = cs::AdamWConfig;  // core/adamw_checks.h: shared with the CU
 // count, receives the updated parameter rounded to its type.
 // With a gate (core/adamw_checks.h), the step is applied only when the gate's loss and norm
 // are finite, at step number applied + 1.
-void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
+// cfg.zero_grad: grad is zeroed in the same pass (not with a gate, whose closed step leaves it).
+void adamw_step(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, Tensor* param_bf16, const AdamWConfig& cfg,
                 const AdamWGate* gate = nullptr);
 
 // The gate's outcome: applied += 1 when its loss and norm are finite.

@@ -47,7 +47,7 @@ static bool arg_gate(const Napi::CallbackInfo& info, size_t i, const char* op, A
 }
 
 // adamwStep(param, grad, m, v, paramBf16 | null, lr, beta1, beta2, eps, weightDecay, step, gradScale
-//           [, gateLoss, gateNorm, gateApplied])
+//           [, gateLoss, gateNorm, gateApplied [, zeroGrad]])
 static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   const char* op = "adamwStep";
   Tensor& p = arg_tensor(info, 0, op, "param");
@@ -65,9 +65,11 @@ static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   cfg.grad_scale = arg_number(info, 11, op, "gradScale");
   AdamWGate gate;
   const AdamWGate* gp = arg_gate(info, 12, op, &gate) ? &gate : nullptr;
-  if (on_cuda(op, {&p, &g, &m, &v, pb, gate.loss, gate.norm, gate.applied}))
+  cfg.zero_grad = info.Length() > 15 && !info[15].IsUndefined() && !info[15].IsNull() && arg_bool(info, 15, op, "zeroGrad");
+  if (on_cuda(op, {&p, &g, &m, &v, pb, gate.loss, gate.norm, gate.applied})) {
+    if (cfg.zero_grad) fail(op, ": zeroGrad is for CPU tensors (on CUDA the step zeroes the gradients itself)");
     cuda::adamw_step(p, g, m, v, pb, cfg, gp);
-  else
+  } else
     cpu::adamw_step(p, g, m, v, pb, cfg, gp);
   return info.Env().Undefined();
 }
