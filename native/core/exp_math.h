@@ -1,5 +1,7 @@
 // exp for non-positive arguments (softmax's s − max, GELU′'s −x²/2) in plain arithmetic, so the
-// loops that call it vectorise; std::exp is a libm call, which keeps a loop scalar.
+// loops that call it vectorise; std::exp is a libm call, which keeps a loop scalar. So is
+// std::nearbyint in a baseline x86-64 build (SSE2 has no rounding instruction): call it from loops
+// built per instruction set (CS_TARGET_CLONES, core/target_clones.h).
 #pragma once
 #include <algorithm>
 #include <cmath>

@@ -75,15 +75,19 @@ CS_AVX512 void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t
   for (int64_t i0 = 0; i0 < ldS; i0 += kQueryLanes) {
     // Causal: the lanes whose query comes before key j. Listed queries (query ≠ nullptr) compare
     // their indices; lanes past `queries` are unread.
-    const __m512i lane_query = query ? _mm512_maskz_loadu_epi32(valid_lanes(queries, i0), query + i0) : _mm512_setzero_si512();
+    const bool listed = query != nullptr;
+    const __m512i lane_query =
+        listed ? _mm512_maskz_loadu_epi32(valid_lanes(queries, i0), query + i0) : _mm512_setzero_si512();
     // max over the keys; a NaN score loses (max_ps returns its second operand when either is NaN)
     __m512 m = ninf;
-    for (int64_t j = 0; j < keys; j++)
-      m = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_loadu_ps(sT + j * ldS + i0), masked_keys(causal, query != nullptr, lane_query, j, i0), ninf), m);
+    for (int64_t j = 0; j < keys; j++) {
+      const __mmask16 out = masked_keys(causal, listed, lane_query, j, i0);
+      m = _mm512_max_ps(_mm512_mask_mov_ps(_mm512_loadu_ps(sT + j * ldS + i0), out, ninf), m);
+    }
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < keys; j++) {
       float* row = sT + j * ldS + i0;
-      const __m512 v = _mm512_mask_mov_ps(_mm512_loadu_ps(row), masked_keys(causal, query != nullptr, lane_query, j, i0), ninf);
+      const __m512 v = _mm512_mask_mov_ps(_mm512_loadu_ps(row), masked_keys(causal, listed, lane_query, j, i0), ninf);
       const __m512 e = exp_nonpositive16(_mm512_sub_ps(v, m));
       _mm512_storeu_ps(row, e);
       sum = _mm512_add_ps(sum, e);
@@ -92,7 +96,8 @@ CS_AVX512 void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t
     for (int64_t j = 0; j < keys; j++) {
       float* row = sT + j * ldS + i0;
       // masked entries exactly 0, even in a NaN column (-inf − NaN is NaN)
-      _mm512_storeu_ps(row, _mm512_maskz_mul_ps(static_cast<__mmask16>(~masked_keys(causal, query != nullptr, lane_query, j, i0)), _mm512_loadu_ps(row), inv));
+      const __mmask16 kept = static_cast<__mmask16>(~masked_keys(causal, listed, lane_query, j, i0));
+      _mm512_storeu_ps(row, _mm512_maskz_mul_ps(kept, _mm512_loadu_ps(row), inv));
     }
     if (lse) {
       alignas(64) float mv[16], sv[16];

@@ -34,7 +34,8 @@ Tensor pack_linear_weight(const Tensor& w);
 // dW[N×K] (+)= dYᵀ·X over M rows (fp32; row strides ldy, ldx), computed as linear_backward computes a
 // weight gradient (a narrow result over many rows: each thread a slice of the rows and a partial of
 // its own, the partials added in thread order). For the ops whose weight gradient is a linear
-// layer's: the patch embedding's, over its im2col rows (as a plain GEMM it took 2.5× as long).
+// layer's: the patch embedding's, over its im2col rows (as one narrow GEMM, tiny's op took 366 µs
+// instead of 227).
 void weight_gradient_product(const float* dy, int64_t ldy, const float* x, int64_t ldx, int64_t M, int64_t N, int64_t K,
                              float* dw, bool accumulate);
 
