@@ -99,13 +99,10 @@ CS_TARGET_CLONES void softmax_rows(float* probs, int64_t rows, int64_t S, bool c
   }
 }
 
-// P recomputed in place from the scores [rows×S] and the saved log-sum-exp l[0:S]: row r is query
-// query[r] (query = nullptr: row r is query r).
-CS_TARGET_CLONES void probs_from_lse(float* probs, int64_t rows, int64_t S, bool causal, const float* l,
-                                     const int32_t* query) {
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t i = query ? query[r] : r;
-    float* row = probs + r * S;
+// P[S×S] recomputed in place from the scores and the saved log-sum-exp l[0:S].
+CS_TARGET_CLONES void probs_from_lse(float* probs, int64_t S, bool causal, const float* l) {
+  for (int64_t i = 0; i < S; i++) {
+    float* row = probs + i * S;
     if (causal)  // masked entries to -inf: the full-width loop gives them e^-inf = 0
       for (int64_t j = i + 1; j < S; j++) row[j] = -std::numeric_limits<float>::infinity();
     exp_shifted(row, S, l[i]);
@@ -120,10 +117,9 @@ CS_TARGET_CLONES void row_dots(const float* a, int64_t lda, const float* b, int6
   for (int64_t i = 0; i < S; i++) out[i] = row_dot(a + i * lda, b + i * ldb, d);
 }
 
-// dS = P∘(dP − D) in place over dscores[rows×S], D_i = rowdot[i].
-CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const float* rowdot, int64_t rows, int64_t S,
-                                     bool emu) {
-  for (int64_t i = 0; i < rows; i++) {
+// dS = P∘(dP − D) in place over dscores[S×S], D_i = rowdot[i].
+CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const float* rowdot, int64_t S, bool emu) {
+  for (int64_t i = 0; i < S; i++) {
     float* row = dscores + i * S;
     const float* prow = probs + i * S;
     const float di = rowdot[i];
@@ -418,7 +414,7 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     }
     // P recomputed from the saved log-sum-exp.
     sgemm(false, true, S, S, d, scale, Q.ptr, Q.ld, K.ptr, K.ld, 0.0f, probs, S);
-    probs_from_lse(probs, S, S, causal, lse_row, nullptr);
+    probs_from_lse(probs, S, causal, lse_row);
     const float* P = probs;
     if (emu) {
       for (int64_t k = 0; k < S * S; k++) probs_bf16[k] = round_bf16(probs[k]);
@@ -428,7 +424,7 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     sgemm(true, false, S, d, S, 1.0f, P, S, dO.ptr, dO.ld, 0.0f, dv, ld);
     // dP = dO·Vᵀ, then dS = P∘(dP − D) in place
     sgemm(false, true, S, S, d, 1.0f, dO.ptr, dO.ld, V.ptr, V.ld, 0.0f, dscores, S);
-    score_gradient(dscores, probs, rowdot, S, S, emu);
+    score_gradient(dscores, probs, rowdot, S, emu);
     // dQ = dS·K/√d, dK = dSᵀ·Q/√d
     sgemm(false, false, S, d, S, scale, dscores, S, K.ptr, K.ld, 0.0f, dq, ld);
     sgemm(true, false, S, d, S, scale, dscores, S, Q.ptr, Q.ld, 0.0f, dk, ld);

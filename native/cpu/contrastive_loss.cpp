@@ -39,6 +39,15 @@ CS_TARGET_CLONES void column_exp_sums(const float* buf, int64_t N, int64_t w, co
   }
 }
 
+// A thread's scratch of n floats, kept between calls (pool threads live for the process), so a
+// training step's loss allocates no per-thread buffers once sizes are steady.
+float* thread_floats(int64_t n, int which) {
+  static thread_local std::vector<float> bufs[2];
+  std::vector<float>& b = bufs[which];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
 // Σ_j e^(row[j] − shift) over j < n, the terms kept in tmp[0:n].
 double exp_sum(const float* row, int64_t n, double shift, float* tmp) {
   exps_less(row, n, shift, tmp);
@@ -59,15 +68,15 @@ float row_max(const float* row, int64_t n) {
 void softmax_rows(float* buf, int64_t n, int64_t cols, int64_t r0, double c, bool want_grad, double* ce,
                   double* dt) {
   parallel_for(n, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t i0, int64_t i1) {
-    std::vector<float> p(static_cast<size_t>(cols));
+    float* p = thread_floats(cols, 0);
     for (int64_t i = i0; i < i1; i++) {
       float* row = buf + i * cols;
       const float mx = row_max(row, cols);
-      const double lse = mx + std::log(exp_sum(row, cols, mx, p.data()));
+      const double lse = mx + std::log(exp_sum(row, cols, mx, p));
       const int64_t target = r0 + i;
       ce[i] = lse - row[target];
       if (!want_grad) continue;
-      exp_sum(row, cols, lse, p.data());  // the probabilities
+      exps_less(row, cols, lse, p);  // the probabilities
       double acc = 0;
       for (int64_t j = 0; j < cols; j++) {
         const double g = c * (static_cast<double>(p[j]) - (j == target ? 1.0 : 0.0));
@@ -88,11 +97,11 @@ double softmax_rows_and_cols(float* buf, int64_t N, double c, bool want_grad, do
   std::vector<double> row_dt(static_cast<size_t>(N), 0.0);
   const int64_t rgrain = std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1));
   parallel_for(N, rgrain, [&](int64_t i0, int64_t i1) {
-    std::vector<float> tmp(static_cast<size_t>(N));
+    float* tmp = thread_floats(N, 0);
     for (int64_t i = i0; i < i1; i++) {
       const float* row = buf + i * N;
       const float mx = row_max(row, N);
-      row_lse[i] = mx + std::log(exp_sum(row, N, mx, tmp.data()));
+      row_lse[i] = mx + std::log(exp_sum(row, N, mx, tmp));
     }
   });
   // Columns in blocks, each block owned by one thread, walking rows for locality.
@@ -113,12 +122,12 @@ double softmax_rows_and_cols(float* buf, int64_t N, double c, bool want_grad, do
   for (int64_t i = 0; i < N; i++) ce_sum += row_lse[i] + col_lse[i] - 2.0 * buf[i * N + i];
   if (!want_grad) return ce_sum;
   parallel_for(N, rgrain, [&](int64_t i0, int64_t i1) {
-    std::vector<float> by_row(static_cast<size_t>(N)), by_col(static_cast<size_t>(N));
+    float* by_row = thread_floats(N, 0);
+    float* by_col = thread_floats(N, 1);
     for (int64_t i = i0; i < i1; i++) {
       float* row = buf + i * N;
-      const double lse = row_lse[i];
-      exps_less(row, N, lse, by_row.data());
-      exps_less_each(row, N, col_lse.data(), by_col.data());
+      exps_less(row, N, row_lse[i], by_row);
+      exps_less_each(row, N, col_lse.data(), by_col);
       double acc = 0;
       for (int64_t j = 0; j < N; j++) {
         const double l = row[j];
