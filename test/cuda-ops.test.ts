@@ -268,3 +268,13 @@ gpuTest('mixed devices and ids out of range give clear errors', (t) => {
   t.deepEqual(Array.from(a.to('cpu').toFloat32Array()), [1, 2, 3]);
   for (const x of [a, b, ids, table, out]) x.dispose();
 });
+
+gpuTest('CPU-only options are refused on the GPU, saying so: attention rows, AdamW zeroGrad', (t) => {
+  const qkv = randTensor([2, 3, 12], 2).to('cuda');
+  const out = Tensor.empty([2, 3, 4], 'f32', 'cuda');
+  const rows = Tensor.from(new Int32Array([0, 3]), [2]);
+  t.throws(() => ops.attentionForward(qkv, out, null, { heads: 1, causal: false }, rows), { message: /attentionForward: rows .* is for CPU tensors/ });
+  const [p, g, m, v] = [randTensor([64], 3), randTensor([64], 4), Tensor.zeros([64]), Tensor.zeros([64])].map((x) => x.to('cuda'));
+  t.throws(() => ops.adamwStep(p, g, m, v, { lr: 1e-3, step: 1, zeroGrad: true }), { message: /adamwStep: zeroGrad is for CPU tensors/ });
+  for (const x of [qkv, out, rows, p, g, m, v]) x.dispose();
+});
