@@ -17,6 +17,10 @@ constexpr int kNR = 16;
 __attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a, int64_t a_ks, const float* b,
                                                      int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
                                                      const float* bias) {
+  // alpha and beta wait in memory until the loop is done: kept in registers (the ABI passes them
+  // in xmm0 and xmm1) they left 14 ymm for 15 values, so GCC kept one accumulator on the stack and
+  // every k step waited on a store and a reload of it (Zen 3 ran this kernel at half its FMA rate).
+  volatile float alpha_held = alpha, beta_held = beta;
   __m256 acc[kMR][2];
 #pragma GCC unroll 6
   for (int r = 0; r < kMR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -36,6 +40,8 @@ __attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a,
     b += b_ks;
   }
 
+  alpha = alpha_held;
+  beta = beta_held;
   const __m256 va = _mm256_set1_ps(alpha);
   if (bias) {
     const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
