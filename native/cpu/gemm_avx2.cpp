@@ -1,11 +1,17 @@
 // AVX2 SGEMM micro-kernel: a 6×16 tile of C held in 12 ymm accumulators
 // (16 ymm registers in all: 12 accumulators, two B vectors, one broadcast).
+//
+// As with the AVX-512 kernel (gemm_avx512.cpp), the same code instantiated for fewer rows and
+// masked columns computes the edge tiles in place, and a variant reads op(A) in place from a
+// row-major matrix, so a narrow layer's products need neither A packed nor a tile copied out
+// through a buffer.
 #include "cpu/gemm_kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace cs::cpu::gemm_detail {
 
@@ -13,61 +19,145 @@ namespace {
 
 constexpr int kMR = 6;
 constexpr int kNR = 16;
+constexpr int64_t kAhead = 16;  // k steps of B (and packed A) fetched ahead
 
-__attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a, int64_t a_ks, const float* b,
-                                                     int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
-                                                     const float* bias) {
-  // alpha and beta wait in memory until the loop is done: kept in registers (the ABI passes them
-  // in xmm0 and xmm1) they left 14 ymm for 15 values, so GCC kept one accumulator on the stack and
-  // every k step waited on a store and a reload of it (Zen 3 ran this kernel at half its FMA rate).
+// Prefetch hints: an address past an operand's end is only a hint, never read, so it is formed as
+// an integer rather than by pointer arithmetic beyond the array.
+template <_mm_hint Hint>
+__attribute__((always_inline)) inline void fetch(const float* p, int64_t floats) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(floats * 4)), Hint);
+}
+
+// Lanes [0, n) of a ymm (n clamped to 0..8) as a maskload/maskstore mask.
+__attribute__((target("avx2"), always_inline)) inline __m256i lanes(int n) {
+  const __m256i ramp = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::clamp(n, 0, 8)), ramp);
+}
+
+// A row of C (or the bias): 8 values, or the mask's lanes of an edge tile.
+__attribute__((target("avx2"), always_inline)) inline __m256 load_c(const float* p, bool full, __m256i mask) {
+  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+__attribute__((target("avx2"), always_inline)) inline void store_c(float* p, bool full, __m256i mask, __m256 v) {
+  if (full) _mm256_storeu_ps(p, v);
+  else _mm256_maskstore_ps(p, mask, v);
+}
+
+// C[0:R, 0:nv] (Two = false: nv ≤ 8, only the first 8 columns of b are read) = alpha·(a·b) +
+// beta·C + bias, with the same operations per value as the full tile (R = 6, nv = 16).
+// ARows: a is op(A) read in place, row-major: value (r, k) at a[r·a_ks + k] instead of the packed
+// a[k·a_ks + r].
+// alpha, beta and nv wait in memory until the loop is done: the ABI passes alpha and beta in xmm0
+// and xmm1, and kept in registers they left 14 ymm for 15 values, so GCC kept one accumulator on the
+// stack and every k step waited on a store and a reload of it (Zen 3 ran the kernel at half its rate).
+template <int R, bool Two, bool ARows = false>
+__attribute__((target("avx2,fma"), always_inline)) inline void tile(int64_t kc, const float* a, int64_t a_ks,
+                                                                    const float* b, int64_t b_ks, float* c,
+                                                                    int64_t ldc, float alpha, float beta,
+                                                                    const float* bias, int nv) {
   volatile float alpha_held = alpha, beta_held = beta;
-  __m256 acc[kMR][2];
+  __m256 acc[R][2];
 #pragma GCC unroll 6
-  for (int r = 0; r < kMR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
 
+  // ARows: rows 3q + s at base q plus s row strides (x86 addresses base + stride·1 or ·2).
+  const float* base[2];
+  for (int q = 0; q < 2; q++) base[q] = 3 * q < R ? a + 3 * q * a_ks : a;
   for (int64_t k = 0; k < kc; k++) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * b_ks), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * a_ks), _MM_HINT_T0);
-    const __m256 b0 = _mm256_loadu_ps(b);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < kMR; r++) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
-      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    // This tile's rows of C, one row a step at the start: inside a training step C is rarely in
+    // cache, and its lines then arrive while the tile computes rather than when it is stored.
+    if (k < R) {
+      fetch<_MM_HINT_T0>(c, k * ldc);
+      if (Two) fetch<_MM_HINT_T0>(c, k * ldc + 8);
     }
-    a += a_ks;
+    fetch<_MM_HINT_T0>(b, kAhead * b_ks);
+    if (!ARows) {
+      fetch<_MM_HINT_T0>(a, kAhead * a_ks);
+    } else if ((k & 15) == 0) {
+      // The next MR rows' line at this column into L2, so the next tile's rows arrive while this
+      // one computes.
+#pragma GCC unroll 6
+      for (int r = 0; r < kMR; r++) fetch<_MM_HINT_T1>(a, (kMR + r) * a_ks + k);
+    }
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = Two ? _mm256_loadu_ps(b + 8) : b0;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+      const __m256 ar = _mm256_broadcast_ss(ARows ? &base[r / 3][(r % 3) * a_ks] : a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      if (Two) acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+    if (!ARows) a += a_ks;
+    else
+      for (int q = 0; q < 2; q++) base[q]++;
     b += b_ks;
   }
 
   alpha = alpha_held;
   beta = beta_held;
   const __m256 va = _mm256_set1_ps(alpha);
+  const int halves = Two ? 2 : 1;
+  const bool full = nv >= 8 * halves;
+  const __m256i mask[2] = {lanes(nv), lanes(nv - 8)};
   if (bias) {
-    const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+    __m256 bv[2];
+    for (int h = 0; h < halves; h++) bv[h] = load_c(bias + 8 * h, full, mask[h]);
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; r++) {
-      float* cr = c + r * ldc;
-      const __m256 c0 = beta == 0.0f ? bias0 : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(cr), bias0);
-      const __m256 c1 = beta == 0.0f ? bias1 : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(cr + 8), bias1);
-      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc[r][0], c0));
-      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc[r][1], c1));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) {
+        float* cr = c + r * ldc + 8 * h;
+        const __m256 c0 = beta == 0.0f ? bv[h] : _mm256_fmadd_ps(_mm256_set1_ps(beta), load_c(cr, full, mask[h]), bv[h]);
+        store_c(cr, full, mask[h], _mm256_fmadd_ps(va, acc[r][h], c0));
+      }
   } else if (beta == 0.0f) {
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; r++) {
-      _mm256_storeu_ps(c + r * ldc, _mm256_mul_ps(va, acc[r][0]));
-      _mm256_storeu_ps(c + r * ldc + 8, _mm256_mul_ps(va, acc[r][1]));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) store_c(c + r * ldc + 8 * h, full, mask[h], _mm256_mul_ps(va, acc[r][h]));
   } else {
     const __m256 vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; r++) {
-      float* cr = c + r * ldc;
-      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc[r][0], _mm256_mul_ps(vb, _mm256_loadu_ps(cr))));
-      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc[r][1], _mm256_mul_ps(vb, _mm256_loadu_ps(cr + 8))));
-    }
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < halves; h++) {
+        float* cr = c + r * ldc + 8 * h;
+        store_c(cr, full, mask[h], _mm256_fmadd_ps(va, acc[r][h], _mm256_mul_ps(vb, load_c(cr, full, mask[h]))));
+      }
   }
+}
+
+__attribute__((target("avx2,fma"))) void kernel_6x16(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                     int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
+                                                     const float* bias) {
+  tile<kMR, true>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, kNR);
+}
+
+__attribute__((target("avx2,fma"))) void kernel_6x16_a_rows(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                            int64_t b_ks, float* c, int64_t ldc, float alpha,
+                                                            float beta, const float* bias) {
+  tile<kMR, true, true>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, kNR);
+}
+
+template <int R, bool Two, bool ARows>
+__attribute__((target("avx2,fma"))) void edge_tile(int64_t kc, const float* a, int64_t a_ks, const float* b,
+                                                   int64_t b_ks, float* c, int64_t ldc, float alpha, float beta,
+                                                   const float* bias, int nv) {
+  tile<R, Two, ARows>(kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, nv);
+}
+
+using EdgeFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, float, float,
+                        const float*, int);
+
+template <bool ARows, int... R>
+struct EdgeTable {
+  static constexpr EdgeFn one[kMR] = {edge_tile<R + 1, false, ARows>...};
+  static constexpr EdgeFn two[kMR] = {edge_tile<R + 1, true, ARows>...};
+};
+
+// C[0:mv, 0:nv] of a tile with mv ≤ 6 rows and nv ≤ 16 columns.
+template <bool ARows>
+void edge_6x16(int64_t kc, const float* a, int64_t a_ks, const float* b, int64_t b_ks, float* c, int64_t ldc,
+               float alpha, float beta, const float* bias, int mv, int nv) {
+  using T = EdgeTable<ARows, 0, 1, 2, 3, 4, 5>;
+  (nv > 8 ? T::two : T::one)[mv - 1](kc, a, a_ks, b, b_ks, c, ldc, alpha, beta, bias, nv);
 }
 
 // Transposes an 8×8 block: rows r[0..7] (row i is 8 consecutive k) into columns,
@@ -112,7 +202,9 @@ __attribute__((target("avx2"))) void transpose_pack_avx(const float* src, int64_
     for (int64_t r = 0; r < width; r++) dst[k * width + r] = r < rows ? src[r * ld + k] : 0.0f;
 }
 
-KernelSpec avx2_kernel() { return {"avx2", kMR, kNR, kernel_6x16, transpose_pack_avx}; }
+KernelSpec avx2_kernel() {
+  return {"avx2", kMR, kNR, kernel_6x16, transpose_pack_avx, edge_6x16<false>, kernel_6x16_a_rows, edge_6x16<true>};
+}
 
 }  // namespace cs::cpu::gemm_detail
 
