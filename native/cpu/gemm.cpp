@@ -280,8 +280,9 @@ void gemm_run(const Problem& p, int nt) {
   // copy, contiguous in L2, measured faster. A plain A (row-major, a linear layer's input) needs the kernel's row-reading
   // variant; a transposed A already gives MR values per k, a row of the matrix apart, and needs
   // only the edge kernel (a full tile would read rows past M).
-  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled();
-  const bool a_cols = p.ta && ks.edge && a_in_place_enabled();
+  // (Neither where A's rows are a multiple of 2 KB apart: see b_stride_spreads.)
+  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled() && b_stride_spreads(p.lda);
+  const bool a_cols = p.ta && ks.edge && a_in_place_enabled() && b_stride_spreads(p.lda);
   auto b_panel_offset = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return k0 * n_pad + jp * nr * kc;
