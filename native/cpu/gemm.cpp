@@ -165,13 +165,14 @@ struct Problem {
 int64_t k_blocks(int64_t K) { return ceil_div(K, kKC); }
 int64_t k_block_size(int64_t K) { return ceil_div(K, k_blocks(K)); }
 
-// Whether a B panel read in place, one row per k step, has its rows spread over the L1 cache: rows a
-// multiple of 2 KB apart fall into one or two of its 64 sets (4 KB: one), so only 8-24 of a panel's
-// few hundred rows stay in L1 and every k step waits on L2. Such a B (a plain weight or input whose
-// rows are 512, 1024, 1536 or 2048 floats long) is packed instead. Zen 3, AVX2 kernel, one thread,
+// Whether an operand read in place, one row per k step (B, or a transposed A; a plain A's rows per
+// tile), has rows `ld` floats apart spread over the L1 cache: rows a multiple of 2 KB apart fall into
+// one or two of its 64 sets (4 KB: one), so only 8-24 of a panel's few hundred rows stay in L1 and
+// every k step waits on L2. Such an operand (a weight or input whose rows are 512, 1024, 1536 or 2048
+// floats long) is packed instead. Zen 3, AVX2 kernel, one thread,
 // M = 1024, K = 256: N = 2048 in place 43 GFLOP/s, packed 77; N = 1536 64 against 79; N = 512 69
 // against 75; N = 1280 (5 KB) 76 against 79 and N = 768 (3 KB) level, so those stay in place.
-bool b_stride_spreads(int64_t ldb) { return (ldb * 4) % 2048 != 0; }
+bool rows_spread_over_l1(int64_t ld) { return (ld * 4) % 2048 != 0; }
 
 // dst[k·NR + c] = op(B)[k0 + k, j0 + c], zero for columns past N.
 void pack_b_panel(const Problem& p, const KernelSpec& ks, int64_t k0, int64_t kc, int64_t j0, float* dst) {
@@ -280,16 +281,16 @@ void gemm_run(const Problem& p, int nt) {
   // copy, contiguous in L2, measured faster. A plain A (row-major, a linear layer's input) needs the kernel's row-reading
   // variant; a transposed A already gives MR values per k, a row of the matrix apart, and needs
   // only the edge kernel (a full tile would read rows past M).
-  // (Neither where A's rows are a multiple of 2 KB apart: see b_stride_spreads.)
-  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled() && b_stride_spreads(p.lda);
-  const bool a_cols = p.ta && ks.edge && a_in_place_enabled() && b_stride_spreads(p.lda);
+  // (Neither where A's rows are a multiple of 2 KB apart: see rows_spread_over_l1.)
+  const bool a_rows = !p.ta && ks.fn_a_rows && ks.edge_a_rows && a_in_place_enabled() && rows_spread_over_l1(p.lda);
+  const bool a_cols = p.ta && ks.edge && a_in_place_enabled() && rows_spread_over_l1(p.lda);
   auto b_panel_offset = [&](int64_t kb, int64_t jp) {
     const int64_t k0 = kb * kc_max, kc = std::min(kc_max, p.K - k0);
     return k0 * n_pad + jp * nr * kc;
   };
   // A plain B's full panels are read in place (row k of the panel is contiguous), unless its rows
-  // are a multiple of 2 KB apart (see b_stride_spreads).
-  const bool b_spread = b_stride_spreads(p.ldb);
+  // are a multiple of 2 KB apart (see rows_spread_over_l1).
+  const bool b_spread = rows_spread_over_l1(p.ldb);
   auto b_in_place = [&](int64_t jp) { return b_spread && !prepacked && !p.tb && (jp + 1) * nr <= p.N; };
   // Packs panel t = kb·npanels + jp unless another thread has claimed it; true if ready.
   auto try_pack = [&](int64_t t) {
