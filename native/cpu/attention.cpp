@@ -31,29 +31,27 @@ namespace {
 // a loop-carried chain through every element cost more than the head's products.
 constexpr int kLanes = 16;
 
-// Always inlined: the clones of a caller pass a 64-byte vector differently, so an out-of-line
-// copy shared between them would be called with the wrong ABI (hence also no -Wpsabi here).
+// Always inlined: the clones of a caller pass vector values differently, so an out-of-line copy
+// shared between them would be called with the wrong ABI (hence also no -Wpsabi here).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-[[gnu::always_inline]] inline f32x16 load16(const float* p) {
-  f32x16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 // row[j] = e^(row[j] − shift) for j < n (exp_nonpositive is plain arithmetic, so the loop vectorises).
 inline void exp_shifted(float* row, int64_t n, float shift) {
   for (int64_t j = 0; j < n; j++) row[j] = exp_nonpositive(row[j] - shift);
 }
 
-// The largest of x[0:n], NaN entries skipped (as std::fmax does); -inf when n = 0.
+// The largest of x[0:n], NaN entries skipped (as std::fmax does); -inf when n = 0. The 16 lanes as
+// two halves (f32x16p): one f32x16 value went through the stack in the AVX2 clone.
 inline float row_max(const float* x, int64_t n) {
   const float ninf = -std::numeric_limits<float>::infinity();
-  f32x16 lane = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
+  const f32x8 all_ninf = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
+  f32x16p lane = {all_ninf, all_ninf};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes) {
-    const f32x16 v = load16(x + j);
-    lane = v > lane ? v : lane;
+    const f32x16p v = load16p(x + j);
+    lane.lo = v.lo > lane.lo ? v.lo : lane.lo;
+    lane.hi = v.hi > lane.hi ? v.hi : lane.hi;
   }
   float m = fold_max(lane);
   for (; j < n; j++) m = x[j] > m ? x[j] : m;
@@ -62,12 +60,20 @@ inline float row_max(const float* x, int64_t n) {
 
 // Σ a[j]·b[j] (b = nullptr: Σ a[j]) over 16 lanes, the lanes folded pairwise, then the tail in order.
 inline float row_dot(const float* a, const float* b, int64_t n) {
-  f32x16 lane = {};
+  f32x16p lane = {};
   int64_t j = 0;
   if (b) {
-    for (; j + kLanes <= n; j += kLanes) lane += load16(a + j) * load16(b + j);
+    for (; j + kLanes <= n; j += kLanes) {
+      const f32x16p x = load16p(a + j), y = load16p(b + j);
+      lane.lo += x.lo * y.lo;
+      lane.hi += x.hi * y.hi;
+    }
   } else {
-    for (; j + kLanes <= n; j += kLanes) lane += load16(a + j);
+    for (; j + kLanes <= n; j += kLanes) {
+      const f32x16p x = load16p(a + j);
+      lane.lo += x.lo;
+      lane.hi += x.hi;
+    }
   }
   float s = fold_sum(lane);
   for (; j < n; j++) s += b ? a[j] * b[j] : a[j];

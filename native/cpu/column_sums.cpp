@@ -15,6 +15,18 @@ typedef float Lanes __attribute__((vector_size(64)));
 constexpr int64_t kLanes = 16;
 constexpr int kMaxVectors = 8;  // 128 columns a pass: eight accumulators of AVX-512's 32 registers
 
+// Vectors a pass for this CPU: eight take 16 of AVX2's 16 ymm registers (32 of SSE's 16 xmm), and
+// the AVX2 clone kept its sums on the stack, loading and storing each one every row. A column's
+// sum runs over the rows in order whatever the pass width, so every width gives the same bits.
+int max_vectors() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+  static const int n = __builtin_cpu_supports("avx512f") ? 8 : __builtin_cpu_supports("avx2") ? 4 : 2;
+  return n;
+#else
+  return kMaxVectors;
+#endif
+}
+
 // acc[0, 16·V) += Σ_r rows[r·ld + j], the partial sums held in V registers over every row.
 template <int V>
 __attribute__((always_inline)) inline void add_rows_in_registers(const float* rows, int64_t ld, int64_t m, float* acc) {
@@ -38,9 +50,10 @@ __attribute__((always_inline)) inline void add_rows_in_registers(const float* ro
 // the compiler kept it there) took 28-55 µs of a narrow layer's 200-800 µs backward op, summing
 // half a batch's 2,048 rows of 64-192 columns.
 CS_TARGET_CLONES void add_rows(const float* rows, int64_t ld, int64_t m, int64_t n, float* acc) {
+  const int most = max_vectors();
   int64_t j = 0;
   for (; j + kLanes <= n; ) {
-    const int vectors = static_cast<int>(std::min<int64_t>(kMaxVectors, (n - j) / kLanes));
+    const int vectors = static_cast<int>(std::min<int64_t>(most, (n - j) / kLanes));
     const float* r = rows + j;
     float* a = acc + j;
     switch (vectors) {

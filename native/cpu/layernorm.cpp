@@ -24,14 +24,23 @@ int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 4096 / std::max<i
 constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vector of doubles)
 
 #if defined(__GNUC__)
-// Eight floats widened to the fp64 lanes of a row's sums, held in one vector value (f64x8 in
-// core/lane_fold.h; one zmm, or two ymm, whatever the clone's target): kept in an array, GCC
-// summed them through the stack, 32 ns a 64-wide row. Out by reference: by value, how a 64-byte
-// vector is passed would depend on the caller's target.
-[[gnu::always_inline]] inline void widen8(const float* p, f64x8& out) {
-  f32x8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  out = __builtin_convertvector(v, f64x8);
+// Eight floats widened to the fp64 lanes of a row's sums, held as two f64x4 values (lanes 0-3 and
+// 4-7; one ymm each, a zmm pair's halves on AVX-512). One f64x8 value was fine on AVX-512 but the
+// AVX2 clone kept it on the stack and reassembled it every step (1.3 ms for 400×768 on one Zen 3
+// thread, against ~0.1 ms in registers). Out by reference: by value, how a 32-byte vector is passed
+// would depend on the caller's target.
+[[gnu::always_inline]] inline void widen8(const float* p, f64x4& lo, f64x4& hi) {
+  f32x4 a, b;
+  __builtin_memcpy(&a, p, sizeof a);
+  __builtin_memcpy(&b, p + 4, sizeof b);
+  lo = __builtin_convertvector(a, f64x4);
+  hi = __builtin_convertvector(b, f64x4);
+}
+
+// fold_sum of the eight lanes (lo: 0-3, hi: 4-7) in lane_fold.h's order.
+[[gnu::always_inline]] inline double fold_sum8(const f64x4& lo, const f64x4& hi) {
+  const f64x4 c = lo + hi;
+  return (c[0] + c[2]) + (c[1] + c[3]);
 }
 #endif
 
@@ -44,13 +53,14 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
     const float* xr = xp + r * w;
     int64_t j = 0;
 #if defined(__GNUC__)
-    f64x8 acc = {};
+    f64x4 acc_lo = {}, acc_hi = {};
     for (; j + kForwardLanes <= w; j += kForwardLanes) {
-      f64x8 v;
-      widen8(xr + j, v);
-      acc += v;
+      f64x4 lo, hi;
+      widen8(xr + j, lo, hi);
+      acc_lo += lo;
+      acc_hi += hi;
     }
-    double s = fold_sum(acc);
+    double s = fold_sum8(acc_lo, acc_hi);
 #else
     double lane[kForwardLanes] = {};
     for (; j + kForwardLanes <= w; j += kForwardLanes)
@@ -61,14 +71,17 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
     const double mu = w ? s / static_cast<double>(w) : 0.0;
     j = 0;
 #if defined(__GNUC__)
-    acc = f64x8{};
+    acc_lo = f64x4{};
+    acc_hi = f64x4{};
     for (; j + kForwardLanes <= w; j += kForwardLanes) {
-      f64x8 d;
-      widen8(xr + j, d);
-      d -= mu;
-      acc += d * d;
+      f64x4 lo, hi;
+      widen8(xr + j, lo, hi);
+      lo -= mu;
+      hi -= mu;
+      acc_lo += lo * lo;
+      acc_hi += hi * hi;
     }
-    double ss = fold_sum(acc);
+    double ss = fold_sum8(acc_lo, acc_hi);
 #else
     for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
     for (; j + kForwardLanes <= w; j += kForwardLanes)
@@ -125,26 +138,32 @@ CS_TARGET_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r
     const float* dr = a.dout + r * w;
     const float* xr = a.x + r * w;
     const float m = a.mean[r], rs = a.rstd[r];
-    // The lanes as one vector value each (kept in arrays, GCC summed them through the stack).
-    f32x16 sg = {}, sgx = {};
+    // The lanes as two 8-lane halves each (f32x16p): in arrays GCC summed them through the stack,
+    // and as one f32x16 value its AVX2 clone did the same.
+    f32x16p sg = {}, sgx = {};
     int64_t j = 0;
     for (; j + kLanes <= w; j += kLanes) {
-      f32x16 xv, dv, gv;
-      __builtin_memcpy(&xv, xr + j, sizeof xv);
-      __builtin_memcpy(&dv, dr + j, sizeof dv);
-      __builtin_memcpy(&gv, a.gamma + j, sizeof gv);
-      const f32x16 h = (xv - m) * rs;
-      const f32x16 gj = dv * gv;
-      __builtin_memcpy(xh + j, &h, sizeof h);
-      sg += gj;
-      sgx += gj * h;
+      const f32x16p xv = load16p(xr + j), dv = load16p(dr + j), gv = load16p(a.gamma + j);
+      const f32x8 h_lo = (xv.lo - m) * rs, h_hi = (xv.hi - m) * rs;
+      const f32x8 g_lo = dv.lo * gv.lo, g_hi = dv.hi * gv.hi;
+      __builtin_memcpy(xh + j, &h_lo, sizeof h_lo);
+      __builtin_memcpy(xh + j + 8, &h_hi, sizeof h_hi);
+      sg.lo += g_lo;
+      sg.hi += g_hi;
+      sgx.lo += g_lo * h_lo;
+      sgx.hi += g_hi * h_hi;
     }
     for (int l = 0; j < w; j++, l++) {
       const float h = (xr[j] - m) * rs;
       const float gj = dr[j] * a.gamma[j];
       xh[j] = h;
-      sg[l] += gj;
-      sgx[l] += gj * h;
+      if (l < 8) {
+        sg.lo[l] += gj;
+        sgx.lo[l] += gj * h;
+      } else {
+        sg.hi[l - 8] += gj;
+        sgx.hi[l - 8] += gj * h;
+      }
     }
     if (totals)
       for (int64_t k = 0; k < w; k++) {
@@ -152,9 +171,13 @@ CS_TARGET_CLONES void backward_rows(const BackwardArgs& a, int64_t r0, int64_t r
         bb[k] += dr[k];
       }
     float tg = 0.0f, tgx = 0.0f;
-    for (int l = 0; l < kLanes; l++) {
-      tg += sg[l];
-      tgx += sgx[l];
+    for (int l = 0; l < 8; l++) {
+      tg += sg.lo[l];
+      tgx += sgx.lo[l];
+    }
+    for (int l = 0; l < 8; l++) {
+      tg += sg.hi[l];
+      tgx += sgx.hi[l];
     }
     const float ca = w ? tg / static_cast<float>(w) : 0.0f;
     const float cb = w ? tgx / static_cast<float>(w) : 0.0f;
