@@ -324,7 +324,8 @@ void gemm_run(const Problem& p, int nt) {
   // every thread the same work and its own panels of B (no panel travels between cores), and
   // the few rows fit in both cores' L2 anyway.
   // A thread takes its own items from the front and, when done and their owner has had time to
-  // take them, the others' from the back (run_own_first: a thread the OS preempts gets fewer done).
+  // take them, the others' from the back (run_own_first: a thread the OS preempts gets fewer done);
+  // where threads own column chunks, at once (no rows to keep on a core).
   const bool by_columns = nt > 1 && nchunks % nt == 0 && npanels % nchunks == 0;
   // Row blocks: where threads own rows, each thread's share [M·t/nt, M·(t+1)/nt) is cut into blocks
   // from its own first row, so no block straddles two shares. Blocks cut from row 0 put the rows
@@ -415,7 +416,7 @@ void gemm_run(const Problem& p, int nt) {
         }
       }
       if (p.epilogue) p.epilogue->fn(p.epilogue->ctx, row0, row1, np0 * nr, std::min(np1 * nr, p.N));
-    });
+    }, /*wait_for_owners=*/!by_columns);
   };
   if (nt <= 1) work(0, 1);
   else parallel_run(nt, work);
