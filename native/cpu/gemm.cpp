@@ -257,7 +257,8 @@ void gemm_run(const Problem& p, int nt) {
 
   // Work items: a block of rows × a chunk of column panels, each through every k-block, so items
   // are independent and any thread can take any of them (see ItemQueues).
-  const gemm_detail::ItemGrid grid = gemm_detail::item_grid(mpanels, npanels, mr, nr, mc_panels, nt);
+  const gemm_detail::ItemGrid grid =
+      gemm_detail::item_grid(mpanels, npanels, mr, nr, mc_panels, nt, /*rows_after_column_share=*/p.packed_b != nullptr);
   const int64_t mblocks = grid.mblocks, nchunks = grid.nchunks;
   const int64_t block_panels = grid.block_panels, chunk_panels = grid.chunk_panels;
   const int64_t items = mblocks * nchunks;

@@ -44,21 +44,24 @@ class AlignedScratch {
 
 // Work items: a block of rows × a chunk of column panels. Rows come in blocks of at most
 // mc_panels MR-panels; with threads, the longer side of the items is halved until there are
-// four items a thread, so a thread the OS preempts just takes fewer. Once there is a column chunk
-// a thread, the rows are cut instead: every chunk packs its items' rows of A again, so few rows
-// and wide columns (an inference batch: M = 400, N = 768-3072) cut into four chunks a thread had
-// each thread pack all of A four times (pairwise on a Zen 3, two threads: M = 400, N = 768,
-// K = 3072 +9-17%, the whole ViT-B-32 encode +8-12%).
+// four items a thread, so a thread the OS preempts just takes fewer (cutting the longer side
+// reads the fewest extra operand values: every column chunk reads A again, every row block B).
+// rows_after_column_share: once there is a column chunk a thread, cut the rows instead. For a
+// prepacked weight B (a linear layer's forward) B streams contiguously, while every chunk packs
+// its rows of A again: few rows and wide columns (an inference batch: M = 400, N = 768-3072) cut
+// into four chunks a thread had each thread pack all of A four times (pairwise on a Zen 3, two
+// threads: M = 400, N = 768, K = 3072 +9-17%, the whole ViT-B-32 encode +8-12%).
 struct ItemGrid {
   int64_t mblocks, nchunks;            // items = mblocks · nchunks
   int64_t block_panels, chunk_panels;  // MR-panels a row block, NR-panels a column chunk
 };
 
-inline ItemGrid item_grid(int64_t mpanels, int64_t npanels, int mr, int nr, int64_t mc_panels, int nt) {
+inline ItemGrid item_grid(int64_t mpanels, int64_t npanels, int mr, int nr, int64_t mc_panels, int nt,
+                          bool rows_after_column_share = false) {
   int64_t mblocks = ceil_div(mpanels, mc_panels), nchunks = 1;
   while (nt > 1 && mblocks * nchunks < 4 * nt) {
     const int64_t rows = ceil_div(mpanels, mblocks) * mr, cols = ceil_div(npanels, nchunks) * nr;
-    if ((rows >= cols || nchunks >= nt) && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
+    if ((rows >= cols || (rows_after_column_share && nchunks >= nt)) && mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
     else if (nchunks < npanels) nchunks = std::min(npanels, 2 * nchunks);
     else if (mblocks < mpanels) mblocks = std::min(mpanels, 2 * mblocks);
     else break;
