@@ -93,8 +93,8 @@ function run(qkv: Tensor, dout: Tensor, g: Geo) {
 }
 
 // Runs fn with the GEMM kernel switched (the CPU attention's path follows it: column-wise softmax
-// with the AVX-512 kernel, row-wise otherwise); undefined if this CPU cannot run the kernel. Sync
-// bodies only, so no other test sees the switch.
+// in AVX-512 or AVX2 with those kernels, row-wise with the portable one); undefined if this CPU
+// cannot run the kernel. Sync bodies only, so no other test sees the switch.
 function withKernel<T>(kernel: 'avx512' | 'avx2' | 'portable', fn: () => T): T | undefined {
   const before = native.gemmKernel();
   try {
@@ -232,9 +232,9 @@ test('attention: a NaN in a query propagates to that row of the output, as with 
 test('attention, causal: a NaN query row keeps its masked probabilities exactly 0, so the values after it get finite gradients', (t) => {
   // Row 2's scores are NaN; its masked entries (keys after it) must still weigh 0 in dV = Pᵀ·dO, as
   // they did before masked entries went through the exponential as -inf (-inf − NaN is NaN). (dK
-  // takes row 2's NaN query itself, so it is NaN either way.) On the column-wise (AVX-512 GEMM) and
-  // the row-wise (portable GEMM) softmax; S = 19 spans two blocks of 16 queries.
-  for (const kernel of ['avx512', 'portable'] as const)
+  // takes row 2's NaN query itself, so it is NaN either way.) On the column-wise (AVX-512 or AVX2 GEMM)
+  // and the row-wise (portable GEMM) softmax; S = 19 spans two blocks of 16 queries.
+  for (const kernel of ['avx512', 'avx2', 'portable'] as const)
     for (const S of [5, 19]) {
       const label = `${kernel}, S=${S}`;
       const ran = withKernel(kernel, () => {
@@ -259,10 +259,11 @@ test('attention, causal: a NaN query row keeps its masked probabilities exactly 
     }
 });
 
-// With the AVX-512 GEMM in use, the CPU softmax runs down the columns of transposed scores
-// (cpu/attention_columns.h); with the AVX2 or portable GEMM it runs along rows: both paths against
-// float64 and against each other (the causal NaN test above runs on both too).
-test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) paths both match float64 and each other', (t) => {
+// With the AVX-512 or AVX2 GEMM in use, the CPU softmax runs down the columns of transposed scores
+// (cpu/attention_columns.h, in that instruction set); with the portable GEMM it runs along rows:
+// every path against float64 and the column paths against the row-wise one (the causal NaN test
+// above runs on each too).
+test('attention: the row-wise (portable GEMM) and column-wise (AVX-512, AVX2) paths all match float64 and each other', (t) => {
   let compared = 0;
   for (const [S, causal] of [[17, false], [32, true], [50, true], [7, false]] as const) {
     const g: Geo = { B: 2, S, heads: 2, d: 32, causal };
@@ -282,8 +283,9 @@ test('attention: the row-wise (AVX2/portable GEMM) and column-wise (AVX-512) pat
       const [eOut, eLse, eD] = [relErr(got[0], ref.out), relErr(got[1], ref.lse), relErr(got[2], ref.dqkv)];
       t.true(eOut <= 1e-5 && eLse <= 1e-5 && eD <= 1e-5, `${kernel} S=${S}: relErr out ${eOut} lse ${eLse} dqkv ${eD}`);
     }
-    if (results.avx512 && results.portable) {
-      for (let i = 0; i < 3; i++) t.true(relErr(results.avx512[i], results.portable[i]) <= 2e-6, `S=${S}: columns vs rows, output ${i}`);
+    for (const columns of ['avx512', 'avx2'] as const) {
+      if (!results[columns] || !results.portable) continue;
+      for (let i = 0; i < 3; i++) t.true(relErr(results[columns][i], results.portable[i]) <= 2e-6, `S=${S}: ${columns} columns vs rows, output ${i}`);
       compared++;
     }
   }
@@ -297,7 +299,7 @@ test('packed attention (inference): each sequence gives what attentionForward gi
   const qkv = randTensor([1, total, 3 * W], 6100);
   const all = f32(qkv);
   for (const causal of [true, false]) {
-    for (const kernel of ['avx512', 'portable'] as const) {
+    for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
       const ran = withKernel(kernel, () => {
         const out = nans([1, total, W]);
         ops.attentionForwardPacked(qkv, out, Tensor.from(Int32Array.from(lengths), [lengths.length], 'i32'), { heads, causal });
@@ -334,7 +336,7 @@ test('packed attention (training): out, lse and dqkv of each sequence are what t
   const segs = Tensor.from(Int32Array.from(lengths), [lengths.length], 'i32');
   const bits = (a: Float32Array) => new Uint32Array(a.slice().buffer);
   for (const causal of [true, false]) {
-    for (const kernel of ['avx512', 'portable'] as const) {
+    for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
       const ran = withKernel(kernel, () => {
         const opts = { heads, causal };
         const out = nans([1, total, W]), lse = nans([heads * total]), dqkv = nans([1, total, 3 * W]);
@@ -418,7 +420,7 @@ for (const { d, heads } of [{ d: 32, heads: 2 }, { d: 6, heads: 3 }])
         const s0 = 7000 + S * 10 + d + (causal ? 1 : 0);
         const qkv = randTensor([g.B, S, 3 * W], s0);
         const { lw, listed } = sparseDout(g.B, S, W, s0 + 1);
-        for (const kernel of ['avx512', 'portable'] as const) {
+        for (const kernel of ['avx512', 'avx2', 'portable'] as const) {
           withKernel(kernel, () => {
             const got = run(qkv, Tensor.from(lw, [g.B, S, W]), g);
             const ref = refAttention(f32(qkv), lw, g);

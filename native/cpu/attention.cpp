@@ -136,12 +136,20 @@ CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const f
   }
 }
 
-// The column kernels (attention_columns.h) where this CPU has them and the AVX-512 GEMM is in use
-// (setGemmKernel('avx2'|'portable') gives the row-wise path, so tests reach both); bf16 emulation
-// keeps the row-wise path, which rounds where the GPU does.
-bool use_columns(bool emu) {
-  static const bool available = attention_detail::columns_available();
-  return available && !emu && std::strcmp(gemm_kernel_name(), "avx512") == 0;
+// The column kernels (attention_columns.h) of the GEMM kernel's instruction set, where this CPU has
+// them: AVX-512 with the AVX-512 GEMM, AVX2 with the AVX2 one; setGemmKernel('portable') gives the
+// row-wise path, so tests reach every path. bf16 emulation keeps the row-wise path, which rounds
+// where the GPU does. nullptr: row-wise.
+const attention_detail::ColumnKernels* column_kernels(bool emu) {
+  using namespace attention_detail;
+  static const bool avx512 = columns_available(), avx2 = avx2_columns_available();
+  static const ColumnKernels k512{softmax_columns, probs_from_lse_columns, score_gradient_columns};
+  static const ColumnKernels k2{softmax_columns_avx2, probs_from_lse_columns_avx2, score_gradient_columns_avx2};
+  if (emu) return nullptr;
+  const char* gemm = gemm_kernel_name();
+  if (avx512 && std::strcmp(gemm, "avx512") == 0) return &k512;
+  if (avx2 && std::strcmp(gemm, "avx2") == 0) return &k2;
+  return nullptr;
 }
 
 // Per-thread scratch kept between calls (pool threads live for the process), so a
@@ -195,7 +203,8 @@ struct QueryRows {
 // Only the listed queries of one sequence and head (local indices query[0:n], ascending): their rows
 // of Q gathered, then the same products and softmax as for every row, over n columns (or rows) of
 // scores instead of S, so each listed row's out and lse are the same bits.
-void listed_queries_forward(int64_t S, int64_t d, int64_t W, float scale, bool causal, bool columns, const MatrixRef& Q,
+void listed_queries_forward(int64_t S, int64_t d, int64_t W, float scale, bool causal,
+                            const attention_detail::ColumnKernels* columns, const MatrixRef& Q,
                             const MatrixRef& K, const MatrixRef& V, const int32_t* query, int64_t n, Scratch& sc,
                             float* o, float* lse_row) {
   float* q_rows = grow(sc.q, n * d);
@@ -207,7 +216,7 @@ void listed_queries_forward(int64_t S, int64_t d, int64_t W, float scale, bool c
     const int64_t ldn = attention_detail::padded_queries(n);
     float* probs = grow(sc.probs, S * ldn);
     sgemm(false, true, S, n, d, scale, K.ptr, K.ld, q_rows, d, 0.0f, probs, ldn);
-    attention_detail::softmax_columns(probs, S, n, ldn, causal, query, lse_rows);
+    columns->softmax(probs, S, n, ldn, causal, query, lse_rows);
     sgemm(true, false, n, d, S, 1.0f, probs, ldn, V.ptr, V.ld, 0.0f, o_rows, d);
   } else {
     float* probs = grow(sc.probs, n * S);
@@ -226,7 +235,7 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
   const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const bool columns = use_columns(emu);
+  const attention_detail::ColumnKernels* columns = column_kernels(emu);
   // Listed queries only where the backward multiplies only them too (see attention.h).
   if (emu || !skip_zero_rows_enabled()) listed = QueryRows{};
   // Sequence × head items taken one at a time (see parallel_for_balanced): with fixed halves, a
@@ -265,7 +274,7 @@ void forward_sequences(const AttentionGeometry& g, const Sequences& seqs, const 
     if (columns) {
       // scoresᵀ[S keys × S queries] = K·Qᵀ/√d, each query's softmax down its column, out = (Pᵀ)ᵀ·V
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-      attention_detail::softmax_columns(probs, S, S, ldS, causal, nullptr, lse_row);
+      columns->softmax(probs, S, S, ldS, causal, nullptr, lse_row);
       sgemm(true, false, S, d, S, 1.0f, probs, ldS, V.ptr, V.ld, 0.0f, o, W);
       return;
     }
@@ -360,7 +369,7 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
   const int64_t d = g.d, W = g.W, ld = g.ld();
   const bool emu = bf16_emulation();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const bool columns = use_columns(emu);
+  const attention_detail::ColumnKernels* columns = column_kernels(emu);
   const bool skip_zero_rows = !emu && skip_zero_rows_enabled();  // bf16 emulation keeps every row
   parallel_for_balanced(seqs.count * g.heads, [&](int64_t t) {  // items one at a time, as in the forward
     const int64_t b = t / g.heads, h = t % g.heads;
@@ -408,11 +417,11 @@ void backward_sequences(const AttentionGeometry& g, const Sequences& seqs, const
     if (columns) {
       // Pᵀ recomputed from the saved log-sum-exp (scores transposed, as in the forward)
       sgemm(false, true, S, S, d, scale, K.ptr, K.ld, Q.ptr, Q.ld, 0.0f, probs, ldS);
-      attention_detail::probs_from_lse_columns(probs, S, ldS, causal, lse_row);
+      columns->probs_from_lse(probs, S, ldS, causal, lse_row);
       // dV = Pᵀ·dO; dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − D) in place
       sgemm(false, false, S, d, S, 1.0f, probs, ldS, dO.ptr, dO.ld, 0.0f, dv, ld);
       sgemm(false, true, S, S, d, 1.0f, V.ptr, V.ld, dO.ptr, dO.ld, 0.0f, dscores, ldS);
-      attention_detail::score_gradient_columns(dscores, probs, rowdot, S, ldS);
+      columns->score_gradient(dscores, probs, rowdot, S, ldS);
       // dQ = (dSᵀ)ᵀ·K/√d, dK = dSᵀ·Q/√d
       sgemm(true, false, S, d, S, scale, dscores, ldS, K.ptr, K.ld, 0.0f, dq, ld);
       sgemm(false, false, S, d, S, scale, dscores, ldS, Q.ptr, Q.ld, 0.0f, dk, ld);

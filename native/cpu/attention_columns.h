@@ -1,4 +1,5 @@
-// Attention's element-wise work on transposed scores, for CPUs with AVX-512 (attention_avx512.cpp).
+// Attention's element-wise work on transposed scores, for CPUs with AVX-512 (attention_avx512.cpp)
+// or AVX2 + FMA (attention_avx2.cpp: the same steps on 8 lanes, two vectors a block of 16 queries).
 //
 // The scores of a head are held transposed, sT[j·ldS + i] = score of query i for key j, with ldS
 // a multiple of 16 (padded_queries): a query's softmax then runs down a column, and 16 queries sit
@@ -14,7 +15,7 @@ namespace cs::cpu::attention_detail {
 constexpr int64_t kQueryLanes = 16;
 inline int64_t padded_queries(int64_t S) { return (S + kQueryLanes - 1) / kQueryLanes * kQueryLanes; }
 
-// Whether this build and CPU have the AVX-512 column kernels.
+// Whether this build and CPU have the AVX-512 column kernels (the functions below).
 bool columns_available();
 
 // Each column i < queries of sT becomes the probabilities of query i (causal: keys j > i masked
@@ -32,5 +33,19 @@ void probs_from_lse_columns(float* sT, int64_t S, int64_t ldS, bool causal, cons
 
 // dSᵀ = Pᵀ∘(dPᵀ − D) in place over dsT (D_i = rowdot[i], one per column).
 void score_gradient_columns(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
+
+// The same three in AVX2 + FMA, each lane computing what it does in the AVX-512 kernels.
+bool avx2_columns_available();
+void softmax_columns_avx2(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query,
+                          float* lse);
+void probs_from_lse_columns_avx2(float* sT, int64_t S, int64_t ldS, bool causal, const float* l);
+void score_gradient_columns_avx2(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
+
+// One instruction set's column kernels, picked by attention.cpp.
+struct ColumnKernels {
+  void (*softmax)(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query, float* lse);
+  void (*probs_from_lse)(float* sT, int64_t S, int64_t ldS, bool causal, const float* l);
+  void (*score_gradient)(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
+};
 
 }  // namespace cs::cpu::attention_detail
