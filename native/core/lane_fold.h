@@ -30,33 +30,17 @@ inline T fold_max(T* lane) {
 // with the wrong ABI; inlined, GCC's -Wpsabi note does not apply.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-// The same folds on 16 float lanes held in one vector value (GCC/clang vector extensions: one
-// zmm, two ymm or four xmm, whatever the target): the lanes stay in registers. The array folds
-// above went through the stack, and the narrower reloads of a wider store stalled.
+// The same folds on 16 float lanes held in vector values (GCC/clang vector extensions): the lanes
+// stay in registers. The array folds above went through the stack, and the narrower reloads of a
+// wider store stalled.
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef float f32x4 __attribute__((vector_size(16)));
 
-[[gnu::always_inline]] inline float fold_sum(f32x16 v) {
-  const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] + b[2]) + (b[1] + b[3]);
-}
-
-[[gnu::always_inline]] inline float fold_max(f32x16 v) {
-  const f32x8 lo8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
-  const f32x8 hi8 = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const f32x8 a = hi8 > lo8 ? hi8 : lo8;
-  const f32x4 lo4 = __builtin_shufflevector(a, a, 0, 1, 2, 3), hi4 = __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  const f32x4 b = hi4 > lo4 ? hi4 : lo4;
-  const float c0 = b[2] > b[0] ? b[2] : b[0], c1 = b[3] > b[1] ? b[3] : b[1];
-  return c1 > c0 ? c1 : c0;
-}
-// The same 16 lanes as two 8-lane halves (lanes 0-7 and 8-15), folded in the same order: for loops
-// whose AVX2 clone matters. There GCC kept a 64-byte vector value on the stack and rebuilt it from
-// scalars every step (attention's softmax ran at 4.5 ns an element on a Zen 3); two f32x8 values
-// stay in ymm registers. On AVX-512 each half is one ymm, the same lanes.
+// The 16 lanes as two 8-lane halves (lanes 0-7 and 8-15), folded by halves like fold_sum<16>: as one
+// 64-byte value (f32x16), GCC kept the lanes on the stack in a function's AVX2 clone and rebuilt
+// them from scalars every step (attention's softmax ran at 4.5 ns an element on a Zen 3); two f32x8
+// values stay in ymm registers, and on AVX-512 each half is one ymm.
 struct f32x16p {
   f32x8 lo, hi;
 };
@@ -82,12 +66,12 @@ struct f32x16p {
   return c1 > c0 ? c1 : c0;
 }
 
-// The same on 8 fp64 lanes (layernorm's mean and variance): fold_sum<8> by halves, same order.
-typedef double f64x8 __attribute__((vector_size(64)));
+// The same on 8 fp64 lanes (layernorm's mean and variance) as two f64x4 halves (lanes 0-3, 4-7),
+// for the same reason: fold_sum<8> by halves, same order.
 typedef double f64x4 __attribute__((vector_size(32)));
 
-[[gnu::always_inline]] inline double fold_sum(const f64x8& v) {
-  const f64x4 c = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+[[gnu::always_inline]] inline double fold_sum(const f64x4& lo, const f64x4& hi) {
+  const f64x4 c = lo + hi;
   return (c[0] + c[2]) + (c[1] + c[3]);
 }
 #pragma GCC diagnostic pop

@@ -141,14 +141,10 @@ CS_TARGET_CLONES void score_gradient(float* dscores, const float* probs, const f
 // row-wise path, so tests reach every path. bf16 emulation keeps the row-wise path, which rounds
 // where the GPU does. nullptr: row-wise.
 const attention_detail::ColumnKernels* column_kernels(bool emu) {
-  using namespace attention_detail;
-  static const bool avx512 = columns_available(), avx2 = avx2_columns_available();
-  static const ColumnKernels k512{softmax_columns, probs_from_lse_columns, score_gradient_columns};
-  static const ColumnKernels k2{softmax_columns_avx2, probs_from_lse_columns_avx2, score_gradient_columns_avx2};
   if (emu) return nullptr;
   const char* gemm = gemm_kernel_name();
-  if (avx512 && std::strcmp(gemm, "avx512") == 0) return &k512;
-  if (avx2 && std::strcmp(gemm, "avx2") == 0) return &k2;
+  if (std::strcmp(gemm, "avx512") == 0) return attention_detail::avx512_column_kernels();
+  if (std::strcmp(gemm, "avx2") == 0) return attention_detail::avx2_column_kernels();
   return nullptr;
 }
 

@@ -57,15 +57,8 @@ CS_AVX2 inline __m256 masked_keys(bool causal, __m256i lane_query, int64_t j) {
   return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(j)), lane_query));
 }
 
-}  // namespace
-
-bool avx2_columns_available() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-CS_AVX2 void softmax_columns_avx2(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal,
-                                  const int32_t* query, float* lse) {
+CS_AVX2 void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query,
+                             float* lse) {
   const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i0 = 0; i0 < ldS; i0 += kLanes8) {
     // Each lane's query index: consecutive from i0, or the listed ones (lanes past `queries` unread).
@@ -98,7 +91,7 @@ CS_AVX2 void softmax_columns_avx2(float* sT, int64_t keys, int64_t queries, int6
   }
 }
 
-CS_AVX2 void probs_from_lse_columns_avx2(float* sT, int64_t S, int64_t ldS, bool causal, const float* l) {
+CS_AVX2 void probs_from_lse_columns(float* sT, int64_t S, int64_t ldS, bool causal, const float* l) {
   for (int64_t i0 = 0; i0 < ldS; i0 += kLanes8) {
     // lanes past S: +inf, so their (unread) values stay in exp's domain whatever the buffer held
     const __m256i valid = lanes_below(S, i0);
@@ -113,7 +106,7 @@ CS_AVX2 void probs_from_lse_columns_avx2(float* sT, int64_t S, int64_t ldS, bool
   }
 }
 
-CS_AVX2 void score_gradient_columns_avx2(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS) {
+CS_AVX2 void score_gradient_columns(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS) {
   for (int64_t i0 = 0; i0 < ldS; i0 += kLanes8) {
     const __m256 lanes = _mm256_maskload_ps(rowdot + i0, lanes_below(S, i0));
     for (int64_t j = 0; j < S; j++) {
@@ -123,15 +116,23 @@ CS_AVX2 void score_gradient_columns_avx2(float* dsT, const float* pT, const floa
   }
 }
 
+}  // namespace
+
+const ColumnKernels* avx2_column_kernels() {
+  static const ColumnKernels kernels{softmax_columns, probs_from_lse_columns, score_gradient_columns};
+  static const bool available = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return available ? &kernels : nullptr;
+}
+
 }  // namespace cs::cpu::attention_detail
 
 #else  // not x86-64 with GCC/clang: the row-wise path everywhere
 
 namespace cs::cpu::attention_detail {
-bool avx2_columns_available() { return false; }
-void softmax_columns_avx2(float*, int64_t, int64_t, int64_t, bool, const int32_t*, float*) {}
-void probs_from_lse_columns_avx2(float*, int64_t, int64_t, bool, const float*) {}
-void score_gradient_columns_avx2(float*, const float*, const float*, int64_t, int64_t) {}
+const ColumnKernels* avx2_column_kernels() { return nullptr; }
 }  // namespace cs::cpu::attention_detail
 
 #endif

@@ -62,13 +62,6 @@ CS_AVX512 inline __mmask16 masked_keys(bool causal, bool listed, __m512i lane_qu
   return _mm512_cmplt_epi32_mask(lane_query, _mm512_set1_epi32(static_cast<int32_t>(j)));
 }
 
-}  // namespace
-
-bool columns_available() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
-
 CS_AVX512 void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal,
                                const int32_t* query, float* lse) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -131,15 +124,23 @@ CS_AVX512 void score_gradient_columns(float* dsT, const float* pT, const float* 
   }
 }
 
+}  // namespace
+
+const ColumnKernels* avx512_column_kernels() {
+  static const ColumnKernels kernels{softmax_columns, probs_from_lse_columns, score_gradient_columns};
+  static const bool available = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  }();
+  return available ? &kernels : nullptr;
+}
+
 }  // namespace cs::cpu::attention_detail
 
 #else  // not x86-64 with GCC/clang: the row-wise path everywhere
 
 namespace cs::cpu::attention_detail {
-bool columns_available() { return false; }
-void softmax_columns(float*, int64_t, int64_t, int64_t, bool, const int32_t*, float*) {}
-void probs_from_lse_columns(float*, int64_t, int64_t, bool, const float*) {}
-void score_gradient_columns(float*, const float*, const float*, int64_t, int64_t) {}
+const ColumnKernels* avx512_column_kernels() { return nullptr; }
 }  // namespace cs::cpu::attention_detail
 
 #endif

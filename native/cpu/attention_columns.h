@@ -15,37 +15,26 @@ namespace cs::cpu::attention_detail {
 constexpr int64_t kQueryLanes = 16;
 inline int64_t padded_queries(int64_t S) { return (S + kQueryLanes - 1) / kQueryLanes * kQueryLanes; }
 
-// Whether this build and CPU have the AVX-512 column kernels (the functions below).
-bool columns_available();
-
-// Each column i < queries of sT becomes the probabilities of query i (causal: keys j > i masked
-// to exactly 0) and lse[i] (nullable) the log-sum-exp of its unmasked scores. A masked score counts
-// as -inf (e^-inf = 0 adds nothing); a query whose scores are all NaN gives a NaN column, its masked
-// entries still exactly 0, as libm's exp would.
-// `queries` columns of `keys` scores each; column i is query query[i] (query = nullptr: query i),
-// which a causal mask lets see keys j ≤ query[i]. The square case is keys = queries = S.
-void softmax_columns(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query,
-                     float* lse);
-
-// Pᵀ recomputed in place from the transposed scores and the saved log-sum-exp l[0:S] (causal: keys
-// j > i exactly 0, even where l is NaN).
-void probs_from_lse_columns(float* sT, int64_t S, int64_t ldS, bool causal, const float* l);
-
-// dSᵀ = Pᵀ∘(dPᵀ − D) in place over dsT (D_i = rowdot[i], one per column).
-void score_gradient_columns(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
-
-// The same three in AVX2 + FMA, each lane computing what it does in the AVX-512 kernels.
-bool avx2_columns_available();
-void softmax_columns_avx2(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query,
-                          float* lse);
-void probs_from_lse_columns_avx2(float* sT, int64_t S, int64_t ldS, bool causal, const float* l);
-void score_gradient_columns_avx2(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
-
-// One instruction set's column kernels, picked by attention.cpp.
+// One instruction set's column kernels on the transposed scores:
+//
+// softmax: each column i < queries of sT becomes the probabilities of query i (causal: keys j > i
+// masked to exactly 0) and lse[i] (nullable) the log-sum-exp of its unmasked scores. A masked score
+// counts as -inf (e^-inf = 0 adds nothing); a query whose scores are all NaN gives a NaN column, its
+// masked entries still exactly 0, as libm's exp would. `queries` columns of `keys` scores each; column
+// i is query query[i] (query = nullptr: query i), which a causal mask lets see keys j ≤ query[i]. The
+// square case is keys = queries = S.
+// probs_from_lse: Pᵀ recomputed in place from the transposed scores and the saved log-sum-exp
+// l[0:S] (causal: keys j > i exactly 0, even where l is NaN).
+// score_gradient: dSᵀ = Pᵀ∘(dPᵀ − D) in place over dsT (D_i = rowdot[i], one per column).
 struct ColumnKernels {
   void (*softmax)(float* sT, int64_t keys, int64_t queries, int64_t ldS, bool causal, const int32_t* query, float* lse);
   void (*probs_from_lse)(float* sT, int64_t S, int64_t ldS, bool causal, const float* l);
   void (*score_gradient)(float* dsT, const float* pT, const float* rowdot, int64_t S, int64_t ldS);
 };
+
+// The AVX-512 kernels (attention_avx512.cpp) and the AVX2 + FMA ones (attention_avx2.cpp, each lane
+// computing what it does in the AVX-512 kernels), or nullptr where this build or CPU lacks them.
+const ColumnKernels* avx512_column_kernels();
+const ColumnKernels* avx2_column_kernels();
 
 }  // namespace cs::cpu::attention_detail

@@ -25,7 +25,7 @@ constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vect
 
 #if defined(__GNUC__)
 // Eight floats widened to the fp64 lanes of a row's sums, held as two f64x4 values (lanes 0-3 and
-// 4-7; one ymm each, a zmm pair's halves on AVX-512). One f64x8 value was fine on AVX-512 but the
+// 4-7; one ymm each, on AVX-512 too). One 64-byte f64x8 value was fine on AVX-512 but the
 // AVX2 clone kept it on the stack and reassembled it every step (1.3 ms for 400×768 on one Zen 3
 // thread, against ~0.1 ms in registers). Out by reference: by value, how a 32-byte vector is passed
 // would depend on the caller's target.
@@ -35,12 +35,6 @@ constexpr int kForwardLanes = 8;  // fp64 partial sums per row (one AVX-512 vect
   __builtin_memcpy(&b, p + 4, sizeof b);
   lo = __builtin_convertvector(a, f64x4);
   hi = __builtin_convertvector(b, f64x4);
-}
-
-// fold_sum of the eight lanes (lo: 0-3, hi: 4-7) in lane_fold.h's order.
-[[gnu::always_inline]] inline double fold_sum8(const f64x4& lo, const f64x4& hi) {
-  const f64x4 c = lo + hi;
-  return (c[0] + c[2]) + (c[1] + c[3]);
 }
 #endif
 
@@ -60,7 +54,7 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
       acc_lo += lo;
       acc_hi += hi;
     }
-    double s = fold_sum8(acc_lo, acc_hi);
+    double s = fold_sum(acc_lo, acc_hi);
 #else
     double lane[kForwardLanes] = {};
     for (; j + kForwardLanes <= w; j += kForwardLanes)
@@ -81,7 +75,7 @@ CS_TARGET_CLONES void normalize_rows(const float* xp, const float* g, const floa
       acc_lo += lo * lo;
       acc_hi += hi * hi;
     }
-    double ss = fold_sum8(acc_lo, acc_hi);
+    double ss = fold_sum(acc_lo, acc_hi);
 #else
     for (int l = 0; l < kForwardLanes; l++) lane[l] = 0.0;
     for (; j + kForwardLanes <= w; j += kForwardLanes)
