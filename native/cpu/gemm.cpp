@@ -7,7 +7,8 @@
 //   steals from the others:
 //     for each KC block of k:            (C accumulates across blocks: beta, then 1)
 //       pack the item's rows of op(A) into MR-tall panels (they stay in L2)
-//       for each NR panel of B:  for each MR panel of A:  micro-kernel → C tile
+//       for each group of the kernel's b_panels_at_once NR panels of B:
+//         for each MR panel of A:  for each NR panel of the group:  micro-kernel → C tile
 //
 // Packing makes the kernel's loads contiguous whatever the transposes are, and zero-pads
 // the edges; a kernel with an edge variant computes an edge tile's valid part in place,
@@ -112,6 +113,7 @@ const KernelSpec& active_kernel() { return kernel_at(active_index()); }
 constexpr int64_t kKC = 384;        // k-block: one A panel (MR×KC) plus one B panel (KC×NR) in L1/L2
 constexpr int64_t kOwnPackedBBytes = 256 << 10;  // B packed by each thread for itself up to this size
 constexpr int64_t kMC = 168;        // rows of A packed at a time (≈250 KB at KC=384: stays in L2)
+constexpr int64_t kMaxBPanelsAtOnce = 16;  // bound on KernelSpec::b_panels_at_once
 // A is read in place where an item has at most this many columns (see gemm_run's a_rows, a_cols).
 constexpr int64_t kInPlaceColumns = 256;
 // A transposed A up to 512: small's qkv and c_fc weight gradients in their transposed form (288, 384
@@ -244,6 +246,7 @@ void gemm_run(const Problem& p, int nt) {
 
   const KernelSpec ks = active_kernel();
   const int mr = ks.mr, nr = ks.nr;
+  const int64_t b_group = std::clamp<int64_t>(ks.b_panels_at_once, 1, kMaxBPanelsAtOnce);
   const int64_t npanels = ceil_div(p.N, nr), mpanels = ceil_div(p.M, mr);
   const int64_t n_pad = npanels * nr;
   const int64_t nkb = k_blocks(p.K);
@@ -381,10 +384,15 @@ void gemm_run(const Problem& p, int nt) {
         if (!a_in_place && !a_cols_in_place)
           for (int64_t ip = 0; ip < panels; ip++)
             pack_a_panel(p, ks, row0 + ip * mr, std::min<int64_t>(mr, row1 - row0 - ip * mr), k0, kc, packed_a + ip * mr * kc);
-        for (int64_t jp = np0; jp < np1; jp++) {
-          const float* bp = my_b && !b_in_place(jp) ? my_b + b_panel_offset(kb, jp) : packed_b_panel(kb, jp);
-          const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
-          const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
+        // The kernel's b_panels_at_once B panels at a time, each A panel through all of them (see
+        // KernelSpec): with the AVX2 kernel's 8, an A panel (MR×KC, 9 KB) stays in L1 while the B
+        // panels (24 KB each, 192 KB together) stream from L2; one B panel at a time kept it in L1
+        // while A panels streamed past, 33 KB a tile in Zen 3's 32 KB L1.
+        for (int64_t js = np0; js < np1; js += b_group) {
+          const int64_t js1 = std::min(np1, js + b_group);
+          const float* bps[kMaxBPanelsAtOnce];
+          for (int64_t jp = js; jp < js1; jp++)
+            bps[jp - js] = my_b && !b_in_place(jp) ? my_b + b_panel_offset(kb, jp) : packed_b_panel(kb, jp);
           for (int64_t ip = 0; ip < panels; ip++) {
             const int64_t i0 = row0 + ip * mr, mv = std::min<int64_t>(mr, row1 - i0);
             const float* ap = a_in_place ? p.A + i0 * p.lda + k0
@@ -393,25 +401,30 @@ void gemm_run(const Problem& p, int nt) {
             const int64_t a_ks = a_in_place || a_cols_in_place ? p.lda : mr;
             const MicroKernel fn = a_in_place ? ks.fn_a_rows : ks.fn;
             const EdgeKernel edge_fn = a_in_place ? ks.edge_a_rows : ks.edge;
-            float* c = p.C + i0 * p.ldc + j0;
-            // The bias goes in once, with the first k-block.
-            const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
-            if (mv == mr && nv == nr) {
-              fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
-              continue;
-            }
-            if (edge_fn) {
-              edge_fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias, static_cast<int>(mv), static_cast<int>(nv));
-              continue;
-            }
-            ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
-            for (int64_t r = 0; r < mv; r++) {
-              float* cr = c + r * p.ldc;
-              const float* er = edge + r * nr;
-              if (beta == 0.0f)
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
-              else
-                for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
+            for (int64_t jp = js; jp < js1; jp++) {
+              const float* bp = bps[jp - js];
+              const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
+              const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
+              float* c = p.C + i0 * p.ldc + j0;
+              // The bias goes in once, with the first k-block.
+              const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
+              if (mv == mr && nv == nr) {
+                fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
+                continue;
+              }
+              if (edge_fn) {
+                edge_fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias, static_cast<int>(mv), static_cast<int>(nv));
+                continue;
+              }
+              ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
+              for (int64_t r = 0; r < mv; r++) {
+                float* cr = c + r * p.ldc;
+                const float* er = edge + r * nr;
+                if (beta == 0.0f)
+                  for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
+                else
+                  for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
+              }
             }
           }
         }
