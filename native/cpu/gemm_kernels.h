@@ -45,7 +45,7 @@ struct KernelSpec {
   // before the next A panel. 1: one B panel stays in L1 while every A panel of the item streams
   // past it. More: the A panel stays in L1 and that many B panels stream from L2, for kernels whose
   // B panel is too large to share L1 with the A panels. Zen 3 (AVX2 kernel, 8): a ViT-B-32 encode
-  // +3-5% over 1. The AVX-512 kernel keeps 1: not measured on an AVX-512 CPU since.
+  // +2-4% over 1 (one process, alternating). The AVX-512 kernel keeps 1: no AVX-512 CPU to measure.
   int b_panels_at_once = 1;
 };
 
