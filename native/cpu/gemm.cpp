@@ -369,6 +369,33 @@ void gemm_run(const Problem& p, int nt) {
     }
     float* packed_a = t_packed_a.get(static_cast<size_t>(block_panels * mr * kc_max));
     alignas(64) float edge[64 * 64];  // one MR×NR tile (MR, NR ≤ 64)
+    // One tile of C (rows i0 … i0 + mv, B panel jp) over one k-block: the kernel, its edge variant, or
+    // the kernel into `edge` with the valid part written to C.
+    auto c_tile = [&](MicroKernel fn, EdgeKernel edge_fn, const float* ap, int64_t a_ks, const float* bp, int64_t jp,
+                      int64_t i0, int64_t mv, int64_t kb, int64_t kc, float beta) {
+      const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
+      const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
+      float* c = p.C + i0 * p.ldc + j0;
+      // The bias goes in once, with the first k-block.
+      const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
+      if (mv == mr && nv == nr) {
+        fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
+        return;
+      }
+      if (edge_fn) {
+        edge_fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias, static_cast<int>(mv), static_cast<int>(nv));
+        return;
+      }
+      ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
+      for (int64_t r = 0; r < mv; r++) {
+        float* cr = c + r * p.ldc;
+        const float* er = edge + r * nr;
+        if (beta == 0.0f)
+          for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
+        else
+          for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
+      }
+    };
     queues.run_own_first(self, [&](int64_t item) {
       // An owner's items run chunk by chunk, so a chunk's B panels stay in cache.
       const int64_t chunk = item / row_blocks, block = item % row_blocks;
@@ -384,10 +411,7 @@ void gemm_run(const Problem& p, int nt) {
         if (!a_in_place && !a_cols_in_place)
           for (int64_t ip = 0; ip < panels; ip++)
             pack_a_panel(p, ks, row0 + ip * mr, std::min<int64_t>(mr, row1 - row0 - ip * mr), k0, kc, packed_a + ip * mr * kc);
-        // The kernel's b_panels_at_once B panels at a time, each A panel through all of them (see
-        // KernelSpec): with the AVX2 kernel's 8, an A panel (MR×KC, 9 KB) stays in L1 while the B
-        // panels (24 KB each, 192 KB together) stream from L2; one B panel at a time kept it in L1
-        // while A panels streamed past, 33 KB a tile in Zen 3's 32 KB L1.
+        // b_group B panels at a time, each A panel through all of them (KernelSpec::b_panels_at_once).
         for (int64_t js = np0; js < np1; js += b_group) {
           const int64_t js1 = std::min(np1, js + b_group);
           const float* bps[kMaxBPanelsAtOnce];
@@ -401,31 +425,7 @@ void gemm_run(const Problem& p, int nt) {
             const int64_t a_ks = a_in_place || a_cols_in_place ? p.lda : mr;
             const MicroKernel fn = a_in_place ? ks.fn_a_rows : ks.fn;
             const EdgeKernel edge_fn = a_in_place ? ks.edge_a_rows : ks.edge;
-            for (int64_t jp = js; jp < js1; jp++) {
-              const float* bp = bps[jp - js];
-              const int64_t b_ks = b_in_place(jp) ? p.ldb : nr;
-              const int64_t j0 = jp * nr, nv = std::min<int64_t>(nr, p.N - j0);
-              float* c = p.C + i0 * p.ldc + j0;
-              // The bias goes in once, with the first k-block.
-              const float* bias = kb == 0 && p.bias ? p.bias + j0 : nullptr;
-              if (mv == mr && nv == nr) {
-                fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias);
-                continue;
-              }
-              if (edge_fn) {
-                edge_fn(kc, ap, a_ks, bp, b_ks, c, p.ldc, p.alpha, beta, bias, static_cast<int>(mv), static_cast<int>(nv));
-                continue;
-              }
-              ks.fn(kc, ap, a_ks, bp, b_ks, edge, nr, 1.0f, 0.0f, nullptr);
-              for (int64_t r = 0; r < mv; r++) {
-                float* cr = c + r * p.ldc;
-                const float* er = edge + r * nr;
-                if (beta == 0.0f)
-                  for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (bias ? bias[j] : 0.0f);
-                else
-                  for (int64_t j = 0; j < nv; j++) cr[j] = p.alpha * er[j] + (beta * cr[j] + (bias ? bias[j] : 0.0f));
-              }
-            }
+            for (int64_t jp = js; jp < js1; jp++) c_tile(fn, edge_fn, ap, a_ks, bps[jp - js], jp, i0, mv, kb, kc, beta);
           }
         }
       }
